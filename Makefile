@@ -1,0 +1,113 @@
+# Kiln's one Makefile.  `make` builds kilnd; `make run` installs what is
+# missing and starts it; `make test` installs test dependencies and runs every
+# test; `make check` runs them again under ASan+UBSan plus cppcheck;
+# `make bench` and `make fuzz` measure and fuzz.  Generated code (protobuf-c
+# from Debian's onnx.proto, embedded migrations and web assets) goes to
+# $(BUILD)/gen and is never committed.
+
+BUILD    ?= build
+CC       ?= cc
+OPT      ?= -O2
+SAN      ?=
+PKGS     := libmicrohttpd libcjson libarchive libturbojpeg sqlite3 inih \
+            libprotobuf-c libpng libcrypto
+TESTPKGS := libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+TEST_LIBS  := $(shell pkg-config --libs $(TESTPKGS) 2>/dev/null)
+
+CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) -g $(SAN) \
+            -MMD -MP -Iruntime -Iconversion -Ideploy -Iserver -I$(BUILD)/gen \
+            $(PKG_CFLAGS)
+LDLIBS   := $(PKG_LIBS) -lpthread -lm
+LDFLAGS  := $(SAN)
+
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
+GEN_SRC  := $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/migrations.c $(BUILD)/gen/webui_assets.c
+LIB_SRC  := $(sort $(wildcard runtime/*.c conversion/*.c deploy/*.c server/*.c))
+LIB_SRC  := $(filter-out server/main.c,$(LIB_SRC))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(GEN_SRC:$(BUILD)/gen/%.c=$(BUILD)/obj/gen/%.o)
+TEST_SRC := $(sort $(wildcard tests/unit/test_*.c tests/integration/test_*.c))
+TEST_BIN := $(patsubst %.c,$(BUILD)/tests/%,$(notdir $(TEST_SRC)))
+KT_OBJ   := $(BUILD)/obj/tests/lib/kt.o $(BUILD)/obj/tests/lib/kt_server.o
+WEBUI    := $(sort $(wildcard webui/*.html webui/*.css webui/*.js webui/*.svg webui/*/*.js))
+
+.PHONY: all run test check bench fuzz clean deps test-deps tests-build
+all: $(BUILD)/kilnd
+
+deps:
+	@bash deploy/install-deps.sh run
+
+test-deps:
+	@bash deploy/install-deps.sh test
+
+# --- generated sources -------------------------------------------------------
+$(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h: $(ONNX_PROTO)
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen -I$(dir $(ONNX_PROTO)) $(notdir $(ONNX_PROTO))
+
+$(BUILD)/gen/migrations.c: $(sort $(wildcard schema/*.sql)) runtime/embed.sh
+	@mkdir -p $(BUILD)/gen
+	sh runtime/embed.sh migrations $(sort $(wildcard schema/*.sql)) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/webui_assets.c: $(WEBUI) runtime/embed.sh
+	@mkdir -p $(BUILD)/gen
+	sh runtime/embed.sh webui_assets $(WEBUI) > $@.tmp && mv $@.tmp $@
+
+# Every object may include the generated protobuf header.
+$(LIB_OBJ) $(KT_OBJ): | $(BUILD)/gen/onnx.pb-c.h
+
+# --- objects and binaries ----------------------------------------------------
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Werror -Wextra,$(CFLAGS)) -c $< -o $@
+
+$(BUILD)/libkiln.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/kilnd: $(BUILD)/obj/server/main.o $(BUILD)/libkiln.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(KT_OBJ) $(BUILD)/libkiln.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(KT_OBJ) $(BUILD)/libkiln.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
+
+tests-build: $(BUILD)/kilnd $(TEST_BIN)
+
+# --- the README's commands ---------------------------------------------------
+KILN_CONFIG ?= $(wildcard kiln.ini)
+run: deps $(BUILD)/kilnd
+	./$(BUILD)/kilnd $(if $(KILN_CONFIG),--config $(KILN_CONFIG)) --listen 127.0.0.1:8080 --data-dir ./var
+
+test: test-deps
+	@$(MAKE) --no-print-directory tests-build
+	@BUILD=$(BUILD) bash tests/run.sh
+
+check: test-deps
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
+		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" tests-build
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+		--inline-suppr --std=c11 -D_GNU_SOURCE -Iruntime -Iconversion -Ideploy -Iserver \
+		runtime conversion deploy server
+	@BUILD=build-asan UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		ASAN_OPTIONS=detect_leaks=1 bash tests/run.sh
+
+bench: test-deps $(BUILD)/kilnd
+	@BUILD=$(BUILD) bash tests/bench/run.sh
+
+fuzz: test-deps
+	@BUILD=$(BUILD) bash tests/fuzz/run.sh
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

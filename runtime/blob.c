@@ -1,0 +1,333 @@
+/*
+ * blob: the content-addressed store (see blob.h for the contract).
+ *
+ * Durability order matters: data is fsynced before the rename, and the
+ * directory after it, so after a power cut a name either is absent or points
+ * at complete bytes.  Temporary files live in blobs/tmp on the same file
+ * system as blobs/sha256, so rename(2) is atomic.  A reader never sees a
+ * temporary file because nothing ever looks up blobs/tmp by name.
+ */
+#include "blob.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PATH_CAP 4096
+
+struct blob_store {
+	char root[PATH_CAP - 512];   /* <data_dir>/blobs; short enough for every derived path */
+};
+
+struct blob_writer {
+	struct blob_store *bs;
+	int fd;
+	char tmp[PATH_CAP];
+	EVP_MD_CTX *md;
+	uint64_t size;
+};
+
+static int mkdir_p(const char *path, struct kiln_err *err)
+{
+	char buf[PATH_CAP];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+			return kiln_errf(err, KILN_EIO, "", "cannot create %s: %s", buf,
+					 strerror(errno));
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+		return kiln_errf(err, KILN_EIO, "", "cannot create %s: %s", buf, strerror(errno));
+	return 0;
+}
+
+static int fsync_dir(const char *dir, struct kiln_err *err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return kiln_errf(err, KILN_EIO, "", "cannot open %s: %s", dir, strerror(errno));
+	int rc = fsync(fd);
+	int e = errno;
+	close(fd);
+	if (rc != 0)
+		return kiln_errf(err, KILN_EIO, "", "cannot fsync %s: %s", dir, strerror(e));
+	return 0;
+}
+
+int blob_store_open(const char *data_dir, struct blob_store **out, struct kiln_err *err)
+{
+	struct blob_store *bs = calloc(1, sizeof(*bs));
+	if (bs == NULL)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	int n = snprintf(bs->root, sizeof(bs->root), "%s/blobs", data_dir);
+	if (n < 0 || (size_t)n >= sizeof(bs->root) - 100) {
+		free(bs);
+		return kiln_errf(err, KILN_EINVAL, "data_dir", "data_dir path is too long");
+	}
+	char dir[PATH_CAP];
+	int rc = mkdir_p(bs->root, err);
+	snprintf(dir, sizeof(dir), "%s/sha256", bs->root);
+	if (rc == 0)
+		rc = mkdir_p(dir, err);
+	snprintf(dir, sizeof(dir), "%s/tmp", bs->root);
+	if (rc == 0)
+		rc = mkdir_p(dir, err);
+	if (rc != 0) {
+		free(bs);
+		return rc;
+	}
+	/* Whatever is in tmp/ was being written when a previous kilnd died. */
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		char p[PATH_CAP + 300];
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		unlink(p);
+	}
+	if (d)
+		closedir(d);
+	*out = bs;
+	return 0;
+}
+
+void blob_store_close(struct blob_store *bs)
+{
+	free(bs);
+}
+
+int blob_writer_new(struct blob_store *bs, struct blob_writer **out, struct kiln_err *err)
+{
+	struct blob_writer *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	unsigned char rnd[12];
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		free(w);
+		return kiln_errf(err, KILN_EIO, "", "getrandom failed: %s", strerror(errno));
+	}
+	char name[2 * sizeof(rnd) + 1];
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(name + 2 * i, 3, "%02x", rnd[i]);
+	snprintf(w->tmp, sizeof(w->tmp), "%s/tmp/%s", bs->root, name);
+	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (w->fd < 0) {
+		int e = errno;
+		free(w);
+		return kiln_errf(err, KILN_EIO, "", "cannot create a temporary blob: %s",
+				 strerror(e));
+	}
+	w->md = EVP_MD_CTX_new();
+	if (w->md == NULL || EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1) {
+		blob_writer_abort(w);
+		return kiln_errf(err, KILN_ENOMEM, "", "cannot start sha256");
+	}
+	w->bs = bs;
+	*out = w;
+	return 0;
+}
+
+int blob_writer_write(struct blob_writer *w, const void *buf, size_t len, struct kiln_err *err)
+{
+	const char *p = buf;
+	size_t left = len;
+	while (left > 0) {
+		ssize_t n = write(w->fd, p, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return kiln_errf(err, KILN_EIO, "", "cannot write blob: %s", strerror(errno));
+		p += n;
+		left -= (size_t)n;
+	}
+	EVP_DigestUpdate(w->md, buf, len);
+	w->size += len;
+	return 0;
+}
+
+uint64_t blob_writer_size(const struct blob_writer *w)
+{
+	return w->size;
+}
+
+static void to_hex(const unsigned char *d, size_t n, char *hex)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		hex[2 * i] = digits[d[i] >> 4];
+		hex[2 * i + 1] = digits[d[i] & 15];
+	}
+	hex[2 * n] = '\0';
+}
+
+static void free_writer(struct blob_writer *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	EVP_MD_CTX_free(w->md);
+	free(w);
+}
+
+int blob_writer_commit(struct blob_writer *w, char hex[BLOB_HEX_LEN + 1], struct kiln_err *err)
+{
+	unsigned char d[32];
+	unsigned int dlen = 0;
+	int rc = 0;
+	if (EVP_DigestFinal_ex(w->md, d, &dlen) != 1 || dlen != 32)
+		rc = kiln_errf(err, KILN_EINTERNAL, "", "sha256 failed");
+	if (rc == 0 && fsync(w->fd) != 0)
+		rc = kiln_errf(err, KILN_EIO, "", "cannot fsync blob: %s", strerror(errno));
+	if (rc == 0 && close(w->fd) != 0)
+		rc = kiln_errf(err, KILN_EIO, "", "cannot close blob: %s", strerror(errno));
+	w->fd = -1;
+	char dir[PATH_CAP], final[PATH_CAP + 100];
+	if (rc == 0) {
+		to_hex(d, 32, hex);
+		snprintf(dir, sizeof(dir), "%s/sha256/%.2s", w->bs->root, hex);
+		snprintf(final, sizeof(final), "%s/%s", dir, hex);
+		rc = mkdir_p(dir, err);
+	}
+	if (rc == 0) {
+		struct stat st;
+		if (stat(final, &st) == 0 && (uint64_t)st.st_size == w->size) {
+			/* Same bytes are already stored: keep the old file. */
+			unlink(w->tmp);
+		} else if (rename(w->tmp, final) != 0) {
+			rc = kiln_errf(err, KILN_EIO, "", "cannot store blob: %s", strerror(errno));
+		} else {
+			rc = fsync_dir(dir, err);
+		}
+	}
+	if (rc != 0)
+		unlink(w->tmp);
+	free_writer(w);
+	return rc;
+}
+
+void blob_writer_abort(struct blob_writer *w)
+{
+	if (w == NULL)
+		return;
+	unlink(w->tmp);
+	free_writer(w);
+}
+
+int blob_put(struct blob_store *bs, const void *buf, size_t len,
+	     char hex[BLOB_HEX_LEN + 1], struct kiln_err *err)
+{
+	struct blob_writer *w;
+	int rc = blob_writer_new(bs, &w, err);
+	if (rc != 0)
+		return rc;
+	rc = blob_writer_write(w, buf, len, err);
+	if (rc != 0) {
+		blob_writer_abort(w);
+		return rc;
+	}
+	return blob_writer_commit(w, hex, err);
+}
+
+int blob_put_file(struct blob_store *bs, const char *path,
+		  char hex[BLOB_HEX_LEN + 1], struct kiln_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kiln_errf(err, KILN_EIO, "", "cannot open %s: %s", path, strerror(errno));
+	struct blob_writer *w;
+	int rc = blob_writer_new(bs, &w, err);
+	char buf[65536];
+	while (rc == 0) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			rc = kiln_errf(err, KILN_EIO, "", "cannot read %s: %s", path, strerror(errno));
+		if (n <= 0)
+			break;
+		rc = blob_writer_write(w, buf, (size_t)n, err);
+	}
+	close(fd);
+	if (rc != 0) {
+		blob_writer_abort(w);
+		return rc;
+	}
+	return blob_writer_commit(w, hex, err);
+}
+
+int blob_hex_valid(const char *hex)
+{
+	if (hex == NULL)
+		return 0;
+	for (int i = 0; i < BLOB_HEX_LEN; i++) {
+		char c = hex[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return 0;
+	}
+	return hex[BLOB_HEX_LEN] == '\0';
+}
+
+int blob_path(const struct blob_store *bs, const char *hex, char *buf, size_t cap,
+	      struct kiln_err *err)
+{
+	if (!blob_hex_valid(hex))
+		return kiln_errf(err, KILN_EINVAL, "sha256", "not a sha256 hex digest");
+	int n = snprintf(buf, cap, "%s/sha256/%.2s/%s", bs->root, hex, hex);
+	if (n < 0 || (size_t)n >= cap)
+		return kiln_errf(err, KILN_EINTERNAL, "", "blob path too long");
+	return 0;
+}
+
+int blob_open(const struct blob_store *bs, const char *hex, int *fd, uint64_t *size,
+	      struct kiln_err *err)
+{
+	char p[PATH_CAP + 100];
+	int rc = blob_path(bs, hex, p, sizeof(p), err);
+	if (rc != 0)
+		return rc;
+	int f = open(p, O_RDONLY | O_CLOEXEC);
+	if (f < 0) {
+		if (errno == ENOENT)
+			return kiln_errf(err, KILN_ENOTFOUND, "", "blob %.12s… is not stored", hex);
+		return kiln_errf(err, KILN_EIO, "", "cannot open blob: %s", strerror(errno));
+	}
+	struct stat st;
+	if (fstat(f, &st) != 0) {
+		close(f);
+		return kiln_errf(err, KILN_EIO, "", "cannot stat blob: %s", strerror(errno));
+	}
+	*fd = f;
+	if (size)
+		*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+int blob_remove(struct blob_store *bs, const char *hex, struct kiln_err *err)
+{
+	char p[PATH_CAP + 100];
+	int rc = blob_path(bs, hex, p, sizeof(p), err);
+	if (rc != 0)
+		return rc;
+	if (unlink(p) != 0 && errno != ENOENT)
+		return kiln_errf(err, KILN_EIO, "", "cannot remove blob: %s", strerror(errno));
+	return 0;
+}
+
+void blob_sha256_hex(const void *buf, size_t len, char hex[BLOB_HEX_LEN + 1])
+{
+	unsigned char d[32];
+	unsigned int dlen = 0;
+	EVP_Digest(buf, len, d, &dlen, EVP_sha256(), NULL);
+	to_hex(d, 32, hex);
+}

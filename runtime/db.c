@@ -1,0 +1,250 @@
+/*
+ * db: opening kiln.db, applying migrations, and per-thread connections.
+ *
+ * sqlite connections must not be shared between threads without a mutex, and
+ * a mutex around one connection would serialise every request.  So each
+ * thread that touches the database gets its own connection, opened lazily
+ * and registered here so db_close() can close them all at shutdown.  All
+ * connections use WAL (readers never block the writer), a busy_timeout (a
+ * writer waits for another instead of failing) and foreign keys.
+ */
+#include "db.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* How long a writer waits for the lock before SQLITE_BUSY.  Long enough to
+ * ride out a burst of job updates, short enough that a stuck writer shows
+ * up as an error instead of a hung request. */
+#define DB_BUSY_TIMEOUT_MS 5000
+#define DB_MAX_CONNS 256
+
+struct db {
+	char *path;
+	pthread_key_t key;
+	pthread_mutex_t lock;           /* guards conns/n_conns */
+	sqlite3 *conns[DB_MAX_CONNS];
+	int n_conns;
+};
+
+static int open_conn(const char *path, sqlite3 **out, struct kiln_err *err)
+{
+	sqlite3 *c = NULL;
+	int rc = sqlite3_open_v2(path, &c,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				 SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		kiln_errf(err, KILN_EIO, "", "cannot open database %s: %s", path,
+			  c ? sqlite3_errmsg(c) : sqlite3_errstr(rc));
+		sqlite3_close(c);
+		return KILN_EIO;
+	}
+	sqlite3_busy_timeout(c, DB_BUSY_TIMEOUT_MS);
+	char *emsg = NULL;
+	rc = sqlite3_exec(c, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;"
+			  " PRAGMA synchronous=NORMAL;", NULL, NULL, &emsg);
+	if (rc != SQLITE_OK) {
+		kiln_errf(err, KILN_EIO, "", "cannot configure database %s: %s", path,
+			  emsg ? emsg : sqlite3_errstr(rc));
+		sqlite3_free(emsg);
+		sqlite3_close(c);
+		return KILN_EIO;
+	}
+	*out = c;
+	return 0;
+}
+
+int db_open(const char *path, struct db **out, struct kiln_err *err)
+{
+	struct db *db = calloc(1, sizeof(*db));
+	if (db == NULL)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	db->path = strdup(path);
+	pthread_mutex_init(&db->lock, NULL);
+	if (db->path == NULL || pthread_key_create(&db->key, NULL) != 0) {
+		free(db->path);
+		free(db);
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	}
+	/* Open the first connection now so a bad path fails at start-up, not
+	 * on the first request. */
+	sqlite3 *c;
+	int rc = open_conn(path, &c, err);
+	if (rc != 0) {
+		pthread_key_delete(db->key);
+		free(db->path);
+		free(db);
+		return rc;
+	}
+	db->conns[db->n_conns++] = c;
+	pthread_setspecific(db->key, c);
+	*out = db;
+	return 0;
+}
+
+sqlite3 *db_conn(struct db *db)
+{
+	sqlite3 *c = pthread_getspecific(db->key);
+	if (c != NULL)
+		return c;
+	struct kiln_err err;
+	pthread_mutex_lock(&db->lock);
+	if (db->n_conns == DB_MAX_CONNS) {
+		pthread_mutex_unlock(&db->lock);
+		fprintf(stderr, "level=error msg=\"too many database connections\" max=%d\n",
+			DB_MAX_CONNS);
+		return NULL;
+	}
+	if (open_conn(db->path, &c, &err) != 0) {
+		pthread_mutex_unlock(&db->lock);
+		fprintf(stderr, "level=error msg=\"%s\"\n", err.msg);
+		return NULL;
+	}
+	db->conns[db->n_conns++] = c;
+	pthread_mutex_unlock(&db->lock);
+	pthread_setspecific(db->key, c);
+	return c;
+}
+
+void db_close(struct db *db)
+{
+	if (db == NULL)
+		return;
+	for (int i = 0; i < db->n_conns; i++)
+		sqlite3_close_v2(db->conns[i]);
+	pthread_key_delete(db->key);
+	pthread_mutex_destroy(&db->lock);
+	free(db->path);
+	free(db);
+}
+
+void db_now(char *buf, size_t cap)
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 ts.tv_nsec / 1000000);
+}
+
+/* "schema/007_devices.sql" → 7; -1 when the name has no leading number. */
+static int migration_number(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	if (base[0] < '0' || base[0] > '9')
+		return -1;
+	return atoi(base);
+}
+
+static const char *BOOTSTRAP_SQL =
+	"CREATE TABLE IF NOT EXISTS schema_migrations ("
+	" version INTEGER PRIMARY KEY,"
+	" name TEXT NOT NULL,"
+	" applied_at TEXT NOT NULL)";
+
+int db_version(struct db *db, int *version, struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	if (c == NULL)
+		return kiln_errf(err, KILN_EIO, "", "no database connection");
+	sqlite3_stmt *st = NULL;
+	*version = 0;
+	int rc = sqlite3_prepare_v2(c,
+		"SELECT count(*) FROM sqlite_master WHERE type='table' AND name='schema_migrations'",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return kiln_errf(err, KILN_EIO, "", "cannot read schema version: %s",
+				 sqlite3_errmsg(c));
+	}
+	int has_table = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (!has_table)
+		return 0;
+	rc = sqlite3_prepare_v2(c, "SELECT coalesce(max(version), 0) FROM schema_migrations",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return kiln_errf(err, KILN_EIO, "", "cannot read schema version: %s",
+				 sqlite3_errmsg(c));
+	}
+	*version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int exec_sql(sqlite3 *c, const char *sql, const char *what, struct kiln_err *err)
+{
+	char *emsg = NULL;
+	if (sqlite3_exec(c, sql, NULL, NULL, &emsg) != SQLITE_OK) {
+		kiln_errf(err, KILN_EIO, "", "%s: %s", what, emsg ? emsg : sqlite3_errmsg(c));
+		sqlite3_free(emsg);
+		return KILN_EIO;
+	}
+	return 0;
+}
+
+int db_migrate(struct db *db, const struct embed_file *migs, struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	if (c == NULL)
+		return kiln_errf(err, KILN_EIO, "", "no database connection");
+	int newest = 0;
+	for (const struct embed_file *m = migs; m->path; m++) {
+		int n = migration_number(m->path);
+		if (n <= newest) /* the build sorts them; a gap or repeat is a bug */
+			return kiln_errf(err, KILN_EINTERNAL, "",
+					 "migration %s is out of order", m->path);
+		newest = n;
+	}
+	/* IMMEDIATE: two kilnd started on one data dir must not both migrate. */
+	int rc = exec_sql(c, "BEGIN IMMEDIATE", "cannot start migration", err);
+	if (rc != 0)
+		return rc;
+	int have = 0;
+	rc = exec_sql(c, BOOTSTRAP_SQL, "cannot create schema_migrations", err);
+	if (rc == 0)
+		rc = db_version(db, &have, err);
+	if (rc == 0 && have > newest)
+		rc = kiln_errf(err, KILN_EUNAVAIL, "",
+			       "the database was written by a newer kilnd (schema version %d; "
+			       "this kilnd knows up to %d): run the newer kilnd or restore a backup",
+			       have, newest);
+	for (const struct embed_file *m = migs; rc == 0 && m->path; m++) {
+		int n = migration_number(m->path);
+		if (n <= have)
+			continue;
+		char what[300];
+		snprintf(what, sizeof(what), "migration %s failed", m->path);
+		rc = exec_sql(c, (const char *)m->data, what, err);
+		if (rc != 0)
+			break;
+		sqlite3_stmt *st = NULL;
+		char now[32];
+		db_now(now, sizeof(now));
+		if (sqlite3_prepare_v2(c, "INSERT INTO schema_migrations(version, name, applied_at)"
+				       " VALUES (?, ?, ?)", -1, &st, NULL) != SQLITE_OK) {
+			rc = kiln_errf(err, KILN_EIO, "", "cannot record migration: %s",
+				       sqlite3_errmsg(c));
+			break;
+		}
+		sqlite3_bind_int(st, 1, n);
+		sqlite3_bind_text(st, 2, m->path, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = kiln_errf(err, KILN_EIO, "", "cannot record migration: %s",
+				       sqlite3_errmsg(c));
+		sqlite3_finalize(st);
+	}
+	if (rc != 0) {
+		sqlite3_exec(c, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	return exec_sql(c, "COMMIT", "cannot commit migrations", err);
+}

@@ -1,0 +1,42 @@
+/*
+ * db: the sqlite database in <data_dir>/kiln.db.
+ *
+ * Owns opening (WAL, busy_timeout, foreign keys), the numbered migrations
+ * from schema/ (embedded at build time, applied in one transaction at start),
+ * and one connection per thread: db_conn() opens the calling thread's
+ * connection on first use and db_close() closes them all.  Callers use the
+ * sqlite3 API on that connection with bound parameters only.
+ */
+#ifndef KILN_DB_H
+#define KILN_DB_H
+
+#include <sqlite3.h>
+
+#include "embed.h"
+#include "kiln_err.h"
+
+struct db;
+
+/* Opens (creating if needed) the database file; caller frees with db_close(). */
+int db_open(const char *path, struct db **out, struct kiln_err *err);
+
+/* Applies the migrations in `migs` (paths like "schema/001_init.sql", in
+ * order) that the database has not seen, in one transaction.  A database
+ * whose recorded version is newer than the newest migration is refused. */
+int db_migrate(struct db *db, const struct embed_file *migs, struct kiln_err *err);
+
+/* The schema version recorded in the database (0 when empty). */
+int db_version(struct db *db, int *version, struct kiln_err *err);
+
+/* The calling thread's connection, opened on first use; NULL when it cannot
+ * be opened (logged).  Owned by db; valid until db_close(). */
+sqlite3 *db_conn(struct db *db);
+
+/* Closes every thread's connection. No thread may use db afterwards.
+ * Accepts NULL. */
+void db_close(struct db *db);
+
+/* Current UTC time as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (>= 32 bytes). */
+void db_now(char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,19 @@
+/*
+ * app: what every route handler can reach — the settings, the database and
+ * the blob store — handed to handlers through http_req_app().  Built and
+ * torn down by main.c; handlers never free any of it.
+ */
+#ifndef KILN_APP_H
+#define KILN_APP_H
+
+#include "blob.h"
+#include "config.h"
+#include "db.h"
+
+struct app {
+	const struct kiln_config *cfg;
+	struct db *db;
+	struct blob_store *blobs;
+};
+
+#endif

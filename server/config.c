@@ -1,0 +1,309 @@
+/*
+ * config: the settings table and its parsers (see config.h).
+ *
+ * Adding a setting is one row in SETTINGS plus its field in struct
+ * kiln_config; parsing, validation, --help and the README table follow from
+ * the row.  Values are validated here, at start-up, so a typo stops kilnd
+ * with exit code 2 and a message naming the line rather than surfacing as a
+ * strange failure under load.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const config_toolchain_ids[TOOLCHAIN_COUNT] = {
+	"tpu-mlir", "pulsar2", "pulsar", "voyager",
+};
+
+enum setting_type { SET_STR, SET_INT, SET_SIZE, SET_ENUM, SET_LISTEN };
+
+struct setting {
+	const char *section;  /* "toolchain.*" rows apply to each toolchain */
+	const char *key;
+	enum setting_type type;
+	const char *def;
+	long long min, max;   /* SET_INT, SET_SIZE */
+	const char *choices;  /* SET_ENUM: "a|b|c" */
+	size_t offset;        /* into struct kiln_config, or struct config_toolchain */
+	size_t cap;           /* SET_STR: buffer size */
+	const char *help;
+};
+
+#define KC(field) offsetof(struct kiln_config, field), sizeof(((struct kiln_config *)0)->field)
+#define TC(field) offsetof(struct config_toolchain, field), \
+	sizeof(((struct config_toolchain *)0)->field)
+
+static const struct setting SETTINGS[] = {
+	{"server", "listen", SET_LISTEN, "127.0.0.1:8080", 0, 0, NULL, KC(listen),
+	 "address and port to listen on (host:port, [v6]:port; port 0 picks a free one)"},
+	{"server", "data_dir", SET_STR, "./var", 0, 0, NULL, KC(data_dir),
+	 "directory for kiln.db, blobs/ and jobs/ (created if missing)"},
+	{"server", "threads", SET_INT, "0", 0, 256, NULL, KC(threads),
+	 "HTTP worker threads; 0 = twice the number of cores"},
+	{"server", "connection_limit", SET_INT, "2048", 1, 1000000, NULL, KC(connection_limit),
+	 "most simultaneous connections"},
+	{"server", "per_ip_connection_limit", SET_INT, "1024", 0, 1000000, NULL,
+	 KC(per_ip_connection_limit), "most simultaneous connections from one address; 0 = no limit"},
+	{"server", "connection_timeout", SET_INT, "60", 1, 86400, NULL, KC(connection_timeout),
+	 "seconds an idle connection is kept"},
+	{"server", "connection_memory_limit", SET_SIZE, "64K", 8192, 16 << 20, NULL,
+	 KC(connection_memory_limit),
+	 "bytes per connection for the request line and headers; longer ones get 414/431"},
+	{"server", "max_json_body", SET_SIZE, "1M", 1024, 1LL << 30, NULL, KC(max_json_body),
+	 "largest JSON request body; larger ones get 413"},
+	{"server", "access_log", SET_STR, "-", 0, 0, NULL, KC(access_log),
+	 "one line per request: '-' = stderr, 'off', or a file path"},
+	{"server", "shutdown_grace", SET_INT, "10", 0, 3600, NULL, KC(shutdown_grace),
+	 "seconds in-flight requests get to finish on SIGTERM/SIGINT"},
+	{"jobs", "workers", SET_INT, "1", 1, 64, NULL, KC(workers),
+	 "conversions run at once (they are heavy: one per machine is usual)"},
+	{"jobs", "max_attempts", SET_INT, "2", 1, 100, NULL, KC(max_attempts),
+	 "attempts of a job interrupted by a restart before it is failed"},
+	{"toolchain.*", "engine", SET_ENUM, "docker", 0, 0, "docker|podman|local", TC(engine),
+	 "how steps run: in a docker or podman container, or local (the host's PATH)"},
+	{"toolchain.*", "image", SET_STR, "", 0, 0, NULL, TC(image),
+	 "container image (default per toolchain; see README)"},
+	{"toolchain.*", "engine_args", SET_STR, "", 0, 0, NULL, TC(engine_args),
+	 "extra arguments for '<engine> run', separated by spaces"},
+	{"toolchain.*", "path", SET_STR, "", 0, 0, NULL, TC(path),
+	 "engine = local: directory prepended to PATH for the step"},
+};
+#define N_SETTINGS (sizeof(SETTINGS) / sizeof(SETTINGS[0]))
+
+/* Default images, from the seeds (see ../shared/seeds/README.md). */
+static const char *const DEFAULT_IMAGES[TOOLCHAIN_COUNT] = {
+	"sophgo/tpuc_dev:v3.1",   /* seed 002: TPU-MLIR 1.7 runs in tpuc_dev:v3.1 */
+	"pulsar2:latest",         /* seed 000: image loaded from the pulsar2 tarball */
+	"sipeed/pulsar:latest",   /* seed 003 */
+	"axelera/voyager-sdk:latest",
+};
+
+/* Finds the row for section/key; *tc receives the toolchain index for
+ * toolchain sections, -1 otherwise. */
+static const struct setting *find(const char *section, const char *key, int *tc,
+				  int *section_known)
+{
+	*tc = -1;
+	*section_known = 0;
+	const char *sec = section;
+	if (strncmp(section, "toolchain.", 10) == 0) {
+		for (int i = 0; i < TOOLCHAIN_COUNT; i++)
+			if (strcmp(section + 10, config_toolchain_ids[i]) == 0)
+				*tc = i;
+		if (*tc < 0)
+			return NULL;
+		sec = "toolchain.*";
+	}
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		if (strcmp(SETTINGS[i].section, sec) != 0)
+			continue;
+		*section_known = 1;
+		if (strcmp(SETTINGS[i].key, key) == 0)
+			return &SETTINGS[i];
+	}
+	return NULL;
+}
+
+static int parse_ll(const char *v, long long *out)
+{
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0')
+		return -1;
+	*out = n;
+	return 0;
+}
+
+static int parse_size(const char *v, long long *out)
+{
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (errno != 0 || end == v || n < 0)
+		return -1;
+	long long mul = 1;
+	if (*end == 'K' || *end == 'k')
+		mul = 1LL << 10;
+	else if (*end == 'M' || *end == 'm')
+		mul = 1LL << 20;
+	else if (*end == 'G' || *end == 'g')
+		mul = 1LL << 30;
+	else if (*end != '\0')
+		return -1;
+	if (mul != 1)
+		end++;
+	if (*end != '\0' || n > LLONG_MAX / mul)
+		return -1;
+	*out = n * mul;
+	return 0;
+}
+
+int config_split_listen(const char *listen, char *host, size_t host_cap, int *port,
+			struct kiln_err *err)
+{
+	const char *colon;
+	size_t hlen;
+	if (listen[0] == '[') {
+		const char *close = strchr(listen, ']');
+		if (close == NULL || close[1] != ':')
+			return kiln_errf(err, KILN_EINVAL, "listen",
+					 "listen '%s' must be host:port or [v6]:port", listen);
+		colon = close + 1;
+		listen++;
+		hlen = (size_t)(close - listen);
+	} else {
+		colon = strrchr(listen, ':');
+		if (colon == NULL)
+			return kiln_errf(err, KILN_EINVAL, "listen",
+					 "listen '%s' must be host:port, e.g. 127.0.0.1:8080", listen);
+		hlen = (size_t)(colon - listen);
+	}
+	long long p;
+	if (hlen == 0 || hlen >= host_cap || parse_ll(colon + 1, &p) != 0 || p < 0 || p > 65535)
+		return kiln_errf(err, KILN_EINVAL, "listen",
+				 "listen '%s': need a host and a port 0-65535", listen);
+	memcpy(host, listen, hlen);
+	host[hlen] = '\0';
+	*port = (int)p;
+	return 0;
+}
+
+int config_set(struct kiln_config *cfg, const char *section, const char *key,
+	       const char *value, struct kiln_err *err)
+{
+	int tc, section_known;
+	char name[160];
+	snprintf(name, sizeof(name), "%s.%s", section, key);
+	const struct setting *s = find(section, key, &tc, &section_known);
+	if (s == NULL && !section_known)
+		return kiln_errf(err, KILN_EINVAL, name, "unknown section [%s]%s", section,
+				 strncmp(section, "toolchain.", 10) == 0 ?
+				 " (toolchains: tpu-mlir, pulsar2, pulsar, voyager)" : "");
+	if (s == NULL)
+		return kiln_errf(err, KILN_EINVAL, name, "unknown key '%s' in section [%s]",
+				 key, section);
+	char *base = tc >= 0 ? (char *)&cfg->toolchains[tc] : (char *)cfg;
+	void *field = base + s->offset;
+	long long n;
+	char host[128];
+	int port;
+	if (s->type == SET_LISTEN &&
+	    config_split_listen(value, host, sizeof(host), &port, err) != 0) {
+		char msg[sizeof(err->msg)];
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		return kiln_errf(err, KILN_EINVAL, name, "%s: %s", name, msg);
+	}
+	switch (s->type) {
+	case SET_LISTEN: /* validated above, stored as a string */
+	case SET_STR:
+		if (strlen(value) >= s->cap)
+			return kiln_errf(err, KILN_EINVAL, name, "%s is too long (at most %zu bytes)",
+					 name, s->cap - 1);
+		memcpy(field, value, strlen(value) + 1);
+		return 0;
+	case SET_INT:
+		if (parse_ll(value, &n) != 0 || n < s->min || n > s->max)
+			return kiln_errf(err, KILN_EINVAL, name,
+					 "%s = '%s': need a whole number from %lld to %lld",
+					 name, value, s->min, s->max);
+		*(int *)field = (int)n;
+		return 0;
+	case SET_SIZE:
+		if (parse_size(value, &n) != 0 || n < s->min || n > s->max)
+			return kiln_errf(err, KILN_EINVAL, name,
+					 "%s = '%s': need a size from %lld to %lld bytes "
+					 "(suffix K, M or G allowed)", name, value, s->min, s->max);
+		*(long long *)field = n;
+		return 0;
+	case SET_ENUM: {
+		size_t vl = strlen(value);
+		for (const char *c = s->choices; *c;) {
+			const char *bar = strchr(c, '|');
+			size_t cl = bar ? (size_t)(bar - c) : strlen(c);
+			if (cl == vl && strncmp(c, value, vl) == 0 && vl < s->cap) {
+				memcpy(field, value, vl + 1);
+				return 0;
+			}
+			c += cl + (bar ? 1 : 0);
+		}
+		return kiln_errf(err, KILN_EINVAL, name, "%s = '%s': must be one of %s",
+				 name, value, s->choices);
+	}
+	}
+	return kiln_errf(err, KILN_EINTERNAL, name, "setting %s has no type", name);
+}
+
+void config_defaults(struct kiln_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		const struct setting *s = &SETTINGS[i];
+		struct kiln_err err;
+		if (strcmp(s->section, "toolchain.*") != 0) {
+			config_set(cfg, s->section, s->key, s->def, &err);
+			continue;
+		}
+		for (int t = 0; t < TOOLCHAIN_COUNT; t++) {
+			char sec[64];
+			snprintf(sec, sizeof(sec), "toolchain.%s", config_toolchain_ids[t]);
+			config_set(cfg, sec, s->key,
+				   strcmp(s->key, "image") == 0 ? DEFAULT_IMAGES[t] : s->def, &err);
+		}
+	}
+}
+
+struct load_ctx {
+	struct kiln_config *cfg;
+	struct kiln_err *err;
+	int failed;
+};
+
+static int on_ini(void *user, const char *section, const char *key, const char *value)
+{
+	struct load_ctx *ctx = user;
+	if (ctx->failed)
+		return 0;
+	if (config_set(ctx->cfg, section, key, value, ctx->err) != 0) {
+		ctx->failed = 1;
+		return 0; /* ini_parse then returns this line's number */
+	}
+	return 1;
+}
+
+int config_load(struct kiln_config *cfg, const char *path, struct kiln_err *err)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return kiln_errf(err, KILN_EINVAL, "config", "cannot read %s: %s", path,
+				 strerror(errno));
+	struct load_ctx ctx = {cfg, err, 0};
+	int line = ini_parse_file(f, on_ini, &ctx);
+	fclose(f);
+	if (line == 0)
+		return 0;
+	if (ctx.failed) {
+		char msg[sizeof(err->msg)];
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		return kiln_errf(err, KILN_EINVAL, err->field, "%s:%d: %s", path, line, msg);
+	}
+	return kiln_errf(err, KILN_EINVAL, "config",
+			 "%s:%d: not an ini line (expected [section] or key = value)", path, line);
+}
+
+void config_print_help(FILE *out)
+{
+	fprintf(out, "Settings (kiln.ini section.key, default — meaning):\n");
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		const struct setting *s = &SETTINGS[i];
+		fprintf(out, "  [%s] %s = %s\n      %s%s%s\n", s->section, s->key,
+			s->def[0] ? s->def : "(empty)", s->help,
+			s->choices ? "; one of " : "", s->choices ? s->choices : "");
+	}
+	fprintf(out, "  toolchain.* is each of: tpu-mlir, pulsar2, pulsar, voyager\n");
+}

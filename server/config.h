@@ -1,0 +1,62 @@
+/*
+ * config: kilnd's settings — one table (config.c) from which kiln.ini
+ * parsing, command-line overrides, `kilnd --help` and the README's table all
+ * follow.  Every key has a default; unknown sections or keys are errors that
+ * name the key and the line.  No other module parses kiln.ini.
+ */
+#ifndef KILN_CONFIG_H
+#define KILN_CONFIG_H
+
+#include <stdio.h>
+
+#include "kiln_err.h"
+
+/* Fixed toolchain ids (ARCHITECTURE.md §6), one [toolchain.<id>] section each. */
+enum { TOOLCHAIN_TPU_MLIR, TOOLCHAIN_PULSAR2, TOOLCHAIN_PULSAR, TOOLCHAIN_VOYAGER,
+       TOOLCHAIN_COUNT };
+extern const char *const config_toolchain_ids[TOOLCHAIN_COUNT];
+
+struct config_toolchain {
+	char engine[16];        /* docker | podman | local */
+	char image[256];
+	char engine_args[512];  /* extra arguments for `<engine> run`, split on spaces */
+	char path[1024];        /* engine=local: prepended to PATH for the step */
+};
+
+struct kiln_config {
+	/* [server] */
+	char listen[128];             /* host:port; port 0 picks a free one */
+	char data_dir[1024];
+	int threads;                  /* 0 = 2 x cores */
+	int connection_limit;
+	int per_ip_connection_limit;  /* 0 = no per-address limit */
+	int connection_timeout;       /* seconds of inactivity */
+	long long connection_memory_limit; /* bytes per connection for headers */
+	long long max_json_body;      /* bytes */
+	char access_log[1024];        /* "-" = stderr, "off", or a file path */
+	int shutdown_grace;           /* seconds in-flight requests get at shutdown */
+	/* [jobs] */
+	int workers;
+	int max_attempts;
+	/* [toolchain.<id>] */
+	struct config_toolchain toolchains[TOOLCHAIN_COUNT];
+};
+
+/* Fills cfg with every default. */
+void config_defaults(struct kiln_config *cfg);
+
+/* Reads an ini file over cfg.  Errors name the file, line and key. */
+int config_load(struct kiln_config *cfg, const char *path, struct kiln_err *err);
+
+/* Sets one "section.key" (as from a command-line flag) with validation. */
+int config_set(struct kiln_config *cfg, const char *section, const char *key,
+	       const char *value, struct kiln_err *err);
+
+/* Prints every setting with its default and help, for `kilnd --help`. */
+void config_print_help(FILE *out);
+
+/* Splits "host:port" / "[v6]:port" into host and port; validates both. */
+int config_split_listen(const char *listen, char *host, size_t host_cap, int *port,
+			struct kiln_err *err);
+
+#endif

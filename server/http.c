@@ -1,0 +1,642 @@
+/*
+ * http: the libmicrohttpd daemon and request dispatch (see http.h).
+ *
+ * Threading: MHD's internal thread pool with epoll; every callback for one
+ * connection runs on the same pool thread, so a struct http_req is never
+ * shared between threads.  Handlers block their pool thread; long work
+ * (conversions) belongs to job workers, not handlers.
+ *
+ * What MHD itself answers: a request line or headers larger than
+ * connection_memory_limit get 414/431 from MHD before we see them.
+ */
+#include "http.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "metrics.h"
+#include "router.h"
+
+/* Past max_json_body we keep reading (and dropping) this much more so the
+ * client can read our 413 instead of a reset; beyond it we hang up. */
+#define DISCARD_LIMIT (64u << 20)
+
+struct http_server {
+	struct MHD_Daemon *mhd;
+	struct http_server_opts opts;
+	struct metrics *metrics;
+	const char **route_names;
+	int port;
+	pthread_mutex_t lock;    /* guards in_flight */
+	pthread_cond_t idle;     /* signalled when in_flight drops to 0 */
+	long in_flight;
+};
+
+struct http_req {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *url;
+	int route_idx;           /* -1 when no route matched */
+	struct router_params params;
+	struct http_principal who;
+	/* body */
+	char *body;
+	size_t body_len, body_cap;
+	uint64_t discarded;
+	cJSON *json;
+	void *stream_state;
+	int stream_open;
+	/* reply */
+	struct MHD_Response *resp;
+	unsigned status;
+	uint64_t resp_bytes;
+	int queued;
+	struct timespec t0;
+};
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+unsigned http_status_of(int code)
+{
+	switch (code) {
+	case KILN_EINVAL: return 400;
+	case KILN_EAUTH: return 401;
+	case KILN_EFORBIDDEN: return 403;
+	case KILN_ENOTFOUND: return 404;
+	case KILN_ECONFLICT: return 409;
+	case KILN_ETOOBIG: return 413;
+	case KILN_EUNPROC: return 422;
+	case KILN_EUNAVAIL: return 503;
+	default: return 500;
+	}
+}
+
+/* --- replies ------------------------------------------------------------- */
+
+static void set_reply(struct http_req *req, unsigned status, struct MHD_Response *resp,
+		      uint64_t bytes)
+{
+	/* One reply per request: a second one is a handler bug; keep the first. */
+	if (req->resp != NULL || resp == NULL) {
+		if (resp)
+			MHD_destroy_response(resp);
+		return;
+	}
+	req->resp = resp;
+	req->status = status;
+	req->resp_bytes = bytes;
+}
+
+void http_reply_bytes(struct http_req *req, unsigned status, const char *content_type,
+		      const void *buf, size_t len)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)buf,
+								 MHD_RESPMEM_MUST_COPY);
+	if (r && content_type)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	set_reply(req, status, r, len);
+}
+
+void http_reply_json(struct http_req *req, unsigned status, cJSON *body)
+{
+	char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+	cJSON_Delete(body);
+	if (text == NULL) {
+		static const char oom[] =
+			"{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\",\"field\":null}}";
+		http_reply_bytes(req, 500, "application/json", oom, sizeof(oom) - 1);
+		return;
+	}
+	size_t len = strlen(text);
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, text,
+								 MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(text);
+		return;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	set_reply(req, status, r, len);
+}
+
+void http_reply_error(struct http_req *req, unsigned status, const char *code,
+		      const char *field, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cJSON *root = cJSON_CreateObject();
+	cJSON *e = cJSON_AddObjectToObject(root, "error");
+	cJSON_AddStringToObject(e, "code", code);
+	cJSON_AddStringToObject(e, "message", msg);
+	if (field && field[0])
+		cJSON_AddStringToObject(e, "field", field);
+	else
+		cJSON_AddNullToObject(e, "field");
+	http_reply_json(req, status, root);
+}
+
+void http_reply_kerr(struct http_req *req, const struct kiln_err *err)
+{
+	unsigned status = http_status_of(err->code);
+	http_reply_error(req, status, kiln_code_name(err->code), err->field, "%s",
+			 err->msg[0] ? err->msg : "internal error");
+	if (status == 401)
+		http_reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"kiln\"");
+}
+
+void http_reply_fd(struct http_req *req, unsigned status, const char *content_type,
+		   int fd, uint64_t offset, uint64_t len)
+{
+	struct MHD_Response *r = MHD_create_response_from_fd_at_offset64(len, fd, offset);
+	if (r == NULL) {
+		close(fd);
+		http_reply_error(req, 500, "io_error", NULL, "cannot send file");
+		return;
+	}
+	if (content_type)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	set_reply(req, status, r, len);
+}
+
+void http_reply_empty(struct http_req *req, unsigned status)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL,
+								 MHD_RESPMEM_PERSISTENT);
+	set_reply(req, status, r, 0);
+}
+
+void http_reply_header(struct http_req *req, const char *name, const char *value)
+{
+	if (req->resp)
+		MHD_add_response_header(req->resp, name, value);
+}
+
+/* --- accessors ------------------------------------------------------------- */
+
+void *http_req_app(struct http_req *req) { return req->srv->opts.app; }
+const char *http_req_method(const struct http_req *req) { return req->method; }
+const char *http_req_path(const struct http_req *req) { return req->url; }
+const struct http_principal *http_req_who(const struct http_req *req) { return &req->who; }
+const cJSON *http_req_json(const struct http_req *req) { return req->json; }
+void *http_req_stream_state(const struct http_req *req) { return req->stream_state; }
+struct http_server *http_req_server(struct http_req *req) { return req->srv; }
+struct metrics *http_server_metrics(struct http_server *srv) { return srv->metrics; }
+int http_server_port(const struct http_server *srv) { return srv->port; }
+
+const char *http_req_param(const struct http_req *req, const char *name)
+{
+	for (int i = 0; i < req->params.n; i++)
+		if (strcmp(req->params.p[i].name, name) == 0)
+			return req->params.p[i].value;
+	return NULL;
+}
+
+const char *http_req_query(struct http_req *req, const char *key)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_req_header(struct http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+int http_req_page(struct http_req *req, int *limit, long long *after)
+{
+	const char *l = http_req_query(req, "limit");
+	const char *a = http_req_query(req, "after");
+	*limit = 50;
+	*after = 0;
+	char *end;
+	if (l) {
+		long v = strtol(l, &end, 10);
+		if (*l == '\0' || *end != '\0' || v < 1 || v > 1000) {
+			http_reply_error(req, 400, "invalid", "limit",
+					 "limit must be a whole number from 1 to 1000");
+			return -1;
+		}
+		*limit = (int)v;
+	}
+	if (a) {
+		long long v = strtoll(a, &end, 10);
+		if (*a == '\0' || *end != '\0' || v < 0) {
+			http_reply_error(req, 400, "invalid", "after",
+					 "after must be the 'next' value of the previous page");
+			return -1;
+		}
+		*after = v;
+	}
+	return 0;
+}
+
+/* --- access log ----------------------------------------------------------- */
+
+/* Copies s into out with control characters, quotes and spaces escaped, so
+ * one request is always one parseable line whatever its path holds. */
+static void log_escape(const char *s, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (; s && *s && o + 5 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x21 || c == 0x7f || c == '"' || c == '\\')
+			o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+}
+
+static void access_log(struct http_req *req, double secs)
+{
+	FILE *f = req->srv->opts.access_log;
+	if (f == NULL)
+		return;
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	char path[1024], method[32];
+	log_escape(req->url, path, sizeof(path));
+	log_escape(req->method, method, sizeof(method));
+	char line[1400];
+	int n = snprintf(line, sizeof(line),
+		"time=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ method=%s path=%s status=%u "
+		"bytes=%llu dur_ms=%.3f route=%s\n",
+		tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+		tm.tm_sec, ts.tv_nsec / 1000000, method, path, req->status,
+		(unsigned long long)req->resp_bytes, secs * 1e3,
+		req->route_idx >= 0 ? req->srv->opts.routes[req->route_idx].name : "-");
+	if (n > 0) {
+		/* One write per line: lines from pool threads never interleave. */
+		size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+		ssize_t w = write(fileno(f), line, len);
+		(void)w;
+	}
+}
+
+/* --- dispatch ------------------------------------------------------------- */
+
+static int body_announced(struct http_req *req)
+{
+	const char *cl = http_req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te = http_req_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	return te != NULL || (cl != NULL && strcmp(cl, "0") != 0);
+}
+
+static void authenticate(struct http_req *req, const struct http_route *route)
+{
+	req->who.role = ROLE_ANON;
+	const char *h = http_req_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (route->role == ROLE_ANON)
+		return;
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+		http_reply_error(req, 401, "unauthorized", NULL,
+				 "this endpoint needs 'Authorization: Bearer <token>'; the first "
+				 "admin token is in <data_dir>/admin.token");
+		http_reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"kiln\"");
+		return;
+	}
+	const char *tok = h + 7;
+	while (*tok == ' ')
+		tok++;
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	int rc = req->srv->opts.authenticate(req->srv->opts.app, tok, &req->who, &err);
+	if (rc != 0) {
+		req->who.role = ROLE_ANON;
+		if (rc != KILN_EAUTH) {
+			http_reply_kerr(req, &err);
+			return;
+		}
+		http_reply_error(req, 401, "unauthorized", NULL, "%s", err.msg);
+		http_reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				  "Bearer realm=\"kiln\", error=\"invalid_token\"");
+		return;
+	}
+	int ok;
+	if (route->role == ROLE_DEVICE)
+		ok = req->who.role == ROLE_DEVICE;
+	else
+		ok = req->who.role >= route->role && req->who.role != ROLE_DEVICE;
+	if (!ok)
+		http_reply_error(req, 403, "forbidden", NULL,
+				 "a %s token cannot use this endpoint; it needs %s",
+				 req->who.role == ROLE_DEVICE ? "device" :
+				 req->who.role == ROLE_ADMIN ? "admin" : "user",
+				 route->role == ROLE_ADMIN ? "an admin token" :
+				 route->role == ROLE_DEVICE ? "a device token" : "a user or admin token");
+}
+
+/* Called with the headers of a new request. */
+static void begin_request(struct http_req *req)
+{
+	struct http_server *srv = req->srv;
+	char allow[128];
+	int idx = router_match(srv->opts.routes, srv->opts.n_routes, req->method, req->url,
+			       &req->params, allow, sizeof(allow));
+	req->route_idx = idx >= 0 ? idx : -1;
+	if (idx == ROUTER_NOT_FOUND) {
+		http_reply_error(req, 404, "not_found", NULL, "no such endpoint: %s %.200s",
+				 req->method, req->url);
+		return;
+	}
+	if (idx == ROUTER_NO_METHOD) {
+		http_reply_error(req, 405, "method_not_allowed", NULL,
+				 "%s is not allowed on %.200s; allowed: %s", req->method,
+				 req->url, allow);
+		http_reply_header(req, MHD_HTTP_HEADER_ALLOW, allow);
+		return;
+	}
+	const struct http_route *route = &srv->opts.routes[idx];
+	authenticate(req, route);
+	if (req->resp)
+		return;
+	if (route->body == BODY_NONE && body_announced(req)) {
+		http_reply_error(req, 400, "body_not_allowed", NULL,
+				 "%s %s takes no request body", route->method, route->pattern);
+		return;
+	}
+	if (route->body == BODY_JSON) {
+		const char *cl = http_req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && strtoull(cl, NULL, 10) > srv->opts.max_json_body)
+			http_reply_error(req, 413, "too_large", NULL,
+					 "the JSON body is %s bytes; the limit is %zu (max_json_body)",
+					 cl, srv->opts.max_json_body);
+		return;
+	}
+	if (route->body == BODY_STREAM) {
+		struct kiln_err err;
+		kiln_err_clear(&err);
+		if (route->stream->begin(req, &req->stream_state, &err) != 0)
+			http_reply_kerr(req, &err);
+		else
+			req->stream_open = 1;
+	}
+}
+
+/* Handles one chunk of body; returns MHD_NO to hang up. */
+static enum MHD_Result take_body(struct http_req *req, const char *data, size_t len)
+{
+	if (req->resp) {
+		/* The answer is decided; drop the rest, within reason. */
+		req->discarded += len;
+		return req->discarded > DISCARD_LIMIT ? MHD_NO : MHD_YES;
+	}
+	const struct http_route *route = &req->srv->opts.routes[req->route_idx];
+	if (route->body == BODY_STREAM) {
+		struct kiln_err err;
+		kiln_err_clear(&err);
+		if (route->stream->data(req->stream_state, data, len, &err) != 0)
+			http_reply_kerr(req, &err);
+		return MHD_YES;
+	}
+	size_t max = req->srv->opts.max_json_body;
+	if (req->body_len + len > max) {
+		http_reply_error(req, 413, "too_large", NULL,
+				 "the JSON body is over %zu bytes (max_json_body)", max);
+		return MHD_YES;
+	}
+	if (req->body_len + len + 1 > req->body_cap) {
+		size_t cap = req->body_cap ? req->body_cap : 4096;
+		while (cap < req->body_len + len + 1)
+			cap *= 2;
+		char *nb = realloc(req->body, cap);
+		if (nb == NULL) {
+			http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
+			return MHD_YES;
+		}
+		req->body = nb;
+		req->body_cap = cap;
+	}
+	memcpy(req->body + req->body_len, data, len);
+	req->body_len += len;
+	req->body[req->body_len] = '\0';
+	return MHD_YES;
+}
+
+static void run_handler(struct http_req *req)
+{
+	const struct http_route *route = &req->srv->opts.routes[req->route_idx];
+	if (route->body == BODY_JSON) {
+		if (req->body_len == 0) {
+			http_reply_error(req, 400, "invalid_json", NULL,
+					 "this endpoint needs a JSON body");
+			return;
+		}
+		if (memchr(req->body, '\0', req->body_len) != NULL) {
+			http_reply_error(req, 400, "invalid_json", NULL,
+					 "the body holds a NUL byte; JSON text cannot");
+			return;
+		}
+		const char *end = NULL;
+		/* The length includes our NUL: cJSON's "nothing after the value"
+		 * check looks for it, and a NUL inside the body ends it early. */
+		req->json = cJSON_ParseWithLengthOpts(req->body, req->body_len + 1, &end, 1);
+		if (req->json == NULL) {
+			size_t at = end ? (size_t)(end - req->body) : 0;
+			http_reply_error(req, 400, "invalid_json", NULL,
+					 "the body is not valid JSON (error near byte %zu)", at);
+			return;
+		}
+	}
+	route->handler(req);
+	if (req->resp == NULL)
+		http_reply_error(req, 500, "internal", NULL, "the handler gave no reply");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	(void)version;
+	struct http_server *srv = cls;
+	struct http_req *req = *con_cls;
+	if (req == NULL) {
+		req = calloc(1, sizeof(*req));
+		if (req == NULL)
+			return MHD_NO;
+		clock_gettime(CLOCK_MONOTONIC, &req->t0);
+		req->srv = srv;
+		req->conn = conn;
+		req->url = url;
+		req->method = method;
+		req->route_idx = -1;
+		*con_cls = req;
+		pthread_mutex_lock(&srv->lock);
+		srv->in_flight++;
+		pthread_mutex_unlock(&srv->lock);
+		begin_request(req);
+		if (req->resp == NULL)
+			return MHD_YES; /* wait for the body (or its absence) */
+	} else if (*upload_data_size > 0) {
+		enum MHD_Result r = take_body(req, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return r;
+	} else if (req->resp == NULL) {
+		run_handler(req);
+	}
+	if (req->queued)
+		return MHD_YES;
+	req->queued = 1;
+	return MHD_queue_response(conn, req->status, req->resp);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)conn;
+	struct http_server *srv = cls;
+	struct http_req *req = *con_cls;
+	if (req == NULL)
+		return;
+	*con_cls = NULL;
+	double secs = seconds_since(&req->t0);
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !req->queued)
+		req->status = 499; /* client went away before we answered (nginx's 499) */
+	metrics_observe(srv->metrics, req->route_idx, req->status, secs);
+	access_log(req, secs);
+	if (req->stream_open)
+		srv->opts.routes[req->route_idx].stream->free(req->stream_state);
+	if (req->resp)
+		MHD_destroy_response(req->resp);
+	cJSON_Delete(req->json);
+	free(req->body);
+	free(req);
+	pthread_mutex_lock(&srv->lock);
+	if (--srv->in_flight == 0)
+		pthread_cond_broadcast(&srv->idle);
+	pthread_mutex_unlock(&srv->lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	(void)conn;
+	(void)socket_context;
+	struct http_server *srv = cls;
+	metrics_connections(srv->metrics, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	size_t n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	char esc[1024];
+	size_t o = 0;
+	for (size_t i = 0; msg[i] && o + 2 < sizeof(esc); i++) {
+		if (msg[i] == '"' || msg[i] == '\\')
+			esc[o++] = '\\';
+		esc[o++] = msg[i] == '\n' ? ' ' : msg[i];
+	}
+	esc[o] = '\0';
+	fprintf(stderr, "level=warn component=http msg=\"%s\"\n", esc);
+}
+
+int http_server_start(const struct http_server_opts *opts, struct http_server **out,
+		      struct kiln_err *err)
+{
+	struct addrinfo hints = {0}, *ai = NULL;
+	hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	char port[16];
+	snprintf(port, sizeof(port), "%d", opts->port);
+	if (getaddrinfo(opts->host, port, &hints, &ai) != 0 || ai == NULL)
+		return kiln_errf(err, KILN_EINVAL, "listen",
+				 "listen host '%s' is not a numeric IP address", opts->host);
+	struct http_server *srv = calloc(1, sizeof(*srv));
+	if (srv == NULL) {
+		freeaddrinfo(ai);
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	}
+	srv->opts = *opts;
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_cond_init(&srv->idle, NULL);
+	srv->route_names = calloc(opts->n_routes, sizeof(char *));
+	for (size_t i = 0; srv->route_names && i < opts->n_routes; i++)
+		srv->route_names[i] = opts->routes[i].name;
+	srv->metrics = srv->route_names ? metrics_new(srv->route_names, opts->n_routes) : NULL;
+	if (srv->metrics == NULL) {
+		freeaddrinfo(ai);
+		http_server_stop(srv, 0);
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	}
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+			 MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	srv->mhd = MHD_start_daemon(flags, (uint16_t)opts->port, NULL, NULL,
+		on_request, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+		MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)opts->threads,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)opts->connection_limit,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)opts->per_ip_connection_limit,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->connection_timeout,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->connection_memory_limit,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+		MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (srv->mhd == NULL) {
+		int e = errno;
+		http_server_stop(srv, 0);
+		return kiln_errf(err, KILN_EIO, "listen", "cannot listen on %s:%d: %s",
+				 opts->host, opts->port, e ? strerror(e) : "libmicrohttpd refused");
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd,
+							       MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = info ? info->port : opts->port;
+	*out = srv;
+	return 0;
+}
+
+void http_server_stop(struct http_server *srv, int grace_s)
+{
+	if (srv == NULL)
+		return;
+	if (srv->mhd) {
+		/* Stop accepting first, then give requests already in progress
+		 * their grace period, then close everything. */
+		MHD_socket ls = MHD_quiesce_daemon(srv->mhd);
+		if (ls != MHD_INVALID_SOCKET)
+			close(ls);
+		struct timespec deadline;
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += grace_s;
+		pthread_mutex_lock(&srv->lock);
+		while (srv->in_flight > 0 &&
+		       pthread_cond_timedwait(&srv->idle, &srv->lock, &deadline) == 0)
+			;
+		pthread_mutex_unlock(&srv->lock);
+		MHD_stop_daemon(srv->mhd);
+	}
+	metrics_free(srv->metrics);
+	free(srv->route_names);
+	pthread_cond_destroy(&srv->idle);
+	pthread_mutex_destroy(&srv->lock);
+	free(srv);
+}

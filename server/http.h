@@ -1,0 +1,141 @@
+/*
+ * http: kilnd's HTTP layer on libmicrohttpd.
+ *
+ * Owns the daemon (thread pool + epoll), the route table dispatch, bearer
+ * authentication and role checks, request bodies (none / bounded JSON /
+ * streamed to a sink), the JSON error shape, the access log and metrics.
+ * Handlers see only struct http_req and the accessors below; nothing else in
+ * kilnd includes microhttpd.h.
+ *
+ * A request's life: the route is matched and the caller authenticated when
+ * the headers arrive (so a 401/404/413 is sent before any body is read);
+ * the body is collected or streamed; then the route's handler runs once and
+ * sets exactly one reply with an http_reply_* call.
+ */
+#ifndef KILN_HTTP_H
+#define KILN_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cJSON.h>
+
+#include "kiln_err.h"
+
+struct http_req;
+struct http_server;
+struct metrics;
+
+/* Roles, in the order a route's minimum is checked.  A device token is not
+ * a weaker user: it reaches only ROLE_DEVICE routes, and those only it. */
+enum http_role {
+	ROLE_ANON = 0,   /* no token needed */
+	ROLE_DEVICE,     /* device tokens only */
+	ROLE_USER,       /* user or admin */
+	ROLE_ADMIN,      /* admin only */
+};
+
+enum http_body {
+	BODY_NONE = 0,   /* a body is a 400 */
+	BODY_JSON,       /* up to max_json_body bytes, parsed before the handler */
+	BODY_STREAM,     /* handed chunk by chunk to route->stream */
+};
+
+/* For BODY_STREAM routes: begin() runs once the caller is authenticated,
+ * data() for each chunk, then the handler; free() always runs at the end of
+ * the request (also when the client went away), and must undo whatever the
+ * handler did not commit. */
+struct http_stream_ops {
+	int (*begin)(struct http_req *req, void **state, struct kiln_err *err);
+	int (*data)(void *state, const char *buf, size_t len, struct kiln_err *err);
+	void (*free)(void *state);
+};
+
+typedef void (*http_handler)(struct http_req *req);
+
+struct http_route {
+	const char *method;        /* "GET", "POST", ...; GET routes also answer HEAD */
+	const char *pattern;       /* "/api/v1/tokens/{id}"; {name} matches one segment */
+	const char *name;          /* metrics label, e.g. "tokens_list" */
+	enum http_role role;
+	enum http_body body;
+	http_handler handler;
+	const struct http_stream_ops *stream;
+};
+
+struct http_principal {
+	long long token_id;        /* 0 for anonymous */
+	enum http_role role;       /* ROLE_ANON when unauthenticated */
+	char name[64];
+};
+
+/* Looks up a bearer token; fills p and returns 0, or KILN_EAUTH. */
+typedef int (*http_auth_fn)(void *app, const char *token, struct http_principal *p,
+			    struct kiln_err *err);
+
+struct http_server_opts {
+	const char *host;
+	int port;
+	int threads;
+	int connection_limit;
+	int per_ip_connection_limit;
+	int connection_timeout;
+	size_t connection_memory_limit;
+	size_t max_json_body;
+	FILE *access_log;          /* NULL = no access log */
+	const struct http_route *routes;
+	size_t n_routes;
+	http_auth_fn authenticate;
+	void *app;                 /* handed back by http_req_app() */
+};
+
+int http_server_start(const struct http_server_opts *opts, struct http_server **out,
+		      struct kiln_err *err);
+/* The port actually bound (useful with port 0). */
+int http_server_port(const struct http_server *srv);
+/* Stops accepting, lets in-flight requests finish for up to grace_s seconds,
+ * then stops the daemon and frees srv.  Accepts NULL. */
+void http_server_stop(struct http_server *srv, int grace_s);
+struct metrics *http_server_metrics(struct http_server *srv);
+
+/* --- request accessors (valid during the handler) --- */
+void *http_req_app(struct http_req *req);
+const char *http_req_method(const struct http_req *req);
+const char *http_req_path(const struct http_req *req);
+/* The value of {name} in the route's pattern, or NULL. */
+const char *http_req_param(const struct http_req *req, const char *name);
+const char *http_req_query(struct http_req *req, const char *key);
+const char *http_req_header(struct http_req *req, const char *name);
+const struct http_principal *http_req_who(const struct http_req *req);
+/* The parsed body of a BODY_JSON route (owned by req), never NULL there. */
+const cJSON *http_req_json(const struct http_req *req);
+/* The state begin() made for a BODY_STREAM route. */
+void *http_req_stream_state(const struct http_req *req);
+struct http_server *http_req_server(struct http_req *req);
+
+/* Parses ?limit=&after= with bounds; on error replies 400 and returns -1. */
+int http_req_page(struct http_req *req, int *limit, long long *after);
+
+/* --- replies: each sets the request's one reply --- */
+/* Sends body as JSON; takes ownership of body (freed here). */
+void http_reply_json(struct http_req *req, unsigned status, cJSON *body);
+/* {"error": {"code", "message", "field"}}. */
+void http_reply_error(struct http_req *req, unsigned status, const char *code,
+		      const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* Maps err->code to its status (http_status_of) and replies with it. */
+void http_reply_kerr(struct http_req *req, const struct kiln_err *err);
+/* Copies len bytes. */
+void http_reply_bytes(struct http_req *req, unsigned status, const char *content_type,
+		      const void *buf, size_t len);
+/* Sends len bytes of fd from offset with sendfile; takes ownership of fd. */
+void http_reply_fd(struct http_req *req, unsigned status, const char *content_type,
+		   int fd, uint64_t offset, uint64_t len);
+void http_reply_empty(struct http_req *req, unsigned status);
+/* Adds a header to the reply already set. */
+void http_reply_header(struct http_req *req, const char *name, const char *value);
+
+unsigned http_status_of(int kiln_code);
+
+#endif

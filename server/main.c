@@ -1,0 +1,232 @@
+/*
+ * kilnd: the Kiln daemon's entry point.
+ *
+ * Reads settings (defaults < kiln.ini < command-line flags), opens the data
+ * directory (database with migrations, blob store, first admin token),
+ * serves HTTP until SIGINT/SIGTERM, then lets in-flight requests finish and
+ * closes the database.  Exit codes: 0 clean stop, 1 could not start,
+ * 2 bad configuration or command line.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "auth.h"
+#include "config.h"
+#include "embed.h"
+#include "http.h"
+#include "routes.h"
+
+#define KILN_VERSION "0.1.0"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: kilnd [--config FILE] [--listen ADDR:PORT] [--data-dir DIR]\n"
+		"             [--ready-fd N] [--help] [--version]\n"
+		"  --config FILE      read settings from an ini file (see below)\n"
+		"  --listen ADDR:PORT override [server] listen\n"
+		"  --data-dir DIR     override [server] data_dir\n"
+		"  --ready-fd N       write the bound address and a newline to fd N once\n"
+		"                     kilnd accepts connections, then close it\n\n");
+	config_print_help(out);
+}
+
+static void logf_err(const char *what, const struct kiln_err *err)
+{
+	fprintf(stderr, "level=error msg=\"%s\" error=\"%s\"%s%s\n", what, err->msg,
+		err->field[0] ? " field=" : "", err->field);
+}
+
+static int mkdir_p(const char *dir)
+{
+	char buf[1024];
+	snprintf(buf, sizeof(buf), "%s", dir);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return (mkdir(buf, 0755) != 0 && errno != EEXIST) ? -1 : 0;
+}
+
+/* Serving hundreds of connections needs more than the usual soft limit of
+ * 1024 descriptors; the hard limit is ours to take. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int threads_default(int configured)
+{
+	if (configured > 0)
+		return configured;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)(2 * n) : 4;
+}
+
+/* The HTTP layer's token check, bound to this process's database. */
+static int authenticate_token(void *appp, const char *token, struct http_principal *p,
+		      struct kiln_err *err)
+{
+	struct app *app = appp;
+	return auth_token_verify(app->db, token, p, err);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"listen", required_argument, NULL, 'l'},
+		{"data-dir", required_argument, NULL, 'd'},
+		{"ready-fd", required_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *config_path = NULL, *listen = NULL, *data_dir = NULL;
+	int ready_fd = -1, c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		case 'l': listen = optarg; break;
+		case 'd': data_dir = optarg; break;
+		case 'r': ready_fd = atoi(optarg); break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("kilnd %s\n", KILN_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "kilnd: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+
+	struct kiln_config cfg;
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	config_defaults(&cfg);
+	if ((config_path && config_load(&cfg, config_path, &err) != 0) ||
+	    (listen && config_set(&cfg, "server", "listen", listen, &err) != 0) ||
+	    (data_dir && config_set(&cfg, "server", "data_dir", data_dir, &err) != 0)) {
+		fprintf(stderr, "kilnd: configuration error: %s\n", err.msg);
+		return 2;
+	}
+	char host[128];
+	int port;
+	if (config_split_listen(cfg.listen, host, sizeof(host), &port, &err) != 0) {
+		fprintf(stderr, "kilnd: configuration error: %s\n", err.msg);
+		return 2;
+	}
+	FILE *alog = NULL;
+	if (strcmp(cfg.access_log, "-") == 0) {
+		alog = stderr;
+	} else if (strcmp(cfg.access_log, "off") != 0) {
+		alog = fopen(cfg.access_log, "a");
+		if (alog == NULL) {
+			fprintf(stderr, "kilnd: configuration error: access_log %s: %s\n",
+				cfg.access_log, strerror(errno));
+			return 2;
+		}
+	}
+
+	/* Signals are taken by sigwait() in this thread only; every thread
+	 * started from here on inherits the blocked mask. */
+	sigset_t stop_set;
+	sigemptyset(&stop_set);
+	sigaddset(&stop_set, SIGINT);
+	sigaddset(&stop_set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
+
+	if (mkdir_p(cfg.data_dir) != 0) {
+		fprintf(stderr, "level=error msg=\"cannot create data_dir %s: %s\"\n", cfg.data_dir,
+			strerror(errno));
+		return 1;
+	}
+	struct app app = {.cfg = &cfg};
+	char dbpath[1100];
+	snprintf(dbpath, sizeof(dbpath), "%s/kiln.db", cfg.data_dir);
+	int created = 0, rc = 1;
+	struct http_server *srv = NULL;
+	if (db_open(dbpath, &app.db, &err) != 0) {
+		logf_err("cannot open the database", &err);
+		goto out;
+	}
+	if (db_migrate(app.db, migrations, &err) != 0) {
+		logf_err("cannot migrate the database", &err);
+		goto out;
+	}
+	if (blob_store_open(cfg.data_dir, &app.blobs, &err) != 0) {
+		logf_err("cannot open the blob store", &err);
+		goto out;
+	}
+	if (auth_bootstrap(app.db, cfg.data_dir, &created, &err) != 0) {
+		logf_err("cannot create the first admin token", &err);
+		goto out;
+	}
+	if (created)
+		fprintf(stderr, "level=info msg=\"created the first admin token; sign in with "
+			"the token in this file\" file=%s/admin.token\n", cfg.data_dir);
+
+	struct http_server_opts hopts = {
+		.host = host,
+		.port = port,
+		.threads = threads_default(cfg.threads),
+		.connection_limit = cfg.connection_limit,
+		.per_ip_connection_limit = cfg.per_ip_connection_limit,
+		.connection_timeout = cfg.connection_timeout,
+		.connection_memory_limit = (size_t)cfg.connection_memory_limit,
+		.max_json_body = (size_t)cfg.max_json_body,
+		.access_log = alog,
+		.routes = routes_table,
+		.n_routes = routes_count,
+		.authenticate = authenticate_token,
+		.app = &app,
+	};
+	if (http_server_start(&hopts, &srv, &err) != 0) {
+		logf_err("cannot start the HTTP server", &err);
+		goto out;
+	}
+	char addr[200];
+	snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
+		 http_server_port(srv));
+	fprintf(stderr, "level=info msg=\"kilnd %s listening\" addr=%s data_dir=%s threads=%d\n",
+		KILN_VERSION, addr, cfg.data_dir, hopts.threads);
+	if (ready_fd >= 0) {
+		dprintf(ready_fd, "%s\n", addr);
+		close(ready_fd);
+	}
+
+	int sig = 0;
+	sigwait(&stop_set, &sig);
+	fprintf(stderr, "level=info msg=\"stopping\" signal=%s grace_s=%d\n",
+		sig == SIGINT ? "SIGINT" : "SIGTERM", cfg.shutdown_grace);
+	http_server_stop(srv, cfg.shutdown_grace);
+	srv = NULL;
+	rc = 0;
+out:
+	http_server_stop(srv, 0);
+	blob_store_close(app.blobs);
+	db_close(app.db);
+	if (alog && alog != stderr)
+		fclose(alog);
+	if (rc == 0)
+		fprintf(stderr, "level=info msg=\"stopped\"\n");
+	return rc;
+}

@@ -1,0 +1,31 @@
+/*
+ * routes: kilnd's route table (routes.c) and the handlers it names.
+ * Adding an endpoint is one row in routes.c plus its handler in the
+ * routes_<area>.c file of its area.
+ */
+#ifndef KILN_ROUTES_H
+#define KILN_ROUTES_H
+
+#include <stddef.h>
+
+#include "http.h"
+
+extern const struct http_route routes_table[];
+extern const size_t routes_count;
+
+/* routes_core.c */
+void route_healthz(struct http_req *req);
+void route_metrics(struct http_req *req);
+void route_index(struct http_req *req);
+
+/* routes_tokens.c */
+void route_tokens_create(struct http_req *req);
+void route_tokens_list(struct http_req *req);
+void route_tokens_get(struct http_req *req);
+void route_tokens_delete(struct http_req *req);
+
+/* Parses a positive integer id from the route's {name}; replies 404 and
+ * returns -1 when it is not one. */
+int routes_id_param(struct http_req *req, const char *name, long long *id);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * routes_core: liveness, metrics and the landing page.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "embed.h"
+#include "metrics.h"
+#include "routes.h"
+
+void route_healthz(struct http_req *req)
+{
+	/* Liveness only: answering proves the HTTP threads run.  Kept constant
+	 * so load balancers and the benchmark compare like with like. */
+	static const char body[] = "{\"status\":\"ok\"}";
+	http_reply_bytes(req, 200, "application/json", body, sizeof(body) - 1);
+	http_reply_header(req, "Cache-Control", "no-store");
+}
+
+void route_metrics(struct http_req *req)
+{
+	size_t len = 0;
+	char *text = metrics_render(http_server_metrics(http_req_server(req)), &len);
+	if (text == NULL) {
+		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
+		return;
+	}
+	http_reply_bytes(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+	free(text);
+}
+
+void route_index(struct http_req *req)
+{
+	for (const struct embed_file *f = webui_assets; f->path; f++) {
+		if (strcmp(f->path, "webui/index.html") == 0) {
+			http_reply_bytes(req, 200, "text/html; charset=utf-8", f->data, f->size);
+			return;
+		}
+	}
+	http_reply_error(req, 404, "not_found", NULL, "the dashboard is not built in");
+}
+
+int routes_id_param(struct http_req *req, const char *name, long long *id)
+{
+	const char *s = http_req_param(req, name);
+	char *end;
+	long long v = s ? strtoll(s, &end, 10) : 0;
+	if (s == NULL || *s < '1' || *s > '9' || *end != '\0' || v <= 0) {
+		http_reply_error(req, 404, "not_found", name, "'%.64s' is not an id", s ? s : "");
+		return -1;
+	}
+	*id = v;
+	return 0;
+}
