@@ -17,7 +17,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 TEST_LIBS  := $(shell pkg-config --libs $(TESTPKGS) 2>/dev/null)
 
 CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) -g $(SAN) \
-            -MMD -MP -Iruntime -Iconversion -Ideploy -Iserver -I$(BUILD)/gen \
+            -MMD -MP -Itests/lib -Iruntime -Iconversion -Ideploy -Iserver -I$(BUILD)/gen \
             $(PKG_CFLAGS)
 LDLIBS   := $(PKG_LIBS) -lpthread -lm
 LDFLAGS  := $(SAN)

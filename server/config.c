@@ -269,6 +269,14 @@ static int on_ini(void *user, const char *section, const char *key, const char *
 	struct load_ctx *ctx = user;
 	if (ctx->failed)
 		return 0;
+	if (section[0] == '\0') {
+		/* inih also lands here after a broken "[section" line, whose
+		 * number is the one ini_parse reports. */
+		kiln_errf(ctx->err, KILN_EINVAL, key, "key '%s' is outside any [section] "
+			  "(or a section header above is missing its ']')", key);
+		ctx->failed = 1;
+		return 0;
+	}
 	if (config_set(ctx->cfg, section, key, value, ctx->err) != 0) {
 		ctx->failed = 1;
 		return 0; /* ini_parse then returns this line's number */

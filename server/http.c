@@ -484,6 +484,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		pthread_mutex_lock(&srv->lock);
 		srv->in_flight++;
 		pthread_mutex_unlock(&srv->lock);
+		metrics_in_flight(srv->metrics, 1);
 		begin_request(req);
 		if (req->resp == NULL)
 			return MHD_YES; /* wait for the body (or its absence) */
@@ -521,6 +522,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	cJSON_Delete(req->json);
 	free(req->body);
 	free(req);
+	metrics_in_flight(srv->metrics, -1);
 	pthread_mutex_lock(&srv->lock);
 	if (--srv->in_flight == 0)
 		pthread_cond_broadcast(&srv->idle);

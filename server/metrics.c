@@ -29,6 +29,7 @@ struct metrics {
 	size_t n;
 	struct route_stats *routes;  /* n + 1 */
 	atomic_long connections;
+	atomic_long in_flight;
 	struct timespec started;
 };
 
@@ -109,6 +110,11 @@ static void put(struct buf *b, const char *fmt, ...)
 	}
 }
 
+void metrics_in_flight(struct metrics *m, int delta)
+{
+	atomic_fetch_add_explicit(&m->in_flight, delta, memory_order_relaxed);
+}
+
 char *metrics_render(struct metrics *m, size_t *len)
 {
 	struct buf b = {malloc(8192), 0, 8192, 0};
@@ -155,6 +161,9 @@ char *metrics_render(struct metrics *m, size_t *len)
 	put(&b, "# HELP kiln_http_open_connections Connections open now.\n"
 		"# TYPE kiln_http_open_connections gauge\n"
 		"kiln_http_open_connections %ld\n", atomic_load(&m->connections));
+	put(&b, "# HELP kiln_http_requests_in_flight Requests begun and not yet answered.\n"
+		"# TYPE kiln_http_requests_in_flight gauge\n"
+		"kiln_http_requests_in_flight %ld\n", atomic_load(&m->in_flight));
 	put(&b, "# HELP kiln_uptime_seconds Seconds since kilnd started.\n"
 		"# TYPE kiln_uptime_seconds gauge\nkiln_uptime_seconds %.3f\n", up);
 	if (b.oom) {

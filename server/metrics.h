@@ -19,6 +19,7 @@ void metrics_free(struct metrics *m);
 /* route = -1 for a request that matched no route. */
 void metrics_observe(struct metrics *m, int route, unsigned status, double seconds);
 void metrics_connections(struct metrics *m, int delta);
+void metrics_in_flight(struct metrics *m, int delta);
 
 /* Renders the text exposition; returns a new buffer the caller frees with
  * free(), or NULL when out of memory. */

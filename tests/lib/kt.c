@@ -1,7 +1,6 @@
 /*
  * kt: the test harness's runner and checks (see kt.h).
  */
-#define _GNU_SOURCE
 #include "kt.h"
 
 #include <errno.h>
@@ -40,6 +39,12 @@ bool kt_check(const char *file, int line, bool ok, const char *fmt, ...)
 	fflush(stdout);
 	cur_failed = true;
 	return false;
+}
+
+bool kt_check_int(const char *file, int line, const char *ea, const char *eb,
+		  long long a, long long b)
+{
+	return kt_check(file, line, a == b, "%s == %s (%lld != %lld)", ea, eb, a, b);
 }
 
 bool kt_check_str(const char *file, int line, const char *expr,

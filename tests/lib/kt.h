@@ -31,8 +31,10 @@ void kt_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #define CHECK(cond) kt_check(__FILE__, __LINE__, (cond), "%s", #cond)
 #define CHECKF(cond, ...) kt_check(__FILE__, __LINE__, (cond), __VA_ARGS__)
-#define CHECK_INT(a, b) kt_check(__FILE__, __LINE__, (long long)(a) == (long long)(b), \
-	"%s == %s (%lld != %lld)", #a, #b, (long long)(a), (long long)(b))
+#define CHECK_INT(a, b) kt_check_int(__FILE__, __LINE__, #a, #b, (long long)(a), (long long)(b))
+/* Each operand is evaluated once: CHECK_INT(kt_server_stop(&s), 0) is safe. */
+bool kt_check_int(const char *file, int line, const char *ea, const char *eb,
+		  long long a, long long b);
 #define CHECK_STR(a, b) kt_check_str(__FILE__, __LINE__, #a, (a), (b))
 bool kt_check_str(const char *file, int line, const char *expr,
 		  const char *a, const char *b);
