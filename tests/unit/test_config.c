@@ -1,0 +1,134 @@
+/*
+ * test_config: the settings table, kiln.ini parsing, and the router.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "kt.h"
+#include "router.h"
+
+static void defaults_are_the_documented_ones(void)
+{
+	struct kiln_config c;
+	config_defaults(&c);
+	CHECK_STR(c.listen, "127.0.0.1:8080");
+	CHECK_STR(c.data_dir, "./var");
+	CHECK_INT(c.workers, 1);
+	CHECK_INT(c.max_attempts, 2);
+	CHECK_INT(c.max_json_body, 1 << 20);
+	CHECK_STR(c.toolchains[TOOLCHAIN_TPU_MLIR].engine, "docker");
+	CHECK_STR(c.toolchains[TOOLCHAIN_TPU_MLIR].image, "sophgo/tpuc_dev:v3.1");
+}
+
+static void values_are_validated(void)
+{
+	struct kiln_config c;
+	struct kiln_err err;
+	config_defaults(&c);
+	CHECK(config_set(&c, "server", "max_json_body", "2M", &err) == 0);
+	CHECK_INT(c.max_json_body, 2 << 20);
+	CHECK(config_set(&c, "server", "max_json_body", "10", &err) == KILN_EINVAL);
+	CHECK(config_set(&c, "server", "threads", "-1", &err) == KILN_EINVAL);
+	CHECK(config_set(&c, "server", "threads", "8x", &err) == KILN_EINVAL);
+	CHECK_STR(err.field, "server.threads");
+	CHECK(config_set(&c, "toolchain.pulsar2", "engine", "podman", &err) == 0);
+	CHECK_STR(c.toolchains[TOOLCHAIN_PULSAR2].engine, "podman");
+	CHECK(config_set(&c, "toolchain.pulsar2", "engine", "pod", &err) == KILN_EINVAL);
+	CHECK(config_set(&c, "toolchain.x", "engine", "local", &err) == KILN_EINVAL);
+	CHECK(config_set(&c, "jobs", "nope", "1", &err) == KILN_EINVAL);
+	CHECK(strstr(err.msg, "unknown key 'nope'") != NULL);
+	char longv[2000];
+	memset(longv, 'a', sizeof(longv) - 1);
+	longv[sizeof(longv) - 1] = '\0';
+	CHECK(config_set(&c, "server", "data_dir", longv, &err) == KILN_EINVAL);
+}
+
+static void listen_addresses_parse(void)
+{
+	char host[128];
+	int port;
+	struct kiln_err err;
+	CHECK(config_split_listen("127.0.0.1:8080", host, sizeof(host), &port, &err) == 0);
+	CHECK_STR(host, "127.0.0.1");
+	CHECK_INT(port, 8080);
+	CHECK(config_split_listen("[::1]:0", host, sizeof(host), &port, &err) == 0);
+	CHECK_STR(host, "::1");
+	CHECK_INT(port, 0);
+	CHECK(config_split_listen("8080", host, sizeof(host), &port, &err) != 0);
+	CHECK(config_split_listen(":8080", host, sizeof(host), &port, &err) != 0);
+	CHECK(config_split_listen("h:65536", host, sizeof(host), &port, &err) != 0);
+	CHECK(config_split_listen("[::1:80", host, sizeof(host), &port, &err) != 0);
+}
+
+static void ini_file_overrides_and_names_the_bad_line(void)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/kiln.ini", kt_tmpdir());
+	const char *ok = "; comment\n[server]\nlisten = 0.0.0.0:9000\n\n[jobs]\nworkers = 3\n"
+			 "[toolchain.voyager]\nengine = local\npath = tests/toolchain-double/bin\n";
+	kt_write_file(path, ok, strlen(ok));
+	struct kiln_config c;
+	struct kiln_err err;
+	config_defaults(&c);
+	CHECKF(config_load(&c, path, &err) == 0, "%s", err.msg);
+	CHECK_STR(c.listen, "0.0.0.0:9000");
+	CHECK_INT(c.workers, 3);
+	CHECK_STR(c.toolchains[TOOLCHAIN_VOYAGER].path, "tests/toolchain-double/bin");
+	CHECK_STR(c.toolchains[TOOLCHAIN_PULSAR].engine, "docker");
+	const char *bad = "[server]\nlisten = 0.0.0.0:9000\n[jobs]\nworkerz = 3\n";
+	kt_write_file(path, bad, strlen(bad));
+	CHECK(config_load(&c, path, &err) == KILN_EINVAL);
+	CHECKF(strstr(err.msg, "kiln.ini:4: unknown key 'workerz' in section [jobs]") != NULL,
+	       "%s", err.msg);
+}
+
+static const struct http_route R[] = {
+	{"GET", "/api/v1/tokens", "a", ROLE_ADMIN, BODY_NONE, NULL, NULL},
+	{"POST", "/api/v1/tokens", "b", ROLE_ADMIN, BODY_JSON, NULL, NULL},
+	{"GET", "/api/v1/tokens/{id}", "c", ROLE_ADMIN, BODY_NONE, NULL, NULL},
+	{"DELETE", "/api/v1/tokens/{id}", "d", ROLE_ADMIN, BODY_NONE, NULL, NULL},
+	{"GET", "/api/v1/models/{id}/files/{name}", "e", ROLE_USER, BODY_NONE, NULL, NULL},
+};
+
+static void router_matches_params_and_reports_allowed_methods(void)
+{
+	struct router_params p;
+	char allow[64];
+	size_t n = sizeof(R) / sizeof(R[0]);
+	CHECK_INT(router_match(R, n, "GET", "/api/v1/tokens", &p, allow, sizeof(allow)), 0);
+	CHECK_INT(router_match(R, n, "HEAD", "/api/v1/tokens", &p, allow, sizeof(allow)), 0);
+	CHECK_INT(router_match(R, n, "DELETE", "/api/v1/tokens/42", &p, allow, sizeof(allow)), 3);
+	CHECK_INT(p.n, 1);
+	CHECK_STR(p.p[0].value, "42");
+	CHECK_INT(router_match(R, n, "GET", "/api/v1/models/7/files/a.mud", &p, allow,
+			       sizeof(allow)), 4);
+	CHECK_STR(p.p[1].name, "name");
+	CHECK_STR(p.p[1].value, "a.mud");
+	CHECK_INT(router_match(R, n, "PUT", "/api/v1/tokens/42", &p, allow, sizeof(allow)),
+		  ROUTER_NO_METHOD);
+	CHECK_STR(allow, "GET, HEAD, DELETE");
+	CHECK_INT(router_match(R, n, "GET", "/api/v1/tokens/", &p, allow, sizeof(allow)),
+		  ROUTER_NOT_FOUND);
+	CHECK_INT(router_match(R, n, "GET", "/api/v1/tokens/1/2", &p, allow, sizeof(allow)),
+		  ROUTER_NOT_FOUND);
+	CHECK_INT(router_match(R, n, "GET", "/api/v1/tokensX", &p, allow, sizeof(allow)),
+		  ROUTER_NOT_FOUND);
+	char longp[600] = "/api/v1/tokens/";
+	memset(longp + 15, '9', 400);
+	longp[415] = '\0';
+	CHECK_INT(router_match(R, n, "GET", longp, &p, allow, sizeof(allow)), ROUTER_NOT_FOUND);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct kt_test tests[] = {
+		{"defaults_are_the_documented_ones", defaults_are_the_documented_ones},
+		{"values_are_validated", values_are_validated},
+		{"listen_addresses_parse", listen_addresses_parse},
+		{"ini_file_overrides_and_names_the_bad_line", ini_file_overrides_and_names_the_bad_line},
+		{"router_matches_params_and_reports_allowed_methods",
+		 router_matches_params_and_reports_allowed_methods},
+	};
+	return kt_main("config", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
+}
