@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,60 @@
 #include "blob.h"
 
 #define LAST_USED_EVERY_S 60
+
+/* Verified tokens are remembered for a few seconds, so an authenticated
+ * request costs a sha256 and a table probe instead of a sqlite query.
+ * Revocation through this process empties the cache at once; the TTL bounds
+ * how long a change made by another process (a restore, a manual UPDATE)
+ * can go unseen. */
+#define CACHE_SLOTS 256
+#define CACHE_TTL_S 10
+
+struct cache_slot {
+	char hash[BLOB_HEX_LEN + 1];
+	struct http_principal p;
+	time_t until;
+};
+
+static struct cache_slot cache[CACHE_SLOTS];
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned cache_index(const char *hash)
+{
+	/* The hash is already uniform: its first 8 hex digits make a fine key. */
+	return (unsigned)strtoul((char[9]){hash[0], hash[1], hash[2], hash[3], hash[4],
+					  hash[5], hash[6], hash[7], 0}, NULL, 16) % CACHE_SLOTS;
+}
+
+static int cache_get(const char *hash, struct http_principal *p)
+{
+	struct cache_slot *s = &cache[cache_index(hash)];
+	int hit = 0;
+	pthread_mutex_lock(&cache_lock);
+	if (s->until > time(NULL) && strcmp(s->hash, hash) == 0) {
+		*p = s->p;
+		hit = 1;
+	}
+	pthread_mutex_unlock(&cache_lock);
+	return hit;
+}
+
+static void cache_put(const char *hash, const struct http_principal *p)
+{
+	struct cache_slot *s = &cache[cache_index(hash)];
+	pthread_mutex_lock(&cache_lock);
+	memcpy(s->hash, hash, sizeof(s->hash));
+	s->p = *p;
+	s->until = time(NULL) + CACHE_TTL_S;
+	pthread_mutex_unlock(&cache_lock);
+}
+
+static void cache_clear(void)
+{
+	pthread_mutex_lock(&cache_lock);
+	memset(cache, 0, sizeof(cache));
+	pthread_mutex_unlock(&cache_lock);
+}
 
 static int write_token_file(const char *data_dir, const char *token, struct kiln_err *err);
 
@@ -102,6 +157,8 @@ int auth_token_verify(struct db *db, const char *token, struct http_principal *p
 				 "(kiln_ followed by 64 hex digits)");
 	char hash[BLOB_HEX_LEN + 1];
 	blob_sha256_hex(token, len, hash);
+	if (cache_get(hash, p))
+		return 0;
 	sqlite3 *c = db_conn(db);
 	sqlite3_stmt *st = NULL;
 	if (c == NULL || sqlite3_prepare_v2(c, "SELECT id, name, role, last_used_at, revoked_at"
@@ -126,6 +183,7 @@ int auth_token_verify(struct db *db, const char *token, struct http_principal *p
 	p->role = role;
 	int touch = stale((const char *)sqlite3_column_text(st, 3));
 	sqlite3_finalize(st);
+	cache_put(hash, p);
 	if (touch && sqlite3_prepare_v2(c, "UPDATE tokens SET last_used_at = ? WHERE id = ?",
 					-1, &st, NULL) == SQLITE_OK) {
 		char now[32];
@@ -181,8 +239,10 @@ int auth_token_revoke(struct db *db, long long id, struct kiln_err *err)
 			sqlite3_finalize(st);
 		}
 	}
-	if (rc == 0 && sqlite3_exec(c, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+	if (rc == 0 && sqlite3_exec(c, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
+		cache_clear();
 		return 0;
+	}
 	if (rc == 0)
 		rc = db_fail(db, err, "cannot revoke token");
 	sqlite3_exec(c, "ROLLBACK", NULL, NULL, NULL);
