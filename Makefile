@@ -81,7 +81,13 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(KT_OBJ) $(BUILD)/libkiln.
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
 
-tests-build: $(BUILD)/kilnd $(TEST_BIN)
+# Small command-line tools the tests and benchmarks drive (tests/tools/*.c).
+TOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(sort $(wildcard tests/tools/*.c)))
+$(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libkiln.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+tests-build: $(BUILD)/kilnd $(TEST_BIN) $(TOOL_BIN)
 
 # --- the README's commands ---------------------------------------------------
 KILN_CONFIG ?= $(wildcard kiln.ini)

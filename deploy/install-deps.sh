@@ -9,7 +9,8 @@ RUN_PKGS="build-essential pkg-config libmicrohttpd-dev libcjson-dev libarchive-d
  libturbojpeg0-dev libsqlite3-dev libinih-dev libprotobuf-c-dev protobuf-c-compiler
  libonnx-dev libpng-dev libssl-dev"
 TEST_PKGS="libcurl4-openssl-dev curl cppcheck wrk nginx-light python3 python3-onnx
- python3-numpy libonnx-testdata procps podman runc busybox-static"
+ python3-numpy python3-yaml libonnx-testdata procps podman runc busybox-static time
+ python3-skimage python3-pil clang python3-jsonschema"
 case "${1:-run}" in
 run) want=$RUN_PKGS ;;
 test) want="$RUN_PKGS $TEST_PKGS" ;;

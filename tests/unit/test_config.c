@@ -2,6 +2,7 @@
  * test_config: the settings table, kiln.ini parsing, and the router.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -120,6 +121,36 @@ static void router_matches_params_and_reports_allowed_methods(void)
 	CHECK_INT(router_match(R, n, "GET", longp, &p, allow, sizeof(allow)), ROUTER_NOT_FOUND);
 }
 
+/* README's settings table is written by hand; this keeps it true to the
+ * table kilnd --help prints from. */
+static void readme_lists_every_setting_with_its_default(void)
+{
+	char *help = NULL;
+	size_t hlen = 0;
+	FILE *f = open_memstream(&help, &hlen);
+	config_print_help(f);
+	fclose(f);
+	char *readme = kt_read_file("README.md", NULL);
+	if (!CHECK(readme != NULL))
+		return;
+	int rows = 0;
+	for (char *line = strtok(help, "\n"); line; line = strtok(NULL, "\n")) {
+		char section[64], key[64], def[128];
+		if (sscanf(line, "  [%63[^]]] %63s = %127s", section, key, def) != 3)
+			continue;
+		char want[300];
+		if (strcmp(def, "(empty)") == 0 || strcmp(key, "image") == 0)
+			snprintf(want, sizeof(want), "| `[%s] %s` |", section, key);
+		else
+			snprintf(want, sizeof(want), "| `[%s] %s` | `%s` |", section, key, def);
+		CHECKF(strstr(readme, want) != NULL, "README lacks the row %s", want);
+		rows++;
+	}
+	CHECK(rows >= 16);
+	free(readme);
+	free(help);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct kt_test tests[] = {
@@ -127,6 +158,8 @@ int main(int argc, char **argv)
 		{"values_are_validated", values_are_validated},
 		{"listen_addresses_parse", listen_addresses_parse},
 		{"ini_file_overrides_and_names_the_bad_line", ini_file_overrides_and_names_the_bad_line},
+		{"readme_lists_every_setting_with_its_default",
+		 readme_lists_every_setting_with_its_default},
 		{"router_matches_params_and_reports_allowed_methods",
 		 router_matches_params_and_reports_allowed_methods},
 	};
