@@ -108,20 +108,30 @@ void blob_store_close(struct blob_store *bs)
 	free(bs);
 }
 
+int blob_tmp_path(struct blob_store *bs, char *buf, size_t cap, struct kiln_err *err)
+{
+	unsigned char rnd[12];
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return kiln_errf(err, KILN_EIO, "", "getrandom failed: %s", strerror(errno));
+	char name[2 * sizeof(rnd) + 1];
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(name + 2 * i, 3, "%02x", rnd[i]);
+	int n = snprintf(buf, cap, "%s/tmp/%s", bs->root, name);
+	if (n < 0 || (size_t)n >= cap)
+		return kiln_errf(err, KILN_EINTERNAL, "", "temporary path too long");
+	return 0;
+}
+
 int blob_writer_new(struct blob_store *bs, struct blob_writer **out, struct kiln_err *err)
 {
 	struct blob_writer *w = calloc(1, sizeof(*w));
 	if (w == NULL)
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
-	unsigned char rnd[12];
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+	int rc = blob_tmp_path(bs, w->tmp, sizeof(w->tmp), err);
+	if (rc != 0) {
 		free(w);
-		return kiln_errf(err, KILN_EIO, "", "getrandom failed: %s", strerror(errno));
+		return rc;
 	}
-	char name[2 * sizeof(rnd) + 1];
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		snprintf(name + 2 * i, 3, "%02x", rnd[i]);
-	snprintf(w->tmp, sizeof(w->tmp), "%s/tmp/%s", bs->root, name);
 	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
 		int e = errno;
@@ -162,6 +172,27 @@ uint64_t blob_writer_size(const struct blob_writer *w)
 	return w->size;
 }
 
+/* Renames the durable file at tmp to its hash name (or drops it when the
+ * same bytes are stored already) and fsyncs the directory. */
+static int publish(struct blob_store *bs, const char *tmp, uint64_t size, const char *hex,
+		   struct kiln_err *err)
+{
+	char dir[PATH_CAP], final[PATH_CAP + 100];
+	snprintf(dir, sizeof(dir), "%s/sha256/%.2s", bs->root, hex);
+	snprintf(final, sizeof(final), "%s/%s", dir, hex);
+	int rc = mkdir_p(dir, err);
+	if (rc != 0)
+		return rc;
+	struct stat st;
+	if (stat(final, &st) == 0 && (uint64_t)st.st_size == size) {
+		unlink(tmp); /* same bytes already stored: keep the old file */
+		return 0;
+	}
+	if (rename(tmp, final) != 0)
+		return kiln_errf(err, KILN_EIO, "", "cannot store blob: %s", strerror(errno));
+	return fsync_dir(dir, err);
+}
+
 static void to_hex(const unsigned char *d, size_t n, char *hex)
 {
 	static const char digits[] = "0123456789abcdef";
@@ -192,27 +223,62 @@ int blob_writer_commit(struct blob_writer *w, char hex[BLOB_HEX_LEN + 1], struct
 	if (rc == 0 && close(w->fd) != 0)
 		rc = kiln_errf(err, KILN_EIO, "", "cannot close blob: %s", strerror(errno));
 	w->fd = -1;
-	char dir[PATH_CAP], final[PATH_CAP + 100];
 	if (rc == 0) {
 		to_hex(d, 32, hex);
-		snprintf(dir, sizeof(dir), "%s/sha256/%.2s", w->bs->root, hex);
-		snprintf(final, sizeof(final), "%s/%s", dir, hex);
-		rc = mkdir_p(dir, err);
-	}
-	if (rc == 0) {
-		struct stat st;
-		if (stat(final, &st) == 0 && (uint64_t)st.st_size == w->size) {
-			/* Same bytes are already stored: keep the old file. */
-			unlink(w->tmp);
-		} else if (rename(w->tmp, final) != 0) {
-			rc = kiln_errf(err, KILN_EIO, "", "cannot store blob: %s", strerror(errno));
-		} else {
-			rc = fsync_dir(dir, err);
-		}
+		rc = publish(w->bs, w->tmp, w->size, hex, err);
 	}
 	if (rc != 0)
 		unlink(w->tmp);
 	free_writer(w);
+	return rc;
+}
+
+const char *blob_writer_tmp_path(const struct blob_writer *w)
+{
+	return w->tmp;
+}
+
+int blob_adopt(struct blob_store *bs, const char *path, char hex[BLOB_HEX_LEN + 1],
+	       struct kiln_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		kiln_errf(err, KILN_EIO, "", "cannot open %s: %s", path, strerror(errno));
+		unlink(path);
+		return KILN_EIO;
+	}
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int rc = (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1) ? 0 :
+		 kiln_errf(err, KILN_ENOMEM, "", "cannot start sha256");
+	uint64_t size = 0;
+	static __thread char buf[1 << 16];
+	while (rc == 0) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			rc = kiln_errf(err, KILN_EIO, "", "cannot read %s: %s", path, strerror(errno));
+		if (n <= 0)
+			break;
+		EVP_DigestUpdate(md, buf, (size_t)n);
+		size += (uint64_t)n;
+	}
+	unsigned char d[32];
+	unsigned int dlen = 0;
+	if (rc == 0 && (EVP_DigestFinal_ex(md, d, &dlen) != 1 || dlen != 32))
+		rc = kiln_errf(err, KILN_EINTERNAL, "", "sha256 failed");
+	/* fsync through a read-only descriptor is allowed and flushes the
+	 * file's data written by whoever made it. */
+	if (rc == 0 && fsync(fd) != 0)
+		rc = kiln_errf(err, KILN_EIO, "", "cannot fsync %s: %s", path, strerror(errno));
+	close(fd);
+	EVP_MD_CTX_free(md);
+	if (rc == 0) {
+		to_hex(d, 32, hex);
+		rc = publish(bs, path, size, hex, err);
+	}
+	if (rc != 0)
+		unlink(path);
 	return rc;
 }
 

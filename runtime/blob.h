@@ -36,6 +36,9 @@ uint64_t blob_writer_size(const struct blob_writer *w);
 /* Makes the blob durable and visible; hex receives its sha256 (65 bytes).
  * Frees w whatever the result. */
 int blob_writer_commit(struct blob_writer *w, char hex[BLOB_HEX_LEN + 1], struct kiln_err *err);
+/* The temporary file's path, so a caller can check the bytes (open, mmap)
+ * before deciding to commit or abort.  Valid until commit/abort. */
+const char *blob_writer_tmp_path(const struct blob_writer *w);
 /* Drops the temporary file; accepts NULL. */
 void blob_writer_abort(struct blob_writer *w);
 
@@ -44,6 +47,16 @@ int blob_put(struct blob_store *bs, const void *buf, size_t len,
 	     char hex[BLOB_HEX_LEN + 1], struct kiln_err *err);
 int blob_put_file(struct blob_store *bs, const char *path,
 		  char hex[BLOB_HEX_LEN + 1], struct kiln_err *err);
+
+/* Moves a finished file into the store without copying it: hashes it,
+ * fsyncs it and renames it into place (path must be on the data directory's
+ * file system, e.g. under <data_dir>/tmp or a job workspace).  The file is
+ * gone from path afterwards, whatever the result. */
+int blob_adopt(struct blob_store *bs, const char *path, char hex[BLOB_HEX_LEN + 1],
+	       struct kiln_err *err);
+/* A fresh path under <data_dir>/blobs/tmp for a file to adopt later; the
+ * caller creates it.  buf must hold 4096 bytes. */
+int blob_tmp_path(struct blob_store *bs, char *buf, size_t cap, struct kiln_err *err);
 
 /* True when hex is 64 lowercase hex digits. */
 int blob_hex_valid(const char *hex);

@@ -60,6 +60,8 @@ static const struct setting SETTINGS[] = {
 	 "one line per request: '-' = stderr, 'off', or a file path"},
 	{"server", "shutdown_grace", SET_INT, "10", 0, 3600, NULL, KC(shutdown_grace),
 	 "seconds in-flight requests get to finish on SIGTERM/SIGINT"},
+	{"limits", "model_bytes", SET_SIZE, "4G", 1024, 1LL << 40, NULL, KC(model_bytes),
+	 "largest ONNX model upload; larger ones get 413"},
 	{"jobs", "workers", SET_INT, "1", 1, 64, NULL, KC(workers),
 	 "conversions run at once (they are heavy: one per machine is usual)"},
 	{"jobs", "max_attempts", SET_INT, "2", 1, 100, NULL, KC(max_attempts),

@@ -35,6 +35,8 @@ struct kiln_config {
 	long long max_json_body;      /* bytes */
 	char access_log[1024];        /* "-" = stderr, "off", or a file path */
 	int shutdown_grace;           /* seconds in-flight requests get at shutdown */
+	/* [limits] */
+	long long model_bytes;        /* largest ONNX upload */
 	/* [jobs] */
 	int workers;
 	int max_attempts;

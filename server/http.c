@@ -247,6 +247,66 @@ int http_req_page(struct http_req *req, int *limit, long long *after)
 	return 0;
 }
 
+/* --- multipart ------------------------------------------------------------ */
+
+struct http_multipart {
+	struct MHD_PostProcessor *pp;
+	http_part_fn fn;
+	void *cls;
+	int stopped;
+};
+
+static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *key,
+			       const char *filename, const char *content_type,
+			       const char *transfer_encoding, const char *data, uint64_t off,
+			       size_t size)
+{
+	(void)kind;
+	(void)content_type;
+	(void)transfer_encoding;
+	struct http_multipart *mp = cls;
+	if (mp->fn(mp->cls, key, filename, data, off, size) != 0) {
+		mp->stopped = 1;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+struct http_multipart *http_multipart_new(struct http_req *req, http_part_fn fn, void *cls)
+{
+	const char *ct = http_req_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (ct == NULL || strncasecmp(ct, "multipart/form-data", 19) != 0)
+		return NULL;
+	struct http_multipart *mp = calloc(1, sizeof(*mp));
+	if (mp == NULL)
+		return NULL;
+	mp->fn = fn;
+	mp->cls = cls;
+	/* 64 KiB: the post processor's window for part headers and one piece
+	 * of data; file data streams through it, never accumulates. */
+	mp->pp = MHD_create_post_processor(req->conn, 64 * 1024, on_part, mp);
+	if (mp->pp == NULL) {
+		free(mp);
+		return NULL;
+	}
+	return mp;
+}
+
+int http_multipart_feed(struct http_multipart *mp, const char *data, size_t len)
+{
+	if (mp->stopped)
+		return -1;
+	return MHD_post_process(mp->pp, data, len) == MHD_YES && !mp->stopped ? 0 : -1;
+}
+
+void http_multipart_free(struct http_multipart *mp)
+{
+	if (mp == NULL)
+		return;
+	MHD_destroy_post_processor(mp->pp);
+	free(mp);
+}
+
 /* --- access log ----------------------------------------------------------- */
 
 /* Copies s into out with control characters, quotes and spaces escaped, so
@@ -392,6 +452,18 @@ static void begin_request(struct http_req *req)
 	}
 }
 
+/* Frees a stream route's state as soon as the answer is decided, so what it
+ * holds (a temporary upload file) is gone before the client reads the
+ * reply. */
+static void end_stream(struct http_req *req)
+{
+	if (!req->stream_open)
+		return;
+	req->stream_open = 0;
+	req->srv->opts.routes[req->route_idx].stream->free(req->stream_state);
+	req->stream_state = NULL;
+}
+
 /* Handles one chunk of body; returns MHD_NO to hang up. */
 static enum MHD_Result take_body(struct http_req *req, const char *data, size_t len)
 {
@@ -404,8 +476,10 @@ static enum MHD_Result take_body(struct http_req *req, const char *data, size_t 
 	if (route->body == BODY_STREAM) {
 		struct kiln_err err;
 		kiln_err_clear(&err);
-		if (route->stream->data(req->stream_state, data, len, &err) != 0)
+		if (route->stream->data(req->stream_state, data, len, &err) != 0) {
 			http_reply_kerr(req, &err);
+			end_stream(req);
+		}
 		return MHD_YES;
 	}
 	size_t max = req->srv->opts.max_json_body;
@@ -458,6 +532,7 @@ static void run_handler(struct http_req *req)
 		}
 	}
 	route->handler(req);
+	end_stream(req);
 	if (req->resp == NULL)
 		http_reply_error(req, 500, "internal", NULL, "the handler gave no reply");
 }
@@ -513,10 +588,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	double secs = seconds_since(&req->t0);
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !req->queued)
 		req->status = 499; /* client went away before we answered (nginx's 499) */
+	end_stream(req); /* before the metrics, which tests wait on */
 	metrics_observe(srv->metrics, req->route_idx, req->status, secs);
 	access_log(req, secs);
-	if (req->stream_open)
-		srv->opts.routes[req->route_idx].stream->free(req->stream_state);
 	if (req->resp)
 		MHD_destroy_response(req->resp);
 	cJSON_Delete(req->json);
@@ -586,7 +660,7 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
 	}
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-			 MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+			 MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	srv->mhd = MHD_start_daemon(flags, (uint16_t)opts->port, NULL, NULL,
@@ -624,8 +698,6 @@ void http_server_stop(struct http_server *srv, int grace_s)
 		/* Stop accepting first, then give requests already in progress
 		 * their grace period, then close everything. */
 		MHD_socket ls = MHD_quiesce_daemon(srv->mhd);
-		if (ls != MHD_INVALID_SOCKET)
-			close(ls);
 		struct timespec deadline;
 		clock_gettime(CLOCK_REALTIME, &deadline);
 		deadline.tv_sec += grace_s;
@@ -635,6 +707,9 @@ void http_server_stop(struct http_server *srv, int grace_s)
 			;
 		pthread_mutex_unlock(&srv->lock);
 		MHD_stop_daemon(srv->mhd);
+		/* Only now: MHD's threads may use the socket until they stop. */
+		if (ls != MHD_INVALID_SOCKET)
+			close(ls);
 	}
 	metrics_free(srv->metrics);
 	free(srv->route_names);

@@ -117,6 +117,19 @@ struct http_server *http_req_server(struct http_req *req);
 /* Parses ?limit=&after= with bounds; on error replies 400 and returns -1. */
 int http_req_page(struct http_req *req, int *limit, long long *after);
 
+/* --- streaming multipart/form-data (libmicrohttpd's post processor) --- */
+struct http_multipart;
+/* Called for each piece of each part, in order; off is the piece's offset in
+ * its part (0 starts a new part).  Return 0 to go on, non-zero to stop. */
+typedef int (*http_part_fn)(void *cls, const char *field, const char *filename,
+			    const char *data, uint64_t off, size_t size);
+/* NULL when the request's Content-Type is not multipart/form-data (or out of
+ * memory).  Free with http_multipart_free() (accepts NULL). */
+struct http_multipart *http_multipart_new(struct http_req *req, http_part_fn fn, void *cls);
+/* Feeds body bytes; -1 when the body is malformed or fn asked to stop. */
+int http_multipart_feed(struct http_multipart *mp, const char *data, size_t len);
+void http_multipart_free(struct http_multipart *mp);
+
 /* --- replies: each sets the request's one reply --- */
 /* Sends body as JSON; takes ownership of body (freed here). */
 void http_reply_json(struct http_req *req, unsigned status, cJSON *body);

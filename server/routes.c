@@ -14,6 +14,20 @@ const struct http_route routes_table[] = {
 	{"GET", "/api/v1/tokens/{id}", "tokens_get", ROLE_ADMIN, BODY_NONE, route_tokens_get, NULL},
 	{"DELETE", "/api/v1/tokens/{id}", "tokens_delete", ROLE_ADMIN, BODY_NONE,
 	 route_tokens_delete, NULL},
+	{"POST", "/api/v1/models", "models_create", ROLE_USER, BODY_STREAM, route_models_create,
+	 &routes_model_upload},
+	{"GET", "/api/v1/models", "models_list", ROLE_USER, BODY_NONE, route_models_list, NULL},
+	{"GET", "/api/v1/models/{id}", "models_get", ROLE_USER, BODY_NONE, route_models_get, NULL},
+	{"DELETE", "/api/v1/models/{id}", "models_delete", ROLE_USER, BODY_NONE,
+	 route_models_delete, NULL},
+	{"GET", "/api/v1/models/{id}/file", "models_file", ROLE_USER, BODY_NONE, route_models_file,
+	 NULL},
+	{"GET", "/api/v1/models/{id}/graph", "models_graph", ROLE_USER, BODY_NONE,
+	 route_models_graph, NULL},
+	{"POST", "/api/v1/models/{id}/cut", "models_cut", ROLE_USER, BODY_JSON, route_models_cut,
+	 NULL},
+	{"POST", "/api/v1/models/{id}/rewrite", "models_rewrite", ROLE_USER, BODY_JSON,
+	 route_models_rewrite, NULL},
 };
 
 const size_t routes_count = sizeof(routes_table) / sizeof(routes_table[0]);

@@ -24,6 +24,17 @@ void route_tokens_list(struct http_req *req);
 void route_tokens_get(struct http_req *req);
 void route_tokens_delete(struct http_req *req);
 
+/* routes_models.c */
+extern const struct http_stream_ops routes_model_upload;
+void route_models_create(struct http_req *req);
+void route_models_list(struct http_req *req);
+void route_models_get(struct http_req *req);
+void route_models_file(struct http_req *req);
+void route_models_delete(struct http_req *req);
+void route_models_graph(struct http_req *req);
+void route_models_cut(struct http_req *req);
+void route_models_rewrite(struct http_req *req);
+
 /* Parses a positive integer id from the route's {name}; replies 404 and
  * returns -1 when it is not one. */
 int routes_id_param(struct http_req *req, const char *name, long long *id);

@@ -1,0 +1,220 @@
+/*
+ * onnx_priv: the in-memory model shared by the onnx_*.c files (reader,
+ * JSON, suggestions, writer).  Not for other modules: they use onnx.h.
+ *
+ * Every string is a NUL-terminated copy in the model's arena; every byte
+ * range (off, len) points into the mapped file and covers a whole field,
+ * tag included, so the writer can copy it verbatim.
+ */
+#ifndef KILN_ONNX_PRIV_H
+#define KILN_ONNX_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "onnx.h"
+
+#define ONNX_NONE UINT32_MAX
+
+/* protobuf wire reader ----------------------------------------------------- */
+struct pbr {
+	const uint8_t *p, *end;
+};
+struct pbf {
+	uint32_t num;
+	int wt;                  /* 0 varint, 1 fixed64, 2 bytes, 5 fixed32 */
+	uint64_t v;              /* varint / fixed value */
+	const uint8_t *data;     /* wt 2: payload */
+	size_t len;
+	const uint8_t *start;    /* first byte of the tag */
+	const uint8_t *stop;     /* one past the field */
+};
+/* 1 when a field was read, 0 at the end, <0 on malformed input (err set;
+ * what names the message being read). */
+int pb_next(struct pbr *r, struct pbf *f, const char *what,
+	    struct kiln_err *err);
+int pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *v);
+
+/* types -------------------------------------------------------------------- */
+enum onnx_kind {
+	OK_UNKNOWN = 0, OK_TENSOR, OK_SPARSE, OK_SEQUENCE, OK_MAP, OK_OPTIONAL,
+	OK_OPAQUE,
+};
+struct onnx_dim {
+	int64_t value;
+	const char *param;       /* named dim, or NULL */
+	bool has_value;
+};
+struct onnx_type {
+	int kind;                /* enum onnx_kind */
+	int elem;                /* TensorProto.DataType of the (inner) tensor */
+	int rank;                /* -1: no shape */
+	struct onnx_dim *dims;
+	const char *desc;        /* "sequence(tensor(float32))" for non-tensors */
+};
+
+struct onnx_vinfo {
+	uint32_t tensor;
+	struct onnx_type type;
+	bool has_type;
+	size_t off, len;
+};
+
+struct onnx_attr {
+	const char *name;
+	int type;                /* AttributeProto.AttributeType, 0 if absent */
+	const uint8_t *body;     /* the AttributeProto message */
+	size_t len;
+};
+
+struct onnx_node {
+	const char *name, *op, *domain;
+	uint32_t *in, nin;       /* tensor ids; ONNX_NONE for "" (omitted) */
+	uint32_t *out, nout;
+	uint32_t *implicit, nimplicit; /* outer names read by subgraphs */
+	struct onnx_attr *attrs;
+	uint32_t nattr;
+	uint32_t maxfield;       /* highest NodeProto field number seen */
+	size_t off, len;
+};
+
+struct onnx_init {
+	uint32_t tensor;
+	int data_type;
+	int ndims;
+	int64_t *dims;
+	uint64_t nbytes;         /* tensor data stored in the file */
+	const uint8_t *raw;      /* raw_data payload, or NULL */
+	size_t rawlen;
+	const uint8_t *body;     /* TensorProto message (values for sparse) */
+	size_t bodylen;
+	bool sparse;
+	bool external;
+	const char *location;
+	int64_t ext_offset, ext_length;
+	bool escapes;            /* location absolute or has a ".." part */
+	size_t off, len;
+};
+
+struct onnx_tensor {
+	const char *name;
+	uint32_t hash;
+	int32_t producer;        /* node index or -1 */
+	int32_t init;            /* initializer index or -1 */
+	int32_t vi;              /* vinfo index (input/output/value_info) or -1 */
+	bool is_input, is_output;
+	const struct onnx_type *ty; /* best known type (declared or inferred) */
+	bool inferred;
+};
+
+struct onnx_opset {
+	const char *domain;
+	int64_t version;
+};
+struct onnx_kv {
+	const char *key, *value;
+};
+struct onnx_span {
+	uint32_t num;
+	size_t off, len;
+};
+
+struct arena;
+
+struct onnx_model {
+	const uint8_t *base;
+	size_t size;
+	bool mapped;                  /* base is our anonymous mapping */
+	int fd;                       /* the file, kept for the writers; -1 */
+	struct arena *arena;
+
+	int64_t ir_version;
+	const char *producer_name, *producer_version, *domain;
+	int64_t model_version;
+	struct onnx_opset *opsets;
+	uint32_t nopsets;
+	struct onnx_kv *meta;
+	uint32_t nmeta;
+	uint32_t nfunctions, ntraining;
+	bool model_has_newer_fields;  /* ModelProto field 26+ (IR 11) */
+
+	struct onnx_span *top;        /* top-level fields in file order */
+	uint32_t ntop;
+	const char *graph_name;
+	size_t graph_off, graph_len;  /* graph field (tag included) */
+	struct onnx_span *gextra;     /* graph fields not listed below */
+	uint32_t ngextra;
+	bool graph_has_metadata;      /* GraphProto.metadata_props (IR 10) */
+
+	struct onnx_node *nodes;
+	uint32_t nnodes;
+	struct onnx_init *inits;
+	uint32_t ninits, nsparse;
+	struct onnx_vinfo *vinfos;
+	uint32_t nvinfos;
+	uint32_t *inputs, ninputs;    /* vinfo indexes */
+	uint32_t *outputs, noutputs;
+	uint32_t *values, nvalues;
+	uint64_t init_bytes, ext_bytes;
+	uint32_t subgraph_nodes;      /* nodes inside If/Loop/Scan bodies */
+	const char **all_ops;         /* distinct op types, nested included */
+	uint32_t nall_ops;
+	uint32_t used_types;          /* bit i: data type i appears somewhere */
+
+	struct onnx_tensor *tensors;
+	uint32_t ntensors, captensors;
+	uint32_t *htab;               /* open addressing: tensor id + 1 */
+	uint32_t hcap;
+
+	uint32_t *topo;               /* node indexes, topological order */
+	uint32_t *cons_start;         /* CSR: consumers of tensor t are */
+	uint32_t *cons;               /* cons[cons_start[t]..cons_start[t+1]) */
+};
+
+void *onnx_arena_alloc(struct onnx_model *m, size_t n);
+char *onnx_arena_strdup(struct onnx_model *m, const char *s, size_t n);
+/* Tensor id of name, or ONNX_NONE. */
+uint32_t onnx_find_tensor(const struct onnx_model *m, const char *name);
+
+/* Attribute helpers (walk the AttributeProto bytes). */
+const struct onnx_attr *onnx_attr_find(const struct onnx_node *n,
+				       const char *name);
+int64_t onnx_attr_int(const struct onnx_node *n, const char *name,
+		      int64_t def);
+/* Copies up to max ints; returns how many the attribute has (-1 absent). */
+int onnx_attr_ints(const struct onnx_node *n, const char *name, int64_t *out,
+		   int max);
+/* Short human text of a node's attributes into buf. */
+void onnx_attr_summary(const struct onnx_node *n, char *buf, size_t size);
+/* Values of a constant int tensor (initializer or Constant node output):
+ * copies up to max; returns the count or -1 when not a known constant. */
+int onnx_const_ints(const struct onnx_model *m, uint32_t t, int64_t *out,
+		    int max);
+/* Same for float constants (scales of Resize/Upsample). */
+int onnx_const_floats(const struct onnx_model *m, uint32_t t, double *out,
+		      int max);
+
+/* Sets mark[i] = 1 for every node needed to compute tensors ids[0..n)
+ * (ONNX_NONE entries are skipped); mark has nnodes bytes. */
+void onnx_needed_nodes(const struct onnx_model *m, const uint32_t *ids,
+		       size_t n, uint8_t *mark);
+
+/* Fills every tensor's ty (declared, or inferred for common ops). */
+int onnx_infer_types(struct onnx_model *m, struct kiln_err *err);
+/* Writes "[1, 3, 'H', ?]"-style text (JSON-ish) of a type's shape. */
+void onnx_shape_text(const struct onnx_type *t, char *buf, size_t size);
+/* JSON array of dims (int / string / null), or JSON null without shape. */
+cJSON *onnx_shape_json(const struct onnx_type *t);
+/* Type name of t: "float32" for tensors, desc for others. */
+const char *onnx_type_name(const struct onnx_type *t);
+
+/* Version history of default-domain ops (onnx_versions.c). */
+struct onnx_op_versions {
+	const char *op;
+	const uint8_t *since;    /* ascending, 0-terminated */
+	uint32_t types_only;     /* bit v-16: version v only added types */
+};
+const struct onnx_op_versions *onnx_op_history(const char *op);
+
+#endif

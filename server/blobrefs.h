@@ -1,0 +1,23 @@
+/*
+ * blobrefs: which records name a blob.  A blob may be removed only when no
+ * row in any table that stores blob hashes still names it; this module holds
+ * the one list of those (table, column) pairs.
+ */
+#ifndef KILN_BLOBREFS_H
+#define KILN_BLOBREFS_H
+
+#include "blob.h"
+#include "db.h"
+
+/* Held around "commit a blob + insert the row naming it" and around
+ * blobrefs_release(), so a delete can never remove a blob that a concurrent
+ * upload of the same bytes is about to name. */
+void blobrefs_lock(void);
+void blobrefs_unlock(void);
+
+/* Removes the blob when no record names it any more; errors are logged,
+ * not returned (an orphaned blob costs disk, never correctness).  Takes
+ * the lock itself. */
+void blobrefs_release(struct db *db, struct blob_store *bs, const char *hex);
+
+#endif

@@ -1,0 +1,585 @@
+/*
+ * routes_models: ONNX models — streamed upload with inspection, list, one,
+ * the bytes, delete, the graph for the viewer, cut and IR rewrite.  The ONNX
+ * work itself is conversion/onnx.h; this file only moves bytes and rows.
+ */
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "blobrefs.h"
+#include "onnx.h"
+#include "routes.h"
+#include "upload.h"
+
+#define MODEL_COLS "id, name, sha256, size, created_at, inspection, parent, derivation"
+#define CUT_MAX_OUTPUTS 256
+
+static void reply_db_error(struct http_req *req, sqlite3 *c, const char *what)
+{
+	http_reply_error(req, 500, "io_error", NULL, "%s: %s", what,
+			 c ? sqlite3_errmsg(c) : "no database connection");
+}
+
+/* A model row as its API record.  full = with the inspection. */
+static cJSON *model_json(sqlite3_stmt *st, int full)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "id", (double)sqlite3_column_int64(st, 0));
+	cJSON_AddStringToObject(o, "name", (const char *)sqlite3_column_text(st, 1));
+	cJSON_AddStringToObject(o, "sha256", (const char *)sqlite3_column_text(st, 2));
+	cJSON_AddNumberToObject(o, "size", (double)sqlite3_column_int64(st, 3));
+	cJSON_AddStringToObject(o, "created", (const char *)sqlite3_column_text(st, 4));
+	if (sqlite3_column_type(st, 6) == SQLITE_NULL)
+		cJSON_AddNullToObject(o, "parent");
+	else
+		cJSON_AddNumberToObject(o, "parent", (double)sqlite3_column_int64(st, 6));
+	cJSON *deriv = sqlite3_column_type(st, 7) == SQLITE_NULL ? NULL :
+		       cJSON_Parse((const char *)sqlite3_column_text(st, 7));
+	cJSON_AddItemToObject(o, "derivation", deriv ? deriv : cJSON_CreateNull());
+	cJSON *insp = cJSON_Parse((const char *)sqlite3_column_text(st, 5));
+	if (insp == NULL)
+		return o;
+	/* The suggestions are what a user looks for first: lift them to the
+	 * record's top level. */
+	cJSON *sugg = cJSON_DetachItemFromObject(insp, "suggested_outputs");
+	cJSON *mtype = cJSON_DetachItemFromObject(insp, "suggested_model_type");
+	cJSON_AddItemToObject(o, "suggested_outputs", sugg ? sugg : cJSON_CreateArray());
+	cJSON_AddItemToObject(o, "suggested_model_type", mtype ? mtype : cJSON_CreateNull());
+	if (full) {
+		cJSON_AddItemToObject(o, "inspection", insp);
+	} else {
+		cJSON *summary = cJSON_CreateObject();
+		static const char *keep[] = {"ir_version", "node_count", "inputs", "outputs"};
+		for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+			cJSON *v = cJSON_DetachItemFromObject(insp, keep[i]);
+			if (v)
+				cJSON_AddItemToObject(summary, keep[i], v);
+		}
+		cJSON_AddItemToObject(o, "summary", summary);
+		cJSON_Delete(insp);
+	}
+	return o;
+}
+
+/* Loads one model's record; NULL with a reply already set when absent. */
+static cJSON *load_model(struct http_req *req, long long id, int full, char *sha_out)
+{
+	struct app *app = http_req_app(req);
+	sqlite3 *c = db_conn(app->db);
+	sqlite3_stmt *st = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " MODEL_COLS " FROM models WHERE id = ?",
+					   -1, &st, NULL) != SQLITE_OK) {
+		reply_db_error(req, c, "cannot read model");
+		return NULL;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	cJSON *o = NULL;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		o = model_json(st, full);
+		if (sha_out)
+			snprintf(sha_out, BLOB_HEX_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 2));
+	} else {
+		http_reply_error(req, 404, "not_found", "id", "no model with id %lld", id);
+	}
+	sqlite3_finalize(st);
+	return o;
+}
+
+/* Inserts a model row (or finds the same name+bytes) and replies with it.
+ * Called with blobrefs held, right after the blob was committed. */
+static void insert_and_reply(struct http_req *req, const char *name, const char *sha,
+			     uint64_t size, const char *inspection, long long parent,
+			     const char *derivation)
+{
+	struct app *app = http_req_app(req);
+	sqlite3 *c = db_conn(app->db);
+	sqlite3_stmt *st = NULL;
+	char now[32];
+	db_now(now, sizeof(now));
+	if (c == NULL || sqlite3_prepare_v2(c,
+		"INSERT INTO models(name, sha256, size, created_at, inspection, parent, derivation)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name, sha256) DO NOTHING",
+		-1, &st, NULL) != SQLITE_OK) {
+		reply_db_error(req, c, "cannot store model");
+		return;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, sha, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
+	sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 5, inspection, -1, SQLITE_TRANSIENT);
+	if (parent > 0)
+		sqlite3_bind_int64(st, 6, parent);
+	else
+		sqlite3_bind_null(st, 6);
+	if (derivation)
+		sqlite3_bind_text(st, 7, derivation, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, 7);
+	int rc = sqlite3_step(st);
+	int inserted = sqlite3_changes(c) > 0;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		reply_db_error(req, c, "cannot store model");
+		return;
+	}
+	if (sqlite3_prepare_v2(c, "SELECT " MODEL_COLS " FROM models WHERE name = ? AND sha256 = ?",
+			       -1, &st, NULL) != SQLITE_OK) {
+		reply_db_error(req, c, "cannot read model");
+		return;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, sha, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		char loc[64];
+		snprintf(loc, sizeof(loc), "/api/v1/models/%lld", (long long)sqlite3_column_int64(st, 0));
+		/* Same bytes under the same name: the existing record, 200. */
+		http_reply_json(req, inserted ? 201 : 200, model_json(st, 1));
+		http_reply_header(req, "Location", loc);
+	} else {
+		reply_db_error(req, c, "cannot read model");
+	}
+	sqlite3_finalize(st);
+}
+
+/* --- upload ---------------------------------------------------------------- */
+
+static int upload_model_begin(struct http_req *req, void **state, struct kiln_err *err)
+{
+	struct app *app = http_req_app(req);
+	return upload_begin(req, app->blobs, (uint64_t)app->cfg->model_bytes,
+			    "limits.model_bytes", (struct upload **)state, err);
+}
+
+static int upload_model_data(void *state, const char *buf, size_t len, struct kiln_err *err)
+{
+	return upload_data(state, buf, len, err);
+}
+
+static void upload_model_free(void *state)
+{
+	upload_free(state);
+}
+
+const struct http_stream_ops routes_model_upload = {
+	upload_model_begin, upload_model_data, upload_model_free,
+};
+
+void route_models_create(struct http_req *req)
+{
+	struct upload *u = http_req_stream_state(req);
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	if (upload_finish(u, &err) != 0) {
+		http_reply_kerr(req, &err);
+		return;
+	}
+	/* Inspect before the bytes become a blob: a file that is not a model
+	 * is refused with nothing stored. */
+	struct onnx_model *m = NULL;
+	if (onnx_open(upload_tmp_path(u), &m, &err) != 0) {
+		http_reply_kerr(req, &err);
+		return;
+	}
+	cJSON *insp = onnx_inspect_json(m);
+	onnx_close(m);
+	char *text = insp ? cJSON_PrintUnformatted(insp) : NULL;
+	cJSON_Delete(insp);
+	if (text == NULL) {
+		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
+		return;
+	}
+	char sha[BLOB_HEX_LEN + 1];
+	uint64_t size = upload_size(u);
+	char name[UPLOAD_NAME_MAX + 1];
+	snprintf(name, sizeof(name), "%s", upload_name(u));
+	blobrefs_lock();
+	if (upload_commit(u, sha, &err) != 0)
+		http_reply_kerr(req, &err);
+	else
+		insert_and_reply(req, name, sha, size, text, 0, NULL);
+	blobrefs_unlock();
+	free(text);
+}
+
+/* --- list, one, bytes, delete ---------------------------------------------- */
+
+void route_models_list(struct http_req *req)
+{
+	struct app *app = http_req_app(req);
+	int limit;
+	long long after;
+	if (http_req_page(req, &limit, &after) != 0)
+		return;
+	const char *q = http_req_query(req, "q");
+	if (q && strlen(q) > 64) {
+		http_reply_error(req, 400, "invalid", "q", "q is at most 64 characters");
+		return;
+	}
+	sqlite3 *c = db_conn(app->db);
+	sqlite3_stmt *st = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " MODEL_COLS " FROM models WHERE id > ?"
+					   " AND (?2 IS NULL OR instr(name, ?2) > 0)"
+					   " ORDER BY id LIMIT ?3", -1, &st, NULL) != SQLITE_OK) {
+		reply_db_error(req, c, "cannot list models");
+		return;
+	}
+	sqlite3_bind_int64(st, 1, after);
+	if (q)
+		sqlite3_bind_text(st, 2, q, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 3, limit + 1);
+	cJSON *o = cJSON_CreateObject();
+	cJSON *items = cJSON_AddArrayToObject(o, "items");
+	int n = 0;
+	long long last = 0, next = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (n == limit) {
+			next = last;
+			break;
+		}
+		last = sqlite3_column_int64(st, 0);
+		cJSON_AddItemToArray(items, model_json(st, 0));
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (next)
+		cJSON_AddNumberToObject(o, "next", (double)next);
+	else
+		cJSON_AddNullToObject(o, "next");
+	http_reply_json(req, 200, o);
+}
+
+void route_models_get(struct http_req *req)
+{
+	long long id;
+	if (routes_id_param(req, "id", &id) != 0)
+		return;
+	cJSON *o = load_model(req, id, 1, NULL);
+	if (o)
+		http_reply_json(req, 200, o);
+}
+
+void route_models_file(struct http_req *req)
+{
+	struct app *app = http_req_app(req);
+	long long id;
+	char sha[BLOB_HEX_LEN + 1];
+	if (routes_id_param(req, "id", &id) != 0)
+		return;
+	cJSON *o = load_model(req, id, 0, sha);
+	if (o == NULL)
+		return;
+	char disp[160];
+	snprintf(disp, sizeof(disp), "attachment; filename=\"%s.onnx\"",
+		 cJSON_GetStringValue(cJSON_GetObjectItem(o, "name")));
+	cJSON_Delete(o);
+	int fd;
+	uint64_t size;
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	if (blob_open(app->blobs, sha, &fd, &size, &err) != 0) {
+		http_reply_kerr(req, &err);
+		return;
+	}
+	char etag[BLOB_HEX_LEN + 3];
+	snprintf(etag, sizeof(etag), "\"%s\"", sha);
+	const char *inm = http_req_header(req, "If-None-Match");
+	if (inm && strcmp(inm, etag) == 0) {
+		close(fd);
+		http_reply_empty(req, 304);
+	} else {
+		http_reply_fd(req, 200, "application/octet-stream", fd, 0, size);
+		http_reply_header(req, "Content-Disposition", disp);
+	}
+	http_reply_header(req, "ETag", etag);
+}
+
+/* 1 when a queued or running job uses the model, 0 when none, -1 on error. */
+static int model_in_use(sqlite3 *c, long long id)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(c, "SELECT count(*) FROM jobs WHERE model = CAST(? AS TEXT)"
+			       " AND state IN ('queued', 'running')", -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return 0; /* no jobs table yet: nothing can use it */
+	}
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) > 0 : -1;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+void route_models_delete(struct http_req *req)
+{
+	struct app *app = http_req_app(req);
+	long long id;
+	char sha[BLOB_HEX_LEN + 1];
+	if (routes_id_param(req, "id", &id) != 0)
+		return;
+	cJSON *o = load_model(req, id, 0, sha);
+	if (o == NULL)
+		return;
+	cJSON_Delete(o);
+	sqlite3 *c = db_conn(app->db);
+	int used = c ? model_in_use(c, id) : -1;
+	if (used != 0) {
+		if (used > 0)
+			http_reply_error(req, 409, "conflict", "id",
+					 "model %lld is used by a queued or running job; cancel "
+					 "the job or wait for it to finish", id);
+		else
+			reply_db_error(req, c, "cannot check the model's jobs");
+		return;
+	}
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(c, "DELETE FROM models WHERE id = ?", -1, &st, NULL) != SQLITE_OK) {
+		reply_db_error(req, c, "cannot delete model");
+		return;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		reply_db_error(req, c, "cannot delete model");
+		return;
+	}
+	blobrefs_release(app->db, app->blobs, sha);
+	http_reply_empty(req, 204);
+}
+
+/* --- graph, cut, rewrite ----------------------------------------------------- */
+
+/* Opens model id's ONNX; NULL with a reply set on failure. *parent gets
+ * its record (caller deletes). */
+static struct onnx_model *open_model(struct http_req *req, long long id, cJSON **record)
+{
+	struct app *app = http_req_app(req);
+	char sha[BLOB_HEX_LEN + 1], path[4200];
+	cJSON *o = load_model(req, id, 0, sha);
+	if (o == NULL)
+		return NULL;
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	struct onnx_model *m = NULL;
+	if (blob_path(app->blobs, sha, path, sizeof(path), &err) != 0 ||
+	    onnx_open(path, &m, &err) != 0) {
+		cJSON_Delete(o);
+		http_reply_kerr(req, &err);
+		return NULL;
+	}
+	if (record)
+		*record = o;
+	else
+		cJSON_Delete(o);
+	return m;
+}
+
+void route_models_graph(struct http_req *req)
+{
+	long long id;
+	if (routes_id_param(req, "id", &id) != 0)
+		return;
+	struct onnx_model *m = open_model(req, id, NULL);
+	if (m == NULL)
+		return;
+	size_t len = 0;
+	char *text = onnx_graph_json_text(m, &len);
+	onnx_close(m);
+	if (text == NULL) {
+		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
+		return;
+	}
+	http_reply_bytes(req, 200, "application/json", text, len);
+	free(text);
+}
+
+/* The derived model's name: the body's "name", else "<parent>-<suffix>". */
+static int derived_name(struct http_req *req, const cJSON *body, const cJSON *parent,
+			const char *suffix, char *out, size_t cap)
+{
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(body, "name");
+	if (n != NULL) {
+		if (!cJSON_IsString(n) || !upload_name_ok(n->valuestring)) {
+			http_reply_error(req, 400, "invalid", "name",
+					 "name must be 1-64 characters of A-Z a-z 0-9 . _ -");
+			return -1;
+		}
+		snprintf(out, cap, "%s", n->valuestring);
+		return 0;
+	}
+	const char *pn = cJSON_GetStringValue(cJSON_GetObjectItem(parent, "name"));
+	snprintf(out, cap, "%.*s-%s", (int)(UPLOAD_NAME_MAX - strlen(suffix) - 1), pn, suffix);
+	return 0;
+}
+
+static int only_keys(struct http_req *req, const cJSON *body, const char *const *keys)
+{
+	if (!cJSON_IsObject(body)) {
+		http_reply_error(req, 400, "invalid", NULL, "the body must be a JSON object");
+		return -1;
+	}
+	for (const cJSON *it = body->child; it; it = it->next) {
+		int known = 0;
+		for (size_t i = 0; keys[i]; i++)
+			known |= strcmp(it->string, keys[i]) == 0;
+		if (!known) {
+			http_reply_error(req, 400, "invalid", it->string, "unknown field '%.64s'",
+					 it->string);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Adopts the file at tmp as a blob, inspects it and inserts the derived
+ * model; replies either way. */
+static void store_derived(struct http_req *req, const char *tmp, const char *name,
+			  long long parent, cJSON *derivation)
+{
+	struct app *app = http_req_app(req);
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	struct onnx_model *m = NULL;
+	if (onnx_open(tmp, &m, &err) != 0) {
+		unlink(tmp);
+		/* Our own writer produced something we cannot read: a bug. */
+		http_reply_error(req, 500, "internal", NULL, "the derived model does not read "
+				 "back: %s", err.msg);
+		return;
+	}
+	cJSON *insp = onnx_inspect_json(m);
+	onnx_close(m);
+	char *text = insp ? cJSON_PrintUnformatted(insp) : NULL;
+	char *deriv = cJSON_PrintUnformatted(derivation);
+	cJSON_Delete(insp);
+	struct stat st;
+	uint64_t size = stat(tmp, &st) == 0 ? (uint64_t)st.st_size : 0;
+	char sha[BLOB_HEX_LEN + 1];
+	blobrefs_lock();
+	if (text == NULL || deriv == NULL)
+		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
+	else if (blob_adopt(app->blobs, tmp, sha, &err) != 0)
+		http_reply_kerr(req, &err);
+	else
+		insert_and_reply(req, name, sha, size, text, parent, deriv);
+	blobrefs_unlock();
+	unlink(tmp); /* gone already unless something failed before adopt */
+	free(text);
+	free(deriv);
+}
+
+void route_models_cut(struct http_req *req)
+{
+	struct app *app = http_req_app(req);
+	long long id;
+	if (routes_id_param(req, "id", &id) != 0)
+		return;
+	const cJSON *body = http_req_json(req);
+	static const char *const keys[] = {"outputs", "name", NULL};
+	if (only_keys(req, body, keys) != 0)
+		return;
+	const cJSON *outs = cJSON_GetObjectItemCaseSensitive(body, "outputs");
+	int n = cJSON_GetArraySize(outs);
+	if (!cJSON_IsArray(outs) || n < 1 || n > CUT_MAX_OUTPUTS) {
+		http_reply_error(req, 400, "invalid", "outputs",
+				 "outputs must be a list of 1 to %d tensor names", CUT_MAX_OUTPUTS);
+		return;
+	}
+	const char *names[CUT_MAX_OUTPUTS];
+	int i = 0;
+	for (const cJSON *it = outs->child; it; it = it->next, i++) {
+		if (!cJSON_IsString(it) || it->valuestring[0] == '\0' ||
+		    strlen(it->valuestring) > ONNX_NAME_MAX) {
+			http_reply_error(req, 400, "invalid", "outputs",
+					 "outputs[%d] must be a tensor name", i);
+			return;
+		}
+		names[i] = it->valuestring;
+	}
+	cJSON *parent = NULL;
+	struct onnx_model *m = open_model(req, id, &parent);
+	if (m == NULL)
+		return;
+	char name[UPLOAD_NAME_MAX + 1], tmp[4096];
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	struct onnx_cut_stats stats;
+	if (derived_name(req, body, parent, "cut", name, sizeof(name)) == 0) {
+		if (blob_tmp_path(app->blobs, tmp, sizeof(tmp), &err) != 0 ||
+		    onnx_cut_file(m, names, (size_t)n, tmp, &stats, &err) != 0) {
+			http_reply_kerr(req, &err);
+		} else {
+			cJSON *d = cJSON_CreateObject();
+			cJSON_AddItemToObject(d, "cut", cJSON_Duplicate(outs, 1));
+			cJSON_AddNumberToObject(d, "nodes", (double)stats.nodes);
+			store_derived(req, tmp, name, id, d);
+			cJSON_Delete(d);
+		}
+	}
+	onnx_close(m);
+	cJSON_Delete(parent);
+}
+
+void route_models_rewrite(struct http_req *req)
+{
+	struct app *app = http_req_app(req);
+	long long id;
+	if (routes_id_param(req, "id", &id) != 0)
+		return;
+	const cJSON *body = http_req_json(req);
+	static const char *const keys[] = {"ir_version", "opset", "name", NULL};
+	if (only_keys(req, body, keys) != 0)
+		return;
+	const cJSON *ir = cJSON_GetObjectItemCaseSensitive(body, "ir_version");
+	const cJSON *opset = cJSON_GetObjectItemCaseSensitive(body, "opset");
+	if (!cJSON_IsNumber(ir) || ir->valuedouble != (double)ir->valueint || ir->valueint < 3 ||
+	    ir->valueint > 100) {
+		http_reply_error(req, 400, "invalid", "ir_version",
+				 "ir_version must be a whole number (e.g. 8 for TPU-MLIR 1.7)");
+		return;
+	}
+	if (opset && (!cJSON_IsNumber(opset) || opset->valuedouble != (double)opset->valueint ||
+		      opset->valueint < 1 || opset->valueint > 1000)) {
+		http_reply_error(req, 400, "invalid", "opset", "opset must be a whole number");
+		return;
+	}
+	cJSON *parent = NULL;
+	struct onnx_model *m = open_model(req, id, &parent);
+	if (m == NULL)
+		return;
+	char name[UPLOAD_NAME_MAX + 1], tmp[4096], suffix[32];
+	snprintf(suffix, sizeof(suffix), "ir%d", ir->valueint);
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	if (derived_name(req, body, parent, suffix, name, sizeof(name)) == 0) {
+		int fd = -1;
+		if (blob_tmp_path(app->blobs, tmp, sizeof(tmp), &err) == 0)
+			fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			if (err.code == 0)
+				kiln_errf(&err, KILN_EIO, "", "cannot create a temporary file");
+			http_reply_kerr(req, &err);
+		} else if (onnx_rewrite_ir(m, ir->valueint, opset ? opset->valueint : 0, fd,
+					   &err) != 0) {
+			close(fd);
+			unlink(tmp);
+			http_reply_kerr(req, &err);
+		} else {
+			close(fd);
+			cJSON *d = cJSON_CreateObject();
+			cJSON *r = cJSON_AddObjectToObject(d, "rewrite");
+			cJSON_AddNumberToObject(r, "ir_version", ir->valueint);
+			if (opset)
+				cJSON_AddNumberToObject(r, "opset", opset->valueint);
+			store_derived(req, tmp, name, id, d);
+			cJSON_Delete(d);
+		}
+	}
+	onnx_close(m);
+	cJSON_Delete(parent);
+}

@@ -1,0 +1,124 @@
+"""Bad models through the C inspector: each must give a clear error (the
+HTTP layer turns KILN_EINVAL/EUNPROC into a 400/422), never a crash or a
+success.  Built with python3-onnx where the file is protobuf-valid."""
+import os
+import random
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import onnx  # noqa: E402
+from onnx import TensorProto, helper  # noqa: E402
+import onnx_fixtures as F  # noqa: E402
+
+R = F.Report("test_onnx_bad_inputs")
+
+
+def vi(name):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, 4])
+
+
+def model(nodes, inputs=("x",), outputs=("y",), inits=()):
+    g = helper.make_graph(nodes, "g", [vi(i) for i in inputs], [vi(o) for o in outputs],
+                          initializer=list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def expect(tmp, name, data, code, needle):
+    path = os.path.join(tmp, name + ".onnx")
+    with open(path, "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.SerializeToString())
+
+    def run():
+        rc, j = F.cli("inspect", path)
+        assert rc == 2, f"exit {rc}: {str(j)[:200]}"
+        e = j["error"]
+        assert e["code"] == code, e
+        assert needle in e["message"], e["message"]
+    R.check(name, run)
+
+
+def main():
+    if not os.access(F.CLI, os.X_OK):
+        R.skip("all", f"{F.CLI} not built (make tests-build)")
+        sys.exit(0)
+    good = F.yolov8().SerializeToString()
+    rnd = random.Random(7)
+    with tempfile.TemporaryDirectory() as tmp:
+        expect(tmp, "empty_file_is_refused", b"", "invalid", "empty")
+        expect(tmp, "random_bytes_are_refused",
+               bytes(rnd.getrandbits(8) for _ in range(4096)), "invalid", "")
+        expect(tmp, "truncated_model_is_refused", good[: len(good) // 2], "invalid", "")
+        t = helper.make_tensor("w", TensorProto.FLOAT, [4], [1, 2, 3, 4])
+        expect(tmp, "tensor_proto_is_not_a_model", t.SerializeToString(), "invalid",
+               "not an ONNX model")
+        expect(tmp, "model_without_graph_is_refused",
+               helper.make_model(helper.make_graph([], "g", [], [])).SerializeToString()[:2],
+               "invalid", "no graph")
+        # ir_version 8, then a graph field claiming 2 GB
+        expect(tmp, "length_past_end_is_refused", b"\x08\x08\x3a\xff\xff\xff\xff\x07abc",
+               "invalid", "claims")
+        expect(tmp, "input_produced_nowhere_is_refused",
+               model([helper.make_node("Add", ["x", "ghost"], ["y"], name="add")]),
+               "unprocessable", "'ghost'")
+        expect(tmp, "cycle_is_refused",
+               model([helper.make_node("Add", ["x", "c"], ["b"], name="a"),
+                      helper.make_node("Relu", ["b"], ["c"], name="r"),
+                      helper.make_node("Relu", ["c"], ["y"], name="o")]),
+               "unprocessable", "cycle")
+        expect(tmp, "control_characters_in_names_are_refused",
+               model([helper.make_node("Relu", ["x"], ["y\x1b[31m"], name="r")],
+                     outputs=("y\x1b[31m",)),
+               "invalid", "control character")
+        long = "n" * 10240
+        expect(tmp, "10kb_names_are_refused",
+               model([helper.make_node("Relu", ["x"], [long], name="r")], outputs=(long,)),
+               "invalid", "10240 bytes long")
+        w = helper.make_tensor("w", TensorProto.FLOAT, [1, 4], bytes(16), raw=True)
+        onnx.external_data_helper.set_external_data(w, "../../etc/passwd")
+        w.data_location = TensorProto.EXTERNAL
+        w.ClearField("raw_data")
+        expect(tmp, "external_data_outside_model_dir_is_refused",
+               model([helper.make_node("Add", ["x", "w"], ["y"], name="a")], inits=[w]),
+               "invalid", "../../etc/passwd")
+        # If nested 12 deep: bounded recursion, clear message
+        body = helper.make_graph([helper.make_node("Identity", ["x"], ["z"])], "b", [], [vi("z")])
+        for _ in range(12):
+            n = helper.make_node("If", ["c"], ["z"], then_branch=body, else_branch=body)
+            body = helper.make_graph([n], "b", [], [vi("z")])
+        c = helper.make_tensor_value_info("c", TensorProto.BOOL, [])
+        g = helper.make_graph(body.node, "g", [vi("x"), c], [vi("z")])
+        expect(tmp, "deeply_nested_subgraphs_are_refused",
+               helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]),
+               "invalid", "nest")
+
+        def external_ok():
+            m = model([helper.make_node("Add", ["x", "w"], ["y"], name="a")])
+            w2 = helper.make_tensor("w", TensorProto.FLOAT, [1, 4], bytes(16), raw=True)
+            onnx.external_data_helper.set_external_data(w2, "weights.bin", offset=0, length=16)
+            w2.data_location = TensorProto.EXTERNAL
+            w2.ClearField("raw_data")
+            m.graph.initializer.append(w2)
+            path = os.path.join(tmp, "ext.onnx")
+            with open(path, "wb") as f:
+                f.write(m.SerializeToString())
+            rc, j = F.cli("inspect", path)
+            assert rc == 0, j
+            assert j["external_data"] == [{"tensor": "w", "location": "weights.bin",
+                                           "offset": 0, "length": 16, "escapes": False}], j
+        R.check("external_data_in_model_dir_is_reported_not_opened", external_ok)
+
+        def unknown_cut():
+            src = F.save(F.yolov8(), os.path.join(tmp, "v8.onnx"))
+            rc, j = F.cli("cut", src, os.path.join(tmp, "o.onnx"), "/model.22/Sigmoid_output_0",
+                          "no_such_tensor")
+            assert rc == 2 and j["error"]["code"] == "invalid", j
+            assert j["error"]["field"] == "outputs"
+            assert "'no_such_tensor'" in j["error"]["message"], j
+            assert not os.path.exists(os.path.join(tmp, "o.onnx"))
+        R.check("cut_at_unknown_tensor_lists_it_and_writes_nothing", unknown_cut)
+    R.done()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Golden output-node suggestions on graphs with the Ultralytics YOLOv5,
+YOLOv8 and YOLO11 head topology and names, a Softmax classifier and a
+Sigmoid head (built here with python3-onnx, see onnx_fixtures.py), and the
+cut at each suggestion checked with onnx.checker and extract_model.
+The expected names are the ones the seeds give."""
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import onnx  # noqa: E402
+import onnx.utils  # noqa: E402
+import onnx_fixtures as F  # noqa: E402
+
+R = F.Report("test_onnx_suggest")
+
+V8_HEAD = ["/model.{m}/cv2.0/cv2.0.2/Conv_output_0", "/model.{m}/cv3.0/cv3.0.2/Conv_output_0",
+           "/model.{m}/cv2.1/cv2.1.2/Conv_output_0", "/model.{m}/cv3.1/cv3.1.2/Conv_output_0",
+           "/model.{m}/cv2.2/cv2.2.2/Conv_output_0", "/model.{m}/cv3.2/cv3.2.2/Conv_output_0"]
+
+CASES = [
+    # seeds/000 and 001: the three YOLOv5 head convs
+    ("yolov5", F.yolov5, "yolov5",
+     ["/model.24/m.0/Conv_output_0", "/model.24/m.1/Conv_output_0", "/model.24/m.2/Conv_output_0"]),
+    ("yolov8", F.yolov8, "yolov8", [t.format(m=22) for t in V8_HEAD]),
+    # seeds/002 (reCamera, yolo11n): exactly these six, in this order
+    ("yolo11", lambda: F.yolov8(eleven=True), "yolo11", [t.format(m=23) for t in V8_HEAD]),
+    ("classifier", F.classifier, "classifier", ["/model.9/linear/Gemm_output_0"]),
+    ("sigmoid_head", F.sigmoid_head, None, ["/head/Conv_output_0"]),
+]
+
+
+def check_cut(tmp, src, tensors):
+    out = os.path.join(tmp, "cut.onnx")
+    rc, st = F.cli("cut", src, out, *tensors)
+    assert rc == 0, st
+    assert st["untyped_outputs"] == 0, st
+    cm = onnx.load(out)
+    onnx.checker.check_model(cm, full_check=True)
+    assert [o.name for o in cm.graph.output] == tensors
+    ex = os.path.join(tmp, "ex.onnx")
+    onnx.utils.extract_model(src, ex, ["images"], tensors)
+    em = onnx.load(ex)
+    assert sorted(n.name for n in cm.graph.node) == sorted(n.name for n in em.graph.node), \
+        "node sets differ from extract_model"
+    assert {i.name for i in cm.graph.initializer} == {i.name for i in em.graph.initializer}
+    # shapes we inferred must equal onnx shape inference
+    inf = {v.name: v for v in em.graph.output}
+    for o in cm.graph.output:
+        ours = [d.dim_value for d in o.type.tensor_type.shape.dim]
+        theirs = [d.dim_value for d in inf[o.name].type.tensor_type.shape.dim]
+        assert ours == theirs, f"{o.name}: shape {ours} != {theirs}"
+    # no post-processing left: nothing after the suggested tensors
+    produced = {t for n in cm.graph.node for t in n.output}
+    assert set(tensors) <= produced
+
+
+def main():
+    if not os.access(F.CLI, os.X_OK):
+        R.skip("all", f"{F.CLI} not built (make tests-build)")
+        sys.exit(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, build, model_type, want in CASES:
+            src = F.save(build(), os.path.join(tmp, f"{name}.onnx"))
+
+            def suggest(src=src, want=want, model_type=model_type):
+                rc, j = F.cli("suggest", src)
+                assert rc == 0, j
+                best = j["suggested_outputs"][0]
+                assert best["tensors"] == want, f"got {best['tensors']}"
+                assert j["suggested_model_type"] == model_type, j["suggested_model_type"]
+                assert j["suggested_outputs"][-1]["family"] == "graph-outputs"
+                assert best["reason"]
+            R.check(f"{name}_suggestion_matches_seed_names", suggest)
+            R.check(f"{name}_cut_at_suggestion_passes_checker_and_extract_model",
+                    lambda src=src, want=want: check_cut(tmp, src, want))
+
+        # renamed exports are still recognised by shape, not by names
+        def renamed():
+            m = F.yolov8()
+            ren = {}
+            for i, n in enumerate(m.graph.node):
+                n.name = f"n{i}"
+                for k, o in enumerate(n.output):
+                    if o != "output0":
+                        ren[o] = f"t{i}_{k}"
+                        n.output[k] = ren[o]
+            for n in m.graph.node:
+                for k, x in enumerate(n.input):
+                    n.input[k] = ren.get(x, x)
+            src = F.save(m, os.path.join(tmp, "renamed.onnx"))
+            rc, j = F.cli("suggest", src)
+            assert rc == 0, j
+            best = j["suggested_outputs"][0]
+            assert best["family"] == "yolov8" and len(best["tensors"]) == 6, best
+        R.check("yolov8_found_by_topology_when_names_are_changed", renamed)
+
+        def v8_alternative():
+            src = os.path.join(tmp, "yolov8.onnx")
+            rc, j = F.cli("suggest", src)
+            alt = j["suggested_outputs"][1]
+            assert alt["tensors"] == ["/model.22/dfl/conv/Conv_output_0",
+                                      "/model.22/Sigmoid_output_0"], alt
+            check_cut(tmp, src, alt["tensors"])
+        R.check("yolov8_second_choice_is_dfl_conv_and_sigmoid", v8_alternative)
+
+        def targets():
+            src = os.path.join(tmp, "yolo11.onnx")
+            rc, j = F.cli("inspect", src)
+            t = j["targets"]
+            assert set(t) == {"maixcam", "recamera", "maixcam2", "axera-pi", "metis"}
+            assert t["recamera"]["ir"]["max"] == 8 and t["recamera"]["opset"]["max"] == 17
+            assert t["recamera"]["ok"], t["recamera"]
+            # axera-pi's legacy pulsar lacks Split/Concat-free decode ops
+            # (Sub/Div/Sigmoid are listed, Split is not): only after the cut
+            ap = t["axera-pi"]
+            assert "Split" in ap["unsupported_ops"], ap
+            assert ap["unsupported_ops_before_suggested_cut"] == [], ap
+            assert all(not x["needs_input_shape"] for x in t.values())
+        R.check("inspection_lists_target_support", targets)
+
+        def dynamic_batch():
+            m = F.classifier()
+            m.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+            src = F.save(m, os.path.join(tmp, "dyn.onnx"))
+            rc, j = F.cli("inspect", src)
+            assert j["inputs"][0]["shape"] == ["batch", 3, 64, 64], j["inputs"]
+            assert j["inputs"][0]["dynamic_dims"] == ["batch"]
+            assert j["targets"]["maixcam"]["needs_input_shape"] is True
+            assert any("input.shape is required" in w for w in j["targets"]["maixcam"]["warnings"])
+        R.check("dynamic_batch_is_named_and_needs_input_shape", dynamic_batch)
+
+        def recamera_limits():
+            m = F.classifier()
+            m.ir_version = 9
+            m.opset_import[0].version = 19
+            src = F.save(m, os.path.join(tmp, "new.onnx"))
+            rc, j = F.cli("inspect", src)
+            rec = j["targets"]["recamera"]
+            assert not rec["ok"] and not rec["ir"]["ok"] and not rec["opset"]["ok"], rec
+            # Softmax, Gemm, Conv... did not change from 17 to 19: relabel
+            out = os.path.join(tmp, "ir8.onnx")
+            rc, r = F.cli("rewrite", src, out, 8, 17)
+            assert rc == 0, r
+            low = onnx.load(out)
+            assert low.ir_version == 8 and low.opset_import[0].version == 17
+            onnx.checker.check_model(low)
+            rc, j = F.cli("inspect", out)
+            assert j["targets"]["recamera"]["ok"], j["targets"]["recamera"]
+        R.check("recamera_ir_opset_limits_and_safe_relabel", recamera_limits)
+
+        def refuse_changed_ops():
+            src = os.path.join(tmp, "yolov8.onnx")
+            m = onnx.load(src)
+            m.ir_version = 8
+            m.opset_import[0].version = 18   # Split changed in 18
+            src = F.save(m, os.path.join(tmp, "op18.onnx"))
+            rc, j = F.cli("rewrite", src, os.path.join(tmp, "x.onnx"), 8, 17)
+            assert rc == 2 and j["error"]["code"] == "unprocessable", j
+            assert "Split (changed in 18)" in j["error"]["message"], j
+            rc, j = F.cli("rewrite", src, os.path.join(tmp, "x.onnx"), 7)
+            assert rc == 2 and "IR 7 allows opset <= 14" in j["error"]["message"], j
+        R.check("rewrite_refuses_when_ops_changed_and_names_them", refuse_changed_ops)
+    R.done()
+
+
+if __name__ == "__main__":
+    main()
