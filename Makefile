@@ -32,6 +32,10 @@ TEST_BIN := $(patsubst %.c,$(BUILD)/tests/%,$(notdir $(TEST_SRC)))
 KT_OBJ   := $(BUILD)/obj/tests/lib/kt.o $(BUILD)/obj/tests/lib/kt_server.o
 WEBUI    := $(sort $(wildcard webui/*.html webui/*.css webui/*.js webui/*.svg webui/*/*.js))
 
+# Keep intermediate objects: two makes in one tree must not delete each
+# other's .o files between compile and link.
+.SECONDARY:
+
 .PHONY: all run test check bench fuzz clean deps test-deps tests-build
 all: $(BUILD)/kilnd
 

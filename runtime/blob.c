@@ -241,6 +241,8 @@ const char *blob_writer_tmp_path(const struct blob_writer *w)
 int blob_adopt(struct blob_store *bs, const char *path, char hex[BLOB_HEX_LEN + 1],
 	       struct kiln_err *err)
 {
+	if (path == NULL) /* also keeps gcc -O1's null-format check quiet */
+		return kiln_errf(err, KILN_EINTERNAL, "", "blob_adopt without a path");
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		kiln_errf(err, KILN_EIO, "", "cannot open %s: %s", path, strerror(errno));

@@ -27,6 +27,7 @@ static const struct {
 	{"datasets", "sha256"},
 	{"dataset_images", "sha256"},
 	{"bundles", "sha256"},
+	{"bundle_files", "sha256"},
 };
 
 /* 1 when some row names hex, 0 when none, -1 on a database error. */

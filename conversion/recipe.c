@@ -1,0 +1,502 @@
+/*
+ * recipe: the table of recipes, the helpers they share, bundle staging and
+ * the shell rendering of a plan (see recipe.h).
+ *
+ * Recipes build argv arrays, never command strings: recipe_plan_sh is the
+ * only place text for a shell is made, and it quotes every element.
+ */
+#include "recipe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mud.h"
+#include "recipe_axera_pi.h"
+#include "recipe_maixcam.h"
+#include "recipe_maixcam2.h"
+#include "recipe_metis.h"
+#include "recipe_recamera.h"
+
+/* The version is part of the cache key: bump it when a recipe's plan or
+ * bundle changes, so old cached bundles are not served for new recipes. */
+static const struct {
+	const char *target;
+	recipe_fn fn;
+	const char *version;
+} RECIPES[] = {
+	{"maixcam", recipe_maixcam_plan, "maixcam/1"},
+	{"recamera", recipe_recamera_plan, "recamera/1"},
+	{"maixcam2", recipe_maixcam2_plan, "maixcam2/1"},
+	{"axera-pi", recipe_axera_pi_plan, "axera-pi/1"},
+	{"metis", recipe_metis_plan, "metis/1"},
+};
+
+static char *xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = malloc(n);
+	if (d)
+		memcpy(d, s, n);
+	return d;
+}
+
+void recipe_paths_default(struct recipe_paths *p)
+{
+	p->model = "model.onnx";
+	p->images_dir = "images";
+	p->images_tar = "images.tar";
+	p->test_image = NULL;
+}
+
+const char *recipe_version(const char *target)
+{
+	for (size_t i = 0; i < sizeof(RECIPES) / sizeof(RECIPES[0]); i++)
+		if (target && strcmp(RECIPES[i].target, target) == 0)
+			return RECIPES[i].version;
+	return NULL;
+}
+
+static int in_outputs(const cJSON *insp, const char *name)
+{
+	const cJSON *outs = cJSON_GetObjectItemCaseSensitive(insp, "outputs");
+	for (const cJSON *o = outs ? outs->child : NULL; o; o = o->next) {
+		const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "name");
+		if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int recipe_needs_cut(const struct job_spec *s, const cJSON *insp)
+{
+	if (s->t->multi_output_cut || s->n_outputs == 0 || insp == NULL)
+		return 0;
+	const cJSON *outs = cJSON_GetObjectItemCaseSensitive(insp, "outputs");
+	if ((size_t)cJSON_GetArraySize(outs) != s->n_outputs)
+		return 1;
+	for (size_t i = 0; i < s->n_outputs; i++)
+		if (!in_outputs(insp, s->outputs[i]))
+			return 1;
+	return 0;
+}
+
+int recipe_output_rank(const cJSON *insp, const char *name)
+{
+	const cJSON *outs = cJSON_GetObjectItemCaseSensitive(insp, "outputs");
+	for (const cJSON *o = outs ? outs->child : NULL; o; o = o->next) {
+		const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "name");
+		if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0) {
+			const cJSON *sh = cJSON_GetObjectItemCaseSensitive(o, "shape");
+			return cJSON_IsArray(sh) ? cJSON_GetArraySize(sh) : -1;
+		}
+	}
+	return -1;
+}
+
+static void free_files(struct recipe_out *r)
+{
+	for (size_t i = 0; i < r->n_files; i++) {
+		free(r->files[i].name);
+		free(r->files[i].src);
+		free(r->files[i].content);
+	}
+	free(r->files);
+}
+
+void recipe_out_free(struct recipe_out *r)
+{
+	if (r == NULL)
+		return;
+	plan_free(r->plan);
+	free_files(r);
+	free(r);
+}
+
+int recipe_plan(const struct job_spec *s, const cJSON *insp, const struct recipe_paths *paths,
+		struct recipe_out **out, struct kiln_err *err)
+{
+	*out = NULL;
+	kiln_err_clear(err);
+	const char *const names[] = {paths->model, paths->images_dir, paths->images_tar,
+				     paths->test_image};
+	const char *const fields[] = {"paths.model", "paths.images_dir", "paths.images_tar",
+				      "paths.test_image"};
+	for (int i = 0; i < 4; i++)
+		if (names[i] && !plan_path_ok(names[i]))
+			return kiln_errf(err, KILN_EINTERNAL, fields[i],
+					 "%s is not a workspace-relative path", fields[i]);
+	if (paths->model == NULL)
+		return kiln_errf(err, KILN_EINTERNAL, "paths.model", "paths.model is required");
+	if (s->n_outputs == 0)
+		return kiln_errf(err, KILN_EINVAL, "outputs", "outputs are \"suggested\" but no "
+				 "model inspection was given to resolve them");
+	if (s->rank == 0)
+		return kiln_errf(err, KILN_EINVAL, "input.shape", "input.shape is required (no "
+				 "model inspection was given to read it from)");
+	if (recipe_needs_cut(s, insp))
+		return kiln_errf(err, KILN_ECONFLICT, "outputs",
+				 "%s's toolchain (%s) cannot cut the graph: cut the model at the "
+				 "chosen outputs first and plan with the cut model",
+				 s->t->id, s->t->toolchain);
+	recipe_fn fn = NULL;
+	const char *version = NULL;
+	for (size_t i = 0; i < sizeof(RECIPES) / sizeof(RECIPES[0]); i++)
+		if (strcmp(RECIPES[i].target, s->t->id) == 0) {
+			fn = RECIPES[i].fn;
+			version = RECIPES[i].version;
+		}
+	if (fn == NULL)
+		return kiln_errf(err, KILN_EINTERNAL, "target", "no recipe for %s", s->t->id);
+	struct recipe_out *r = calloc(1, sizeof(*r));
+	if (r == NULL || (r->plan = plan_new()) == NULL) {
+		free(r);
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	}
+	snprintf(r->version, sizeof(r->version), "%s", version);
+	struct recipe_ctx c = {s, insp, paths};
+	int rc = fn(&c, r, err);
+	if (rc == 0)
+		rc = plan_validate(r->plan, err);
+	if (rc != 0) {
+		recipe_out_free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+/* --- helpers ---------------------------------------------------------------- */
+
+void recipe_argv_add(struct recipe_argv *a, const char *s)
+{
+	if (s == NULL || a->n >= PLAN_MAX_ARGS) {
+		a->oom = 1;
+		return;
+	}
+	a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+}
+
+void recipe_argv_addf(struct recipe_argv *a, const char *fmt, ...)
+{
+	char *s = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int k = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (k < 0 || a->n_owned >= PLAN_MAX_ARGS) {
+		free(k < 0 ? NULL : s);
+		a->oom = 1;
+		return;
+	}
+	a->owned[a->n_owned++] = s;
+	recipe_argv_add(a, s);
+}
+
+void recipe_argv_free(struct recipe_argv *a)
+{
+	for (size_t i = 0; i < a->n_owned; i++)
+		free(a->owned[i]);
+	a->n_owned = a->n = 0;
+}
+
+int recipe_step(struct recipe_out *out, const struct recipe_step_def *d, struct kiln_err *err)
+{
+	if (d->argv->oom)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory building step %s", d->name);
+	struct plan_step_spec sp = {
+		.name = d->name, .argv = d->argv->v, .toolchain = d->toolchain,
+		.timeout_s = d->timeout_s, .outputs = d->outputs, .weight = d->weight,
+		.parser = d->parser,
+	};
+	return plan_add_step(out->plan, &sp, err);
+}
+
+int recipe_file(struct recipe_out *out, const char *name, const char *text, struct kiln_err *err)
+{
+	return plan_add_file(out->plan, name, text, strlen(text), 0, err);
+}
+
+int recipe_bundle(struct recipe_out *out, const char *name, const char *src, const char *content,
+		  struct kiln_err *err)
+{
+	if (!plan_path_ok(name) || (src && !plan_path_ok(src)))
+		return kiln_errf(err, KILN_EINTERNAL, "bundle", "bad bundle file name %s", name);
+	struct recipe_bundle_file *nf = realloc(out->files, (out->n_files + 1) * sizeof(*nf));
+	if (nf == NULL)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	out->files = nf;
+	struct recipe_bundle_file f = {xstrdup(name), src ? xstrdup(src) : NULL,
+				       content ? xstrdup(content) : NULL,
+				       content ? strlen(content) : 0};
+	if (!f.name || (src && !f.src) || (content && !f.content)) {
+		free(f.name);
+		free(f.src);
+		free(f.content);
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	}
+	out->files[out->n_files++] = f;
+	return 0;
+}
+
+double recipe_tidy(double v)
+{
+	char buf[40];
+	snprintf(buf, sizeof(buf), "%.12g", v);
+	return strtod(buf, NULL);
+}
+
+void recipe_shape_text(const struct job_spec *s, char *buf, size_t cap)
+{
+	size_t off = (size_t)snprintf(buf, cap, "[[");
+	for (int i = 0; i < s->rank && off < cap; i++)
+		off += (size_t)snprintf(buf + off, cap - off, "%s%lld", i ? "," : "",
+					(long long)s->shape[i]);
+	if (off < cap)
+		snprintf(buf + off, cap - off, "]]");
+}
+
+char *recipe_outputs_joined(const struct job_spec *s)
+{
+	size_t cap = 1;
+	for (size_t i = 0; i < s->n_outputs; i++)
+		cap += strlen(s->outputs[i]) + 1;
+	char *j = malloc(cap);
+	if (j == NULL)
+		return NULL;
+	size_t off = 0;
+	j[0] = '\0';
+	for (size_t i = 0; i < s->n_outputs; i++)
+		off += (size_t)snprintf(j + off, cap - off, "%s%s", i ? "," : "", s->outputs[i]);
+	return j;
+}
+
+int recipe_bundle_mud(struct recipe_out *out, const struct job_spec *s, const char *model,
+		      const char *npu, const char *vnpu, struct kiln_err *err)
+{
+	struct mud *m;
+	int rc = mud_for_spec(s, model, npu, vnpu, &m, err);
+	if (rc != 0)
+		return rc;
+	char *text = mud_to_text(m);
+	mud_free(m);
+	if (text == NULL)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	char name[PLAN_NAME_MAX + 8];
+	snprintf(name, sizeof(name), "%s.mud", s->name);
+	rc = recipe_bundle(out, name, NULL, text, err);
+	free(text);
+	return rc;
+}
+
+/* --- staging ---------------------------------------------------------------- */
+
+static int mkdirs_for(const char *path)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return 0;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t k = write(fd, buf, len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		buf += k;
+		len -= (size_t)k;
+	}
+	return 0;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -1;
+	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out < 0) {
+		close(in);
+		return -1;
+	}
+	char buf[65536];
+	ssize_t k;
+	int rc = 0;
+	while ((k = read(in, buf, sizeof(buf))) != 0) {
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 || write_all(out, buf, (size_t)k) != 0) {
+			rc = -1;
+			break;
+		}
+	}
+	close(in);
+	if (close(out) != 0)
+		rc = -1;
+	return rc;
+}
+
+int recipe_stage_bundle(const struct recipe_out *r, const char *workspace, const char *dir,
+			struct kiln_err *err)
+{
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		return kiln_errf(err, KILN_EIO, "bundle", "cannot create %s: %s", dir,
+				 strerror(errno));
+	for (size_t i = 0; i < r->n_files; i++) {
+		const struct recipe_bundle_file *f = &r->files[i];
+		char to[4096], from[4096];
+		snprintf(to, sizeof(to), "%s/%s", dir, f->name);
+		if (mkdirs_for(to) != 0)
+			return kiln_errf(err, KILN_EIO, "bundle", "cannot create the directory of "
+					 "%s: %s", to, strerror(errno));
+		if (f->src) {
+			snprintf(from, sizeof(from), "%s/%s", workspace, f->src);
+			if (copy_file(from, to) != 0)
+				return kiln_errf(err, errno == ENOENT ? KILN_ENOTFOUND : KILN_EIO,
+						 "bundle", "cannot copy %s into the bundle: %s",
+						 f->src, strerror(errno));
+			continue;
+		}
+		int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || write_all(fd, f->content, f->size) != 0) {
+			int e = errno;
+			if (fd >= 0)
+				close(fd);
+			return kiln_errf(err, KILN_EIO, "bundle", "cannot write %s: %s", to,
+					 strerror(e));
+		}
+		if (close(fd) != 0)
+			return kiln_errf(err, KILN_EIO, "bundle", "cannot write %s", to);
+	}
+	return 0;
+}
+
+/* --- shell rendering -------------------------------------------------------- */
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static void sb_add(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *np = realloc(b->p, cap);
+		if (np == NULL) {
+			b->oom = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void sb_str(struct sbuf *b, const char *s)
+{
+	sb_add(b, s, strlen(s));
+}
+
+/* Bare when every byte is harmless to bash, else single-quoted. */
+static void sb_quoted(struct sbuf *b, const char *s)
+{
+	int bare = s[0] != '\0';
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		      (*p >= '0' && *p <= '9') || strchr("_./:=,@+-%", *p)))
+			bare = 0;
+	if (bare) {
+		sb_str(b, s);
+		return;
+	}
+	sb_str(b, "'");
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'')
+			sb_str(b, "'\\''");
+		else
+			sb_add(b, p, 1);
+	}
+	sb_str(b, "'");
+}
+
+char *recipe_plan_sh(const struct plan *p, const char *title)
+{
+	struct sbuf b = {0};
+	sb_str(&b, "#!/bin/bash\n# ");
+	sb_str(&b, title ? title : "Kiln job");
+	sb_str(&b, "\n#\n# What Kiln runs for this job, as a person would type it.  Run it in a "
+		   "directory\n# holding the model, the calibration images and the test image "
+		   "under the names\n# used below, inside the toolchain's container (see "
+		   "kiln.ini [toolchain.*]).\n\nset -e\n");
+	for (size_t i = 0; i < p->n_files; i++) {
+		const struct plan_file *f = &p->files[i];
+		char delim[32] = "KILN_EOF";
+		for (int k = 1; strstr(f->content, delim); k++)
+			snprintf(delim, sizeof(delim), "KILN_EOF_%d", k);
+		sb_str(&b, "\ncat > ");
+		sb_quoted(&b, f->name);
+		sb_str(&b, " <<'");
+		sb_str(&b, delim);
+		sb_str(&b, "'\n");
+		sb_add(&b, f->content, f->size);
+		if (f->size && f->content[f->size - 1] != '\n')
+			sb_str(&b, "\n");
+		sb_str(&b, delim);
+		sb_str(&b, "\n");
+		if (f->executable) {
+			sb_str(&b, "chmod +x ");
+			sb_quoted(&b, f->name);
+			sb_str(&b, "\n");
+		}
+	}
+	for (size_t i = 0; i < p->n_steps; i++) {
+		const struct plan_step *st = &p->steps[i];
+		sb_str(&b, "\n# step ");
+		sb_str(&b, st->name);
+		sb_str(&b, " (toolchain ");
+		sb_str(&b, st->toolchain);
+		sb_str(&b, ")\n");
+		/* seed style: the command, then one option (and its value) per line */
+		sb_quoted(&b, st->argv[0]);
+		for (size_t k = 1; k < st->argc; k++) {
+			const char *a = st->argv[k];
+			if (a[0] == '-' && a[1] != '\0')
+				sb_str(&b, " \\\n  ");
+			else
+				sb_str(&b, " ");
+			sb_quoted(&b, a);
+		}
+		sb_str(&b, "\n");
+	}
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}

@@ -1,0 +1,316 @@
+/*
+ * targets: the table of boards and their options (see targets.h).
+ *
+ * Every default below names the seed (../shared/seeds) or vendor document
+ * it comes from, because a default here becomes a flag on a real command
+ * line.  The table is static and read-only, so any thread may read it.
+ * IR/opset limits are not repeated here: targets_json joins them in from
+ * target_ops (the model-inspection table) by id.
+ */
+#include "targets.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "target_ops.h"
+
+static const char *const BOOLS[] = {"true", "false", NULL};
+static const char *const CV181X[] = {"cv181x", NULL};
+static const char *const TOOL_NAMES[] = {"py", "plain", NULL};
+static const char *const CUSTOM_FORMATS[] = {"auto", "RGB_PACKED", "BGR_PACKED", "RGB_PLANAR",
+					     "BGR_PLANAR", "GRAYSCALE", NULL};
+static const char *const FP_TYPES[] = {"auto", "F16", "F32", "BF16", NULL};
+static const char *const AX620E[] = {"AX620E", NULL};
+static const char *const NPU_BUILDS[] = {"both", "npu", "vnpu", NULL};
+static const char *const OUT_LAYOUTS[] = {"nhwc", "nchw", NULL};
+static const char *const CSC_MODES[] = {"NoCSC", "FullRange", "LimitedRange", NULL};
+static const char *const PULSAR2_CALIB[] = {"MinMax", "Percentile", "MSE", "KL", NULL};
+static const char *const VNPU_MODES[] = {"111", "0", NULL};
+static const char *const TASKS[] = {"auto", "ObjectDetection", "Classification", NULL};
+
+/* MaixCAM: Sipeed's guide (seed 001) runs TPU-MLIR from the docker image,
+ * so the tools carry their .py names there. */
+static const struct target_option MAIXCAM_OPTS[] = {
+	{"processor", TOPT_ENUM, "cv181x", CV181X, 0, 0, 0,
+	 "TPU-MLIR --processor; MaixCAM and MaixCAM-Pro are SG2002 = cv181x (seed 001)"},
+	{"bf16_model", TOPT_BOOL, "false", BOOLS, 0, 0, 0,
+	 "also deploy <name>_bf16.cvimodel, as seed 001 does; useful when INT8 loses too much"},
+	{"quant_input", TOPT_BOOL, "true", BOOLS, 0, 0, 0,
+	 "INT8 input so maix.nn.NN.forward_image skips a float conversion (seed 001)"},
+	{"transform_tolerance", TOPT_NUMLIST, "0.99,0.99", NULL, -1, 1, 2,
+	 "model_transform --tolerance cos,euclid: the float MLIR against ONNX (seed 001)"},
+	{"tool_names", TOPT_ENUM, "py", TOOL_NAMES, 0, 0, 0,
+	 "py: model_transform.py (docker image, seed 001); plain: model_transform (pip wheel)"},
+};
+
+/* reCamera: Seeed's guide (seed 002) uses the pip wheel tpu_mlir==1.7. */
+static const struct target_option RECAMERA_OPTS[] = {
+	{"processor", TOPT_ENUM, "cv181x", CV181X, 0, 0, 0,
+	 "TPU-MLIR --processor; reCamera is SG2002 = cv181x (seed 002)"},
+	{"customization_format", TOPT_ENUM, "auto", CUSTOM_FORMATS, 0, 0, 0,
+	 "fused-preprocess input format; auto = RGB_PACKED/BGR_PACKED/GRAYSCALE from "
+	 "input.pixel_format (seed 002 uses RGB_PACKED for the camera's frames)"},
+	{"fuse_preprocess", TOPT_BOOL, "true", BOOLS, 0, 0, 0,
+	 "--fuse_preprocess --aligned_input: the NPU takes the camera frame as is (seed 002)"},
+	{"min_layer_cos", TOPT_NUMBER, "0.99", NULL, 0, 1, 0,
+	 "run_qtable --min_layer_cos for quantize=mixed (seed 002)"},
+	{"expected_cos", TOPT_NUMBER, "0.999", NULL, 0, 1, 0,
+	 "run_qtable --expected_cos for quantize=mixed (seed 002)"},
+	{"fp_type", TOPT_ENUM, NULL, FP_TYPES, 0, 0, 0,
+	 "run_qtable --fp_type; unset = the tool's default (auto)"},
+	{"tool_names", TOPT_ENUM, "plain", TOOL_NAMES, 0, 0, 0,
+	 "plain: model_transform (pip wheel 1.7, seed 002); py: model_transform.py"},
+};
+
+/* MaixCAM2: Sipeed's guide (seed 000) and its convert.sh / config.json. */
+static const struct target_option MAIXCAM2_OPTS[] = {
+	{"target_hardware", TOPT_ENUM, "AX620E", AX620E, 0, 0, 0,
+	 "pulsar2 --target_hardware; MaixCAM2's AX630C is the AX620E platform (seed 000)"},
+	{"npu_builds", TOPT_ENUM, "both", NPU_BUILDS, 0, 0, 0,
+	 "both: NPU2 -> <name>_npu.axmodel and NPU1 -> <name>_vnpu.axmodel, so MaixPy can run "
+	 "with or without AI-ISP (seed 000)"},
+	{"precision_analysis", TOPT_BOOL, "true", BOOLS, 0, 0, 0,
+	 "quant.precision_analysis: prints the per-layer cosine table Kiln reports (seed 000)"},
+	{"compiler_check", TOPT_INT, "3", NULL, 0, 3, 0,
+	 "compiler.check: 3 = cosine check of the outputs against tolerance (seed 000)"},
+	{"output_layout", TOPT_ENUM, "nhwc", OUT_LAYOUTS, 0, 0, 0,
+	 "nhwc: dst_perm [0,2,3,1] on 4-D outputs, the layout MaixPy's decoders read (seed 000)"},
+	{"csc_mode", TOPT_ENUM, "NoCSC", CSC_MODES, 0, 0, 0,
+	 "input_processors csc_mode (seed 000)"},
+};
+
+/* AXera-Pi: Sipeed's guide (seed 003), legacy pulsar in sipeed/pulsar. */
+static const struct target_option AXERA_PI_OPTS[] = {
+	{"virtual_npu", TOPT_ENUM, "111", VNPU_MODES, 0, 0, 0,
+	 "ax620_virtual_npu: 111 shares the NPU with AI-ISP, which the camera turns on; "
+	 "0 = whole NPU (no camera).  112 is reserved for AI-ISP and never offered (seed 003)"},
+	{"optimize_slim_model", TOPT_BOOL, "true", BOOLS, 0, 0, 0,
+	 "cpu_backend_settings.axe_setting.axe_param.optimize_slim_model (seed 003)"},
+	{"similarity_check", TOPT_BOOL, "true", BOOLS, 0, 0, 0,
+	 "run `pulsar run` against the ONNX with the test image for the cosine figure (seed 003)"},
+};
+
+/* Metis: Voyager SDK deploy.py with a network YAML (seed 004). */
+static const struct target_option METIS_OPTS[] = {
+	{"aipu_cores", TOPT_INT, "1", NULL, 1, 4, 0,
+	 "deploy.py --aipu-cores; the build tree's <cores>/ directory (seed 004 shows 1/)"},
+	{"task_category", TOPT_ENUM, "auto", TASKS, 0, 0, 0,
+	 "network YAML task_category; auto = from mud.model_type (yolo* -> ObjectDetection)"},
+	{"confidence_threshold", TOPT_NUMBER, "0.25", NULL, 0, 1, 0,
+	 "decode step of model.json (seed 004)"},
+	{"nms_iou_threshold", TOPT_NUMBER, "0.45", NULL, 0, 1, 0,
+	 "nms step of model.json (seed 004)"},
+};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct target TABLE[] = {
+	{"maixcam", "Sipeed MaixCAM / MaixCAM-Pro (SG2002)", "tpu-mlir", "cv181x",
+	 "001", TQ_INT8 | TQ_BF16, "int8", 200, NULL, NULL, "0.9,0.6", "mud", "cvimodel", 1,
+	 MAIXCAM_OPTS, N(MAIXCAM_OPTS)},
+	{"recamera", "Seeed reCamera (SG2002)", "tpu-mlir", "cv181x",
+	 "002", TQ_INT8 | TQ_BF16 | TQ_F16 | TQ_MIXED, "int8", 100, NULL, NULL, NULL, "mud",
+	 "cvimodel", 1, RECAMERA_OPTS, N(RECAMERA_OPTS)},
+	{"maixcam2", "Sipeed MaixCAM2 (AX630C, AX620E platform)", "pulsar2", "AX620E",
+	 "000", TQ_INT8, "int8", 64, PULSAR2_CALIB, "MinMax", "0.9", "mud", "axmodel", 0,
+	 MAIXCAM2_OPTS, N(MAIXCAM2_OPTS)},
+	{"axera-pi", "Sipeed Maix-III AXera-Pi (AX620A)", "pulsar", "AX620",
+	 "003", TQ_INT8, "int8", 256, NULL, NULL, NULL, "joint", NULL, 0,
+	 AXERA_PI_OPTS, N(AXERA_PI_OPTS)},
+	{"metis", "Axelera Metis AIPU", "voyager", "metis",
+	 "004", TQ_INT8, "int8", 200, NULL, NULL, NULL, "model.json", NULL, 0,
+	 METIS_OPTS, N(METIS_OPTS)},
+};
+
+const struct target *targets_table(size_t *n)
+{
+	*n = N(TABLE);
+	return TABLE;
+}
+
+const struct target *targets_find(const char *id)
+{
+	if (id == NULL)
+		return NULL;
+	for (size_t i = 0; i < N(TABLE); i++)
+		if (strcmp(TABLE[i].id, id) == 0)
+			return &TABLE[i];
+	return NULL;
+}
+
+const struct target_option *target_option_find(const struct target *t, const char *key)
+{
+	for (size_t i = 0; t && key && i < t->n_options; i++)
+		if (strcmp(t->options[i].key, key) == 0)
+			return &t->options[i];
+	return NULL;
+}
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} QUANTS[] = {{"int8", TQ_INT8}, {"bf16", TQ_BF16}, {"f16", TQ_F16}, {"mixed", TQ_MIXED}};
+
+unsigned targets_quant_bit(const char *quantize)
+{
+	for (size_t i = 0; quantize && i < N(QUANTS); i++)
+		if (strcmp(QUANTS[i].name, quantize) == 0)
+			return QUANTS[i].bit;
+	return 0;
+}
+
+int targets_quantize_ok(const struct target *t, const char *quantize)
+{
+	unsigned b = targets_quant_bit(quantize);
+	return t && b && (t->quantize & b);
+}
+
+void targets_ids_text(char *buf, size_t cap)
+{
+	size_t off = 0;
+	if (cap == 0)
+		return;
+	buf[0] = '\0';
+	for (size_t i = 0; i < N(TABLE) && off < cap; i++) {
+		int k = snprintf(buf + off, cap - off, "%s%s", i ? ", " : "", TABLE[i].id);
+		if (k < 0)
+			break;
+		off += (size_t)k;
+	}
+}
+
+static const char *type_name(enum target_opt_type t)
+{
+	static const char *const names[] = {"boolean", "enum", "integer", "number", "numbers"};
+	return names[t];
+}
+
+/* A default as JSON of the option's own type, so the dashboard can put it
+ * straight into a form field. */
+static cJSON *typed_default(const struct target_option *o)
+{
+	if (o->def == NULL)
+		return cJSON_CreateNull();
+	switch (o->type) {
+	case TOPT_BOOL:
+		return cJSON_CreateBool(strcmp(o->def, "true") == 0);
+	case TOPT_INT:
+	case TOPT_NUMBER: {
+		double v = 0;
+		sscanf(o->def, "%lf", &v);
+		return cJSON_CreateNumber(v);
+	}
+	case TOPT_NUMLIST: {
+		cJSON *a = cJSON_CreateArray();
+		const char *p = o->def;
+		while (a && *p) {
+			char *end;
+			double v = strtod(p, &end);
+			if (end == p)
+				break;
+			cJSON_AddItemToArray(a, cJSON_CreateNumber(v));
+			p = *end == ',' ? end + 1 : end;
+		}
+		return a;
+	}
+	case TOPT_ENUM:
+	default:
+		return cJSON_CreateString(o->def);
+	}
+}
+
+static cJSON *strings(const char *const *v)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; a && v && v[i]; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
+	return a;
+}
+
+static cJSON *target_json(const struct target *t)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (o == NULL)
+		return NULL;
+	cJSON_AddStringToObject(o, "id", t->id);
+	cJSON_AddStringToObject(o, "name", t->name);
+	cJSON_AddStringToObject(o, "toolchain", t->toolchain);
+	cJSON_AddStringToObject(o, "hardware", t->hardware);
+	cJSON_AddStringToObject(o, "seed", t->seed);
+	cJSON *q = cJSON_AddObjectToObject(o, "quantize");
+	if (q) {
+		cJSON_AddStringToObject(q, "default", t->default_quantize);
+		cJSON *a = cJSON_AddArrayToObject(q, "allowed");
+		for (size_t i = 0; a && i < N(QUANTS); i++)
+			if (t->quantize & QUANTS[i].bit)
+				cJSON_AddItemToArray(a, cJSON_CreateString(QUANTS[i].name));
+	}
+	cJSON *c = cJSON_AddObjectToObject(o, "calibration");
+	if (c) {
+		cJSON_AddNumberToObject(c, "count", t->default_calib_count);
+		cJSON_AddItemToObject(c, "methods", strings(t->calib_methods));
+		if (t->default_calib_method)
+			cJSON_AddStringToObject(c, "default_method", t->default_calib_method);
+		else
+			cJSON_AddNullToObject(c, "default_method");
+	}
+	if (t->default_tolerance)
+		cJSON_AddStringToObject(o, "tolerance", t->default_tolerance);
+	else
+		cJSON_AddNullToObject(o, "tolerance");
+	cJSON_AddStringToObject(o, "bundle", t->bundle);
+	if (t->mud_type)
+		cJSON_AddStringToObject(o, "mud_type", t->mud_type);
+	else
+		cJSON_AddNullToObject(o, "mud_type");
+	cJSON_AddBoolToObject(o, "cuts_outputs_itself", t->multi_output_cut);
+	const struct target_ops *ops = target_ops_find(t->id);
+	cJSON *l = cJSON_AddObjectToObject(o, "limits");
+	if (l && ops) {
+		cJSON_AddNumberToObject(l, "max_ir", ops->max_ir);
+		cJSON_AddNumberToObject(l, "min_opset", ops->min_opset);
+		cJSON_AddNumberToObject(l, "max_opset", ops->max_opset);
+		cJSON_AddBoolToObject(l, "static_shape", ops->static_shape);
+	}
+	cJSON *opts = cJSON_AddArrayToObject(o, "options");
+	for (size_t i = 0; opts && i < t->n_options; i++) {
+		const struct target_option *op = &t->options[i];
+		cJSON *x = cJSON_CreateObject();
+		if (x == NULL)
+			break;
+		cJSON_AddStringToObject(x, "key", op->key);
+		cJSON_AddStringToObject(x, "type", type_name(op->type));
+		cJSON_AddItemToObject(x, "default", typed_default(op));
+		if (op->type == TOPT_ENUM)
+			cJSON_AddItemToObject(x, "allowed", strings(op->allowed));
+		if (op->type == TOPT_INT || op->type == TOPT_NUMBER || op->type == TOPT_NUMLIST) {
+			cJSON_AddNumberToObject(x, "min", op->min);
+			cJSON_AddNumberToObject(x, "max", op->max);
+		}
+		if (op->type == TOPT_NUMLIST)
+			cJSON_AddNumberToObject(x, "max_items", op->max_items);
+		cJSON_AddStringToObject(x, "help", op->help);
+		cJSON_AddItemToArray(opts, x);
+	}
+	return o;
+}
+
+cJSON *targets_json(void)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *a = o ? cJSON_AddArrayToObject(o, "targets") : NULL;
+	if (a == NULL) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	for (size_t i = 0; i < N(TABLE); i++) {
+		cJSON *t = target_json(&TABLE[i]);
+		if (t == NULL) {
+			cJSON_Delete(o);
+			return NULL;
+		}
+		cJSON_AddItemToArray(a, t);
+	}
+	return o;
+}

@@ -1,0 +1,97 @@
+/*
+ * targets: the one table of boards Kiln converts for.
+ *
+ * One row per target: its toolchain id, the processor / hardware the tools
+ * are told, the quantize modes and calibration methods it accepts, the
+ * defaults a job spec gets when it says nothing, and its options
+ * (target_options in the job spec) with their types, defaults and allowed
+ * values.  The job-spec validator (spec.c), the recipes (recipe_*.c),
+ * GET /api/v1/targets (targets_json) and the dashboard form all read this
+ * table, so adding a board or an option is one row here.  IR/opset limits
+ * and operator lists live in the model-inspection table (target_ops.h) and
+ * are joined in by id, never copied.
+ *
+ * API
+ *   targets_table(&n)            the rows (static)
+ *   targets_find(id)             the row for id, or NULL
+ *   target_option_find(t, key)   the option row, or NULL
+ *   targets_quantize_ok(t, q)    1 when t accepts quantize mode q
+ *   targets_json()               GET /api/v1/targets body (new cJSON; caller
+ *                                cJSON_Delete()s): {"targets": [{id, name,
+ *                                toolchain, hardware, quantize: {default,
+ *                                allowed}, calibration: {count, methods,
+ *                                default_method}, input: {...defaults},
+ *                                tolerance, bundle, limits: {max_ir,
+ *                                max_opset, min_opset, static_shape},
+ *                                options: [{key, type, default, allowed,
+ *                                min, max, help}]}]}
+ *   targets_ids_text(buf, cap)   "maixcam, recamera, ..." for messages
+ *
+ * Knows nothing of HTTP or threads; everything here is static data.
+ */
+#ifndef KILN_TARGETS_H
+#define KILN_TARGETS_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+enum target_opt_type {
+	TOPT_BOOL,     /* default "true" / "false" */
+	TOPT_ENUM,     /* one of allowed[] */
+	TOPT_INT,      /* integer in [min, max] */
+	TOPT_NUMBER,   /* number in [min, max] */
+	TOPT_NUMLIST,  /* 1..max_items numbers, each in [min, max] */
+};
+
+struct target_option {
+	const char *key;               /* [a-z_]+ */
+	enum target_opt_type type;
+	const char *def;               /* default as text; NULL = unset (flag omitted) */
+	const char *const *allowed;    /* TOPT_ENUM: NULL-terminated */
+	double min, max;               /* TOPT_INT / TOPT_NUMBER / TOPT_NUMLIST items */
+	int max_items;                 /* TOPT_NUMLIST */
+	const char *help;              /* why the option exists, where its default comes from */
+};
+
+/* Quantize modes (bits of struct target.quantize). */
+enum target_quant {
+	TQ_INT8 = 1 << 0,
+	TQ_BF16 = 1 << 1,
+	TQ_F16 = 1 << 2,
+	TQ_MIXED = 1 << 3,
+};
+
+struct target {
+	const char *id;                /* "maixcam" ... ([a-z0-9-]) */
+	const char *name;              /* boards, for people */
+	const char *toolchain;         /* tpu-mlir | pulsar2 | pulsar | voyager */
+	const char *hardware;          /* what the tools are told: cv181x, AX620E ... */
+	const char *seed;              /* the worked example the recipe follows */
+	unsigned quantize;             /* enum target_quant bits */
+	const char *default_quantize;  /* "int8" */
+	int default_calib_count;       /* images the calibration uses */
+	const char *const *calib_methods;  /* NULL: the tool has no choice */
+	const char *default_calib_method;
+	const char *default_tolerance; /* "0.9,0.6" (cos,euclid) or "0.9" (cos); NULL = tool default */
+	const char *bundle;            /* "mud" | "model.json" | "joint" */
+	const char *mud_type;          /* MUD [basic] type, or NULL */
+	int multi_output_cut;          /* 1: the tool cuts at outputs itself (TPU-MLIR
+					  --output_names); 0: the ONNX must be cut first */
+	const struct target_option *options;
+	size_t n_options;
+};
+
+const struct target *targets_table(size_t *n);
+const struct target *targets_find(const char *id);
+const struct target_option *target_option_find(const struct target *t, const char *key);
+int targets_quantize_ok(const struct target *t, const char *quantize);
+/* Bit for a quantize name ("int8" -> TQ_INT8), 0 when unknown. */
+unsigned targets_quant_bit(const char *quantize);
+
+/* New object (see above); NULL when out of memory. */
+cJSON *targets_json(void);
+/* Writes the ids separated by ", " into buf. */
+void targets_ids_text(char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,645 @@
+/*
+ * engine: command lines for local/docker/podman steps and toolchain probes
+ * (see engine.h).
+ *
+ * Everything is built as argv arrays; the image and the workspace come from
+ * the administrator's kiln.ini and the data directory, the step's argv from
+ * a validated plan, and each stays one argv element.  What a user must do
+ * when a toolchain is not ready is written here, per toolchain, because the
+ * images come from different places (Docker Hub for tpuc_dev, a tarball
+ * from AXERA for pulsar2, an SDK build for Voyager).
+ */
+#include "engine.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "exec.h"
+
+extern char **environ;
+
+static const struct engine_conf LOCAL_CONF = {
+	.toolchain = "local", .engine = "local", .image = "", .engine_args = "", .path = "",
+};
+
+const struct engine_conf *engine_local_conf(void)
+{
+	return &LOCAL_CONF;
+}
+
+const struct engine_conf *engine_find(const struct engine_conf *confs, size_t n,
+				      const char *toolchain)
+{
+	for (size_t i = 0; confs && i < n; i++)
+		if (strcmp(confs[i].toolchain, toolchain) == 0)
+			return &confs[i];
+	if (strcmp(toolchain, "local") == 0)
+		return &LOCAL_CONF;
+	return NULL;
+}
+
+static int is_container(const struct engine_conf *c)
+{
+	return strcmp(c->engine, "docker") == 0 || strcmp(c->engine, "podman") == 0;
+}
+
+static int image_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n >= 256 || s[0] == '-')  /* "-x" would be read as an option */
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '/' || c == ':' || c == '@' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Splits engine_args on blanks into out[] (pointers into buf). */
+static int split_args(const char *args, char *buf, size_t cap, char **out, int max)
+{
+	snprintf(buf, cap, "%s", args);
+	int n = 0;
+	for (char *save = NULL, *t = strtok_r(buf, " \t", &save); t;
+	     t = strtok_r(NULL, " \t", &save)) {
+		if (n == max)
+			return -1;
+		out[n++] = t;
+	}
+	return n;
+}
+
+int engine_conf_check(const struct engine_conf *c, struct kiln_err *err)
+{
+	char field[48];
+	snprintf(field, sizeof(field), "toolchain.%.16s.engine", c->toolchain);
+	if (strcmp(c->engine, "local") != 0 && !is_container(c))
+		return kiln_errf(err, KILN_EINVAL, field,
+				 "[toolchain.%s] engine '%s' is not known: use docker, podman or local",
+				 c->toolchain, c->engine);
+	if (is_container(c)) {
+		snprintf(field, sizeof(field), "toolchain.%.16s.image", c->toolchain);
+		if (!image_ok(c->image))
+			return kiln_errf(err, KILN_EINVAL, field,
+					 "[toolchain.%s] image '%.100s' is not a valid image name",
+					 c->toolchain, c->image);
+	}
+	char buf[512];
+	char *toks[ENGINE_MAX_EXTRA_ARGS];
+	if (split_args(c->engine_args, buf, sizeof(buf), toks, ENGINE_MAX_EXTRA_ARGS) < 0) {
+		snprintf(field, sizeof(field), "toolchain.%.16s.engine_args", c->toolchain);
+		return kiln_errf(err, KILN_EINVAL, field,
+				 "[toolchain.%s] engine_args has more than %d arguments",
+				 c->toolchain, ENGINE_MAX_EXTRA_ARGS);
+	}
+	return 0;
+}
+
+int engine_container_name(int64_t job, const char *step, char *buf, size_t cap,
+			  struct kiln_err *err)
+{
+	int n = snprintf(buf, cap, "kiln-%lld-%s", (long long)job, step);
+	if (n < 0 || (size_t)n >= cap)
+		return kiln_errf(err, KILN_EINVAL, "step", "container name for step '%.64s' is too long",
+				 step);
+	return 0;
+}
+
+/* --- string vectors ---------------------------------------------------------- */
+
+struct vec {
+	char **v;
+	size_t n, cap;
+	int oom;
+};
+
+static void vec_add(struct vec *v, const char *s)
+{
+	if (v->oom)
+		return;
+	if (v->n + 2 > v->cap) {
+		size_t nc = v->cap ? v->cap * 2 : 16;
+		char **nv = realloc(v->v, nc * sizeof(char *));
+		if (nv == NULL) {
+			v->oom = 1;
+			return;
+		}
+		v->v = nv;
+		v->cap = nc;
+	}
+	v->v[v->n] = strdup(s);
+	if (v->v[v->n] == NULL) {
+		v->oom = 1;
+		return;
+	}
+	v->n++;
+	v->v[v->n] = NULL;
+}
+
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* The vector (an empty one when nothing was added), or NULL when out of
+ * memory; v is left empty either way. */
+static char **vec_take(struct vec *v)
+{
+	if (v->oom) {
+		strv_free(v->v);
+		v->v = NULL;
+		return NULL;
+	}
+	char **r = v->v ? v->v : calloc(1, sizeof(char *));
+	v->v = NULL;
+	return r;
+}
+
+/* conf.path made absolute from kilnd's working directory, into out. */
+static void abs_path(const char *p, char *out, size_t cap)
+{
+	if (p[0] == '/') {
+		snprintf(out, cap, "%s", p);
+		return;
+	}
+	char cwd[PATH_MAX];
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		cwd[0] = '\0';
+	int n = snprintf(out, cap, "%s/%s", cwd, p);
+	if (n < 0 || (size_t)n >= cap)
+		snprintf(out, cap, "%s", p);
+}
+
+/* `<engine> rm -f <name>`: kills and removes.  podman's rm -f first asks
+ * the container to stop and waits up to 10 s; `-t 0` makes it kill at once
+ * like docker's (which has no -t). */
+static void rm_argv(struct vec *r, const struct engine_conf *c, const char *name)
+{
+	vec_add(r, c->engine);
+	vec_add(r, "rm");
+	vec_add(r, "-f");
+	if (strcmp(c->engine, "podman") == 0) {
+		vec_add(r, "-t");
+		vec_add(r, "0");
+	}
+	vec_add(r, name);
+}
+
+void engine_cmd_free(struct engine_cmd *cmd)
+{
+	if (cmd == NULL)
+		return;
+	strv_free(cmd->argv);
+	strv_free(cmd->envp);
+	strv_free(cmd->kill_argv);
+	strv_free(cmd->cleanup_argv);
+	free(cmd->search_path);
+	memset(cmd, 0, sizeof(*cmd));
+}
+
+int engine_command(const struct engine_conf *c, const char *workspace, const char *container,
+		   char *const *argv, const char *const *extra_env, struct engine_cmd *cmd,
+		   struct kiln_err *err)
+{
+	memset(cmd, 0, sizeof(*cmd));
+	int rc = engine_conf_check(c, err);
+	if (rc != 0)
+		return rc;
+	struct vec a = {0}, e = {0};
+	char *new_path = NULL;
+	if (!is_container(c) && c->path[0] != '\0') {
+		char dir[PATH_MAX];
+		abs_path(c->path, dir, sizeof(dir));
+		const char *old = getenv("PATH");
+		size_t len = strlen(dir) + 1 + (old ? strlen(old) : 0) + 1;
+		new_path = malloc(len);
+		if (new_path == NULL)
+			return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+		snprintf(new_path, len, "%s%s%s", dir, old ? ":" : "", old ? old : "");
+	}
+	/* The environment: kilnd's, with PATH replaced for a local path. */
+	for (char **ev = environ; ev && *ev; ev++) {
+		if (new_path && strncmp(*ev, "PATH=", 5) == 0)
+			continue;
+		vec_add(&e, *ev);
+	}
+	if (new_path) {
+		size_t len = strlen(new_path) + 6;
+		char *kv = malloc(len);
+		if (kv) {
+			snprintf(kv, len, "PATH=%s", new_path);
+			vec_add(&e, kv);
+			free(kv);
+		} else {
+			e.oom = 1;
+		}
+	}
+	for (size_t i = 0; extra_env && extra_env[i]; i++)
+		vec_add(&e, extra_env[i]);
+
+	if (!is_container(c)) {
+		for (size_t i = 0; argv[i]; i++)
+			vec_add(&a, argv[i]);
+		cmd->search_path = new_path;
+		new_path = NULL;
+	} else {
+		if (workspace == NULL || workspace[0] != '/' || strchr(workspace, ':') ||
+		    strchr(workspace, ',')) {
+			strv_free(e.v);
+			return kiln_errf(err, KILN_EINVAL, "",
+					 "workspace '%.100s' cannot be mounted: it must be an absolute "
+					 "path without ':' or ','", workspace ? workspace : "");
+		}
+		if (container == NULL || container[0] == '\0' ||
+		    strlen(container) >= sizeof(cmd->container)) {
+			strv_free(e.v);
+			return kiln_errf(err, KILN_EINVAL, "", "a container step needs a name");
+		}
+		snprintf(cmd->container, sizeof(cmd->container), "%s", container);
+		char mount[PATH_MAX + 16];
+		snprintf(mount, sizeof(mount), "%s:/workspace", workspace);
+		vec_add(&a, c->engine);
+		vec_add(&a, "run");
+		vec_add(&a, "--rm");
+		vec_add(&a, "--name");
+		vec_add(&a, container);
+		vec_add(&a, "-v");
+		vec_add(&a, mount);
+		vec_add(&a, "-w");
+		vec_add(&a, "/workspace");
+		char buf[512];
+		char *toks[ENGINE_MAX_EXTRA_ARGS];
+		int nt = split_args(c->engine_args, buf, sizeof(buf), toks, ENGINE_MAX_EXTRA_ARGS);
+		for (int i = 0; i < nt; i++)
+			vec_add(&a, toks[i]);
+		vec_add(&a, c->image);
+		for (size_t i = 0; argv[i]; i++)
+			vec_add(&a, argv[i]);
+		struct vec k = {0}, r = {0};
+		vec_add(&k, c->engine);
+		vec_add(&k, "kill");
+		vec_add(&k, container);
+		rm_argv(&r, c, container);
+		cmd->kill_argv = vec_take(&k);
+		cmd->cleanup_argv = vec_take(&r);
+		if (cmd->kill_argv == NULL || cmd->cleanup_argv == NULL)
+			a.oom = 1;
+	}
+	free(new_path);
+	cmd->argv = vec_take(&a);
+	cmd->envp = vec_take(&e);
+	if (cmd->argv == NULL || cmd->envp == NULL) {
+		engine_cmd_free(cmd);
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	}
+	return 0;
+}
+
+/* --- probes -------------------------------------------------------------------- */
+
+struct capture {
+	char first[200];   /* the first non-empty line of output */
+};
+
+static void capture_line(void *arg, int stream, const char *line, size_t len)
+{
+	(void)stream;
+	struct capture *c = arg;
+	if (c->first[0] == '\0' && len > 0)
+		snprintf(c->first, sizeof(c->first), "%s", line);
+}
+
+/* Runs argv with a timeout; 0 when it exited 0. */
+static int run_quiet(char *const *argv, const char *search, int timeout_ms, struct capture *cap)
+{
+	struct exec_req req = {
+		.argv = argv, .search_path = search, .timeout_ms = timeout_ms,
+		.on_line = capture_line, .arg = cap,
+	};
+	struct exec_result res;
+	struct kiln_err err;
+	int rc = exec_run(&req, &res, &err);
+	if (rc != 0 && cap->first[0] == '\0')
+		snprintf(cap->first, sizeof(cap->first), "%.199s", err.msg);
+	return rc == 0 ? 0 : (res.outcome == EXEC_SPAWN_FAILED ? -2 : -1);
+}
+
+int engine_remove_container(const struct engine_conf *c, const char *name)
+{
+	if (!is_container(c))
+		return 0;
+	struct vec r = {0};
+	rm_argv(&r, c, name);
+	char **argv = vec_take(&r);
+	if (argv == NULL)
+		return KILN_ENOMEM;
+	struct capture cap = {""};
+	int rc = run_quiet(argv, NULL, EXEC_HELPER_MS, &cap) == 0 ? 0 : KILN_EIO;
+	strv_free(argv);
+	return rc;
+}
+
+/* Where each toolchain's image comes from, and its main program (for local). */
+struct toolchain_help {
+	const char *id;
+	const char *program;      /* engine = local: must be on the PATH */
+	const char *how;          /* printf: engine, image (twice at most) */
+};
+
+static const struct toolchain_help HELP[] = {
+	{"tpu-mlir", "model_transform", NULL},
+	{"pulsar2", "pulsar2",
+	 "download pulsar2_<version>.tar.gz from https://huggingface.co/AXERA-TECH/Pulsar2, "
+	 "then: %s load -i pulsar2_<version>.tar.gz and tag it as %s"},
+	{"pulsar", "pulsar", NULL},
+	{"voyager", "deploy.py",
+	 "build the Voyager SDK image (github.com/axelera-ai-hub/voyager-sdk) with %s "
+	 "and tag it as %s"},
+};
+
+static const struct toolchain_help *help_for(const char *id)
+{
+	for (size_t i = 0; i < sizeof(HELP) / sizeof(HELP[0]); i++)
+		if (strcmp(HELP[i].id, id) == 0)
+			return &HELP[i];
+	return NULL;
+}
+
+/* podman needs a registry in the name to pull without a prompt; docker
+ * assumes docker.io. */
+static void pull_command(const struct engine_conf *c, char *out, size_t cap)
+{
+	const char *slash = strchr(c->image, '/');
+	int has_domain = slash && (memchr(c->image, '.', (size_t)(slash - c->image)) ||
+				   memchr(c->image, ':', (size_t)(slash - c->image)) ||
+				   strncmp(c->image, "localhost/", 10) == 0);
+	if (strcmp(c->engine, "podman") == 0 && !has_domain)
+		snprintf(out, cap, "podman pull docker.io/%s%s", slash ? "" : "library/", c->image);
+	else
+		snprintf(out, cap, "%s pull %s", c->engine, c->image);
+}
+
+int engine_probe(const struct engine_conf *c, int timeout_ms, struct engine_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	snprintf(st->toolchain, sizeof(st->toolchain), "%s", c->toolchain);
+	snprintf(st->engine, sizeof(st->engine), "%s", c->engine);
+	snprintf(st->image, sizeof(st->image), "%s", c->image);
+	if (timeout_ms <= 0)
+		timeout_ms = ENGINE_PROBE_TIMEOUT_MS;
+	struct kiln_err err;
+	if (engine_conf_check(c, &err) != 0) {
+		snprintf(st->message, sizeof(st->message), "%s", err.msg);
+		snprintf(st->fix, sizeof(st->fix), "edit [toolchain.%s] in kiln.ini", c->toolchain);
+		return KILN_EUNAVAIL;
+	}
+	const struct toolchain_help *h = help_for(c->toolchain);
+	if (!is_container(c)) {
+		st->image_ok = 1;
+		if (h == NULL) {  /* toolchain "local": the host itself */
+			st->engine_ok = 1;
+			return 0;
+		}
+		struct engine_cmd cmd;
+		char *argv[] = {(char *)h->program, NULL};
+		if (engine_command(c, NULL, NULL, argv, NULL, &cmd, &err) != 0) {
+			snprintf(st->message, sizeof(st->message), "%s", err.msg);
+			return KILN_EUNAVAIL;
+		}
+		const char *search = cmd.search_path ? cmd.search_path : getenv("PATH");
+		int found = 0;
+		const char *s = search ? search : "";
+		while (*s && !found) {
+			size_t n = strcspn(s, ":");
+			char cand[PATH_MAX];
+			int w = snprintf(cand, sizeof(cand), "%.*s/%s", (int)n, s, h->program);
+			struct stat sb;
+			if (w > 0 && (size_t)w < sizeof(cand) && stat(cand, &sb) == 0 &&
+			    S_ISREG(sb.st_mode) && access(cand, X_OK) == 0)
+				found = 1;
+			s += n;
+			if (*s == ':')
+				s++;
+		}
+		engine_cmd_free(&cmd);
+		st->engine_ok = found;
+		if (!found) {
+			snprintf(st->message, sizeof(st->message),
+				 "%s is not on the PATH%s%.160s", h->program,
+				 c->path[0] ? " with path = " : "", c->path);
+			snprintf(st->fix, sizeof(st->fix),
+				 "install the %s toolchain on this host and set path = <its bin "
+				 "directory> in [toolchain.%s], or use engine = docker or podman",
+				 c->toolchain, c->toolchain);
+			return KILN_EUNAVAIL;
+		}
+		return 0;
+	}
+	struct capture cap = {""};
+	char *ver[] = {(char *)c->engine, "version", NULL};
+	int rc = run_quiet(ver, NULL, timeout_ms, &cap);
+	if (rc == -2) {
+		snprintf(st->message, sizeof(st->message), "%s is not installed", c->engine);
+		snprintf(st->fix, sizeof(st->fix), "apt-get install %s",
+			 strcmp(c->engine, "docker") == 0 ? "docker.io" : "podman");
+		return KILN_EUNAVAIL;
+	}
+	if (rc != 0) {
+		snprintf(st->message, sizeof(st->message), "%s does not answer: %.180s",
+			 c->engine, cap.first);
+		if (strcmp(c->engine, "docker") == 0)
+			snprintf(st->fix, sizeof(st->fix),
+				 "systemctl start docker (and add kilnd's user to the docker group)");
+		else
+			snprintf(st->fix, sizeof(st->fix), "podman info   # shows what is wrong");
+		return KILN_EUNAVAIL;
+	}
+	st->engine_ok = 1;
+	struct capture cap2 = {""};
+	char *insp[] = {(char *)c->engine, "image", "inspect", "--format", "{{.Id}}",
+			(char *)c->image, NULL};
+	if (run_quiet(insp, NULL, timeout_ms, &cap2) == 0) {
+		st->image_ok = 1;
+		return 0;
+	}
+	snprintf(st->message, sizeof(st->message), "image %.200s is not present in %s",
+		 c->image, c->engine);
+	if (h != NULL && h->how != NULL)
+		snprintf(st->fix, sizeof(st->fix), h->how, c->engine, c->image);
+	else
+		pull_command(c, st->fix, sizeof(st->fix));
+	return KILN_EUNAVAIL;
+}
+
+cJSON *engine_status_json(const struct engine_status *st)
+{
+	cJSON *j = cJSON_CreateObject();
+	if (j == NULL)
+		return NULL;
+	int ready = st->engine_ok && st->image_ok;
+	if (!cJSON_AddStringToObject(j, "toolchain", st->toolchain) ||
+	    !cJSON_AddStringToObject(j, "engine", st->engine) ||
+	    !cJSON_AddStringToObject(j, "image", st->image) ||
+	    !cJSON_AddBoolToObject(j, "engine_ok", st->engine_ok) ||
+	    !cJSON_AddBoolToObject(j, "image_ok", st->image_ok) ||
+	    !cJSON_AddBoolToObject(j, "ready", ready) ||
+	    !(ready ? cJSON_AddNullToObject(j, "message")
+		    : cJSON_AddStringToObject(j, "message", st->message)) ||
+	    !(ready ? cJSON_AddNullToObject(j, "fix")
+		    : cJSON_AddStringToObject(j, "fix", st->fix))) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* --- the plan as a shell script ---------------------------------------------------- */
+
+struct buf {
+	char *s;
+	size_t len, cap;
+	int oom;
+};
+
+static void put(struct buf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t nc = b->cap ? b->cap : 4096;
+		while (nc < b->len + n + 1)
+			nc *= 2;
+		char *ns = realloc(b->s, nc);
+		if (ns == NULL) {
+			b->oom = 1;
+			return;
+		}
+		b->s = ns;
+		b->cap = nc;
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+static void puts_(struct buf *b, const char *s)
+{
+	put(b, s, strlen(s));
+}
+
+/* One shell word: bare when every byte is plainly safe, else single-quoted
+ * with each ' written as '\''. */
+static void put_word(struct buf *b, const char *s)
+{
+	int bare = s[0] != '\0';
+	for (const char *p = s; *p && bare; p++)
+		bare = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		       (*p >= '0' && *p <= '9') || strchr("_./:=,+@%-", *p) != NULL;
+	if (bare) {
+		puts_(b, s);
+		return;
+	}
+	put(b, "'", 1);
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'')
+			puts_(b, "'\\''");
+		else
+			put(b, p, 1);
+	}
+	put(b, "'", 1);
+}
+
+char *engine_plan_script(const struct plan *p, const struct engine_conf *confs, size_t n,
+			 int64_t job)
+{
+	/* a workspace path no real one equals, replaced by "$PWD" when printed */
+	static const char *WS = "/kiln-workspace-placeholder";
+	char mount[64];
+	snprintf(mount, sizeof(mount), "%s:/workspace", WS);
+	struct buf b = {0};
+	char line[256];
+	snprintf(line, sizeof(line),
+		 "#!/bin/sh\n# Job %lld as kilnd runs it: the plan's files, then each step.\n"
+		 "# Run it in an empty directory; that directory is the workspace.\nset -e\n",
+		 (long long)job);
+	puts_(&b, line);
+	for (size_t i = 0; i < p->n_files; i++) {
+		const struct plan_file *f = &p->files[i];
+		puts_(&b, "printf '%s' ");
+		put_word(&b, f->content);
+		puts_(&b, " > ");
+		put_word(&b, f->name);
+		puts_(&b, "\n");
+		if (f->executable) {
+			puts_(&b, "chmod 755 ");
+			put_word(&b, f->name);
+			puts_(&b, "\n");
+		}
+	}
+	for (size_t i = 0; i < p->n_steps; i++) {
+		const struct plan_step *s = &p->steps[i];
+		snprintf(line, sizeof(line), "\n# step %zu/%zu: %s (toolchain %s, timeout %d s)\n",
+			 i + 1, p->n_steps, s->name, s->toolchain, s->timeout_s);
+		puts_(&b, line);
+		const struct engine_conf *c = engine_find(confs, n, s->toolchain);
+		if (c == NULL) {
+			snprintf(line, sizeof(line),
+				 "echo 'toolchain %s is not configured in kiln.ini' >&2; exit 1\n",
+				 s->toolchain);
+			puts_(&b, line);
+			continue;
+		}
+		char name[128];
+		struct engine_cmd cmd;
+		struct kiln_err err;
+		if (engine_container_name(job, s->name, name, sizeof(name), &err) != 0 ||
+		    engine_command(c, WS, name, s->argv, NULL, &cmd, &err) != 0) {
+			engine_cmd_free(&cmd);
+			puts_(&b, "echo ");
+			put_word(&b, err.msg);
+			puts_(&b, " >&2; exit 1\n");
+			continue;
+		}
+		if (cmd.search_path != NULL && c->path[0] != '\0') {
+			/* the same directory engine_command put first, then the user's PATH */
+			size_t dl = strcspn(cmd.search_path, ":");
+			char dir[PATH_MAX];
+			snprintf(dir, sizeof(dir), "%.*s", (int)dl, cmd.search_path);
+			puts_(&b, "PATH=");
+			put_word(&b, dir);
+			puts_(&b, ":\"$PATH\" ");
+		}
+		for (size_t k = 0; cmd.argv[k]; k++) {
+			if (k)
+				puts_(&b, " ");
+			if (strcmp(cmd.argv[k], mount) == 0)
+				puts_(&b, "\"$PWD\":/workspace");
+			else
+				put_word(&b, cmd.argv[k]);
+		}
+		puts_(&b, "\n");
+		for (size_t k = 0; k < s->n_outputs; k++) {
+			puts_(&b, "test -e ");
+			put_word(&b, s->outputs[k]);
+			puts_(&b, " || { echo ");
+			char msg[PLAN_PATH_MAX + 64];
+			snprintf(msg, sizeof(msg), "step %s did not write %s", s->name, s->outputs[k]);
+			put_word(&b, msg);
+			puts_(&b, " >&2; exit 1; }\n");
+		}
+		engine_cmd_free(&cmd);
+	}
+	if (b.oom) {
+		free(b.s);
+		return NULL;
+	}
+	return b.s;
+}

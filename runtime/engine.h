@@ -1,0 +1,122 @@
+/*
+ * engine: how a toolchain's step is run — on the host (local) or in a docker
+ * or podman container — and whether a toolchain is ready to run at all.
+ *
+ * The lead's config module reads [toolchain.<id>] from kiln.ini and fills
+ * one struct engine_conf per toolchain (the fields match struct
+ * config_toolchain, plus the id).  This module turns (conf, workspace,
+ * container name, step argv) into the argv the executor spawns:
+ *
+ *   local:   argv as is; conf.path (made absolute from the daemon's working
+ *            directory) is put in front of PATH, both for finding argv[0]
+ *            and in the step's environment
+ *   docker,  <engine> run --rm --name kiln-<job>-<step>
+ *   podman:      -v <workspace>:/workspace -w /workspace [engine_args] <image> argv...
+ *            plus `<engine> kill <name>` and `<engine> rm -f <name>` (podman:
+ *            `rm -f -t 0`, which kills at once), run when a cancel or
+ *            timeout reaches SIGKILL, and for a job found running after a
+ *            crash
+ *
+ * engine_args is split on spaces and tabs (no quoting), as kiln.ini says.
+ *
+ * API
+ *   engine_find(confs, n, toolchain)        the conf for a toolchain, or NULL;
+ *                                           "local" falls back to engine_local_conf
+ *   engine_local_conf()                      static conf: toolchain local, engine local
+ *   engine_conf_check(conf, err)             engine known, image given and sane, args bounded
+ *   engine_container_name(job, step, buf, cap)
+ *   engine_command(conf, workspace, container, argv, extra_env, &cmd, err)
+ *   engine_cmd_free(&cmd)
+ *   engine_remove_container(conf, name)      `<engine> rm -f name`, bounded in time
+ *   engine_probe(conf, timeout_ms, &status)  does the engine answer, is the image there,
+ *                                            what to run if not
+ *   engine_status_json(&status)              for GET /api/v1/targets
+ *   engine_plan_script(plan, confs, n, job)  the plan as a shell script
+ */
+#ifndef KILN_ENGINE_H
+#define KILN_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "kiln_err.h"
+#include "plan.h"
+
+#define ENGINE_MAX_EXTRA_ARGS 32
+/* A probe answers within this by default: `docker version` with a dead
+ * daemon socket returns at once; a hung daemon should not hang start-up. */
+#define ENGINE_PROBE_TIMEOUT_MS 5000
+
+struct engine_conf {
+	char toolchain[16];     /* tpu-mlir | pulsar2 | pulsar | voyager | local */
+	char engine[16];        /* docker | podman | local */
+	char image[256];        /* containers: the image; local: unused */
+	char engine_args[512];  /* extra arguments for `<engine> run`, space-separated */
+	char path[1024];        /* local: prepended to PATH; relative = from kilnd's cwd */
+};
+
+/* What to spawn for one step; every pointer owned, freed by engine_cmd_free. */
+struct engine_cmd {
+	char **argv;           /* NULL-terminated */
+	char *search_path;     /* PATH to find argv[0] in; NULL = the daemon's */
+	char **envp;           /* NULL-terminated environment */
+	char **kill_argv;      /* containers: `<engine> kill <name>`; NULL for local */
+	char **cleanup_argv;   /* containers: `<engine> rm -f [-t 0] <name>`; NULL for local */
+	char container[128];   /* "" for local */
+};
+
+struct engine_status {
+	char toolchain[16];
+	char engine[16];
+	char image[256];
+	int engine_ok;         /* the engine (or, for local, the tool) answers */
+	int image_ok;          /* containers: the image is present; local: 1 */
+	char message[256];     /* what is wrong; "" when ready */
+	char fix[512];         /* the command a user would run; "" when ready */
+};
+
+const struct engine_conf *engine_find(const struct engine_conf *confs, size_t n,
+				      const char *toolchain);
+const struct engine_conf *engine_local_conf(void);
+
+int engine_conf_check(const struct engine_conf *c, struct kiln_err *err);
+
+/* "kiln-<job>-<step>" into buf; KILN_EINVAL when it does not fit. */
+int engine_container_name(int64_t job, const char *step, char *buf, size_t cap,
+			  struct kiln_err *err);
+
+/* Builds the command for one step.  workspace must be absolute for
+ * containers (it becomes a bind mount).  extra_env ("NAME=VALUE" strings,
+ * NULL-terminated, may be NULL) is added to the spawned process's
+ * environment — for a container that is the engine client, not the tool.
+ * Free with engine_cmd_free() whatever the result. */
+int engine_command(const struct engine_conf *c, const char *workspace, const char *container,
+		   char *const *argv, const char *const *extra_env, struct engine_cmd *cmd,
+		   struct kiln_err *err);
+void engine_cmd_free(struct engine_cmd *cmd);
+
+/* `<engine> rm -f <name>` for a container engine (nothing for local); waits
+ * at most EXEC_HELPER_MS.  Returns 0 when the engine said it is gone or was
+ * never there. */
+int engine_remove_container(const struct engine_conf *c, const char *name);
+
+/* Fills st; returns 0 when the toolchain is ready, KILN_EUNAVAIL when not
+ * (st->message and st->fix say why and what to do). */
+int engine_probe(const struct engine_conf *c, int timeout_ms, struct engine_status *st);
+
+/* The plan as a POSIX shell script a person could run in an empty
+ * directory to repeat the job by hand (GET /api/v1/jobs/{id}/plan?format=sh):
+ * the files written with printf, then each step's exact command line through
+ * its engine, with "$PWD" as the workspace.  Every argument is single-quoted
+ * unless it is plainly safe.  New string, caller free()s; NULL when out of
+ * memory. */
+char *engine_plan_script(const struct plan *p, const struct engine_conf *confs, size_t n,
+			 int64_t job);
+
+/* {"toolchain","engine","image","engine_ok","image_ok","ready","message","fix"};
+ * caller cJSON_Delete()s; NULL when out of memory. */
+cJSON *engine_status_json(const struct engine_status *st);
+
+#endif

@@ -1,0 +1,145 @@
+/*
+ * jobs: the job store and queue in sqlite (table `jobs`, schema/002_jobs.sql).
+ *
+ * Every state change of a job goes through here: the row is written first
+ * and then the matching event is published (events.h), so a watcher that
+ * sees an event and reads the job sees at least that state.  The HTTP layer
+ * calls the first group; the worker pool calls the second.  Knows nothing of
+ * HTTP, processes or threads beyond db_conn()'s per-thread connection.
+ *
+ * States: queued → running → succeeded | failed | cancelled.
+ *
+ * API for the HTTP layer (any thread)
+ *   jobs_submit(j, &new, &id, &cache_hit, err)   202 with jobs_get(id); a cache
+ *                                                hit is already succeeded
+ *   jobs_get(j, id, &json, err)                  one job (see "JSON" below)
+ *   jobs_get_plan(j, id, &json, err)             the stored plan, or JSON null
+ *   jobs_list(j, state|NULL, limit, after, &json, err)
+ *                                                {"items": [...], "next": id|null};
+ *                                                newest first; `after` is the last
+ *                                                id of the previous page
+ *   jobs_cancel(j, id, err)    queued → cancelled at once; running → cancel
+ *                              requested and the worker is told (on_cancel hook);
+ *                              already cancelled → 0; finished → KILN_ECONFLICT
+ *   jobs_retry(j, id, err)     failed|cancelled → queued as a new attempt
+ *
+ * API for start-up and the worker pool
+ *   jobs_open(db, events|NULL, &conf|NULL, &j, err) / jobs_close(j)
+ *   jobs_set_hooks(j, on_queued, on_cancel, arg)   set once, before workers start
+ *   jobs_recover(j, orphan_fn, arg, &requeued, &failed, err)
+ *                              rows left running by a crash: requeued (attempt+1)
+ *                              while attempt - attempt_base + 1 < max_attempts,
+ *                              else failed "interrupted"; cancel_requested ones
+ *                              become cancelled.  orphan_fn runs first for each
+ *                              (kill the old process group and containers)
+ *   jobs_claim(j, &claim, err)           oldest queued → running (BEGIN IMMEDIATE);
+ *                                        claim.id == 0 when the queue is empty
+ *   jobs_set_plan, jobs_step, jobs_set_pgid, jobs_progress, jobs_finish,
+ *   jobs_cancel_requested, jobs_requeue
+ *
+ * JSON of a job: {"id", "model", "dataset", "target", "spec" (jobs_get only),
+ *   "state", "step", "step_index", "steps", "progress", "attempt",
+ *   "error": {"code", "message"} | null, "cache_key", "cached_from",
+ *   "created", "started", "finished", "bundle", "figures": [...],
+ *   "cancel_requested"}
+ */
+#ifndef KILN_JOBS_H
+#define KILN_JOBS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+
+#include "db.h"
+#include "events.h"
+#include "kiln_err.h"
+#include "plan.h"
+
+#define JOBS_DEFAULT_MAX_ATTEMPTS 2
+#define JOBS_DEFAULT_LIMIT 50
+#define JOBS_MAX_LIMIT 500
+#define JOBS_ID_MAX 128          /* model, dataset, target, bundle ids */
+#define JOBS_MAX_SPEC_BYTES (256 * 1024)
+#define JOBS_MAX_FIGURES_BYTES (256 * 1024)
+
+struct jobs_conf {
+	int max_attempts;            /* 0 = JOBS_DEFAULT_MAX_ATTEMPTS */
+};
+
+struct jobs;
+
+/* Called with the job id after a job became queued (submit, retry) or a
+ * cancel of a running job was requested.  Must be quick; may be called from
+ * any thread; must not call jobs_* (the worker pool signals a condition
+ * variable or an eventfd). */
+typedef void (*jobs_hook)(void *arg, int64_t id);
+
+/* After a crash: a job left running.  plan_json may be NULL. */
+typedef void (*jobs_orphan_fn)(void *arg, int64_t id, pid_t pgid, const char *plan_json);
+
+struct jobs_new {
+	const char *model;           /* required, 1..JOBS_ID_MAX of [A-Za-z0-9._:-] */
+	const char *dataset;         /* may be NULL */
+	const char *target;          /* required, same characters */
+	const cJSON *spec;           /* required JSON object, up to JOBS_MAX_SPEC_BYTES */
+	const struct plan *plan;     /* may be NULL: the worker's planner makes one */
+	const char *cache_key;       /* may be NULL */
+};
+
+/* What a worker gets from jobs_claim; strings owned, freed by
+ * jobs_claim_clear(). */
+struct jobs_claim {
+	int64_t id;                  /* 0: nothing was queued */
+	int attempt;
+	char *model, *dataset, *target;
+	char *spec_json;
+	char *plan_json;             /* NULL when not planned yet */
+};
+
+/* Caller frees with jobs_close() (accepts NULL).  events may be NULL (no
+ * events published).  conf may be NULL. */
+int jobs_open(struct db *db, struct events *events, const struct jobs_conf *conf,
+	      struct jobs **out, struct kiln_err *err);
+void jobs_close(struct jobs *j);
+void jobs_set_hooks(struct jobs *j, jobs_hook on_queued, jobs_hook on_cancel, void *arg);
+struct events *jobs_events(struct jobs *j);
+
+int jobs_submit(struct jobs *j, const struct jobs_new *in, int64_t *id, int *cache_hit,
+		struct kiln_err *err);
+/* *out: new cJSON, caller cJSON_Delete()s. */
+int jobs_get(struct jobs *j, int64_t id, cJSON **out, struct kiln_err *err);
+int jobs_get_plan(struct jobs *j, int64_t id, cJSON **out, struct kiln_err *err);
+/* The state as a string into buf (>= 16 bytes). */
+int jobs_state(struct jobs *j, int64_t id, char *buf, size_t cap, struct kiln_err *err);
+int jobs_list(struct jobs *j, const char *state, int limit, int64_t after, cJSON **out,
+	      struct kiln_err *err);
+int jobs_cancel(struct jobs *j, int64_t id, struct kiln_err *err);
+int jobs_retry(struct jobs *j, int64_t id, struct kiln_err *err);
+
+int jobs_recover(struct jobs *j, jobs_orphan_fn orphan, void *arg, int *requeued,
+		 int *failed, struct kiln_err *err);
+int jobs_claim(struct jobs *j, struct jobs_claim *out, struct kiln_err *err);
+void jobs_claim_clear(struct jobs_claim *c);
+int jobs_set_plan(struct jobs *j, int64_t id, const char *plan_json, struct kiln_err *err);
+/* Step `index` (of n_steps) named name has started, as process group pgid
+ * (0 when it never started).  One write for both: the pgid is what a
+ * restart needs to kill an orphan. */
+int jobs_step(struct jobs *j, int64_t id, int index, int n_steps, const char *name,
+	      pid_t pgid, struct kiln_err *err);
+int jobs_set_pgid(struct jobs *j, int64_t id, pid_t pgid, struct kiln_err *err);
+/* figures_json (a JSON array) may be NULL to leave them as they are. */
+int jobs_progress(struct jobs *j, int64_t id, double progress, const char *figures_json,
+		  struct kiln_err *err);
+/* state: "succeeded", "failed" or "cancelled"; error code/message NULL on
+ * success; bundle and figures_json may be NULL.  Only a running job is
+ * finished (KILN_ECONFLICT otherwise). */
+int jobs_finish(struct jobs *j, int64_t id, const char *state, const char *error_code,
+		const char *error_message, const char *bundle, const char *figures_json,
+		struct kiln_err *err);
+int jobs_cancel_requested(struct jobs *j, int64_t id, int *requested, struct kiln_err *err);
+/* An orderly shutdown stopped the job: running → queued with the same
+ * attempt (it did not fail), or → cancelled when a cancel was requested. */
+int jobs_requeue(struct jobs *j, int64_t id, struct kiln_err *err);
+
+#endif

@@ -1,0 +1,738 @@
+/*
+ * worker: threads that claim jobs and run their plans (see worker.h).
+ *
+ * The pool's mutex guards only the wake-up sequence number, the stop flag
+ * and which job each worker runs; no database call or process wait happens
+ * under it.  A wake-up is a counter plus a condition variable: a worker
+ * reads the counter, tries to claim, and waits only while the counter is
+ * unchanged, so a submit that lands between its claim and its wait is
+ * never lost.  Knows nothing of HTTP; the server wires jobs_* to routes
+ * and events to SSE.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exec.h"
+#include "logparse.h"
+
+struct worker {
+	struct worker_pool *pool;
+	pthread_t thread;
+	int started;
+	struct exec_cancel *cancel;
+	int64_t job;          /* guarded by pool->lock; 0 when idle */
+	int shutdown;         /* guarded by pool->lock: the cancel means "stop" */
+};
+
+struct worker_pool {
+	struct jobs *jobs;
+	struct events *events;
+	char data_dir[PATH_MAX];   /* absolute */
+	struct engine_conf *engines;
+	size_t n_engines;
+	size_t log_cap;
+	int grace_ms;
+	worker_prepare_fn preparer;
+	void *preparer_arg;
+	worker_plan_fn planner;
+	void *planner_arg;
+	worker_finish_fn finisher;
+	void *finisher_arg;
+	int quiet;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint64_t wake_seq;
+	int stopping;
+	int n;
+	struct worker w[WORKER_MAX];
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- hooks from jobs.c ------------------------------------------------------------ */
+
+static void on_queued(void *arg, int64_t id)
+{
+	(void)id;
+	struct worker_pool *p = arg;
+	pthread_mutex_lock(&p->lock);
+	p->wake_seq++;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void on_cancel(void *arg, int64_t id)
+{
+	struct worker_pool *p = arg;
+	pthread_mutex_lock(&p->lock);
+	for (int i = 0; i < p->n; i++)
+		if (p->w[i].job == id)
+			exec_cancel_fire(p->w[i].cancel);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* --- files ------------------------------------------------------------------------ */
+
+static int mkdir_p(const char *path)
+{
+	/* the parent usually exists: one call instead of one per component */
+	if (mkdir(path, 0755) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *s = buf + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*s = '/';
+	}
+	return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path) != 0 && errno != ENOENT ? -1 : 0;
+}
+
+static int rm_rf(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : -1;
+	return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int write_file(const char *dir, const struct plan_file *f, struct kiln_err *err)
+{
+	char path[PATH_MAX + 128];
+	snprintf(path, sizeof(path), "%s/%s", dir, f->name);
+	/* O_EXCL|O_NOFOLLOW: the directory is fresh; nothing may be there */
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		      f->executable ? 0755 : 0644);
+	if (fd < 0)
+		return kiln_errf(err, KILN_EIO, "", "cannot create %s: %s", path, strerror(errno));
+	const char *p = f->content;
+	size_t n = f->size;
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int e = errno;
+			close(fd);
+			return kiln_errf(err, KILN_EIO, "", "cannot write %s: %s", path, strerror(e));
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	if (close(fd) != 0)
+		return kiln_errf(err, KILN_EIO, "", "cannot write %s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* --- text for events ------------------------------------------------------------------ */
+
+/* Copies at most cap-1 bytes of s, replacing bytes that are not valid UTF-8
+ * with '?', so every event is valid JSON text for a browser. */
+static void utf8_clean(char *dst, size_t cap, const char *s, size_t n)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n && o + 1 < cap;) {
+		unsigned char c = (unsigned char)s[i];
+		size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+		int ok = len > 0 && i + len <= n && !(len == 2 && c < 0xC2);
+		for (size_t k = 1; ok && k < len; k++)
+			if (((unsigned char)s[i + k] >> 6) != 2)
+				ok = 0;
+		if (!ok || o + len + 1 > cap) {
+			if (!ok)
+				dst[o++] = '?';
+			else
+				break;
+			i++;
+			continue;
+		}
+		memcpy(dst + o, s + i, len);
+		o += len;
+		i += len;
+	}
+	dst[o] = '\0';
+}
+
+/* --- running one job ---------------------------------------------------------------- */
+
+struct step_ctx {
+	struct worker_pool *pool;
+	int64_t job;
+	const char *step;
+	int index, n_steps;
+	int recorded;            /* jobs_step was called for this step */
+	struct logparse *parser;
+	cJSON *figures;          /* the job's; parsers append to it */
+	int new_figures;
+	int n_figures;           /* in figures, as last counted */
+	char last_line[200];     /* the last non-empty line: a failure's likely cause */
+};
+
+static void publish_json(struct worker_pool *p, int64_t job, const char *type, cJSON *d)
+{
+	if (d == NULL)
+		return;
+	char *s = cJSON_PrintUnformatted(d);
+	cJSON_Delete(d);
+	if (s != NULL)
+		events_publish(p->events, job, type, s, NULL);
+	free(s);
+}
+
+static void on_line(void *arg, int stream, const char *line, size_t len)
+{
+	struct step_ctx *c = arg;
+	if (len > 0) {
+		size_t n = len < sizeof(c->last_line) - 1 ? len : sizeof(c->last_line) - 1;
+		utf8_clean(c->last_line, sizeof(c->last_line), line, n);
+	}
+	if (c->parser && c->n_figures < WORKER_MAX_FIGURES) {
+		int before = cJSON_GetArraySize(c->figures);
+		int added = logparse_line(c->parser, line, len, c->figures);
+		for (int i = 0; i < added; i++) {
+			cJSON *f = cJSON_GetArrayItem(c->figures, before + i);
+			cJSON_AddStringToObject(f, "step", c->step);
+			publish_json(c->pool, c->job, "figure", cJSON_Duplicate(f, 1));
+		}
+		c->new_figures += added;
+		c->n_figures = before + added;
+	}
+	if (c->pool->events == NULL || len == 0)
+		return;
+	char clean[WORKER_EVENT_LINE_MAX + 1];
+	utf8_clean(clean, sizeof(clean), line, len);
+	cJSON *d = cJSON_CreateObject();
+	if (d == NULL)
+		return;
+	cJSON_AddStringToObject(d, "step", c->step);
+	cJSON_AddStringToObject(d, "stream", stream == 2 ? "stderr" : "stdout");
+	cJSON_AddStringToObject(d, "line", clean);
+	publish_json(c->pool, c->job, "log", d);
+}
+
+/* The step row and event are written once the process exists, so the row
+ * carries its process group (for a restart's clean-up) in the same write,
+ * and the step event still precedes every log line of the step. */
+static void on_spawn(void *arg, pid_t pgid)
+{
+	struct step_ctx *c = arg;
+	struct kiln_err err;
+	c->recorded = 1;
+	if (jobs_step(c->pool->jobs, c->job, c->index, c->n_steps, c->step, pgid, &err) != 0)
+		fprintf(stderr, "level=warn job=%lld msg=\"cannot record step %s: %s\"\n",
+			(long long)c->job, c->step, err.msg);
+}
+
+/* The outcome of a job, to be written by finish(). */
+struct verdict {
+	const char *state;       /* succeeded, failed, cancelled, or NULL = requeue */
+	const char *code;
+	char msg[256];
+};
+
+static void fail(struct verdict *v, const char *code, const char *fmt, const char *a,
+		 const char *b)
+{
+	v->state = "failed";
+	v->code = code;
+	/* messages are cut at the buffer's size; the log has the details */
+	if (snprintf(v->msg, sizeof(v->msg), fmt, a, b ? b : "") < 0)
+		v->msg[0] = '\0';
+}
+
+static void join_argv(char *out, size_t cap, char *const *argv)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	for (size_t i = 0; argv[i] && o + 1 < cap; i++) {
+		int n = snprintf(out + o, cap - o, "%s%s", i ? " " : "", argv[i]);
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+}
+
+static void run_steps(struct worker *w, const struct jobs_claim *job, struct plan *plan,
+		      const char *workdir, struct joblog *log, cJSON *figures,
+		      struct verdict *v)
+{
+	struct worker_pool *p = w->pool;
+	struct kiln_err err;
+	double total = plan_total_weight(plan), done = 0;
+	char marker_id[64], marker_dir[PATH_MAX + 64];
+	snprintf(marker_id, sizeof(marker_id), "KILN_JOB_ID=%lld", (long long)job->id);
+	snprintf(marker_dir, sizeof(marker_dir), "KILN_JOB_DIR=%s", workdir);
+	/* The marker lets a restarted kilnd recognise processes this one left */
+	const char *extra_env[] = {marker_id, marker_dir, NULL};
+	for (size_t i = 0; i < plan->n_steps; i++) {
+		const struct plan_step *s = &plan->steps[i];
+		if (exec_cancel_fired(w->cancel)) {
+			v->state = "cancelled";
+			v->code = "cancelled";
+			snprintf(v->msg, sizeof(v->msg), "cancelled before step '%s'", s->name);
+			return;
+		}
+		const struct engine_conf *ec = engine_find(p->engines, p->n_engines, s->toolchain);
+		if (ec == NULL) {
+			jobs_step(p->jobs, job->id, (int)i, (int)plan->n_steps, s->name, 0, &err);
+			fail(v, "toolchain_unavailable",
+			     "toolchain '%s' is not configured: add a [toolchain.%s] section to kiln.ini",
+			     s->toolchain, s->toolchain);
+			return;
+		}
+		char cname[128];
+		struct engine_cmd cmd;
+		memset(&cmd, 0, sizeof(cmd));
+		if (engine_container_name(job->id, s->name, cname, sizeof(cname), &err) != 0 ||
+		    engine_command(ec, workdir, cname, s->argv, extra_env, &cmd, &err) != 0) {
+			engine_cmd_free(&cmd);
+			fail(v, "toolchain_unavailable", "step '%s': %s", s->name, err.msg);
+			return;
+		}
+		char shown[1024];
+		join_argv(shown, sizeof(shown), cmd.argv);
+		joblog_printf(log, "step %zu/%zu %s (%s, %s): %s", i + 1, plan->n_steps, s->name,
+				s->toolchain, ec->engine, shown);
+		struct step_ctx ctx = {
+			.pool = p, .job = job->id, .step = s->name, .figures = figures,
+			.index = (int)i, .n_steps = (int)plan->n_steps,
+			.n_figures = cJSON_GetArraySize(figures),
+		};
+		if (logparse_new(s->parser, &ctx.parser, &err) != 0) {
+			engine_cmd_free(&cmd);
+			fail(v, "plan_invalid", "step '%s': %s", s->name, err.msg);
+			return;
+		}
+		struct exec_req req = {
+			.argv = cmd.argv, .envp = cmd.envp, .search_path = cmd.search_path,
+			.cwd = workdir, .timeout_ms = s->timeout_s * 1000, .grace_ms = p->grace_ms,
+			.outputs = (const char *const *)s->outputs, .kill_argv = cmd.kill_argv,
+			.cleanup_argv = cmd.cleanup_argv, .log = log, .on_line = on_line,
+			.arg = &ctx, .on_spawn = on_spawn, .cancel = w->cancel,
+		};
+		struct exec_result res;
+		int rc = exec_run(&req, &res, &err);
+		if (!ctx.recorded) {  /* never started: the row still names the step */
+			struct kiln_err e2;
+			jobs_step(p->jobs, job->id, (int)i, (int)plan->n_steps, s->name, 0, &e2);
+		}
+		int before = cJSON_GetArraySize(figures);
+		int added = logparse_end(ctx.parser, figures);
+		for (int k = 0; k < added; k++) {
+			cJSON *f = cJSON_GetArrayItem(figures, before + k);
+			cJSON_AddStringToObject(f, "step", s->name);
+			publish_json(p, job->id, "figure", cJSON_Duplicate(f, 1));
+		}
+		ctx.new_figures += added;
+		logparse_free(ctx.parser);
+		engine_cmd_free(&cmd);
+		joblog_printf(log, "step %s: %s (%s) after %lld ms", s->name,
+				rc == 0 ? "ok" : err.msg, exec_outcome_name(res.outcome),
+				(long long)res.dur_ms);
+		if (!p->quiet)
+			fprintf(stderr, "level=info job=%lld step=%s msg=\"%s\" dur_ms=%lld\n",
+				(long long)job->id, s->name, rc == 0 ? "ok" : err.msg,
+				(long long)res.dur_ms);
+		if (rc != 0) {
+			switch (res.outcome) {
+			case EXEC_CANCELLED:
+				v->state = "cancelled";
+				v->code = "cancelled";
+				snprintf(v->msg, sizeof(v->msg), "cancelled during step '%s'", s->name);
+				return;
+			case EXEC_TIMEOUT:
+				fail(v, "timeout", "step '%s' %s", s->name, err.msg);
+				return;
+			case EXEC_MISSING_OUTPUT:
+				fail(v, "missing_output", "step '%s' %s", s->name, err.msg);
+				return;
+			case EXEC_SPAWN_FAILED:
+				fail(v, "spawn_failed", "step '%s': %s", s->name, err.msg);
+				return;
+			default: {
+				char why[512];
+				snprintf(why, sizeof(why), "%s%s%s", err.msg,
+					 ctx.last_line[0] ? ": " : "", ctx.last_line);
+				fail(v, "step_failed", "step '%s' %s", s->name, why);
+				return;
+			}
+			}
+		}
+		done += s->weight;
+		if (i + 1 < plan->n_steps) {
+			double prog = total > 0 ? done / total : (double)(i + 1) / (double)plan->n_steps;
+			char *fj = ctx.new_figures ? cJSON_PrintUnformatted(figures) : NULL;
+			if (jobs_progress(p->jobs, job->id, prog, fj, &err) != 0 && !p->quiet)
+				fprintf(stderr, "level=warn job=%lld msg=\"%s\"\n", (long long)job->id,
+					err.msg);
+			free(fj);
+		}
+	}
+	v->state = "succeeded";
+	v->code = NULL;
+	v->msg[0] = '\0';
+}
+
+static void run_job(struct worker *w, const struct jobs_claim *job)
+{
+	struct worker_pool *p = w->pool;
+	struct kiln_err err;
+	struct verdict v = {.state = "failed", .code = "internal", .msg = "internal error"};
+	char dir[PATH_MAX + 32], workdir[PATH_MAX + 40], logpath[PATH_MAX + 48];
+	struct joblog *log = NULL;
+	struct plan *plan = NULL;
+	cJSON *figures = cJSON_CreateArray();
+	char bundle[JOBS_ID_MAX + 1] = "";
+	int64_t t0 = mono_ms();
+	int requested = 0;
+
+	/* A cancel that arrived between the claim and here was written to the
+	 * row first (jobs_cancel), so reading the row now cannot miss it. */
+	if (jobs_cancel_requested(p->jobs, job->id, &requested, &err) == 0 && requested)
+		exec_cancel_fire(w->cancel);
+
+	snprintf(dir, sizeof(dir), "%s/jobs/%lld", p->data_dir, (long long)job->id);
+	snprintf(workdir, sizeof(workdir), "%s/work", dir);
+	snprintf(logpath, sizeof(logpath), "%s/log.txt", dir);
+	if (figures == NULL || mkdir_p(dir) != 0) {
+		fail(&v, "workspace", "cannot create %s: %s", dir, strerror(errno));
+		goto finish;
+	}
+	if (job->attempt > 1) {
+		/* keep the previous attempt's log beside the new one */
+		char old[PATH_MAX + 64];
+		snprintf(old, sizeof(old), "%s/log.%d.txt", dir, job->attempt - 1);
+		rename(logpath, old);
+	}
+	if (joblog_open(logpath, p->log_cap, &log, &err) != 0) {
+		fail(&v, "workspace", "%s%s", err.msg, NULL);
+		goto finish;
+	}
+	joblog_printf(log, "job %lld attempt %d: model %s, target %s", (long long)job->id,
+			job->attempt, job->model, job->target);
+	/* A new attempt starts from the plan's files only, as a person re-running
+	 * the commands in a clean directory would. */
+	if (rm_rf(workdir) != 0 || mkdir_p(workdir) != 0) {
+		fail(&v, "workspace", "cannot prepare %s: %s", workdir, strerror(errno));
+		goto finish;
+	}
+	if (p->preparer != NULL && p->preparer(p->preparer_arg, job, workdir, &err) != 0) {
+		fail(&v, "inputs", "cannot put the job's inputs in its workspace: %s%s", err.msg,
+		     NULL);
+		goto finish;
+	}
+	if (job->plan_json != NULL) {
+		if (plan_parse(job->plan_json, strlen(job->plan_json), &plan, &err) != 0) {
+			fail(&v, "plan_invalid", "the stored plan is not valid: %s%s", err.msg, NULL);
+			goto finish;
+		}
+	} else if (p->planner != NULL) {
+		if (p->planner(p->planner_arg, job, workdir, &plan, &err) != 0) {
+			fail(&v, "plan_invalid", "cannot plan this job: %s%s", err.msg, NULL);
+			goto finish;
+		}
+		if (plan_validate(plan, &err) != 0) {
+			fail(&v, "plan_invalid", "the recipe made an invalid plan: %s%s", err.msg, NULL);
+			goto finish;
+		}
+		char *pj = plan_to_string(plan);
+		int rc = pj ? jobs_set_plan(p->jobs, job->id, pj, &err) : KILN_ENOMEM;
+		free(pj);
+		if (rc != 0) {
+			fail(&v, "internal", "cannot store the plan: %s%s", err.msg, NULL);
+			goto finish;
+		}
+	} else {
+		fail(&v, "no_plan", "the job has no plan and kilnd has no planner for target %s%s",
+		     job->target, NULL);
+		goto finish;
+	}
+	for (size_t i = 0; i < plan->n_files; i++) {
+		if (write_file(workdir, &plan->files[i], &err) != 0) {
+			fail(&v, "workspace", "%s%s", err.msg, NULL);
+			goto finish;
+		}
+	}
+	run_steps(w, job, plan, workdir, log, figures, &v);
+	if (v.state != NULL && strcmp(v.state, "succeeded") == 0 && p->finisher != NULL) {
+		if (p->finisher(p->finisher_arg, job, plan, workdir, figures, bundle, sizeof(bundle),
+				&err) != 0)
+			fail(&v, "bundle_failed", "cannot make the bundle: %s%s", err.msg, NULL);
+	}
+	if (v.state != NULL && strcmp(v.state, "cancelled") == 0) {
+		pthread_mutex_lock(&p->lock);
+		if (w->shutdown) {
+			v.state = NULL;  /* kilnd is stopping: the job goes back in the queue */
+			v.code = NULL;
+		}
+		pthread_mutex_unlock(&p->lock);
+	}
+finish:;
+	char *fj = figures ? cJSON_PrintUnformatted(figures) : NULL;
+	int rc;
+	if (v.state == NULL)
+		rc = jobs_requeue(p->jobs, job->id, &err);
+	else
+		rc = jobs_finish(p->jobs, job->id, v.state, v.code,
+				 v.code ? v.msg : NULL, bundle[0] ? bundle : NULL, fj, &err);
+	joblog_printf(log, "job %s%s%s", v.state ? v.state : "requeued (kilnd is stopping)",
+			v.code ? ": " : "", v.code ? v.msg : "");
+	if (rc != 0)
+		fprintf(stderr, "level=error job=%lld msg=\"cannot record the result: %s\"\n",
+			(long long)job->id, err.msg);
+	if (!p->quiet)
+		fprintf(stderr, "level=info job=%lld state=%s code=%s dur_ms=%lld\n",
+			(long long)job->id, v.state ? v.state : "queued", v.code ? v.code : "-",
+			(long long)(mono_ms() - t0));
+	free(fj);
+	cJSON_Delete(figures);
+	plan_free(plan);
+	joblog_close(log);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct worker_pool *p = w->pool;
+	for (;;) {
+		pthread_mutex_lock(&p->lock);
+		uint64_t seen = p->wake_seq;
+		int stop = p->stopping;
+		pthread_mutex_unlock(&p->lock);
+		if (stop)
+			break;
+		struct jobs_claim job;
+		struct kiln_err err;
+		int rc = jobs_claim(p->jobs, &job, &err);
+		if (rc == 0 && job.id != 0) {
+			pthread_mutex_lock(&p->lock);
+			w->job = job.id;
+			w->shutdown = p->stopping;
+			exec_cancel_reset(w->cancel);
+			if (p->stopping)
+				exec_cancel_fire(w->cancel);
+			pthread_mutex_unlock(&p->lock);
+			run_job(w, &job);
+			pthread_mutex_lock(&p->lock);
+			w->job = 0;
+			pthread_mutex_unlock(&p->lock);
+			jobs_claim_clear(&job);
+			continue;
+		}
+		if (rc != 0) {
+			fprintf(stderr, "level=error msg=\"cannot claim a job: %s\"\n", err.msg);
+			if (job.id != 0) {
+				/* claimed but unreadable: fail it rather than leave it running */
+				jobs_finish(p->jobs, job.id, "failed", "internal", err.msg, NULL, NULL,
+					    &err);
+				jobs_claim_clear(&job);
+				continue;
+			}
+		}
+		pthread_mutex_lock(&p->lock);
+		if (rc != 0 && p->wake_seq == seen && !p->stopping) {
+			/* The database refused (busy, disk): try again in a second
+			 * rather than spin; a submit still wakes us at once. */
+			struct timespec dl;
+			clock_gettime(CLOCK_MONOTONIC, &dl);
+			dl.tv_sec += 1;
+			pthread_cond_timedwait(&p->cond, &p->lock, &dl);
+		}
+		while (rc == 0 && p->wake_seq == seen && !p->stopping)
+			pthread_cond_wait(&p->cond, &p->lock);
+		pthread_mutex_unlock(&p->lock);
+	}
+	return NULL;
+}
+
+/* --- start, recovery, stop --------------------------------------------------------- */
+
+static void orphan(void *arg, int64_t id, pid_t pgid, const char *plan_json)
+{
+	struct worker_pool *p = arg;
+	char marker[PATH_MAX + 64];
+	snprintf(marker, sizeof(marker), "KILN_JOB_DIR=%s/jobs/%lld/work", p->data_dir,
+		 (long long)id);
+	int killed = pgid > 1 ? exec_kill_orphans(pgid, marker) : 0;
+	int removed = 0;
+	struct plan *plan = NULL;
+	struct kiln_err err;
+	if (plan_json && plan_parse(plan_json, strlen(plan_json), &plan, &err) == 0) {
+		for (size_t i = 0; i < plan->n_steps; i++) {
+			const struct engine_conf *ec = engine_find(p->engines, p->n_engines,
+								   plan->steps[i].toolchain);
+			char name[128];
+			if (ec == NULL || strcmp(ec->engine, "local") == 0 ||
+			    engine_container_name(id, plan->steps[i].name, name, sizeof(name), &err) != 0)
+				continue;
+			if (engine_remove_container(ec, name) == 0)
+				removed++;
+		}
+	}
+	plan_free(plan);
+	if (!p->quiet)
+		fprintf(stderr, "level=warn job=%lld msg=\"was running when kilnd stopped\" "
+			"processes_killed=%d containers_removed=%d\n", (long long)id, killed, removed);
+}
+
+int worker_start(struct jobs *jobs, const struct worker_conf *conf, struct worker_pool **out,
+		 struct kiln_err *err)
+{
+	if (conf->data_dir == NULL || conf->data_dir[0] == '\0')
+		return kiln_errf(err, KILN_EINVAL, "data_dir", "the worker pool needs a data_dir");
+	int n = conf->workers > 0 ? conf->workers : 1;
+	if (n > WORKER_MAX)
+		return kiln_errf(err, KILN_EINVAL, "workers", "workers must be 1 to %d", WORKER_MAX);
+	for (size_t i = 0; i < conf->n_engines; i++) {
+		int rc = engine_conf_check(&conf->engines[i], err);
+		if (rc != 0)
+			return rc;
+	}
+	struct worker_pool *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	char jobs_dir[PATH_MAX + 8];
+	snprintf(jobs_dir, sizeof(jobs_dir), "%s/jobs", conf->data_dir);
+	if (mkdir_p(jobs_dir) != 0 || realpath(conf->data_dir, p->data_dir) == NULL) {
+		int e = errno;
+		free(p);
+		return kiln_errf(err, KILN_EIO, "data_dir", "cannot create %s: %s", jobs_dir,
+				 strerror(e));
+	}
+	/* every path under it (jobs/<id>/work/<file>) must still fit PATH_MAX */
+	if (strlen(p->data_dir) > PATH_MAX - 256) {
+		free(p);
+		return kiln_errf(err, KILN_EINVAL, "data_dir", "data_dir %.100s... is too long",
+				 p->data_dir);
+	}
+	if (strchr(p->data_dir, ':') || strchr(p->data_dir, ',')) {
+		free(p);
+		return kiln_errf(err, KILN_EINVAL, "data_dir",
+				 "data_dir %s contains ':' or ',', which container mounts cannot "
+				 "express: use another directory", conf->data_dir);
+	}
+	if (conf->n_engines > 0) {
+		p->engines = malloc(conf->n_engines * sizeof(*p->engines));
+		if (p->engines == NULL) {
+			free(p);
+			return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+		}
+		memcpy(p->engines, conf->engines, conf->n_engines * sizeof(*p->engines));
+		p->n_engines = conf->n_engines;
+	}
+	p->jobs = jobs;
+	p->events = jobs_events(jobs);
+	p->log_cap = conf->log_cap ? conf->log_cap : WORKER_DEFAULT_LOG_CAP;
+	p->grace_ms = conf->grace_ms;
+	p->preparer = conf->preparer;
+	p->preparer_arg = conf->preparer_arg;
+	p->planner = conf->planner;
+	p->planner_arg = conf->planner_arg;
+	p->finisher = conf->finisher;
+	p->finisher_arg = conf->finisher_arg;
+	p->quiet = conf->quiet;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cond, &ca);
+	pthread_condattr_destroy(&ca);
+
+	int requeued = 0, failed = 0;
+	int rc = jobs_recover(jobs, orphan, p, &requeued, &failed, err);
+	if (rc != 0)
+		goto fail;
+	if (!p->quiet && requeued + failed > 0)
+		fprintf(stderr, "level=warn msg=\"recovered jobs left running\" requeued=%d failed=%d\n",
+			requeued, failed);
+	for (int i = 0; i < n; i++) {
+		p->w[i].pool = p;
+		if ((rc = exec_cancel_new(&p->w[i].cancel, err)) != 0)
+			goto fail;
+		p->n = i + 1;
+	}
+	jobs_set_hooks(jobs, on_queued, on_cancel, p);
+	for (int i = 0; i < n; i++) {
+		if (pthread_create(&p->w[i].thread, NULL, worker_main, &p->w[i]) != 0) {
+			rc = kiln_errf(err, KILN_EIO, "", "cannot start worker thread %d", i);
+			worker_stop(p);
+			return rc;
+		}
+		p->w[i].started = 1;
+	}
+	*out = p;
+	return 0;
+fail:
+	for (int i = 0; i < p->n; i++)
+		exec_cancel_free(p->w[i].cancel);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+	free(p->engines);
+	free(p);
+	return rc;
+}
+
+void worker_stop(struct worker_pool *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stopping = 1;
+	for (int i = 0; i < p->n; i++)
+		if (p->w[i].job != 0) {
+			p->w[i].shutdown = 1;
+			exec_cancel_fire(p->w[i].cancel);
+		}
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	for (int i = 0; i < p->n; i++)
+		if (p->w[i].started)
+			pthread_join(p->w[i].thread, NULL);
+	/* Nobody may wake a freed pool: the hooks go before the memory. */
+	jobs_set_hooks(p->jobs, NULL, NULL, NULL);
+	for (int i = 0; i < p->n; i++)
+		exec_cancel_free(p->w[i].cancel);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+	free(p->engines);
+	free(p);
+}
+
+int worker_busy(struct worker_pool *p)
+{
+	int busy = 0;
+	pthread_mutex_lock(&p->lock);
+	for (int i = 0; i < p->n; i++)
+		busy += p->w[i].job != 0;
+	pthread_mutex_unlock(&p->lock);
+	return busy;
+}

@@ -1,0 +1,225 @@
+/*
+ * kiln_recipe_cli: a thin command line over conversion/{targets,spec,
+ * recipe,mud,bundle}.h, so the Python tests (tests/conversion/) can check
+ * the C validator against the JSON Schema, run plans against the toolchain
+ * double and check manifests against their schema.  Built by `make
+ * tests-build` into $(BUILD)/tools/; not installed.
+ *
+ *   kiln_recipe_cli targets                       GET /api/v1/targets body
+ *   kiln_recipe_cli spec SPEC.json [INSPECTION.json]
+ *       {"ok": true, "canonical": {...}} or {"ok": false, "error": {...}}
+ *   kiln_recipe_cli plan SPEC.json INSPECTION.json [TEST_IMAGE]
+ *       {"plan": ..., "bundle": [{"name", "src" | "content"}], "version",
+ *        "needs_cut", "sh"}
+ *   kiln_recipe_cli stage PLAN_OUT.json WORKSPACE DIR   stage a bundle (from plan's output)
+ *   kiln_recipe_cli mud-check FILE.mud            MaixPy's checks, files next to it
+ *   kiln_recipe_cli bundle DIR OUT.tar.gz [SIMULATED(0|1)]
+ *       writes DIR/manifest.json, packs; prints {"manifest", "sha256"}
+ *
+ * Exit status: 0 done, 3 the input was refused (JSON error printed), 2 usage.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blob.h"
+#include "bundle.h"
+#include "mud.h"
+#include "recipe.h"
+#include "spec.h"
+#include "targets.h"
+
+static cJSON *read_json(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return NULL;
+	static char buf[4 << 20];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return cJSON_ParseWithLength(buf, n);
+}
+
+static int emit(cJSON *j)
+{
+	char *s = cJSON_PrintUnformatted(j);
+	printf("%s\n", s ? s : "null");
+	free(s);
+	cJSON_Delete(j);
+	return 0;
+}
+
+static int refuse(const struct kiln_err *err)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "ok", 0);
+	cJSON *e = cJSON_AddObjectToObject(o, "error");
+	cJSON_AddStringToObject(e, "code", kiln_code_name(err->code));
+	cJSON_AddStringToObject(e, "field", err->field);
+	cJSON_AddStringToObject(e, "message", err->msg);
+	emit(o);
+	return 3;
+}
+
+static int cmd_spec(int argc, char **argv)
+{
+	cJSON *j = read_json(argv[2]);
+	cJSON *insp = argc > 3 ? read_json(argv[3]) : NULL;
+	struct kiln_err err = {0};
+	struct job_spec *s;
+	if (j == NULL) {
+		kiln_errf(&err, KILN_EINVAL, "", "not JSON");
+		return refuse(&err);
+	}
+	int rc = spec_parse(j, insp, &s, &err);
+	cJSON_Delete(j);
+	cJSON_Delete(insp);
+	if (rc != 0)
+		return refuse(&err);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "ok", 1);
+	cJSON_AddItemToObject(o, "canonical", spec_to_json(s));
+	spec_free(s);
+	return emit(o);
+}
+
+static int cmd_plan(int argc, char **argv)
+{
+	cJSON *j = read_json(argv[2]);
+	cJSON *insp = read_json(argv[3]);
+	struct kiln_err err = {0};
+	struct job_spec *s = NULL;
+	struct recipe_out *r = NULL;
+	int rc = j ? spec_parse(j, insp, &s, &err) : kiln_errf(&err, KILN_EINVAL, "", "not JSON");
+	struct recipe_paths p;
+	recipe_paths_default(&p);
+	if (argc > 4)
+		p.test_image = argv[4];
+	int cut = rc == 0 ? recipe_needs_cut(s, insp) : 0;
+	if (rc == 0)
+		rc = recipe_plan(s, insp, &p, &r, &err);
+	cJSON_Delete(j);
+	cJSON_Delete(insp);
+	if (rc != 0) {
+		spec_free(s);
+		return refuse(&err);
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "plan", plan_to_json(r->plan));
+	cJSON *b = cJSON_AddArrayToObject(o, "bundle");
+	for (size_t i = 0; i < r->n_files; i++) {
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddStringToObject(x, "name", r->files[i].name);
+		if (r->files[i].src)
+			cJSON_AddStringToObject(x, "src", r->files[i].src);
+		else
+			cJSON_AddStringToObject(x, "content", r->files[i].content);
+		cJSON_AddItemToArray(b, x);
+	}
+	cJSON_AddStringToObject(o, "version", r->version);
+	cJSON_AddBoolToObject(o, "needs_cut", cut);
+	char *sh = recipe_plan_sh(r->plan, "Kiln plan (kiln_recipe_cli)");
+	cJSON_AddStringToObject(o, "sh", sh ? sh : "");
+	free(sh);
+	recipe_out_free(r);
+	spec_free(s);
+	return emit(o);
+}
+
+static int cmd_stage(char **argv)
+{
+	cJSON *j = read_json(argv[2]);
+	const cJSON *b = cJSON_GetObjectItemCaseSensitive(j, "bundle");
+	struct recipe_out r = {0};
+	struct kiln_err err = {0};
+	int rc = 0;
+	for (const cJSON *x = b ? b->child : NULL; x && rc == 0; x = x->next) {
+		const cJSON *src = cJSON_GetObjectItemCaseSensitive(x, "src");
+		const cJSON *content = cJSON_GetObjectItemCaseSensitive(x, "content");
+		rc = recipe_bundle(&r, cJSON_GetObjectItemCaseSensitive(x, "name")->valuestring,
+				   cJSON_IsString(src) ? src->valuestring : NULL,
+				   cJSON_IsString(content) ? content->valuestring : NULL, &err);
+	}
+	if (rc == 0)
+		rc = recipe_stage_bundle(&r, argv[3], argv[4], &err);
+	for (size_t i = 0; i < r.n_files; i++) {
+		free(r.files[i].name);
+		free(r.files[i].src);
+		free(r.files[i].content);
+	}
+	free(r.files);
+	cJSON_Delete(j);
+	if (rc != 0)
+		return refuse(&err);
+	printf("{\"ok\": true}\n");
+	return 0;
+}
+
+static int cmd_mud_check(char **argv)
+{
+	struct mud *m;
+	struct kiln_err err = {0};
+	int rc = mud_read(argv[2], &m, &err);
+	if (rc == 0) {
+		char dir[4096];
+		snprintf(dir, sizeof(dir), "%s", argv[2]);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*slash = '\0';
+		else
+			snprintf(dir, sizeof(dir), ".");
+		rc = mud_validate(m, dir, &err);
+		mud_free(m);
+	}
+	if (rc != 0)
+		return refuse(&err);
+	printf("{\"ok\": true}\n");
+	return 0;
+}
+
+static int cmd_bundle(int argc, char **argv)
+{
+	struct bundle_info info = {
+		.name = "model", .target = "maixcam", .created = "2024-01-01T00:00:00Z",
+		.job = "1", .model_sha256 = NULL, .dataset_sha256 = NULL, .toolchain = "tpu-mlir",
+		.toolchain_image = "localhost/kiln-toolchain-double:latest",
+		.simulated = argc > 4 ? atoi(argv[4]) : 1,
+	};
+	char msha[BLOB_HEX_LEN + 1], dsha[BLOB_HEX_LEN + 1];
+	blob_sha256_hex("model", 5, msha);
+	blob_sha256_hex("dataset", 7, dsha);
+	info.model_sha256 = msha;
+	info.dataset_sha256 = dsha;
+	struct kiln_err err = {0};
+	cJSON *m;
+	int rc = bundle_write_manifest(argv[2], &info, &err);
+	if (rc == 0)
+		rc = bundle_pack_file(argv[2], argv[3], &err);
+	if (rc == 0)
+		rc = bundle_manifest(argv[2], &info, &m, &err);
+	if (rc != 0)
+		return refuse(&err);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "manifest", m);
+	return emit(o);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "targets") == 0)
+		return emit(targets_json());
+	if (argc >= 3 && strcmp(argv[1], "spec") == 0)
+		return cmd_spec(argc, argv);
+	if (argc >= 4 && strcmp(argv[1], "plan") == 0)
+		return cmd_plan(argc, argv);
+	if (argc >= 5 && strcmp(argv[1], "stage") == 0)
+		return cmd_stage(argv);
+	if (argc >= 3 && strcmp(argv[1], "mud-check") == 0)
+		return cmd_mud_check(argv);
+	if (argc >= 4 && strcmp(argv[1], "bundle") == 0)
+		return cmd_bundle(argc, argv);
+	fprintf(stderr, "usage: kiln_recipe_cli targets | spec SPEC [INSP] | plan SPEC INSP [IMG] | "
+		"stage PLANOUT WS DIR | mud-check FILE | bundle DIR OUT [SIM]\n");
+	return 2;
+}

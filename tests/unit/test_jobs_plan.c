@@ -1,0 +1,564 @@
+/*
+ * test_jobs_plan: plans (JSON both ways, bounds, allow-lists), the log
+ * parsers on the vendor tools' line shapes (../shared/reference), the
+ * events ring, and the engine's command lines and local probes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "events.h"
+#include "exec.h"
+#include "kt.h"
+#include "logparse.h"
+#include "plan.h"
+
+static const char *GOOD_PLAN =
+	"{\"files\": [{\"name\": \"config.json\", \"content\": \"{}\"},"
+	"             {\"name\": \"run.sh\", \"content\": \"echo hi\\n\", \"executable\": true}],"
+	" \"steps\": [{\"name\": \"transform\", \"argv\": [\"model_transform\", \"--mlir\", \"m.mlir\"],"
+	"              \"toolchain\": \"tpu-mlir\", \"timeout_s\": 600, \"outputs\": [\"m.mlir\"],"
+	"              \"weight\": 2, \"parser\": \"tpu-mlir\"},"
+	"             {\"name\": \"build\", \"argv\": [\"pulsar2\", \"build\"], \"toolchain\": \"pulsar2\","
+	"              \"outputs\": [\"output/compiled.axmodel\"]}]}";
+
+static int parse(const char *text, struct plan **p, struct kiln_err *err)
+{
+	return plan_parse(text, strlen(text), p, err);
+}
+
+static void plan_parse__reads_files_and_steps_with_defaults(void)
+{
+	struct plan *p;
+	struct kiln_err err;
+	if (!CHECKF(parse(GOOD_PLAN, &p, &err) == 0, "%s", err.msg))
+		return;
+	CHECK_INT(p->n_files, 2);
+	CHECK_STR(p->files[1].name, "run.sh");
+	CHECK_INT(p->files[1].executable, 1);
+	CHECK_INT(p->n_steps, 2);
+	CHECK_STR(p->steps[0].argv[2], "m.mlir");
+	CHECK(p->steps[0].argv[3] == NULL);
+	CHECK_INT(p->steps[0].timeout_s, 600);
+	CHECK_INT(p->steps[1].timeout_s, PLAN_DEFAULT_TIMEOUT_S);
+	CHECK(p->steps[1].weight == 1.0);
+	CHECK_STR(p->steps[1].parser, "none");
+	CHECK(plan_total_weight(p) == 3.0);
+	plan_free(p);
+}
+
+static void plan_to_string__round_trips(void)
+{
+	struct plan *p, *q;
+	struct kiln_err err;
+	if (!CHECK(parse(GOOD_PLAN, &p, &err) == 0))
+		return;
+	char *s = plan_to_string(p);
+	if (!CHECK(s != NULL) || !CHECKF(parse(s, &q, &err) == 0, "%s", err.msg)) {
+		free(s);
+		plan_free(p);
+		return;
+	}
+	char *s2 = plan_to_string(q);
+	CHECK_STR(s2, s);
+	free(s);
+	free(s2);
+	plan_free(p);
+	plan_free(q);
+}
+
+struct bad {
+	const char *json;
+	const char *field;
+};
+
+static void plan_parse__rejects_bad_names_paths_and_bounds_naming_the_field(void)
+{
+	static const struct bad bad[] = {
+		{"{\"files\":[{\"name\":\"../x\",\"content\":\"\"}],\"steps\":[]}", "files[0].name"},
+		{"{\"files\":[{\"name\":\"a/b\",\"content\":\"\"}],\"steps\":[]}", "files[0].name"},
+		{"{\"files\":[{\"name\":\".hidden\",\"content\":\"\"}],\"steps\":[]}", "files[0].name"},
+		{"{\"files\":[{\"name\":\"a\",\"content\":\"\"},{\"name\":\"a\",\"content\":\"\"}],"
+		 "\"steps\":[]}", "files[1].name"},
+		{"{\"steps\":[]}", "steps"},
+		{"{\"steps\":[{\"name\":\"s\",\"argv\":[],\"toolchain\":\"local\"}]}", "steps[0].argv"},
+		{"{\"steps\":[{\"name\":\"s\",\"argv\":[\"\"],\"toolchain\":\"local\"}]}",
+		 "steps[0].argv[0]"},
+		{"{\"steps\":[{\"name\":\"s t\",\"argv\":[\"x\"],\"toolchain\":\"local\"}]}",
+		 "steps[0].name"},
+		{"{\"steps\":[{\"name\":\"s\",\"argv\":[\"x\"],\"toolchain\":\"bash\"}]}",
+		 "steps[0].toolchain"},
+		{"{\"steps\":[{\"name\":\"s\",\"argv\":[\"x\"],\"toolchain\":\"local\","
+		 "\"outputs\":[\"../etc/passwd\"]}]}", "steps[0].outputs[0]"},
+		{"{\"steps\":[{\"name\":\"s\",\"argv\":[\"x\"],\"toolchain\":\"local\","
+		 "\"outputs\":[\"/abs\"]}]}", "steps[0].outputs[0]"},
+		{"{\"steps\":[{\"name\":\"s\",\"argv\":[\"x\"],\"toolchain\":\"local\","
+		 "\"outputs\":[\"a//b\"]}]}", "steps[0].outputs[0]"},
+		{"{\"steps\":[{\"name\":\"s\",\"argv\":[\"x\"],\"toolchain\":\"local\","
+		 "\"timeout_s\":0}]}", "steps[0].timeout_s"},
+		{"{\"steps\":[{\"name\":\"s\",\"argv\":[\"x\"],\"toolchain\":\"local\","
+		 "\"timeout_s\":1.5}]}", "steps[0].timeout_s"},
+		{"{\"steps\":[{\"name\":\"s\",\"argv\":[\"x\"],\"toolchain\":\"local\","
+		 "\"weight\":-1}]}", "steps[0].weight"},
+		{"{\"steps\":[{\"name\":\"s\",\"argv\":[\"x\"],\"toolchain\":\"local\","
+		 "\"parser\":\"regex\"}]}", "steps[0].parser"},
+		{"{\"steps\":[{\"name\":\"s\",\"argv\":[\"x\"],\"toolchain\":\"local\","
+		 "\"shell\":true}]}", "steps[0].shell"},
+		{"{\"steps\":[{\"name\":\"s\",\"argv\":[\"x\"],\"toolchain\":\"local\"},"
+		 "{\"name\":\"s\",\"argv\":[\"y\"],\"toolchain\":\"local\"}]}", "steps[1].name"},
+		{"{\"steps\":[{\"name\":\"s\",\"argv\":[1],\"toolchain\":\"local\"}]}",
+		 "steps[0].argv[0]"},
+		{"{\"steps\":[],\"env\":{}}", "plan.env"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct plan *p = NULL;
+		struct kiln_err err = {0};
+		int rc = parse(bad[i].json, &p, &err);
+		CHECKF(rc != 0, "accepted: %s", bad[i].json);
+		CHECKF(strcmp(err.field, bad[i].field) == 0, "%s: field '%s', want '%s' (%s)",
+		       bad[i].json, err.field, bad[i].field, err.msg);
+		plan_free(p);
+	}
+}
+
+static void plan_parse__bounds_steps_args_and_file_sizes(void)
+{
+	/* 33 steps */
+	char *big = malloc(1 << 16);
+	size_t o = (size_t)sprintf(big, "{\"steps\":[");
+	for (int i = 0; i <= PLAN_MAX_STEPS; i++)
+		o += (size_t)sprintf(big + o, "%s{\"name\":\"s%d\",\"argv\":[\"x\"],\"toolchain\":\"local\"}",
+				     i ? "," : "", i);
+	sprintf(big + o, "]}");
+	struct plan *p = NULL;
+	struct kiln_err err = {0};
+	CHECK_INT(parse(big, &p, &err), KILN_ETOOBIG);
+	free(big);
+	/* one file over 1 MiB */
+	size_t n = PLAN_MAX_FILE_BYTES + 100;
+	char *f = malloc(n + 200);
+	o = (size_t)sprintf(f, "{\"files\":[{\"name\":\"a\",\"content\":\"");
+	memset(f + o, 'x', PLAN_MAX_FILE_BYTES + 1);
+	o += PLAN_MAX_FILE_BYTES + 1;
+	sprintf(f + o, "\"}],\"steps\":[{\"name\":\"s\",\"argv\":[\"x\"],\"toolchain\":\"local\"}]}");
+	CHECK_INT(parse(f, &p, &err), KILN_ETOOBIG);
+	CHECK_STR(err.field, "files[0].content");
+	free(f);
+}
+
+static void plan_add_step__builds_a_plan_in_c(void)
+{
+	struct plan *p = plan_new();
+	struct kiln_err err;
+	const char *argv[] = {"sh", "-c", "true", NULL};
+	const char *outs[] = {"out/x.bin", NULL};
+	struct plan_step_spec s = {.name = "one", .argv = argv, .toolchain = "local",
+				   .outputs = outs, .weight = -1};
+	CHECK_INT(plan_add_step(p, &s, &err), 0);
+	CHECK_INT(plan_add_step(p, &s, &err), KILN_EINVAL);  /* same name */
+	s.name = "two";
+	s.toolchain = "cuda";
+	CHECK_INT(plan_add_step(p, &s, &err), KILN_EINVAL);
+	CHECK_INT(plan_add_file(p, "cfg.json", "{}", 2, 0, &err), 0);
+	CHECK_INT(plan_add_file(p, "..", "", 0, 0, &err), KILN_EINVAL);
+	CHECK_INT(plan_validate(p, &err), 0);
+	CHECK_INT(p->n_steps, 1);
+	CHECK(p->steps[0].weight == 1.0);
+	plan_free(p);
+}
+
+/* --- log parsers ------------------------------------------------------------ */
+
+static cJSON *feed(const char *parser, const char *text)
+{
+	struct logparse *lp;
+	struct kiln_err err;
+	cJSON *figs = cJSON_CreateArray();
+	if (logparse_new(parser, &lp, &err) != 0)
+		return figs;
+	const char *s = text;
+	while (*s) {
+		size_t n = strcspn(s, "\n");
+		logparse_line(lp, s, n, figs);
+		s += n;
+		if (*s == '\n')
+			s++;
+	}
+	logparse_end(lp, figs);
+	logparse_free(lp);
+	return figs;
+}
+
+static double num(cJSON *o, const char *k)
+{
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsNumber(v) ? v->valuedouble : -999;
+}
+
+static const char *str(cJSON *o, const char *k)
+{
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static void logparse__tpu_mlir_npz_compare_gives_cosine_per_output(void)
+{
+	cJSON *f = feed("tpu-mlir",
+		"2024-01-01 10:00:00 - INFO : TPU-MLIR v1.7\n"
+		"[Running]: npz_tool.py compare m_cv181x_int8_sym_tpu_outputs.npz m_top_outputs.npz\n"
+		"[output0                         ]      SIMILAR [PASSED]\n"
+		"    cosine_similarity      = 0.998123\n"
+		"    euclidean_similarity   = 0.951000\n"
+		"    sqnr_similarity        = 26.123000\n"
+		"[/model.22/Concat_output_0       ]  NOT_SIMLIAR [FAILED]\n"
+		"    cosine_similarity      = 0.759107\n"
+		"    euclidean_similarity   = -0.614529\n"
+		"    sqnr_similarity        = -16.145944\n"
+		"1 compared\n"
+		"min_similiarity = (0.7591071724891663, -0.6145298527734675, -16.145944595336914)\n"
+		"int8 outputs_cos:0.999317\n"
+		"mix model outputs_cos:0.999739\n");
+	if (!CHECK_INT(cJSON_GetArraySize(f), 5)) {
+		char *s = cJSON_Print(f);
+		fprintf(stderr, "%s\n", s);
+		free(s);
+	}
+	cJSON *a = cJSON_GetArrayItem(f, 0);
+	CHECK_STR(str(a, "output"), "output0");
+	CHECK_STR(str(a, "status"), "SIMILAR");
+	CHECK(cJSON_IsTrue(cJSON_GetObjectItem(a, "passed")));
+	CHECK(num(a, "cosine") == 0.998123);
+	CHECK(num(a, "euclidean") == 0.951);
+	CHECK(num(a, "sqnr") == 26.123);
+	cJSON *b = cJSON_GetArrayItem(f, 1);
+	CHECK_STR(str(b, "output"), "/model.22/Concat_output_0");
+	CHECK(cJSON_IsFalse(cJSON_GetObjectItem(b, "passed")));
+	CHECK_STR(str(cJSON_GetArrayItem(f, 2), "output"), "min");
+	CHECK(num(cJSON_GetArrayItem(f, 2), "cosine") > 0.759 && num(cJSON_GetArrayItem(f, 2), "cosine") < 0.76);
+	CHECK_STR(str(cJSON_GetArrayItem(f, 3), "output"), "int8 outputs");
+	CHECK(num(cJSON_GetArrayItem(f, 3), "cosine") == 0.999317);
+	CHECK_STR(str(cJSON_GetArrayItem(f, 4), "output"), "mix model outputs");
+	CHECK_STR(str(a, "parser"), "tpu-mlir");
+	cJSON_Delete(f);
+}
+
+static void logparse__pulsar_score_table(void)
+{
+	cJSON *f = feed("pulsar", "Score compare table:\n"
+			"Layer: output0  2-norm RE: 4.70%  cosine-sim: 0.9989\n"
+			"Layer: 672      2-norm RE: 12.50%  cosine-sim: 0.9921\n");
+	CHECK_INT(cJSON_GetArraySize(f), 2);
+	cJSON *a = cJSON_GetArrayItem(f, 0);
+	CHECK_STR(str(a, "output"), "output0");
+	CHECK(num(a, "cosine") == 0.9989);
+	CHECK(num(a, "relative_error") > 0.0469 && num(a, "relative_error") < 0.0471);
+	cJSON_Delete(f);
+}
+
+static void logparse__pulsar2_precision_table_gives_output_and_worst_layer(void)
+{
+	cJSON *f = feed("pulsar2",
+		"2023-07-29 14:23:07.806 | INFO     | yamain.command.build:build:424 - quant\n"
+		"Quant Precision Table【PerLayer Reference】\n"
+		"┏━━━━━━━━━━┳━━━━━━┳━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━┳━━━━━━━┳━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┓\n"
+		"┃ Operator ┃ Type ┃ Output Tensor ┃ Shape          ┃ DType ┃ QDType ┃ Cosin    ┃ MSE      ┃\n"
+		"┡━━━━━━━━━━╇━━━━━━╇━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━╇━━━━━━━╇━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━┩\n"
+		"│ Conv_0   │ Conv │ 122           │ (1,16,320,320) │ FP32  │ U8     │ 0.999821 │ 0.000120 │\n"
+		"│ Conv_9   │ Conv │ 140           │ (1,32,160,160) │ FP32  │ U8     │ 0.981000 │ 0.004000 │\n"
+		"│ Conv_99  │ Conv │ output0       │ (1,84,8400)    │ FP32  │ U8     │ 0.995500 │ 0.001000 │\n"
+		"└──────────┴──────┴───────────────┴────────────────┴───────┴────────┴──────────┴──────────┘\n"
+		"2023-07-29 14:23:09.000 | INFO     | yamain.command.build:build:500 - next\n");
+	if (!CHECK_INT(cJSON_GetArraySize(f), 1))
+		return;
+	cJSON *a = cJSON_GetArrayItem(f, 0);
+	CHECK_STR(str(a, "output"), "output0");
+	CHECK(num(a, "cosine") == 0.9955);
+	CHECK(num(a, "mse") == 0.001);
+	CHECK(num(a, "layers") == 3);
+	CHECK(num(a, "min_cosine") == 0.981);
+	CHECK_STR(str(a, "min_layer"), "140");
+	cJSON_Delete(f);
+}
+
+static void logparse__unknown_id_is_refused_and_none_parses_nothing(void)
+{
+	struct logparse *lp;
+	struct kiln_err err;
+	CHECK_INT(logparse_new("regex", &lp, &err), KILN_EINVAL);
+	cJSON *f = feed("none", "Layer: x  cosine-sim: 0.5\n");
+	CHECK_INT(cJSON_GetArraySize(f), 0);
+	cJSON_Delete(f);
+}
+
+/* --- events ------------------------------------------------------------------ */
+
+struct seen {
+	uint64_t ids[64];
+	char types[64][16];
+	int n;
+};
+
+static void seen_fn(void *arg, const struct events_item *it)
+{
+	struct seen *s = arg;
+	if (s->n < 64) {
+		s->ids[s->n] = it->id;
+		snprintf(s->types[s->n], 16, "%s", it->type);
+		s->n++;
+	}
+}
+
+static void events__ids_increase_ring_drops_oldest_and_reports_the_gap(void)
+{
+	struct events_conf conf = {.ring_events = 4};
+	struct events *ev;
+	struct kiln_err err;
+	if (!CHECK_INT(events_new(&conf, &ev, &err), 0))
+		return;
+	uint64_t ids[6];
+	for (int i = 0; i < 6; i++)
+		CHECK_INT(events_publish(ev, 7, i % 2 ? "log" : "state", "{}", &ids[i]), 0);
+	for (int i = 1; i < 6; i++)
+		CHECK(ids[i] > ids[i - 1]);
+	struct seen s = {0};
+	int gap = 0;
+	CHECK_INT(events_read(ev, 7, 0, 0, seen_fn, &s, &gap), 4);
+	CHECK_INT(gap, 1);
+	CHECK(s.ids[0] == ids[2]);
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(events_read(ev, 7, ids[3], 0, seen_fn, &s, &gap), 2);
+	CHECK_INT(gap, 0);
+	CHECK(s.ids[0] == ids[4] && s.ids[1] == ids[5]);
+	CHECK_STR(s.types[1], "log");
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(events_read(ev, 7, ids[0], 0, seen_fn, &s, &gap), 4);
+	CHECK_INT(gap, 1);  /* ids[1] was dropped */
+	CHECK_INT(events_wait(ev, 7, ids[5], 0), 0);
+	CHECK_INT(events_wait(ev, 7, ids[4], 0), 1);
+	CHECK_INT(events_read(ev, 8, 0, 0, seen_fn, &s, &gap), 0);
+	CHECK_INT(gap, 1);
+	events_free(ev);
+}
+
+static void events__subscribers_are_told_once_per_event_until_unsubscribed(void)
+{
+	struct events *ev;
+	struct kiln_err err;
+	if (!CHECK_INT(events_new(NULL, &ev, &err), 0))
+		return;
+	struct seen one = {0}, all = {0};
+	struct events_sub *s1, *s2;
+	CHECK_INT(events_subscribe(ev, 1, seen_fn, &one, &s1, &err), 0);
+	CHECK_INT(events_subscribe(ev, 0, seen_fn, &all, &s2, &err), 0);
+	events_publish(ev, 1, "state", "{\"state\":\"queued\"}", NULL);
+	events_publish(ev, 2, "state", "{\"state\":\"queued\"}", NULL);
+	events_unsubscribe(ev, s1);
+	events_publish(ev, 1, "state", "{\"state\":\"running\"}", NULL);
+	CHECK_INT(one.n, 1);
+	CHECK_INT(all.n, 3);
+	events_unsubscribe(ev, s2);
+	/* finished rings beyond keep_finished are dropped */
+	for (int64_t j = 100; j < 300; j++) {
+		events_publish(ev, j, "state", "{}", NULL);
+		events_finish(ev, j);
+	}
+	int gap;
+	CHECK_INT(events_read(ev, 100, 0, 0, seen_fn, &one, &gap), 0);
+	CHECK_INT(events_read(ev, 299, 0, 0, seen_fn, &one, &gap), 1);
+	events_free(ev);
+}
+
+/* --- engine ------------------------------------------------------------------ */
+
+static void engine_command__podman_line_matches_the_documented_shape(void)
+{
+	struct engine_conf c = {.toolchain = "tpu-mlir", .engine = "podman",
+				.image = "sophgo/tpuc_dev:v3.1",
+				.engine_args = "--runtime runc  --ulimit nofile=1024:1024"};
+	char *argv[] = {"model_transform", "--model_name", "a b", NULL};
+	struct engine_cmd cmd;
+	struct kiln_err err;
+	char name[64];
+	CHECK_INT(engine_container_name(42, "transform", name, sizeof(name), &err), 0);
+	CHECK_STR(name, "kiln-42-transform");
+	if (!CHECKF(engine_command(&c, "/data/jobs/42/work", name, argv, NULL, &cmd, &err) == 0,
+		    "%s", err.msg))
+		return;
+	const char *want[] = {"podman", "run", "--rm", "--name", "kiln-42-transform", "-v",
+			      "/data/jobs/42/work:/workspace", "-w", "/workspace", "--runtime",
+			      "runc", "--ulimit", "nofile=1024:1024", "sophgo/tpuc_dev:v3.1",
+			      "model_transform", "--model_name", "a b", NULL};
+	for (int i = 0; want[i] || cmd.argv[i]; i++)
+		if (!CHECKF(want[i] && cmd.argv[i] && strcmp(want[i], cmd.argv[i]) == 0,
+			    "argv[%d]: got %s want %s", i, cmd.argv[i] ? cmd.argv[i] : "NULL",
+			    want[i] ? want[i] : "NULL"))
+			break;
+	CHECK_STR(cmd.kill_argv[1], "kill");
+	CHECK_STR(cmd.kill_argv[2], "kiln-42-transform");
+	CHECK_STR(cmd.cleanup_argv[1], "rm");
+	CHECK_STR(cmd.cleanup_argv[3], "-t");  /* podman: kill now, not after 10 s */
+	CHECK_STR(cmd.cleanup_argv[5], "kiln-42-transform");
+	engine_cmd_free(&cmd);
+	CHECK(engine_command(&c, "relative/dir", name, argv, NULL, &cmd, &err) != 0);
+	engine_cmd_free(&cmd);
+	strcpy(c.image, "--privileged");
+	CHECK_INT(engine_conf_check(&c, &err), KILN_EINVAL);
+	strcpy(c.engine, "lxc");
+	CHECK_INT(engine_conf_check(&c, &err), KILN_EINVAL);
+}
+
+static void engine_command__local_puts_path_first_and_runs_argv_as_is(void)
+{
+	struct engine_conf c = {.toolchain = "tpu-mlir", .engine = "local",
+				.path = "tests/toolchain-double/bin"};
+	char *argv[] = {"model_transform", "--x", NULL};
+	const char *extra[] = {"KILN_JOB_ID=5", NULL};
+	struct engine_cmd cmd;
+	struct kiln_err err;
+	if (!CHECK_INT(engine_command(&c, "/w", "", argv, extra, &cmd, &err), 0))
+		return;
+	CHECK_STR(cmd.argv[0], "model_transform");
+	CHECK(cmd.argv[2] == NULL);
+	CHECK(cmd.kill_argv == NULL && cmd.cleanup_argv == NULL);
+	char cwd[512];
+	CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
+	char want[700];
+	snprintf(want, sizeof(want), "%s/tests/toolchain-double/bin:", cwd);
+	CHECKF(cmd.search_path && strncmp(cmd.search_path, want, strlen(want)) == 0, "%s",
+	       cmd.search_path ? cmd.search_path : "NULL");
+	int has_path = 0, has_extra = 0;
+	for (int i = 0; cmd.envp[i]; i++) {
+		has_path += strncmp(cmd.envp[i], "PATH=", 5) == 0 &&
+			    strncmp(cmd.envp[i] + 5, want, strlen(want)) == 0;
+		has_extra += strcmp(cmd.envp[i], "KILN_JOB_ID=5") == 0;
+	}
+	CHECK_INT(has_path, 1);
+	CHECK_INT(has_extra, 1);
+	engine_cmd_free(&cmd);
+	CHECK(engine_find(NULL, 0, "local") == engine_local_conf());
+	CHECK(engine_find(&c, 1, "pulsar2") == NULL);
+}
+
+static void engine_probe__local_toolchain_says_what_is_missing(void)
+{
+	const char *dir = kt_tmpdir();
+	struct engine_conf c = {.toolchain = "pulsar2", .engine = "local"};
+	snprintf(c.path, sizeof(c.path), "%s", dir);
+	struct engine_status st;
+	CHECK_INT(engine_probe(&c, 0, &st), KILN_EUNAVAIL);
+	CHECK(!st.engine_ok);
+	CHECKF(strstr(st.message, "pulsar2") != NULL, "%s", st.message);
+	CHECKF(strstr(st.fix, "[toolchain.pulsar2]") != NULL, "%s", st.fix);
+	char tool[600];
+	snprintf(tool, sizeof(tool), "%s/pulsar2", dir);
+	CHECK(kt_write_file(tool, "#!/bin/sh\n", 10) == 0);
+	chmod(tool, 0755);
+	CHECK_INT(engine_probe(&c, 0, &st), 0);
+	cJSON *j = engine_status_json(&st);
+	CHECK(cJSON_IsTrue(cJSON_GetObjectItem(j, "ready")));
+	cJSON_Delete(j);
+}
+
+static void engine_probe__missing_engine_says_how_to_install_it(void)
+{
+	/* an engine binary that is not on this PATH */
+	const char *old = getenv("PATH");
+	char *saved = old ? strdup(old) : NULL;
+	setenv("PATH", "/nonexistent", 1);
+	struct engine_conf c = {.toolchain = "tpu-mlir", .engine = "docker",
+				.image = "sophgo/tpuc_dev:v3.1"};
+	struct engine_status st;
+	int rc = engine_probe(&c, 0, &st);
+	if (saved) {
+		setenv("PATH", saved, 1);
+		free(saved);
+	}
+	CHECK_INT(rc, KILN_EUNAVAIL);
+	CHECK(!st.engine_ok && !st.image_ok);
+	CHECKF(strstr(st.fix, "apt-get install docker.io") != NULL, "%s", st.fix);
+}
+
+
+static void engine_plan_script__is_a_script_that_repeats_the_job(void)
+{
+	const char *dir = kt_tmpdir();
+	struct plan *p;
+	struct kiln_err err;
+	const char *json =
+		"{\"files\":[{\"name\":\"tool.sh\",\"executable\":true,"
+		"  \"content\":\"#!/bin/sh\\nprintf '%s' \\\"$2\\\" > \\\"$1\\\"\\n\"},"
+		"  {\"name\":\"cfg.json\",\"content\":\"{\\\"a\\\": \\\"it's\\\"}\"}],"
+		" \"steps\":[{\"name\":\"make\",\"argv\":[\"./tool.sh\",\"out.txt\",\"a b'c $HOME\"],"
+		"   \"toolchain\":\"local\",\"outputs\":[\"out.txt\"]},"
+		"  {\"name\":\"conv\",\"argv\":[\"model_transform\",\"--x\"],\"toolchain\":\"tpu-mlir\"}]}";
+	if (!CHECKF(plan_parse(json, strlen(json), &p, &err) == 0, "%s", err.msg))
+		return;
+	struct engine_conf c = {.toolchain = "tpu-mlir", .engine = "podman",
+				.image = "sophgo/tpuc_dev:v3.1", .engine_args = "--runtime runc"};
+	char *sh = engine_plan_script(p, &c, 1, 7);
+	if (!CHECK(sh != NULL))
+		return;
+	CHECKF(strstr(sh, "podman run --rm --name kiln-7-conv -v \"$PWD\":/workspace -w /workspace "
+			  "--runtime runc sophgo/tpuc_dev:v3.1 model_transform --x\n") != NULL, "%s", sh);
+	CHECKF(strstr(sh, "./tool.sh out.txt 'a b'\\''c $HOME'\n") != NULL, "%s", sh);
+	/* run it up to the container step, which is cut off here */
+	char *cut = strstr(sh, "\n# step 2/2");
+	if (CHECK(cut != NULL))
+		cut[1] = '\0';
+	char path[600];
+	snprintf(path, sizeof(path), "%s/job.sh", dir);
+	CHECK(kt_write_file(path, sh, strlen(sh)) == 0);
+	char *argv[] = {"/bin/sh", path, NULL};
+	struct exec_req req = {.argv = argv, .cwd = dir};
+	struct exec_result res;
+	CHECKF(exec_run(&req, &res, &err) == 0, "%s", err.msg);
+	snprintf(path, sizeof(path), "%s/out.txt", dir);
+	char *out = kt_read_file(path, NULL);
+	CHECK_STR(out, "a b'c $HOME");
+	free(out);
+	snprintf(path, sizeof(path), "%s/cfg.json", dir);
+	out = kt_read_file(path, NULL);
+	CHECK_STR(out, "{\"a\": \"it's\"}");
+	free(out);
+	free(sh);
+	plan_free(p);
+}
+
+static const struct kt_test tests[] = {
+	{"plan_parse__reads_files_and_steps_with_defaults",
+	 plan_parse__reads_files_and_steps_with_defaults},
+	{"plan_to_string__round_trips", plan_to_string__round_trips},
+	{"plan_parse__rejects_bad_names_paths_and_bounds_naming_the_field",
+	 plan_parse__rejects_bad_names_paths_and_bounds_naming_the_field},
+	{"plan_parse__bounds_steps_args_and_file_sizes", plan_parse__bounds_steps_args_and_file_sizes},
+	{"plan_add_step__builds_a_plan_in_c", plan_add_step__builds_a_plan_in_c},
+	{"logparse__tpu_mlir_npz_compare_gives_cosine_per_output",
+	 logparse__tpu_mlir_npz_compare_gives_cosine_per_output},
+	{"logparse__pulsar_score_table", logparse__pulsar_score_table},
+	{"logparse__pulsar2_precision_table_gives_output_and_worst_layer",
+	 logparse__pulsar2_precision_table_gives_output_and_worst_layer},
+	{"logparse__unknown_id_is_refused_and_none_parses_nothing",
+	 logparse__unknown_id_is_refused_and_none_parses_nothing},
+	{"events__ids_increase_ring_drops_oldest_and_reports_the_gap",
+	 events__ids_increase_ring_drops_oldest_and_reports_the_gap},
+	{"events__subscribers_are_told_once_per_event_until_unsubscribed",
+	 events__subscribers_are_told_once_per_event_until_unsubscribed},
+	{"engine_command__podman_line_matches_the_documented_shape",
+	 engine_command__podman_line_matches_the_documented_shape},
+	{"engine_command__local_puts_path_first_and_runs_argv_as_is",
+	 engine_command__local_puts_path_first_and_runs_argv_as_is},
+	{"engine_probe__local_toolchain_says_what_is_missing",
+	 engine_probe__local_toolchain_says_what_is_missing},
+	{"engine_probe__missing_engine_says_how_to_install_it",
+	 engine_probe__missing_engine_says_how_to_install_it},
+	{"engine_plan_script__is_a_script_that_repeats_the_job",
+	 engine_plan_script__is_a_script_that_repeats_the_job},
+};
+
+int main(int argc, char **argv)
+{
+	return kt_main("test_jobs_plan", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
+}
