@@ -20,7 +20,7 @@ const char *const config_toolchain_ids[TOOLCHAIN_COUNT] = {
 	"tpu-mlir", "pulsar2", "pulsar", "voyager",
 };
 
-enum setting_type { SET_STR, SET_INT, SET_SIZE, SET_ENUM, SET_LISTEN };
+enum setting_type { SET_STR, SET_INT, SET_INT64, SET_SIZE, SET_ENUM, SET_LISTEN };
 
 struct setting {
 	const char *section;  /* "toolchain.*" rows apply to each toolchain */
@@ -62,6 +62,16 @@ static const struct setting SETTINGS[] = {
 	 "seconds in-flight requests get to finish on SIGTERM/SIGINT"},
 	{"limits", "model_bytes", SET_SIZE, "4G", 1024, 1LL << 40, NULL, KC(model_bytes),
 	 "largest ONNX model upload; larger ones get 413"},
+	{"limits", "dataset_bytes", SET_SIZE, "4G", 1024, 1LL << 40, NULL, KC(dataset_bytes),
+	 "largest calibration archive upload; larger ones get 413"},
+	{"limits", "dataset_entries", SET_INT64, "100000", 1, 100000000, NULL, KC(dataset_entries),
+	 "most entries (files, directories, links) in one archive"},
+	{"limits", "dataset_total_bytes", SET_SIZE, "8G", 1024, 1LL << 42, NULL,
+	 KC(dataset_total_bytes), "most decompressed bytes in one archive (gzip bombs stop here)"},
+	{"limits", "dataset_entry_bytes", SET_SIZE, "128M", 1024, 1LL << 40, NULL,
+	 KC(dataset_entry_bytes), "largest decompressed file in an archive"},
+	{"limits", "image_pixels", SET_INT64, "50000000", 256, 1000000000, NULL, KC(image_pixels),
+	 "largest image, width x height from its header, checked before decoding"},
 	{"jobs", "workers", SET_INT, "1", 1, 64, NULL, KC(workers),
 	 "conversions run at once (they are heavy: one per machine is usual)"},
 	{"jobs", "max_attempts", SET_INT, "2", 1, 100, NULL, KC(max_attempts),
@@ -215,6 +225,13 @@ int config_set(struct kiln_config *cfg, const char *section, const char *key,
 					 "%s = '%s': need a whole number from %lld to %lld",
 					 name, value, s->min, s->max);
 		*(int *)field = (int)n;
+		return 0;
+	case SET_INT64:
+		if (parse_ll(value, &n) != 0 || n < s->min || n > s->max)
+			return kiln_errf(err, KILN_EINVAL, name,
+					 "%s = '%s': need a whole number from %lld to %lld",
+					 name, value, s->min, s->max);
+		*(long long *)field = n;
 		return 0;
 	case SET_SIZE:
 		if (parse_size(value, &n) != 0 || n < s->min || n > s->max)

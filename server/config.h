@@ -37,6 +37,11 @@ struct kiln_config {
 	int shutdown_grace;           /* seconds in-flight requests get at shutdown */
 	/* [limits] */
 	long long model_bytes;        /* largest ONNX upload */
+	long long dataset_bytes;      /* largest calibration archive upload */
+	long long dataset_entries;    /* most entries in one archive */
+	long long dataset_total_bytes; /* most decompressed bytes in one archive */
+	long long dataset_entry_bytes; /* largest decompressed entry */
+	long long image_pixels;       /* largest image (from its header) */
 	/* [jobs] */
 	int workers;
 	int max_attempts;

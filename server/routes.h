@@ -35,6 +35,14 @@ void route_models_graph(struct http_req *req);
 void route_models_cut(struct http_req *req);
 void route_models_rewrite(struct http_req *req);
 
+/* routes_datasets.c */
+extern const struct http_stream_ops routes_dataset_upload;
+void route_datasets_create(struct http_req *req);
+void route_datasets_list(struct http_req *req);
+void route_datasets_get(struct http_req *req);
+void route_datasets_thumbs(struct http_req *req);
+void route_datasets_delete(struct http_req *req);
+
 /* Parses a positive integer id from the route's {name}; replies 404 and
  * returns -1 when it is not one. */
 int routes_id_param(struct http_req *req, const char *name, long long *id);

@@ -1,0 +1,156 @@
+"""Calibration sets over real HTTP: an archive of real photos (python3-skimage's
+samples, re-encoded as JPEG with PIL) plus the junk people's folders carry
+(.DS_Store, __MACOSX/, a text file named .jpg, skimage's real truncated.jpg,
+a ../ path) is accepted with every dropped entry named and its reason; the
+contact sheet is a JPEG; bombs and non-archives are refused as a whole and
+store nothing; delete frees the blobs."""
+import gzip
+import io
+import json
+import os
+import sys
+import tarfile
+import zipfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, os.path.join(HERE, "..", "onnx"))
+import onnx_fixtures as F  # noqa: E402
+from kiln_server import Kilnd  # noqa: E402
+from PIL import Image  # noqa: E402
+import skimage  # noqa: E402
+
+R = F.Report("test_datasets_http")
+DATA = os.path.join(os.path.dirname(skimage.__file__), "data")
+
+
+def photos():
+    out = []
+    for name in ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "camera.png"):
+        p = os.path.join(DATA, name)
+        if not os.path.exists(p):
+            continue
+        buf = io.BytesIO()
+        Image.open(p).convert("RGB").save(buf, "JPEG", quality=90)
+        out.append((name.rsplit(".", 1)[0] + ".jpg", buf.getvalue()))
+    return out
+
+
+def tar_gz(entries):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for name, data in entries:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def blob_files(k):
+    n = 0
+    for _, _, files in os.walk(os.path.join(k.data, "blobs", "sha256")):
+        n += len(files)
+    return n
+
+
+def main():
+    k = Kilnd("[limits]\ndataset_total_bytes = 64M\n")
+    try:
+        good = photos()
+        with open(os.path.join(DATA, "truncated.jpg"), "rb") as f:
+            truncated = f.read()
+        junk = [(".DS_Store", b"\0\0\0\1Bud1"), ("__MACOSX/._astronaut.jpg", b"\0\5\26\7"),
+                ("notes.jpg", b"this is text, not a picture\n"), ("broken/truncated.jpg", truncated),
+                ("../../escape.jpg", good[0][1])]
+
+        def upload_report():
+            body = tar_gz(good + junk)
+            st, _, data = k.request("POST", "/api/v1/datasets?name=coco-bits", body,
+                                    "application/octet-stream")
+            assert st == 201, (st, data[:400])
+            rec = json.loads(data)
+            assert rec["images"] == len(good), rec["images"]
+            rejected = {r["entry"]: r["reason"] for r in rec["rejected"]}
+            for name, _ in junk:
+                assert name in rejected, (name, rejected)
+            assert "truncat" in rejected["broken/truncated.jpg"] or \
+                "corrupt" in rejected["broken/truncated.jpg"], rejected["broken/truncated.jpg"]
+            assert rec["stats"]["formats"]["jpeg"] == len(good)
+            assert len(rec["image_list"]) == len(good)
+            st, got = k.json("GET", f"/api/v1/datasets/{rec['id']}")
+            assert st == 200 and [i["sha256"] for i in got["image_list"]] == \
+                [i["sha256"] for i in rec["image_list"]]
+            st, hdrs, jpeg = k.request("GET", f"/api/v1/datasets/{rec['id']}/thumbs")
+            assert st == 200 and jpeg[:3] == b"\xff\xd8\xff", (st, jpeg[:20])
+            sheet = Image.open(io.BytesIO(jpeg))
+            assert sheet.width >= 128 and sheet.height >= 128
+            # Delete: every blob goes (nothing else names them).
+            before = blob_files(k)
+            assert before >= len(good) + 1
+            st, _, _ = k.request("DELETE", f"/api/v1/datasets/{rec['id']}")
+            assert st == 204
+            assert blob_files(k) == 0, blob_files(k)
+        R.check("archive_with_junk_keeps_photos_and_names_each_rejection", upload_report)
+
+        def zip_upload():
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w") as z:
+                for name, data in good[:2]:
+                    z.writestr("phone/" + name, data)
+            st, _, data = k.request("POST", "/api/v1/datasets?name=phone", buf.getvalue(),
+                                    "application/zip")
+            assert st == 201, (st, data[:300])
+            assert json.loads(data)["images"] == 2
+        R.check("zip_from_a_phone_is_accepted", zip_upload)
+
+        def refused(name, body, status, field):
+            def run():
+                n = blob_files(k)
+                st, lst = k.json("GET", "/api/v1/datasets?limit=1000")
+                st, _, data = k.request("POST", "/api/v1/datasets?name=bad", body,
+                                        "application/octet-stream")
+                assert st == status, (st, data[:300])
+                err = json.loads(data)["error"]
+                assert err["field"] in field.split("|"), err
+                assert blob_files(k) == n, "blobs were stored"
+                st, lst2 = k.json("GET", "/api/v1/datasets?limit=1000")
+                assert len(lst2["items"]) == len(lst["items"])
+            R.check(name, run)
+
+        # 1 GiB of zeros in a ~1 MB gzip, as ten 100 MiB entries (each under
+        # the per-entry bound): refused as a whole by the inflation bounds.
+        class Zeros(io.RawIOBase):
+            def __init__(self, n):
+                self.left = n
+
+            def readable(self):
+                return True
+
+            def readinto(self, b):
+                n = min(len(b), self.left)
+                b[:n] = bytes(n)
+                self.left -= n
+                return n
+
+        bomb = io.BytesIO()
+        with tarfile.open(fileobj=bomb, mode="w:gz") as t:
+            for i in range(10):
+                ti = tarfile.TarInfo(f"zeros{i}.jpg")
+                ti.size = 100 << 20
+                t.addfile(ti, io.BufferedReader(Zeros(100 << 20), 1 << 20))
+        refused("gzip_bomb_is_refused_whole", bomb.getvalue(), 413, "max_ratio|total_bytes")
+        refused("text_file_is_not_an_archive", b"hello, these are not images\n" * 10, 422,
+                "archive")
+        refused("archive_without_images_is_refused", tar_gz(junk), 422, "images")
+        half = tar_gz(good)
+        refused("upload_cut_half_way_is_refused", half[: len(half) // 2], 422, "archive")
+    finally:
+        rc = k.stop()
+        if rc != 0:
+            R.fail("kilnd_stops_cleanly", f"exit {rc}: {k.log_text()[-2000:]}")
+        else:
+            R.ok("kilnd_stops_cleanly")
+    R.done()
+
+
+main()
