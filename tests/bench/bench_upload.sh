@@ -26,7 +26,11 @@ with open(sys.argv[1], "wb") as f:
 PY
 bytes=$(stat -c %s "$work/big.onnx")
 
-printf '[server]\naccess_log = off\n[limits]\nmodel_bytes = 2G\n' > "$work/kiln.ini"
+# kilnd's defaults, except the log and the model limit; KILN_CONN_MEM tries
+# another connection_memory_limit (the upload buffer size).
+printf '[server]\naccess_log = off\n%s[limits]\nmodel_bytes = 2G\n' \
+	"${KILN_CONN_MEM:+connection_memory_limit = $KILN_CONN_MEM
+}" > "$work/kiln.ini"
 mkfifo "$work/ready"
 "$BUILD/kilnd" --config "$work/kiln.ini" --listen 127.0.0.1:0 --data-dir "$work/var" \
 	--ready-fd 3 3>"$work/ready" 2>"$work/kilnd.log" &
@@ -40,6 +44,7 @@ nport=$(free_port); bport=$(free_port)
 mkdir -p "$work/nginx/body"
 cat > "$work/nginx/nginx.conf" <<CONF
 worker_processes auto;
+user root;  # the body files go to our private temp dir
 error_log $work/nginx/error.log;
 pid $work/nginx/nginx.pid;
 events { worker_connections 1024; }
@@ -78,7 +83,7 @@ nt=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' \
 read -r kcode ksecs <<<"$kt"
 read -r ncode nsecs <<<"$nt"
 [ "$kcode" = 201 ] || { echo "kilnd answered $kcode: $(head -c 300 "$work/k.out")"; exit 1; }
-[ "$ncode" = 201 ] || { echo "nginx answered $ncode"; exit 1; }
+[ "$ncode" = 201 ] || { echo "nginx answered $ncode"; cat "$work/nginx/error.log"; exit 1; }
 mb=$(echo "$bytes / 1048576" | bc -l)
 printf 'upload of %.0f MiB ONNX   kilnd %.0f MiB/s (%.2f s, RSS growth %d KiB)   nginx %.0f MiB/s (%.2f s)\n' \
 	"$mb" "$(echo "$mb / $ksecs" | bc -l)" "$ksecs" $((after - before)) \
