@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include <sqlite3.h>
+
 #include "http.h"
 
 extern const struct http_route routes_table[];
@@ -42,6 +44,12 @@ void route_datasets_list(struct http_req *req);
 void route_datasets_get(struct http_req *req);
 void route_datasets_thumbs(struct http_req *req);
 void route_datasets_delete(struct http_req *req);
+
+/* One page of a list: steps st (first column the row id, bound with
+ * LIMIT limit + 1 so one more row tells a next page exists) and returns
+ * {"items": [row(ctx, st)...], "next": <last id> | null}; finalizes st. */
+typedef cJSON *(*routes_row_fn)(void *ctx, sqlite3_stmt *st);
+cJSON *routes_page(sqlite3_stmt *st, int limit, routes_row_fn row, void *ctx);
 
 /* Parses a positive integer id from the route's {name}; replies 404 and
  * returns -1 when it is not one. */

@@ -79,18 +79,8 @@ static int upload_dataset_begin(struct http_req *req, void **state, struct kiln_
 			    "limits.dataset_bytes", (struct upload **)state, err);
 }
 
-static int upload_dataset_data(void *state, const char *buf, size_t len, struct kiln_err *err)
-{
-	return upload_data(state, buf, len, err);
-}
-
-static void upload_dataset_free(void *state)
-{
-	upload_free(state);
-}
-
 const struct http_stream_ops routes_dataset_upload = {
-	upload_dataset_begin, upload_dataset_data, upload_dataset_free,
+	upload_dataset_begin, upload_stream_data, upload_stream_free,
 };
 
 /* Inserts the dataset and its images in one transaction; *id gets its id. */
@@ -216,6 +206,13 @@ void route_datasets_create(struct http_req *req)
 	calib_result_free(res);
 }
 
+static cJSON *list_row(void *ctx, sqlite3_stmt *st)
+{
+	cJSON *d = dataset_json(ctx, st, 0);
+	cJSON_DeleteItemFromObject(d, "rejected"); /* lists stay small */
+	return d;
+}
+
 void route_datasets_list(struct http_req *req)
 {
 	struct app *app = http_req_app(req);
@@ -232,27 +229,7 @@ void route_datasets_list(struct http_req *req)
 	}
 	sqlite3_bind_int64(st, 1, after);
 	sqlite3_bind_int(st, 2, limit + 1);
-	cJSON *o = cJSON_CreateObject();
-	cJSON *items = cJSON_AddArrayToObject(o, "items");
-	int n = 0;
-	long long last = 0, next = 0;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (n == limit) {
-			next = last;
-			break;
-		}
-		last = sqlite3_column_int64(st, 0);
-		cJSON *d = dataset_json(c, st, 0);
-		cJSON_DeleteItemFromObject(d, "rejected"); /* lists stay small */
-		cJSON_AddItemToArray(items, d);
-		n++;
-	}
-	sqlite3_finalize(st);
-	if (next)
-		cJSON_AddNumberToObject(o, "next", (double)next);
-	else
-		cJSON_AddNullToObject(o, "next");
-	http_reply_json(req, 200, o);
+	http_reply_json(req, 200, routes_page(st, limit, list_row, c));
 }
 
 /* Loads a dataset row into a record; NULL with a 404/500 reply set. */

@@ -156,18 +156,8 @@ static int upload_model_begin(struct http_req *req, void **state, struct kiln_er
 			    "limits.model_bytes", (struct upload **)state, err);
 }
 
-static int upload_model_data(void *state, const char *buf, size_t len, struct kiln_err *err)
-{
-	return upload_data(state, buf, len, err);
-}
-
-static void upload_model_free(void *state)
-{
-	upload_free(state);
-}
-
 const struct http_stream_ops routes_model_upload = {
-	upload_model_begin, upload_model_data, upload_model_free,
+	upload_model_begin, upload_stream_data, upload_stream_free,
 };
 
 void route_models_create(struct http_req *req)
@@ -209,6 +199,12 @@ void route_models_create(struct http_req *req)
 
 /* --- list, one, bytes, delete ---------------------------------------------- */
 
+static cJSON *list_row(void *ctx, sqlite3_stmt *st)
+{
+	(void)ctx;
+	return model_json(st, 0);
+}
+
 void route_models_list(struct http_req *req)
 {
 	struct app *app = http_req_app(req);
@@ -233,25 +229,7 @@ void route_models_list(struct http_req *req)
 	if (q)
 		sqlite3_bind_text(st, 2, q, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 3, limit + 1);
-	cJSON *o = cJSON_CreateObject();
-	cJSON *items = cJSON_AddArrayToObject(o, "items");
-	int n = 0;
-	long long last = 0, next = 0;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (n == limit) {
-			next = last;
-			break;
-		}
-		last = sqlite3_column_int64(st, 0);
-		cJSON_AddItemToArray(items, model_json(st, 0));
-		n++;
-	}
-	sqlite3_finalize(st);
-	if (next)
-		cJSON_AddNumberToObject(o, "next", (double)next);
-	else
-		cJSON_AddNullToObject(o, "next");
-	http_reply_json(req, 200, o);
+	http_reply_json(req, 200, routes_page(st, limit, list_row, NULL));
 }
 
 void route_models_get(struct http_req *req)

@@ -193,3 +193,13 @@ void upload_free(struct upload *u)
 	http_multipart_free(u->mp);
 	free(u);
 }
+
+int upload_stream_data(void *state, const char *buf, size_t len, struct kiln_err *err)
+{
+	return upload_data(state, buf, len, err);
+}
+
+void upload_stream_free(void *state)
+{
+	upload_free(state);
+}

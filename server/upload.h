@@ -42,6 +42,11 @@ int upload_commit(struct upload *u, char hex[BLOB_HEX_LEN + 1], struct kiln_err 
 /* Drops whatever was not committed; accepts NULL. */
 void upload_free(struct upload *u);
 
+/* upload_data / upload_free with the signatures of struct http_stream_ops,
+ * so a route's stream ops need only their own begin. */
+int upload_stream_data(void *state, const char *buf, size_t len, struct kiln_err *err);
+void upload_stream_free(void *state);
+
 /* 1 when s matches [A-Za-z0-9._-]{1,64} and is not "." or "..". */
 int upload_name_ok(const char *s);
 

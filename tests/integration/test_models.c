@@ -124,6 +124,23 @@ static void raw_upload_inspects_and_dedupes(void)
 	char p[700];
 	snprintf(p, sizeof(p), "%s/blobs/sha256", s.data_dir);
 	CHECK_INT(count_files(p), 1);
+	/* Pages of one. */
+	kt_http(&s, "GET", "/api/v1/models?limit=1", s.token, NULL, NULL, 0, &r);
+	j = cJSON_Parse(r.body);
+	CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "items")), 1);
+	CHECK_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "next")), 1);
+	cJSON_Delete(j);
+	kt_resp_free(&r);
+	kt_http(&s, "GET", "/api/v1/models?limit=1&after=1", s.token, NULL, NULL, 0, &r);
+	j = cJSON_Parse(r.body);
+	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(
+		cJSON_GetObjectItem(j, "items"), 0), "name")), "conv-again");
+	CHECK(cJSON_IsNull(cJSON_GetObjectItem(j, "next")));
+	cJSON_Delete(j);
+	kt_resp_free(&r);
+	kt_http(&s, "GET", "/api/v1/models?limit=0", s.token, NULL, NULL, 0, &r);
+	CHECK_INT(r.status, 400);
+	kt_resp_free(&r);
 	/* The bytes come back as they went in, with the sha256 as ETag. */
 	kt_http(&s, "GET", "/api/v1/models/2/file", s.token, NULL, NULL, 0, &r);
 	CHECK_INT(r.status, 200);
