@@ -103,8 +103,11 @@ test: test-deps
 	@BUILD=$(BUILD) bash tests/run.sh
 
 check: test-deps
+	@# gcc 12 reports null-format and bounds false positives once the
+	@# sanitizers instrument -O1 code; they stay warnings there, errors elsewhere.
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
-		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" tests-build
+		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -Wno-error=format-overflow -Wno-error=array-bounds" \
+		tests-build
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 		--inline-suppr --std=c11 -D_GNU_SOURCE -Iruntime -Iconversion -Ideploy -Iserver \
 		runtime conversion deploy server
