@@ -486,7 +486,7 @@ void route_models_cut(struct http_req *req)
 	char name[UPLOAD_NAME_MAX + 1], tmp[4096];
 	struct kiln_err err;
 	kiln_err_clear(&err);
-	struct onnx_cut_stats stats;
+	struct onnx_cut_stats stats = {0};
 	if (derived_name(req, body, parent, "cut", name, sizeof(name)) == 0) {
 		if (blob_tmp_path(app->blobs, tmp, sizeof(tmp), &err) != 0 ||
 		    onnx_cut_file(m, names, (size_t)n, tmp, &stats, &err) != 0) {
