@@ -44,6 +44,12 @@ deps:
 
 test-deps:
 	@bash deploy/install-deps.sh test
+	@$(MAKE) --no-print-directory node_modules/.package-lock.json
+
+# The browser tests' one npm package (playwright-core), pinned by
+# package-lock.json; kilnd and the dashboard themselves need no Node.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 
 # --- generated sources -------------------------------------------------------
 $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h: $(ONNX_PROTO)

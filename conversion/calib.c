@@ -602,7 +602,8 @@ static int read_entry(struct archive *a, struct entry *en, unsigned char **out,
 			return kiln_errf(err, KILN_EIO, "archive",
 					 "archive changed between passes at '%.80s'", en->name);
 		}
-		memcpy(buf + got, blk, len);
+		if (len > 0) /* zip gives (NULL, 0) blocks; memcpy from NULL is UB */
+			memcpy(buf + got, blk, len);
 		got += len;
 	}
 	*out = buf;

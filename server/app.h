@@ -10,10 +10,13 @@
 #include "config.h"
 #include "db.h"
 
+struct jobsys;
+
 struct app {
 	const struct kiln_config *cfg;
 	struct db *db;
 	struct blob_store *blobs;
+	struct jobsys *jobsys;   /* jobs, events, workers, toolchains (jobsys.h) */
 };
 
 #endif

@@ -45,6 +45,9 @@ struct kiln_config {
 	/* [jobs] */
 	int workers;
 	int max_attempts;
+	/* [deploy] */
+	int deploy_connect_timeout;   /* seconds ssh waits for a board to answer */
+	int deploy_step_timeout;      /* seconds a copy or test run may take */
 	/* [toolchain.<id>] */
 	struct config_toolchain toolchains[TOOLCHAIN_COUNT];
 };

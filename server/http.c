@@ -44,6 +44,7 @@ struct http_server {
 	pthread_mutex_t lock;    /* guards in_flight */
 	pthread_cond_t idle;     /* signalled when in_flight drops to 0 */
 	long in_flight;
+	int stopping;            /* set by http_server_stop: streams end (atomic) */
 };
 
 struct http_req {
@@ -193,6 +194,66 @@ void http_reply_header(struct http_req *req, const char *name, const char *value
 		MHD_add_response_header(req->resp, name, value);
 }
 
+/* --- streamed replies ------------------------------------------------------- */
+
+struct stream_reply {
+	struct http_server *srv;
+	http_stream_read_fn read_fn;
+	http_stream_free_fn free_fn;
+	void *ctx;
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)pos;
+	struct stream_reply *s = cls;
+	/* A stream never ends by itself while a job runs: end it when the
+	 * server stops, or shutdown would wait out the whole grace period.
+	 * The client reconnects later (Last-Event-ID) and misses nothing. */
+	if (__atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE))
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	long n = s->read_fn(s->ctx, buf, max);
+	/* 0 would make MHD call again at once (a busy loop): treat it as
+	 * the end, as the read_fn contract says never to return it. */
+	return n > 0 ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void stream_free(void *cls)
+{
+	struct stream_reply *s = cls;
+	if (s->free_fn)
+		s->free_fn(s->ctx);
+	free(s);
+}
+
+void http_reply_stream(struct http_req *req, unsigned status, const char *content_type,
+		       http_stream_read_fn read_fn, http_stream_free_fn free_fn, void *ctx)
+{
+	struct stream_reply *s = calloc(1, sizeof(*s));
+	struct MHD_Response *r = NULL;
+	if (s != NULL) {
+		s->read_fn = read_fn;
+		s->free_fn = free_fn;
+		s->ctx = ctx;
+		s->srv = req->srv;
+		/* 16 KiB: one read_fn call fills at most this much. */
+		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, s,
+						      stream_free);
+	}
+	if (r == NULL) {
+		if (s)
+			free(s);
+		if (free_fn)
+			free_fn(ctx);
+		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
+		return;
+	}
+	if (content_type)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	set_reply(req, status, r, 0);
+}
+
 /* --- accessors ------------------------------------------------------------- */
 
 void *http_req_app(struct http_req *req) { return req->srv->opts.app; }
@@ -221,6 +282,11 @@ const char *http_req_query(struct http_req *req, const char *key)
 const char *http_req_header(struct http_req *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_req_cookie(struct http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, name);
 }
 
 int http_req_page(struct http_req *req, int *limit, long long *after)
@@ -371,19 +437,42 @@ static void authenticate(struct http_req *req, const struct http_route *route)
 	const char *h = http_req_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (route->role == ROLE_ANON)
 		return;
-	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	/* No Authorization header: the dashboard's session cookie, if any.
+	 * A cookie rides along on cross-site requests too, so anything but
+	 * GET/HEAD must also prove it came from our page (X-CSRF-Token). */
+	const char *sid = h == NULL && req->srv->opts.check_session ?
+			  http_req_cookie(req, HTTP_SESSION_COOKIE) : NULL;
+	if (sid != NULL) {
+		int unsafe = strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
+		int rc = req->srv->opts.check_session(req->srv->opts.app, sid,
+						      http_req_header(req, "X-CSRF-Token"),
+						      unsafe, &req->who, &err);
+		if (rc != 0) {
+			req->who.role = ROLE_ANON;
+			if (rc == KILN_EAUTH) {
+				http_reply_error(req, 401, "session_expired", NULL, "%s", err.msg);
+				http_reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+						  "Bearer realm=\"kiln\"");
+			} else if (rc == KILN_EFORBIDDEN) {
+				http_reply_error(req, 403, "csrf_failed", err.field, "%s", err.msg);
+			} else {
+				http_reply_kerr(req, &err);
+			}
+			return;
+		}
+	} else if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
 		http_reply_error(req, 401, "unauthorized", NULL,
 				 "this endpoint needs 'Authorization: Bearer <token>'; the first "
 				 "admin token is in <data_dir>/admin.token");
 		http_reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"kiln\"");
 		return;
 	}
-	const char *tok = h + 7;
-	while (*tok == ' ')
+	const char *tok = sid ? NULL : h + 7;
+	while (tok && *tok == ' ')
 		tok++;
-	struct kiln_err err;
-	kiln_err_clear(&err);
-	int rc = req->srv->opts.authenticate(req->srv->opts.app, tok, &req->who, &err);
+	int rc = tok ? req->srv->opts.authenticate(req->srv->opts.app, tok, &req->who, &err) : 0;
 	if (rc != 0) {
 		req->who.role = ROLE_ANON;
 		if (rc != KILN_EAUTH) {
@@ -577,6 +666,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (req->queued)
 		return MHD_YES;
 	req->queued = 1;
+	/* Counted when queued, not when sent: a client that has its answer
+	 * then reads /metrics must find its request there. */
+	metrics_observe(srv->metrics, req->route_idx, req->status, seconds_since(&req->t0));
 	return MHD_queue_response(conn, req->status, req->resp);
 }
 
@@ -592,8 +684,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	double secs = seconds_since(&req->t0);
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !req->queued)
 		req->status = 499; /* client went away before we answered (nginx's 499) */
-	end_stream(req); /* before the metrics, which tests wait on */
-	metrics_observe(srv->metrics, req->route_idx, req->status, secs);
+	end_stream(req); /* before the 499 count, which tests wait on */
+	if (!req->queued)
+		metrics_observe(srv->metrics, req->route_idx, req->status, secs);
 	access_log(req, secs);
 	if (req->resp)
 		MHD_destroy_response(req->resp);
@@ -702,6 +795,7 @@ void http_server_stop(struct http_server *srv, int grace_s)
 		/* Stop accepting first, then give requests already in progress
 		 * their grace period, then close everything. */
 		MHD_socket ls = MHD_quiesce_daemon(srv->mhd);
+		__atomic_store_n(&srv->stopping, 1, __ATOMIC_RELEASE);
 		struct timespec deadline;
 		clock_gettime(CLOCK_REALTIME, &deadline);
 		deadline.tv_sec += grace_s;

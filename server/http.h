@@ -74,6 +74,17 @@ struct http_principal {
 typedef int (*http_auth_fn)(void *app, const char *token, struct http_principal *p,
 			    struct kiln_err *err);
 
+/* The dashboard's session cookie, the alternative to a bearer token. */
+#define HTTP_SESSION_COOKIE "kiln_session"
+
+/* Checks a session cookie's value when a request has no Authorization
+ * header.  unsafe is 1 for state-changing methods (anything but GET/HEAD):
+ * then csrf (the X-CSRF-Token header, NULL when absent) must match the
+ * session.  Fills p and returns 0; KILN_EAUTH (401) for an unknown or
+ * expired session, KILN_EFORBIDDEN (403) for a missing or wrong CSRF token. */
+typedef int (*http_session_fn)(void *app, const char *session, const char *csrf,
+			       int unsafe, struct http_principal *p, struct kiln_err *err);
+
 struct http_server_opts {
 	const char *host;
 	int port;
@@ -87,6 +98,7 @@ struct http_server_opts {
 	const struct http_route *routes;
 	size_t n_routes;
 	http_auth_fn authenticate;
+	http_session_fn check_session; /* NULL: bearer tokens only */
 	void *app;                 /* handed back by http_req_app() */
 };
 
@@ -107,6 +119,8 @@ const char *http_req_path(const struct http_req *req);
 const char *http_req_param(const struct http_req *req, const char *name);
 const char *http_req_query(struct http_req *req, const char *key);
 const char *http_req_header(struct http_req *req, const char *name);
+/* The value of cookie name, or NULL. */
+const char *http_req_cookie(struct http_req *req, const char *name);
 const struct http_principal *http_req_who(const struct http_req *req);
 /* The parsed body of a BODY_JSON route (owned by req), never NULL there. */
 const cJSON *http_req_json(const struct http_req *req);
@@ -148,6 +162,20 @@ void http_reply_fd(struct http_req *req, unsigned status, const char *content_ty
 void http_reply_empty(struct http_req *req, unsigned status);
 /* Adds a header to the reply already set. */
 void http_reply_header(struct http_req *req, const char *name, const char *value);
+
+/* A streamed reply of unknown length (chunked), e.g. Server-Sent Events.
+ * read_fn runs on the HTTP pool thread that owns the connection each time
+ * the client can take more: it writes up to max bytes into buf and returns
+ * how many (> 0), or -1 to end the stream.  It may block while it waits
+ * for data, but briefly (about a second, then send a keep-alive): the
+ * thread serves other connections too.  free_fn(ctx) runs once when the
+ * reply is done or the client went away (also when this call fails);
+ * ownership of ctx passes here.  Blocking with a timeout is what lets a
+ * client that went away be noticed: its next write fails. */
+typedef long (*http_stream_read_fn)(void *ctx, char *buf, size_t max);
+typedef void (*http_stream_free_fn)(void *ctx);
+void http_reply_stream(struct http_req *req, unsigned status, const char *content_type,
+		       http_stream_read_fn read_fn, http_stream_free_fn free_fn, void *ctx);
 
 unsigned http_status_of(int kiln_code);
 

@@ -20,9 +20,12 @@
 #include "app.h"
 #include "auth.h"
 #include "config.h"
+#include "deploy.h"
 #include "embed.h"
 #include "http.h"
+#include "jobsys.h"
 #include "routes.h"
+#include "session.h"
 
 #define KILN_VERSION "0.1.0"
 
@@ -85,6 +88,14 @@ static int authenticate_token(void *appp, const char *token, struct http_princip
 {
 	struct app *app = appp;
 	return auth_token_verify(app->db, token, p, err);
+}
+
+/* The HTTP layer's session-cookie check (the dashboard), same database. */
+static int check_session(void *appp, const char *sid, const char *csrf, int unsafe,
+			 struct http_principal *p, struct kiln_err *err)
+{
+	struct app *app = appp;
+	return session_check(app->db, sid, csrf, unsafe, p, NULL, err);
 }
 
 int main(int argc, char **argv)
@@ -183,6 +194,19 @@ int main(int argc, char **argv)
 	if (created)
 		fprintf(stderr, "level=info msg=\"created the first admin token; sign in with "
 			"the token in this file\" file=%s/admin.token\n", cfg.data_dir);
+	/* Before HTTP: the job routes call into it, and the workers first put
+	 * back the jobs a crash left running (runtime/JOBS.md). */
+	if (jobsys_start(&cfg, app.db, app.blobs, &app.jobsys, &err) != 0) {
+		logf_err("cannot start the job system", &err);
+		goto out;
+	}
+	/* The deployment runner picks up deployments queued before a restart. */
+	struct deploy_opts dopts = {app.db, app.blobs, cfg.data_dir, cfg.deploy_connect_timeout,
+				    cfg.deploy_step_timeout};
+	if (deploy_start(&dopts, &err) != 0) {
+		logf_err("cannot start the deployment runner", &err);
+		goto out;
+	}
 
 	struct http_server_opts hopts = {
 		.host = host,
@@ -197,6 +221,7 @@ int main(int argc, char **argv)
 		.routes = routes_table,
 		.n_routes = routes_count,
 		.authenticate = authenticate_token,
+		.check_session = check_session,
 		.app = &app,
 	};
 	if (http_server_start(&hopts, &srv, &err) != 0) {
@@ -222,6 +247,8 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	http_server_stop(srv, 0);
+	jobsys_stop(app.jobsys); /* after HTTP: handlers use it until then */
+	deploy_stop();           /* before the database it writes to closes */
 	blob_store_close(app.blobs);
 	db_close(app.db);
 	if (alog && alog != stderr)

@@ -18,7 +18,15 @@ extern const size_t routes_count;
 /* routes_core.c */
 void route_healthz(struct http_req *req);
 void route_metrics(struct http_req *req);
-void route_index(struct http_req *req);
+
+/* routes_ui.c: the dashboard's embedded files */
+void route_ui_index(struct http_req *req);
+void route_ui_file(struct http_req *req);
+
+/* routes_session.c: dashboard sign-in */
+void route_session_create(struct http_req *req);
+void route_session_get(struct http_req *req);
+void route_session_delete(struct http_req *req);
 
 /* routes_tokens.c */
 void route_tokens_create(struct http_req *req);
@@ -44,6 +52,44 @@ void route_datasets_list(struct http_req *req);
 void route_datasets_get(struct http_req *req);
 void route_datasets_thumbs(struct http_req *req);
 void route_datasets_delete(struct http_req *req);
+
+/* routes_bundles.c */
+void route_bundles_list(struct http_req *req);
+void route_bundles_get(struct http_req *req);
+void route_bundles_archive(struct http_req *req);
+void route_bundles_file(struct http_req *req);
+/* Replies with blob sha (sendfile) honouring If-None-Match (304), Range
+ * (206/416), If-Range; sets ETag = "sha".  disposition may be NULL. */
+void routes_send_blob(struct http_req *req, const char *sha, const char *content_type,
+		      const char *disposition);
+/* Reads bundle id's archive sha (and name, when name != NULL); replies 404
+ * and returns -1 when it does not exist. */
+int routes_bundle_load(struct http_req *req, long long id, char sha[65], char *name,
+		       size_t name_cap);
+
+/* routes_jobs.c: conversion jobs and the targets they can aim at */
+void route_jobs_create(struct http_req *req);
+void route_jobs_list(struct http_req *req);
+void route_jobs_get(struct http_req *req);
+void route_jobs_cancel(struct http_req *req);
+void route_jobs_retry(struct http_req *req);
+void route_jobs_plan(struct http_req *req);
+void route_jobs_log(struct http_req *req);
+void route_jobs_events(struct http_req *req);
+void route_targets(struct http_req *req);
+
+/* routes_devices.c */
+void route_devices_create(struct http_req *req);
+void route_devices_list(struct http_req *req);
+void route_devices_get(struct http_req *req);
+void route_devices_delete(struct http_req *req);
+void route_devices_assign(struct http_req *req);
+void route_pull(struct http_req *req);
+void route_pull_report(struct http_req *req);
+void route_deployments_create(struct http_req *req);
+void route_deployments_list(struct http_req *req);
+void route_deployments_get(struct http_req *req);
+void route_deployments_preview(struct http_req *req);
 
 /* One page of a list: steps st (first column the row id, bound with
  * LIMIT limit + 1 so one more row tells a next page exists) and returns

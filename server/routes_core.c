@@ -1,10 +1,10 @@
 /*
- * routes_core: liveness, metrics and the landing page.
+ * routes_core: liveness, metrics, and the id parameter helper.
+ * (The dashboard's files are routes_ui.c.)
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "embed.h"
 #include "metrics.h"
 #include "routes.h"
 
@@ -29,15 +29,17 @@ void route_metrics(struct http_req *req)
 	free(text);
 }
 
-void route_index(struct http_req *req)
+int routes_id_param(struct http_req *req, const char *name, long long *id)
 {
-	for (const struct embed_file *f = webui_assets; f->path; f++) {
-		if (strcmp(f->path, "webui/index.html") == 0) {
-			http_reply_bytes(req, 200, "text/html; charset=utf-8", f->data, f->size);
-			return;
-		}
+	const char *s = http_req_param(req, name);
+	char *end;
+	long long v = s ? strtoll(s, &end, 10) : 0;
+	if (s == NULL || *s < '1' || *s > '9' || *end != '\0' || v <= 0) {
+		http_reply_error(req, 404, "not_found", name, "'%.64s' is not an id", s ? s : "");
+		return -1;
 	}
-	http_reply_error(req, 404, "not_found", NULL, "the dashboard is not built in");
+	*id = v;
+	return 0;
 }
 
 cJSON *routes_page(sqlite3_stmt *st, int limit, routes_row_fn row, void *ctx)
@@ -61,17 +63,4 @@ cJSON *routes_page(sqlite3_stmt *st, int limit, routes_row_fn row, void *ctx)
 	else
 		cJSON_AddNullToObject(o, "next");
 	return o;
-}
-
-int routes_id_param(struct http_req *req, const char *name, long long *id)
-{
-	const char *s = http_req_param(req, name);
-	char *end;
-	long long v = s ? strtoll(s, &end, 10) : 0;
-	if (s == NULL || *s < '1' || *s > '9' || *end != '\0' || v <= 0) {
-		http_reply_error(req, 404, "not_found", name, "'%.64s' is not an id", s ? s : "");
-		return -1;
-	}
-	*id = v;
-	return 0;
 }

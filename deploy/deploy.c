@@ -1,0 +1,646 @@
+/*
+ * deploy: the push-deployment runner thread (see deploy.h).  One thread,
+ * one deployment at a time: a deployment is a handful of ssh/scp calls to
+ * one board, and running two against the same board at once would only
+ * race on its NPU.  Each step's state is written to the row as it ends, so
+ * GET /deployments/{id} shows progress while the runner is still working.
+ */
+#include "deploy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "deploy_preview.h"
+#include "device.h"
+#include "transport.h"
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t done = PTHREAD_COND_INITIALIZER;
+static unsigned long done_seq;
+static int started, stopping, pending;
+static pthread_t thread;
+static struct deploy_opts opts;
+static char data_dir[1024];
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- the result contract --------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+int deploy_result_parse(const char *out, cJSON **result, struct kiln_err *err)
+{
+	*result = NULL;
+	/* The last non-empty line: vendor runtimes print banners to stdout
+	 * before our program gets to print its object. */
+	const char *end = out + strlen(out);
+	while (end > out && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
+		end--;
+	const char *start = end;
+	while (start > out && start[-1] != '\n')
+		start--;
+	if (start == end)
+		return kiln_errf(err, KILN_EUNPROC, "result",
+				 "the test program printed nothing on stdout; its stderr is kept "
+				 "in raw_output");
+	cJSON *o = cJSON_ParseWithLength(start, (size_t)(end - start));
+	if (!cJSON_IsObject(o)) {
+		cJSON_Delete(o);
+		return kiln_errf(err, KILN_EUNPROC, "result",
+				 "the test program's last line is not a JSON object: '%.80s'; the "
+				 "whole output is kept in raw_output", start);
+	}
+	const cJSON *load = cJSON_GetObjectItemCaseSensitive(o, "load_ms");
+	const cJSON *lat = cJSON_GetObjectItemCaseSensitive(o, "latency_ms");
+	const cJSON *avg = cJSON_GetObjectItemCaseSensitive(o, "latency_avg_ms");
+	const char *bad = NULL;
+	if (load && !cJSON_IsNull(load) && !(cJSON_IsNumber(load) && load->valuedouble >= 0))
+		bad = "load_ms must be a number of milliseconds or null";
+	else if (lat && !cJSON_IsArray(lat))
+		bad = "latency_ms must be a list of milliseconds";
+	else if (avg && !(cJSON_IsNumber(avg) && avg->valuedouble >= 0))
+		bad = "latency_avg_ms must be a number of milliseconds";
+	else if (cJSON_GetArraySize(lat) == 0 && avg == NULL)
+		bad = "it has neither latency_ms nor latency_avg_ms";
+	else if (cJSON_GetArraySize(lat) > 100000)
+		bad = "latency_ms has more than 100000 entries";
+	int n = cJSON_GetArraySize(lat);
+	double *v = n ? malloc(sizeof(double) * (size_t)n) : NULL;
+	int i = 0;
+	for (const cJSON *it = lat ? lat->child : NULL; !bad && it; it = it->next, i++) {
+		if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) || it->valuedouble < 0)
+			bad = "latency_ms must hold only non-negative numbers";
+		else if (v)
+			v[i] = it->valuedouble;
+	}
+	if (bad || (n && v == NULL)) {
+		free(v);
+		cJSON_Delete(o);
+		return kiln_errf(err, KILN_EUNPROC, "result",
+				 "the test program's JSON breaks the contract: %s; the whole output "
+				 "is kept in raw_output", bad ? bad : "out of memory");
+	}
+	cJSON *sum = cJSON_CreateObject();
+	if (n) {
+		qsort(v, (size_t)n, sizeof(double), cmp_double);
+		double total = 0;
+		for (i = 0; i < n; i++)
+			total += v[i];
+		cJSON_AddNumberToObject(sum, "runs", n);
+		cJSON_AddNumberToObject(sum, "avg_ms", round(total / n * 1000) / 1000);
+		cJSON_AddNumberToObject(sum, "min_ms", v[0]);
+		cJSON_AddNumberToObject(sum, "p50_ms", v[n / 2]);
+		cJSON_AddNumberToObject(sum, "max_ms", v[n - 1]);
+	} else {
+		const cJSON *runs = cJSON_GetObjectItemCaseSensitive(o, "runs");
+		cJSON_AddNumberToObject(sum, "runs", cJSON_IsNumber(runs) ? runs->valuedouble : 1);
+		cJSON_AddNumberToObject(sum, "avg_ms", avg->valuedouble);
+	}
+	free(v);
+	cJSON_AddNumberToObject(sum, "detections",
+				cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "detections")));
+	cJSON_DeleteItemFromObjectCaseSensitive(o, "summary");
+	cJSON_AddItemToObject(o, "summary", sum);
+	*result = o;
+	return 0;
+}
+
+/* --- one deployment -------------------------------------------------------- */
+
+struct job {
+	long long id, device, bundle;
+	int runs, install;
+	char name[128], target[32], transport[8], address[256], models_dir[256];
+	char bundle_name[128], bundle_target[32], sha[BLOB_HEX_LEN + 1];
+	char *manifest;
+	unsigned char *image;
+	size_t image_len;
+	cJSON *steps;
+	char work[1200];
+};
+
+static void db_exec_text(sqlite3 *c, const char *sql, long long id, const char *a,
+			 const char *b)
+{
+	sqlite3_stmt *st = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, sql, -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "level=error deployment=%lld msg=\"cannot update: %s\"\n", id,
+			c ? sqlite3_errmsg(c) : "no connection");
+		return;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	if (a)
+		sqlite3_bind_text(st, 2, a, -1, SQLITE_TRANSIENT);
+	if (b)
+		sqlite3_bind_text(st, 3, b, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		fprintf(stderr, "level=error deployment=%lld msg=\"cannot update: %s\"\n", id,
+			sqlite3_errmsg(c));
+	sqlite3_finalize(st);
+}
+
+static void save_steps(struct job *j)
+{
+	char *s = cJSON_PrintUnformatted(j->steps);
+	if (s)
+		db_exec_text(db_conn(opts.db), "UPDATE deployments SET steps = ?2 WHERE id = ?1",
+			     j->id, s, NULL);
+	free(s);
+}
+
+static cJSON *step_begin(struct job *j, const char *name)
+{
+	cJSON *s = cJSON_CreateObject();
+	cJSON_AddStringToObject(s, "name", name);
+	cJSON_AddStringToObject(s, "state", "running");
+	cJSON_AddNumberToObject(s, "started_ms", (double)now_ms());
+	cJSON_AddItemToArray(j->steps, s);
+	save_steps(j);
+	return s;
+}
+
+static void step_end(struct job *j, cJSON *s, const char *state, const char *detail)
+{
+	cJSON *t0 = cJSON_DetachItemFromObject(s, "started_ms");
+	double dur = t0 ? (double)now_ms() - t0->valuedouble : 0;
+	cJSON_Delete(t0);
+	cJSON_ReplaceItemInObject(s, "state", cJSON_CreateString(state));
+	cJSON_AddNumberToObject(s, "dur_ms", dur);
+	if (detail && detail[0])
+		cJSON_AddStringToObject(s, "detail", detail);
+	save_steps(j);
+	fprintf(stderr, "level=info deployment=%lld step=%s state=%s dur_ms=%.0f\n", j->id,
+		cJSON_GetStringValue(cJSON_GetObjectItem(s, "name")), state, dur);
+}
+
+static int load_job(sqlite3 *c, struct job *j, struct kiln_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(c,
+		"SELECT d.device, d.bundle, d.runs, d.install, d.test_image,"
+		" v.name, v.target, v.transport, coalesce(v.address, ''), v.models_dir,"
+		" b.name, b.target, b.sha256, b.manifest"
+		" FROM deployments d JOIN devices v ON v.id = d.device"
+		" LEFT JOIN bundles b ON b.id = d.bundle WHERE d.id = ?", -1, &st, NULL) != SQLITE_OK)
+		return kiln_errf(err, KILN_EIO, "", "cannot read deployment: %s", sqlite3_errmsg(c));
+	sqlite3_bind_int64(st, 1, j->id);
+	int rc = 0;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = kiln_errf(err, KILN_ENOTFOUND, "", "the device of this deployment was deleted");
+	} else if (sqlite3_column_type(st, 12) == SQLITE_NULL) {
+		rc = kiln_errf(err, KILN_ENOTFOUND, "bundle", "bundle %lld no longer exists",
+			       (long long)sqlite3_column_int64(st, 1));
+	} else {
+		j->device = sqlite3_column_int64(st, 0);
+		j->bundle = sqlite3_column_int64(st, 1);
+		j->runs = sqlite3_column_int(st, 2);
+		j->install = sqlite3_column_int(st, 3);
+		int n = sqlite3_column_bytes(st, 4);
+		if (n > 0 && (j->image = malloc((size_t)n)) != NULL) {
+			memcpy(j->image, sqlite3_column_blob(st, 4), (size_t)n);
+			j->image_len = (size_t)n;
+		}
+#define COPY(dst, col) snprintf(dst, sizeof(dst), "%s", (const char *)sqlite3_column_text(st, col))
+		COPY(j->name, 5);
+		COPY(j->target, 6);
+		COPY(j->transport, 7);
+		COPY(j->address, 8);
+		COPY(j->models_dir, 9);
+		COPY(j->bundle_name, 10);
+		COPY(j->bundle_target, 11);
+		COPY(j->sha, 12);
+#undef COPY
+		j->manifest = strdup((const char *)sqlite3_column_text(st, 13));
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The bundle file the test program loads: the manifest's first file whose
+ * name ends with the target's suffix, checked to be a plain relative path. */
+static int model_file(const struct job *j, const struct deploy_program *p, char *out,
+		      size_t cap, struct kiln_err *err)
+{
+	cJSON *m = cJSON_Parse(j->manifest ? j->manifest : "");
+	const cJSON *files = cJSON_GetObjectItemCaseSensitive(m, "files");
+	int rc = kiln_errf(err, KILN_EUNPROC, "bundle",
+			   "bundle %lld has no '*%s' file for the %s test program", j->bundle,
+			   p->model_suffix, p->target);
+	for (const cJSON *f = files ? files->child : NULL; f; f = f->next) {
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(f, "name"));
+		size_t n = name ? strlen(name) : 0, sn = strlen(p->model_suffix);
+		if (n <= sn || strcmp(name + n - sn, p->model_suffix) != 0)
+			continue;
+		int ok = name[0] != '/' && name[0] != '-' && strstr(name, "..") == NULL &&
+			 n < cap && strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
+					   "vwxyz0123456789._/-") == n;
+		if (ok) {
+			snprintf(out, cap, "%s", name);
+			kiln_err_clear(err);
+			rc = 0;
+		}
+		break;
+	}
+	cJSON_Delete(m);
+	return rc;
+}
+
+static int write_file(const char *path, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	int bad = write(fd, buf, len) != (ssize_t)len;
+	return close(fd) != 0 || bad ? -1 : 0;
+}
+
+/* Raw output as kept on the row: stdout, then stderr, each capped. */
+static char *raw_text(const struct transport_out *o)
+{
+	size_t half = DEPLOY_RAW_MAX / 2;
+	size_t ol = o->out_len > half ? half : o->out_len;
+	size_t el = o->err_len > half ? half : o->err_len;
+	char *s = malloc(ol + el + 64);
+	if (s == NULL)
+		return NULL;
+	/* Keep the tail of each: the error is at the end, not the banner. */
+	int n = snprintf(s, 64, "--- stdout ---\n");
+	memcpy(s + n, o->out ? o->out + o->out_len - ol : "", ol);
+	n += (int)ol;
+	n += snprintf(s + n, 64, "--- stderr ---\n");
+	memcpy(s + n, o->err ? o->err + o->err_len - el : "", el);
+	s[n + (int)el] = '\0';
+	return s;
+}
+
+/* Runs argv on the board as one step; 0 or -1 with msg filled. */
+static int remote_step(struct job *j, const struct transport *t, const char *name,
+		       const char *const *argv, int timeout_ms, struct kiln_err *err)
+{
+	cJSON *s = step_begin(j, name);
+	struct transport_out o;
+	int rc = transport_run(t, argv, timeout_ms, &o, err);
+	transport_out_free(&o);
+	step_end(j, s, rc == 0 ? "ok" : "failed", rc == 0 ? NULL : err->msg);
+	return rc;
+}
+
+static void finish(struct job *j, const char *state, const char *error, const cJSON *result,
+		   const char *raw, const unsigned char *preview, size_t preview_len)
+{
+	sqlite3 *c = db_conn(opts.db);
+	sqlite3_stmt *st = NULL;
+	char now[32];
+	db_now(now, sizeof(now));
+	char *res = result ? cJSON_PrintUnformatted(result) : NULL;
+	char *steps = cJSON_PrintUnformatted(j->steps);
+	if (c && sqlite3_prepare_v2(c, "UPDATE deployments SET state = ?2, error = ?3, result = ?4,"
+				    " raw_output = coalesce(?5, raw_output), preview = ?6,"
+				    " steps = ?7, finished_at = ?8 WHERE id = ?1", -1, &st,
+				    NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, j->id);
+		sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+		if (error)
+			sqlite3_bind_text(st, 3, error, -1, SQLITE_TRANSIENT);
+		if (res)
+			sqlite3_bind_text(st, 4, res, -1, SQLITE_TRANSIENT);
+		if (raw)
+			sqlite3_bind_text(st, 5, raw, -1, SQLITE_TRANSIENT);
+		if (preview)
+			sqlite3_bind_blob(st, 6, preview, (int)preview_len, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 7, steps ? steps : "[]", -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 8, now, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			fprintf(stderr, "level=error deployment=%lld msg=\"cannot finish: %s\"\n",
+				j->id, sqlite3_errmsg(c));
+	}
+	sqlite3_finalize(st);
+	free(res);
+	free(steps);
+	pthread_mutex_lock(&lock);
+	done_seq++;
+	pthread_cond_broadcast(&done);
+	pthread_mutex_unlock(&lock);
+	fprintf(stderr, "level=info deployment=%lld device=%lld bundle=%lld state=%s%s%s%s\n",
+		j->id, j->device, j->bundle, state, error ? " msg=\"" : "", error ? error : "",
+		error ? "\"" : "");
+}
+
+static void rm_work(const char *dir)
+{
+	static const char *const names[] = {"bundle.tar.gz", "kiln_test.py", "kiln_test.sh",
+					    "test.jpg", NULL};
+	char p[1400];
+	for (size_t i = 0; names[i]; i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
+		unlink(p);
+	}
+	rmdir(dir);
+}
+
+static void run_one(long long id)
+{
+	struct job j;
+	memset(&j, 0, sizeof(j));
+	j.id = id;
+	j.steps = cJSON_CreateArray();
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	sqlite3 *c = db_conn(opts.db);
+	cJSON *result = NULL;
+	char *raw = NULL;
+	unsigned char *preview = NULL;
+	size_t preview_len = 0;
+	struct transport t;
+	const struct deploy_program *prog = NULL;
+	char model[520], remote[400], rbundle[420], rarchive[420], rprog[420], rimage[420];
+	char key[1100], kh[1100], local_prog[1300], local_arch[1300], local_img[1300];
+	int connected = 0, rc;
+	char runs[16];
+
+	if (c == NULL) {
+		kiln_errf(&err, KILN_EIO, "", "no database connection");
+		goto fail;
+	}
+	if ((rc = load_job(c, &j, &err)) != 0)
+		goto fail;
+	if ((prog = deploy_program_find(j.target)) == NULL) {
+		kiln_errf(&err, KILN_EUNPROC, "", "no test program for target '%s'", j.target);
+		goto fail;
+	}
+	enum device_transport kind;
+	if (device_transport_parse(j.transport, &kind) != 0 ||
+	    transport_open(&t, kind, j.address, data_dir, j.device, opts.connect_timeout_s,
+			   &err) != 0)
+		goto fail;
+	if (kind == DEVICE_SSH) {
+		device_key_paths(data_dir, j.device, key, kh, sizeof(key));
+		if (access(key, R_OK) != 0) {
+			kiln_errf(&err, KILN_ECONFLICT, "", "device %lld has no ssh key at %s; "
+				  "register it again or give ssh_private_key", j.device, key);
+			goto fail;
+		}
+	}
+	if (model_file(&j, prog, model, sizeof(model), &err) != 0)
+		goto fail;
+
+	/* Local staging: the archive is a symlink to its blob, so nothing is
+	 * copied on the server; scp and adb push follow it. */
+	snprintf(j.work, sizeof(j.work), "%s/deploy", data_dir);
+	mkdir(j.work, 0700);
+	snprintf(j.work, sizeof(j.work), "%s/deploy/%lld", data_dir, id);
+	rm_work(j.work);
+	if (mkdir(j.work, 0700) != 0 && errno != EEXIST) {
+		kiln_errf(&err, KILN_EIO, "", "cannot create %s: %s", j.work, strerror(errno));
+		goto fail;
+	}
+	char blob[4200];
+	snprintf(local_arch, sizeof(local_arch), "%s/bundle.tar.gz", j.work);
+	snprintf(local_prog, sizeof(local_prog), "%s/%s", j.work, prog->file);
+	snprintf(local_img, sizeof(local_img), "%s/test.jpg", j.work);
+	if (blob_path(opts.blobs, j.sha, blob, sizeof(blob), &err) != 0)
+		goto fail;
+	if (access(blob, R_OK) != 0) {
+		kiln_errf(&err, KILN_ENOTFOUND, "bundle", "bundle %lld's archive is missing from "
+			  "the blob store", j.bundle);
+		goto fail;
+	}
+	int has_image = j.image != NULL && prog->uses_image;
+	if (symlink(blob, local_arch) != 0 ||
+	    write_file(local_prog, prog->text, strlen(prog->text)) != 0 ||
+	    (has_image && write_file(local_img, j.image, j.image_len) != 0)) {
+		kiln_errf(&err, KILN_EIO, "", "cannot stage files in %s: %s", j.work,
+			  strerror(errno));
+		goto fail;
+	}
+
+	/* Remote layout: <models_dir>/kiln-deploy-<id>/{bundle.tar.gz, program,
+	 * test.jpg, bundle/}; the id is never reused (AUTOINCREMENT). */
+	snprintf(remote, sizeof(remote), "%s/kiln-deploy-%lld", j.models_dir, id);
+	snprintf(rbundle, sizeof(rbundle), "%s/bundle", remote);
+	snprintf(rarchive, sizeof(rarchive), "%s/bundle.tar.gz", remote);
+	snprintf(rprog, sizeof(rprog), "%s/%s", remote, prog->file);
+	snprintf(rimage, sizeof(rimage), "%s/test.jpg", remote);
+	int quick_ms = (opts.connect_timeout_s + 20) * 1000;
+	int step_ms = opts.step_timeout_s * 1000;
+
+	const char *mk[] = {"mkdir", "-p", rbundle, NULL};
+	if (remote_step(&j, &t, "connect", mk, quick_ms, &err) != 0)
+		goto fail;
+	connected = 1;
+	cJSON *s = step_begin(&j, "copy");
+	const char *files[] = {local_arch, local_prog, has_image ? local_img : NULL, NULL};
+	rc = transport_push(&t, files, remote, step_ms, &err);
+	step_end(&j, s, rc == 0 ? "ok" : "failed", rc == 0 ? NULL : err.msg);
+	if (rc != 0)
+		goto fail;
+	const char *untar[] = {"tar", "-xzf", rarchive, "-C", rbundle, NULL};
+	if (remote_step(&j, &t, "unpack", untar, step_ms, &err) != 0)
+		goto fail;
+
+	snprintf(runs, sizeof(runs), "%d", j.runs);
+	const char *test[] = {prog->interpreter, rprog, rbundle, model, runs,
+			      has_image ? rimage : NULL, NULL};
+	s = step_begin(&j, "test");
+	struct transport_out o;
+	rc = transport_run(&t, test, step_ms, &o, &err);
+	raw = raw_text(&o);
+	if (rc == 0)
+		rc = deploy_result_parse(o.out, &result, &err);
+	else if (o.exit_code > 0 && !o.timed_out)
+		kiln_errf(&err, KILN_EIO, "", "the %s test program exited with status %d; its "
+			  "output is kept in raw_output (%.150s)", j.target, o.exit_code, err.msg);
+	transport_out_free(&o);
+	step_end(&j, s, rc == 0 ? "ok" : "failed", rc == 0 ? NULL : err.msg);
+	if (rc != 0)
+		goto fail;
+
+	const cJSON *dets = cJSON_GetObjectItemCaseSensitive(result, "detections");
+	if (has_image) {
+		s = step_begin(&j, "preview");
+		rc = deploy_preview_draw(j.image, j.image_len, dets,
+					 cJSON_GetObjectItemCaseSensitive(result, "labels"),
+					 &preview, &preview_len, &err);
+		step_end(&j, s, rc == 0 ? "ok" : "failed", rc == 0 ? NULL : err.msg);
+		if (rc != 0)
+			goto fail;
+	}
+	if (j.install) {
+		/* Same layout kiln-pull.sh makes: <models_dir>/<name>, the previous
+		 * one kept as <name>.old until the new one is in place. */
+		char dst[400], old[420];
+		snprintf(dst, sizeof(dst), "%s/%s", j.models_dir, j.bundle_name);
+		snprintf(old, sizeof(old), "%s.old", dst);
+		const char *a1[] = {"rm", "-rf", old, NULL};
+		const char *a2[] = {"mkdir", "-p", dst, NULL};
+		const char *a3[] = {"mv", dst, old, NULL};
+		const char *a4[] = {"mv", rbundle, dst, NULL};
+		const char *a5[] = {"rm", "-rf", old, NULL};
+		const char *const *seq[] = {a1, a2, a3, a4, a5};
+		s = step_begin(&j, "install");
+		struct transport_out io;
+		rc = 0;
+		for (size_t i = 0; rc == 0 && i < 5; i++) {
+			rc = transport_run(&t, seq[i], quick_ms, &io, &err);
+			transport_out_free(&io);
+		}
+		step_end(&j, s, rc == 0 ? "ok" : "failed", rc == 0 ? dst : err.msg);
+		if (rc != 0)
+			goto fail;
+	}
+	const char *clean[] = {"rm", "-rf", remote, NULL};
+	struct kiln_err cerr;
+	remote_step(&j, &t, "cleanup", clean, quick_ms, &cerr);
+	finish(&j, "succeeded", NULL, result, raw, preview, preview_len);
+	goto out;
+fail:
+	if (connected) {
+		const char *clean2[] = {"rm", "-rf", remote, NULL};
+		struct kiln_err cerr;
+		remote_step(&j, &t, "cleanup", clean2, quick_ms, &cerr);
+	}
+	finish(&j, "failed", err.msg[0] ? err.msg : "failed", result, raw, NULL, 0);
+out:
+	if (j.work[0])
+		rm_work(j.work);
+	cJSON_Delete(result);
+	cJSON_Delete(j.steps);
+	free(raw);
+	free(preview);
+	free(j.image);
+	free(j.manifest);
+}
+
+/* --- the thread --------------------------------------------------------------- */
+
+static long long claim(void)
+{
+	sqlite3 *c = db_conn(opts.db);
+	sqlite3_stmt *st = NULL;
+	char now[32];
+	db_now(now, sizeof(now));
+	if (c == NULL || sqlite3_prepare_v2(c, "UPDATE deployments SET state = 'running',"
+					   " started_at = ? WHERE id = (SELECT id FROM deployments"
+					   " WHERE state = 'queued' ORDER BY id LIMIT 1) RETURNING id",
+					   -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
+	long long id = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return id;
+}
+
+static void *runner(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&lock);
+	while (!stopping) {
+		pending = 0;
+		pthread_mutex_unlock(&lock);
+		long long id;
+		while (!stopping && (id = claim()) > 0)
+			run_one(id);
+		pthread_mutex_lock(&lock);
+		if (!pending && !stopping)
+			pthread_cond_wait(&wake, &lock);
+	}
+	pthread_mutex_unlock(&lock);
+	return NULL;
+}
+
+int deploy_start(const struct deploy_opts *o, struct kiln_err *err)
+{
+	pthread_mutex_lock(&lock);
+	if (started) {
+		pthread_mutex_unlock(&lock);
+		return 0;
+	}
+	opts = *o;
+	snprintf(data_dir, sizeof(data_dir), "%s", o->data_dir);
+	opts.data_dir = data_dir;
+	/* A deployment 'running' now was cut off by a restart: its board state
+	 * is unknown, so it is failed, not retried behind the user's back. */
+	sqlite3 *c = db_conn(o->db);
+	if (c)
+		sqlite3_exec(c, "UPDATE deployments SET state = 'failed', error = 'kilnd stopped "
+			     "during this deployment; start it again' WHERE state = 'running'",
+			     NULL, NULL, NULL);
+	int rc = pthread_create(&thread, NULL, runner, NULL);
+	if (rc != 0) {
+		pthread_mutex_unlock(&lock);
+		return kiln_errf(err, KILN_EIO, "", "cannot start the deployment thread: %s",
+				 strerror(rc));
+	}
+	started = 1;
+	pending = 1;
+	pthread_mutex_unlock(&lock);
+	return 0;
+}
+
+void deploy_kick(void)
+{
+	pthread_mutex_lock(&lock);
+	pending = 1;
+	pthread_cond_signal(&wake);
+	pthread_mutex_unlock(&lock);
+}
+
+unsigned long deploy_seq(void)
+{
+	pthread_mutex_lock(&lock);
+	unsigned long v = done_seq;
+	pthread_mutex_unlock(&lock);
+	return v;
+}
+
+void deploy_wait(unsigned long seen, int timeout_ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&lock);
+	while (done_seq == seen && !stopping)
+		if (pthread_cond_timedwait(&done, &lock, &until) != 0)
+			break;
+	pthread_mutex_unlock(&lock);
+}
+
+void deploy_stop(void)
+{
+	pthread_mutex_lock(&lock);
+	if (!started) {
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	stopping = 1;
+	pthread_cond_signal(&wake);
+	pthread_mutex_unlock(&lock);
+	pthread_join(thread, NULL);
+	pthread_mutex_lock(&lock);
+	started = 0;
+	stopping = 0;
+	pthread_mutex_unlock(&lock);
+}

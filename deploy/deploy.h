@@ -1,0 +1,69 @@
+/*
+ * deploy: push deployments — copy a bundle to a board, unpack it, run the
+ * target's test program there, collect its one JSON object, draw the
+ * preview, install the bundle as <models_dir>/<name> — on one runner thread,
+ * never in an HTTP handler.  The HTTP side only inserts a 'queued' row into
+ * deployments and calls deploy_kick(); the runner claims rows oldest first
+ * and writes state, steps, result, raw output and preview back to the row.
+ *
+ * Per target, a test program (DEPLOY_PROGRAMS in deploy.c) is copied next
+ * to the bundle and run as  <interpreter> <program> <bundle_dir> <model_file>
+ * <runs> [image.jpg].  Its contract: the last line of stdout is one JSON
+ * object {runtime, mode, load_ms, runs, latency_ms: [...] and/or
+ * latency_avg_ms, detections: [[x, y, w, h, score, class], ...], classes:
+ * [[class, score], ...], labels: [...]}; anything else goes to stderr.
+ *
+ * API
+ *   deploy_start(&opts, err)   starts the runner once (later calls return 0);
+ *                              fails rows a previous kilnd left 'running'
+ *   deploy_kick()              a row was queued
+ *   deploy_stop()              lets the current step end (bounded by its
+ *                              timeout) and joins the thread; call before
+ *                              db_close()
+ *   deploy_seq()               a counter bumped each time a deployment ends
+ *   deploy_wait(seen, ms)      blocks until deploy_seq() != seen or ms pass
+ *                              (GET /deployments/{id}?wait=N long-polls on it)
+ *   deploy_program_find(target)    the target's test program row, or NULL
+ *   deploy_result_parse(stdout, &obj, err)  the last-line JSON object, checked;
+ *                              new cJSON (caller deletes) with "summary" added
+ */
+#ifndef KILN_DEPLOY_H
+#define KILN_DEPLOY_H
+
+#include <cJSON.h>
+
+#include "blob.h"
+#include "db.h"
+#include "kiln_err.h"
+
+#define DEPLOY_MAX_RUNS 1000
+/* The raw output kept on the deployment row: enough to see a traceback. */
+#define DEPLOY_RAW_MAX (64 * 1024)
+#define DEPLOY_IMAGE_MAX (8 * 1024 * 1024)
+
+struct deploy_opts {
+	struct db *db;
+	struct blob_store *blobs;
+	const char *data_dir;        /* copied */
+	int connect_timeout_s;       /* ssh ConnectTimeout */
+	int step_timeout_s;          /* copy / test-run deadline */
+};
+
+struct deploy_program {
+	const char *target;
+	const char *file;            /* name on the board */
+	const char *interpreter;     /* "python3" | "sh" */
+	const char *model_suffix;    /* which bundle file is the model */
+	int uses_image;              /* 0: the runner cannot take a JPEG */
+	const char *text;
+};
+
+int deploy_start(const struct deploy_opts *o, struct kiln_err *err);
+void deploy_kick(void);
+void deploy_stop(void);
+unsigned long deploy_seq(void);
+void deploy_wait(unsigned long seen, int timeout_ms);
+const struct deploy_program *deploy_program_find(const char *target);
+int deploy_result_parse(const char *out, cJSON **result, struct kiln_err *err);
+
+#endif

@@ -1,0 +1,793 @@
+/*
+ * jobsys: the job system as kilnd runs it (see jobsys.h).
+ *
+ * Owns the event hub, the job store, the worker pool, the engine confs made
+ * from [toolchain.*] and the cached toolchain probes.  The three worker
+ * hooks run on worker threads and touch only the database (through
+ * db_conn, one connection per thread), the blob store and the job's own
+ * directory.  Must never know HTTP: the routes call in, not the reverse.
+ */
+#include "jobsys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "blobrefs.h"
+#include "bundle.h"
+#include "calib.h"
+#include "onnx.h"
+#include "recipe.h"
+#include "spec.h"
+#include "worker.h"
+
+/* How long a start-up probe may take per toolchain; engine.h's default. */
+#define PROBE_TIMEOUT_MS ENGINE_PROBE_TIMEOUT_MS
+/* The calibration sample is the same for the same set: a fixed seed keeps
+ * the cache key honest (same inputs, same images chosen). */
+#define CALIB_SEED 0
+
+struct probe_cache {
+	struct engine_status st;
+	int rc;
+	int have;
+	time_t at;
+};
+
+struct jobsys {
+	const struct kiln_config *cfg;
+	struct db *db;
+	struct blob_store *bs;
+	struct events *ev;
+	struct jobs *jobs;
+	struct worker_pool *pool;
+	struct engine_conf ec[TOOLCHAIN_COUNT];
+	pthread_mutex_t probe_lock;
+	struct probe_cache probes[TOOLCHAIN_COUNT];
+	pthread_t probe_thread;
+	int probe_started;
+};
+
+/* --- small helpers ------------------------------------------------------------- */
+
+static int parse_id(const char *text, long long *id)
+{
+	if (text == NULL || *text == '\0' || strlen(text) > 18)
+		return -1;
+	char *end;
+	long long v = strtoll(text, &end, 10);
+	if (*end != '\0' || v <= 0)
+		return -1;
+	*id = v;
+	return 0;
+}
+
+static int copy_file(const char *from, const char *to, struct kiln_err *err)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return kiln_errf(err, KILN_EIO, "", "cannot open %s: %s", from, strerror(errno));
+	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out < 0) {
+		int e = errno;
+		close(in);
+		return kiln_errf(err, KILN_EIO, "", "cannot create %s: %s", to, strerror(e));
+	}
+	int rc = 0;
+	int fallback = 0;
+	for (;;) {
+		ssize_t n;
+		if (!fallback) {
+			/* In-kernel copy (a reflink on file systems that have them):
+			 * a model can be hundreds of megabytes. */
+			n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+			if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+				      errno == EOPNOTSUPP)) {
+				fallback = 1;
+				continue;
+			}
+		} else {
+			char buf[1 << 16];
+			n = read(in, buf, sizeof(buf));
+			for (ssize_t off = 0; n > 0 && off < n;) {
+				ssize_t w = write(out, buf + off, (size_t)(n - off));
+				if (w < 0) {
+					n = -1;
+					break;
+				}
+				off += w;
+			}
+		}
+		if (n == 0)
+			break;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = kiln_errf(err, KILN_EIO, "", "cannot copy %s to %s: %s", from, to,
+				       strerror(errno));
+			break;
+		}
+	}
+	close(in);
+	if (close(out) != 0 && rc == 0)
+		rc = kiln_errf(err, KILN_EIO, "", "cannot write %s: %s", to, strerror(errno));
+	return rc;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path) != 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* Removes dir and everything in it (links are removed, not followed). */
+static int rm_rf(const char *dir)
+{
+	struct stat sb;
+	if (lstat(dir, &sb) != 0)
+		return errno == ENOENT ? 0 : -1;
+	return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int db_fail(sqlite3 *c, struct kiln_err *err, const char *what)
+{
+	return kiln_errf(err, KILN_EIO, "", "%s: %s", what,
+			 c ? sqlite3_errmsg(c) : "no database connection");
+}
+
+/* --- public lookups ------------------------------------------------------------ */
+
+struct jobs *jobsys_jobs(struct jobsys *js) { return js->jobs; }
+struct events *jobsys_events(struct jobsys *js) { return js->ev; }
+
+const struct engine_conf *jobsys_engines(const struct jobsys *js, size_t *n)
+{
+	*n = TOOLCHAIN_COUNT;
+	return js->ec;
+}
+
+const struct engine_conf *jobsys_engine(const struct jobsys *js, const char *toolchain)
+{
+	for (int i = 0; toolchain && i < TOOLCHAIN_COUNT; i++)
+		if (strcmp(js->ec[i].toolchain, toolchain) == 0)
+			return &js->ec[i];
+	return NULL;
+}
+
+void jobsys_image_id(const struct engine_conf *c, char *buf, size_t cap)
+{
+	if (strcmp(c->engine, "local") == 0)
+		snprintf(buf, cap, "local:%s", c->path);
+	else
+		snprintf(buf, cap, "%s", c->image);
+}
+
+int jobsys_simulated(const struct engine_conf *c)
+{
+	/* The double is only ever picked by pointing a toolchain at it on
+	 * purpose: its bin directory (local) or the image make-image.sh builds. */
+	if (strcmp(c->engine, "local") == 0)
+		return strstr(c->path, "toolchain-double") != NULL;
+	return strstr(c->image, "toolchain-double") != NULL;
+}
+
+int jobsys_model(struct jobsys *js, const char *id, char sha[BLOB_HEX_LEN + 1], cJSON **insp,
+		 struct kiln_err *err)
+{
+	long long n;
+	if (insp)
+		*insp = NULL;
+	if (parse_id(id, &n) != 0)
+		return kiln_errf(err, KILN_ENOTFOUND, "model", "no model with id '%.40s'", id);
+	sqlite3 *c = db_conn(js->db);
+	sqlite3_stmt *st = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT sha256, inspection FROM models WHERE id = ?",
+					   -1, &st, NULL) != SQLITE_OK)
+		return db_fail(c, err, "cannot read the model");
+	sqlite3_bind_int64(st, 1, n);
+	int rc = 0;
+	int s = sqlite3_step(st);
+	if (s == SQLITE_ROW) {
+		snprintf(sha, BLOB_HEX_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 0));
+		if (insp) {
+			*insp = cJSON_Parse((const char *)sqlite3_column_text(st, 1));
+			if (*insp == NULL)
+				rc = kiln_errf(err, KILN_EINTERNAL, "model",
+					       "model %lld's stored inspection does not parse", n);
+		}
+	} else if (s == SQLITE_DONE) {
+		rc = kiln_errf(err, KILN_ENOTFOUND, "model", "no model with id %lld", n);
+	} else {
+		rc = db_fail(c, err, "cannot read the model");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int jobsys_dataset(struct jobsys *js, const char *id, char set_sha[BLOB_HEX_LEN + 1],
+		   struct kiln_err *err)
+{
+	long long n;
+	if (parse_id(id, &n) != 0)
+		return kiln_errf(err, KILN_ENOTFOUND, "dataset", "no dataset with id '%.40s'", id);
+	sqlite3 *c = db_conn(js->db);
+	sqlite3_stmt *st = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT set_sha256 FROM datasets WHERE id = ?", -1,
+					   &st, NULL) != SQLITE_OK)
+		return db_fail(c, err, "cannot read the dataset");
+	sqlite3_bind_int64(st, 1, n);
+	int rc = 0;
+	int s = sqlite3_step(st);
+	if (s == SQLITE_ROW)
+		snprintf(set_sha, BLOB_HEX_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 0));
+	else if (s == SQLITE_DONE)
+		rc = kiln_errf(err, KILN_ENOTFOUND, "dataset", "no dataset with id %lld", n);
+	else
+		rc = db_fail(c, err, "cannot read the dataset");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The dataset's image hashes in set order; *out is a new array of new
+ * strings, freed with free_list(). */
+static int dataset_images(struct jobsys *js, const char *id, char ***out, size_t *n,
+			  struct kiln_err *err)
+{
+	long long ds;
+	*out = NULL;
+	*n = 0;
+	if (parse_id(id, &ds) != 0)
+		return kiln_errf(err, KILN_ENOTFOUND, "dataset", "no dataset with id '%.40s'", id);
+	sqlite3 *c = db_conn(js->db);
+	sqlite3_stmt *st = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT sha256 FROM dataset_images WHERE dataset = ?"
+					   " ORDER BY position", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(c, err, "cannot read the dataset's images");
+	sqlite3_bind_int64(st, 1, ds);
+	size_t cap = 0;
+	int rc = 0, s;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			char **nv = realloc(*out, nc * sizeof(char *));
+			if (nv == NULL) {
+				rc = kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+				break;
+			}
+			*out = nv;
+			cap = nc;
+		}
+		char *v = strdup((const char *)sqlite3_column_text(st, 0));
+		if (v == NULL) {
+			rc = kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+			break;
+		}
+		(*out)[(*n)++] = v;
+	}
+	if (rc == 0 && s != SQLITE_DONE)
+		rc = db_fail(c, err, "cannot read the dataset's images");
+	sqlite3_finalize(st);
+	if (rc == 0 && *n == 0)
+		rc = kiln_errf(err, KILN_ENOTFOUND, "dataset", "dataset %lld has no images", ds);
+	return rc;
+}
+
+static void free_list(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* 1 when name names the archive entry: the whole entry, its last part, or
+ * that part without its extension. */
+static int entry_matches(const char *entry, const char *name)
+{
+	if (strcmp(entry, name) == 0)
+		return 1;
+	const char *base = strrchr(entry, '/');
+	base = base ? base + 1 : entry;
+	if (strcmp(base, name) == 0)
+		return 1;
+	const char *dot = strrchr(base, '.');
+	size_t stem = dot ? (size_t)(dot - base) : strlen(base);
+	return strlen(name) == stem && strncmp(base, name, stem) == 0;
+}
+
+int jobsys_test_image(struct jobsys *js, const char *dataset, const char *name,
+		      char sha[BLOB_HEX_LEN + 1], struct kiln_err *err)
+{
+	long long ds;
+	if (parse_id(dataset, &ds) != 0)
+		return kiln_errf(err, KILN_ENOTFOUND, "dataset", "no dataset with id '%.40s'",
+				 dataset);
+	sqlite3 *c = db_conn(js->db);
+	sqlite3_stmt *st = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT sha256, entry FROM dataset_images"
+					   " WHERE dataset = ? ORDER BY position", -1, &st,
+					   NULL) != SQLITE_OK)
+		return db_fail(c, err, "cannot read the dataset's images");
+	sqlite3_bind_int64(st, 1, ds);
+	int found = 0;
+	while (!found && sqlite3_step(st) == SQLITE_ROW) {
+		const char *h = (const char *)sqlite3_column_text(st, 0);
+		const char *e = (const char *)sqlite3_column_text(st, 1);
+		if (strcmp(h, name) == 0 || entry_matches(e, name)) {
+			snprintf(sha, BLOB_HEX_LEN + 1, "%s", h);
+			found = 1;
+		}
+	}
+	sqlite3_finalize(st);
+	if (!found)
+		return kiln_errf(err, KILN_ENOTFOUND, "test_image",
+				 "test_image '%.64s' is not an image of dataset %lld: give an image's "
+				 "sha256 or its file name from the archive", name, ds);
+	return 0;
+}
+
+/* --- toolchain probes ------------------------------------------------------------ */
+
+int jobsys_status(struct jobsys *js, const char *toolchain, int max_age_s,
+		  struct engine_status *st)
+{
+	const struct engine_conf *ec = jobsys_engine(js, toolchain);
+	if (ec == NULL)
+		return KILN_ENOTFOUND;
+	size_t i = (size_t)(ec - js->ec);
+	time_t now = time(NULL);
+	pthread_mutex_lock(&js->probe_lock);
+	struct probe_cache pc = js->probes[i];
+	pthread_mutex_unlock(&js->probe_lock);
+	if (pc.have && max_age_s > 0 && now - pc.at < max_age_s) {
+		*st = pc.st;
+		return pc.rc;
+	}
+	/* Outside the lock: a probe spawns `<engine> version` and `image
+	 * inspect` (seconds when a daemon is slow).  Two callers probing at
+	 * once is harmless; the later answer wins. */
+	int rc = engine_probe(ec, PROBE_TIMEOUT_MS, st);
+	pthread_mutex_lock(&js->probe_lock);
+	js->probes[i].st = *st;
+	js->probes[i].rc = rc;
+	js->probes[i].have = 1;
+	js->probes[i].at = time(NULL);
+	pthread_mutex_unlock(&js->probe_lock);
+	return rc;
+}
+
+cJSON *jobsys_toolchains_json(struct jobsys *js, int max_age_s)
+{
+	cJSON *arr = cJSON_CreateArray();
+	for (int i = 0; arr && i < TOOLCHAIN_COUNT; i++) {
+		struct engine_status st;
+		jobsys_status(js, js->ec[i].toolchain, max_age_s, &st);
+		cJSON *o = engine_status_json(&st);
+		if (o) {
+			cJSON_AddBoolToObject(o, "simulated", jobsys_simulated(&js->ec[i]));
+			cJSON_AddItemToArray(arr, o);
+		}
+	}
+	return arr;
+}
+
+/* Start-up: probe every toolchain once, in the background so a slow engine
+ * does not delay listening, and tell the operator what is missing. */
+static void *probe_all(void *arg)
+{
+	struct jobsys *js = arg;
+	for (int i = 0; i < TOOLCHAIN_COUNT; i++) {
+		struct engine_status st;
+		if (jobsys_status(js, js->ec[i].toolchain, 0, &st) == 0)
+			fprintf(stderr, "level=info toolchain=%s engine=%s msg=\"ready\"%s\n",
+				st.toolchain, st.engine,
+				jobsys_simulated(&js->ec[i]) ? " simulated=true" : "");
+		else
+			fprintf(stderr, "level=warn toolchain=%s engine=%s msg=\"not ready: %s\" "
+				"fix=\"%s\"\n", st.toolchain, st.engine, st.message, st.fix);
+	}
+	return NULL;
+}
+
+/* --- the worker hooks ------------------------------------------------------------- */
+
+/* What every hook works out again from the claimed row: the hooks run at
+ * different times (and attempts), so nothing is carried between them. */
+struct jobctx {
+	char model_sha[BLOB_HEX_LEN + 1];
+	cJSON *insp;            /* the stored model's inspection */
+	cJSON *cut_insp;        /* the cut model's, when the recipe needs a cut */
+	struct job_spec *spec;
+	int cut;
+};
+
+static void ctx_clear(struct jobctx *c)
+{
+	cJSON_Delete(c->insp);
+	cJSON_Delete(c->cut_insp);
+	spec_free(c->spec);
+	memset(c, 0, sizeof(*c));
+}
+
+static int ctx_load(struct jobsys *js, const struct jobs_claim *job, struct jobctx *c,
+		    struct kiln_err *err)
+{
+	memset(c, 0, sizeof(*c));
+	int rc = jobsys_model(js, job->model, c->model_sha, &c->insp, err);
+	if (rc == 0)
+		rc = spec_parse_text(job->spec_json, strlen(job->spec_json), c->insp, &c->spec, err);
+	if (rc == 0)
+		c->cut = recipe_needs_cut(c->spec, c->insp);
+	return rc;
+}
+
+static void ctx_paths(const struct jobctx *c, struct recipe_paths *p)
+{
+	recipe_paths_default(p);
+	if (c->spec->test_image[0])
+		p->test_image = JOBSYS_TEST_IMAGE;
+}
+
+/* The recipe's output for the job, planned from the workspace's model:
+ * the cut model's inspection when a cut was made. */
+static int ctx_plan(struct jobctx *c, const char *ws, struct recipe_out **out,
+		    struct kiln_err *err)
+{
+	if (c->cut && c->cut_insp == NULL) {
+		char path[PATH_MAX];
+		struct recipe_paths p;
+		ctx_paths(c, &p);
+		snprintf(path, sizeof(path), "%s/%s", ws, p.model);
+		struct onnx_model *m = NULL;
+		int rc = onnx_open(path, &m, err);
+		if (rc != 0)
+			return rc;
+		c->cut_insp = onnx_inspect_json(m);
+		onnx_close(m);
+		if (c->cut_insp == NULL)
+			return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	}
+	struct recipe_paths p;
+	ctx_paths(c, &p);
+	return recipe_plan(c->spec, c->cut ? c->cut_insp : c->insp, &p, out, err);
+}
+
+static int prepare(void *arg, const struct jobs_claim *job, const char *ws,
+		   struct kiln_err *err)
+{
+	struct jobsys *js = arg;
+	struct jobctx c;
+	struct recipe_paths p;
+	char src[4200], dst[PATH_MAX];
+	char **shas = NULL;
+	size_t n = 0;
+	int rc = ctx_load(js, job, &c, err);
+	if (rc != 0)
+		goto out;
+	ctx_paths(&c, &p);
+	snprintf(dst, sizeof(dst), "%s/%s", ws, p.model);
+	if ((rc = blob_path(js->bs, c.model_sha, src, sizeof(src), err)) != 0)
+		goto out;
+	if (c.cut) {
+		/* pulsar2, pulsar and Voyager compile the whole graph: the model
+		 * they get must end at the spec's outputs. */
+		struct onnx_model *m = NULL;
+		if ((rc = onnx_open(src, &m, err)) != 0)
+			goto out;
+		rc = onnx_cut_file(m, (const char *const *)c.spec->outputs, c.spec->n_outputs, dst,
+				   NULL, err);
+		onnx_close(m);
+	} else {
+		rc = copy_file(src, dst, err);
+	}
+	if (rc != 0 || job->dataset == NULL)
+		goto out;
+	if ((rc = dataset_images(js, job->dataset, &shas, &n, err)) != 0)
+		goto out;
+	struct calib_export opt;
+	calib_export_default(&opt);
+	/* The tar-taking tools (pulsar2's calibration_dataset, pulsar's
+	 * dataset_conf_calibration) get images.tar; the others a directory. */
+	const char *tc = c.spec->t->toolchain;
+	int tar = strcmp(tc, "pulsar2") == 0 || strcmp(tc, "pulsar") == 0;
+	opt.layout = tar ? CALIB_TAR : CALIB_DIR;
+	opt.count = c.spec->calib_count > 0 ? (size_t)c.spec->calib_count : 0;
+	opt.seed = CALIB_SEED;
+	snprintf(dst, sizeof(dst), "%s/%s", ws, tar ? p.images_tar : p.images_dir);
+	if ((rc = calib_materialize(js->bs, (const char *const *)shas, n, &opt, dst, NULL,
+				    err)) != 0)
+		goto out;
+	if (c.spec->test_image[0]) {
+		char sha[BLOB_HEX_LEN + 1];
+		if ((rc = jobsys_test_image(js, job->dataset, c.spec->test_image, sha, err)) != 0 ||
+		    (rc = blob_path(js->bs, sha, src, sizeof(src), err)) != 0)
+			goto out;
+		snprintf(dst, sizeof(dst), "%s/%s", ws, JOBSYS_TEST_IMAGE);
+		rc = copy_file(src, dst, err);
+	}
+out:
+	free_list(shas, n);
+	ctx_clear(&c);
+	return rc;
+}
+
+static int planner(void *arg, const struct jobs_claim *job, const char *ws, struct plan **out,
+		   struct kiln_err *err)
+{
+	struct jobsys *js = arg;
+	struct jobctx c;
+	struct recipe_out *r = NULL;
+	*out = NULL;
+	int rc = ctx_load(js, job, &c, err);
+	if (rc == 0)
+		rc = ctx_plan(&c, ws, &r, err);
+	if (rc == 0) {
+		*out = r->plan;   /* the worker frees the plan; the rest goes here */
+		r->plan = NULL;
+	}
+	recipe_out_free(r);
+	ctx_clear(&c);
+	return rc;
+}
+
+/* Inserts the bundle row and one bundle_files row per file (each file
+ * stored as a blob); *id gets the bundle's id.  Called with blobrefs held. */
+static int store_bundle(struct jobsys *js, const struct jobs_claim *job,
+			const struct job_spec *s, const char *dir, const char *tgz,
+			uint64_t size, int simulated, long long *id, struct kiln_err *err)
+{
+	char path[2 * PATH_MAX];
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return kiln_errf(err, KILN_EIO, "", "cannot read %s: %s", path, strerror(errno));
+	static const size_t max = 4u << 20;  /* a manifest lists <= 1024 files */
+	char *text = malloc(max + 1);
+	size_t len = text ? fread(text, 1, max, f) : 0;
+	fclose(f);
+	if (text == NULL)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	text[len] = '\0';
+	cJSON *man = cJSON_Parse(text);
+	const cJSON *files = cJSON_GetObjectItemCaseSensitive(man, "files");
+	if (!cJSON_IsArray(files)) {
+		cJSON_Delete(man);
+		free(text);
+		return kiln_errf(err, KILN_EINTERNAL, "", "manifest.json has no file list");
+	}
+	sqlite3 *c = db_conn(js->db);
+	sqlite3_stmt *st = NULL;
+	char now[32];
+	db_now(now, sizeof(now));
+	int rc = 0;
+	if (c == NULL || sqlite3_exec(c, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = db_fail(c, err, "cannot store the bundle");
+		goto out;
+	}
+	if (sqlite3_prepare_v2(c, "INSERT INTO bundles(job, name, target, sha256, size, manifest,"
+			       " simulated, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", -1, &st,
+			       NULL) != SQLITE_OK) {
+		rc = db_fail(c, err, "cannot store the bundle");
+		goto rollback;
+	}
+	sqlite3_bind_int64(st, 1, job->id);
+	sqlite3_bind_text(st, 2, s->name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, s->target, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, tgz, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)size);
+	sqlite3_bind_text(st, 6, text, (int)len, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 7, simulated);
+	sqlite3_bind_text(st, 8, now, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rc = db_fail(c, err, "cannot store the bundle");
+		goto rollback;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	*id = sqlite3_last_insert_rowid(c);
+	if (sqlite3_prepare_v2(c, "INSERT INTO bundle_files(bundle, name, sha256, size)"
+			       " VALUES (?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK) {
+		rc = db_fail(c, err, "cannot store the bundle's files");
+		goto rollback;
+	}
+	/* Every listed file, then manifest.json itself (the manifest does not
+	 * list itself, but it is in the archive and worth serving alone). */
+	const cJSON *it = files->child;
+	for (int last = 0; !last;) {
+		const char *name;
+		if (it != NULL) {
+			name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "name"));
+			it = it->next;
+		} else {
+			name = "manifest.json";
+			last = 1;
+		}
+		if (name == NULL) {
+			rc = kiln_errf(err, KILN_EINTERNAL, "", "manifest.json lists a file without "
+				       "a name");
+			goto rollback;
+		}
+		char hex[BLOB_HEX_LEN + 1];
+		struct stat sb;
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		if (stat(path, &sb) != 0) {
+			rc = kiln_errf(err, KILN_EIO, "", "cannot read %s: %s", path, strerror(errno));
+			goto rollback;
+		}
+		if ((rc = blob_put_file(js->bs, path, hex, err)) != 0)
+			goto rollback;
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, *id);
+		sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 3, hex, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)sb.st_size);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = db_fail(c, err, "cannot store the bundle's files");
+			goto rollback;
+		}
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_exec(c, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = db_fail(c, err, "cannot store the bundle");
+		goto rollback;
+	}
+	goto out;
+rollback:
+	sqlite3_finalize(st);
+	st = NULL;
+	sqlite3_exec(c, "ROLLBACK", NULL, NULL, NULL);
+out:
+	cJSON_Delete(man);
+	free(text);
+	return rc;
+}
+
+static int finisher(void *arg, const struct jobs_claim *job, const struct plan *plan,
+		    const char *ws, const cJSON *figures, char *bundle, size_t cap,
+		    struct kiln_err *err)
+{
+	(void)plan;
+	struct jobsys *js = arg;
+	struct jobctx c;
+	struct recipe_out *r = NULL;
+	char dir[PATH_MAX], set_sha[BLOB_HEX_LEN + 1] = "", image[1100], jobid[32], now[32];
+	int rc = ctx_load(js, job, &c, err);
+	if (rc == 0)
+		rc = ctx_plan(&c, ws, &r, err);
+	if (rc != 0)
+		goto out;
+	/* The bundle is staged beside the workspace (<job dir>/bundle), so a
+	 * tool's leftovers never end up in it. */
+	snprintf(dir, sizeof(dir), "%s", ws);
+	char *slash = strrchr(dir, '/');
+	if (slash == NULL) {
+		rc = kiln_errf(err, KILN_EINTERNAL, "", "workspace path %s has no parent", ws);
+		goto out;
+	}
+	snprintf(slash, sizeof(dir) - (size_t)(slash - dir), "/bundle");
+	if (rm_rf(dir) != 0) {
+		rc = kiln_errf(err, KILN_EIO, "", "cannot empty %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if ((rc = recipe_stage_bundle(r, ws, dir, err)) != 0)
+		goto out;
+	if (job->dataset && (rc = jobsys_dataset(js, job->dataset, set_sha, err)) != 0)
+		goto out;
+	const struct engine_conf *ec = jobsys_engine(js, c.spec->t->toolchain);
+	if (ec == NULL) {
+		rc = kiln_errf(err, KILN_EINTERNAL, "", "no settings for toolchain %s",
+			       c.spec->t->toolchain);
+		goto out;
+	}
+	jobsys_image_id(ec, image, sizeof(image));
+	snprintf(jobid, sizeof(jobid), "%lld", (long long)job->id);
+	db_now(now, sizeof(now));
+	int simulated = jobsys_simulated(ec);
+	struct bundle_info info = {
+		.name = c.spec->name,
+		.target = c.spec->target,
+		.created = now,
+		.job = jobid,
+		.model_sha256 = c.model_sha,
+		.dataset_sha256 = set_sha[0] ? set_sha : NULL,
+		.toolchain = ec->toolchain,
+		.toolchain_image = image,
+		.similarity = figures,
+		.simulated = simulated,
+	};
+	if ((rc = bundle_write_manifest(dir, &info, err)) != 0)
+		goto out;
+	char tgz[BLOB_HEX_LEN + 1];
+	uint64_t size = 0;
+	long long id = 0;
+	/* Held from the first blob to the last row: a delete running at the
+	 * same time must not remove a blob these rows are about to name. */
+	blobrefs_lock();
+	rc = bundle_pack(dir, js->bs, tgz, &size, err);
+	if (rc == 0)
+		rc = store_bundle(js, job, c.spec, dir, tgz, size, simulated, &id, err);
+	blobrefs_unlock();
+	if (rc == 0)
+		snprintf(bundle, cap, "%lld", id);
+out:
+	recipe_out_free(r);
+	ctx_clear(&c);
+	return rc;
+}
+
+/* --- start and stop ----------------------------------------------------------------- */
+
+int jobsys_start(const struct kiln_config *cfg, struct db *db, struct blob_store *bs,
+		 struct jobsys **out, struct kiln_err *err)
+{
+	*out = NULL;
+	struct jobsys *js = calloc(1, sizeof(*js));
+	if (js == NULL)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	js->cfg = cfg;
+	js->db = db;
+	js->bs = bs;
+	pthread_mutex_init(&js->probe_lock, NULL);
+	for (int i = 0; i < TOOLCHAIN_COUNT; i++) {
+		struct engine_conf *e = &js->ec[i];
+		const struct config_toolchain *t = &cfg->toolchains[i];
+		snprintf(e->toolchain, sizeof(e->toolchain), "%s", config_toolchain_ids[i]);
+		snprintf(e->engine, sizeof(e->engine), "%s", t->engine);
+		snprintf(e->image, sizeof(e->image), "%s", t->image);
+		snprintf(e->engine_args, sizeof(e->engine_args), "%s", t->engine_args);
+		snprintf(e->path, sizeof(e->path), "%s", t->path);
+		int rc = engine_conf_check(e, err);
+		if (rc != 0) {
+			char msg[sizeof(err->msg)];
+			snprintf(msg, sizeof(msg), "%s", err->msg);
+			kiln_errf(err, rc, "toolchain", "[toolchain.%s]: %s", e->toolchain, msg);
+			jobsys_stop(js);
+			return rc;
+		}
+	}
+	int rc = events_new(NULL, &js->ev, err);
+	struct jobs_conf jc = {.max_attempts = cfg->max_attempts};
+	if (rc == 0)
+		rc = jobs_open(db, js->ev, &jc, &js->jobs, err);
+	struct worker_conf wc = {
+		.data_dir = cfg->data_dir,
+		.workers = cfg->workers,
+		.engines = js->ec,
+		.n_engines = TOOLCHAIN_COUNT,
+		.preparer = prepare, .preparer_arg = js,
+		.planner = planner, .planner_arg = js,
+		.finisher = finisher, .finisher_arg = js,
+	};
+	if (rc == 0)
+		rc = worker_start(js->jobs, &wc, &js->pool, err);
+	if (rc != 0) {
+		jobsys_stop(js);
+		return rc;
+	}
+	js->probe_started = pthread_create(&js->probe_thread, NULL, probe_all, js) == 0;
+	*out = js;
+	return 0;
+}
+
+void jobsys_stop(struct jobsys *js)
+{
+	if (js == NULL)
+		return;
+	if (js->probe_started)
+		pthread_join(js->probe_thread, NULL);
+	worker_stop(js->pool);
+	jobs_close(js->jobs);
+	events_free(js->ev);
+	pthread_mutex_destroy(&js->probe_lock);
+	free(js);
+}

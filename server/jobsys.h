@@ -1,0 +1,92 @@
+/*
+ * jobsys: kilnd's job system — the event hub, the job store and the worker
+ * pool (runtime/), wired to the models, datasets and bundles kilnd keeps,
+ * and to the recipes (conversion/).
+ *
+ * Started by main.c after the database is migrated and before HTTP starts;
+ * stopped after HTTP has stopped (the routes call into it).  The worker
+ * hooks live here:
+ *   preparer  <workspace>/model.onnx (the model's blob, or the cut model when
+ *             recipe_needs_cut says the tool cannot cut it), the calibration
+ *             images as images/ (TPU-MLIR, Voyager) or images.tar (pulsar2,
+ *             pulsar), and the spec's test image as test.jpg
+ *   planner   stored spec + the model's inspection -> recipe_plan -> plan
+ *   finisher  recipe_stage_bundle into <job dir>/bundle, manifest.json
+ *             (simulated when the toolchain is the test double), the packed
+ *             .tar.gz and every file as blobs, the bundles/bundle_files rows
+ *
+ * The spec's test_image names an image of the job's own dataset: its
+ * sha256, its archive entry name, or that name's last part with or without
+ * the extension ("dog" for "photos/dog.jpg").
+ *
+ * Toolchain readiness (engine_probe: up to 5 s a probe) is cached here:
+ * probed once in the background at start, again on request.
+ *
+ * Ownership: jobsys_start's *out is freed by jobsys_stop (accepts NULL);
+ * the cfg, db and blob store given to it must outlive it.
+ */
+#ifndef KILN_JOBSYS_H
+#define KILN_JOBSYS_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "blob.h"
+#include "config.h"
+#include "db.h"
+#include "engine.h"
+#include "events.h"
+#include "jobs.h"
+#include "kiln_err.h"
+
+/* Where the spec's test image is put in the workspace. */
+#define JOBSYS_TEST_IMAGE "test.jpg"
+
+struct jobsys;
+
+/* Recovers jobs a crash left running, then starts the workers. */
+int jobsys_start(const struct kiln_config *cfg, struct db *db, struct blob_store *bs,
+		 struct jobsys **out, struct kiln_err *err);
+/* Stops the workers (running jobs go back to the queue), closes the store
+ * and the hub.  HTTP must be stopped first. */
+void jobsys_stop(struct jobsys *js);
+
+struct jobs *jobsys_jobs(struct jobsys *js);
+struct events *jobsys_events(struct jobsys *js);
+/* The [toolchain.*] settings as engine confs (TOOLCHAIN_COUNT of them). */
+const struct engine_conf *jobsys_engines(const struct jobsys *js, size_t *n);
+/* The conf of toolchain id, or NULL. */
+const struct engine_conf *jobsys_engine(const struct jobsys *js, const char *toolchain);
+
+/* What the steps run in, for the cache key and the manifest: the image, or
+ * "local:<path>" (buf >= 1100 bytes). */
+void jobsys_image_id(const struct engine_conf *c, char *buf, size_t cap);
+/* 1 when c points at the toolchain double (tests/toolchain-double): what it
+ * makes is marked "simulated".  Never true for the default settings. */
+int jobsys_simulated(const struct engine_conf *c);
+
+/* A stored model by id: its sha256 and (when insp is not NULL) its
+ * inspection (new cJSON, caller cJSON_Delete()s).  KILN_ENOTFOUND with
+ * field "model" when there is none. */
+int jobsys_model(struct jobsys *js, const char *id, char sha[BLOB_HEX_LEN + 1], cJSON **insp,
+		 struct kiln_err *err);
+/* A stored dataset by id: its set_sha256.  KILN_ENOTFOUND, field "dataset". */
+int jobsys_dataset(struct jobsys *js, const char *id, char set_sha[BLOB_HEX_LEN + 1],
+		   struct kiln_err *err);
+/* The dataset image that `name` names (see above).  KILN_ENOTFOUND, field
+ * "test_image". */
+int jobsys_test_image(struct jobsys *js, const char *dataset, const char *name,
+		      char sha[BLOB_HEX_LEN + 1], struct kiln_err *err);
+
+/* The toolchain's readiness into st: the cached probe when it said ready
+ * and is younger than max_age_s, else a new probe (slow: call it off the
+ * hot path).  Returns 0 when ready, KILN_EUNAVAIL when not, KILN_ENOTFOUND
+ * for an unknown toolchain. */
+int jobsys_status(struct jobsys *js, const char *toolchain, int max_age_s,
+		  struct engine_status *st);
+/* [engine_status_json per toolchain], re-probing entries older than
+ * max_age_s (0: all).  New cJSON, caller cJSON_Delete()s. */
+cJSON *jobsys_toolchains_json(struct jobsys *js, int max_age_s);
+
+#endif

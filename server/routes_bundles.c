@@ -1,0 +1,405 @@
+/*
+ * routes_bundles: the finished bundles — list, one (with its manifest and
+ * files), the .tar.gz and each file inside, all sent from the blob store
+ * with sendfile.  Also routes_send_blob(), the one place that answers
+ * ETag / If-None-Match / Range / If-Range for a stored blob; /pull uses it
+ * too, so a board and a browser see the same caching rules.
+ *
+ * Never builds an archive: bundle rows and their blobs are written once by
+ * the job that made them (conversion/bundle.h), and this file only reads.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "routes.h"
+
+#define BUNDLE_COLS "id, job, name, target, sha256, size, manifest, simulated, created_at"
+#define BUNDLE_FILE_NAME_MAX 512
+
+static void reply_db_error(struct http_req *req, sqlite3 *c, const char *what)
+{
+	http_reply_error(req, 500, "io_error", NULL, "%s: %s", what,
+			 c ? sqlite3_errmsg(c) : "no database connection");
+}
+
+/* --- conditional and partial replies ----------------------------------------- */
+
+/* 1 when an If-None-Match value names etag ("*" or one of a comma list;
+ * weak W/ tags compare by their opaque part, as RFC 9110 §13.1.2 asks). */
+static int etag_matches(const char *inm, const char *etag)
+{
+	size_t elen = strlen(etag);
+	const char *p = inm;
+	while (*p) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '*')
+			return 1;
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		if (strncmp(p, etag, elen) == 0 &&
+		    (p[elen] == '\0' || p[elen] == ',' || p[elen] == ' ' || p[elen] == '\t'))
+			return 1;
+		while (*p && *p != ',')
+			p++;
+	}
+	return 0;
+}
+
+enum range_kind { RANGE_NONE, RANGE_OK, RANGE_UNSATISFIABLE };
+
+static int parse_u64(const char *s, const char *end, uint64_t *out)
+{
+	if (s == end || end - s > 19)
+		return -1;
+	uint64_t v = 0;
+	for (const char *p = s; p < end; p++) {
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* Parses one "bytes=a-b" / "bytes=a-" / "bytes=-n" against size.  A header
+ * we do not serve as a range (several ranges, another unit, bad syntax) is
+ * RANGE_NONE: RFC 9110 §14.2 lets a server ignore Range and send the whole
+ * representation, which every client handles. */
+static enum range_kind parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
+{
+	if (strncmp(h, "bytes=", 6) != 0 || strchr(h, ',') != NULL)
+		return RANGE_NONE;
+	const char *s = h + 6;
+	const char *dash = strchr(s, '-');
+	if (dash == NULL)
+		return RANGE_NONE;
+	const char *end = dash + strlen(dash);
+	uint64_t a, b;
+	if (dash == s) { /* suffix: the last n bytes */
+		if (parse_u64(dash + 1, end, &b) != 0)
+			return RANGE_NONE;
+		if (b == 0 || size == 0)
+			return RANGE_UNSATISFIABLE;
+		if (b > size)
+			b = size;
+		*off = size - b;
+		*len = b;
+		return RANGE_OK;
+	}
+	if (parse_u64(s, dash, &a) != 0)
+		return RANGE_NONE;
+	if (dash + 1 == end) {
+		b = size ? size - 1 : 0;
+	} else {
+		if (parse_u64(dash + 1, end, &b) != 0 || b < a)
+			return RANGE_NONE;
+		if (b >= size)
+			b = size ? size - 1 : 0;
+	}
+	if (a >= size)
+		return RANGE_UNSATISFIABLE;
+	*off = a;
+	*len = b - a + 1;
+	return RANGE_OK;
+}
+
+void routes_send_blob(struct http_req *req, const char *sha, const char *content_type,
+		      const char *disposition)
+{
+	struct app *app = http_req_app(req);
+	char etag[BLOB_HEX_LEN + 3];
+	snprintf(etag, sizeof(etag), "\"%s\"", sha);
+	const char *inm = http_req_header(req, "If-None-Match");
+	if (inm && etag_matches(inm, etag)) {
+		/* Answered without touching the file: a fleet polling every
+		 * minute costs one row lookup each. */
+		http_reply_empty(req, 304);
+		http_reply_header(req, "ETag", etag);
+		return;
+	}
+	int fd;
+	uint64_t size;
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	if (blob_open(app->blobs, sha, &fd, &size, &err) != 0) {
+		http_reply_kerr(req, &err);
+		return;
+	}
+	uint64_t off = 0, len = size;
+	enum range_kind rk = RANGE_NONE;
+	const char *range = http_req_header(req, "Range");
+	const char *if_range = http_req_header(req, "If-Range");
+	/* If-Range with another validator: the bytes changed since the client's
+	 * partial copy, so it gets the whole new file rather than a splice. */
+	if (range && (if_range == NULL || strcmp(if_range, etag) == 0))
+		rk = parse_range(range, size, &off, &len);
+	char cr[96];
+	if (rk == RANGE_UNSATISFIABLE) {
+		close(fd);
+		snprintf(cr, sizeof(cr), "bytes */%" PRIu64, size);
+		http_reply_error(req, 416, "range_not_satisfiable", "Range",
+				 "the range '%.64s' starts past the end of the %" PRIu64
+				 "-byte file", range, size);
+		http_reply_header(req, "Content-Range", cr);
+		http_reply_header(req, "ETag", etag);
+		return;
+	}
+	http_reply_fd(req, rk == RANGE_OK ? 206 : 200, content_type, fd, off, len);
+	if (rk == RANGE_OK) {
+		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, off,
+			 off + len - 1, size);
+		http_reply_header(req, "Content-Range", cr);
+	}
+	http_reply_header(req, "ETag", etag);
+	http_reply_header(req, "Accept-Ranges", "bytes");
+	if (disposition)
+		http_reply_header(req, "Content-Disposition", disposition);
+}
+
+/* --- records ------------------------------------------------------------------- */
+
+/* A bundle row (BUNDLE_COLS) as its API record; full adds manifest and files. */
+static cJSON *bundle_json(sqlite3 *c, sqlite3_stmt *st, int full)
+{
+	cJSON *o = cJSON_CreateObject();
+	long long id = sqlite3_column_int64(st, 0);
+	cJSON_AddNumberToObject(o, "id", (double)id);
+	if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+		cJSON_AddNullToObject(o, "job");
+	else
+		cJSON_AddNumberToObject(o, "job", (double)sqlite3_column_int64(st, 1));
+	cJSON_AddStringToObject(o, "name", (const char *)sqlite3_column_text(st, 2));
+	cJSON_AddStringToObject(o, "target", (const char *)sqlite3_column_text(st, 3));
+	cJSON_AddStringToObject(o, "sha256", (const char *)sqlite3_column_text(st, 4));
+	cJSON_AddNumberToObject(o, "size", (double)sqlite3_column_int64(st, 5));
+	cJSON_AddBoolToObject(o, "simulated", sqlite3_column_int(st, 7) != 0);
+	cJSON_AddStringToObject(o, "created", (const char *)sqlite3_column_text(st, 8));
+	char href[80];
+	snprintf(href, sizeof(href), "/api/v1/bundles/%lld/archive", id);
+	cJSON_AddStringToObject(o, "archive", href);
+	if (!full)
+		return o;
+	cJSON *man = cJSON_Parse((const char *)sqlite3_column_text(st, 6));
+	cJSON_AddItemToObject(o, "manifest", man ? man : cJSON_CreateNull());
+	cJSON *files = cJSON_AddArrayToObject(o, "files");
+	sqlite3_stmt *fs = NULL;
+	if (sqlite3_prepare_v2(c, "SELECT name, sha256, size FROM bundle_files WHERE bundle = ?"
+			       " ORDER BY name", -1, &fs, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(fs, 1, id);
+		while (sqlite3_step(fs) == SQLITE_ROW) {
+			cJSON *f = cJSON_CreateObject();
+			cJSON_AddStringToObject(f, "name", (const char *)sqlite3_column_text(fs, 0));
+			cJSON_AddStringToObject(f, "sha256", (const char *)sqlite3_column_text(fs, 1));
+			cJSON_AddNumberToObject(f, "size", (double)sqlite3_column_int64(fs, 2));
+			cJSON_AddItemToArray(files, f);
+		}
+	}
+	sqlite3_finalize(fs);
+	return o;
+}
+
+int routes_bundle_load(struct http_req *req, long long id, char sha[BLOB_HEX_LEN + 1],
+		       char *name, size_t name_cap)
+{
+	struct app *app = http_req_app(req);
+	sqlite3 *c = db_conn(app->db);
+	sqlite3_stmt *st = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT sha256, name FROM bundles WHERE id = ?",
+					   -1, &st, NULL) != SQLITE_OK) {
+		reply_db_error(req, c, "cannot read bundle");
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	int rc = -1;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(sha, BLOB_HEX_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 0));
+		if (name)
+			snprintf(name, name_cap, "%s", (const char *)sqlite3_column_text(st, 1));
+		rc = 0;
+	} else {
+		http_reply_error(req, 404, "not_found", "id", "no bundle with id %lld", id);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* --- routes ---------------------------------------------------------------------- */
+
+void route_bundles_list(struct http_req *req)
+{
+	struct app *app = http_req_app(req);
+	int limit;
+	long long after;
+	if (http_req_page(req, &limit, &after) != 0)
+		return;
+	const char *target = http_req_query(req, "target");
+	const char *name = http_req_query(req, "name");
+	if ((target && strlen(target) > 32) || (name && strlen(name) > 64)) {
+		http_reply_error(req, 400, "invalid", target && strlen(target) > 32 ? "target" : "name",
+				 "target is at most 32 characters and name at most 64");
+		return;
+	}
+	sqlite3 *c = db_conn(app->db);
+	sqlite3_stmt *st = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " BUNDLE_COLS " FROM bundles WHERE id > ?1"
+					   " AND (?2 IS NULL OR target = ?2)"
+					   " AND (?3 IS NULL OR name = ?3)"
+					   " ORDER BY id LIMIT ?4", -1, &st, NULL) != SQLITE_OK) {
+		reply_db_error(req, c, "cannot list bundles");
+		return;
+	}
+	sqlite3_bind_int64(st, 1, after);
+	if (target)
+		sqlite3_bind_text(st, 2, target, -1, SQLITE_TRANSIENT);
+	if (name)
+		sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 4, limit + 1);
+	cJSON *o = cJSON_CreateObject();
+	cJSON *items = cJSON_AddArrayToObject(o, "items");
+	int n = 0;
+	long long last = 0, next = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (n == limit) {
+			next = last;
+			break;
+		}
+		last = sqlite3_column_int64(st, 0);
+		cJSON_AddItemToArray(items, bundle_json(c, st, 0));
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (next)
+		cJSON_AddNumberToObject(o, "next", (double)next);
+	else
+		cJSON_AddNullToObject(o, "next");
+	http_reply_json(req, 200, o);
+}
+
+void route_bundles_get(struct http_req *req)
+{
+	struct app *app = http_req_app(req);
+	long long id;
+	if (routes_id_param(req, "id", &id) != 0)
+		return;
+	sqlite3 *c = db_conn(app->db);
+	sqlite3_stmt *st = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " BUNDLE_COLS " FROM bundles WHERE id = ?",
+					   -1, &st, NULL) != SQLITE_OK) {
+		reply_db_error(req, c, "cannot read bundle");
+		return;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		http_reply_json(req, 200, bundle_json(c, st, 1));
+	else
+		http_reply_error(req, 404, "not_found", "id", "no bundle with id %lld", id);
+	sqlite3_finalize(st);
+}
+
+void route_bundles_archive(struct http_req *req)
+{
+	long long id;
+	char sha[BLOB_HEX_LEN + 1], name[128];
+	if (routes_id_param(req, "id", &id) != 0 ||
+	    routes_bundle_load(req, id, sha, name, sizeof(name)) != 0)
+		return;
+	char disp[200];
+	/* name was checked against [A-Za-z0-9._-] when the job was submitted. */
+	snprintf(disp, sizeof(disp), "attachment; filename=\"%s-%lld.tar.gz\"", name, id);
+	routes_send_blob(req, sha, "application/gzip", disp);
+}
+
+/* A bundle file's name: segments of [A-Za-z0-9._-], not starting with '.',
+ * joined by '/' (schema/manifest.schema.json's pattern). */
+static int file_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > BUNDLE_FILE_NAME_MAX)
+		return 0;
+	int seg_start = 1;
+	for (const char *p = s; *p; p++) {
+		if (*p == '/') {
+			if (seg_start)
+				return 0;
+			seg_start = 1;
+			continue;
+		}
+		if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '_' || *p == '-'))
+			return 0;
+		if (seg_start && !isalnum((unsigned char)*p))
+			return 0;
+		seg_start = 0;
+	}
+	return !seg_start;
+}
+
+static const char *content_type_of(const char *name)
+{
+	static const struct {
+		const char *ext, *type;
+	} TYPES[] = {
+		{".json", "application/json"}, {".jpg", "image/jpeg"}, {".jpeg", "image/jpeg"},
+		{".png", "image/png"}, {".mud", "text/plain; charset=utf-8"},
+		{".txt", "text/plain; charset=utf-8"}, {".prototxt", "text/plain; charset=utf-8"},
+	};
+	size_t n = strlen(name);
+	for (size_t i = 0; i < sizeof(TYPES) / sizeof(TYPES[0]); i++) {
+		size_t e = strlen(TYPES[i].ext);
+		if (n > e && strcasecmp(name + n - e, TYPES[i].ext) == 0)
+			return TYPES[i].type;
+	}
+	return "application/octet-stream";
+}
+
+void route_bundles_file(struct http_req *req)
+{
+	struct app *app = http_req_app(req);
+	long long id;
+	if (routes_id_param(req, "id", &id) != 0)
+		return;
+	/* The route table has one row per depth (a Metis bundle nests its files
+	 * under build/<model>/<model>/1/); the name is everything after /files/. */
+	const char *path = http_req_path(req);
+	const char *name = strstr(path, "/files/");
+	name = name ? name + 7 : "";
+	if (!file_name_ok(name)) {
+		http_reply_error(req, 404, "not_found", "name", "'%.100s' is not a bundle file name",
+				 name);
+		return;
+	}
+	sqlite3 *c = db_conn(app->db);
+	sqlite3_stmt *st = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT f.sha256 FROM bundles b LEFT JOIN "
+					   "bundle_files f ON f.bundle = b.id AND f.name = ?2"
+					   " WHERE b.id = ?1", -1, &st, NULL) != SQLITE_OK) {
+		reply_db_error(req, c, "cannot read bundle");
+		return;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+	char sha[BLOB_HEX_LEN + 1] = "";
+	int found_bundle = 0;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		found_bundle = 1;
+		if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+			snprintf(sha, sizeof(sha), "%s", (const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	if (!found_bundle) {
+		http_reply_error(req, 404, "not_found", "id", "no bundle with id %lld", id);
+		return;
+	}
+	if (sha[0] == '\0') {
+		http_reply_error(req, 404, "not_found", "name",
+				 "bundle %lld has no file '%.100s'; GET /api/v1/bundles/%lld lists "
+				 "its files", id, name, id);
+		return;
+	}
+	routes_send_blob(req, sha, content_type_of(name), NULL);
+}

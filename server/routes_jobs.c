@@ -1,0 +1,675 @@
+/*
+ * routes_jobs: conversion jobs over HTTP — submit (spec checked against the
+ * model, cache key, queue), list, one, cancel, retry, the plan (JSON or a
+ * shell script), the log (Range), the live events (Server-Sent Events) —
+ * and GET /api/v1/targets with each toolchain's readiness.
+ *
+ * The work itself is runtime/ (jobs, events, workers) and conversion/
+ * (spec, recipes), reached through server/jobsys.h; this file only turns
+ * requests into those calls and their results into replies.
+ *
+ * SSE: one callback response per watcher (http_reply_stream).  Its read
+ * function reads the job's ring in the event hub — the one copy every
+ * watcher shares — and blocks in events_wait for at most SSE_WAIT_MS, then
+ * sends a comment line, so an idle stream costs one short wait a second on
+ * a pool thread and a client that went away is noticed within a second.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "bundle.h"
+#include "jobsys.h"
+#include "onnx.h"
+#include "recipe.h"
+#include "routes.h"
+#include "spec.h"
+#include "targets.h"
+
+/* How long one SSE read waits for an event before sending a keep-alive:
+ * the pool thread serving the stream serves other connections too. */
+#define SSE_WAIT_MS 1000
+/* Events read from the ring per refill: bounds one refill's buffer. */
+#define SSE_BATCH 64
+/* A toolchain probe answer is trusted this long on submit and GET
+ * /targets; ?refresh=1 probes again at once. */
+#define PROBE_MAX_AGE_S 10
+
+static struct jobsys *jobsys_of(struct http_req *req)
+{
+	struct app *app = http_req_app(req);
+	return app->jobsys;
+}
+
+/* The job's record as the reply; 404 when it is gone. */
+static void reply_job(struct http_req *req, unsigned status, long long id)
+{
+	cJSON *o = NULL;
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	if (jobs_get(jobsys_jobs(jobsys_of(req)), id, &o, &err) != 0) {
+		http_reply_kerr(req, &err);
+		return;
+	}
+	char loc[64];
+	snprintf(loc, sizeof(loc), "/api/v1/jobs/%lld", id);
+	http_reply_json(req, status, o);
+	http_reply_header(req, "Location", loc);
+}
+
+/* --- submit --------------------------------------------------------------------- */
+
+/* {"model": 3} is what a person types; the spec's ids are strings. */
+static void id_as_text(cJSON *spec, const char *key)
+{
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, key);
+	if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble < 1e15 &&
+	    v->valuedouble == (double)(long long)v->valuedouble) {
+		char buf[32];
+		snprintf(buf, sizeof(buf), "%lld", (long long)v->valuedouble);
+		cJSON_ReplaceItemInObjectCaseSensitive(spec, key, cJSON_CreateString(buf));
+	}
+}
+
+/* A forced rebuild ("cache": false) is submitted without a key, so it
+ * cannot hit; the key is set afterwards so later jobs can reuse its
+ * bundle. */
+static void set_cache_key(struct http_req *req, long long id, const char *key)
+{
+	struct app *app = http_req_app(req);
+	sqlite3 *c = db_conn(app->db);
+	sqlite3_stmt *st = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "UPDATE jobs SET cache_key = ? WHERE id = ?", -1,
+					   &st, NULL) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return;  /* only a later cache hit is lost */
+	}
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, id);
+	sqlite3_step(st);
+	sqlite3_finalize(st);
+}
+
+/* Every output the spec names must be a tensor of the model: otherwise the
+ * job would only fail minutes later, in the tool ("can't find X in model"). */
+static int check_outputs(struct http_req *req, const char *model_sha, const struct job_spec *s,
+			 struct kiln_err *err)
+{
+	struct app *app = http_req_app(req);
+	char path[4200];
+	struct onnx_model *m = NULL;
+	int rc = blob_path(app->blobs, model_sha, path, sizeof(path), err);
+	if (rc == 0)
+		rc = onnx_open(path, &m, err);
+	if (rc != 0)
+		return rc;
+	cJSON *g = onnx_graph_json(m);
+	onnx_close(m);
+	const cJSON *tensors = cJSON_GetObjectItemCaseSensitive(g, "tensors");
+	if (g == NULL)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	for (size_t i = 0; rc == 0 && i < s->n_outputs; i++) {
+		if (cJSON_GetObjectItemCaseSensitive(tensors, s->outputs[i]) == NULL) {
+			char field[32];
+			snprintf(field, sizeof(field), "outputs[%zu]", i);
+			rc = kiln_errf(err, KILN_EINVAL, field,
+				       "outputs: '%.120s' is not a tensor of model %s; GET "
+				       "/api/v1/models/%s/graph lists them", s->outputs[i], s->model,
+				       s->model);
+		}
+	}
+	cJSON_Delete(g);
+	return rc;
+}
+
+void route_jobs_create(struct http_req *req)
+{
+	struct jobsys *js = jobsys_of(req);
+	const cJSON *body = http_req_json(req);
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	if (!cJSON_IsObject(body)) {
+		http_reply_error(req, 400, "invalid", NULL, "the body must be a job spec (a JSON "
+				 "object; see schema/job.schema.json)");
+		return;
+	}
+	cJSON *in = cJSON_Duplicate(body, 1);
+	cJSON *insp = NULL, *canon_json = NULL;
+	struct job_spec *s = NULL;
+	char *key_text = NULL;
+	char msha[BLOB_HEX_LEN + 1], dsha[BLOB_HEX_LEN + 1] = "", tsha[BLOB_HEX_LEN + 1];
+	if (in == NULL) {
+		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
+		return;
+	}
+	id_as_text(in, "model");
+	id_as_text(in, "dataset");
+	const char *model = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "model"));
+	const char *dataset = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "dataset"));
+	/* The model first: the spec is checked against its inspection. */
+	if (model && jobsys_model(js, model, msha, &insp, &err) != 0)
+		goto fail;
+	if (dataset && jobsys_dataset(js, dataset, dsha, &err) != 0)
+		goto fail;
+	if (spec_parse(in, insp, &s, &err) != 0)
+		goto fail;
+	if (check_outputs(req, msha, s, &err) != 0)
+		goto fail;
+	if (s->test_image[0] && jobsys_test_image(js, s->dataset, s->test_image, tsha, &err) != 0)
+		goto fail;
+	/* A job whose toolchain cannot run would only fail at its first step;
+	 * say so now, with what to run. */
+	struct engine_status st;
+	if (jobsys_status(js, s->t->toolchain, PROBE_MAX_AGE_S, &st) != 0) {
+		http_reply_error(req, 503, "toolchain_unavailable", "target",
+				 "target %s needs the %s toolchain (engine %s%s%s), which is not "
+				 "ready: %s%s%s", s->target, s->t->toolchain, st.engine,
+				 st.image[0] && strcmp(st.engine, "local") != 0 ? ", image " : "",
+				 strcmp(st.engine, "local") != 0 ? st.image : "", st.message,
+				 st.fix[0] ? ". To fix it, run: " : "", st.fix);
+		goto out;
+	}
+	/* The key hashes the spec as if caching were on, so a forced rebuild
+	 * makes a bundle the next ordinary submit can reuse. */
+	int cache = s->cache;
+	s->cache = 1;
+	key_text = spec_canonical(s);
+	s->cache = cache;
+	canon_json = spec_to_json(s);
+	if (key_text == NULL || canon_json == NULL) {
+		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
+		goto out;
+	}
+	char image[1100], key[BLOB_HEX_LEN + 1];
+	jobsys_image_id(jobsys_engine(js, s->t->toolchain), image, sizeof(image));
+	struct bundle_key_in kin = {
+		.model_sha256 = msha,
+		.dataset_sha256 = dsha,
+		.spec_canonical = key_text,
+		.toolchain_image = image,
+		.recipe_version = recipe_version(s->target),
+	};
+	bundle_cache_key(&kin, key);
+	struct jobs_new jn = {
+		.model = s->model,
+		.dataset = s->dataset,
+		.target = s->target,
+		.spec = canon_json,
+		.plan = NULL,            /* the worker's planner makes it */
+		.cache_key = cache ? key : NULL,
+	};
+	int64_t id = 0;
+	int hit = 0;
+	if (jobs_submit(jobsys_jobs(js), &jn, &id, &hit, &err) != 0)
+		goto fail;
+	if (!cache)
+		set_cache_key(req, id, key);
+	reply_job(req, 202, id);
+	goto out;
+fail:
+	http_reply_kerr(req, &err);
+out:
+	free(key_text);
+	cJSON_Delete(canon_json);
+	spec_free(s);
+	cJSON_Delete(insp);
+	cJSON_Delete(in);
+}
+
+/* --- list, one, cancel, retry ------------------------------------------------------ */
+
+void route_jobs_list(struct http_req *req)
+{
+	int limit;
+	long long after;
+	if (http_req_page(req, &limit, &after) != 0)
+		return;
+	cJSON *o = NULL;
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	if (jobs_list(jobsys_jobs(jobsys_of(req)), http_req_query(req, "state"), limit, after, &o,
+		      &err) != 0)
+		http_reply_kerr(req, &err);
+	else
+		http_reply_json(req, 200, o);
+}
+
+void route_jobs_get(struct http_req *req)
+{
+	long long id;
+	if (routes_id_param(req, "id", &id) == 0)
+		reply_job(req, 200, id);
+}
+
+void route_jobs_cancel(struct http_req *req)
+{
+	long long id;
+	if (routes_id_param(req, "id", &id) != 0)
+		return;
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	/* A running job is still running when this returns: the worker stops
+	 * its step and the events say "cancelled" moments later. */
+	if (jobs_cancel(jobsys_jobs(jobsys_of(req)), id, &err) != 0)
+		http_reply_kerr(req, &err);
+	else
+		reply_job(req, 202, id);
+}
+
+void route_jobs_retry(struct http_req *req)
+{
+	long long id;
+	if (routes_id_param(req, "id", &id) != 0)
+		return;
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	if (jobs_retry(jobsys_jobs(jobsys_of(req)), id, &err) != 0)
+		http_reply_kerr(req, &err);
+	else
+		reply_job(req, 202, id);
+}
+
+/* --- plan and log ------------------------------------------------------------------- */
+
+void route_jobs_plan(struct http_req *req)
+{
+	long long id;
+	if (routes_id_param(req, "id", &id) != 0)
+		return;
+	struct jobs *jobs = jobsys_jobs(jobsys_of(req));
+	const char *format = http_req_query(req, "format");
+	if (format && strcmp(format, "sh") != 0 && strcmp(format, "json") != 0) {
+		http_reply_error(req, 400, "invalid", "format", "format must be json or sh");
+		return;
+	}
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	cJSON *plan = NULL;
+	if (jobs_get_plan(jobs, id, &plan, &err) != 0) {
+		http_reply_kerr(req, &err);
+		return;
+	}
+	long long shown = id;
+	if (cJSON_IsNull(plan)) {
+		/* A cache hit ran nothing itself: show what made its bundle. */
+		cJSON *job = NULL;
+		if (jobs_get(jobs, id, &job, &err) == 0) {
+			const cJSON *from = cJSON_GetObjectItemCaseSensitive(job, "cached_from");
+			if (cJSON_IsNumber(from) && from->valuedouble >= 1) {
+				shown = (long long)from->valuedouble;
+				cJSON_Delete(plan);
+				plan = NULL;
+				if (jobs_get_plan(jobs, shown, &plan, &err) != 0)
+					plan = cJSON_CreateNull();
+			}
+		}
+		cJSON_Delete(job);
+	}
+	if (format == NULL || strcmp(format, "json") == 0) {
+		http_reply_json(req, 200, plan);
+		return;
+	}
+	if (cJSON_IsNull(plan)) {
+		cJSON_Delete(plan);
+		http_reply_error(req, 409, "conflict", "id", "job %lld has no plan yet: a worker "
+				 "makes it when the job starts", id);
+		return;
+	}
+	struct plan *p = NULL;
+	int rc = plan_from_json(plan, &p, &err);
+	cJSON_Delete(plan);
+	if (rc != 0) {
+		http_reply_kerr(req, &err);
+		return;
+	}
+	char title[96];
+	snprintf(title, sizeof(title), "Kiln job %lld", shown);
+	char *sh = recipe_plan_sh(p, title);
+	plan_free(p);
+	if (sh == NULL) {
+		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
+		return;
+	}
+	http_reply_bytes(req, 200, "text/x-shellscript; charset=utf-8", sh, strlen(sh));
+	free(sh);
+	char disp[96];
+	snprintf(disp, sizeof(disp), "inline; filename=\"kiln-job-%lld.sh\"", id);
+	http_reply_header(req, "Content-Disposition", disp);
+}
+
+/* Parses a single "bytes=a-b" / "bytes=a-" / "bytes=-n" range against size.
+ * 0: *off and *len set; 1: no usable Range (send it all); -1: unsatisfiable. */
+static int parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
+{
+	if (h == NULL || strncmp(h, "bytes=", 6) != 0 || strchr(h, ',') != NULL)
+		return 1;  /* several ranges: RFC 9110 lets us send the whole */
+	const char *p = h + 6;
+	char *end;
+	if (*p == '-') {
+		if (p[1] < '0' || p[1] > '9')
+			return 1;
+		unsigned long long n = strtoull(p + 1, &end, 10);
+		if (*end != '\0')
+			return 1;
+		if (n == 0 || size == 0)
+			return -1;
+		*len = n > size ? size : n;
+		*off = size - *len;
+		return 0;
+	}
+	if (*p < '0' || *p > '9')
+		return 1;
+	unsigned long long a = strtoull(p, &end, 10);
+	if (*end != '-')
+		return 1;
+	unsigned long long b = size ? size - 1 : 0;
+	if (end[1] != '\0') {
+		char *e2;
+		if (end[1] < '0' || end[1] > '9')
+			return 1;
+		b = strtoull(end + 1, &e2, 10);
+		if (*e2 != '\0' || b < a)
+			return 1;
+		if (b >= size)
+			b = size - 1;
+	}
+	if (a >= size)
+		return -1;
+	*off = a;
+	*len = b - a + 1;
+	return 0;
+}
+
+void route_jobs_log(struct http_req *req)
+{
+	struct app *app = http_req_app(req);
+	long long id;
+	if (routes_id_param(req, "id", &id) != 0)
+		return;
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	char state[32];
+	if (jobs_state(jobsys_jobs(app->jobsys), id, state, sizeof(state), &err) != 0) {
+		http_reply_kerr(req, &err);
+		return;
+	}
+	char path[1200];
+	snprintf(path, sizeof(path), "%s/jobs/%lld/log.txt", app->cfg->data_dir, id);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat sb;
+	if (fd < 0 || fstat(fd, &sb) != 0) {
+		if (fd >= 0)
+			close(fd);
+		if (errno != ENOENT) {
+			http_reply_error(req, 500, "io_error", NULL, "cannot read the log: %s",
+					 strerror(errno));
+			return;
+		}
+		/* Not started yet (or a cache hit): nothing written, nothing to show. */
+		http_reply_bytes(req, 200, "text/plain; charset=utf-8", "", 0);
+		http_reply_header(req, "Accept-Ranges", "bytes");
+		return;
+	}
+	/* The log grows while a step runs: the reply is the file as it is now. */
+	uint64_t size = (uint64_t)sb.st_size, off = 0, len = size;
+	int r = parse_range(http_req_header(req, "Range"), size, &off, &len);
+	char cr[96];
+	if (r < 0) {
+		close(fd);
+		snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)size);
+		http_reply_error(req, 416, "range_not_satisfiable", "Range",
+				 "the log has %llu bytes", (unsigned long long)size);
+		http_reply_header(req, "Content-Range", cr);
+		return;
+	}
+	if (r > 0) {
+		off = 0;
+		len = size;
+	}
+	http_reply_fd(req, r == 0 ? 206 : 200, "text/plain; charset=utf-8", fd, off, len);
+	http_reply_header(req, "Accept-Ranges", "bytes");
+	if (r == 0) {
+		snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)off,
+			 (unsigned long long)(off + len - 1), (unsigned long long)size);
+		http_reply_header(req, "Content-Range", cr);
+	}
+}
+
+/* --- events (SSE) ------------------------------------------------------------------- */
+
+struct sse {
+	struct jobs *jobs;
+	struct events *ev;
+	int64_t job;
+	uint64_t after;         /* last event id sent */
+	char *buf;              /* text not yet taken by the client */
+	size_t len, off, cap;
+	int final_state;        /* the last state event read was a final one */
+	int end;                /* end the stream once buf is drained */
+	int oom;
+};
+
+static void sse_append(struct sse *s, const char *p, size_t n)
+{
+	if (s->oom)
+		return;
+	if (s->len + n + 1 > s->cap) {
+		size_t cap = s->cap ? s->cap : 4096;
+		while (cap < s->len + n + 1)
+			cap *= 2;
+		char *nb = realloc(s->buf, cap);
+		if (nb == NULL) {
+			s->oom = 1;
+			return;
+		}
+		s->buf = nb;
+		s->cap = cap;
+	}
+	memcpy(s->buf + s->len, p, n);
+	s->len += n;
+	s->buf[s->len] = '\0';
+}
+
+static void sse_printf(struct sse *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sse_printf(struct sse *s, const char *fmt, ...)
+{
+	char line[128];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		sse_append(s, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* "data: ..." lines: one per line of the data (SSE joins them with \n),
+ * then the blank line that ends the event. */
+static void sse_data(struct sse *s, const char *data, size_t len)
+{
+	size_t i = 0;
+	do {
+		const char *nl = memchr(data + i, '\n', len - i);
+		size_t n = nl ? (size_t)(nl - (data + i)) : len - i;
+		sse_append(s, "data: ", 6);
+		sse_append(s, data + i, n);
+		sse_append(s, "\n", 1);
+		i += n + (nl ? 1 : 0);
+	} while (i < len);
+	sse_append(s, "\n", 1);
+}
+
+static int state_is_final(const char *state)
+{
+	return state && (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
+			 strcmp(state, "cancelled") == 0);
+}
+
+/* events_read's callback: runs under the hub's lock, so it only copies. */
+static void sse_collect(void *arg, const struct events_item *it)
+{
+	struct sse *s = arg;
+	sse_printf(s, "id: %llu\nevent: %s\n", (unsigned long long)it->id, it->type);
+	sse_data(s, it->data, it->len);
+	s->after = it->id;
+	if (strcmp(it->type, "state") == 0) {
+		cJSON *d = cJSON_ParseWithLength(it->data, it->len);
+		s->final_state = state_is_final(
+			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "state")));
+		cJSON_Delete(d);
+	}
+}
+
+/* Reads what the ring holds past s->after into the (empty) buffer, with a
+ * snapshot of the job first when events were missed; returns how many
+ * events were read. */
+static size_t sse_fill(struct sse *s)
+{
+	int gap = 0;
+	size_t n = events_read(s->ev, s->job, s->after, SSE_BATCH, sse_collect, s, &gap);
+	if (gap) {
+		/* Missed events (a new client, or a slow one the ring overtook):
+		 * the job as it is now comes first, without an id, so a
+		 * reconnect resumes from the last real event. */
+		cJSON *o = NULL;
+		struct kiln_err err;
+		char *text = NULL;
+		if (jobs_get(s->jobs, s->job, &o, &err) == 0)
+			text = cJSON_PrintUnformatted(o);
+		if (text) {
+			struct sse snap = {0};
+			sse_append(&snap, "event: job\n", 11);
+			sse_data(&snap, text, strlen(text));
+			sse_append(&snap, s->buf ? s->buf : "", s->len);
+			if (snap.oom) {
+				s->oom = 1;
+			} else {
+				free(s->buf);
+				s->buf = snap.buf;
+				s->len = snap.len;
+				s->cap = snap.cap;
+			}
+			/* A finished job whose events are gone ends with its snapshot. */
+			const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o,
+												 "state"));
+			if (state_is_final(st) && (n == 0 || s->final_state))
+				s->end = 1;
+		} else {
+			s->end = 1;  /* the job is gone */
+		}
+		free(text);
+		cJSON_Delete(o);
+	}
+	if (s->final_state && n < SSE_BATCH)
+		s->end = 1;
+	return n;
+}
+
+static long sse_read(void *ctx, char *out, size_t max)
+{
+	struct sse *s = ctx;
+	for (;;) {
+		if (s->off < s->len) {
+			size_t n = s->len - s->off < max ? s->len - s->off : max;
+			memcpy(out, s->buf + s->off, n);
+			s->off += n;
+			return (long)n;
+		}
+		if (s->end || s->oom)
+			return -1;
+		s->off = s->len = 0;
+		if (sse_fill(s) > 0 || s->len > 0)
+			continue;
+		if (!events_wait(s->ev, s->job, s->after, SSE_WAIT_MS))
+			sse_append(s, ": keep-alive\n\n", 14);
+	}
+}
+
+static void sse_free(void *ctx)
+{
+	struct sse *s = ctx;
+	free(s->buf);
+	free(s);
+}
+
+void route_jobs_events(struct http_req *req)
+{
+	struct jobsys *js = jobsys_of(req);
+	long long id;
+	if (routes_id_param(req, "id", &id) != 0)
+		return;
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	char state[32];
+	if (jobs_state(jobsys_jobs(js), id, state, sizeof(state), &err) != 0) {
+		http_reply_kerr(req, &err);
+		return;
+	}
+	/* EventSource sends Last-Event-ID when it reconnects; a first
+	 * connection can give the same as ?last_event_id=. */
+	const char *last = http_req_header(req, "Last-Event-ID");
+	if (last == NULL)
+		last = http_req_query(req, "last_event_id");
+	uint64_t after = 0;
+	if (last && *last) {
+		char *end;
+		unsigned long long v = strtoull(last, &end, 10);
+		if (*last < '0' || *last > '9' || *end != '\0') {
+			http_reply_error(req, 400, "invalid", "Last-Event-ID",
+					 "Last-Event-ID must be the id of an event this stream sent");
+			return;
+		}
+		after = v;
+	}
+	struct sse *s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
+		return;
+	}
+	s->jobs = jobsys_jobs(js);
+	s->ev = jobsys_events(js);
+	s->job = id;
+	s->after = after;
+	http_reply_stream(req, 200, "text/event-stream; charset=utf-8", sse_read, sse_free, s);
+	http_reply_header(req, "X-Accel-Buffering", "no");  /* a proxy must not hold events */
+}
+
+/* --- targets ------------------------------------------------------------------------ */
+
+void route_targets(struct http_req *req)
+{
+	struct jobsys *js = jobsys_of(req);
+	const char *refresh = http_req_query(req, "refresh");
+	int max_age = refresh && strcmp(refresh, "1") == 0 ? 0 : PROBE_MAX_AGE_S;
+	cJSON *o = targets_json();
+	cJSON *tcs = jobsys_toolchains_json(js, max_age);
+	if (o == NULL || tcs == NULL) {
+		cJSON_Delete(o);
+		cJSON_Delete(tcs);
+		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
+		return;
+	}
+	/* Each target carries its toolchain's status, so a form can grey out a
+	 * board whose image is missing and show the command that gets it. */
+	const cJSON *t;
+	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(o, "targets")) {
+		const char *tc = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "toolchain"));
+		const cJSON *x;
+		cJSON_ArrayForEach(x, tcs) {
+			const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x,
+											 "toolchain"));
+			if (tc && id && strcmp(tc, id) == 0) {
+				cJSON_AddItemToObject((cJSON *)t, "toolchain_status",
+						      cJSON_Duplicate(x, 1));
+				break;
+			}
+		}
+	}
+	cJSON_AddItemToObject(o, "toolchains", tcs);
+	http_reply_json(req, 200, o);
+}

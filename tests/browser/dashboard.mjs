@@ -1,0 +1,385 @@
+// Browser tests of the dashboard: Playwright's core driving Debian's
+// chromium against a kilnd that test_browser.py started.  Prints one
+// PASS/FAIL/SKIP line per test (tests/run.sh counts them) and saves a
+// screenshot of each page in $KILN_OUT.  Any console error or warning, or
+// uncaught page error, that a test did not provoke on purpose is a failure.
+//
+// Environment: KILN_BASE (http://127.0.0.1:port), KILN_TOKEN (admin),
+// KILN_OUT (screenshot dir), KILN_ONNX (a YOLOv8-shaped model),
+// KILN_CALIB (optional: a calibration archive with one broken image).
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.KILN_BASE;
+const TOKEN = process.env.KILN_TOKEN;
+const OUT = process.env.KILN_OUT;
+const ONNX = process.env.KILN_ONNX;
+const CALIB = process.env.KILN_CALIB;
+const WEBUI = join(fileURLToPath(import.meta.url), '..', '..', '..', 'webui');
+const T = 'browser';
+
+let failed = 0;
+const pass = (name) => console.log(`PASS ${T}.${name}`);
+const fail = (name, why) => { failed++; console.log(`FAIL ${T}.${name}: ${String(why).replace(/\s+/g, ' ').slice(0, 500)}`); };
+const skip = (name, why) => console.log(`SKIP ${T}.${name}: ${why}`);
+
+// Console messages: "Failed to load resource: ... status of 401" is how
+// Chromium reports any 4xx; a test that provokes one says so first.
+const problems = [];
+let expected = []; // [{status, url}] allowed right now
+const notRouted = []; // endpoints other issues have not wired yet: their 404 is known
+
+function onConsole(msg) {
+	const type = msg.type();
+	if (type !== 'error' && type !== 'warning') return;
+	const text = msg.text();
+	const url = (msg.location() && msg.location().url) || '';
+	const m = text.match(/status of (\d{3})/);
+	if (m && [...expected, ...notRouted].some((e) => e.status === Number(m[1]) && url.includes(e.url))) return;
+	problems.push(`${type}: ${text} ${url}`);
+}
+
+async function apiAvailable(path) {
+	const r = await fetch(BASE + path, { headers: { Authorization: 'Bearer ' + TOKEN } });
+	return r.status !== 404 || !(await r.text()).includes('no such endpoint');
+}
+
+async function test(name, fn) {
+	const before = problems.length;
+	try {
+		const r = await fn();
+		if (r && r.skip) { skip(name, r.skip); return; }
+		if (problems.length > before) throw new Error('console: ' + problems.slice(before).join(' | '));
+		pass(name);
+	} catch (err) {
+		fail(name, err && err.message ? err.message : err);
+	} finally {
+		expected = [];
+	}
+}
+
+async function shot(page, name) {
+	await page.waitForTimeout(150); // let fonts and the last frame settle
+	await page.screenshot({ path: join(OUT, name + '.png'), fullPage: true });
+}
+
+for (const path of ['/api/v1/targets', '/api/v1/datasets', '/api/v1/jobs', '/api/v1/bundles', '/api/v1/devices']) {
+	if (!(await apiAvailable(path))) notRouted.push({ status: 404, url: path });
+}
+if (notRouted.length) console.log('# not routed yet (their 404s are tolerated): ' + notRouted.map((e) => e.url).join(' '));
+
+const browser = await chromium.launch({
+	executablePath: '/usr/bin/chromium',
+	headless: true,
+	args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+const page = await context.newPage();
+page.on('console', onConsole);
+page.on('pageerror', (err) => problems.push('pageerror: ' + err.message));
+page.on('dialog', (d) => d.accept());
+page.setDefaultTimeout(15000);
+
+let modelId = null;
+let cutId = null;
+
+await test('sign_in_page_explains_where_the_token_is', async () => {
+	await page.goto(BASE + '/');
+	await page.getByRole('heading', { name: 'Sign in to Kiln' }).waitFor();
+	const text = await page.locator('main').innerText();
+	if (!text.includes('admin.token')) throw new Error('no word of admin.token on the sign-in page');
+	if (await page.locator('#nav').isVisible()) throw new Error('navigation shown before signing in');
+	await shot(page, '01-signin');
+});
+
+await test('a_wrong_token_is_refused_with_the_reason', async () => {
+	expected = [{ status: 401, url: '/api/v1/session' }];
+	await page.fill('#token', 'kiln_' + '0'.repeat(64));
+	await page.click('button[type=submit]');
+	await page.locator('#token-err').filter({ hasText: 'refused' }).waitFor();
+	const err = await page.locator('#token-err').innerText();
+	if (!/unknown token/.test(err)) throw new Error('message: ' + err);
+	if ((await page.getAttribute('#token', 'aria-invalid')) !== 'true') throw new Error('field not marked invalid');
+	await shot(page, '02-signin-wrong-token');
+});
+
+await test('signing_in_sets_an_httponly_strict_cookie', async () => {
+	await page.fill('#token', TOKEN);
+	await page.click('button[type=submit]');
+	await page.getByRole('heading', { name: 'Models', exact: true }).waitFor();
+	const c = (await context.cookies()).find((x) => x.name === 'kiln_session');
+	if (!c) throw new Error('no kiln_session cookie');
+	if (!c.httpOnly || c.sameSite !== 'Strict') throw new Error(`cookie flags: httpOnly=${c.httpOnly} sameSite=${c.sameSite}`);
+	const seen = await page.evaluate(() => document.cookie);
+	if (seen.includes('kiln_session')) throw new Error('the page can read the session cookie');
+	if (!(await page.locator('#who-name').innerText()).includes('admin')) throw new Error('header does not say who is signed in');
+});
+
+await test('uploading_a_yolo_model_shows_its_suggested_outputs', async () => {
+	await page.setInputFiles('#model-file', ONNX);
+	await page.waitForURL(/#\/models\/\d+$/);
+	modelId = Number(page.url().match(/models\/(\d+)$/)[1]);
+	await page.locator('#suggestions').waitFor();
+	const sugg = await page.locator('#suggestions').innerText();
+	for (const t of ['/model.22/cv2.0/cv2.0.2/Conv_output_0', '/model.22/cv3.2/cv3.2.2/Conv_output_0', 'YOLOv8 Detect head']) {
+		if (!sugg.includes(t)) throw new Error('suggestions lack ' + t);
+	}
+	const io = await page.locator('#io').innerText();
+	if (!io.includes('images') || !io.includes('output0')) throw new Error('IO table: ' + io);
+	const rows = await page.locator('#compat tbody tr').count();
+	if (rows !== 5) throw new Error(`compatibility matrix has ${rows} rows, want 5 targets`);
+	const ax = await page.locator('#compat tr[data-target="axera-pi"]').innerText();
+	if (!ax.includes('Split')) throw new Error('axera-pi row does not name Split: ' + ax);
+	await shot(page, '03-model');
+});
+
+await test('the_models_list_finds_the_model_by_name', async () => {
+	await page.goto(BASE + '/#/models');
+	await page.locator('#models-table').waitFor();
+	await page.fill('#model-search', 'y8');
+	await page.waitForTimeout(400);
+	const n = await page.locator('#models-table tbody tr').count();
+	if (n !== 1) throw new Error(`search 'y8' shows ${n} rows`);
+	await page.fill('#model-search', 'nothing-like-this');
+	await page.locator('.empty').waitFor();
+	await page.fill('#model-search', '');
+	await page.locator('#models-table').waitFor();
+	await shot(page, '04-models');
+});
+
+await test('graph_view_picks_outputs_and_cuts', async () => {
+	await page.goto(`${BASE}/#/models/${modelId}/graph`);
+	await page.locator('.canvas svg [data-node]').first().waitFor();
+	const nodes = await page.locator('.canvas svg [data-node]').count();
+	if (nodes < 10) throw new Error(`only ${nodes} boxes drawn`);
+	// Search, jump to the first box-regression conv, tick its output.
+	await page.fill('#graph-search', 'cv2.0.2/Conv');
+	await page.locator('#graph-results button').first().click();
+	const box = page.locator('#node-details input[type=checkbox]').first();
+	await box.check();
+	let picked = await page.locator('#picked li[data-tensor]').count();
+	if (picked !== 1) throw new Error(`${picked} picked after ticking one`);
+	// Click an edge (a tensor) in the drawing: toggles it.
+	const edge = page.locator('.canvas svg [data-edge]').first();
+	const tensor = await edge.getAttribute('data-tensor');
+	await page.evaluate((t) => {
+		const hit = document.querySelector(`.canvas svg [data-tensor="${CSS.escape(t)}"] .g-hit`);
+		const r = hit.getBoundingClientRect();
+		const o = { bubbles: true, clientX: r.x + r.width / 2, clientY: r.y + r.height / 2, pointerId: 1, button: 0 };
+		hit.dispatchEvent(new PointerEvent('pointerdown', o));
+		hit.dispatchEvent(new PointerEvent('pointerup', o));
+	}, tensor);
+	picked = await page.locator('#picked li[data-tensor]').count();
+	if (picked !== 2) throw new Error(`${picked} picked after clicking tensor ${tensor}`);
+	await shot(page, '05-graph-picked');
+	// Start from the suggestion instead, then cut.
+	await page.locator('button[data-suggestion="0"]').click();
+	picked = await page.locator('#picked li[data-tensor]').count();
+	if (picked !== 6) throw new Error(`${picked} picked from the 6-tensor suggestion`);
+	await page.fill('#cut-name', 'y8-head');
+	await page.click('#cut');
+	await page.waitForURL(/#\/models\/\d+$/);
+	cutId = Number(page.url().match(/models\/(\d+)$/)[1]);
+	if (cutId === modelId) throw new Error('still on the parent model');
+	await page.getByRole('heading', { name: 'y8-head' }).waitFor();
+	const meta = await page.locator('.meta').innerText();
+	if (!meta.includes('cut at 6 tensors')) throw new Error('derivation not shown: ' + meta);
+	const outs = await page.locator('#io').innerText();
+	if (!outs.includes('/model.22/cv3.2/cv3.2.2/Conv_output_0')) throw new Error('cut model outputs: ' + outs);
+	await shot(page, '06-cut-model');
+});
+
+await test('graph_view_is_usable_by_keyboard', async () => {
+	await page.goto(`${BASE}/#/models/${modelId}/graph`);
+	await page.locator('.canvas svg [data-node]').first().waitFor();
+	await page.focus('#graph-search');
+	await page.keyboard.type('Sigmoid');
+	await page.keyboard.press('ArrowDown');
+	await page.keyboard.press('Enter');
+	await page.locator('#node-details h2').waitFor();
+	const focused = await page.evaluate(() => document.activeElement && document.activeElement.type);
+	if (focused !== 'checkbox') throw new Error('focus did not move to the node\'s output checkbox: ' + focused);
+	await page.keyboard.press('Space');
+	const picked = await page.locator('#picked li[data-tensor]').count();
+	if (picked !== 1) throw new Error(`${picked} picked with the keyboard`);
+	await page.focus('.canvas svg');
+	const before = await page.getAttribute('.canvas svg > g', 'transform');
+	await page.keyboard.press('ArrowDown');
+	await page.keyboard.press('+');
+	await page.waitForTimeout(100);
+	const after = await page.getAttribute('.canvas svg > g', 'transform');
+	if (before === after) throw new Error('arrow/+ keys did not move the view');
+	await shot(page, '07-graph-keyboard');
+});
+
+await test('a_missing_csrf_token_is_refused_and_the_page_says_so', async () => {
+	await page.goto(`${BASE}/#/models/${cutId}`);
+	await page.getByRole('heading', { name: 'y8-head' }).waitFor();
+	await page.evaluate(async () => { (await import('/ui/store.js')).session.csrf = null; });
+	expected = [{ status: 403, url: `/api/v1/models/${cutId}` }];
+	await page.getByRole('button', { name: 'Delete' }).click();
+	const alert = page.locator('[role=alert]').filter({ hasText: 'X-CSRF-Token' });
+	await alert.waitFor();
+	await shot(page, '08-csrf-missing');
+	// A reload fetches the CSRF token again and the same click works.
+	await page.reload();
+	await page.getByRole('heading', { name: 'y8-head' }).waitFor();
+	await page.getByRole('button', { name: 'Delete' }).click();
+	await page.waitForURL(/#\/models$/);
+	cutId = null;
+});
+
+await test('keyboard_reaches_the_upload_from_the_top', async () => {
+	await page.goto(`${BASE}/#/models`);
+	await page.locator('#model-file').waitFor({ state: 'attached' });
+	await page.evaluate(() => document.activeElement && document.activeElement.blur());
+	for (let i = 0; i < 25; i++) {
+		await page.keyboard.press('Tab');
+		if (await page.evaluate(() => document.activeElement && document.activeElement.id === 'model-file')) return;
+	}
+	throw new Error('25 Tabs did not reach the file picker');
+});
+
+await test('pages_fit_a_360px_phone', async () => {
+	await page.setViewportSize({ width: 360, height: 740 });
+	for (const [path, name] of [['#/models', '09-phone-models'], [`#/models/${modelId}`, '10-phone-model'], [`#/models/${modelId}/graph`, '11-phone-graph']]) {
+		await page.goto(`${BASE}/${path}`);
+		await page.locator('main h1').first().waitFor();
+		await page.waitForTimeout(300);
+		const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+		if (over > 1) throw new Error(`${path} is ${over}px wider than the phone`);
+		await shot(page, name);
+	}
+	await page.setViewportSize({ width: 2560, height: 1440 });
+	await page.goto(`${BASE}/#/models/${modelId}`);
+	await page.locator('#compat').waitFor();
+	await shot(page, '12-27inch-model');
+	await page.setViewportSize({ width: 1280, height: 860 });
+});
+
+await test('an_ended_session_sends_the_page_back_to_sign_in_with_the_reason', async () => {
+	// End the session behind the browser's back (as expiry or a revoke
+	// would): the cookie stays, the server no longer knows it.
+	const c = (await context.cookies()).find((x) => x.name === 'kiln_session');
+	const csrf = await page.evaluate(async () => (await import('/ui/store.js')).session.csrf);
+	const r = await fetch(BASE + '/api/v1/session', { method: 'DELETE', headers: { Cookie: `kiln_session=${c.value}`, 'X-CSRF-Token': csrf } });
+	if (r.status !== 204) throw new Error('DELETE /api/v1/session: ' + r.status);
+	expected = [{ status: 401, url: '/api/v1/' }];
+	await page.goto(`${BASE}/#/models`);
+	await page.reload();
+	await page.getByRole('heading', { name: 'Sign in to Kiln' }).waitFor();
+	const msg = await page.locator('#signin-message').innerText();
+	if (!/session has ended/.test(msg)) throw new Error('message: ' + msg);
+	await shot(page, '13-session-ended');
+	await page.fill('#token', TOKEN);
+	await page.click('button[type=submit]');
+	await page.waitForURL(/#\/models$/);
+	await page.getByRole('heading', { name: 'Models', exact: true }).waitFor();
+});
+
+await test('sign_out_ends_the_session', async () => {
+	await page.getByRole('button', { name: 'Sign out' }).click();
+	await page.getByRole('heading', { name: 'Sign in to Kiln' }).waitFor();
+	const c = (await context.cookies()).find((x) => x.name === 'kiln_session');
+	if (c) throw new Error('cookie still set after signing out');
+	await page.fill('#token', TOKEN);
+	await page.click('button[type=submit]');
+	await page.getByRole('heading', { name: 'Models', exact: true }).waitFor();
+});
+
+await test('calibration_upload_lists_the_rejected_entry', async () => {
+	if (!CALIB) return { skip: 'no calibration archive (python3-pil missing?)' };
+	if (!(await apiAvailable('/api/v1/datasets'))) return { skip: 'GET /api/v1/datasets is not routed yet' };
+	await page.goto(`${BASE}/#/datasets`);
+	await page.setInputFiles('#dataset-file', CALIB);
+	await page.waitForURL(/#\/datasets\/\d+$/);
+	await page.locator('#rejected').waitFor();
+	const rej = await page.locator('#rejected').innerText();
+	if (!/broken/.test(rej)) throw new Error('rejected list: ' + rej);
+	await page.locator('img.sheet').waitFor();
+	await page.waitForFunction(() => { const i = document.querySelector('img.sheet'); return i && i.complete && i.naturalWidth > 0; });
+	await shot(page, '14-dataset');
+});
+
+await test('a_maixcam_job_runs_live_to_succeeded_with_its_bundle', async () => {
+	if (!CALIB || !(await apiAvailable('/api/v1/jobs'))) return { skip: 'no calibration set or POST /api/v1/jobs not routed' };
+	const ds = await (await fetch(BASE + '/api/v1/datasets', { headers: { Authorization: 'Bearer ' + TOKEN } })).json();
+	if (!ds.items.length) throw new Error('no calibration set from the previous test');
+	await page.goto(`${BASE}/#/convert?model=${modelId}&dataset=${ds.items[0].id}&target=maixcam`);
+	await page.locator('#convert-form').waitFor();
+	await page.locator('#f-outputs-mode option[value="sg0"]').waitFor({ state: 'attached' });
+	await page.selectOption('#f-outputs-mode', 'sg0');
+	await page.fill('#f-mud-labels', 'a\nb\nc\nd');
+	await shot(page, '16b-convert-filled');
+	await page.getByRole('button', { name: 'Start conversion' }).click();
+	await page.waitForURL(/#\/jobs\/\d+$/);
+	await page.locator('.meta .badge', { hasText: 'succeeded' }).waitFor({ timeout: 120000 });
+	await page.locator('#bundle a', { hasText: 'Download' }).waitFor();
+	const steps = await page.locator('#timeline li.done').count();
+	if (steps < 1) throw new Error('no finished step in the timeline');
+	await shot(page, '17b-job');
+});
+
+await test('every_page_loads_without_console_errors', async () => {
+	for (const [path, name] of [['#/datasets', '15-datasets'], ['#/convert', '16-convert'], ['#/jobs', '17-jobs'], ['#/devices', '18-devices']]) {
+		await page.goto(`${BASE}/${path}`);
+		await page.locator('main h1').first().waitFor();
+		await page.waitForTimeout(300);
+		await shot(page, name);
+	}
+});
+
+await test('all_js_and_css_is_at_most_200_kb', async () => {
+	let total = 0;
+	const walk = (dir) => {
+		for (const f of readdirSync(dir)) {
+			const p = join(dir, f);
+			if (statSync(p).isDirectory()) walk(p);
+			else if (/\.(js|css)$/.test(f)) total += statSync(p).size;
+		}
+	};
+	walk(WEBUI);
+	console.log(`# webui js+css: ${total} bytes`);
+	if (total > 200 * 1024) throw new Error(`${total} bytes`);
+});
+
+await test('static_files_have_type_etag_and_revalidate', async () => {
+	const r = await fetch(BASE + '/ui/app.js');
+	const type = r.headers.get('content-type');
+	const etag = r.headers.get('etag');
+	if (!type.startsWith('text/javascript')) throw new Error('type ' + type);
+	if (!/^"[0-9a-f]{64}"$/.test(etag || '')) throw new Error('etag ' + etag);
+	if (r.headers.get('cache-control') !== 'no-cache') throw new Error('cache-control ' + r.headers.get('cache-control'));
+	const again = await fetch(BASE + '/ui/app.js', { headers: { 'If-None-Match': etag } });
+	if (again.status !== 304) throw new Error('If-None-Match gave ' + again.status);
+	const css = await fetch(BASE + '/ui/app.css');
+	if (!css.headers.get('content-type').startsWith('text/css')) throw new Error('css type');
+	const idx = await fetch(BASE + '/');
+	if (!idx.headers.get('content-security-policy')) throw new Error('no CSP on the page');
+	const nested = await fetch(BASE + '/ui/pages/models.js');
+	if (nested.status !== 200) throw new Error('/ui/pages/models.js: ' + nested.status);
+	const missing = await fetch(BASE + '/ui/nope.js');
+	if (missing.status !== 404) throw new Error('missing file: ' + missing.status);
+});
+
+// The 300 ms budget is for `make bench` on a quiet machine; here, where other
+// builds run alongside, only a clear regression fails.
+await test('first_load_is_well_under_a_second', async () => {
+	// Best of three fresh tabs: the machine may be busy building.
+	let ms = Infinity;
+	for (let i = 0; i < 3; i++) {
+		const p2 = await context.newPage();
+		await p2.goto(BASE + '/#/models');
+		await p2.getByRole('heading', { name: 'Models', exact: true }).waitFor();
+		ms = Math.min(ms, await p2.evaluate(() => performance.getEntriesByType('navigation')[0].loadEventEnd));
+		await p2.close();
+	}
+	console.log(`# first load: ${ms.toFixed(0)} ms (load event, best of 3)`);
+	if (ms > 1000) throw new Error(`load event after ${ms.toFixed(0)} ms`);
+});
+
+if (problems.length) console.log('# console: ' + problems.join(' | '));
+await browser.close();
+process.exit(failed ? 1 : 0);

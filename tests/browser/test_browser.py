@@ -1,0 +1,101 @@
+"""Browser tests: starts kilnd on an ephemeral port (toolchain double
+configured), builds the fixtures (a YOLOv8-shaped ONNX, a calibration
+archive with one broken image), and runs tests/browser/dashboard.mjs with
+Node, relaying its PASS/FAIL/SKIP lines for tests/run.sh.
+
+Needs /usr/bin/chromium, node, and playwright-core in node_modules (`make
+test` runs `npm ci` first); without them it prints one SKIP line.
+Screenshots go to a kept temporary directory named on a '#' line
+(KILN_BROWSER_OUT overrides it).
+"""
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "onnx"))
+
+from kiln_server import Kilnd  # noqa: E402
+
+SUITE = "browser"
+
+
+def skip(why):
+    print(f"SKIP {SUITE}.all: {why}", flush=True)
+    sys.exit(0)
+
+
+def calib_archive(path):
+    """A tar.gz of a few real photos and one truncated JPEG; None without PIL."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return None
+    entries = []
+    for i, (w, h) in enumerate([(320, 240), (640, 480), (300, 300), (200, 260)]):
+        im = Image.new("RGB", (w, h))
+        px = im.load()
+        for y in range(0, h, 4):
+            for x in range(0, w, 4):
+                px[x, y] = ((x * 3 + i * 40) % 256, (y * 5) % 256, ((x + y) * 2) % 256)
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=85)
+        entries.append((f"img_{i}.jpg", buf.getvalue()))
+    entries.append(("broken.jpg", entries[0][1][: len(entries[0][1]) // 3]))
+    with tarfile.open(path, "w:gz") as t:
+        for name, data in entries:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+    return path
+
+
+def main():
+    node = shutil.which("node")
+    if not os.path.exists("/usr/bin/chromium"):
+        skip("/usr/bin/chromium is missing (Debian package chromium)")
+    if node is None:
+        skip("node is missing (Debian package nodejs)")
+    if not os.path.isdir(os.path.join(ROOT, "node_modules", "playwright-core")):
+        skip("playwright-core is not installed: run `npm ci` at the top (make test does)")
+
+    import onnx_fixtures as F
+
+    out = os.environ.get("KILN_BROWSER_OUT") or tempfile.mkdtemp(prefix="kiln-browser-")
+    os.makedirs(out, exist_ok=True)
+    onnx_path = os.path.join(out, "y8.onnx")
+    F.save(F.yolov8(), onnx_path)
+    calib = calib_archive(os.path.join(out, "calib.tar.gz"))
+    double = os.path.join(ROOT, "tests", "toolchain-double", "bin")
+    ini = "".join(f"[toolchain.{t}]\nengine = local\npath = {double}\n\n"
+                  for t in ("tpu-mlir", "pulsar2", "pulsar", "voyager"))
+    k = Kilnd(ini)
+    env = dict(os.environ, KILN_BASE=k.base, KILN_TOKEN=k.token, KILN_OUT=out,
+               KILN_ONNX=onnx_path, KILN_CALIB=calib or "")
+    print(f"# screenshots: {out}", flush=True)
+    rc = 1
+    try:
+        p = subprocess.run([node, os.path.join(HERE, "dashboard.mjs")], env=env, cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=600)
+        sys.stdout.write(p.stdout)
+        rc = p.returncode
+        if rc != 0 and "FAIL " not in p.stdout:
+            print(f"FAIL {SUITE}.runner: node exited {rc}", flush=True)
+    finally:
+        status = k.stop()
+        if status != 0:
+            print(f"FAIL {SUITE}.kilnd_exit: kilnd exited {status}; log: "
+                  + k.log_text()[-400:].replace("\n", " "), flush=True)
+            rc = 1
+    sys.exit(1 if rc else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""Shared pieces of the bundle / pull / deploy tests: real bundles made with
+build/tools/bundle_add (conversion/bundle.h's packer), a busybox "board"
+userland for deploy/kiln-pull.sh, an OpenSSH server on a loopback port
+playing the board, and the PASS/FAIL/SKIP report tests/run.sh counts.
+Run with Debian's /usr/bin/python3."""
+import json
+import random
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+BUILD = os.path.join(ROOT, os.environ.get("KILN_BUILD", "build"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+from kiln_server import Kilnd  # noqa: E402,F401
+
+BUNDLE_ADD = os.path.join(BUILD, "tools", "bundle_add")
+PULL_SH = os.path.join(ROOT, "deploy", "kiln-pull.sh")
+DOUBLES = os.path.join(HERE, "board")
+
+
+class Report:
+    """PASS/FAIL/SKIP lines, as tests/onnx/onnx_fixtures.py's Report."""
+
+    def __init__(self, suite):
+        self.suite = suite
+        self.failed = 0
+
+    def check(self, name, fn):
+        try:
+            fn()
+        except AssertionError as e:
+            self.failed += 1
+            print(f"FAIL {self.suite}.{name}: {str(e).replace(chr(10), ' ')[:400] or 'assertion failed'}",
+                  flush=True)
+        except Exception as e:  # a crash in the test is a failure too
+            self.failed += 1
+            print(f"FAIL {self.suite}.{name}: {type(e).__name__}: {str(e)[:400]}", flush=True)
+        else:
+            print(f"PASS {self.suite}.{name}", flush=True)
+
+    def skip(self, name, why):
+        print(f"SKIP {self.suite}.{name}: {why}", flush=True)
+
+    def done(self):
+        sys.exit(1 if self.failed else 0)
+
+
+def make_bundle_dir(root, name, target="maixcam", payload=4096, seed=1, extra=None):
+    """A bundle directory as a recipe stages it: a .mud and the model file
+    (random bytes standing in for the compiled model; nothing here runs it
+    except the device doubles)."""
+    d = tempfile.mkdtemp(prefix="bundle-", dir=root)
+    # Incompressible, so the archive is as large as the payload.
+    rnd = random.Random(seed).randbytes(payload)
+    if target in ("maixcam", "maixcam2", "recamera"):
+        with open(os.path.join(d, name + "_int8.cvimodel"), "wb") as f:
+            f.write(rnd)
+        lines = ["[basic]", "type = cvimodel", f"model = {name}_int8.cvimodel", "",
+                 "[extra]", "model_type = yolov8", "input_type = rgb",
+                 "mean = 0, 0, 0", "scale = 0.00392156862745098, 0.00392156862745098, 0.00392156862745098",
+                 "labels = person, car"]
+        for k, v in (extra or {}).items():
+            lines.append(f"{k} = {v}")
+        with open(os.path.join(d, name + ".mud"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+    elif target == "axera-pi":
+        with open(os.path.join(d, name + ".joint"), "wb") as f:
+            f.write(rnd)
+    return d
+
+
+def add_bundle(kilnd, bundle_dir, name, target):
+    out = subprocess.run([BUNDLE_ADD, kilnd.data, bundle_dir, name, target],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError("bundle_add failed: " + out.stderr.strip())
+    return json.loads(out.stdout)
+
+
+def blob_path(kilnd, sha):
+    return os.path.join(kilnd.data, "blobs", "sha256", sha[:2], sha)
+
+
+def busybox_board(root, with_curl=True):
+    """A bin directory with only busybox applets (and curl): the userland a
+    MaixCAM-class board has, so kiln-pull.sh is run the way it runs there."""
+    bb = shutil.which("busybox")
+    if bb is None:
+        return None
+    bindir = os.path.join(root, "board-bin")
+    os.makedirs(bindir, exist_ok=True)
+    for applet in ("sh", "cat", "cut", "tr", "grep", "sed", "tail", "wc", "cp", "mv", "rm",
+                   "mkdir", "kill", "sha256sum", "tar", "gzip", "printf", "echo", "wget",
+                   "ls", "head", "rmdir"):
+        p = os.path.join(bindir, applet)
+        if not os.path.exists(p):
+            os.symlink(bb, p)
+    if with_curl:
+        p = os.path.join(bindir, "curl")
+        if not os.path.exists(p):
+            os.symlink(shutil.which("curl"), p)
+    return bindir
+
+
+def run_pull(bindir, url, token, models, state=None, extra_env=None):
+    env = {"PATH": bindir, "KILN_URL": url, "KILN_TOKEN": token, "KILN_MODELS_DIR": models,
+           "KILN_PULL_CONF": "/nonexistent", "KILN_TIMEOUT": "60"}
+    if state:
+        env["KILN_STATE_DIR"] = state
+    env.update(extra_env or {})
+    return subprocess.run([os.path.join(bindir, "sh"), PULL_SH], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def jpeg(path, w=320, h=240):
+    """A plain test picture (grey with a lighter square)."""
+    from PIL import Image
+    img = Image.new("RGB", (w, h), (90, 90, 90))
+    for y in range(h // 3, 2 * h // 3):
+        for x in range(w // 3, 2 * w // 3):
+            img.putpixel((x, y), (200, 200, 200))
+    img.save(path, "JPEG", quality=90)
+    with open(path, "rb") as f:
+        return f.read()

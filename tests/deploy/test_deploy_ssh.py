@@ -1,0 +1,214 @@
+"""Push deployments against a real OpenSSH server playing the board: Debian's
+sshd on a loopback port with a throwaway host key, the device's generated
+key authorized, and device doubles (tests/deploy/board, labelled) on its
+PATH / PYTHONPATH where the board runtime cannot exist.  Kiln's own test
+programs run over ssh; the preview JPEG is drawn by kilnd."""
+import base64
+import io
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+from board_lib import DOUBLES, Kilnd, Report, add_bundle, jpeg, make_bundle_dir
+
+R = Report("test_deploy_ssh")
+SSHD = "/usr/sbin/sshd"
+WORK = tempfile.mkdtemp(prefix="kiln-ssh-")
+S = {}
+
+
+class Board:
+    """sshd -D on 127.0.0.1:<free port>; ready when it logs 'Server listening'."""
+
+    def __init__(self):
+        self.dir = os.path.join(WORK, "board")
+        os.makedirs(self.dir)
+        self.hostkey = os.path.join(self.dir, "host_ed25519")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.hostkey],
+                       check=True)
+        self.auth = os.path.join(self.dir, "authorized_keys")
+        open(self.auth, "w").close()
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        cfg = os.path.join(self.dir, "sshd_config")
+        with open(cfg, "w") as f:
+            f.write(f"""Port {self.port}
+ListenAddress 127.0.0.1
+HostKey {self.hostkey}
+AuthorizedKeysFile {self.auth}
+PidFile {self.dir}/sshd.pid
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+SetEnv PATH={DOUBLES}:/usr/bin:/bin PYTHONPATH={DOUBLES}/maixpy
+""")
+        os.makedirs("/run/sshd", exist_ok=True)
+        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", cfg], stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL, text=True)
+        for line in self.proc.stderr:
+            if "Server listening" in line:
+                break
+        else:
+            raise RuntimeError("sshd did not start")
+
+    def authorize(self, pub):
+        with open(self.auth, "a") as f:
+            f.write(pub + "\n")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def setup():
+    S["k"] = Kilnd("[deploy]\nconnect_timeout = 3\nstep_timeout = 60\n")
+    S["board"] = Board()
+    S["models"] = os.path.join(WORK, "models")
+    S["img"] = jpeg(os.path.join(WORK, "test.jpg"), 320, 240)
+
+
+def register(name, target, address=None):
+    k = S["k"]
+    st, dev = k.json("POST", "/api/v1/devices", {
+        "name": name, "target": target, "transport": "ssh",
+        "address": address or f"root@127.0.0.1:{S['board'].port}", "models_dir": S["models"]})
+    assert st == 201, (st, dev)
+    assert dev["ssh_public_key"].startswith("ssh-ed25519 "), dev
+    key = os.path.join(k.data, "keys", f"device-{dev['id']}")
+    assert os.stat(key).st_mode & 0o777 == 0o600, oct(os.stat(key).st_mode)
+    S["board"].authorize(dev["ssh_public_key"])
+    return dev
+
+
+def deploy(dev, bundle, image=True, runs=5):
+    k = S["k"]
+    body = {"bundle": bundle, "device": dev["id"], "test": {"runs": runs}}
+    if image:
+        body["test"]["image"] = base64.b64encode(S["img"]).decode()
+    st, o = k.json("POST", "/api/v1/deployments", body)
+    assert st == 202, (st, o)
+    st, o = k.json("GET", f"/api/v1/deployments/{o['id']}?wait=60")
+    assert st == 200 and o["state"] in ("succeeded", "failed"), o
+    return o
+
+
+def maixcam_detector_with_preview():
+    k = S["k"]
+    d = make_bundle_dir(WORK, "det", "maixcam", payload=100_000)
+    b = add_bundle(k, d, "det", "maixcam")
+    dev = register("cam1", "maixcam")
+    S["cam1"] = dev
+    o = deploy(dev, b["id"])
+    assert o["state"] == "succeeded", (o["error"], o.get("raw_output"))
+    r = o["result"]
+    assert r["runtime"] == "maixpy" and r["mode"] == "detector", r
+    assert r["summary"]["runs"] == 5 and r["summary"]["detections"] == 1, r
+    assert r["detections"][0][:4] == [80, 60, 160, 120], r["detections"]
+    assert [s["name"] for s in o["steps"]] == ["connect", "copy", "unpack", "test", "preview",
+                                               "install", "cleanup"], o["steps"]
+    assert os.path.exists(os.path.join(S["models"], "det", "det.mud"))
+    assert not [n for n in os.listdir(S["models"]) if n.startswith("kiln-deploy-")]
+    st, h, pic = k.request("GET", o["preview"])
+    assert st == 200 and h["Content-Type"] == "image/jpeg", (st, h)
+    from PIL import Image
+    im = Image.open(io.BytesIO(pic)).convert("RGB")
+    assert im.size == (320, 240)
+    # The box's left edge at x=80 is drawn in class 0's colour (red-ish),
+    # where the test picture was plain grey.
+    r_, g_, b_ = im.getpixel((81, 150))
+    assert r_ > 150 and g_ < 100 and b_ < 120, (r_, g_, b_)
+    assert im.getpixel((20, 20))[0] < 130  # untouched background
+
+
+def axera_run_joint_latency():
+    k = S["k"]
+    d = make_bundle_dir(WORK, "mbv2", "axera-pi", payload=20_000)
+    b = add_bundle(k, d, "mbv2", "axera-pi")
+    dev = register("axpi", "axera-pi")
+    o = deploy(dev, b["id"], image=False, runs=100)
+    assert o["state"] == "succeeded", (o["error"], o.get("raw_output"))
+    assert o["result"]["latency_avg_ms"] == 2.143, o["result"]
+    assert "Run task took 2143 us" in o["raw_output"], o["raw_output"]
+    assert o["preview"] is None
+
+
+def garbage_output_is_a_clear_error():
+    k = S["k"]
+    d = make_bundle_dir(WORK, "junk", "maixcam", extra={"kiln_double": "garbage"})
+    b = add_bundle(k, d, "junk", "maixcam")
+    o = deploy(S["cam1"], b["id"])
+    assert o["state"] == "failed", o
+    assert "not a JSON object" in o["error"] and "raw_output" in o["error"], o["error"]
+    assert "garbage ###" in o["raw_output"], o["raw_output"]
+    assert not os.path.exists(os.path.join(S["models"], "junk")), "a failed test must not install"
+
+
+def unreachable_board_fails_within_timeout():
+    k = S["k"]
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    closed = s.getsockname()[1]
+    s.close()
+    d = make_bundle_dir(WORK, "det2", "maixcam")
+    b = add_bundle(k, d, "det2", "maixcam")
+    st, dev = k.json("POST", "/api/v1/devices", {
+        "name": "gone", "target": "maixcam", "transport": "ssh",
+        "address": f"root@127.0.0.1:{closed}", "models_dir": S["models"]})
+    assert st == 201, dev
+    t0 = time.monotonic()
+    o = deploy(dev, b["id"])
+    took = time.monotonic() - t0
+    assert o["state"] == "failed" and "cannot reach" in o["error"], o["error"]
+    assert "Connection refused" in o["error"], o["error"]
+    assert took < 30, took
+    # A board that never answers (a blackholed address) hits ConnectTimeout
+    # = 3 s from the settings, not the 60 s step timeout.
+    st, dev = k.json("POST", "/api/v1/devices", {
+        "name": "blackhole", "target": "maixcam", "transport": "ssh",
+        "address": "root@192.0.2.1", "models_dir": S["models"]})
+    t0 = time.monotonic()
+    o = deploy(dev, b["id"])
+    took = time.monotonic() - t0
+    assert o["state"] == "failed" and "cannot reach" in o["error"], o["error"]
+    assert took < 20, took
+
+
+def target_mismatch_and_pull_only():
+    k = S["k"]
+    st, bundles = k.json("GET", "/api/v1/bundles?target=axera-pi")
+    st, o = k.json("POST", "/api/v1/deployments",
+                   {"bundle": bundles["items"][0]["id"], "device": S["cam1"]["id"]})
+    assert st == 409, (st, o)
+    st, o = k.json("POST", "/api/v1/deployments",
+                   {"bundle": 1, "device": S["cam1"]["id"], "test": {"image": "bm90IGEganBlZw=="}})
+    assert st == 400, (st, o)
+
+
+def main():
+    if not os.path.exists(SSHD) or shutil.which("ssh") is None:
+        R.skip("ssh_deployments", "openssh-server / openssh-client not installed")
+        R.done()
+    setup()
+    R.check("maixcam_detector_runs_over_ssh_and_gets_a_preview", maixcam_detector_with_preview)
+    R.check("axera_pi_run_joint_latency_is_parsed", axera_run_joint_latency)
+    R.check("test_program_printing_garbage_is_a_clear_error_with_raw_kept",
+            garbage_output_is_a_clear_error)
+    R.check("unreachable_board_fails_within_the_connect_timeout",
+            unreachable_board_fails_within_timeout)
+    R.check("deployment_refuses_target_mismatch_and_bad_image", target_mismatch_and_pull_only)
+    S["board"].stop()
+    rc = S["k"].stop()
+    if rc != 0:
+        print(f"FAIL test_deploy_ssh.kilnd_exit: kilnd exited {rc}")
+        R.failed += 1
+    R.done()
+
+
+main()

@@ -1,0 +1,548 @@
+"""Conversion jobs over real HTTP, end to end, with kilnd pointed at the
+toolchain double for every toolchain (engine = local, path = the absolute
+tests/toolchain-double/bin): for each of the five targets a model shaped
+like its seed's (onnx_fixtures' Ultralytics-named graphs) and a dataset of
+real photos (python3-skimage's samples re-encoded with PIL) are uploaded, a
+job is submitted and watched over Server-Sent Events until it succeeds, and
+its bundle row, files, manifest ("simulated": true), plan script and log
+are checked.  Then the failure paths: tolerance failure, unknown output
+tensor, missing model, dynamic input without input.shape, cancel while a
+step runs, a toolchain image that is not there, a cache hit, retry, and
+kill -9 of kilnd in the middle of a step followed by a restart.
+
+Synchronisation is by SSE events and process exit, never by sleeping.
+Run with Debian's /usr/bin/python3 (tests/run.sh does).
+"""
+import hashlib
+import http.client
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tarfile
+import tempfile
+import shutil
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, os.path.join(HERE, "..", "onnx"))
+import onnx_fixtures as F  # noqa: E402
+import kiln_server  # noqa: E402
+from kiln_server import Kilnd  # noqa: E402
+from onnx import TensorProto, helper  # noqa: E402
+from PIL import Image  # noqa: E402
+import skimage  # noqa: E402
+
+R = F.Report("test_jobs_http")
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+DOUBLE = os.path.join(ROOT, "tests", "toolchain-double", "bin")
+DATA = os.path.join(os.path.dirname(skimage.__file__), "data")
+TOOLCHAINS = ("tpu-mlir", "pulsar2", "pulsar", "voyager")
+FINAL = ("succeeded", "failed", "cancelled")
+MISSING_IMAGE = "localhost/kiln-test-no-such-image:0"
+
+
+def ini(overrides=None, workers=2):
+    """Every toolchain on the double, except those in overrides
+    ({toolchain: [lines]})."""
+    lines = ["[jobs]", f"workers = {workers}", ""]
+    for tc in TOOLCHAINS:
+        lines.append(f"[toolchain.{tc}]")
+        lines += (overrides or {}).get(tc, ["engine = local", f"path = {DOUBLE}"])
+        lines.append("")
+    return "\n".join(lines)
+
+
+class Daemon(Kilnd):
+    """Kilnd with a chosen environment, and restartable on the same data
+    directory (the harness's Kilnd always makes a fresh one)."""
+
+    def __init__(self, ini_text, env=None, data_dir=None):
+        saved = dict(os.environ)
+        os.environ.update(env or {})
+        try:
+            if data_dir is None:
+                Kilnd.__init__(self, ini_text)
+            else:
+                self._start_on(ini_text, data_dir)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    def _start_on(self, ini_text, top):
+        self.dir = top
+        self.keep = True
+        self.data = os.path.join(top, "var")
+        path = os.path.join(top, "kiln.ini")
+        with open(path, "w") as f:
+            f.write(ini_text)
+        r, w = os.pipe()
+        args = [kiln_server.KILND, "--listen", "127.0.0.1:0", "--data-dir", self.data,
+                "--config", path, "--ready-fd", str(w)]
+        self.log = open(os.path.join(top, "kilnd.log"), "ab")
+        self.proc = subprocess.Popen(args, pass_fds=(w,), stdout=subprocess.DEVNULL,
+                                     stderr=self.log, stdin=subprocess.DEVNULL)
+        os.close(w)
+        with os.fdopen(r) as rf:
+            addr = rf.readline().strip()
+        if not addr:
+            self.proc.wait()
+            raise RuntimeError("kilnd did not start: " + self.log_text())
+        self.base = "http://" + addr
+        with open(os.path.join(self.data, "admin.token")) as f:
+            self.token = f.read().strip()
+
+    def stop(self):
+        """SIGTERM and wait; a daemon on a given data dir keeps it (the
+        test removes it), so it can be restarted or inspected."""
+        if getattr(self, "keep", False):
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+            rc = self.proc.wait(timeout=60)
+            self.log.close()
+            return rc
+        return Kilnd.stop(self)
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self.log.close()
+
+    def events(self, job, stop=None, last_id=None, timeout=180):
+        """Reads /events (SSE) until the stream ends or stop(event) is true;
+        returns the events as dicts {id, event, data}."""
+        host, port = self.base[len("http://"):].rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+        headers = {"Authorization": "Bearer " + self.token, "Accept": "text/event-stream"}
+        if last_id is not None:
+            headers["Last-Event-ID"] = str(last_id)
+        conn.request("GET", f"/api/v1/jobs/{job}/events", headers=headers)
+        resp = conn.getresponse()
+        assert resp.status == 200, (resp.status, resp.read()[:300])
+        assert resp.getheader("Content-Type", "").startswith("text/event-stream")
+        out, cur = [], {}
+        try:
+            while True:
+                line = resp.readline()
+                if not line:
+                    break
+                line = line.decode().rstrip("\n")
+                if line.startswith(":"):
+                    continue
+                if line == "":
+                    if cur:
+                        ev = {"id": int(cur["id"]) if "id" in cur else None,
+                              "event": cur.get("event", "message"),
+                              "data": json.loads(cur.get("data", "null"))}
+                        out.append(ev)
+                        cur = {}
+                        if stop and stop(ev):
+                            break
+                    continue
+                k, _, v = line.partition(":")
+                v = v[1:] if v.startswith(" ") else v
+                cur[k] = cur[k] + "\n" + v if k == "data" and k in cur else v
+        finally:
+            conn.close()
+        return out
+
+
+def final_state(events):
+    for ev in reversed(events):
+        if ev["event"] == "state":
+            return ev["data"]["state"]
+        if ev["event"] == "job":
+            return ev["data"]["state"]
+    return None
+
+
+def photos():
+    out = []
+    for name in ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "camera.png"):
+        p = os.path.join(DATA, name)
+        if os.path.exists(p):
+            buf = io.BytesIO()
+            Image.open(p).convert("RGB").save(buf, "JPEG", quality=90)
+            out.append((name.rsplit(".", 1)[0] + ".jpg", buf.getvalue()))
+    return out
+
+
+def tar_of(entries):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, data in entries:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def onnx_bytes(model):
+    return model.SerializeToString()
+
+
+def upload_model(k, name, model):
+    st, _, data = k.request("POST", f"/api/v1/models?name={name}", onnx_bytes(model),
+                            "application/octet-stream")
+    assert st in (200, 201), (st, data[:300])
+    return json.loads(data)
+
+
+def upload_dataset(k):
+    st, _, data = k.request("POST", "/api/v1/datasets?name=photos", tar_of(photos()),
+                            "application/x-tar")
+    assert st == 201, (st, data[:300])
+    return json.loads(data)
+
+
+def dynamic_classifier():
+    m = F.classifier()
+    dims = m.graph.input[0].type.tensor_type.shape.dim
+    for d, p in zip(dims, ["N", None, "H", "W"]):
+        if p:
+            d.ClearField("dim_value")
+            d.dim_param = p
+    return m
+
+
+# Per target: the fixture graph shaped like its seed's model, and the spec.
+def cases():
+    scale = [1 / 255.0] * 3
+    return [
+        ("maixcam", F.yolov5(), {
+            "name": "yolov5n", "outputs": "suggested",
+            "input": {"mean": [0, 0, 0], "scale": scale}, "calibration": {"count": 3},
+            "mud": {"model_type": "yolov5", "labels": ["a", "b", "c"]},
+            "test_image": "astronaut"}),
+        ("recamera", F.yolov8(eleven=True), {
+            "name": "yolo11n", "outputs": "suggested",
+            "input": {"mean": [0, 0, 0], "scale": scale}, "calibration": {"count": 3},
+            "mud": {"model_type": "yolo11", "labels": ["a", "b", "c", "d"]}}),
+        ("maixcam2", F.yolov8(eleven=True), {
+            "name": "yolo11n", "outputs": "suggested", "calibration": {"count": 3},
+            "mud": {"model_type": "yolo11", "type": "detector", "labels": ["a", "b", "c", "d"]}}),
+        ("axera-pi", F.classifier(), {
+            "name": "mobilenet", "outputs": "suggested",
+            "input": {"mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 65.025]},
+            "calibration": {"count": 3}, "test_image": "coffee"}),
+        ("metis", F.yolov8(), {
+            "name": "yolov8n", "outputs": "suggested", "calibration": {"count": 3},
+            "mud": {"model_type": "yolov8", "labels": ["a", "b", "c", "d"]}}),
+    ]
+
+
+def db_rows(k, sql, args=()):
+    c = sqlite3.connect(f"file:{os.path.join(k.data, 'kiln.db')}?mode=ro", uri=True, timeout=30)
+    try:
+        return c.execute(sql, args).fetchall()
+    finally:
+        c.close()
+
+
+def blob(k, sha):
+    with open(os.path.join(k.data, "blobs", "sha256", sha[:2], sha), "rb") as f:
+        return f.read()
+
+
+def check_bundle(k, job):
+    """The bundle row, its files and its archive agree with manifest.json."""
+    bid = int(job["bundle"])
+    rows = db_rows(k, "SELECT job, name, target, sha256, size, manifest, simulated FROM bundles"
+                      " WHERE id = ?", (bid,))
+    assert len(rows) == 1, rows
+    jid, name, target, sha, size, manifest, simulated = rows[0]
+    man = json.loads(manifest)
+    assert man["simulated"] is True and simulated == 1, (man.get("simulated"), simulated)
+    assert target == job["target"] and man["target"] == job["target"]
+    tgz = blob(k, sha)
+    assert len(tgz) == size and hashlib.sha256(tgz).hexdigest() == sha
+    files = {n: (s, z) for n, s, z in db_rows(
+        k, "SELECT name, sha256, size FROM bundle_files WHERE bundle = ?", (bid,))}
+    assert man["files"], man
+    with tarfile.open(fileobj=io.BytesIO(tgz), mode="r:gz") as t:
+        inside = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+    for f in man["files"]:
+        assert files[f["name"]] == (f["sha256"], f["size"]), (f, files.get(f["name"]))
+        data = blob(k, f["sha256"])
+        assert hashlib.sha256(data).hexdigest() == f["sha256"]
+        assert hashlib.sha256(inside[f["name"]]).hexdigest() == f["sha256"], f["name"]
+    assert "manifest.json" in files and "manifest.json" in inside
+    return man
+
+
+def submit(k, spec):
+    return k.json("POST", "/api/v1/jobs", spec)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="kiln-jobs-")
+    a = Daemon(ini())
+    try:
+        ds = upload_dataset(a)
+        done = {}
+
+        def one_target(target, model, spec):
+            def run():
+                m = upload_model(a, target.replace("-", "_"), model)
+                body = dict(spec, model=m["id"], dataset=ds["id"], target=target)
+                st, job = submit(a, body)
+                assert st == 202, (st, job)
+                assert job["state"] in ("queued", "running"), job
+                evs = a.events(job["id"])
+                assert final_state(evs) == "succeeded", (
+                    [e for e in evs if e["event"] in ("state", "job")][-3:],
+                    a.json("GET", f"/api/v1/jobs/{job['id']}")[1].get("error"))
+                ids = [e["id"] for e in evs if e["id"] is not None]
+                assert ids == sorted(ids) and len(set(ids)) == len(ids), "event ids out of order"
+                kinds = {e["event"] for e in evs}
+                assert {"state", "step", "progress", "log"} <= kinds, kinds
+                st, got = a.json("GET", f"/api/v1/jobs/{job['id']}")
+                assert st == 200 and got["state"] == "succeeded" and got["progress"] == 1
+                assert got["bundle"], got
+                man = check_bundle(a, got)
+                st, b = a.json("GET", f"/api/v1/bundles/{got['bundle']}")
+                assert st == 200, (st, b)
+                # The plan as the script a person would run.
+                st, hdr, sh = a.request("GET", f"/api/v1/jobs/{job['id']}/plan?format=sh")
+                assert st == 200 and hdr["Content-Type"].startswith("text/x-shellscript"), st
+                assert sh.startswith(b"#!"), sh[:80]
+                st, plan = a.json("GET", f"/api/v1/jobs/{job['id']}/plan")
+                assert st == 200 and plan["steps"], plan
+                assert plan["steps"][0]["argv"][0].encode() in sh, plan["steps"][0]["argv"][0]
+                # The log: whole, and one range of it.
+                st, hdr, log = a.request("GET", f"/api/v1/jobs/{job['id']}/log")
+                assert st == 200 and b"attempt 1" in log, log[:300]
+                st, hdr, part = a.request("GET", f"/api/v1/jobs/{job['id']}/log",
+                                          headers={"Range": "bytes=4-15"})
+                assert st == 206 and part == log[4:16], (st, part)
+                assert hdr["Content-Range"] == f"bytes 4-15/{len(log)}", hdr["Content-Range"]
+                done[target] = (body, got, man)
+            R.check(f"{target}_job_runs_to_a_simulated_bundle", run)
+
+        for target, model, spec in cases():
+            one_target(target, model, spec)
+
+        def targets_lists_ready_toolchains():
+            st, t = a.json("GET", "/api/v1/targets")
+            assert st == 200 and len(t["targets"]) == 5, t
+            for x in t["targets"]:
+                s = x["toolchain_status"]
+                assert s["ready"] is True and s["simulated"] is True, s
+        R.check("targets_show_each_toolchain_ready_and_simulated", targets_lists_ready_toolchains)
+
+        def cache_hit():
+            body, first, _ = done["maixcam"]
+            st, job = submit(a, body)
+            assert st == 202 and job["state"] == "succeeded", job
+            assert job["cached_from"] == first["id"] and job["bundle"] == first["bundle"], job
+            evs = a.events(job["id"])  # a finished job's stream ends by itself
+            assert final_state(evs) == "succeeded", evs
+            st, plan = a.json("GET", f"/api/v1/jobs/{job['id']}/plan")
+            assert st == 200 and plan and plan["steps"], plan
+        R.check("same_inputs_hit_the_cache_and_finish_at_once", cache_hit)
+
+        def forced_rebuild():
+            body, first, _ = done["maixcam"]
+            st, job = submit(a, dict(body, cache=False))
+            assert st == 202 and job["state"] in ("queued", "running"), job
+            assert final_state(a.events(job["id"])) == "succeeded"
+            st, got = a.json("GET", f"/api/v1/jobs/{job['id']}")
+            assert got["bundle"] != first["bundle"] and got["cached_from"] is None, got
+        R.check("cache_false_forces_a_rebuild", forced_rebuild)
+
+        def resume_with_last_event_id():
+            _, first, _ = done["recamera"]
+            evs = a.events(first["id"])
+            mid = [e for e in evs if e["id"] is not None][len(evs) // 2]
+            rest = a.events(first["id"], last_id=mid["id"])
+            assert rest and all(e["id"] is None or e["id"] > mid["id"] for e in rest), rest[:3]
+            assert final_state(rest) == "succeeded"
+        R.check("last_event_id_resumes_after_that_event", resume_with_last_event_id)
+
+        def unknown_output():
+            body = dict(done["maixcam"][0], outputs=["/model.99/nothing_output_0"])
+            st, r = submit(a, body)
+            assert st == 400 and r["error"]["field"].startswith("outputs"), (st, r)
+        R.check("unknown_output_tensor_is_400_naming_outputs", unknown_output)
+
+        def missing_model():
+            st, r = submit(a, dict(done["maixcam"][0], model="987654"))
+            assert st == 404 and r["error"]["field"] == "model", (st, r)
+        R.check("missing_model_is_404_naming_model", missing_model)
+
+        def dynamic_input():
+            m = upload_model(a, "dyn", dynamic_classifier())
+            body = {"model": m["id"], "dataset": ds["id"], "target": "axera-pi",
+                    "outputs": "suggested"}
+            st, r = submit(a, body)
+            assert st == 400 and r["error"]["field"] == "input.shape", (st, r)
+            st, job = submit(a, dict(body, input={"shape": [1, 3, 64, 64]}))
+            assert st == 202, (st, job)
+            assert final_state(a.events(job["id"])) == "succeeded"
+        R.check("dynamic_input_needs_input_shape", dynamic_input)
+
+        def list_filters():
+            st, lst = a.json("GET", "/api/v1/jobs?state=succeeded&limit=2")
+            assert st == 200 and len(lst["items"]) == 2 and lst["next"], lst
+            st, more = a.json("GET", f"/api/v1/jobs?state=succeeded&limit=2&after={lst['next']}")
+            assert st == 200 and more["items"][0]["id"] < lst["items"][-1]["id"], more
+            st, r = a.json("GET", "/api/v1/jobs?state=bogus")
+            assert st == 400 and r["error"]["field"] == "state", r
+            st, r = a.json("GET", "/api/v1/jobs/99999")
+            assert st == 404, r
+        R.check("list_filters_by_state_and_pages", list_filters)
+    finally:
+        rc = a.stop()
+        if rc != 0:
+            R.fail("kilnd_stops_cleanly", f"exit {rc}: {a.log_text()[-2000:]}")
+
+    # --- failure paths: the double told to fail, hang, or be missing -------------
+    env = {"KILN_DOUBLE_LOW_COSINE": "model_deploy:1", "KILN_DOUBLE_HANG": "pulsar:build"}
+    b_ini = ini()
+    b_dir = os.path.join(tmp, "b")
+    os.makedirs(b_dir)
+    b = Daemon(b_ini, env, data_dir=b_dir)
+    try:
+        ds = upload_dataset(b)
+        specs = {t: (m, s) for t, m, s in cases()}
+
+        def spec_for(target, **kw):
+            m, s = specs[target]
+            mid = upload_model(b, target.replace("-", "_"), m)["id"]
+            return dict(s, model=mid, dataset=ds["id"], target=target, **kw)
+
+        failed = {}
+
+        def tolerance():
+            st, job = submit(b, spec_for("maixcam"))
+            assert st == 202, job
+            assert final_state(b.events(job["id"])) == "failed"
+            st, got = b.json("GET", f"/api/v1/jobs/{job['id']}")
+            assert got["state"] == "failed" and got["error"]["code"] == "step_failed", got
+            msg = got["error"]["message"].lower()
+            assert "cos" in msg or "similar" in msg or "tolerance" in msg, got["error"]
+            assert got["bundle"] is None
+            failed["job"] = got
+        R.check("tolerance_failure_fails_the_job_with_the_reason", tolerance)
+
+        def retry():
+            job = failed["job"]
+            st, r = b.json("POST", f"/api/v1/jobs/{job['id']}/retry")
+            assert st == 202 and r["state"] in ("queued", "running"), (st, r)
+            evs = b.events(job["id"])
+            assert final_state(evs) == "failed"
+            st, got = b.json("GET", f"/api/v1/jobs/{job['id']}")
+            assert got["attempt"] == 2, got
+            st, r = b.json("POST", "/api/v1/jobs/424242/retry")
+            assert st == 404, r
+        R.check("retry_runs_a_failed_job_again", retry)
+
+        def cancel_running():
+            st, job = submit(b, spec_for("axera-pi", name="cancelme"))
+            assert st == 202, job
+            # Wait until the hanging pulsar build step has started.
+            b.events(job["id"], stop=lambda e: e["event"] == "step" and
+                     "build" in e["data"]["name"])
+            st, r = b.json("POST", f"/api/v1/jobs/{job['id']}/cancel")
+            assert st == 202, (st, r)
+            evs = b.events(job["id"])
+            assert final_state(evs) == "cancelled", evs[-3:]
+            st, r = b.json("POST", f"/api/v1/jobs/{job['id']}/cancel")
+            assert st in (200, 202), (st, r)  # cancelling twice is fine
+        R.check("cancel_stops_a_running_step", cancel_running)
+
+
+        def kill9_restart():
+            nonlocal b
+            st, job = submit(b, spec_for("axera-pi", name="crashme"))
+            assert st == 202, job
+            b.events(job["id"], stop=lambda e: e["event"] == "step" and
+                     "build" in e["data"]["name"])
+            pgid = db_rows(b, "SELECT pgid FROM jobs WHERE id = ?", (job["id"],))[0][0]
+            assert pgid and pgid > 1, pgid
+            b.kill9()
+            b = Daemon(b_ini, env, data_dir=b_dir)
+            st, got = b.json("GET", f"/api/v1/jobs/{job['id']}")
+            assert got["attempt"] == 2 or (got["state"] == "failed" and
+                                           got["error"]["code"] == "interrupted"), got
+            # The first attempt's process group is gone (killed at recovery).
+            alive = []
+            for p in os.listdir("/proc"):
+                if not p.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{p}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[2]) == pgid and fields[0] != "Z":
+                    alive.append(p)
+            assert not alive, f"processes of the old step still alive: {alive}"
+            if got["state"] not in FINAL:
+                st, r = b.json("POST", f"/api/v1/jobs/{job['id']}/cancel")
+                assert st == 202, r
+                assert final_state(b.events(job["id"])) == "cancelled"
+        R.check("kill_9_mid_step_then_restart_requeues_never_leaves_running", kill9_restart)
+
+        def stop_with_watcher():
+            st, job = submit(b, spec_for("axera-pi", name="stopme"))
+            assert st == 202, job
+            started = threading.Event()
+            seen = []
+
+            def watch():
+                seen.extend(b.events(job["id"], stop=lambda e: started.set() and False))
+            t = threading.Thread(target=watch)
+            t.start()
+            b.events(job["id"], stop=lambda e: e["event"] == "step" and
+                     "build" in e["data"]["name"])
+            assert started.wait(60)
+            t0 = time.monotonic()
+            rc = b.stop()  # the open stream must not hold shutdown for its grace period
+            took = time.monotonic() - t0
+            t.join(60)
+            assert rc == 0 and not t.is_alive(), rc
+            assert took < 5, f"stop took {took:.1f} s with a watcher open"
+            row = db_rows(b, "SELECT state, attempt FROM jobs WHERE id = ?", (job["id"],))[0]
+            assert row == ("queued", 1), row  # put back, not failed: it did not fail
+        R.check("stop_with_an_open_event_stream_is_prompt_and_requeues", stop_with_watcher)
+    finally:
+        rc = b.stop()
+        if rc != 0:
+            R.fail("kilnd_b_stops_cleanly", f"exit {rc}: {b.log_text()[-2000:]}")
+        elif os.environ.get("KT_KEEP") != "1":
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    # --- a toolchain whose container image is not there ----------------------------
+    c = Daemon(ini({"tpu-mlir": ["engine = podman", f"image = {MISSING_IMAGE}"]}))
+    try:
+        def image_missing():
+            ds = upload_dataset(c)
+            target, model, spec = cases()[0]
+            m = upload_model(c, "m", model)
+            st, r = submit(c, dict(spec, model=m["id"], dataset=ds["id"], target=target))
+            assert st == 503 and r["error"]["code"] == "toolchain_unavailable", (st, r)
+            msg = r["error"]["message"]
+            assert MISSING_IMAGE in msg and "podman pull " + MISSING_IMAGE in msg, msg
+            st, lst = c.json("GET", "/api/v1/jobs")
+            assert st == 200 and lst["items"] == [], lst  # nothing was queued
+            st, t = c.json("GET", "/api/v1/targets?refresh=1")
+            vs = [x for x in t["toolchains"] if x["toolchain"] == "tpu-mlir"][0]
+            assert vs["ready"] is False and "podman pull" in vs["fix"], vs
+            mc = [x for x in t["targets"] if x["id"] == "maixcam"][0]
+            assert mc["toolchain_status"]["ready"] is False, mc
+        R.check("missing_toolchain_image_is_refused_with_the_pull_command", image_missing)
+    finally:
+        rc = c.stop()
+        if rc != 0:
+            R.fail("kilnd_c_stops_cleanly", f"exit {rc}: {c.log_text()[-2000:]}")
+    R.done()
+
+
+if __name__ == "__main__":
+    main()

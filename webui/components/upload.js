@@ -1,0 +1,72 @@
+// upload: a drop zone with a file picker and a real progress bar (bytes
+// and percent, from XMLHttpRequest's upload events), with Cancel.  Used for
+// models and calibration archives.  onDone(record) gets the 201 body.
+import { upload } from '../api.js';
+import { bytes, errorBox, fill, h, safeName } from '../ui.js';
+
+export function uploader({ id, label, accept, hint, endpoint, onDone, busyText = 'Checking on the server…' }) {
+	const input = h('input', { type: 'file', id: id + '-file', accept });
+	const nameInput = h('input', { id: id + '-name', name: 'name', autocomplete: 'off', placeholder: 'from the file name', pattern: '[A-Za-z0-9._-]{1,64}' });
+	const zone = h('label', { class: 'drop', for: id + '-file' },
+		h('span', { class: 'big' }, label),
+		h('span', { class: 'muted' }, 'Drop a file here, or press to choose one'),
+		hint ? h('span', { class: 'muted small' }, hint) : null,
+		input);
+	const status = h('div', { class: 'progress', hidden: true, 'aria-live': 'polite' });
+	const bar = h('progress', { max: 100, value: 0, 'aria-label': 'Upload progress' });
+	const line = h('div', { class: 'line' });
+	const cancel = h('button', { type: 'button', class: 'small' }, 'Cancel');
+	const errors = h('div');
+	status.append(bar, line);
+	let current = null;
+
+	function start(file) {
+		if (current) return;
+		errors.replaceChildren();
+		const name = nameInput.value.trim() || safeName(file.name);
+		const sep = endpoint.includes('?') ? '&' : '?';
+		status.hidden = false;
+		bar.value = 0;
+		const t0 = performance.now();
+		const show = (sent, total) => {
+			const pct = total ? Math.floor((sent / total) * 100) : 0;
+			bar.value = pct;
+			const secs = (performance.now() - t0) / 1000;
+			const rate = secs > 0.3 ? ` · ${bytes(sent / secs)}/s` : '';
+			fill(line, h('span', { class: 'upload-bytes' }, `${file.name}: ${bytes(sent)} of ${bytes(total)}${rate}`),
+				h('span', { class: 'upload-pct' }, `${pct} %`), cancel);
+		};
+		show(0, file.size);
+		current = upload(`${endpoint}${sep}name=${encodeURIComponent(name)}`, file, {
+			onProgress: show,
+			onSent: () => { bar.removeAttribute('value'); fill(line, h('span', null, `${file.name}: all ${bytes(file.size)} sent. ${busyText}`), cancel); },
+		});
+		current.promise.then((rec) => {
+			current = null;
+			status.hidden = true;
+			input.value = '';
+			nameInput.value = '';
+			onDone(rec);
+		}, (err) => {
+			current = null;
+			status.hidden = true;
+			input.value = '';
+			fill(errors, errorBox(err, err.code === 'aborted' ? 'Upload cancelled' : 'Upload failed'));
+		});
+	}
+
+	cancel.addEventListener('click', () => current && current.abort());
+	input.addEventListener('change', () => input.files[0] && start(input.files[0]));
+	for (const t of ['dragenter', 'dragover']) zone.addEventListener(t, (ev) => { ev.preventDefault(); zone.classList.add('over'); });
+	for (const t of ['dragleave', 'drop']) zone.addEventListener(t, () => zone.classList.remove('over'));
+	zone.addEventListener('drop', (ev) => {
+		ev.preventDefault();
+		const f = ev.dataTransfer.files[0];
+		if (f) start(f);
+	});
+	return h('div', { class: 'uploader' },
+		h('div', { class: 'field' },
+			h('label', { for: id + '-name' }, 'Name ', h('span', { class: 'hint' }, '(optional; 1-64 of A-Z a-z 0-9 . _ -)')),
+			nameInput),
+		zone, status, errors);
+}

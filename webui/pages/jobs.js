@@ -1,0 +1,40 @@
+// jobs: the list of conversions, newest first, filterable by state; it
+// refreshes itself while any listed job is still queued or running.
+import { list } from '../api.js';
+import { badge, errorBox, fill, h, pageTitle, table, when } from '../ui.js';
+
+export const STATE_KIND = { queued: '', running: 'accent', succeeded: 'ok', failed: 'bad', cancelled: 'warn' };
+
+export default async function render(main) {
+	const h1 = h('h1', null, 'Jobs');
+	const stateSel = h('select', { id: 'job-state' },
+		['', 'queued', 'running', 'succeeded', 'failed', 'cancelled'].map((s) => h('option', { value: s }, s || 'all states')));
+	const box = h('div', { 'aria-live': 'polite' });
+	let timer = null;
+
+	async function load() {
+		clearTimeout(timer);
+		try {
+			const page = await list('/jobs', { limit: 200, state: stateSel.value || null });
+			const rows = page.items.map((j) => h('tr', null,
+				h('td', null, h('a', { href: `#/jobs/${j.id}` }, `#${j.id}`)),
+				h('td', null, j.target),
+				h('td', null, h('a', { href: `#/models/${j.model}` }, `model #${j.model}`)),
+				h('td', null, badge(j.state, STATE_KIND[j.state]), j.cached_from ? ' ' : null, j.cached_from ? badge('cached') : null),
+				h('td', null, h('progress', { max: 1, value: j.progress || 0, 'aria-label': `progress of job ${j.id}` })),
+				h('td', null, j.step || '—'),
+				h('td', null, when(j.created))));
+			fill(box, rows.length ? table(['Job', 'Target', 'Model', 'State', 'Progress', 'Step', 'Submitted'], rows, { id: 'jobs-table' })
+				: h('p', { class: 'empty' }, 'No jobs yet. ', h('a', { href: '#/convert' }, 'Start a conversion.')));
+			if (page.items.some((j) => j.state === 'queued' || j.state === 'running')) timer = setTimeout(load, 3000);
+		} catch (err) {
+			fill(box, errorBox(err, 'Cannot list jobs'));
+		}
+	}
+	stateSel.addEventListener('change', load);
+	main.append(h('div', { class: 'spread' }, h1, h('a', { class: 'button primary', href: '#/convert' }, 'New conversion')),
+		h('div', { class: 'field' }, h('label', { for: 'job-state' }, 'Show'), stateSel), box);
+	pageTitle(h1, 'Jobs');
+	await load();
+	return () => clearTimeout(timer);
+}
