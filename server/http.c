@@ -45,6 +45,13 @@ struct http_server {
 	pthread_cond_t idle;     /* signalled when in_flight drops to 0 */
 	long in_flight;
 	int stopping;            /* set by http_server_stop: streams end (atomic) */
+	struct http_stream *streams; /* live streamed replies, under streams_lock */
+	pthread_mutex_t streams_lock;
+	pthread_t ticker;        /* wakes parked streams every HTTP_STREAM_TICK_S */
+	int ticker_started;
+	pthread_mutex_t tick_lock;
+	pthread_cond_t tick_cond;
+	int tick_stop;
 };
 
 struct http_req {
@@ -196,58 +203,157 @@ void http_reply_header(struct http_req *req, const char *name, const char *value
 
 /* --- streamed replies ------------------------------------------------------- */
 
-struct stream_reply {
+/* A streamed reply.  Parking: when read_fn has nothing, the connection is
+ * suspended so no pool thread waits on it; http_stream_wake() (a new event)
+ * or the ticker (keep-alives, shutdown) resumes it.  `pending` closes the
+ * race between read_fn finding nothing and the suspend: a wake in between
+ * sets it, and the reader wakes itself. */
+struct http_stream {
 	struct http_server *srv;
+	struct MHD_Connection *conn;
 	http_stream_read_fn read_fn;
 	http_stream_free_fn free_fn;
 	void *ctx;
+	int parked;              /* atomic: suspended and waiting for a wake */
+	int pending;             /* atomic: a wake came since the last read */
+	int refs;                /* under srv->streams_lock: MHD's + the waker's */
+	struct http_stream *prev, *next; /* srv->streams, under srv->streams_lock */
 };
+
+void http_stream_wake(struct http_stream *s)
+{
+	__atomic_store_n(&s->pending, 1, __ATOMIC_RELEASE);
+	if (__atomic_exchange_n(&s->parked, 0, __ATOMIC_ACQ_REL))
+		MHD_resume_connection(s->conn);
+}
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	(void)pos;
-	struct stream_reply *s = cls;
+	struct http_stream *s = cls;
 	/* A stream never ends by itself while a job runs: end it when the
 	 * server stops, or shutdown would wait out the whole grace period.
 	 * The client reconnects later (Last-Event-ID) and misses nothing. */
 	if (__atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE))
 		return MHD_CONTENT_READER_END_OF_STREAM;
+	__atomic_store_n(&s->pending, 0, __ATOMIC_RELEASE);
 	long n = s->read_fn(s->ctx, buf, max);
-	/* 0 would make MHD call again at once (a busy loop): treat it as
-	 * the end, as the read_fn contract says never to return it. */
-	return n > 0 ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+	if (n > 0)
+		return (ssize_t)n;
+	if (n < 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	MHD_suspend_connection(s->conn);
+	__atomic_store_n(&s->parked, 1, __ATOMIC_RELEASE);
+	if (__atomic_load_n(&s->pending, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE))
+		http_stream_wake(s);
+	return 0;
+}
+
+static void stream_unref(struct http_stream *s)
+{
+	pthread_mutex_lock(&s->srv->streams_lock);
+	int last = --s->refs == 0;
+	pthread_mutex_unlock(&s->srv->streams_lock);
+	if (last)
+		free(s);
 }
 
 static void stream_free(void *cls)
 {
-	struct stream_reply *s = cls;
+	struct http_stream *s = cls;
 	if (s->free_fn)
-		s->free_fn(s->ctx);
-	free(s);
+		s->free_fn(s->ctx); /* after this no event calls http_stream_wake(s) */
+	pthread_mutex_lock(&s->srv->streams_lock);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		s->srv->streams = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->prev = s->next = NULL;
+	pthread_mutex_unlock(&s->srv->streams_lock);
+	stream_unref(s);
+}
+
+/* Wakes every parked stream: keep-alives every HTTP_STREAM_TICK_S, and at
+ * shutdown so each sees `stopping` and ends.  The list is copied (with a
+ * reference each) so no lock of ours is held while libmicrohttpd resumes a
+ * connection: its own locks are taken there, and it calls stream_free()
+ * under them. */
+static void wake_all_streams(struct http_server *srv)
+{
+	pthread_mutex_lock(&srv->streams_lock);
+	size_t n = 0;
+	for (struct http_stream *s = srv->streams; s; s = s->next)
+		n++;
+	struct http_stream **all = n ? calloc(n, sizeof(*all)) : NULL;
+	size_t i = 0;
+	for (struct http_stream *s = srv->streams; all && s; s = s->next) {
+		s->refs++;
+		all[i++] = s;
+	}
+	pthread_mutex_unlock(&srv->streams_lock);
+	for (size_t k = 0; k < i; k++) {
+		http_stream_wake(all[k]);
+		stream_unref(all[k]);
+	}
+	free(all);
+}
+
+static void *ticker_main(void *arg)
+{
+	struct http_server *srv = arg;
+	pthread_mutex_lock(&srv->tick_lock);
+	while (!srv->tick_stop) {
+		struct timespec t;
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_sec += HTTP_STREAM_TICK_S;
+		pthread_cond_timedwait(&srv->tick_cond, &srv->tick_lock, &t);
+		if (srv->tick_stop)
+			break;
+		pthread_mutex_unlock(&srv->tick_lock);
+		wake_all_streams(srv);
+		pthread_mutex_lock(&srv->tick_lock);
+	}
+	pthread_mutex_unlock(&srv->tick_lock);
+	return NULL;
 }
 
 void http_reply_stream(struct http_req *req, unsigned status, const char *content_type,
-		       http_stream_read_fn read_fn, http_stream_free_fn free_fn, void *ctx)
+		       http_stream_read_fn read_fn, http_stream_free_fn free_fn, void *ctx,
+		       struct http_stream **handle)
 {
-	struct stream_reply *s = calloc(1, sizeof(*s));
+	struct http_stream *s = calloc(1, sizeof(*s));
 	struct MHD_Response *r = NULL;
 	if (s != NULL) {
 		s->read_fn = read_fn;
 		s->free_fn = free_fn;
 		s->ctx = ctx;
 		s->srv = req->srv;
+		s->conn = req->conn;
 		/* 16 KiB: one read_fn call fills at most this much. */
 		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, s,
 						      stream_free);
 	}
 	if (r == NULL) {
-		if (s)
-			free(s);
+		free(s);
 		if (free_fn)
 			free_fn(ctx);
+		if (handle)
+			*handle = NULL;
 		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
 		return;
 	}
+	s->refs = 1; /* MHD's, dropped in stream_free */
+	pthread_mutex_lock(&req->srv->streams_lock);
+	s->next = req->srv->streams;
+	if (s->next)
+		s->next->prev = s;
+	req->srv->streams = s;
+	pthread_mutex_unlock(&req->srv->streams_lock);
+	if (handle)
+		*handle = s;
 	if (content_type)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
@@ -747,6 +853,9 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	srv->opts = *opts;
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->idle, NULL);
+	pthread_mutex_init(&srv->streams_lock, NULL);
+	pthread_mutex_init(&srv->tick_lock, NULL);
+	pthread_cond_init(&srv->tick_cond, NULL);
 	srv->route_names = calloc(opts->n_routes, sizeof(char *));
 	for (size_t i = 0; srv->route_names && i < opts->n_routes; i++)
 		srv->route_names[i] = opts->routes[i].name;
@@ -757,7 +866,7 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
 	}
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
-			 MHD_USE_ERROR_LOG;
+			 MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	srv->mhd = MHD_start_daemon(flags, (uint16_t)opts->port, NULL, NULL,
@@ -783,6 +892,8 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd,
 							       MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = info ? info->port : opts->port;
+	if (pthread_create(&srv->ticker, NULL, ticker_main, srv) == 0)
+		srv->ticker_started = 1;
 	*out = srv;
 	return 0;
 }
@@ -796,6 +907,7 @@ void http_server_stop(struct http_server *srv, int grace_s)
 		 * their grace period, then close everything. */
 		MHD_socket ls = MHD_quiesce_daemon(srv->mhd);
 		__atomic_store_n(&srv->stopping, 1, __ATOMIC_RELEASE);
+		wake_all_streams(srv); /* parked streams see `stopping` and end */
 		struct timespec deadline;
 		clock_gettime(CLOCK_REALTIME, &deadline);
 		deadline.tv_sec += grace_s;
@@ -809,9 +921,19 @@ void http_server_stop(struct http_server *srv, int grace_s)
 		if (ls != MHD_INVALID_SOCKET)
 			close(ls);
 	}
+	if (srv->ticker_started) {
+		pthread_mutex_lock(&srv->tick_lock);
+		srv->tick_stop = 1;
+		pthread_cond_signal(&srv->tick_cond);
+		pthread_mutex_unlock(&srv->tick_lock);
+		pthread_join(srv->ticker, NULL);
+	}
 	metrics_free(srv->metrics);
 	free(srv->route_names);
 	pthread_cond_destroy(&srv->idle);
 	pthread_mutex_destroy(&srv->lock);
+	pthread_mutex_destroy(&srv->streams_lock);
+	pthread_cond_destroy(&srv->tick_cond);
+	pthread_mutex_destroy(&srv->tick_lock);
 	free(srv);
 }

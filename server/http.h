@@ -166,16 +166,23 @@ void http_reply_header(struct http_req *req, const char *name, const char *value
 /* A streamed reply of unknown length (chunked), e.g. Server-Sent Events.
  * read_fn runs on the HTTP pool thread that owns the connection each time
  * the client can take more: it writes up to max bytes into buf and returns
- * how many (> 0), or -1 to end the stream.  It may block while it waits
- * for data, but briefly (about a second, then send a keep-alive): the
- * thread serves other connections too.  free_fn(ctx) runs once when the
- * reply is done or the client went away (also when this call fails);
- * ownership of ctx passes here.  Blocking with a timeout is what lets a
- * client that went away be noticed: its next write fails. */
+ * how many (> 0); 0 when it has nothing now — the connection is then parked
+ * (suspended: no thread waits for it) until http_stream_wake() or the
+ * keep-alive tick (HTTP_STREAM_TICK_S) calls read_fn again; or -1 to end the
+ * stream.  read_fn must not block.  free_fn(ctx) runs once when the reply is
+ * done or the client went away (also when this call fails); ownership of ctx
+ * passes here.  *handle (may be NULL) gets the stream's handle for
+ * http_stream_wake(), valid until free_fn has returned. */
+#define HTTP_STREAM_TICK_S 15
+struct http_stream;
 typedef long (*http_stream_read_fn)(void *ctx, char *buf, size_t max);
 typedef void (*http_stream_free_fn)(void *ctx);
 void http_reply_stream(struct http_req *req, unsigned status, const char *content_type,
-		       http_stream_read_fn read_fn, http_stream_free_fn free_fn, void *ctx);
+		       http_stream_read_fn read_fn, http_stream_free_fn free_fn, void *ctx,
+		       struct http_stream **handle);
+/* Says new data may be there: a parked stream is resumed.  Quick and safe
+ * from any thread, also under the caller's own locks. */
+void http_stream_wake(struct http_stream *h);
 
 unsigned http_status_of(int kiln_code);
 

@@ -9,10 +9,11 @@
  * requests into those calls and their results into replies.
  *
  * SSE: one callback response per watcher (http_reply_stream).  Its read
- * function reads the job's ring in the event hub — the one copy every
- * watcher shares — and blocks in events_wait for at most SSE_WAIT_MS, then
- * sends a comment line, so an idle stream costs one short wait a second on
- * a pool thread and a client that went away is noticed within a second.
+ * function copies new events out of the job's in-memory ring (which every
+ * watcher shares — one reader of the log, however many watchers) and, when
+ * there is nothing new, returns 0: the connection is parked, holding no
+ * thread, until the events hub's notify wakes it (http_stream_wake) or the
+ * keep-alive tick does, and then sends ": keep-alive" when idle that long.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -34,7 +36,6 @@
 
 /* How long one SSE read waits for an event before sending a keep-alive:
  * the pool thread serving the stream serves other connections too. */
-#define SSE_WAIT_MS 1000
 /* Events read from the ring per refill: bounds one refill's buffer. */
 #define SSE_BATCH 64
 /* A toolchain probe answer is trusted this long on submit and GET
@@ -453,7 +454,18 @@ struct sse {
 	int final_state;        /* the last state event read was a final one */
 	int end;                /* end the stream once buf is drained */
 	int oom;
+	time_t last_sent;       /* for keep-alives while idle */
+	struct http_stream *stream;   /* to wake the parked connection */
+	struct events_sub *sub;       /* notify on this job's new events */
 };
+
+/* The hub's notify, under its lock: only wake the connection. */
+static void sse_notify(void *arg, const struct events_item *it)
+{
+	(void)it;
+	struct sse *s = arg;
+	http_stream_wake(s->stream);
+}
 
 static void sse_append(struct sse *s, const char *p, size_t n)
 {
@@ -578,6 +590,7 @@ static long sse_read(void *ctx, char *out, size_t max)
 			size_t n = s->len - s->off < max ? s->len - s->off : max;
 			memcpy(out, s->buf + s->off, n);
 			s->off += n;
+			s->last_sent = time(NULL);
 			return (long)n;
 		}
 		if (s->end || s->oom)
@@ -585,14 +598,17 @@ static long sse_read(void *ctx, char *out, size_t max)
 		s->off = s->len = 0;
 		if (sse_fill(s) > 0 || s->len > 0)
 			continue;
-		if (!events_wait(s->ev, s->job, s->after, SSE_WAIT_MS))
-			sse_append(s, ": keep-alive\n\n", 14);
+		if (time(NULL) - s->last_sent < HTTP_STREAM_TICK_S)
+			return 0; /* park until an event or the tick */
+		sse_append(s, ": keep-alive\n\n", 14);
 	}
 }
 
 static void sse_free(void *ctx)
 {
 	struct sse *s = ctx;
+	if (s->sub) /* after this returns, sse_notify is not running */
+		events_unsubscribe(s->ev, s->sub);
 	free(s->buf);
 	free(s);
 }
@@ -635,7 +651,14 @@ void route_jobs_events(struct http_req *req)
 	s->ev = jobsys_events(js);
 	s->job = id;
 	s->after = after;
-	http_reply_stream(req, 200, "text/event-stream; charset=utf-8", sse_read, sse_free, s);
+	s->last_sent = time(NULL);
+	http_reply_stream(req, 200, "text/event-stream; charset=utf-8", sse_read, sse_free, s,
+			  &s->stream);
+	/* Subscribed before this handler returns, so before the first read:
+	 * an event published after that read finds the subscription. */
+	if (s->stream && events_subscribe(s->ev, id, sse_notify, s, &s->sub, &err) != 0)
+		fprintf(stderr, "level=warn msg=\"SSE without live updates\" job=%lld error=\"%s\"\n",
+			id, err.msg);
 	http_reply_header(req, "X-Accel-Buffering", "no");  /* a proxy must not hold events */
 }
 
