@@ -448,13 +448,19 @@ def main():
             # Wait until the hanging pulsar build step has started.
             b.events(job["id"], stop=lambda e: e["event"] == "step" and
                      "build" in e["data"]["name"])
+            # While it runs, its model and calibration set cannot be deleted.
+            st, r = b.json("DELETE", f"/api/v1/models/{job['model']}")
+            assert st == 409 and r["error"]["field"] == "id", (st, r)
+            st, r = b.json("DELETE", f"/api/v1/datasets/{job['dataset']}")
+            assert st == 409 and r["error"]["field"] == "id", (st, r)
             st, r = b.json("POST", f"/api/v1/jobs/{job['id']}/cancel")
             assert st == 202, (st, r)
             evs = b.events(job["id"])
             assert final_state(evs) == "cancelled", evs[-3:]
             st, r = b.json("POST", f"/api/v1/jobs/{job['id']}/cancel")
             assert st in (200, 202), (st, r)  # cancelling twice is fine
-        R.check("cancel_stops_a_running_step", cancel_running)
+        R.check("cancel_stops_a_running_step_and_its_inputs_cannot_be_deleted_meanwhile",
+                cancel_running)
 
 
         def kill9_restart():
