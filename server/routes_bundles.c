@@ -231,6 +231,12 @@ int routes_bundle_load(struct http_req *req, long long id, char sha[BLOB_HEX_LEN
 
 /* --- routes ---------------------------------------------------------------------- */
 
+/* One list row: the record without its details. */
+static cJSON *bundle_json_row(void *ctx, sqlite3_stmt *st)
+{
+	return bundle_json(ctx, st, 0);
+}
+
 void route_bundles_list(struct http_req *req)
 {
 	struct app *app = http_req_app(req);
@@ -260,25 +266,7 @@ void route_bundles_list(struct http_req *req)
 	if (name)
 		sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 4, limit + 1);
-	cJSON *o = cJSON_CreateObject();
-	cJSON *items = cJSON_AddArrayToObject(o, "items");
-	int n = 0;
-	long long last = 0, next = 0;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (n == limit) {
-			next = last;
-			break;
-		}
-		last = sqlite3_column_int64(st, 0);
-		cJSON_AddItemToArray(items, bundle_json(c, st, 0));
-		n++;
-	}
-	sqlite3_finalize(st);
-	if (next)
-		cJSON_AddNumberToObject(o, "next", (double)next);
-	else
-		cJSON_AddNullToObject(o, "next");
-	http_reply_json(req, 200, o);
+	http_reply_json(req, 200, routes_page(st, limit, bundle_json_row, c));
 }
 
 void route_bundles_get(struct http_req *req)

@@ -341,6 +341,12 @@ void route_devices_create(struct http_req *req)
 	http_reply_header(req, "Location", loc);
 }
 
+/* One list row: the record without its details. */
+static cJSON *device_json_row(void *ctx, sqlite3_stmt *st)
+{
+	return device_json(ctx, st, 0);
+}
+
 void route_devices_list(struct http_req *req)
 {
 	struct app *app = http_req_app(req);
@@ -357,25 +363,7 @@ void route_devices_list(struct http_req *req)
 	}
 	sqlite3_bind_int64(st, 1, after);
 	sqlite3_bind_int(st, 2, limit + 1);
-	cJSON *o = cJSON_CreateObject();
-	cJSON *items = cJSON_AddArrayToObject(o, "items");
-	int n = 0;
-	long long last = 0, next = 0;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (n == limit) {
-			next = last;
-			break;
-		}
-		last = sqlite3_column_int64(st, 0);
-		cJSON_AddItemToArray(items, device_json(c, st, 0));
-		n++;
-	}
-	sqlite3_finalize(st);
-	if (next)
-		cJSON_AddNumberToObject(o, "next", (double)next);
-	else
-		cJSON_AddNullToObject(o, "next");
-	http_reply_json(req, 200, o);
+	http_reply_json(req, 200, routes_page(st, limit, device_json_row, c));
 }
 
 void route_devices_get(struct http_req *req)
