@@ -51,7 +51,7 @@ static const struct setting SETTINGS[] = {
 	 KC(per_ip_connection_limit), "most simultaneous connections from one address; 0 = no limit"},
 	{"server", "connection_timeout", SET_INT, "60", 1, 86400, NULL, KC(connection_timeout),
 	 "seconds an idle connection is kept"},
-	{"server", "connection_memory_limit", SET_SIZE, "256K", 8192, 16 << 20, NULL,
+	{"server", "connection_memory_limit", SET_SIZE, "64K", 8192, 16 << 20, NULL,
 	 KC(connection_memory_limit),
 	 "bytes per connection for the request line, headers and upload buffer; longer "
 	 "request lines and headers get 414/431"},

@@ -12,8 +12,10 @@ work=$(mktemp -d)
 trap 'kill ${kpid:-} ${npid:-} 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n 4096
 
-printf '[server]\naccess_log = off\nper_ip_connection_limit = 0\nthreads = %s\n' \
-	"${KILN_THREADS:-0}" > "$work/kiln.ini"
+# KILN_THREADS and KILN_CONN_MEM try other settings than kilnd's defaults.
+printf '[server]\naccess_log = off\nper_ip_connection_limit = 0\nthreads = %s\n%s' \
+	"${KILN_THREADS:-0}" "${KILN_CONN_MEM:+connection_memory_limit = $KILN_CONN_MEM
+}" > "$work/kiln.ini"
 # kilnd writes its address to the FIFO once it accepts connections; if it
 # dies first, the read sees end-of-file instead of hanging.
 mkfifo "$work/ready"
