@@ -304,6 +304,12 @@ def main():
                 st, got = a.json("GET", f"/api/v1/jobs/{job['id']}")
                 assert st == 200 and got["state"] == "succeeded" and got["progress"] == 1
                 assert got["bundle"], got
+                if spec.get("test_image"):
+                    # With a test image the tools compare against the float
+                    # model; the parsed similarity figures reach the job.
+                    figs = got.get("figures") or []
+                    assert any(isinstance(f.get("cosine"), (int, float)) for f in figs), figs[:3]
+                    assert "figure" in kinds, kinds
                 man = check_bundle(a, got)
                 st, b = a.json("GET", f"/api/v1/bundles/{got['bundle']}")
                 assert st == 200, (st, b)
