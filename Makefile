@@ -123,7 +123,7 @@ check: test-deps
 bench: test-deps $(BUILD)/kilnd
 	@BUILD=$(BUILD) bash tests/bench/run.sh
 
-fuzz: test-deps
+fuzz: test-deps $(BUILD)/gen/onnx.pb-c.c
 	@BUILD=$(BUILD) bash tests/fuzz/run.sh
 
 clean:
