@@ -350,7 +350,7 @@ static int tensor_values(const uint8_t *p, size_t len, bool want_float,
 static int const_values(const struct onnx_model *m, uint32_t t, bool want_float,
 			int64_t *iv, double *fv, int max)
 {
-	if (t == ONNX_NONE)
+	if (t == ONNX_NONE || t >= m->ntensors) /* a node may have fewer inputs than its op */
 		return -1;
 	const struct onnx_tensor *x = &m->tensors[t];
 	if (x->init >= 0) {
@@ -1054,7 +1054,7 @@ static void infer_node(struct onnx_model *m, const struct onnx_node *n)
 		}
 	} else if (strcmp(n->op, "ConstantOfShape") == 0) {
 		int64_t sh[ONNX_MAX_RANK];
-		int k = onnx_const_ints(m, n->in[0], sh, ONNX_MAX_RANK);
+		int k = onnx_const_ints(m, n->nin > 0 ? n->in[0] : ONNX_NONE, sh, ONNX_MAX_RANK);
 		int dt = 1;
 		const struct onnx_attr *a = onnx_attr_find(n, "value");
 		if (a) {
