@@ -116,7 +116,7 @@ static void sb_add(struct sbuf *b, const char *fmt, ...)
 
 static void tensor_brief(const uint8_t *p, size_t len, struct sbuf *b)
 {
-	struct pbr r = { p, p + len };
+	struct pbr r = { p, p ? p + len : p }; /* NULL + 0 is UB */
 	struct pbf f;
 	int dt = 0, nd = 0;
 	int64_t dims[8];

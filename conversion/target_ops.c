@@ -149,7 +149,9 @@ static uint8_t *foldable(const struct onnx_model *m)
 		bool c = true;
 		if (strcmp(n->op, "Shape") == 0 || strcmp(n->op, "Size") == 0) {
 			/* Shape of a fully static tensor is a constant */
-			const struct onnx_type *t = n->nin ? m->tensors[n->in[0]].ty : NULL;
+			/* in[0] is ONNX_NONE when the input name is "" */
+			const struct onnx_type *t = n->nin && n->in[0] != ONNX_NONE ?
+						    m->tensors[n->in[0]].ty : NULL;
 			c = t != NULL && t->rank >= 0;
 			for (int d = 0; c && d < t->rank; d++)
 				c = t->dims[d].has_value;
