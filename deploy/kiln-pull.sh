@@ -73,9 +73,19 @@ report() { # status bundle-id detail
 			-H 'Content-Type: application/json' --data "$body" "$url/api/v1/pull/report" ||
 			log "could not report '$1'"
 	else
-		wget -q -O /dev/null -T 30 --header "Authorization: Bearer $token" \
+		# shellcheck disable=SC2046
+		wget -q -O /dev/null $(wget_t 30) --header "Authorization: Bearer $token" \
 			--header 'Content-Type: application/json' --post-data "$body" \
 			"$url/api/v1/pull/report" || log "could not report '$1'"
+	fi
+}
+
+# busybox wget takes -T only when built with FEATURE_WGET_TIMEOUT, and some
+# builds without it (Debian's busybox 1.35) crash on -T instead of refusing
+# it, so ask its usage text first.
+wget_t() { # seconds -> "-T seconds" when this wget has it
+	if wget --help 2>&1 | grep -q -- '-T '; then
+		echo "-T $1"
 	fi
 }
 
@@ -109,7 +119,8 @@ if command -v curl >/dev/null 2>&1; then
 else
 	# busybox wget: -S prints the response headers on stderr; it only
 	# accepts a 206 when it asked for the range itself (-c on the part file).
-	set -- -S -T "$timeout" --header "Authorization: Bearer $token"
+	# shellcheck disable=SC2046
+	set -- -S $(wget_t "$timeout") --header "Authorization: Bearer $token"
 	[ -n "$installed" ] && set -- "$@" --header "If-None-Match: \"$installed\""
 	if [ "$off" -gt 0 ]; then
 		cp "$part" "$chunk"

@@ -48,11 +48,15 @@ export function bytes(n) {
 	return (i === 0 ? v : v.toFixed(v < 10 ? 2 : 1)) + ' ' + units[i];
 }
 
+// One formatter for every date on a page: toLocaleString with options builds
+// a new one per call, which was most of the time a 200-row list took.
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
 export function when(iso) {
 	if (!iso) return '—';
 	const d = new Date(iso);
 	if (Number.isNaN(d.getTime())) return iso;
-	return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+	return dateFormat.format(d);
 }
 
 export function isDynamicDim(d) {

@@ -6,8 +6,12 @@
 //
 // Environment: KILN_BASE (http://127.0.0.1:port), KILN_TOKEN (admin),
 // KILN_OUT (screenshot dir), KILN_ONNX (a YOLOv8-shaped model),
-// KILN_CALIB (optional: a calibration archive with one broken image).
-import { readdirSync, statSync } from 'node:fs';
+// KILN_CALIB (optional: a calibration archive with one broken image),
+// KILN_TEST_JPEG (optional: the deploy test picture), KILN_BOARD_ADDRESS,
+// KILN_BOARD_AUTHORIZED_KEYS, KILN_BOARD_MODELS (optional: the loopback
+// sshd playing the board, its authorized_keys file and models directory).
+import { createHash } from 'node:crypto';
+import { appendFileSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -17,6 +21,11 @@ const TOKEN = process.env.KILN_TOKEN;
 const OUT = process.env.KILN_OUT;
 const ONNX = process.env.KILN_ONNX;
 const CALIB = process.env.KILN_CALIB;
+const TEST_JPEG = process.env.KILN_TEST_JPEG;
+const BOARD = process.env.KILN_BOARD_ADDRESS;
+const BOARD_KEYS = process.env.KILN_BOARD_AUTHORIZED_KEYS;
+const BOARD_MODELS = process.env.KILN_BOARD_MODELS;
+const AUTH = { headers: { Authorization: 'Bearer ' + TOKEN } };
 const WEBUI = join(fileURLToPath(import.meta.url), '..', '..', '..', 'webui');
 const T = 'browser';
 
@@ -84,6 +93,7 @@ page.setDefaultTimeout(15000);
 
 let modelId = null;
 let cutId = null;
+let bundleId = null;
 
 await test('sign_in_page_explains_where_the_token_is', async () => {
 	await page.goto(BASE + '/');
@@ -316,10 +326,69 @@ await test('a_maixcam_job_runs_live_to_succeeded_with_its_bundle', async () => {
 	await page.getByRole('button', { name: 'Start conversion' }).click();
 	await page.waitForURL(/#\/jobs\/\d+$/);
 	await page.locator('.meta .badge', { hasText: 'succeeded' }).waitFor({ timeout: 120000 });
-	await page.locator('#bundle a', { hasText: 'Download' }).waitFor();
+	const download = page.locator('#bundle a', { hasText: 'Download' });
+	await download.waitFor();
+	bundleId = Number((await download.getAttribute('href')).match(/bundles\/(\d+)\/archive/)[1]);
 	const steps = await page.locator('#timeline li.done').count();
 	if (steps < 1) throw new Error('no finished step in the timeline');
 	await shot(page, '17b-job');
+});
+
+await test('the_downloaded_bundle_has_the_sha256_the_api_gives', async () => {
+	if (bundleId === null) return { skip: 'no bundle from the maixcam job' };
+	// Still on the job page the previous test left.
+	const link = page.locator('#bundle a', { hasText: 'Download' });
+	const [dl] = await Promise.all([page.waitForEvent('download'), link.click()]);
+	const path = join(OUT, `bundle-${bundleId}.tar.gz`);
+	await dl.saveAs(path);
+	const data = readFileSync(path);
+	const got = createHash('sha256').update(data).digest('hex');
+	const b = await (await fetch(`${BASE}/api/v1/bundles/${bundleId}`, AUTH)).json();
+	if (got !== b.sha256) throw new Error(`downloaded ${data.length} bytes with sha256 ${got}; the API says ${b.sha256}`);
+	if (b.size !== undefined && b.size !== data.length) throw new Error(`downloaded ${data.length} bytes; the API says ${b.size}`);
+	const r = await fetch(`${BASE}/api/v1/bundles/${bundleId}/archive`, AUTH);
+	await r.arrayBuffer();
+	if (r.headers.get('etag') !== `"${got}"`) throw new Error(`archive ETag ${r.headers.get('etag')}, file sha256 ${got}`);
+	if (!/\.tar\.gz$/.test(dl.suggestedFilename())) throw new Error('suggested file name ' + dl.suggestedFilename());
+});
+
+await test('a_loopback_ssh_board_is_registered_deployed_to_and_shows_the_preview', async () => {
+	if (!BOARD) return { skip: 'no loopback board (openssh-server / openssh-client missing)' };
+	if (!TEST_JPEG) return { skip: 'no test picture (python3-pil missing?)' };
+	if (bundleId === null) return { skip: 'no bundle from the maixcam job' };
+	await page.goto(`${BASE}/#/devices`);
+	await page.locator('#d-name').waitFor();
+	await page.fill('#d-name', 'cam-loopback');
+	await page.selectOption('#d-target', 'maixcam');
+	await page.selectOption('#d-transport', 'ssh');
+	await page.fill('#d-address', BOARD);
+	await page.fill('#d-models', BOARD_MODELS);
+	await page.getByRole('button', { name: 'Register', exact: true }).click();
+	// The page shows the device's key; the test plays the person adding it to the board.
+	const key = (await page.locator('#d-pubkey').innerText()).trim();
+	if (!key.startsWith('ssh-ed25519 ')) throw new Error('public key shown: ' + key);
+	appendFileSync(BOARD_KEYS, key + '\n');
+	const row = page.locator('#devices-table tbody tr', { hasText: 'cam-loopback' });
+	await row.waitFor();
+	const rowText = await row.innerText();
+	if (!rowText.includes(BOARD.split('@')[1])) throw new Error('row does not show the address: ' + rowText);
+	await page.setInputFiles('#d-image', TEST_JPEG);
+	await row.locator('select').selectOption(String(bundleId));
+	await row.getByRole('button', { name: 'Deploy & test' }).click();
+	const state = page.locator('.badge').filter({ hasText: /^(succeeded|failed|cancelled)$/ });
+	await state.waitFor({ timeout: 120000 });
+	if ((await state.innerText()).trim() !== 'succeeded') {
+		const why = await page.locator('[role=alert]').allInnerTexts();
+		throw new Error('deployment ' + (await state.innerText()) + ': ' + why.join(' '));
+	}
+	await page.waitForFunction(() => { const i = document.querySelector('img.preview'); return i && i.complete && i.naturalWidth > 0; });
+	const size = await page.evaluate(() => { const i = document.querySelector('img.preview'); return [i.naturalWidth, i.naturalHeight]; });
+	if (size[0] !== 320 || size[1] !== 240) throw new Error('preview is ' + size.join('x') + ', the test picture 320x240');
+	if (!(await page.locator('svg.chart rect.pt').count())) throw new Error('no latency chart');
+	await page.locator('details summary', { hasText: 'Raw result' }).click();
+	const raw = await page.locator('details pre').innerText();
+	if (!raw.includes('"preview"') || !raw.includes('maixpy')) throw new Error('raw result: ' + raw.slice(0, 200));
+	await shot(page, '19-devices-deployed');
 });
 
 await test('every_page_loads_without_console_errors', async () => {

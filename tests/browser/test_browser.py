@@ -1,7 +1,9 @@
 """Browser tests: starts kilnd on an ephemeral port (toolchain double
 configured), builds the fixtures (a YOLOv8-shaped ONNX, a calibration
-archive with one broken image), and runs tests/browser/dashboard.mjs with
-Node, relaying its PASS/FAIL/SKIP lines for tests/run.sh.
+archive with one broken image, a test JPEG), starts an OpenSSH server on a
+loopback port playing the board (as tests/deploy/test_deploy_ssh.py does),
+and runs tests/browser/dashboard.mjs with Node, relaying its PASS/FAIL/SKIP
+lines for tests/run.sh.
 
 Needs /usr/bin/chromium, node, and playwright-core in node_modules (`make
 test` runs `npm ci` first); without them it prints one SKIP line.
@@ -11,6 +13,7 @@ Screenshots go to a kept temporary directory named on a '#' line
 import io
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
@@ -22,6 +25,9 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "onnx"))
 
 from kiln_server import Kilnd  # noqa: E402
+
+SSHD = "/usr/sbin/sshd"
+DOUBLES = os.path.join(ROOT, "tests", "deploy", "board")
 
 SUITE = "browser"
 
@@ -56,6 +62,67 @@ def calib_archive(path):
     return path
 
 
+class Board:
+    """Debian's sshd -D on 127.0.0.1:<free port> playing the board, as in
+    tests/deploy/test_deploy_ssh.py: a throwaway host key, an authorized_keys
+    file the browser test appends the device's key to, and the device
+    doubles (tests/deploy/board) on its PATH / PYTHONPATH."""
+
+    def __init__(self, root):
+        self.dir = os.path.join(root, "board")
+        os.makedirs(self.dir, exist_ok=True)
+        self.models = os.path.join(self.dir, "models")
+        self.hostkey = os.path.join(self.dir, "host_ed25519")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.hostkey],
+                       check=True)
+        self.auth = os.path.join(self.dir, "authorized_keys")
+        open(self.auth, "w").close()
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        cfg = os.path.join(self.dir, "sshd_config")
+        with open(cfg, "w") as f:
+            f.write(f"""Port {self.port}
+ListenAddress 127.0.0.1
+HostKey {self.hostkey}
+AuthorizedKeysFile {self.auth}
+PidFile {self.dir}/sshd.pid
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+SetEnv PATH={DOUBLES}:/usr/bin:/bin PYTHONPATH={DOUBLES}/maixpy
+""")
+        os.makedirs("/run/sshd", exist_ok=True)
+        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", cfg], stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL, text=True)
+        for line in self.proc.stderr:
+            if "Server listening" in line:
+                break
+        else:
+            raise RuntimeError("sshd did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def test_jpeg(path, w=320, h=240):
+    """The deploy tests' picture (grey with a lighter square); None without PIL."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return None
+    img = Image.new("RGB", (w, h), (90, 90, 90))
+    for y in range(h // 3, 2 * h // 3):
+        for x in range(w // 3, 2 * w // 3):
+            img.putpixel((x, y), (200, 200, 200))
+    img.save(path, "JPEG", quality=90)
+    return path
+
+
 def main():
     node = shutil.which("node")
     if not os.path.exists("/usr/bin/chromium"):
@@ -75,9 +142,19 @@ def main():
     double = os.path.join(ROOT, "tests", "toolchain-double", "bin")
     ini = "".join(f"[toolchain.{t}]\nengine = local\npath = {double}\n\n"
                   for t in ("tpu-mlir", "pulsar2", "pulsar", "voyager"))
+    ini += "[deploy]\nconnect_timeout = 3\nstep_timeout = 60\n"
+    board = None
+    if os.path.exists(SSHD) and shutil.which("ssh") is not None:
+        board = Board(out)
+    else:
+        print("# no openssh-server / openssh-client: the devices test skips", flush=True)
     k = Kilnd(ini)
     env = dict(os.environ, KILN_BASE=k.base, KILN_TOKEN=k.token, KILN_OUT=out,
-               KILN_ONNX=onnx_path, KILN_CALIB=calib or "")
+               KILN_ONNX=onnx_path, KILN_CALIB=calib or "",
+               KILN_TEST_JPEG=test_jpeg(os.path.join(out, "test.jpg")) or "")
+    if board:
+        env.update(KILN_BOARD_ADDRESS=f"root@127.0.0.1:{board.port}",
+                   KILN_BOARD_AUTHORIZED_KEYS=board.auth, KILN_BOARD_MODELS=board.models)
     print(f"# screenshots: {out}", flush=True)
     rc = 1
     try:
@@ -89,6 +166,8 @@ def main():
         if rc != 0 and "FAIL " not in p.stdout:
             print(f"FAIL {SUITE}.runner: node exited {rc}", flush=True)
     finally:
+        if board:
+            board.stop()
         status = k.stop()
         if status != 0:
             print(f"FAIL {SUITE}.kilnd_exit: kilnd exited {status}; log: "

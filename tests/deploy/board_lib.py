@@ -67,6 +67,21 @@ def make_bundle_dir(root, name, target="maixcam", payload=4096, seed=1, extra=No
             lines.append(f"{k} = {v}")
         with open(os.path.join(d, name + ".mud"), "w") as f:
             f.write("\n".join(lines) + "\n")
+    elif target == "metis":
+        # deploy.py's build tree as conversion/recipe_metis.c bundles it:
+        # <name>/<cores>/{model.json, model.axmodel, manifest.json}, with
+        # model.json's "model" relative to the bundle root.
+        sub = os.path.join(d, name, "1")
+        os.makedirs(sub)
+        with open(os.path.join(sub, "model.axmodel"), "wb") as f:
+            f.write(rnd)
+        with open(os.path.join(sub, "model.json"), "w") as f:
+            json.dump({"name": name, "model": f"{name}/1/model.axmodel",
+                       "preprocessing": [{"type": "resize", "width": 640, "height": 640}],
+                       "postprocessing": [{"type": "decode_yolov5"}]}, f)
+        with open(os.path.join(sub, "manifest.json"), "w") as f:
+            json.dump({"input_shapes": [[1, 640, 640, 4]], "quantize_params": [],
+                       "dequantize_params": []}, f)
     elif target == "axera-pi":
         with open(os.path.join(d, name + ".joint"), "wb") as f:
             f.write(rnd)
@@ -86,12 +101,14 @@ def blob_path(kilnd, sha):
 
 
 def busybox_board(root, with_curl=True):
-    """A bin directory with only busybox applets (and curl): the userland a
-    MaixCAM-class board has, so kiln-pull.sh is run the way it runs there."""
+    """A bin directory with only busybox applets (and curl unless with_curl
+    is false): the userland a MaixCAM-class board has, so kiln-pull.sh is run
+    the way it runs there."""
     bb = shutil.which("busybox")
     if bb is None:
         return None
-    bindir = os.path.join(root, "board-bin")
+    # Its own directory per flavour, so a curl-less board never sees curl.
+    bindir = os.path.join(root, "board-bin" if with_curl else "board-bin-wget")
     os.makedirs(bindir, exist_ok=True)
     for applet in ("sh", "cat", "cut", "tr", "grep", "sed", "tail", "wc", "cp", "mv", "rm",
                    "mkdir", "kill", "sha256sum", "tar", "gzip", "printf", "echo", "wget",
@@ -126,3 +143,29 @@ def jpeg(path, w=320, h=240):
     img.save(path, "JPEG", quality=90)
     with open(path, "rb") as f:
         return f.read()
+
+
+def adb_device(adb_root, serial):
+    """A device for the adb double (board/adb): $KILN_ADB_ROOT/<serial> as
+    the device's root filesystem, with a busybox userland in /bin (as
+    busybox_board has, but copied in so it works chrooted) and the device
+    doubles that are shell scripts in /usr/local/bin.  Returns the device
+    root, or None without busybox."""
+    bb = shutil.which("busybox")
+    if bb is None:
+        return None
+    root = os.path.join(adb_root, serial)
+    bindir = os.path.join(root, "bin")
+    os.makedirs(bindir, exist_ok=True)
+    shutil.copy(bb, os.path.join(bindir, "busybox"))
+    for applet in ("sh", "cat", "cut", "tr", "grep", "sed", "tail", "wc", "cp", "mv", "rm",
+                   "mkdir", "sha256sum", "tar", "gzip", "printf", "echo", "ls", "head",
+                   "rmdir", "awk", "[", "test", "basename", "dirname", "touch"):
+        p = os.path.join(bindir, applet)
+        if not os.path.lexists(p):
+            os.symlink("busybox", p)
+    local = os.path.join(root, "usr", "local", "bin")
+    os.makedirs(local, exist_ok=True)
+    for double in ("run_joint", "sscma-model"):
+        shutil.copy(os.path.join(DOUBLES, double), os.path.join(local, double))
+    return root

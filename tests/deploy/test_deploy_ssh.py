@@ -139,6 +139,66 @@ def axera_run_joint_latency():
     assert o["preview"] is None
 
 
+def check_uptime_latencies(o, runtime, runs):
+    """The recamera / metis programs time each run from /proc/uptime (10 ms
+    ticks): one whole, non-negative millisecond count per run."""
+    assert o["state"] == "succeeded", (o["error"], o.get("raw_output"))
+    r = o["result"]
+    assert r["runtime"] == runtime and r["mode"] == "latency", r
+    assert r["clock"] == "proc_uptime_10ms" and r["load_ms"] is None, r
+    assert r["runs"] == runs and len(r["latency_ms"]) == runs, r
+    for ms in r["latency_ms"]:
+        assert isinstance(ms, int) and 0 <= ms < 60_000 and ms % 10 == 0, r["latency_ms"]
+    s = r["summary"]
+    assert s["runs"] == runs and s["detections"] == 0, s
+    assert s["min_ms"] == min(r["latency_ms"]) and s["max_ms"] == max(r["latency_ms"]), s
+    assert r["detections"] == [], r
+    assert [st["name"] for st in o["steps"]] == ["connect", "copy", "unpack", "test", "preview",
+                                                 "install", "cleanup"], o["steps"]
+    assert all(st["state"] == "ok" for st in o["steps"]), o["steps"]
+    # No boxes, but still a preview: the test picture itself.
+    st, h, pic = S["k"].request("GET", o["preview"])
+    assert st == 200 and h["Content-Type"] == "image/jpeg", (st, h)
+    from PIL import Image
+    assert Image.open(io.BytesIO(pic)).size == (320, 240)
+    assert not [n for n in os.listdir(S["models"]) if n.startswith("kiln-deploy-")]
+
+
+def recamera_sscma_model_latency():
+    k = S["k"]
+    d = make_bundle_dir(WORK, "rcdet", "recamera", payload=30_000)
+    b = add_bundle(k, d, "rcdet", "recamera")
+    dev = register("recam", "recamera")
+    S["recam"], S["rcdet"] = dev, b
+    o = deploy(dev, b["id"], runs=4)
+    check_uptime_latencies(o, "sscma-model", 4)
+    raw = o["raw_output"]
+    # The double ran once per run, on the bundle's model and the test JPEG.
+    assert raw.count("sscma-model (kiln device double)") == 4, raw
+    assert "/bundle/rcdet_int8.cvimodel input=" in raw and "/test.jpg output=" in raw, raw
+    assert os.path.exists(os.path.join(S["models"], "rcdet", "rcdet_int8.cvimodel"))
+
+
+def recamera_without_image_is_a_clear_error():
+    o = deploy(S["recam"], S["rcdet"]["id"], image=False, runs=2)
+    assert o["state"] == "failed", o
+    assert "exited with status 2" in o["error"], o["error"]
+    assert "sscma-model needs a test image" in o["raw_output"], o["raw_output"]
+
+
+def metis_inference_py_latency():
+    k = S["k"]
+    d = make_bundle_dir(WORK, "yolov5s", "metis", payload=30_000)
+    b = add_bundle(k, d, "yolov5s", "metis")
+    dev = register("metis1", "metis")
+    o = deploy(dev, b["id"], runs=3)
+    check_uptime_latencies(o, "voyager", 3)
+    raw = o["raw_output"]
+    assert raw.count("inference.py (kiln device double): network=yolov5s") == 3, raw
+    assert "/bundle/yolov5s/1/model.axmodel source=" in raw and "/test.jpg" in raw, raw
+    assert os.path.exists(os.path.join(S["models"], "yolov5s", "yolov5s", "1", "model.json"))
+
+
 def garbage_output_is_a_clear_error():
     k = S["k"]
     d = make_bundle_dir(WORK, "junk", "maixcam", extra={"kiln_double": "garbage"})
@@ -198,6 +258,10 @@ def main():
     setup()
     R.check("maixcam_detector_runs_over_ssh_and_gets_a_preview", maixcam_detector_with_preview)
     R.check("axera_pi_run_joint_latency_is_parsed", axera_run_joint_latency)
+    R.check("recamera_sscma_model_latency_is_parsed", recamera_sscma_model_latency)
+    R.check("recamera_without_a_test_image_is_a_clear_error",
+            recamera_without_image_is_a_clear_error)
+    R.check("metis_inference_py_latency_is_parsed", metis_inference_py_latency)
     R.check("test_program_printing_garbage_is_a_clear_error_with_raw_kept",
             garbage_output_is_a_clear_error)
     R.check("unreachable_board_fails_within_the_connect_timeout",

@@ -2,10 +2,11 @@
 kilnd from a busybox userland: archive ETag/304/Range/416/HEAD, file
 download, device registration and roles, first pull, 304 next time, resume
 after the server side is cut half way, sha256 mismatch refused with the old
-model kept, reports recorded."""
+model kept, reports recorded; the same with busybox wget and no curl."""
 import hashlib
 import json
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -198,6 +199,80 @@ def sha_mismatch_keeps_old_model():
     assert o["installed_bundle"] == S["b"]["id"], o
 
 
+def corrupt_blob(bundle):
+    """Flip one byte in the middle of a bundle's stored archive: a disk or a
+    proxy corrupting bytes in flight."""
+    path = blob_path(K, bundle["sha256"])
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.seek(bundle["size"] // 2)
+        byte = f.read(1)
+        f.seek(bundle["size"] // 2)
+        f.write(bytes([byte[0] ^ 0xFF]))
+
+
+def wget_board():
+    """A board with busybox wget and no curl: the script's second branch."""
+    bindir = busybox_board(os.path.join(WORK, "wget-board"), with_curl=False)
+    assert not os.path.exists(os.path.join(bindir, "curl")), "curl must be absent"
+    assert os.path.realpath(os.path.join(bindir, "wget")) == os.path.realpath(
+        shutil.which("busybox")), "wget must be busybox's"
+    return bindir
+
+
+def wget_first_pull_then_304():
+    os.makedirs(os.path.join(WORK, "wget-board"), exist_ok=True)
+    bindir = wget_board()
+    models = os.path.join(WORK, "wget-models")
+    st, dev = register("cam-wget")
+    assert st == 201, (st, dev)
+    d = make_bundle_dir(WORK, "cls", payload=300_000, seed=4)
+    g = add_bundle(K, d, "cls", "maixcam")
+    S.update(wdev=dev, wmodels=models, wbindir=bindir, g=g)
+    st, o = K.json("PUT", f"/api/v1/devices/{dev['id']}/assignment", {"model_name": "cls"})
+    assert st == 200 and o["assignment"]["resolved_bundle"] == g["id"], o
+    p = run_pull(bindir, K.base, dev["token"], models)
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    assert "installed bundle" in p.stderr, p.stderr
+    man = json.load(open(os.path.join(models, "cls", "manifest.json")))
+    assert man["name"] == "cls", man
+    with open(os.path.join(models, "cls", "cls_int8.cvimodel"), "rb") as f:
+        assert len(f.read()) == 300_000
+    assert open(os.path.join(models, ".kiln-pull", "etag")).read().strip() == g["sha256"]
+    # The install report went out through wget --post-data.
+    st, o = K.json("GET", f"/api/v1/devices/{dev['id']}")
+    assert o["installed_bundle"] == g["id"] and o["last_status"] == "installed", o
+    n_reports = len(o["reports"])
+    n304 = K.log_text().count("status=304")
+    p = run_pull(bindir, K.base, dev["token"], models)
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    assert "installed" not in p.stderr, p.stderr
+    assert K.log_text().count("status=304") == n304 + 1, "the second run must get a 304"
+    st, o = K.json("GET", f"/api/v1/devices/{dev['id']}")
+    assert len(o["reports"]) == n_reports, "a 304 must not add a report"
+    assert not os.path.exists(os.path.join(models, ".kiln-pull", "download.part"))
+
+
+def wget_sha_mismatch_keeps_old_model():
+    dev, models, g = S["wdev"], S["wmodels"], S["g"]
+    d = make_bundle_dir(WORK, "cls", payload=60_000, seed=5)
+    h = add_bundle(K, d, "cls", "maixcam")
+    corrupt_blob(h)
+    st, o = K.json("PUT", f"/api/v1/devices/{dev['id']}/assignment", {"model_name": "cls"})
+    assert st == 200 and o["assignment"]["resolved_bundle"] == h["id"], o
+    model = os.path.join(models, "cls", "cls_int8.cvimodel")
+    before = open(model, "rb").read()
+    p = run_pull(S["wbindir"], K.base, dev["token"], models)
+    assert p.returncode == 1 and "sha256 mismatch" in p.stderr, (p.returncode, p.stderr)
+    after = open(model, "rb").read()
+    assert before == after and len(after) == 300_000, "the old model must be kept"
+    assert not os.path.exists(os.path.join(models, "cls.new"))
+    assert open(os.path.join(models, ".kiln-pull", "etag")).read().strip() == g["sha256"]
+    st, o = K.json("GET", f"/api/v1/devices/{dev['id']}")
+    assert o["last_status"] == "failed" and "sha256 mismatch" in o["last_detail"], o
+    assert o["installed_bundle"] == g["id"], o
+
+
 def revoked_device_token():
     dev = S["dev"]
     st, _ = K.json("DELETE", f"/api/v1/tokens/{dev['token_id']}")
@@ -220,6 +295,9 @@ def main():
         R.check("kiln_pull_resumes_after_the_server_cuts_the_download", resume_after_cut)
         R.check("kiln_pull_refuses_a_sha256_mismatch_and_keeps_the_old_model",
                 sha_mismatch_keeps_old_model)
+        R.check("kiln_pull_busybox_wget_first_pull_then_304", wget_first_pull_then_304)
+        R.check("kiln_pull_busybox_wget_refuses_a_sha256_mismatch_and_keeps_the_old_model",
+                wget_sha_mismatch_keeps_old_model)
     R.check("revoked_device_token_gets_401", revoked_device_token)
     rc = K.stop()
     if rc != 0:

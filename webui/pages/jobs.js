@@ -12,11 +12,14 @@ export default async function render(main) {
 	const box = h('div', { 'aria-live': 'polite' });
 	let timer = null;
 
-	async function load() {
+	// Pages of 500 (the API's most); "Show more" follows `next`.
+	let items = [];
+	async function load(after) {
 		clearTimeout(timer);
 		try {
-			const page = await list('/jobs', { limit: 200, state: stateSel.value || null });
-			const rows = page.items.map((j) => h('tr', null,
+			const page = await list('/jobs', { limit: 500, after: after || null, state: stateSel.value || null });
+			items = after ? items.concat(page.items) : page.items;
+			const rows = items.map((j) => h('tr', null,
 				h('td', null, h('a', { href: `#/jobs/${j.id}` }, `#${j.id}`)),
 				h('td', null, j.target),
 				h('td', null, h('a', { href: `#/models/${j.model}` }, `model #${j.model}`)),
@@ -24,14 +27,16 @@ export default async function render(main) {
 				h('td', null, h('progress', { max: 1, value: j.progress || 0, 'aria-label': `progress of job ${j.id}` })),
 				h('td', null, j.step || '—'),
 				h('td', null, when(j.created))));
+			const more = page.next ? h('button', { type: 'button', id: 'jobs-more' }, 'Show more') : null;
+			if (more) more.addEventListener('click', () => load(page.next));
 			fill(box, rows.length ? table(['Job', 'Target', 'Model', 'State', 'Progress', 'Step', 'Submitted'], rows, { id: 'jobs-table' })
-				: h('p', { class: 'empty' }, 'No jobs yet. ', h('a', { href: '#/convert' }, 'Start a conversion.')));
-			if (page.items.some((j) => j.state === 'queued' || j.state === 'running')) timer = setTimeout(load, 3000);
+				: h('p', { class: 'empty' }, 'No jobs yet. ', h('a', { href: '#/convert' }, 'Start a conversion.')), more);
+			if (!after && items.some((j) => j.state === 'queued' || j.state === 'running')) timer = setTimeout(() => load(), 3000);
 		} catch (err) {
 			fill(box, errorBox(err, 'Cannot list jobs'));
 		}
 	}
-	stateSel.addEventListener('change', load);
+	stateSel.addEventListener('change', () => load());
 	main.append(h('div', { class: 'spread' }, h1, h('a', { class: 'button primary', href: '#/convert' }, 'New conversion')),
 		h('div', { class: 'field' }, h('label', { for: 'job-state' }, 'Show'), stateSel), box);
 	pageTitle(h1, 'Jobs');

@@ -1,0 +1,194 @@
+// dashboard_bench: the dashboard's speed in a real browser, measured with
+// the browser's Performance API (tests/bench/bench_dashboard.sh starts
+// kilnd with the jobs already in its database, and nginx as the peer).
+//
+//   first load   navigation timing loadEventEnd of /, best of 5, each in a
+//                fresh browser context (cold cache, new connections)
+//   JS+CSS       bytes transferred (resource timing transferSize) and
+//                uncompressed (decodedBodySize): on first load, and for
+//                every .js/.css file under webui/ fetched by the page
+//   jobs list    performance.mark just before the page goes to #/jobs and
+//                when the list's last row exists (a MutationObserver), then
+//                the next frame (painted); best and median of 5
+//
+// Environment: KILN_BASE, KILN_TOKEN, NGINX_BASE, KILN_JOBS (how many jobs
+// bench_dashboard.sh inserted).
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.KILN_BASE;
+const TOKEN = process.env.KILN_TOKEN;
+const NGINX = process.env.NGINX_BASE;
+const JOBS = Number(process.env.KILN_JOBS || 1000);
+const RUNS = Number(process.env.BENCH_RUNS || 5);
+const WEBUI = join(fileURLToPath(import.meta.url), '..', '..', '..', 'webui');
+
+const browser = await chromium.launch({
+	executablePath: '/usr/bin/chromium',
+	headless: true,
+	args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+});
+const VIEW = { viewport: { width: 1280, height: 860 } };
+
+// Sign in through the page once; later contexts start from its cookie.
+async function signIn() {
+	const ctx = await browser.newContext(VIEW);
+	const page = await ctx.newPage();
+	await page.goto(BASE + '/');
+	await page.fill('#token', TOKEN);
+	await page.click('button[type=submit]');
+	await page.getByRole('heading', { name: 'Models', exact: true }).waitFor();
+	const state = await ctx.storageState();
+	await ctx.close();
+	if (!state.cookies.some((c) => c.name === 'kiln_session')) throw new Error('no kiln_session cookie after signing in');
+	return state;
+}
+
+const isAsset = (name) => /\.(js|mjs|css)(\?|$)/.test(new URL(name).pathname);
+function sumAssets(entries) {
+	let transfer = 0, decoded = 0, n = 0;
+	for (const e of entries) if (isAsset(e.name)) { transfer += e.transferSize; decoded += e.decodedBodySize; n++; }
+	return { transfer, decoded, n };
+}
+
+// One cold first load of base + '/'.
+async function firstLoad(base, storageState) {
+	const ctx = await browser.newContext({ ...VIEW, storageState });
+	const page = await ctx.newPage();
+	const resp = await page.goto(base + '/', { waitUntil: 'load' });
+	if (!resp.ok()) throw new Error(`${base}/ answered ${resp.status()}`);
+	// loadEventEnd is set once the load handlers return: wait for it.
+	await page.waitForFunction(() => performance.getEntriesByType('navigation')[0].loadEventEnd > 0);
+	const r = await page.evaluate(() => {
+		const nav = performance.getEntriesByType('navigation')[0];
+		return {
+			load: nav.loadEventEnd, dcl: nav.domContentLoadedEventEnd, ttfb: nav.responseStart,
+			res: performance.getEntriesByType('resource').map((e) => ({ name: e.name, transferSize: e.transferSize, decodedBodySize: e.decodedBodySize })),
+		};
+	});
+	await ctx.close();
+	const assets = sumAssets(r.res);
+	if (assets.n === 0) throw new Error(`${base}/ loaded no JS or CSS`);
+	return { ...r, assets };
+}
+
+async function bestLoad(base, storageState) {
+	const runs = [];
+	for (let i = 0; i < RUNS; i++) runs.push(await firstLoad(base, storageState));
+	runs.sort((a, b) => a.load - b.load);
+	return { best: runs[0], median: runs[Math.floor(runs.length / 2)] };
+}
+
+// Every .js/.css under webui/, fetched by the page, sized by resource timing.
+function webuiAssets(dir = WEBUI) {
+	const out = [];
+	for (const f of readdirSync(dir)) {
+		const p = join(dir, f);
+		if (statSync(p).isDirectory()) out.push(...webuiAssets(p));
+		else if (/\.(js|mjs|css)$/.test(f)) out.push('/ui/' + relative(WEBUI, p));
+	}
+	return out;
+}
+async function allAssets(base, storageState) {
+	const ctx = await browser.newContext({ ...VIEW, storageState });
+	const page = await ctx.newPage();
+	await page.goto(base + '/', { waitUntil: 'load' });
+	const files = webuiAssets();
+	const r = await page.evaluate(async (files) => {
+		performance.clearResourceTimings();
+		const bad = [];
+		await Promise.all(files.map(async (f) => {
+			const res = await fetch(f, { cache: 'no-store' });
+			await res.arrayBuffer();
+			if (!res.ok) bad.push(`${f}: ${res.status}`);
+		}));
+		return { bad, res: performance.getEntriesByType('resource').map((e) => ({ name: e.name, transferSize: e.transferSize, decodedBodySize: e.decodedBodySize })) };
+	}, files);
+	await ctx.close();
+	if (r.bad.length) throw new Error('could not fetch: ' + r.bad.join(', '));
+	const want = new Set(files.map((f) => new URL(f, base).href));
+	return { ...sumAssets(r.res.filter((e) => want.has(e.name))), files: files.length };
+}
+
+// The jobs page: from a loaded #/models, go to #/jobs and time until the
+// list's last row exists, and until the frame after it (painted).
+async function jobsRender(storageState) {
+	const ctx = await browser.newContext({ ...VIEW, storageState });
+	const page = await ctx.newPage();
+	await page.goto(BASE + '/#/models', { waitUntil: 'load' });
+	await page.getByRole('heading', { name: 'Models', exact: true }).waitFor();
+	await page.waitForLoadState('networkidle');
+	const r = await page.evaluate(() => new Promise((resolve, reject) => {
+		const found = () => document.querySelector('#jobs-table tbody tr:last-child');
+		const done = () => {
+			performance.mark('jobs-last-row');
+			requestAnimationFrame(() => setTimeout(() => {
+				performance.mark('jobs-painted');
+				const dom = performance.measure('jobs-render', 'jobs-start', 'jobs-last-row').duration;
+				const paint = performance.measure('jobs-render-painted', 'jobs-start', 'jobs-painted').duration;
+				const rows = document.querySelectorAll('#jobs-table tbody tr').length;
+				const start = performance.getEntriesByName('jobs-start')[0].startTime;
+				const res = performance.getEntriesByType('resource').filter((e) => e.startTime >= start);
+				const apiE = res.filter((e) => e.name.includes('/api/v1/jobs'));
+				const modE = res.filter((e) => e.name.includes('/ui/pages/jobs.js'));
+				const api = apiE.map((e) => e.name);
+				const apiMs = apiE.length ? apiE[0].responseEnd - apiE[0].startTime : 0;
+				const apiEnd = apiE.length ? apiE[0].responseEnd - start : 0;
+				const modMs = modE.length ? modE[0].responseEnd - modE[0].startTime : 0;
+				resolve({ dom, paint, rows, api, apiMs, apiEnd, modMs, afterApi: dom - apiEnd });
+			}, 0));
+		};
+		const mo = new MutationObserver(() => { if (found()) { mo.disconnect(); done(); } });
+		mo.observe(document.getElementById('main'), { childList: true, subtree: true });
+		setTimeout(() => { mo.disconnect(); reject(new Error('no jobs table after 10 s')); }, 10000);
+		performance.mark('jobs-start');
+		location.hash = '#/jobs';
+	}));
+	await ctx.close();
+	return r;
+}
+
+const ms = (x) => x.toFixed(1) + ' ms';
+const kb = (x) => (x / 1024).toFixed(1) + ' KB';
+const row = (a, b, c, d) => console.log(a.padEnd(44) + String(b).padStart(12) + String(c).padStart(12) + '   ' + (d || ''));
+
+const state = await signIn();
+const kin = await bestLoad(BASE, state);         // signed in: lands on #/models
+const kout = await bestLoad(BASE, undefined);    // signed out: the sign-in page
+const ngx = await bestLoad(NGINX, undefined);    // the same files from nginx
+const all = await allAssets(BASE, state);
+const jobs = [];
+for (let i = 0; i < RUNS; i++) jobs.push(await jobsRender(state));
+await browser.close();
+const byDom = [...jobs].sort((a, b) => a.dom - b.dom);
+const byPaint = [...jobs].sort((a, b) => a.paint - b.paint);
+const mid = Math.floor(jobs.length / 2);
+
+console.log(`# chromium headless, ${RUNS} runs each, fresh context (cold cache) per run; Performance API figures`);
+row('measure', 'best', 'median', 'target (issue 9)');
+row('first load / kilnd, signed in (loadEventEnd)', ms(kin.best.load), ms(kin.median.load), '<= 300 ms');
+row('first load / kilnd, signed out', ms(kout.best.load), ms(kout.median.load), '<= 300 ms');
+row('first load / nginx, same files', ms(ngx.best.load), ms(ngx.median.load), 'peer');
+row('  kilnd signed in: DOMContentLoaded', ms(kin.best.dcl), ms(kin.median.dcl));
+row('  kilnd signed in: time to first byte', ms(kin.best.ttfb), ms(kin.median.ttfb));
+row('  nginx: DOMContentLoaded', ms(ngx.best.dcl), ms(ngx.median.dcl));
+row(`JS+CSS on first load, kilnd (${kin.best.assets.n} files) transferred`, kb(kin.best.assets.transfer), '', '');
+row('JS+CSS on first load, kilnd uncompressed', kb(kin.best.assets.decoded), '', '');
+row(`JS+CSS on first load, nginx (${ngx.best.assets.n} files) transferred`, kb(ngx.best.assets.transfer), '', '');
+row(`all JS+CSS in webui/ (${all.n}/${all.files} files) transferred`, kb(all.transfer), '', '');
+row('all JS+CSS in webui/ uncompressed', kb(all.decoded), '', '<= 200 KB');
+row(`jobs list: #/jobs to last row (${byDom[0].rows} rows)`, ms(byDom[0].dom), ms(byDom[mid].dom), '<= 200 ms');
+row('jobs list: #/jobs to next frame painted', ms(byPaint[0].paint), ms(byPaint[mid].paint), '');
+const med = (k) => [...jobs].map((j) => j[k]).sort((a, b) => a - b);
+row('  of which: fetch pages/jobs.js', ms(med('modMs')[0]), ms(med('modMs')[mid]));
+row('  of which: GET /api/v1/jobs (start to end)', ms(med('apiMs')[0]), ms(med('apiMs')[mid]));
+row('  #/jobs to API response end', ms(med('apiEnd')[0]), ms(med('apiEnd')[mid]));
+row('  API response end to last row (parse+DOM)', ms(med('afterApi')[0]), ms(med('afterApi')[mid]));
+if (byDom[0].rows < JOBS) {
+	console.log(`# NOTE: ${JOBS} jobs in the database, but the jobs page rendered ${byDom[0].rows} rows` +
+		` (request: ${byDom[0].api.map((u) => new URL(u).pathname + new URL(u).search).join(', ')})`);
+}
+console.log(`ratio first load kilnd/nginx (signed out, same page): ${(kout.best.load / ngx.best.load).toFixed(2)}` +
+	`   (signed in: ${(kin.best.load / ngx.best.load).toFixed(2)})`);
