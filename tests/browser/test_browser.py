@@ -13,7 +13,6 @@ Screenshots go to a kept temporary directory named on a '#' line
 import io
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tarfile
@@ -23,11 +22,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "onnx"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "deploy"))
 
 from kiln_server import Kilnd  # noqa: E402
+from board_lib import SSHD, SshBoard  # noqa: E402
 
-SSHD = "/usr/sbin/sshd"
-DOUBLES = os.path.join(ROOT, "tests", "deploy", "board")
 
 SUITE = "browser"
 
@@ -60,53 +59,6 @@ def calib_archive(path):
             ti.size = len(data)
             t.addfile(ti, io.BytesIO(data))
     return path
-
-
-class Board:
-    """Debian's sshd -D on 127.0.0.1:<free port> playing the board, as in
-    tests/deploy/test_deploy_ssh.py: a throwaway host key, an authorized_keys
-    file the browser test appends the device's key to, and the device
-    doubles (tests/deploy/board) on its PATH / PYTHONPATH."""
-
-    def __init__(self, root):
-        self.dir = os.path.join(root, "board")
-        os.makedirs(self.dir, exist_ok=True)
-        self.models = os.path.join(self.dir, "models")
-        self.hostkey = os.path.join(self.dir, "host_ed25519")
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.hostkey],
-                       check=True)
-        self.auth = os.path.join(self.dir, "authorized_keys")
-        open(self.auth, "w").close()
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        self.port = s.getsockname()[1]
-        s.close()
-        cfg = os.path.join(self.dir, "sshd_config")
-        with open(cfg, "w") as f:
-            f.write(f"""Port {self.port}
-ListenAddress 127.0.0.1
-HostKey {self.hostkey}
-AuthorizedKeysFile {self.auth}
-PidFile {self.dir}/sshd.pid
-StrictModes no
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-SetEnv PATH={DOUBLES}:/usr/bin:/bin PYTHONPATH={DOUBLES}/maixpy
-""")
-        os.makedirs("/run/sshd", exist_ok=True)
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", cfg], stderr=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL, text=True)
-        for line in self.proc.stderr:
-            if "Server listening" in line:
-                break
-        else:
-            raise RuntimeError("sshd did not start")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 def test_jpeg(path, w=320, h=240):
@@ -145,7 +97,7 @@ def main():
     ini += "[deploy]\nconnect_timeout = 3\nstep_timeout = 60\n"
     board = None
     if os.path.exists(SSHD) and shutil.which("ssh") is not None:
-        board = Board(out)
+        board = SshBoard(out)
     else:
         print("# no openssh-server / openssh-client: the devices test skips", flush=True)
     k = Kilnd(ini)

@@ -7,6 +7,7 @@ import json
 import random
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -169,3 +170,57 @@ def adb_device(adb_root, serial):
     for double in ("run_joint", "sscma-model"):
         shutil.copy(os.path.join(DOUBLES, double), os.path.join(local, double))
     return root
+
+
+SSHD = "/usr/sbin/sshd"
+
+
+class SshBoard:
+    """Debian's sshd -D on 127.0.0.1:<free port> playing the board: a
+    throwaway host key, an authorized_keys file tests append the device's
+    key to, and the device doubles (tests/deploy/board) on its PATH /
+    PYTHONPATH.  Ready when sshd logs 'Server listening' (no sleeping)."""
+
+    def __init__(self, root):
+        self.dir = os.path.join(root, "board")
+        os.makedirs(self.dir, exist_ok=True)
+        self.models = os.path.join(self.dir, "models")
+        self.hostkey = os.path.join(self.dir, "host_ed25519")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.hostkey],
+                       check=True)
+        self.auth = os.path.join(self.dir, "authorized_keys")
+        open(self.auth, "w").close()
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        cfg = os.path.join(self.dir, "sshd_config")
+        with open(cfg, "w") as f:
+            f.write(f"""Port {self.port}
+ListenAddress 127.0.0.1
+HostKey {self.hostkey}
+AuthorizedKeysFile {self.auth}
+PidFile {self.dir}/sshd.pid
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+SetEnv PATH={DOUBLES}:/usr/bin:/bin PYTHONPATH={DOUBLES}/maixpy
+""")
+        os.makedirs("/run/sshd", exist_ok=True)
+        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", cfg], stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL, text=True)
+        for line in self.proc.stderr:
+            if "Server listening" in line:
+                break
+        else:
+            raise RuntimeError("sshd did not start")
+
+    def authorize(self, pub):
+        with open(self.auth, "a") as f:
+            f.write(pub + "\n")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)

@@ -12,64 +12,17 @@ import subprocess
 import tempfile
 import time
 
-from board_lib import DOUBLES, Kilnd, Report, add_bundle, jpeg, make_bundle_dir
+from board_lib import (DOUBLES, SSHD, Kilnd, Report, SshBoard, add_bundle, jpeg,  # noqa: F401
+                       make_bundle_dir)
 
 R = Report("test_deploy_ssh")
-SSHD = "/usr/sbin/sshd"
 WORK = tempfile.mkdtemp(prefix="kiln-ssh-")
 S = {}
 
 
-class Board:
-    """sshd -D on 127.0.0.1:<free port>; ready when it logs 'Server listening'."""
-
-    def __init__(self):
-        self.dir = os.path.join(WORK, "board")
-        os.makedirs(self.dir)
-        self.hostkey = os.path.join(self.dir, "host_ed25519")
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.hostkey],
-                       check=True)
-        self.auth = os.path.join(self.dir, "authorized_keys")
-        open(self.auth, "w").close()
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        self.port = s.getsockname()[1]
-        s.close()
-        cfg = os.path.join(self.dir, "sshd_config")
-        with open(cfg, "w") as f:
-            f.write(f"""Port {self.port}
-ListenAddress 127.0.0.1
-HostKey {self.hostkey}
-AuthorizedKeysFile {self.auth}
-PidFile {self.dir}/sshd.pid
-StrictModes no
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-SetEnv PATH={DOUBLES}:/usr/bin:/bin PYTHONPATH={DOUBLES}/maixpy
-""")
-        os.makedirs("/run/sshd", exist_ok=True)
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", cfg], stderr=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL, text=True)
-        for line in self.proc.stderr:
-            if "Server listening" in line:
-                break
-        else:
-            raise RuntimeError("sshd did not start")
-
-    def authorize(self, pub):
-        with open(self.auth, "a") as f:
-            f.write(pub + "\n")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
 def setup():
     S["k"] = Kilnd("[deploy]\nconnect_timeout = 3\nstep_timeout = 60\n")
-    S["board"] = Board()
+    S["board"] = SshBoard(WORK)
     S["models"] = os.path.join(WORK, "models")
     S["img"] = jpeg(os.path.join(WORK, "test.jpg"), 320, 240)
 
