@@ -272,23 +272,34 @@ static cJSON *job_json(sqlite3_stmt *st, int with_spec)
 	return o;
 }
 
-int jobs_get(struct jobs *j, int64_t id, cJSON **out, struct kiln_err *err)
+/* Runs sql (one "?" for the id) and leaves *st on the job's row; a job that
+ * does not exist is KILN_ENOTFOUND.  The caller finalizes *st on success. */
+static int job_row(struct jobs *j, int64_t id, const char *sql, sqlite3_stmt **st,
+		   struct kiln_err *err)
 {
 	sqlite3 *c = conn(j, err);
 	if (c == NULL)
 		return KILN_EIO;
-	sqlite3_stmt *st;
-	int rc = prep(c, "SELECT " JOB_COLS " FROM jobs WHERE id = ?", &st, err);
+	int rc = prep(c, sql, st, err);
 	if (rc != 0)
 		return rc;
-	sqlite3_bind_int64(st, 1, id);
-	int s = sqlite3_step(st);
+	sqlite3_bind_int64(*st, 1, id);
+	int s = sqlite3_step(*st);
+	if (s == SQLITE_ROW)
+		return 0;
 	if (s == SQLITE_DONE) {
-		sqlite3_finalize(st);
+		sqlite3_finalize(*st);
 		return kiln_errf(err, KILN_ENOTFOUND, "id", "job %lld does not exist", (long long)id);
 	}
-	if (s != SQLITE_ROW)
-		return db_fail(c, st, err);
+	return db_fail(c, *st, err);
+}
+
+int jobs_get(struct jobs *j, int64_t id, cJSON **out, struct kiln_err *err)
+{
+	sqlite3_stmt *st;
+	int rc = job_row(j, id, "SELECT " JOB_COLS " FROM jobs WHERE id = ?", &st, err);
+	if (rc != 0)
+		return rc;
 	*out = job_json(st, 1);
 	sqlite3_finalize(st);
 	return *out ? 0 : kiln_errf(err, KILN_ENOMEM, "", "out of memory");
@@ -296,21 +307,10 @@ int jobs_get(struct jobs *j, int64_t id, cJSON **out, struct kiln_err *err)
 
 int jobs_get_plan(struct jobs *j, int64_t id, cJSON **out, struct kiln_err *err)
 {
-	sqlite3 *c = conn(j, err);
-	if (c == NULL)
-		return KILN_EIO;
 	sqlite3_stmt *st;
-	int rc = prep(c, "SELECT plan FROM jobs WHERE id = ?", &st, err);
+	int rc = job_row(j, id, "SELECT plan FROM jobs WHERE id = ?", &st, err);
 	if (rc != 0)
 		return rc;
-	sqlite3_bind_int64(st, 1, id);
-	int s = sqlite3_step(st);
-	if (s == SQLITE_DONE) {
-		sqlite3_finalize(st);
-		return kiln_errf(err, KILN_ENOTFOUND, "id", "job %lld does not exist", (long long)id);
-	}
-	if (s != SQLITE_ROW)
-		return db_fail(c, st, err);
 	const char *t = (const char *)sqlite3_column_text(st, 0);
 	*out = t ? cJSON_Parse(t) : cJSON_CreateNull();
 	sqlite3_finalize(st);
@@ -320,21 +320,10 @@ int jobs_get_plan(struct jobs *j, int64_t id, cJSON **out, struct kiln_err *err)
 
 int jobs_state(struct jobs *j, int64_t id, char *buf, size_t cap, struct kiln_err *err)
 {
-	sqlite3 *c = conn(j, err);
-	if (c == NULL)
-		return KILN_EIO;
 	sqlite3_stmt *st;
-	int rc = prep(c, "SELECT state FROM jobs WHERE id = ?", &st, err);
+	int rc = job_row(j, id, "SELECT state FROM jobs WHERE id = ?", &st, err);
 	if (rc != 0)
 		return rc;
-	sqlite3_bind_int64(st, 1, id);
-	int s = sqlite3_step(st);
-	if (s == SQLITE_DONE) {
-		sqlite3_finalize(st);
-		return kiln_errf(err, KILN_ENOTFOUND, "id", "job %lld does not exist", (long long)id);
-	}
-	if (s != SQLITE_ROW)
-		return db_fail(c, st, err);
 	snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
 	return 0;
