@@ -12,8 +12,11 @@ SAN      ?=
 PKGS     := libmicrohttpd libcjson libarchive libturbojpeg sqlite3 inih \
             libprotobuf-c libpng libcrypto
 TESTPKGS := libcurl
+# Read when make starts: a target that installs packages first (run, test,
+# check, bench, fuzz) builds in a second make, which sees the new packages.
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_OK     := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
 TEST_LIBS  := $(shell pkg-config --libs $(TESTPKGS) 2>/dev/null)
 
 CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) -g $(SAN) \
@@ -36,8 +39,17 @@ WEBUI    := $(sort $(wildcard webui/*.html webui/*.css webui/*.js webui/*.svg we
 # other's .o files between compile and link.
 .SECONDARY:
 
-.PHONY: all run test check bench fuzz clean deps test-deps tests-build
+.PHONY: all run test check bench fuzz clean deps test-deps tests-build pkg-check
 all: $(BUILD)/kilnd
+
+# A plain `make` on a machine without the -dev packages says what to do
+# instead of failing on the first missing header.
+pkg-check:
+ifneq ($(PKG_OK)$(wildcard $(ONNX_PROTO)),yes$(ONNX_PROTO))
+	@echo "kiln: the build needs Debian packages that are missing; run 'make deps' (as root) or 'make run'" >&2
+	@bash deploy/install-deps.sh list >&2
+	@exit 1
+endif
 
 deps:
 	@bash deploy/install-deps.sh run
@@ -48,11 +60,17 @@ test-deps:
 
 # The browser tests' one npm package (playwright-core), pinned by
 # package-lock.json; kilnd and the dashboard themselves need no Node.
+# 1.61.1 is the newest playwright-core that runs on Debian bookworm's
+# nodejs 18 (its lib/bootstrap.js: minimumMajorNodeVersion = 18; 1.62 wants
+# 20).  A failed `npm ci` does not stop the suite: the browser test then
+# fails loudly, naming what is missing, and counts as a failure.
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error || \
+		echo "kiln: npm ci failed: the browser tests will fail (see above)" >&2
 
 # --- generated sources -------------------------------------------------------
-$(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h: $(ONNX_PROTO)
+# One protoc-c run makes both files (a grouped target, GNU make 4.3).
+$(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h &: $(wildcard $(ONNX_PROTO)) | pkg-check
 	@mkdir -p $(BUILD)/gen
 	protoc-c --c_out=$(BUILD)/gen -I$(dir $(ONNX_PROTO)) $(notdir $(ONNX_PROTO))
 
@@ -68,7 +86,7 @@ $(BUILD)/gen/webui_assets.c: $(WEBUI) runtime/embed.sh
 $(LIB_OBJ) $(KT_OBJ): | $(BUILD)/gen/onnx.pb-c.h
 
 # --- objects and binaries ----------------------------------------------------
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c | pkg-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -100,9 +118,12 @@ $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libkiln.a
 tests-build: $(BUILD)/kilnd $(TEST_BIN) $(TOOL_BIN)
 
 # --- the README's commands ---------------------------------------------------
+# `make run` passes no --listen/--data-dir: kilnd's own defaults
+# (127.0.0.1:8080, ./var) apply unless kiln.ini sets them.
 KILN_CONFIG ?= $(wildcard kiln.ini)
-run: deps $(BUILD)/kilnd
-	./$(BUILD)/kilnd $(if $(KILN_CONFIG),--config $(KILN_CONFIG)) --listen 127.0.0.1:8080 --data-dir ./var
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/kilnd
+	./$(BUILD)/kilnd $(if $(KILN_CONFIG),--config $(KILN_CONFIG))
 
 test: test-deps
 	@$(MAKE) --no-print-directory tests-build

@@ -15,12 +15,16 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 const char *const config_toolchain_ids[TOOLCHAIN_COUNT] = {
 	"tpu-mlir", "pulsar2", "pulsar", "voyager",
 };
 
-enum setting_type { SET_STR, SET_INT, SET_INT64, SET_SIZE, SET_ENUM, SET_LISTEN };
+/* SET_DIR: a directory kilnd creates and writes; stored absolute (see
+ * dir_value below). */
+enum setting_type { SET_STR, SET_INT, SET_INT64, SET_SIZE, SET_ENUM, SET_LISTEN, SET_DIR };
 
 struct setting {
 	const char *section;  /* "toolchain.*" rows apply to each toolchain */
@@ -41,8 +45,8 @@ struct setting {
 static const struct setting SETTINGS[] = {
 	{"server", "listen", SET_LISTEN, "127.0.0.1:8080", 0, 0, NULL, KC(listen),
 	 "address and port to listen on (host:port, [v6]:port; port 0 picks a free one)"},
-	{"server", "data_dir", SET_STR, "./var", 0, 0, NULL, KC(data_dir),
-	 "directory for kiln.db, blobs/ and jobs/ (created if missing)"},
+	{"server", "data_dir", SET_DIR, "./var", 0, 0, NULL, KC(data_dir),
+	 "directory for kiln.db, blobs/ and jobs/ (created if missing; a relative path is taken from the working directory kilnd starts in)"},
 	{"server", "threads", SET_INT, "0", 0, 256, NULL, KC(threads),
 	 "HTTP worker threads; 0 = twice the number of cores"},
 	{"server", "connection_limit", SET_INT, "2048", 1, 1000000, NULL, KC(connection_limit),
@@ -191,6 +195,53 @@ int config_split_listen(const char *listen, char *host, size_t host_cap, int *po
 	return 0;
 }
 
+/* A SET_DIR value made absolute against the working directory, so every
+ * path kilnd derives from it (database, blobs, job workspaces, the symlinks
+ * deploy makes) means the same thing whatever folder it is resolved from.
+ * It is checked here, before anything is written: the directory, or the
+ * nearest part of it that exists, must be a directory kilnd can write to. */
+static int dir_value(const char *name, const char *value, char *out, size_t cap,
+		     struct kiln_err *err)
+{
+	if (value[0] == '\0')
+		return kiln_errf(err, KILN_EINVAL, name, "%s is empty: name a directory", name);
+	char cwd[1024] = "";
+	if (value[0] != '/' && getcwd(cwd, sizeof(cwd)) == NULL)
+		return kiln_errf(err, KILN_EINVAL, name, "%s: cannot read the working directory: %s",
+				 name, strerror(errno));
+	while (value[0] == '.' && value[1] == '/')
+		value += 2;
+	int n = value[0] == '/' ? snprintf(out, cap, "%s", value)
+				: snprintf(out, cap, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, value);
+	if (n < 0 || (size_t)n >= cap)
+		return kiln_errf(err, KILN_EINVAL, name, "%s is too long (at most %zu bytes)", name,
+				 cap - 1);
+	for (size_t len = strlen(out); len > 1 && out[len - 1] == '/'; len--)
+		out[len - 1] = '\0';
+	char probe[1024];
+	snprintf(probe, sizeof(probe), "%s", out);
+	struct stat st;
+	while (stat(probe, &st) != 0) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			return kiln_errf(err, KILN_EINVAL, name, "%s = '%s': %s: %s", name, value,
+					 probe, strerror(errno));
+		char *slash = strrchr(probe, '/');
+		if (slash == probe) {
+			probe[1] = '\0';
+			continue;
+		}
+		*slash = '\0';
+	}
+	if (!S_ISDIR(st.st_mode))
+		return kiln_errf(err, KILN_EINVAL, name, "%s = '%s': %s is not a directory", name,
+				 value, probe);
+	if (access(probe, W_OK | X_OK) != 0)
+		return kiln_errf(err, KILN_EINVAL, name,
+				 "%s = '%s': %s is not writable (%s): choose another directory or "
+				 "fix its permissions", name, value, probe, strerror(errno));
+	return 0;
+}
+
 int config_set(struct kiln_config *cfg, const char *section, const char *key,
 	       const char *value, struct kiln_err *err)
 {
@@ -217,6 +268,8 @@ int config_set(struct kiln_config *cfg, const char *section, const char *key,
 		return kiln_errf(err, KILN_EINVAL, name, "%s: %s", name, msg);
 	}
 	switch (s->type) {
+	case SET_DIR:
+		return dir_value(name, value, field, s->cap, err);
 	case SET_LISTEN: /* validated above, stored as a string */
 	case SET_STR:
 		if (strlen(value) >= s->cap)

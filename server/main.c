@@ -166,9 +166,9 @@ int main(int argc, char **argv)
 	raise_fd_limit();
 
 	if (mkdir_p(cfg.data_dir) != 0) {
-		fprintf(stderr, "level=error msg=\"cannot create data_dir %s: %s\"\n", cfg.data_dir,
-			strerror(errno));
-		return 1;
+		fprintf(stderr, "kilnd: configuration error: data_dir: cannot create %s: %s\n",
+			cfg.data_dir, strerror(errno));
+		return 2;
 	}
 	struct app app = {.cfg = &cfg};
 	char dbpath[1100];
@@ -233,6 +233,9 @@ int main(int argc, char **argv)
 		 http_server_port(srv));
 	fprintf(stderr, "level=info msg=\"kilnd %s listening\" addr=%s data_dir=%s threads=%d\n",
 		KILN_VERSION, addr, cfg.data_dir, hopts.threads);
+	/* The last line `make run` shows: where to go next. */
+	fprintf(stderr, "level=info msg=\"dashboard: open http://%s/ and sign in with the token "
+		"in %s/admin.token\"\n", addr, cfg.data_dir);
 	if (ready_fd >= 0) {
 		dprintf(ready_fd, "%s\n", addr);
 		close(ready_fd);

@@ -6,7 +6,9 @@ and runs tests/browser/dashboard.mjs with Node, relaying its PASS/FAIL/SKIP
 lines for tests/run.sh.
 
 Needs /usr/bin/chromium, node, and playwright-core in node_modules (`make
-test` runs `npm ci` first); without them it prints one SKIP line.
+test` installs all three); without one of them it prints one FAIL line
+naming what is missing and how to get it: a browser suite that cannot run
+is a failure, never a silent skip.
 Screenshots go to a kept temporary directory named on a '#' line
 (KILN_BROWSER_OUT overrides it).
 """
@@ -31,9 +33,9 @@ from board_lib import SSHD, SshBoard  # noqa: E402
 SUITE = "browser"
 
 
-def skip(why):
-    print(f"SKIP {SUITE}.all: {why}", flush=True)
-    sys.exit(0)
+def cannot_run(why):
+    print(f"FAIL {SUITE}.can_run: the browser tests cannot run: {why}", flush=True)
+    sys.exit(1)
 
 
 def calib_archive(path):
@@ -78,11 +80,17 @@ def test_jpeg(path, w=320, h=240):
 def main():
     node = shutil.which("node")
     if not os.path.exists("/usr/bin/chromium"):
-        skip("/usr/bin/chromium is missing (Debian package chromium)")
+        cannot_run("/usr/bin/chromium is missing (Debian package chromium; make test installs it)")
     if node is None:
-        skip("node is missing (Debian package nodejs)")
+        cannot_run("node is missing (Debian package nodejs; make test installs it)")
     if not os.path.isdir(os.path.join(ROOT, "node_modules", "playwright-core")):
-        skip("playwright-core is not installed: run `npm ci` at the top (make test does)")
+        cannot_run("playwright-core is not installed: `npm ci` at the top failed or did not "
+                   "run (make test runs it; see its output above)")
+    v = subprocess.run([node, "-e", "require('playwright-core'); console.log(process.version)"],
+                       cwd=ROOT, capture_output=True, text=True)
+    if v.returncode != 0:
+        cannot_run(f"node {v.stdout.strip()} cannot load playwright-core: "
+                   f"{v.stderr.strip()[-300:]}")
 
     import onnx_fixtures as F
 

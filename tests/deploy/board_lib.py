@@ -181,7 +181,9 @@ class SshBoard:
     key to, and the device doubles (tests/deploy/board) on its PATH /
     PYTHONPATH.  Ready when sshd logs 'Server listening' (no sleeping)."""
 
-    def __init__(self, root):
+    def __init__(self, root, keys_command=None):
+        """keys_command: an sshd AuthorizedKeysCommand (absolute path and
+        arguments) consulted besides the authorized_keys file."""
         self.dir = os.path.join(root, "board")
         os.makedirs(self.dir, exist_ok=True)
         self.models = os.path.join(self.dir, "models")
@@ -208,6 +210,8 @@ KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
 SetEnv PATH={DOUBLES}:/usr/bin:/bin PYTHONPATH={DOUBLES}/maixpy
 """)
+            if keys_command:
+                f.write(f"AuthorizedKeysCommand {keys_command}\nAuthorizedKeysCommandUser root\n")
         os.makedirs("/run/sshd", exist_ok=True)
         self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", cfg], stderr=subprocess.PIPE,
                                      stdin=subprocess.DEVNULL, text=True)

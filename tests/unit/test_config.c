@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "kt.h"
@@ -14,7 +15,12 @@ static void defaults_are_the_documented_ones(void)
 	struct kiln_config c;
 	config_defaults(&c);
 	CHECK_STR(c.listen, "127.0.0.1:8080");
-	CHECK_STR(c.data_dir, "./var");
+	/* "./var", made absolute: a relative data_dir once broke deploy's
+	 * symlinks, which resolve from their own folder (issue 12). */
+	char cwd[1024], want[1100];
+	CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
+	snprintf(want, sizeof(want), "%s/var", cwd);
+	CHECK_STR(c.data_dir, want);
 	CHECK_INT(c.workers, 1);
 	CHECK_INT(c.max_attempts, 2);
 	CHECK_INT(c.max_json_body, 1 << 20);
@@ -43,6 +49,40 @@ static void values_are_validated(void)
 	memset(longv, 'a', sizeof(longv) - 1);
 	longv[sizeof(longv) - 1] = '\0';
 	CHECK(config_set(&c, "server", "data_dir", longv, &err) == KILN_EINVAL);
+}
+
+/* A data_dir kilnd could not create is refused when the setting is read,
+ * naming the key, before anything is written. */
+static void data_dir_is_absolute_and_must_be_creatable(void)
+{
+	struct kiln_config c;
+	struct kiln_err err;
+	config_defaults(&c);
+	const char *tmp = kt_tmpdir();
+	char file[600], dir[700];
+	snprintf(file, sizeof(file), "%s/a-file", tmp);
+	kt_write_file(file, "x", 1);
+	snprintf(dir, sizeof(dir), "%s/data/deeper", file);
+	CHECK(config_set(&c, "server", "data_dir", dir, &err) == KILN_EINVAL);
+	CHECK_STR(err.field, "server.data_dir");
+	CHECKF(strstr(err.msg, "is not a directory") != NULL, "%s", err.msg);
+	CHECK(access(dir, F_OK) != 0);
+	snprintf(dir, sizeof(dir), "%s/new/data/", tmp);
+	CHECKF(config_set(&c, "server", "data_dir", dir, &err) == 0, "%s", err.msg);
+	snprintf(dir, sizeof(dir), "%s/new/data", tmp);
+	CHECK_STR(c.data_dir, dir);
+	CHECK(config_set(&c, "server", "data_dir", "", &err) == KILN_EINVAL);
+	char path[600];
+	snprintf(path, sizeof(path), "%s/kiln2.ini", tmp);
+	char ini[1400];
+	snprintf(ini, sizeof(ini), "[server]\nlisten = 127.0.0.1:0\ndata_dir = %s/x\n", file);
+	kt_write_file(path, ini, strlen(ini));
+	CHECK(config_load(&c, path, &err) == KILN_EINVAL);
+	CHECKF(strstr(err.msg, "kiln2.ini:3: server.data_dir") != NULL, "%s", err.msg);
+	const char *badport = "[server]\nlisten = 127.0.0.1:99999\n";
+	kt_write_file(path, badport, strlen(badport));
+	CHECK(config_load(&c, path, &err) == KILN_EINVAL);
+	CHECKF(strstr(err.msg, "kiln2.ini:2:") != NULL, "%s", err.msg);
 }
 
 static void listen_addresses_parse(void)
@@ -158,6 +198,7 @@ int main(int argc, char **argv)
 		{"values_are_validated", values_are_validated},
 		{"listen_addresses_parse", listen_addresses_parse},
 		{"ini_file_overrides_and_names_the_bad_line", ini_file_overrides_and_names_the_bad_line},
+		{"data_dir_is_absolute_and_must_be_creatable", data_dir_is_absolute_and_must_be_creatable},
 		{"readme_lists_every_setting_with_its_default",
 		 readme_lists_every_setting_with_its_default},
 		{"router_matches_params_and_reports_allowed_methods",

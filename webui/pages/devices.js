@@ -60,7 +60,7 @@ export default async function render(main) {
 	const name = h('input', { id: 'd-name', autocomplete: 'off', required: true, pattern: '[A-Za-z0-9._-]{1,64}' });
 	const target = h('select', { id: 'd-target' }, (targets.length ? targets.map((t) => t.id) : ['maixcam', 'recamera', 'maixcam2', 'axera-pi', 'metis']).map((t) => h('option', { value: t }, t)));
 	const transport = h('select', { id: 'd-transport' }, h('option', { value: 'ssh' }, 'ssh'), h('option', { value: 'adb' }, 'adb'));
-	const address = h('input', { id: 'd-address', autocomplete: 'off', placeholder: 'root@192.168.1.20:22 or adb serial' });
+	const address = h('input', { id: 'd-address', autocomplete: 'off', placeholder: 'root@<board address>:22 or adb serial' });
 	const cred = h('input', { id: 'd-cred', autocomplete: 'off', placeholder: 'key name kept by kilnd (optional)' });
 	const modelsDir = h('input', { id: 'd-models', autocomplete: 'off', placeholder: '/root/models' });
 	const image = h('input', { id: 'd-image', type: 'file', accept: 'image/jpeg' });
