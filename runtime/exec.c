@@ -656,7 +656,7 @@ static pid_t pgrp_of(pid_t pid)
 
 int exec_kill_orphans(pid_t pgid, const char *marker)
 {
-	if (pgid <= 1 || marker == NULL || marker[0] == '\0')
+	if (marker == NULL || marker[0] == '\0')
 		return 0;
 	DIR *d = opendir("/proc");
 	if (d == NULL)
@@ -668,16 +668,22 @@ int exec_kill_orphans(pid_t pgid, const char *marker)
 		long pid = strtol(e->d_name, &end, 10);
 		if (*end != '\0' || pid <= 1 || pid == (long)getpid())
 			continue;
-		if (pgrp_of((pid_t)pid) != pgid || !environ_has((pid_t)pid, marker))
+		/* pgid <= 1: the crash came between the spawn and the row that
+		 * records its group; the marker alone (it names the data dir and
+		 * the job) then picks the processes out. */
+		pid_t pg = pgrp_of((pid_t)pid);
+		if ((pgid > 1 && pg != pgid) || !environ_has((pid_t)pid, marker))
 			continue;
 		kill((pid_t)pid, SIGKILL);
+		if (pgid <= 1 && pg == (pid_t)pid)  /* a step leads its own group */
+			kill(-pg, SIGKILL);
 		hits++;
 	}
 	closedir(d);
 	/* One verified member proves the group is the one we started (a
 	 * process group id is not reused while a member lives); members that
 	 * rewrote their environment go with it. */
-	if (hits > 0)
+	if (hits > 0 && pgid > 1)
 		kill(-pgid, SIGKILL);
 	return hits;
 }

@@ -117,8 +117,9 @@ int exec_run(const struct exec_req *req, struct exec_result *res, struct kiln_er
 const char *exec_outcome_name(enum exec_outcome o);
 
 /* Kills (SIGKILL) the processes of group pgid whose environment holds the
- * exact "NAME=VALUE" marker — so a recycled pid is never hit.  Returns how
- * many were signalled. */
+ * exact "NAME=VALUE" marker — so a recycled pid is never hit.  With pgid <= 1
+ * (not recorded yet when the crash came) every process with the marker, and
+ * the group it leads.  Returns how many were signalled. */
 int exec_kill_orphans(pid_t pgid, const char *marker);
 
 #endif

@@ -582,7 +582,7 @@ static void orphan(void *arg, int64_t id, pid_t pgid, const char *plan_json)
 	char marker[PATH_MAX + 64];
 	snprintf(marker, sizeof(marker), "KILN_JOB_DIR=%s/jobs/%lld/work", p->data_dir,
 		 (long long)id);
-	int killed = pgid > 1 ? exec_kill_orphans(pgid, marker) : 0;
+	int killed = exec_kill_orphans(pgid, marker);
 	int removed = 0;
 	struct plan *plan = NULL;
 	struct kiln_err err;

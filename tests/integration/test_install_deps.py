@@ -4,7 +4,7 @@ played by a stand-in on PATH that reports one package as not installed and
 passes every other question to the real one; the script itself, the
 non-root path (run as nobody through setpriv) and make are the real ones."""
 import os
-import stat
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,9 +37,12 @@ def env_with(folder):
 
 def non_root_is_told_the_packages_and_the_command():
     d = fake_dpkg_query(tempfile.mkdtemp(prefix="kiln-deps-"))
-    os.chmod(os.path.dirname(d), 0o755)
+    # a copy nobody can read (the clone may sit under root's 0700 home)
+    script = os.path.join(d, "install-deps.sh")
+    shutil.copy(os.path.join(ROOT, "deploy", "install-deps.sh"), script)
+    os.chmod(script, 0o755)
     p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                        "bash", os.path.join(ROOT, "deploy", "install-deps.sh"), "run"],
+                        "bash", script, "run"],
                        env=env_with(d), capture_output=True, text=True, timeout=60)
     assert p.returncode == 1, (p.returncode, p.stderr)
     assert f"these Debian packages are missing: {GONE}" in p.stderr, p.stderr

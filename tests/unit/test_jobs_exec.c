@@ -388,6 +388,33 @@ static void exec_kill_orphans__kills_only_a_group_carrying_the_marker(void)
 	CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 }
 
+/* A kill -9 that lands after the spawn but before the job row records the
+ * step's group leaves pgid unknown (0): the marker alone finds the step
+ * (this once left an orphan under load, seen on a fresh machine). */
+static void exec_kill_orphans__finds_by_marker_when_the_group_was_not_recorded(void)
+{
+	int p[2];
+	if (!CHECK(pipe2(p, O_CLOEXEC) == 0))
+		return;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		setpgid(0, 0);
+		setenv("KILN_JOB_DIR", "/tmp/kt-orphan-unrecorded", 1);
+		execlp("sleep", "sleep", "1000", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	char b;
+	CHECK(read(p[0], &b, 1) == 0);
+	close(p[0]);
+	CHECK_INT(exec_kill_orphans(0, "KILN_JOB_DIR=/tmp/kt-orphan-other"), 0);
+	CHECK(kill(pid, 0) == 0);
+	CHECK_INT(exec_kill_orphans(0, "KILN_JOB_DIR=/tmp/kt-orphan-unrecorded"), 1);
+	int st;
+	CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+}
+
 static const struct kt_test tests[] = {
 	{"exec_run__success_reads_both_streams", exec_run__success_reads_both_streams},
 	{"exec_run__nonzero_exit_is_a_failure_with_its_status",
@@ -413,6 +440,8 @@ static const struct kt_test tests[] = {
 	 exec_run__processes_left_in_the_group_die_with_the_step},
 	{"exec_kill_orphans__kills_only_a_group_carrying_the_marker",
 	 exec_kill_orphans__kills_only_a_group_carrying_the_marker},
+	{"exec_kill_orphans__finds_by_marker_when_the_group_was_not_recorded",
+	 exec_kill_orphans__finds_by_marker_when_the_group_was_not_recorded},
 };
 
 int main(int argc, char **argv)
