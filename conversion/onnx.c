@@ -905,10 +905,10 @@ static int parse_node(struct parse *ps, const struct pbf *nf, uint32_t idx,
 		return kiln_errf(err, KILN_ETOOBIG, "model",
 				 "node %u ('%s', %s) has %u attributes (limit %d)",
 				 idx, n->name, n->op, nattr, ONNX_MAX_ATTRS);
-	n->in = onnx_arena_alloc(m, (nin + 1) * sizeof(uint32_t));
-	n->out = onnx_arena_alloc(m, (nout + 1) * sizeof(uint32_t));
+	n->in_ = onnx_arena_alloc(m, (nin + 1) * sizeof(uint32_t));
+	n->out_ = onnx_arena_alloc(m, (nout + 1) * sizeof(uint32_t));
 	n->attrs = onnx_arena_alloc(m, (nattr + 1) * sizeof(*n->attrs));
-	if (n->in == NULL || n->out == NULL || n->attrs == NULL)
+	if (n->in_ == NULL || n->out_ == NULL || n->attrs == NULL)
 		return oom(err);
 
 	struct sset implicit = { 0 };
@@ -928,9 +928,9 @@ static int parse_node(struct parse *ps, const struct pbf *nf, uint32_t idx,
 					break;
 			}
 			if (f.num == 1)
-				n->in[n->nin++] = id;
+				n->in_[n->nin++] = id;
 			else
-				n->out[n->nout++] = id;
+				n->out_[n->nout++] = id;
 		} else if (f.num == 5) {
 			struct onnx_attr *a = &n->attrs[n->nattr++];
 			a->body = f.data;
@@ -982,12 +982,12 @@ static int parse_node(struct parse *ps, const struct pbf *nf, uint32_t idx,
 		}
 	}
 	if (rc == 0 && implicit.count > 0) {
-		n->implicit = onnx_arena_alloc(m, implicit.count * sizeof(uint32_t));
-		if (n->implicit == NULL)
+		n->implicit_ = onnx_arena_alloc(m, implicit.count * sizeof(uint32_t));
+		if (n->implicit_ == NULL)
 			rc = oom(err);
 		for (uint32_t i = 0; rc == 0 && i < implicit.count; i++)
 			rc = intern(m, implicit.v[i].p, implicit.v[i].n,
-				    &n->implicit[n->nimplicit++], err);
+				    &n->implicit_[n->nimplicit++], err);
 	}
 	sset_free(&implicit);
 	return rc;
@@ -1478,9 +1478,9 @@ static int link_graph(struct onnx_model *m, struct kiln_err *err)
 	for (uint32_t i = 0; i < m->nnodes; i++) {
 		const struct onnx_node *n = &m->nodes[i];
 		for (uint32_t k = 0; k < n->nout; k++) {
-			if (n->out[k] == ONNX_NONE)
+			if (onnx_node_out(m, n, k) == ONNX_NONE)
 				continue;
-			struct onnx_tensor *t = &m->tensors[n->out[k]];
+			struct onnx_tensor *t = &m->tensors[onnx_node_out(m, n, k)];
 			if (t->producer >= 0)
 				return kiln_errf(err, KILN_EUNPROC, "model",
 						 "tensor '%.80s' is produced twice: by %s and by %s",
@@ -1496,8 +1496,8 @@ static int link_graph(struct onnx_model *m, struct kiln_err *err)
 	}
 	for (uint32_t i = 0; i < m->nnodes; i++) {
 		const struct onnx_node *n = &m->nodes[i];
-		for (uint32_t k = 0; k < n->nin + n->nimplicit; k++) {
-			uint32_t id = k < n->nin ? n->in[k] : n->implicit[k - n->nin];
+		for (uint32_t k = 0; k < onnx_node_nuse(n); k++) {
+			uint32_t id = onnx_node_use(m, n, k);
 			if (id == ONNX_NONE || defined(&m->tensors[id]))
 				continue;
 			return kiln_errf(err, KILN_EUNPROC, "model",
@@ -1529,8 +1529,8 @@ static int build_consumers(struct onnx_model *m, struct kiln_err *err)
 	}
 	for (uint32_t i = 0; i < m->nnodes; i++) {
 		const struct onnx_node *n = &m->nodes[i];
-		for (uint32_t k = 0; k < n->nin + n->nimplicit; k++) {
-			uint32_t id = k < n->nin ? n->in[k] : n->implicit[k - n->nin];
+		for (uint32_t k = 0; k < onnx_node_nuse(n); k++) {
+			uint32_t id = onnx_node_use(m, n, k);
 			if (id != ONNX_NONE)
 				m->cons_start[id + 1]++;
 		}
@@ -1539,8 +1539,8 @@ static int build_consumers(struct onnx_model *m, struct kiln_err *err)
 		m->cons_start[t + 1] += m->cons_start[t];
 	for (uint32_t i = 0; i < m->nnodes; i++) {
 		const struct onnx_node *n = &m->nodes[i];
-		for (uint32_t k = 0; k < n->nin + n->nimplicit; k++) {
-			uint32_t id = k < n->nin ? n->in[k] : n->implicit[k - n->nin];
+		for (uint32_t k = 0; k < onnx_node_nuse(n); k++) {
+			uint32_t id = onnx_node_use(m, n, k);
 			if (id != ONNX_NONE)
 				m->cons[m->cons_start[id] + fill[id]++] = i;
 		}
@@ -1589,8 +1589,8 @@ static int topo_sort(struct onnx_model *m, struct kiln_err *err)
 	bool sorted = true;
 	for (uint32_t i = 0; i < nn && sorted; i++) {
 		const struct onnx_node *n = &m->nodes[i];
-		for (uint32_t k = 0; k < n->nin + n->nimplicit; k++) {
-			uint32_t id = k < n->nin ? n->in[k] : n->implicit[k - n->nin];
+		for (uint32_t k = 0; k < onnx_node_nuse(n); k++) {
+			uint32_t id = onnx_node_use(m, n, k);
 			if (id != ONNX_NONE && m->tensors[id].producer >= (int32_t)i)
 				sorted = false;
 		}
@@ -1609,8 +1609,8 @@ static int topo_sort(struct onnx_model *m, struct kiln_err *err)
 	}
 	for (uint32_t i = 0; i < nn; i++) {
 		const struct onnx_node *n = &m->nodes[i];
-		for (uint32_t k = 0; k < n->nin + n->nimplicit; k++) {
-			uint32_t id = k < n->nin ? n->in[k] : n->implicit[k - n->nin];
+		for (uint32_t k = 0; k < onnx_node_nuse(n); k++) {
+			uint32_t id = onnx_node_use(m, n, k);
 			if (id != ONNX_NONE && m->tensors[id].producer >= 0)
 				indeg[i]++;
 		}
@@ -1624,7 +1624,7 @@ static int topo_sort(struct onnx_model *m, struct kiln_err *err)
 		m->topo[done++] = i;
 		const struct onnx_node *n = &m->nodes[i];
 		for (uint32_t k = 0; k < n->nout; k++) {
-			uint32_t t = n->out[k];
+			uint32_t t = onnx_node_out(m, n, k);
 			if (t == ONNX_NONE)
 				continue;
 			for (uint32_t c = m->cons_start[t]; c < m->cons_start[t + 1]; c++)
@@ -1641,8 +1641,8 @@ static int topo_sort(struct onnx_model *m, struct kiln_err *err)
 			cur++;
 		for (uint32_t step = 0; step < nn; step++) {
 			const struct onnx_node *n = &m->nodes[cur];
-			for (uint32_t k = 0; k < n->nin + n->nimplicit; k++) {
-				uint32_t id = k < n->nin ? n->in[k] : n->implicit[k - n->nin];
+			for (uint32_t k = 0; k < onnx_node_nuse(n); k++) {
+				uint32_t id = onnx_node_use(m, n, k);
 				if (id == ONNX_NONE)
 					continue;
 				int32_t p = m->tensors[id].producer;
@@ -1655,8 +1655,8 @@ static int topo_sort(struct onnx_model *m, struct kiln_err *err)
 		char a[128], b[128];
 		const struct onnx_node *n = &m->nodes[cur];
 		uint32_t via = ONNX_NONE;
-		for (uint32_t k = 0; k < n->nin + n->nimplicit && via == ONNX_NONE; k++) {
-			uint32_t id = k < n->nin ? n->in[k] : n->implicit[k - n->nin];
+		for (uint32_t k = 0; k < onnx_node_nuse(n) && via == ONNX_NONE; k++) {
+			uint32_t id = onnx_node_use(m, n, k);
 			if (id != ONNX_NONE && m->tensors[id].producer >= 0 &&
 			    indeg[m->tensors[id].producer] > 0)
 				via = id;
