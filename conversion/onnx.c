@@ -994,6 +994,124 @@ static int parse_node(struct parse *ps, const struct pbf *nf, uint32_t idx,
 }
 
 /* --- initializers -------------------------------------------------------------- */
+
+/* Bits one element takes in raw_data, by TensorProto.DataType (onnx.proto:
+ * "raw_data ... fixed-width, little-endian"; the 4-bit types are packed two
+ * to a byte).  0: no fixed width (string) or a type this table predates. */
+static const uint8_t elem_bits[] = {
+	0, 32, 8, 8, 16, 16, 32, 64, 0, 8, 16, 64, 32, 64, 64, 128, 16,
+	8, 8, 8, 8, 4, 4, 4,
+};
+
+/* Values one typed-field entry holds for an element: complex numbers take
+ * two floats/doubles; the 4-bit types pack two elements per int32_data
+ * entry (onnx.proto, int32_data), which count_for() handles. */
+static uint64_t count_for(int dt, uint64_t nelem)
+{
+	if (dt == 14 || dt == 15)
+		return nelem * 2;
+	if (dt == 21 || dt == 22 || dt == 23)
+		return (nelem + 1) / 2;
+	return nelem;
+}
+
+/* Entries in one occurrence of a typed data field: packed fixed-width
+ * payloads by length, packed varints by their last bytes, strings one each. */
+static uint64_t typed_count(const struct pbf *f)
+{
+	if (f->wt != 2 || f->num == 6)
+		return 1;
+	if (f->num == 4)
+		return f->len / 4;
+	if (f->num == 10)
+		return f->len / 8;
+	uint64_t n = 0;
+	for (size_t i = 0; i < f->len; i++)
+		n += f->data[i] < 0x80;
+	return n;
+}
+
+/* The data an initializer holds must be what its dims say: a file claiming
+ * 2^62 elements over 16 bytes would make every reader that trusts dims
+ * (the toolchains, onnxruntime's "size does not match" check, our own
+ * const folding) misbehave.  Checks what onnx.checker checks (one value
+ * field, none for 0 elements, no strings in raw_data) plus the sizes that
+ * onnxruntime's tensor unpacking enforces, with the product of dims
+ * checked for overflow. */
+static int check_init_size(const struct onnx_model *m, const struct onnx_init *in,
+			   uint64_t nvals, uint32_t nfields, struct kiln_err *err)
+{
+	const char *name = m->tensors[in->tensor].name;
+	uint64_t nelem = 1;
+	bool zero = false, big = false;
+	for (int k = 0; k < in->ndims; k++) {
+		if (in->dims[k] < 0)
+			return kiln_errf(err, KILN_EINVAL, "model",
+					 "initializer '%.80s' has dim %d = %lld; dims of stored data must be >= 0",
+					 name, k, (long long)in->dims[k]);
+		zero = zero || in->dims[k] == 0;
+	}
+	/* Past ONNX_MAX_INIT_ELEMS no file holds the data (and bytes =
+	 * elements x 16 must not wrap), so stop multiplying there. */
+	for (int k = 0; !zero && !big && k < in->ndims; k++)
+		big = __builtin_mul_overflow(nelem, (uint64_t)in->dims[k], &nelem) ||
+		      nelem > ONNX_MAX_INIT_ELEMS;
+	if (zero)
+		nelem = 0;
+	int dt = in->data_type;
+	const char *tn = onnx_elem_type_name(dt);
+	if (big) {
+		char dims[160];
+		size_t o = 0;
+		for (int k = 0; k < in->ndims && o < sizeof(dims) - 24; k++)
+			o += (size_t)snprintf(dims + o, sizeof(dims) - o, "%s%lld",
+					      k ? ", " : "", (long long)in->dims[k]);
+		return kiln_errf(err, KILN_EINVAL, "model",
+				 "initializer '%.80s' claims dims [%s], more than 2^50 elements, over %llu bytes of data: its dims are wrong",
+				 name, dims, (unsigned long long)in->nbytes);
+	}
+	if (in->external) {
+		uint64_t bits = (size_t)dt < sizeof(elem_bits) ? elem_bits[dt] : 0;
+		uint64_t want = (nelem * bits + 7) / 8;
+		if (bits && in->ext_length > 0 && (uint64_t)in->ext_length != want)
+			return kiln_errf(err, KILN_EINVAL, "model",
+					 "initializer '%.80s' is %llu elements of %s (%llu bytes) but its external data length is %lld",
+					 name, (unsigned long long)nelem, tn,
+					 (unsigned long long)want, (long long)in->ext_length);
+		return 0;
+	}
+	int nset = __builtin_popcount(nfields);
+	if (nelem == 0 && nset != 0)
+		return kiln_errf(err, KILN_EINVAL, "model",
+				 "initializer '%.80s' has 0 elements but holds data", name);
+	if (nelem == 0)
+		return 0;
+	if (nset != 1)
+		return kiln_errf(err, KILN_EINVAL, "model",
+				 "initializer '%.80s' (%llu elements) must hold its values in exactly one data field; it has %d",
+				 name, (unsigned long long)nelem, nset);
+	if (nfields & (1u << 9)) {
+		if (dt == 8)
+			return kiln_errf(err, KILN_EINVAL, "model",
+					 "initializer '%.80s' stores strings in raw_data, which ONNX does not allow",
+					 name);
+		uint64_t bits = (size_t)dt < sizeof(elem_bits) ? elem_bits[dt] : 0;
+		uint64_t want = (nelem * bits + 7) / 8;
+		if (bits && in->rawlen != want)
+			return kiln_errf(err, KILN_EINVAL, "model",
+					 "initializer '%.80s' is %llu elements of %s (%llu bytes) but holds %zu bytes of raw data",
+					 name, (unsigned long long)nelem, tn,
+					 (unsigned long long)want, in->rawlen);
+		return 0;
+	}
+	uint64_t want = count_for(dt, nelem);
+	if (nvals != want)
+		return kiln_errf(err, KILN_EINVAL, "model",
+				 "initializer '%.80s' is %llu elements of %s but holds %llu values",
+				 name, (unsigned long long)nelem, tn,
+				 (unsigned long long)nvals);
+	return 0;
+}
 static int parse_init(struct onnx_model *m, const uint8_t *p, size_t len,
 		      struct onnx_init *in, struct kiln_err *err)
 {
@@ -1004,6 +1122,8 @@ static int parse_init(struct onnx_model *m, const uint8_t *p, size_t len,
 	const uint8_t *nm = NULL;
 	size_t nml = 0;
 	int nd = 0;
+	uint64_t nvals = 0;      /* values in the typed fields (float_data, ...) */
+	uint32_t nfields = 0;    /* bit f: data field f is present */
 	in->body = p;
 	in->bodylen = len;
 	while ((rc = pb_next(&r, &f, "TensorProto", err)) > 0) {
@@ -1034,6 +1154,12 @@ static int parse_init(struct onnx_model *m, const uint8_t *p, size_t len,
 			break;
 		case 4: case 5: case 6: case 7: case 10: case 11:
 			in->nbytes += f.wt == 2 ? f.len : 8;
+			/* an empty field counts as absent, as onnx.checker
+			 * counts field().size() */
+			if (typed_count(&f) > 0) {
+				nvals += typed_count(&f);
+				nfields |= 1u << f.num;
+			}
 			break;
 		case 8:
 			if ((rc = want_wt(&f, 2, "TensorProto", "name", err)))
@@ -1047,6 +1173,8 @@ static int parse_init(struct onnx_model *m, const uint8_t *p, size_t len,
 			in->raw = f.data;
 			in->rawlen = f.len;
 			in->nbytes += f.len;
+			if (f.len > 0)
+				nfields |= 1u << 9;
 			break;
 		case 13: {
 			if ((rc = want_wt(&f, 2, "TensorProto", "external_data", err)))
@@ -1098,8 +1226,11 @@ static int parse_init(struct onnx_model *m, const uint8_t *p, size_t len,
 				in->dims[nd++] = (int64_t)v;
 		}
 	}
-	if (in->location != NULL) {
+	if (in->location != NULL)
 		in->external = true;
+	if ((rc = check_init_size(m, in, nvals, nfields, err)))
+		return rc;
+	if (in->location != NULL) {
 		const char *s = in->location;
 		in->escapes = s[0] == '/' || s[0] == '\\' || strstr(s, ":") != NULL;
 		/* a ".." path component anywhere, with / or \ separators */
