@@ -905,10 +905,10 @@ static int parse_node(struct parse *ps, const struct pbf *nf, uint32_t idx,
 		return kiln_errf(err, KILN_ETOOBIG, "model",
 				 "node %u ('%s', %s) has %u attributes (limit %d)",
 				 idx, n->name, n->op, nattr, ONNX_MAX_ATTRS);
-	n->in = onnx_arena_alloc(m, (nin + 1) * sizeof(uint32_t));
-	n->out = onnx_arena_alloc(m, (nout + 1) * sizeof(uint32_t));
+	n->in_ = onnx_arena_alloc(m, (nin + 1) * sizeof(uint32_t));
+	n->out_ = onnx_arena_alloc(m, (nout + 1) * sizeof(uint32_t));
 	n->attrs = onnx_arena_alloc(m, (nattr + 1) * sizeof(*n->attrs));
-	if (n->in == NULL || n->out == NULL || n->attrs == NULL)
+	if (n->in_ == NULL || n->out_ == NULL || n->attrs == NULL)
 		return oom(err);
 
 	struct sset implicit = { 0 };
@@ -928,9 +928,9 @@ static int parse_node(struct parse *ps, const struct pbf *nf, uint32_t idx,
 					break;
 			}
 			if (f.num == 1)
-				n->in[n->nin++] = id;
+				n->in_[n->nin++] = id;
 			else
-				n->out[n->nout++] = id;
+				n->out_[n->nout++] = id;
 		} else if (f.num == 5) {
 			struct onnx_attr *a = &n->attrs[n->nattr++];
 			a->body = f.data;
@@ -982,18 +982,136 @@ static int parse_node(struct parse *ps, const struct pbf *nf, uint32_t idx,
 		}
 	}
 	if (rc == 0 && implicit.count > 0) {
-		n->implicit = onnx_arena_alloc(m, implicit.count * sizeof(uint32_t));
-		if (n->implicit == NULL)
+		n->implicit_ = onnx_arena_alloc(m, implicit.count * sizeof(uint32_t));
+		if (n->implicit_ == NULL)
 			rc = oom(err);
 		for (uint32_t i = 0; rc == 0 && i < implicit.count; i++)
 			rc = intern(m, implicit.v[i].p, implicit.v[i].n,
-				    &n->implicit[n->nimplicit++], err);
+				    &n->implicit_[n->nimplicit++], err);
 	}
 	sset_free(&implicit);
 	return rc;
 }
 
 /* --- initializers -------------------------------------------------------------- */
+
+/* Bits one element takes in raw_data, by TensorProto.DataType (onnx.proto:
+ * "raw_data ... fixed-width, little-endian"; the 4-bit types are packed two
+ * to a byte).  0: no fixed width (string) or a type this table predates. */
+static const uint8_t elem_bits[] = {
+	0, 32, 8, 8, 16, 16, 32, 64, 0, 8, 16, 64, 32, 64, 64, 128, 16,
+	8, 8, 8, 8, 4, 4, 4,
+};
+
+/* Values one typed-field entry holds for an element: complex numbers take
+ * two floats/doubles; the 4-bit types pack two elements per int32_data
+ * entry (onnx.proto, int32_data), which count_for() handles. */
+static uint64_t count_for(int dt, uint64_t nelem)
+{
+	if (dt == 14 || dt == 15)
+		return nelem * 2;
+	if (dt == 21 || dt == 22 || dt == 23)
+		return (nelem + 1) / 2;
+	return nelem;
+}
+
+/* Entries in one occurrence of a typed data field: packed fixed-width
+ * payloads by length, packed varints by their last bytes, strings one each. */
+static uint64_t typed_count(const struct pbf *f)
+{
+	if (f->wt != 2 || f->num == 6)
+		return 1;
+	if (f->num == 4)
+		return f->len / 4;
+	if (f->num == 10)
+		return f->len / 8;
+	uint64_t n = 0;
+	for (size_t i = 0; i < f->len; i++)
+		n += f->data[i] < 0x80;
+	return n;
+}
+
+/* The data an initializer holds must be what its dims say: a file claiming
+ * 2^62 elements over 16 bytes would make every reader that trusts dims
+ * (the toolchains, onnxruntime's "size does not match" check, our own
+ * const folding) misbehave.  Checks what onnx.checker checks (one value
+ * field, none for 0 elements, no strings in raw_data) plus the sizes that
+ * onnxruntime's tensor unpacking enforces, with the product of dims
+ * checked for overflow. */
+static int check_init_size(const struct onnx_model *m, const struct onnx_init *in,
+			   uint64_t nvals, uint32_t nfields, struct kiln_err *err)
+{
+	const char *name = m->tensors[in->tensor].name;
+	uint64_t nelem = 1;
+	bool zero = false, big = false;
+	for (int k = 0; k < in->ndims; k++) {
+		if (in->dims[k] < 0)
+			return kiln_errf(err, KILN_EINVAL, "model",
+					 "initializer '%.80s' has dim %d = %lld; dims of stored data must be >= 0",
+					 name, k, (long long)in->dims[k]);
+		zero = zero || in->dims[k] == 0;
+	}
+	/* Past ONNX_MAX_INIT_ELEMS no file holds the data (and bytes =
+	 * elements x 16 must not wrap), so stop multiplying there. */
+	for (int k = 0; !zero && !big && k < in->ndims; k++)
+		big = __builtin_mul_overflow(nelem, (uint64_t)in->dims[k], &nelem) ||
+		      nelem > ONNX_MAX_INIT_ELEMS;
+	if (zero)
+		nelem = 0;
+	int dt = in->data_type;
+	const char *tn = onnx_elem_type_name(dt);
+	if (big) {
+		char dims[160];
+		size_t o = 0;
+		for (int k = 0; k < in->ndims && o < sizeof(dims) - 24; k++)
+			o += (size_t)snprintf(dims + o, sizeof(dims) - o, "%s%lld",
+					      k ? ", " : "", (long long)in->dims[k]);
+		return kiln_errf(err, KILN_EINVAL, "model",
+				 "initializer '%.80s' claims dims [%s], more than 2^50 elements, over %llu bytes of data: its dims are wrong",
+				 name, dims, (unsigned long long)in->nbytes);
+	}
+	if (in->external) {
+		uint64_t bits = (size_t)dt < sizeof(elem_bits) ? elem_bits[dt] : 0;
+		uint64_t want = (nelem * bits + 7) / 8;
+		if (bits && in->ext_length > 0 && (uint64_t)in->ext_length != want)
+			return kiln_errf(err, KILN_EINVAL, "model",
+					 "initializer '%.80s' is %llu elements of %s (%llu bytes) but its external data length is %lld",
+					 name, (unsigned long long)nelem, tn,
+					 (unsigned long long)want, (long long)in->ext_length);
+		return 0;
+	}
+	int nset = __builtin_popcount(nfields);
+	if (nelem == 0 && nset != 0)
+		return kiln_errf(err, KILN_EINVAL, "model",
+				 "initializer '%.80s' has 0 elements but holds data", name);
+	if (nelem == 0)
+		return 0;
+	if (nset != 1)
+		return kiln_errf(err, KILN_EINVAL, "model",
+				 "initializer '%.80s' (%llu elements) must hold its values in exactly one data field; it has %d",
+				 name, (unsigned long long)nelem, nset);
+	if (nfields & (1u << 9)) {
+		if (dt == 8)
+			return kiln_errf(err, KILN_EINVAL, "model",
+					 "initializer '%.80s' stores strings in raw_data, which ONNX does not allow",
+					 name);
+		uint64_t bits = (size_t)dt < sizeof(elem_bits) ? elem_bits[dt] : 0;
+		uint64_t want = (nelem * bits + 7) / 8;
+		if (bits && in->rawlen != want)
+			return kiln_errf(err, KILN_EINVAL, "model",
+					 "initializer '%.80s' is %llu elements of %s (%llu bytes) but holds %zu bytes of raw data",
+					 name, (unsigned long long)nelem, tn,
+					 (unsigned long long)want, in->rawlen);
+		return 0;
+	}
+	uint64_t want = count_for(dt, nelem);
+	if (nvals != want)
+		return kiln_errf(err, KILN_EINVAL, "model",
+				 "initializer '%.80s' is %llu elements of %s but holds %llu values",
+				 name, (unsigned long long)nelem, tn,
+				 (unsigned long long)nvals);
+	return 0;
+}
 static int parse_init(struct onnx_model *m, const uint8_t *p, size_t len,
 		      struct onnx_init *in, struct kiln_err *err)
 {
@@ -1004,6 +1122,8 @@ static int parse_init(struct onnx_model *m, const uint8_t *p, size_t len,
 	const uint8_t *nm = NULL;
 	size_t nml = 0;
 	int nd = 0;
+	uint64_t nvals = 0;      /* values in the typed fields (float_data, ...) */
+	uint32_t nfields = 0;    /* bit f: data field f is present */
 	in->body = p;
 	in->bodylen = len;
 	while ((rc = pb_next(&r, &f, "TensorProto", err)) > 0) {
@@ -1034,6 +1154,12 @@ static int parse_init(struct onnx_model *m, const uint8_t *p, size_t len,
 			break;
 		case 4: case 5: case 6: case 7: case 10: case 11:
 			in->nbytes += f.wt == 2 ? f.len : 8;
+			/* an empty field counts as absent, as onnx.checker
+			 * counts field().size() */
+			if (typed_count(&f) > 0) {
+				nvals += typed_count(&f);
+				nfields |= 1u << f.num;
+			}
 			break;
 		case 8:
 			if ((rc = want_wt(&f, 2, "TensorProto", "name", err)))
@@ -1047,6 +1173,8 @@ static int parse_init(struct onnx_model *m, const uint8_t *p, size_t len,
 			in->raw = f.data;
 			in->rawlen = f.len;
 			in->nbytes += f.len;
+			if (f.len > 0)
+				nfields |= 1u << 9;
 			break;
 		case 13: {
 			if ((rc = want_wt(&f, 2, "TensorProto", "external_data", err)))
@@ -1098,8 +1226,11 @@ static int parse_init(struct onnx_model *m, const uint8_t *p, size_t len,
 				in->dims[nd++] = (int64_t)v;
 		}
 	}
-	if (in->location != NULL) {
+	if (in->location != NULL)
 		in->external = true;
+	if ((rc = check_init_size(m, in, nvals, nfields, err)))
+		return rc;
+	if (in->location != NULL) {
 		const char *s = in->location;
 		in->escapes = s[0] == '/' || s[0] == '\\' || strstr(s, ":") != NULL;
 		/* a ".." path component anywhere, with / or \ separators */
@@ -1478,9 +1609,9 @@ static int link_graph(struct onnx_model *m, struct kiln_err *err)
 	for (uint32_t i = 0; i < m->nnodes; i++) {
 		const struct onnx_node *n = &m->nodes[i];
 		for (uint32_t k = 0; k < n->nout; k++) {
-			if (n->out[k] == ONNX_NONE)
+			if (onnx_node_out(m, n, k) == ONNX_NONE)
 				continue;
-			struct onnx_tensor *t = &m->tensors[n->out[k]];
+			struct onnx_tensor *t = &m->tensors[onnx_node_out(m, n, k)];
 			if (t->producer >= 0)
 				return kiln_errf(err, KILN_EUNPROC, "model",
 						 "tensor '%.80s' is produced twice: by %s and by %s",
@@ -1496,8 +1627,8 @@ static int link_graph(struct onnx_model *m, struct kiln_err *err)
 	}
 	for (uint32_t i = 0; i < m->nnodes; i++) {
 		const struct onnx_node *n = &m->nodes[i];
-		for (uint32_t k = 0; k < n->nin + n->nimplicit; k++) {
-			uint32_t id = k < n->nin ? n->in[k] : n->implicit[k - n->nin];
+		for (uint32_t k = 0; k < onnx_node_nuse(n); k++) {
+			uint32_t id = onnx_node_use(m, n, k);
 			if (id == ONNX_NONE || defined(&m->tensors[id]))
 				continue;
 			return kiln_errf(err, KILN_EUNPROC, "model",
@@ -1529,8 +1660,8 @@ static int build_consumers(struct onnx_model *m, struct kiln_err *err)
 	}
 	for (uint32_t i = 0; i < m->nnodes; i++) {
 		const struct onnx_node *n = &m->nodes[i];
-		for (uint32_t k = 0; k < n->nin + n->nimplicit; k++) {
-			uint32_t id = k < n->nin ? n->in[k] : n->implicit[k - n->nin];
+		for (uint32_t k = 0; k < onnx_node_nuse(n); k++) {
+			uint32_t id = onnx_node_use(m, n, k);
 			if (id != ONNX_NONE)
 				m->cons_start[id + 1]++;
 		}
@@ -1539,8 +1670,8 @@ static int build_consumers(struct onnx_model *m, struct kiln_err *err)
 		m->cons_start[t + 1] += m->cons_start[t];
 	for (uint32_t i = 0; i < m->nnodes; i++) {
 		const struct onnx_node *n = &m->nodes[i];
-		for (uint32_t k = 0; k < n->nin + n->nimplicit; k++) {
-			uint32_t id = k < n->nin ? n->in[k] : n->implicit[k - n->nin];
+		for (uint32_t k = 0; k < onnx_node_nuse(n); k++) {
+			uint32_t id = onnx_node_use(m, n, k);
 			if (id != ONNX_NONE)
 				m->cons[m->cons_start[id] + fill[id]++] = i;
 		}
@@ -1589,8 +1720,8 @@ static int topo_sort(struct onnx_model *m, struct kiln_err *err)
 	bool sorted = true;
 	for (uint32_t i = 0; i < nn && sorted; i++) {
 		const struct onnx_node *n = &m->nodes[i];
-		for (uint32_t k = 0; k < n->nin + n->nimplicit; k++) {
-			uint32_t id = k < n->nin ? n->in[k] : n->implicit[k - n->nin];
+		for (uint32_t k = 0; k < onnx_node_nuse(n); k++) {
+			uint32_t id = onnx_node_use(m, n, k);
 			if (id != ONNX_NONE && m->tensors[id].producer >= (int32_t)i)
 				sorted = false;
 		}
@@ -1609,8 +1740,8 @@ static int topo_sort(struct onnx_model *m, struct kiln_err *err)
 	}
 	for (uint32_t i = 0; i < nn; i++) {
 		const struct onnx_node *n = &m->nodes[i];
-		for (uint32_t k = 0; k < n->nin + n->nimplicit; k++) {
-			uint32_t id = k < n->nin ? n->in[k] : n->implicit[k - n->nin];
+		for (uint32_t k = 0; k < onnx_node_nuse(n); k++) {
+			uint32_t id = onnx_node_use(m, n, k);
 			if (id != ONNX_NONE && m->tensors[id].producer >= 0)
 				indeg[i]++;
 		}
@@ -1624,7 +1755,7 @@ static int topo_sort(struct onnx_model *m, struct kiln_err *err)
 		m->topo[done++] = i;
 		const struct onnx_node *n = &m->nodes[i];
 		for (uint32_t k = 0; k < n->nout; k++) {
-			uint32_t t = n->out[k];
+			uint32_t t = onnx_node_out(m, n, k);
 			if (t == ONNX_NONE)
 				continue;
 			for (uint32_t c = m->cons_start[t]; c < m->cons_start[t + 1]; c++)
@@ -1641,8 +1772,8 @@ static int topo_sort(struct onnx_model *m, struct kiln_err *err)
 			cur++;
 		for (uint32_t step = 0; step < nn; step++) {
 			const struct onnx_node *n = &m->nodes[cur];
-			for (uint32_t k = 0; k < n->nin + n->nimplicit; k++) {
-				uint32_t id = k < n->nin ? n->in[k] : n->implicit[k - n->nin];
+			for (uint32_t k = 0; k < onnx_node_nuse(n); k++) {
+				uint32_t id = onnx_node_use(m, n, k);
 				if (id == ONNX_NONE)
 					continue;
 				int32_t p = m->tensors[id].producer;
@@ -1655,8 +1786,8 @@ static int topo_sort(struct onnx_model *m, struct kiln_err *err)
 		char a[128], b[128];
 		const struct onnx_node *n = &m->nodes[cur];
 		uint32_t via = ONNX_NONE;
-		for (uint32_t k = 0; k < n->nin + n->nimplicit && via == ONNX_NONE; k++) {
-			uint32_t id = k < n->nin ? n->in[k] : n->implicit[k - n->nin];
+		for (uint32_t k = 0; k < onnx_node_nuse(n) && via == ONNX_NONE; k++) {
+			uint32_t id = onnx_node_use(m, n, k);
 			if (id != ONNX_NONE && m->tensors[id].producer >= 0 &&
 			    indeg[m->tensors[id].producer] > 0)
 				via = id;

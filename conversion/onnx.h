@@ -68,6 +68,7 @@
 #define ONNX_MAX_META      4096
 #define ONNX_MAX_TENSORS   (1u << 23)
 #define ONNX_MAX_FILE      ((size_t)16 << 30)
+#define ONNX_MAX_INIT_ELEMS ((uint64_t)1 << 50) /* elements of one initializer */
 
 struct onnx_model;
 

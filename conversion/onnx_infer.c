@@ -478,9 +478,8 @@ static struct onnx_type *new_type(struct onnx_model *m, int elem, int rank)
 static const struct onnx_type *in_ty(const struct onnx_model *m,
 				     const struct onnx_node *n, uint32_t k)
 {
-	if (k >= n->nin || n->in[k] == ONNX_NONE)
-		return NULL;
-	return m->tensors[n->in[k]].ty;
+	uint32_t t = onnx_node_in(m, n, k);
+	return t == ONNX_NONE ? NULL : m->tensors[t].ty;
 }
 
 static bool shaped(const struct onnx_type *t)
@@ -634,7 +633,7 @@ static struct onnx_type *infer_reshape(struct onnx_model *m,
 {
 	const struct onnx_type *x = in_ty(m, n, 0);
 	int64_t sh[ONNX_MAX_RANK];
-	int r = onnx_const_ints(m, n->nin > 1 ? n->in[1] : ONNX_NONE, sh, ONNX_MAX_RANK);
+	int r = onnx_const_ints(m, onnx_node_in(m, n, 1), sh, ONNX_MAX_RANK);
 	if (r < 0 || r > ONNX_MAX_RANK)
 		return NULL;
 	bool allowzero = onnx_attr_int(n, "allowzero", 0) != 0;
@@ -687,7 +686,7 @@ static int infer_split(struct onnx_model *m, const struct onnx_node *n, int elem
 	int64_t sp[1024];
 	int k = onnx_attr_ints(n, "split", sp, 1024);
 	if (k < 0 && n->nin > 1)
-		k = onnx_const_ints(m, n->in[1], sp, 1024);
+		k = onnx_const_ints(m, onnx_node_in(m, n, 1), sp, 1024);
 	if (k < 0 && x->dims[axis].has_value && n->nout > 0 && n->nout <= 1024) {
 		int64_t tot = x->dims[axis].value, per = (tot + n->nout - 1) / n->nout;
 		for (uint32_t i = 0; i < n->nout; i++) {
@@ -714,12 +713,12 @@ static struct onnx_type *infer_slice(struct onnx_model *m,
 	int64_t st[ONNX_MAX_RANK], en[ONNX_MAX_RANK], ax[ONNX_MAX_RANK], sp[ONNX_MAX_RANK];
 	int ns, ne, na, nst;
 	if (n->nin >= 3) {
-		ns = onnx_const_ints(m, n->in[1], st, ONNX_MAX_RANK);
-		ne = onnx_const_ints(m, n->in[2], en, ONNX_MAX_RANK);
-		na = n->nin > 3 && n->in[3] != ONNX_NONE
-			? onnx_const_ints(m, n->in[3], ax, ONNX_MAX_RANK) : -2;
-		nst = n->nin > 4 && n->in[4] != ONNX_NONE
-			? onnx_const_ints(m, n->in[4], sp, ONNX_MAX_RANK) : -2;
+		ns = onnx_const_ints(m, onnx_node_in(m, n, 1), st, ONNX_MAX_RANK);
+		ne = onnx_const_ints(m, onnx_node_in(m, n, 2), en, ONNX_MAX_RANK);
+		na = onnx_node_in(m, n, 3) != ONNX_NONE
+			? onnx_const_ints(m, onnx_node_in(m, n, 3), ax, ONNX_MAX_RANK) : -2;
+		nst = onnx_node_in(m, n, 4) != ONNX_NONE
+			? onnx_const_ints(m, onnx_node_in(m, n, 4), sp, ONNX_MAX_RANK) : -2;
 	} else {
 		ns = onnx_attr_ints(n, "starts", st, ONNX_MAX_RANK);
 		ne = onnx_attr_ints(n, "ends", en, ONNX_MAX_RANK);
@@ -776,14 +775,14 @@ static struct onnx_type *infer_resize(struct onnx_model *m,
 	if (o == NULL)
 		return NULL;
 	uint32_t si = strcmp(n->op, "Upsample") == 0 || n->nin == 2 ? 1 : 2;
-	if (n->nin > 3 && n->in[3] != ONNX_NONE &&
-	    onnx_const_ints(m, n->in[3], sizes, ONNX_MAX_RANK) == x->rank) {
+	if (onnx_node_in(m, n, 3) != ONNX_NONE &&
+	    onnx_const_ints(m, onnx_node_in(m, n, 3), sizes, ONNX_MAX_RANK) == x->rank) {
 		for (int i = 0; i < x->rank; i++)
 			o->dims[i] = dim_known(sizes[i]);
 		return o;
 	}
-	int k = n->nin > si && n->in[si] != ONNX_NONE
-		? onnx_const_floats(m, n->in[si], sc, ONNX_MAX_RANK) : -1;
+	int k = onnx_node_in(m, n, si) != ONNX_NONE
+		? onnx_const_floats(m, onnx_node_in(m, n, si), sc, ONNX_MAX_RANK) : -1;
 	if (k < 0 && onnx_attr_find(n, "scales")) {
 		/* Upsample-7 keeps its scales in an attribute of floats */
 		k = -1;
@@ -967,7 +966,7 @@ static void infer_node(struct onnx_model *m, const struct onnx_node *n)
 		int64_t ax[ONNX_MAX_RANK];
 		int k = onnx_attr_ints(n, "axes", ax, ONNX_MAX_RANK);
 		if (k < 0 && n->nin > 1)
-			k = onnx_const_ints(m, n->in[1], ax, ONNX_MAX_RANK);
+			k = onnx_const_ints(m, onnx_node_in(m, n, 1), ax, ONNX_MAX_RANK);
 		bool unsq = n->op[0] == 'U';
 		if (unsq && k > 0 && x->rank + k <= ONNX_MAX_RANK &&
 		    (outs[0] = new_type(m, elem, x->rank + k))) {
@@ -1054,7 +1053,7 @@ static void infer_node(struct onnx_model *m, const struct onnx_node *n)
 		}
 	} else if (strcmp(n->op, "ConstantOfShape") == 0) {
 		int64_t sh[ONNX_MAX_RANK];
-		int k = onnx_const_ints(m, n->nin > 0 ? n->in[0] : ONNX_NONE, sh, ONNX_MAX_RANK);
+		int k = onnx_const_ints(m, onnx_node_in(m, n, 0), sh, ONNX_MAX_RANK);
 		int dt = 1;
 		const struct onnx_attr *a = onnx_attr_find(n, "value");
 		if (a) {
@@ -1081,9 +1080,9 @@ static void infer_node(struct onnx_model *m, const struct onnx_node *n)
 			k = 1;
 		} else {
 			k = onnx_attr_ints(n, "axes", ax, ONNX_MAX_RANK);
-			if (k < 0 && n->nin > 1 && n->in[1] != ONNX_NONE)
-				k = onnx_const_ints(m, n->in[1], ax, ONNX_MAX_RANK);
-			if (k < 0 && n->nin > 1 && n->in[1] != ONNX_NONE)
+			if (k < 0 && onnx_node_in(m, n, 1) != ONNX_NONE)
+				k = onnx_const_ints(m, onnx_node_in(m, n, 1), ax, ONNX_MAX_RANK);
+			if (k < 0 && onnx_node_in(m, n, 1) != ONNX_NONE)
 				return;
 		}
 		bool keep = onnx_attr_int(n, "keepdims", 1) != 0;
@@ -1144,7 +1143,7 @@ static void infer_node(struct onnx_model *m, const struct onnx_node *n)
 	/* Types the tables above do not cover: at least the elem type of a
 	 * same-type op, so the writer can still type an output. */
 	for (uint32_t k = 0; k < n->nout; k++) {
-		uint32_t t = n->out[k];
+		uint32_t t = onnx_node_out(m, n, k);
 		if (t == ONNX_NONE)
 			continue;
 		struct onnx_tensor *tt = &m->tensors[t];

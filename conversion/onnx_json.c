@@ -227,14 +227,20 @@ static void jb_num(struct jb *b, long long v)
 	jb_raw(b, t, (size_t)k);
 }
 
+/* The names of node n's inputs ('i'), outputs ('o') or implicit subgraph
+ * inputs ('u'); an omitted input is "". */
 static void jb_names(struct jb *b, const struct onnx_model *m,
-		     const uint32_t *ids, uint32_t n)
+		     const struct onnx_node *n, char which)
 {
+	uint32_t cnt = which == 'i' ? n->nin : which == 'o' ? n->nout : n->nimplicit;
 	jb_raw(b, "[", 1);
-	for (uint32_t k = 0; k < n; k++) {
+	for (uint32_t k = 0; k < cnt; k++) {
+		uint32_t id = which == 'i' ? onnx_node_in(m, n, k)
+			    : which == 'o' ? onnx_node_out(m, n, k)
+			    : onnx_node_use(m, n, n->nin + k);
 		if (k)
 			jb_raw(b, ",", 1);
-		jb_str(b, ids[k] == ONNX_NONE ? "" : m->tensors[ids[k]].name);
+		jb_str(b, id == ONNX_NONE ? "" : m->tensors[id].name);
 	}
 	jb_raw(b, "]", 1);
 }
@@ -275,12 +281,12 @@ char *onnx_graph_json_text(const struct onnx_model *m, size_t *len)
 			jb_str(&b, n->domain);
 		}
 		jb_lit(&b, ",\"inputs\":");
-		jb_names(&b, m, n->in, n->nin);
+		jb_names(&b, m, n, 'i');
 		jb_lit(&b, ",\"outputs\":");
-		jb_names(&b, m, n->out, n->nout);
+		jb_names(&b, m, n, 'o');
 		if (n->nimplicit) {
 			jb_lit(&b, ",\"implicit_inputs\":");
-			jb_names(&b, m, n->implicit, n->nimplicit);
+			jb_names(&b, m, n, 'u');
 		}
 		onnx_attr_summary(n, attrs, sizeof(attrs));
 		jb_lit(&b, ",\"attrs\":");

@@ -70,9 +70,14 @@ struct onnx_attr {
 
 struct onnx_node {
 	const char *name, *op, *domain;
-	uint32_t *in, nin;       /* tensor ids; ONNX_NONE for "" (omitted) */
-	uint32_t *out, nout;
-	uint32_t *implicit, nimplicit; /* outer names read by subgraphs */
+	/* Edges, as tensor ids (ONNX_NONE for "", an omitted optional
+	 * input).  Read them only through onnx_node_in/out/use below, never by
+	 * indexing: a file may give any op any number of inputs (an Identity
+	 * with none), so in_[0] need not exist, and only the accessors know.
+	 * The trailing underscore marks the arrays as the parser's. */
+	uint32_t *in_, nin;
+	uint32_t *out_, nout;
+	uint32_t *implicit_, nimplicit; /* outer names read by subgraphs */
 	struct onnx_attr *attrs;
 	uint32_t nattr;
 	uint32_t maxfield;       /* highest NodeProto field number seen */
@@ -171,6 +176,47 @@ struct onnx_model {
 	uint32_t *cons_start;         /* CSR: consumers of tensor t are */
 	uint32_t *cons;               /* cons[cons_start[t]..cons_start[t+1]) */
 };
+
+/* Checked edges of a node.  Each returns a tensor id < m->ntensors, or
+ * ONNX_NONE when n is NULL, k is past the node's inputs (outputs), or the
+ * slot is an omitted "" input; callers must handle ONNX_NONE. */
+static inline uint32_t onnx_edge_(const struct onnx_model *m,
+				  const uint32_t *v, uint32_t nv, uint32_t k)
+{
+	if (v == NULL || k >= nv || v[k] >= m->ntensors)
+		return ONNX_NONE;
+	return v[k];
+}
+static inline uint32_t onnx_node_in(const struct onnx_model *m,
+				    const struct onnx_node *n, uint32_t k)
+{
+	return n ? onnx_edge_(m, n->in_, n->nin, k) : ONNX_NONE;
+}
+static inline uint32_t onnx_node_out(const struct onnx_model *m,
+				     const struct onnx_node *n, uint32_t k)
+{
+	return n ? onnx_edge_(m, n->out_, n->nout, k) : ONNX_NONE;
+}
+/* Everything node n reads: its inputs, then the outer tensors its
+ * subgraphs read; k < onnx_node_nuse(n). */
+static inline uint32_t onnx_node_nuse(const struct onnx_node *n)
+{
+	return n ? n->nin + n->nimplicit : 0;
+}
+static inline uint32_t onnx_node_use(const struct onnx_model *m,
+				     const struct onnx_node *n, uint32_t k)
+{
+	if (n == NULL)
+		return ONNX_NONE;
+	return k < n->nin ? onnx_edge_(m, n->in_, n->nin, k)
+			  : onnx_edge_(m, n->implicit_, n->nimplicit, k - n->nin);
+}
+/* Node i, or NULL when i is not a node index (-1 for "no producer"). */
+static inline const struct onnx_node *onnx_node_at(const struct onnx_model *m,
+						   int64_t i)
+{
+	return i >= 0 && i < (int64_t)m->nnodes ? &m->nodes[i] : NULL;
+}
 
 void *onnx_arena_alloc(struct onnx_model *m, size_t n);
 char *onnx_arena_strdup(struct onnx_model *m, const char *s, size_t n);

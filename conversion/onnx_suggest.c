@@ -39,19 +39,35 @@ static struct cand *cand_new(struct clist *l, const char *family,
 	return c;
 }
 
+/* Adds tensor t to c; an omitted tensor (ONNX_NONE) or one past the 64th
+ * is not a place to cut, so it is left out. */
+static void cand_add(struct cand *c, uint32_t t)
+{
+	if (t != ONNX_NONE && c->n < sizeof(c->tensors) / sizeof(c->tensors[0]))
+		c->tensors[c->n++] = t;
+}
+
 static bool op_is(const struct onnx_model *m, int32_t node, const char *op)
 {
-	return node >= 0 && strcmp(m->nodes[node].op, op) == 0 &&
-	       m->nodes[node].domain[0] == '\0';
+	const struct onnx_node *n = onnx_node_at(m, node);
+	return n && strcmp(n->op, op) == 0 && n->domain[0] == '\0';
+}
+
+/* Input k / output k of node (an index that may be -1), or ONNX_NONE. */
+static uint32_t in_of(const struct onnx_model *m, int32_t node, uint32_t k)
+{
+	return onnx_node_in(m, onnx_node_at(m, node), k);
 }
 
 static int32_t producer_of(const struct onnx_model *m, uint32_t t)
 {
-	return t == ONNX_NONE ? -1 : m->tensors[t].producer;
+	return t == ONNX_NONE || t >= m->ntensors ? -1 : m->tensors[t].producer;
 }
 
 static uint32_t nconsumers(const struct onnx_model *m, uint32_t t)
 {
+	if (t == ONNX_NONE || t >= m->ntensors)
+		return 0;
 	return m->cons_start[t + 1] - m->cons_start[t];
 }
 
@@ -65,14 +81,15 @@ static int32_t only_consumer(const struct onnx_model *m, uint32_t t)
 
 static uint32_t out0(const struct onnx_model *m, int32_t node)
 {
-	return node >= 0 && m->nodes[node].nout ? m->nodes[node].out[0] : ONNX_NONE;
+	return onnx_node_out(m, onnx_node_at(m, node), 0);
 }
 
 static int64_t conv_channels(const struct onnx_model *m, int32_t node)
 {
-	if (!op_is(m, node, "Conv") || m->nodes[node].nin < 2)
+	uint32_t wt = in_of(m, node, 1);
+	if (!op_is(m, node, "Conv") || wt == ONNX_NONE)
 		return -1;
-	const struct onnx_type *w = m->tensors[m->nodes[node].in[1]].ty;
+	const struct onnx_type *w = m->tensors[wt].ty;
 	if (w == NULL || w->rank < 1 || !w->dims[0].has_value)
 		return -1;
 	return w->dims[0].value;
@@ -83,14 +100,12 @@ static int64_t conv_channels(const struct onnx_model *m, int32_t node)
 static bool grouped_conv_upstream(const struct onnx_model *m, int32_t node,
 				  int depth)
 {
-	if (node < 0 || depth < 0)
+	const struct onnx_node *n = onnx_node_at(m, node);
+	if (n == NULL || depth < 0)
 		return false;
-	const struct onnx_node *n = &m->nodes[node];
 	if (op_is(m, node, "Conv") && onnx_attr_int(n, "group", 1) > 1)
 		return true;
-	if (n->nin == 0)
-		return false;
-	return grouped_conv_upstream(m, producer_of(m, n->in[0]), depth - 1);
+	return grouped_conv_upstream(m, producer_of(m, onnx_node_in(m, n, 0)), depth - 1);
 }
 
 /* First node of the given op reachable downstream of tensor t within limit
@@ -98,6 +113,8 @@ static bool grouped_conv_upstream(const struct onnx_model *m, int32_t node,
 static int32_t find_downstream(const struct onnx_model *m, uint32_t t,
 			       const char *op, uint32_t limit)
 {
+	if (t == ONNX_NONE || t >= m->ntensors)
+		return -1;
 	uint32_t *q = malloc((limit + 1) * sizeof(uint32_t));
 	if (q == NULL)
 		return -1;
@@ -113,7 +130,7 @@ static int32_t find_downstream(const struct onnx_model *m, uint32_t t,
 		}
 		const struct onnx_node *n = &m->nodes[i];
 		for (uint32_t k = 0; k < n->nout; k++) {
-			uint32_t o = n->out[k];
+			uint32_t o = onnx_node_out(m, n, k);
 			if (o == ONNX_NONE)
 				continue;
 			for (uint32_t c = m->cons_start[o]; c < m->cons_start[o + 1] && tail < limit; c++)
@@ -140,12 +157,12 @@ static void find_yolov8(const struct onnx_model *m, struct clist *l)
 		int64_t box_ch = -1, cls_ch = -1;
 		bool dw = false;
 		for (uint32_t i = 0; ok && i < K->nin; i++) {
-			int32_t r = producer_of(m, K->in[i]);
-			if (!op_is(m, r, "Reshape") || only_consumer(m, K->in[i]) != all) {
+			int32_t r = producer_of(m, onnx_node_in(m, K, i));
+			if (!op_is(m, r, "Reshape") || only_consumer(m, onnx_node_in(m, K, i)) != all) {
 				ok = false;
 				break;
 			}
-			uint32_t ct = m->nodes[r].in[0];
+			uint32_t ct = in_of(m, r, 0);
 			int32_t c = producer_of(m, ct);
 			if (!op_is(m, c, "Concat") || m->nodes[c].nin != 2 ||
 			    only_consumer(m, ct) != r) {
@@ -153,8 +170,8 @@ static void find_yolov8(const struct onnx_model *m, struct clist *l)
 				break;
 			}
 			int64_t ax = onnx_attr_int(&m->nodes[c], "axis", 0);
-			int32_t b = producer_of(m, m->nodes[c].in[0]);
-			int32_t s = producer_of(m, m->nodes[c].in[1]);
+			int32_t b = producer_of(m, in_of(m, c, 0));
+			int32_t s = producer_of(m, in_of(m, c, 1));
 			if ((ax != 1 && ax != -3) || !op_is(m, b, "Conv") || !op_is(m, s, "Conv")) {
 				ok = false;
 				break;
@@ -168,8 +185,8 @@ static void find_yolov8(const struct onnx_model *m, struct clist *l)
 			box_ch = bc;
 			cls_ch = sc;
 			dw = dw || grouped_conv_upstream(m, s, 6);
-			lv[nl][0] = m->nodes[c].in[0];
-			lv[nl][1] = m->nodes[c].in[1];
+			lv[nl][0] = in_of(m, c, 0);
+			lv[nl][1] = in_of(m, c, 1);
 			nl++;
 		}
 		if (!ok || nl < 2)
@@ -179,8 +196,8 @@ static void find_yolov8(const struct onnx_model *m, struct clist *l)
 		if (c == NULL)
 			return;
 		for (uint32_t i = 0; i < nl; i++) {
-			c->tensors[c->n++] = lv[i][0];
-			c->tensors[c->n++] = lv[i][1];
+			cand_add(c, lv[i][0]);
+			cand_add(c, lv[i][1]);
 		}
 		snprintf(c->reason, sizeof(c->reason),
 			 "%s Detect head: %u levels, each a box Conv (%lld ch) and a class Conv (%lld ch) before the DFL/concat decode; quantize up to these %zu Convs and decode on the CPU",
@@ -191,12 +208,13 @@ static void find_yolov8(const struct onnx_model *m, struct clist *l)
 		int32_t sm = find_downstream(m, out0(m, all), "Softmax", 64);
 		int32_t dfl = sm >= 0 ? only_consumer(m, out0(m, sm)) : -1;
 		int32_t sig = find_downstream(m, out0(m, all), "Sigmoid", 64);
-		if (op_is(m, dfl, "Conv") && sig >= 0) {
+		if (op_is(m, dfl, "Conv") && out0(m, dfl) != ONNX_NONE &&
+		    out0(m, sig) != ONNX_NONE) {
 			struct cand *d = cand_new(l, fam, fam);
 			if (d == NULL)
 				return;
-			d->tensors[d->n++] = out0(m, dfl);
-			d->tensors[d->n++] = out0(m, sig);
+			cand_add(d, out0(m, dfl));
+			cand_add(d, out0(m, sig));
 			snprintf(d->reason, sizeof(d->reason),
 				 "%s with the DFL conv and class Sigmoid inside the model (two outputs); keeps more of the head in INT8",
 				 dw ? "YOLO11" : "YOLOv8");
@@ -232,7 +250,7 @@ static void find_yolov5(const struct onnx_model *m, struct clist *l)
 	if (c == NULL)
 		return;
 	for (uint32_t i = 0; i < nh; i++)
-		c->tensors[c->n++] = hits[i];
+		cand_add(c, hits[i]);
 	snprintf(c->reason, sizeof(c->reason),
 		 "YOLOv5 Detect head: %u Convs (%lld ch = anchors x (5 + classes)) each followed by the Reshape/Sigmoid decode; quantize up to them and decode on the CPU",
 		 nh, (long long)ch);
@@ -248,7 +266,7 @@ static int32_t through_shape_ops(const struct onnx_model *m, uint32_t t)
 		    strcmp(op, "Identity") && strcmp(op, "Squeeze") &&
 		    strcmp(op, "Unsqueeze"))
 			return p;
-		p = producer_of(m, m->nodes[p].in[0]);
+		p = producer_of(m, in_of(m, p, 0));
 	}
 	return p;
 }
@@ -259,13 +277,13 @@ static void find_classifier(const struct onnx_model *m, struct clist *l)
 	const char *op = "Softmax";
 	for (uint32_t k = 0; k < m->noutputs; k++) {
 		int32_t p = through_shape_ops(m, m->vinfos[m->outputs[k]].tensor);
-		if (!op_is(m, p, "Softmax") && !op_is(m, p, "LogSoftmax"))
+		if ((!op_is(m, p, "Softmax") && !op_is(m, p, "LogSoftmax")) ||
+		    in_of(m, p, 0) == ONNX_NONE)
 			continue;
 		if (c == NULL && (c = cand_new(l, "classifier", "classifier")) == NULL)
 			return;
 		op = m->nodes[p].op;
-		if (c->n < 64)
-			c->tensors[c->n++] = m->nodes[p].in[0];
+		cand_add(c, in_of(m, p, 0));
 	}
 	if (c)
 		snprintf(c->reason, sizeof(c->reason),
@@ -278,12 +296,11 @@ static void find_sigmoid_head(const struct onnx_model *m, struct clist *l)
 	struct cand *c = NULL;
 	for (uint32_t k = 0; k < m->noutputs; k++) {
 		int32_t p = through_shape_ops(m, m->vinfos[m->outputs[k]].tensor);
-		if (!op_is(m, p, "Sigmoid"))
+		if (!op_is(m, p, "Sigmoid") || in_of(m, p, 0) == ONNX_NONE)
 			continue;
 		if (c == NULL && (c = cand_new(l, "sigmoid-head", NULL)) == NULL)
 			return;
-		if (c->n < 64)
-			c->tensors[c->n++] = m->nodes[p].in[0];
+		cand_add(c, in_of(m, p, 0));
 	}
 	if (c)
 		snprintf(c->reason, sizeof(c->reason),
@@ -296,8 +313,8 @@ static void plain(const struct onnx_model *m, struct clist *l)
 	struct cand *c = cand_new(l, "graph-outputs", NULL);
 	if (c == NULL)
 		return;
-	for (uint32_t k = 0; k < m->noutputs && c->n < 64; k++)
-		c->tensors[c->n++] = m->vinfos[m->outputs[k]].tensor;
+	for (uint32_t k = 0; k < m->noutputs; k++)
+		cand_add(c, m->vinfos[m->outputs[k]].tensor);
 	snprintf(c->reason, sizeof(c->reason),
 		 "the model's own outputs, unchanged (no known post-processing found after them)");
 }

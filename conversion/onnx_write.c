@@ -231,8 +231,8 @@ void onnx_needed_nodes(const struct onnx_model *m, const uint32_t *ids,
 	}
 	while (sp > 0) {
 		const struct onnx_node *nd = &m->nodes[stack[--sp]];
-		for (uint32_t k = 0; k < nd->nin + nd->nimplicit; k++) {
-			uint32_t id = k < nd->nin ? nd->in[k] : nd->implicit[k - nd->nin];
+		for (uint32_t k = 0; k < onnx_node_nuse(nd); k++) {
+			uint32_t id = onnx_node_use(m, nd, k);
 			if (id == ONNX_NONE)
 				continue;
 			int32_t p = m->tensors[id].producer;
@@ -357,14 +357,14 @@ int onnx_cut(const struct onnx_model *m, const char *const *outputs, size_t n,
 		if (!mark[i])
 			continue;
 		const struct onnx_node *nd = &m->nodes[i];
-		for (uint32_t k = 0; k < nd->nin + nd->nimplicit; k++) {
-			uint32_t id = k < nd->nin ? nd->in[k] : nd->implicit[k - nd->nin];
+		for (uint32_t k = 0; k < onnx_node_nuse(nd); k++) {
+			uint32_t id = onnx_node_use(m, nd, k);
 			if (id != ONNX_NONE)
 				tmark[id] |= 1;
 		}
 		for (uint32_t k = 0; k < nd->nout; k++)
-			if (nd->out[k] != ONNX_NONE)
-				tmark[nd->out[k]] |= 1;
+			if (onnx_node_out(m, nd, k) != ONNX_NONE)
+				tmark[onnx_node_out(m, nd, k)] |= 1;
 	}
 
 	/* the graph, in a valid field order: nodes (topological), name,

@@ -150,14 +150,14 @@ static uint8_t *foldable(const struct onnx_model *m)
 		if (strcmp(n->op, "Shape") == 0 || strcmp(n->op, "Size") == 0) {
 			/* Shape of a fully static tensor is a constant */
 			/* in[0] is ONNX_NONE when the input name is "" */
-			const struct onnx_type *t = n->nin && n->in[0] != ONNX_NONE ?
-						    m->tensors[n->in[0]].ty : NULL;
+			const struct onnx_type *t = onnx_node_in(m, n, 0) != ONNX_NONE ?
+						    m->tensors[onnx_node_in(m, n, 0)].ty : NULL;
 			c = t != NULL && t->rank >= 0;
 			for (int d = 0; c && d < t->rank; d++)
 				c = t->dims[d].has_value;
 		} else {
 			for (uint32_t j = 0; j < n->nin && c; j++) {
-				uint32_t id = n->in[j];
+				uint32_t id = onnx_node_in(m, n, j);
 				if (id == ONNX_NONE)
 					continue;
 				const struct onnx_tensor *t = &m->tensors[id];

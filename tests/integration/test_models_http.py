@@ -2,6 +2,8 @@
 Ultralytics-shaped YOLOv5/YOLOv8/YOLO11 models equal the seeds' names; the
 model cut at them through POST /cut passes onnx.checker and keeps the node
 set onnx.utils.extract_model keeps; IR rewrite; a bad ONNX stores nothing."""
+import base64
+import json
 import os
 import sys
 import tempfile
@@ -31,7 +33,18 @@ def node_set(model):
     return sorted((n.op_type, tuple(n.input), tuple(n.output)) for n in model.graph.node)
 
 
+# Issue 14 item 1: this upload (an Identity node with no inputs) killed
+# kilnd; the suggester read the node's in[0], which does not exist.
+ISSUE14_IDENTITY_WITHOUT_INPUT = base64.b64decode(
+    "CAYSDGJhY2tlbmQtdGVzdDp4CilAAIoKAXkSAXoiCElkZW50aXR5KhQKCWRpcmVjdGlvbiIETAVGVKABAxIY"
+    "dGVzdF9iaXRzaGlmdF9sZWZ0X3VpbnRbWg8KAXgSCgoICAISBAoCCANaDwoBeRIKCggIAhIECgIIA2IPCgF6"
+    "EgQKAggDQgQKABAL")
+
+
 def main():
+    # glibc fills fresh heap memory with this pattern, so a read of memory
+    # kilnd never wrote (the crash above) gives a wild value, not a lucky 0.
+    os.environ["MALLOC_PERTURB_"] = "90"
     k = Kilnd()
     tmp = tempfile.mkdtemp(prefix="kiln-models-http-")
     try:
@@ -62,6 +75,18 @@ def main():
                 assert node_set(got) == node_set(onnx.load(ref_path)), "node sets differ"
                 assert [o.name for o in got.graph.output] == want
             R.check(f"{name}_suggestion_equals_seed_names_and_cut_passes_checker", case)
+
+        def identity_without_inputs():
+            st, _, body = k.request("POST", "/api/v1/models?name=issue14", ISSUE14_IDENTITY_WITHOUT_INPUT,
+                                    "application/octet-stream")
+            assert st == 201, (st, body[:300])
+            rec = json.loads(body)
+            assert rec["suggested_outputs"][0]["tensors"] == ["z"], rec["suggested_outputs"]
+            st, g = k.json("GET", f"/api/v1/models/{rec['id']}/graph")
+            assert st == 200 and g["nodes"][0]["inputs"] == [], (st, g)
+            st, _, _ = k.request("GET", "/healthz", token=None)
+            assert st == 200
+        R.check("identity_without_inputs_is_inspected_and_kilnd_lives", identity_without_inputs)
 
         def rewrite():
             g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",

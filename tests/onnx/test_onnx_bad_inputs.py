@@ -81,6 +81,44 @@ def main():
         expect(tmp, "external_data_outside_model_dir_is_refused",
                model([helper.make_node("Add", ["x", "w"], ["y"], name="a")], inits=[w]),
                "invalid", "../../etc/passwd")
+        # Issue 14 item 7: an initializer's data must be what its dims say.
+        def init(dims, raw=None, floats=None, dt=TensorProto.FLOAT):
+            t = helper.make_tensor("w", TensorProto.FLOAT, [1], [0.0])
+            t.data_type = dt
+            del t.dims[:]
+            t.dims.extend(dims)
+            t.ClearField("float_data")
+            if raw is not None:
+                t.raw_data = raw
+            if floats is not None:
+                t.float_data.extend(floats)
+            return model([helper.make_node("Add", ["x", "w"], ["y"], name="a")], inits=[t])
+        expect(tmp, "initializer_claiming_2_62_elements_over_16_bytes_is_refused",
+               init([1 << 31, 1 << 31], raw=bytes(16)), "invalid",
+               "claims dims [2147483648, 2147483648], more than 2^50 elements, over 16 bytes")
+        # 2^32 * 2^32 * 16 wraps a uint64 to 0: the product is checked, not wrapped
+        expect(tmp, "initializer_dims_whose_product_wraps_are_refused",
+               init([1 << 32, 1 << 32, 16], raw=b""), "invalid", "more than 2^50 elements")
+        expect(tmp, "initializer_with_short_raw_data_is_refused",
+               init([1, 5], raw=bytes(16)), "invalid",
+               "is 5 elements of float32 (20 bytes) but holds 16 bytes of raw data")
+        expect(tmp, "initializer_with_too_few_float_data_values_is_refused",
+               init([1, 4], floats=[1.0, 2.0, 3.0]), "invalid",
+               "is 4 elements of float32 but holds 3 values")
+        expect(tmp, "initializer_with_negative_dim_is_refused",
+               init([1, -4], raw=bytes(16)), "invalid", "has dim 1 = -4")
+        expect(tmp, "initializer_with_data_in_two_fields_is_refused",
+               init([1, 4], raw=bytes(16), floats=[1.0, 2.0, 3.0, 4.0]), "invalid",
+               "exactly one data field")
+
+        def int4_packed():
+            path = os.path.join(tmp, "int4.onnx")
+            m = init([3], raw=bytes(2), dt=22)  # INT4: 3 elements in 2 bytes
+            with open(path, "wb") as f:
+                f.write(m.SerializeToString())
+            rc, j = F.cli("inspect", path)
+            assert rc == 0, j
+        R.check("initializer_of_packed_int4_is_sized_by_half_bytes", int4_packed)
         # If nested 12 deep: bounded recursion, clear message
         body = helper.make_graph([helper.make_node("Identity", ["x"], ["z"])], "b", [], [vi("z")])
         for _ in range(12):

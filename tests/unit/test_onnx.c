@@ -5,6 +5,7 @@
  * exactly which bytes it feeds the reader.
  */
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -555,9 +556,65 @@ static void onnx_inspect__shape_of_an_omitted_input_does_not_crash(void)
 	onnx_close(m);
 }
 
+/* Issue 14 item 1: a 138-byte upload (an Identity with no inputs) crashed
+ * kilnd: the suggester read in[0] past the node's inputs and used the
+ * arena's garbage as a tensor index.  Every edge read now goes through
+ * onnx_node_in/out/use.  The slot read is inside the arena, so ASan cannot
+ * see it; M_PERTURB fills fresh heap memory with a pattern so that the old
+ * read is a wild index (a segfault) instead of whatever the heap held.
+ * The bytes are the issue's base64:
+ * CAYSDGJhY2tlbmQtdGVzdDp4CilAAIoKAXkSAXoiCElkZW50aXR5KhQKCWRpcmVjdGlvbiIE
+ * TAVGVKABAxIYdGVzdF9iaXRzaGlmdF9sZWZ0X3VpbnRbWg8KAXgSCgoICAISBAoCCANaDwoB
+ * eRIKCggIAhIECgIIA2IPCgF6EgQKAggDQgQKABAL
+ */
+static const unsigned char ISSUE14_IDENTITY_WITHOUT_INPUT[] = {
+	0x08, 0x06, 0x12, 0x0c, 0x62, 0x61, 0x63, 0x6b, 0x65, 0x6e, 0x64, 0x2d, 0x74, 0x65, 0x73,
+	0x74, 0x3a, 0x78, 0x0a, 0x29, 0x40, 0x00, 0x8a, 0x0a, 0x01, 0x79, 0x12, 0x01, 0x7a, 0x22,
+	0x08, 0x49, 0x64, 0x65, 0x6e, 0x74, 0x69, 0x74, 0x79, 0x2a, 0x14, 0x0a, 0x09, 0x64, 0x69,
+	0x72, 0x65, 0x63, 0x74, 0x69, 0x6f, 0x6e, 0x22, 0x04, 0x4c, 0x05, 0x46, 0x54, 0xa0, 0x01,
+	0x03, 0x12, 0x18, 0x74, 0x65, 0x73, 0x74, 0x5f, 0x62, 0x69, 0x74, 0x73, 0x68, 0x69, 0x66,
+	0x74, 0x5f, 0x6c, 0x65, 0x66, 0x74, 0x5f, 0x75, 0x69, 0x6e, 0x74, 0x5b, 0x5a, 0x0f, 0x0a,
+	0x01, 0x78, 0x12, 0x0a, 0x0a, 0x08, 0x08, 0x02, 0x12, 0x04, 0x0a, 0x02, 0x08, 0x03, 0x5a,
+	0x0f, 0x0a, 0x01, 0x79, 0x12, 0x0a, 0x0a, 0x08, 0x08, 0x02, 0x12, 0x04, 0x0a, 0x02, 0x08,
+	0x03, 0x62, 0x0f, 0x0a, 0x01, 0x7a, 0x12, 0x04, 0x0a, 0x02, 0x08, 0x03, 0x42, 0x04, 0x0a,
+	0x00, 0x10, 0x0b
+};
+
+static void onnx_suggest__identity_without_inputs_does_not_crash(void)
+{
+	struct onnx_model *m = NULL;
+	struct kiln_err err;
+#ifdef M_PERTURB
+	mallopt(M_PERTURB, 0x5a);
+#endif
+	int rc = onnx_open_mem(ISSUE14_IDENTITY_WITHOUT_INPUT,
+			       sizeof(ISSUE14_IDENTITY_WITHOUT_INPUT), &m, &err);
+	CHECKF(rc == 0, "%s", err.msg);
+	if (rc == 0) {
+		cJSON *j = onnx_inspect_json(m);
+		CHECK(j != NULL);
+		/* the Identity reads nothing, so nothing is a place to cut but
+		 * the graph output itself */
+		cJSON *s = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "suggested_outputs"), 0);
+		cJSON *t = cJSON_GetObjectItem(s, "tensors");
+		CHECK(cJSON_GetArraySize(t) == 1 &&
+		      strcmp(cJSON_GetArrayItem(t, 0)->valuestring, "z") == 0);
+		cJSON_Delete(j);
+		char *g = onnx_graph_json_text(m, NULL);
+		CHECK(g != NULL && strstr(g, "\"inputs\":[]") != NULL);
+		free(g);
+		onnx_close(m);
+	}
+#ifdef M_PERTURB
+	mallopt(M_PERTURB, 0);
+#endif
+}
+
 int main(int argc, char **argv)
 {
 	static const struct kt_test tests[] = {
+		{"onnx_suggest__identity_without_inputs_does_not_crash",
+		 onnx_suggest__identity_without_inputs_does_not_crash},
 		{"onnx_inspect__shape_of_an_omitted_input_does_not_crash",
 		 onnx_inspect__shape_of_an_omitted_input_does_not_crash},
 		{"onnx_open__node_with_fewer_inputs_than_its_op_does_not_crash",
