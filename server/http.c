@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conn_guard.h"
 #include "metrics.h"
 #include "router.h"
 
@@ -47,7 +48,9 @@ struct http_server {
 	int stopping;            /* set by http_server_stop: streams end (atomic) */
 	struct http_stream *streams; /* live streamed replies, under streams_lock */
 	pthread_mutex_t streams_lock;
-	pthread_t ticker;        /* wakes parked streams every HTTP_STREAM_TICK_S */
+	struct conn_guard *guard; /* header deadlines, room for fresh clients */
+	pthread_t ticker;        /* reaps slow headers each second, wakes parked
+	                          * streams every HTTP_STREAM_TICK_S */
 	int ticker_started;
 	pthread_mutex_t tick_lock;
 	pthread_cond_t tick_cond;
@@ -301,19 +304,25 @@ static void wake_all_streams(struct http_server *srv)
 	free(all);
 }
 
+/* Once a second: headers past their deadline end (a deadline is whole
+ * seconds, so a second's granularity is what it can use); every
+ * HTTP_STREAM_TICK_S seconds parked streams wake for their keep-alives. */
 static void *ticker_main(void *arg)
 {
 	struct http_server *srv = arg;
+	unsigned ticks = 0;
 	pthread_mutex_lock(&srv->tick_lock);
 	while (!srv->tick_stop) {
 		struct timespec t;
 		clock_gettime(CLOCK_REALTIME, &t);
-		t.tv_sec += HTTP_STREAM_TICK_S;
+		t.tv_sec += 1;
 		pthread_cond_timedwait(&srv->tick_cond, &srv->tick_lock, &t);
 		if (srv->tick_stop)
 			break;
 		pthread_mutex_unlock(&srv->tick_lock);
-		wake_all_streams(srv);
+		conn_guard_reap(srv->guard);
+		if (++ticks % HTTP_STREAM_TICK_S == 0)
+			wake_all_streams(srv);
 		pthread_mutex_lock(&srv->tick_lock);
 	}
 	pthread_mutex_unlock(&srv->tick_lock);
@@ -755,6 +764,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req->method = method;
 		req->route_idx = -1;
 		*con_cls = req;
+		/* The headers are in: no deadline while the request runs. */
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		if (ci)
+			conn_guard_busy(srv->guard, ci->socket_context);
 		pthread_mutex_lock(&srv->lock);
 		srv->in_flight++;
 		pthread_mutex_unlock(&srv->lock);
@@ -781,12 +795,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	(void)conn;
 	struct http_server *srv = cls;
 	struct http_req *req = *con_cls;
 	if (req == NULL)
 		return;
 	*con_cls = NULL;
+	/* A kept-alive connection now waits for the next request's headers. */
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci)
+		conn_guard_idle(srv->guard, ci->socket_context);
 	double secs = seconds_since(&req->t0);
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !req->queued)
 		req->status = 499; /* client went away before we answered (nginx's 499) */
@@ -806,13 +824,21 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	pthread_mutex_unlock(&srv->lock);
 }
 
+/* MHD calls CLOSED before it closes the socket, so the guard never
+ * shuts down a reused fd number. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
 {
-	(void)conn;
-	(void)socket_context;
 	struct http_server *srv = cls;
 	metrics_connections(srv->metrics, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		*socket_context = ci ? conn_guard_open(srv->guard, ci->connect_fd) : NULL;
+	} else {
+		conn_guard_close(srv->guard, *socket_context);
+		*socket_context = NULL;
+	}
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -860,7 +886,12 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	for (size_t i = 0; srv->route_names && i < opts->n_routes; i++)
 		srv->route_names[i] = opts->routes[i].name;
 	srv->metrics = srv->route_names ? metrics_new(srv->route_names, opts->n_routes) : NULL;
-	if (srv->metrics == NULL) {
+	/* Room is made at 7/8 of the limit, before libmicrohttpd's own limit
+	 * refuses everyone: its limit is split among the pool threads, so a
+	 * thread can be full before the total is reached. */
+	long limit = opts->connection_limit;
+	srv->guard = conn_guard_new(opts->header_timeout, limit - limit / 8);
+	if (srv->metrics == NULL || srv->guard == NULL) {
 		freeaddrinfo(ai);
 		http_server_stop(srv, 0);
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
@@ -932,6 +963,7 @@ void http_server_stop(struct http_server *srv, int grace_s)
 		pthread_join(srv->ticker, NULL);
 	}
 	metrics_free(srv->metrics);
+	conn_guard_free(srv->guard);
 	free(srv->route_names);
 	pthread_cond_destroy(&srv->idle);
 	pthread_mutex_destroy(&srv->lock);

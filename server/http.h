@@ -1,7 +1,7 @@
 /*
  * http: kilnd's HTTP layer on libmicrohttpd.
  *
- * Owns the daemon (thread pool + epoll), the route table dispatch, bearer
+ * Owns the daemon (thread pool + poll), the route table dispatch, bearer
  * authentication and role checks, request bodies (none / bounded JSON /
  * streamed to a sink), the JSON error shape, the access log and metrics.
  * Handlers see only struct http_req and the accessors below; nothing else in
@@ -92,6 +92,7 @@ struct http_server_opts {
 	int connection_limit;
 	int per_ip_connection_limit;
 	int connection_timeout;
+	int header_timeout;        /* seconds a request's line and headers may take */
 	size_t connection_memory_limit;
 	size_t max_json_body;
 	FILE *access_log;          /* NULL = no access log */

@@ -215,6 +215,7 @@ int main(int argc, char **argv)
 		.connection_limit = cfg.connection_limit,
 		.per_ip_connection_limit = cfg.per_ip_connection_limit,
 		.connection_timeout = cfg.connection_timeout,
+		.header_timeout = cfg.header_timeout,
 		.connection_memory_limit = (size_t)cfg.connection_memory_limit,
 		.max_json_body = (size_t)cfg.max_json_body,
 		.access_log = alog,

@@ -126,9 +126,156 @@ def sse_after_restart():
         J.shutil.rmtree(os.path.dirname(top), ignore_errors=True)
 
 
+# --- item 5: slowloris ---------------------------------------------------------------
+
+SLOW_ADDRS = [f"127.0.0.{i}" for i in range(2, 10)]   # 8 attacking addresses
+SLOW_PER_ADDR = 40                                    # over the per-address limit
+HEADER_TIMEOUT = 2
+SLOW_INI = ("[server]\nconnection_limit = 256\nper_ip_connection_limit = 32\n"
+            f"header_timeout = {HEADER_TIMEOUT}\naccess_log = off\n")
+
+
+def probe(k, src="127.0.0.200", timeout=1.0):
+    """GET /healthz from src on a fresh connection; returns (status line or
+    None, seconds)."""
+    t0 = time.monotonic()
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((src, 0))
+        s.settimeout(timeout)
+        s.connect(addr_of(k))
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        got = b""
+        while b"\r\n" not in got:
+            b = s.recv(4096)
+            if not b:
+                break
+            got += b
+        line = got.split(b"\r\n", 1)[0].decode(errors="replace") if b"\r\n" in got else None
+    except OSError:
+        line = None
+    finally:
+        s.close()
+    return line, time.monotonic() - t0
+
+
+class Slow:
+    """One slowloris connection: a request line, then a header line now and
+    then, never the blank line that ends the headers."""
+
+    def __init__(self, k, src):
+        self.src = src
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.s.bind((src, 0))
+        self.s.settimeout(2)
+        self.s.connect(addr_of(k))
+        self.s.setblocking(False)
+        self.opened = time.monotonic()
+        self.lines = 0
+        self.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+
+    def send(self, data):
+        try:
+            self.s.send(data)
+        except OSError:
+            pass
+
+    def trickle(self):
+        self.lines += 1
+        self.send(f"X-Slow-{self.lines}: x\r\n".encode())
+
+    def ended(self):
+        """True when the server has closed (or answered) it."""
+        try:
+            b = self.s.recv(4096)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+        return True  # end of stream, or an answer (a 4xx): either way it is over
+
+
+def slowloris():
+    k = J.Daemon(SLOW_INI)
+    conns, ages, probes, opened = [], [], [], 0
+    most_open = 0
+    try:
+        # One address over its limit: the connections past 32 end at once
+        # (libmicrohttpd's per-address limit), the rest at header_timeout.
+        first = [Slow(k, "127.0.0.20") for _ in range(SLOW_PER_ADDR)]
+        t0 = time.monotonic()
+        early, late = 0, []
+        while first and time.monotonic() - t0 < HEADER_TIMEOUT + 3:
+            r, _, _ = select.select([c.s for c in first], [], [], 0.2)
+            for c in [c for c in first if c.s in r and c.ended()]:
+                age = time.monotonic() - c.opened
+                if age < HEADER_TIMEOUT - 0.5:
+                    early += 1
+                else:
+                    late.append(age)
+                c.s.close()
+                first.remove(c)
+        for c in first:
+            c.s.close()
+        assert early == SLOW_PER_ADDR - 32, f"{early} ended at once, want {SLOW_PER_ADDR - 32}"
+        assert not first and len(late) == 32, (len(first), len(late))
+        assert max(late) < HEADER_TIMEOUT + 1.5, max(late)
+        print(f"# one address: {early} refused over the limit, 32 cut after "
+              f"{min(late):.1f}-{max(late):.1f} s (header_timeout {HEADER_TIMEOUT})", flush=True)
+        for src in SLOW_ADDRS:
+            for _ in range(SLOW_PER_ADDR):
+                conns.append(Slow(k, src))
+                opened += 1
+        end = time.monotonic() + 4 * HEADER_TIMEOUT
+        next_trickle = next_probe = time.monotonic()
+        while time.monotonic() < end:
+            now = time.monotonic()
+            if now >= next_probe:
+                probes.append(probe(k))
+                next_probe = now + 0.25
+            if now >= next_trickle:
+                for c in conns:
+                    c.trickle()
+                # The attacker comes back for every place it lost (bounded).
+                for src in SLOW_ADDRS:
+                    have = sum(1 for c in conns if c.src == src)
+                    for _ in range(SLOW_PER_ADDR - have):
+                        if opened < 3000:
+                            conns.append(Slow(k, src))
+                            opened += 1
+                next_trickle = now + 0.5
+            r, _, _ = select.select([c.s for c in conns], [], [], 0.05)
+            if r:
+                gone = [c for c in conns if c.s in r and c.ended()]
+                for c in gone:
+                    ages.append(time.monotonic() - c.opened)
+                    c.s.close()
+                    conns.remove(c)
+            most_open = max(most_open, len(conns))
+        oldest = max(time.monotonic() - c.opened for c in conns) if conns else 0
+        ok = [t for line, t in probes if line and line.startswith("HTTP/1.1 200")]
+        print(f"# slowloris: {len(ok)}/{len(probes)} /healthz probes answered, slowest "
+              f"{max(t for _, t in probes) * 1000:.0f} ms, {opened} slow connections opened "
+              f"from {len(SLOW_ADDRS)} addresses, {len(conns)} open at the end, oldest "
+              f"{oldest:.1f} s", flush=True)
+        assert len(probes) >= 10, len(probes)
+        assert len(ok) == len(probes), f"{len(probes) - len(ok)} of {len(probes)} probes failed"
+        assert max(t for _, t in probes) < 1.0, max(t for _, t in probes)
+        # No connection outlived header_timeout by more than the reaper's tick.
+        assert oldest < HEADER_TIMEOUT + 2.5, f"a slow connection is {oldest:.1f} s old"
+        assert ages and max(ages) < HEADER_TIMEOUT + 2.5, max(ages or [0])
+    finally:
+        for c in conns:
+            c.s.close()
+        rc = k.stop()
+        assert rc == 0, f"kilnd exit {rc}"
+
+
 def main():
     R.check("events_of_a_job_queued_before_a_restart_send_one_snapshot_not_a_flood",
             sse_after_restart)
+    R.check("slowloris_from_8_addresses_is_cut_at_header_timeout_and_healthz_answers",
+            slowloris)
     R.done()
 
 
