@@ -21,6 +21,8 @@
  *   exec_outcome_name(o)        "ok", "exit", "signal", "missing_output", ...
  *   exec_kill_orphans(pgid, marker)   after a crash: kills a process group that
  *                                      a previous kilnd left, if it carries marker
+ *   exec_kill_marked(marker)          after a crash: kills every process carrying
+ *                                      marker, with its group
  *
  * The daemon must not set SIGCHLD to SIG_IGN (children would be reaped
  * behind our back and their exit status lost).  Children get default signal
@@ -120,5 +122,11 @@ const char *exec_outcome_name(enum exec_outcome o);
  * exact "NAME=VALUE" marker — so a recycled pid is never hit.  Returns how
  * many were signalled. */
 int exec_kill_orphans(pid_t pgid, const char *marker);
+
+/* Kills (SIGKILL) every process whose environment holds the exact
+ * "NAME=VALUE" marker, with its process group (children a previous kilnd
+ * left when no pgid was recorded, e.g. a deployment's ssh/scp).  Never this
+ * process or its own group.  Returns how many were signalled. */
+int exec_kill_marked(const char *marker);
 
 #endif

@@ -32,6 +32,9 @@
 #include "metrics.h"
 #include "router.h"
 
+/* The API takes a handful of query arguments; a hundred is generous. */
+#define HTTP_MAX_QUERY_ARGS 100
+
 /* Past max_json_body we keep reading (and dropping) this much more so the
  * client can read our 413 instead of a reset; beyond it we hang up. */
 #define DISCARD_LIMIT (64u << 20)
@@ -77,6 +80,8 @@ struct http_req {
 	unsigned status;
 	uint64_t resp_bytes;
 	int queued;
+	int begun;               /* headers complete: on_request has seen it */
+	char bad_uri[128];       /* why the URL is refused with 400, or "" */
 	struct timespec t0;
 };
 
@@ -421,8 +426,9 @@ int http_req_page(struct http_req *req, int *limit, long long *after)
 		*limit = (int)v;
 	}
 	if (a) {
+		errno = 0;
 		long long v = strtoll(a, &end, 10);
-		if (*a == '\0' || *end != '\0' || v < 0) {
+		if (*a == '\0' || *end != '\0' || v < 0 || errno == ERANGE) {
 			http_reply_error(req, 400, "invalid", "after",
 					 "after must be the 'next' value of the previous page");
 			return -1;
@@ -745,6 +751,51 @@ static void run_handler(struct http_req *req)
 		http_reply_error(req, 500, "internal", NULL, "the handler gave no reply");
 }
 
+static struct http_req *new_req(struct http_server *srv, struct MHD_Connection *conn,
+			       const char *raw_uri)
+{
+	struct http_req *req = calloc(1, sizeof(*req));
+	if (req == NULL)
+		return NULL;
+	clock_gettime(CLOCK_MONOTONIC, &req->t0);
+	req->srv = srv;
+	req->conn = conn;
+	req->route_idx = -1;
+	if (raw_uri == NULL)
+		return req;
+	/* libmicrohttpd decodes %00 into a NUL that silently cuts the path
+	 * or value: refuse it instead (issue 14 item 7). */
+	if (strstr(raw_uri, "%00") != NULL)
+		snprintf(req->bad_uri, sizeof(req->bad_uri),
+			 "the URL holds %%00 (a NUL byte), which no path or query value may hold");
+	/* Each query argument takes room in the connection's memory; ~1000 of
+	 * them exhausted it and libmicrohttpd closed the connection without a
+	 * word.  Past HTTP_MAX_QUERY_ARGS the query is blanked before it is
+	 * parsed (the string is the connection's read buffer, writable: the
+	 * callback runs before libmicrohttpd 0.9.75 splits the arguments out of
+	 * it, see parse_initial_message_line) and the request gets a 400. */
+	char *q = strchr(raw_uri, '?');
+	if (q != NULL) {
+		size_t n = 1;
+		for (const char *c = q + 1; *c && *c != '#'; c++)
+			n += *c == '&';
+		if (n > HTTP_MAX_QUERY_ARGS) {
+			q[1] = '\0';
+			snprintf(req->bad_uri, sizeof(req->bad_uri),
+				 "the URL has %zu query arguments; at most %d are taken", n,
+				 HTTP_MAX_QUERY_ARGS);
+		}
+	}
+	return req;
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: runs with the raw request line's URI, before
+ * libmicrohttpd decodes it; what it returns is the request's *con_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	return new_req(cls, conn, uri);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size,
@@ -753,17 +804,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	(void)version;
 	struct http_server *srv = cls;
 	struct http_req *req = *con_cls;
-	if (req == NULL) {
-		req = calloc(1, sizeof(*req));
-		if (req == NULL)
-			return MHD_NO;
-		clock_gettime(CLOCK_MONOTONIC, &req->t0);
-		req->srv = srv;
-		req->conn = conn;
+	if (req == NULL) /* on_uri ran out of memory */
+		*con_cls = req = new_req(srv, conn, NULL);
+	if (req == NULL)
+		return MHD_NO;
+	if (!req->begun) {
+		req->begun = 1;
 		req->url = url;
 		req->method = method;
-		req->route_idx = -1;
-		*con_cls = req;
 		/* The headers are in: no deadline while the request runs. */
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -773,7 +821,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		srv->in_flight++;
 		pthread_mutex_unlock(&srv->lock);
 		metrics_in_flight(srv->metrics, 1);
-		begin_request(req);
+		if (req->bad_uri[0])
+			http_reply_error(req, 400, "bad_request", NULL, "%s", req->bad_uri);
+		else
+			begin_request(req);
 		if (req->resp == NULL)
 			return MHD_YES; /* wait for the body (or its absence) */
 	} else if (*upload_data_size > 0) {
@@ -789,6 +840,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	/* Counted when queued, not when sent: a client that has its answer
 	 * then reads /metrics must find its request there. */
 	metrics_observe(srv->metrics, req->route_idx, req->status, seconds_since(&req->t0));
+	/* Every reply: a browser must not guess HTML or script from bytes an
+	 * upload put there (a model, a bundle file, a log line). */
+	MHD_add_response_header(req->resp, "X-Content-Type-Options", "nosniff");
 	return MHD_queue_response(conn, req->status, req->resp);
 }
 
@@ -800,6 +854,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (req == NULL)
 		return;
 	*con_cls = NULL;
+	if (!req->begun) { /* gone before its headers were complete */
+		free(req);
+		return;
+	}
 	/* A kept-alive connection now waits for the next request's headers. */
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -912,6 +970,7 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 		/* Uploads arrive in reads of up to this much: 64 KiB chunks make
 		 * a 1 GiB upload ~1.3x faster than MHD's 1 KiB default steps. */
 		MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)(64 * 1024),
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
