@@ -225,6 +225,8 @@ struct http_stream {
 	int parked;              /* atomic: suspended and waiting for a wake */
 	int pending;             /* atomic: a wake came since the last read */
 	int refs;                /* under srv->streams_lock: MHD's + the waker's */
+	long long token_id;      /* who opened it (0: anonymous) */
+	int revoked;             /* atomic: its token was revoked: end it */
 	struct http_stream *prev, *next; /* srv->streams, under srv->streams_lock */
 };
 
@@ -242,7 +244,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	/* A stream never ends by itself while a job runs: end it when the
 	 * server stops, or shutdown would wait out the whole grace period.
 	 * The client reconnects later (Last-Event-ID) and misses nothing. */
-	if (__atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE))
+	if (__atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&s->revoked, __ATOMIC_ACQUIRE))
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	__atomic_store_n(&s->pending, 0, __ATOMIC_RELEASE);
 	long n = s->read_fn(s->ctx, buf, max);
@@ -253,7 +256,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	MHD_suspend_connection(s->conn);
 	__atomic_store_n(&s->parked, 1, __ATOMIC_RELEASE);
 	if (__atomic_load_n(&s->pending, __ATOMIC_ACQUIRE) ||
-	    __atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE))
+	    __atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&s->revoked, __ATOMIC_ACQUIRE))
 		http_stream_wake(s);
 	return 0;
 }
@@ -284,12 +288,13 @@ static void stream_free(void *cls)
 	stream_unref(s);
 }
 
-/* Wakes every parked stream: keep-alives every HTTP_STREAM_TICK_S, and at
- * shutdown so each sees `stopping` and ends.  The list is copied (with a
+/* Wakes the parked streams of token_id (0: every stream): keep-alives
+ * every HTTP_STREAM_TICK_S, at shutdown so each sees `stopping` and ends,
+ * and at a token's revocation so its streams see `revoked`.  The list is copied (with a
  * reference each) so no lock of ours is held while libmicrohttpd resumes a
  * connection: its own locks are taken there, and it calls stream_free()
  * under them. */
-static void wake_all_streams(struct http_server *srv)
+static void wake_streams(struct http_server *srv, long long token_id)
 {
 	pthread_mutex_lock(&srv->streams_lock);
 	size_t n = 0;
@@ -298,6 +303,10 @@ static void wake_all_streams(struct http_server *srv)
 	struct http_stream **all = n ? calloc(n, sizeof(*all)) : NULL;
 	size_t i = 0;
 	for (struct http_stream *s = srv->streams; all && s; s = s->next) {
+		if (token_id != 0 && s->token_id != token_id)
+			continue;
+		if (token_id != 0)
+			__atomic_store_n(&s->revoked, 1, __ATOMIC_RELEASE);
 		s->refs++;
 		all[i++] = s;
 	}
@@ -312,6 +321,17 @@ static void wake_all_streams(struct http_server *srv)
 /* Once a second: headers past their deadline end (a deadline is whole
  * seconds, so a second's granularity is what it can use); every
  * HTTP_STREAM_TICK_S seconds parked streams wake for their keep-alives. */
+static void wake_all_streams(struct http_server *srv)
+{
+	wake_streams(srv, 0);
+}
+
+void http_server_end_streams(struct http_server *srv, long long token_id)
+{
+	if (token_id > 0)
+		wake_streams(srv, token_id);
+}
+
 static void *ticker_main(void *arg)
 {
 	struct http_server *srv = arg;
@@ -346,6 +366,7 @@ void http_reply_stream(struct http_req *req, unsigned status, const char *conten
 		s->ctx = ctx;
 		s->srv = req->srv;
 		s->conn = req->conn;
+		s->token_id = req->who.token_id;
 		/* 16 KiB: one read_fn call fills at most this much. */
 		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, s,
 						      stream_free);

@@ -181,6 +181,9 @@ typedef void (*http_stream_free_fn)(void *ctx);
 void http_reply_stream(struct http_req *req, unsigned status, const char *content_type,
 		       http_stream_read_fn read_fn, http_stream_free_fn free_fn, void *ctx,
 		       struct http_stream **handle);
+/* Ends every open stream whose request was authorised by token_id (its
+ * token was revoked); each sees it at its next read, parked ones at once. */
+void http_server_end_streams(struct http_server *srv, long long token_id);
 /* Says new data may be there: a parked stream is resumed.  Quick and safe
  * from any thread, also under the caller's own locks. */
 void http_stream_wake(struct http_stream *h);

@@ -112,9 +112,21 @@ def sse_after_restart():
             # The stream is alive: cancelling the job reaches it, and it ends.
             st, r = k.json("POST", f"/api/v1/jobs/{jobs[2]}/cancel")
             assert st == 202, (st, r)
-            more, ended = read_for(s, 30.0, until=b"\r\n0\r\n\r\n")  # the last chunk
+            more, ended = read_for(s, 30.0, until=b"0\r\n\r\n")  # the last chunk
             assert ended and b"cancelled" in more, more[-500:]
             assert len(more) < 16384, len(more)
+        finally:
+            s.close()
+        # A revoked token's open stream ends at once (it used to stay open).
+        st, tok = k.json("POST", "/api/v1/tokens", {"name": "watcher", "role": "user"})
+        assert st == 201, (st, tok)
+        s, head, _ = open_stream(k, f"/api/v1/jobs/{jobs[1]}/events", token=tok["token"])
+        try:
+            assert head.startswith(b"HTTP/1.1 200"), head[:200]
+            st, _ = k.json("DELETE", f"/api/v1/tokens/{tok['id']}")
+            assert st == 204, st
+            _, ended = read_for(s, 5.0, until=b"0\r\n\r\n")
+            assert ended, "the revoked token's event stream is still open after 5 s"
         finally:
             s.close()
         for j in jobs[:2]:
@@ -271,11 +283,141 @@ def slowloris():
         assert rc == 0, f"kilnd exit {rc}"
 
 
+# --- item 7: the small ones ---------------------------------------------------------
+
+def raw(k, text, src="127.0.0.1"):
+    """One raw request (Connection: close); returns (status, headers text,
+    body) or (None, '', b'') when the server hung up without a reply."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((src, 0))
+    s.settimeout(10)
+    s.connect(addr_of(k))
+    s.sendall(text.encode())
+    got, _ = read_for(s, 10.0)
+    s.close()
+    if not got.startswith(b"HTTP/1."):
+        return None, "", b""
+    head, _, body = got.partition(b"\r\n\r\n")
+    return int(head.split()[1]), head.decode(errors="replace"), body
+
+
+def get(k, path, token="admin"):
+    tok = k.token if token == "admin" else token
+    auth = f"Authorization: Bearer {tok}\r\n" if tok else ""
+    return raw(k, f"GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n")
+
+
+def small_items():
+    k = J.Daemon("[server]\naccess_log = off\n")
+    try:
+        def nul_in_path():
+            for path in ("/healthz%00x", "/api/v1/jobs/1%00", "/api/v1/jobs?state=queued%00x"):
+                st, _, body = get(k, path)
+                assert st == 400 and b"%00" in body, (path, st, body[:200])
+        R.check("a_nul_byte_in_the_url_is_400_not_cut", nul_in_path)
+
+        def id_past_llong_max():
+            st, _, body = get(k, "/api/v1/jobs/9223372036854775808")
+            assert st == 400 and json.loads(body)["error"]["field"] == "id", (st, body[:200])
+            st, _, _ = get(k, "/api/v1/jobs/9223372036854775807")
+            assert st == 404, st
+        R.check("an_id_past_llong_max_is_400_not_read_as_llong_max", id_past_llong_max)
+
+        def many_query_args():
+            q = "&".join(f"a{i}=1" for i in range(1000))
+            st, _, body = get(k, "/api/v1/jobs?" + q)
+            assert st == 400 and b"query arguments" in body, (st, body[:200])
+            st, _, _ = get(k, "/api/v1/jobs?" + "&".join(f"a{i}=1" for i in range(100)))
+            assert st == 200, st
+        R.check("a_thousand_query_arguments_get_400_not_a_hang_up", many_query_args)
+
+        def nosniff():
+            for path, token in (("/healthz", None), ("/api/v1/jobs", "admin"),
+                                ("/api/v1/nothing", "admin"), ("/api/v1/jobs", None)):
+                st, head, _ = get(k, path, token)
+                assert "\r\nX-Content-Type-Options: nosniff" in head, (path, st, head)
+        R.check("every_reply_says_nosniff", nosniff)
+
+        def one_list_rule():
+            for path in ("/api/v1/jobs", "/api/v1/models", "/api/v1/tokens"):
+                assert k.json("GET", path + "?limit=1000")[0] == 200, path
+                st, r = k.json("GET", path + "?limit=1001")
+                assert st == 400 and r["error"]["field"] == "limit", (path, st, r)
+                assert k.json("GET", path + "?limit=0")[0] == 400, path
+        R.check("every_list_takes_limit_1_to_1000", one_list_rule)
+
+        def private_files():
+            mode = lambda p: os.stat(p).st_mode & 0o777  # noqa: E731
+            assert mode(k.data) == 0o700, oct(mode(k.data))
+            assert mode(os.path.join(k.data, "kiln.db")) == 0o600
+            J.upload_model(k, "m", F.classifier())
+            blobs = []
+            for top, _, files in os.walk(os.path.join(k.data, "blobs")):
+                blobs += [os.path.join(top, f) for f in files]
+            assert blobs, "no blob written"
+            bad = [b for b in blobs if mode(b) & 0o077]
+            assert not bad, [(b, oct(mode(b))) for b in bad[:3]]
+        R.check("data_dir_is_0700_and_kiln_db_and_blobs_0600", private_files)
+
+        def session_needs_json_and_same_origin():
+            body = json.dumps({"token": k.token}).encode()
+            st, _, r = k.request("POST", "/api/v1/session", body, "text/plain", token=None)
+            assert st == 415, (st, r[:200])
+            st, h, r = k.request("POST", "/api/v1/session", body, "application/json", token=None,
+                                 headers={"Origin": "http://evil.example"})
+            assert st == 403 and "Set-Cookie" not in h, (st, r[:200])
+            host = k.base[len("http://"):]
+            st, h, r = k.request("POST", "/api/v1/session", body, "application/json", token=None,
+                                 headers={"Origin": "http://" + host})
+            assert st == 201 and h.get("Set-Cookie", "").startswith("kiln_session="), (st, r)
+        R.check("session_sign_in_needs_json_and_its_own_origin",
+                session_needs_json_and_same_origin)
+    finally:
+        rc = k.stop()
+        assert rc == 0, f"kilnd exit {rc}"
+
+
+def deploy_leftovers():
+    """A kill -9 mid-deployment left deploy/<id>/ and an ssh child: a
+    stand-in for both (a staging folder with a dangling archive link, and a
+    process carrying the deployment clients' marker) must be gone once
+    kilnd has started."""
+    top = J.tempfile.mkdtemp(prefix="kiln-attacks-")
+    data = os.path.join(top, "var")
+    staging = os.path.join(data, "deploy", "7")
+    os.makedirs(staging)
+    with open(os.path.join(staging, "kiln_test.py"), "w") as f:
+        f.write("print('x')\n")
+    os.symlink(os.path.join(data, "blobs", "gone"), os.path.join(staging, "bundle.tar.gz"))
+    os.makedirs(os.path.join(data, "deploy", "notanid"))  # not ours to remove
+    env = dict(os.environ, KILN_DEPLOY_DIR=os.path.realpath(data) + "/deploy")
+    child = J.subprocess.Popen(["sleep", "300"], env=env, start_new_session=True)
+    other = J.subprocess.Popen(["sleep", "300"], start_new_session=True)  # no marker
+    k = None
+    try:
+        k = J.Daemon("[server]\naccess_log = off\n", data_dir=top)
+        assert child.wait(timeout=10) == -9, "the leftover client was not killed"
+        assert other.poll() is None, "a process without the marker was killed"
+        assert not os.path.exists(staging), os.listdir(staging)
+        assert os.path.isdir(os.path.join(data, "deploy", "notanid"))
+    finally:
+        for p in (child, other):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if k is not None:
+            assert k.stop() == 0
+        J.shutil.rmtree(top, ignore_errors=True)
+
+
 def main():
     R.check("events_of_a_job_queued_before_a_restart_send_one_snapshot_not_a_flood",
             sse_after_restart)
     R.check("slowloris_from_8_addresses_is_cut_at_header_timeout_and_healthz_answers",
             slowloris)
+    small_items()
+    R.check("a_restart_kills_deployment_clients_and_removes_staging_a_kill_9_left",
+            deploy_leftovers)
     R.done()
 
 
