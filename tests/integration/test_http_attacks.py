@@ -410,6 +410,74 @@ def deploy_leftovers():
         J.shutil.rmtree(top, ignore_errors=True)
 
 
+def marked_pids(marker):
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if marker.encode() in env:
+            out.append(int(p))
+    return out
+
+
+def kill9_mid_deployment():
+    """The real thing: a deployment whose ssh hangs on a loopback port that
+    accepts and never answers, kilnd killed -9, kilnd started again."""
+    sys.path.insert(0, os.path.join(HERE, "..", "deploy"))
+    import board_lib as B
+    top = J.tempfile.mkdtemp(prefix="kiln-attacks-")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    silent.settimeout(30)
+    ini = "[server]\naccess_log = off\n[deploy]\nconnect_timeout = 300\nstep_timeout = 300\n"
+    k = J.Daemon(ini, data_dir=top)
+    peers, pidfds = [], []
+    try:
+        b = B.add_bundle(k, B.make_bundle_dir(top, "det", "maixcam"), "det", "maixcam")
+        st, dev = k.json("POST", "/api/v1/devices", {
+            "name": "silent", "target": "maixcam", "transport": "ssh",
+            "address": f"root@127.0.0.1:{silent.getsockname()[1]}"})
+        assert st == 201, (st, dev)
+        st, d = k.json("POST", "/api/v1/deployments", {"bundle": b["id"], "device": dev["id"]})
+        assert st == 202, (st, d)
+        peers.append(silent.accept()[0])      # the deployment's client has connected
+        marker = "KILN_DEPLOY_DIR=" + os.path.realpath(k.data) + "/deploy"
+        pids = marked_pids(marker)
+        assert pids, "no running deployment client carries " + marker
+        staging = os.path.join(k.data, "deploy", str(d["id"]))
+        assert os.path.isdir(staging), staging
+        pidfds = [os.pidfd_open(p) for p in pids]
+        k.kill9()
+        alive = [fd for fd in pidfds if not select.select([fd], [], [], 0)[0]]
+        assert alive, "the clients died with kilnd; nothing left to test"
+        k = J.Daemon(ini, data_dir=top)
+        # A pidfd turns readable when its process ends: wait on that, bounded.
+        end = time.monotonic() + 10
+        while alive and time.monotonic() < end:
+            r, _, _ = select.select(alive, [], [], end - time.monotonic())
+            alive = [fd for fd in alive if fd not in r]
+        assert not alive, f"{len(alive)} deployment clients still run after the restart"
+        assert not os.path.exists(staging), os.listdir(staging)
+        st, o = k.json("GET", f"/api/v1/deployments/{d['id']}")
+        assert st == 200 and o["state"] == "failed", o
+        print(f"# kill -9 mid-deployment: {len(pids)} ssh/scp clients left, killed at restart",
+              flush=True)
+    finally:
+        for fd in pidfds:
+            os.close(fd)
+        for c in peers:
+            c.close()
+        silent.close()
+        assert k.stop() == 0
+        J.shutil.rmtree(top, ignore_errors=True)
+
+
 def main():
     R.check("events_of_a_job_queued_before_a_restart_send_one_snapshot_not_a_flood",
             sse_after_restart)
@@ -418,6 +486,8 @@ def main():
     small_items()
     R.check("a_restart_kills_deployment_clients_and_removes_staging_a_kill_9_left",
             deploy_leftovers)
+    R.check("kill_9_mid_deployment_then_restart_leaves_no_ssh_client_or_staging",
+            kill9_mid_deployment)
     R.done()
 
 
