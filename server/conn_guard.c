@@ -25,7 +25,6 @@ struct conn_guard {
 	long evict_at;
 	long open;               /* connections opened and not closed */
 	struct conn_guard_conn *head, *tail;  /* waiting, oldest first */
-	unsigned long long timed_out, evicted;
 };
 
 static double now_s(void)
@@ -93,8 +92,9 @@ void conn_guard_free(struct conn_guard *g)
 	free(g);
 }
 
-struct conn_guard_conn *conn_guard_open(struct conn_guard *g, int fd)
+struct conn_guard_conn *conn_guard_open(struct conn_guard *g, int fd, int *evicted)
 {
+	*evicted = 0;
 	struct conn_guard_conn *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return NULL;
@@ -106,7 +106,7 @@ struct conn_guard_conn *conn_guard_open(struct conn_guard *g, int fd)
 	 * arrived and sends its request at once. */
 	if (g->evict_at > 0 && g->open > g->evict_at && g->head) {
 		end_conn(g, g->head);
-		g->evicted++;
+		*evicted = 1;
 	}
 	append_conn(g, c);
 	pthread_mutex_unlock(&g->lock);
@@ -151,16 +151,6 @@ size_t conn_guard_reap(struct conn_guard *g)
 		end_conn(g, g->head);
 		n++;
 	}
-	g->timed_out += n;
 	pthread_mutex_unlock(&g->lock);
 	return n;
-}
-
-void conn_guard_counts(struct conn_guard *g, unsigned long long *timed_out,
-		       unsigned long long *evicted)
-{
-	pthread_mutex_lock(&g->lock);
-	*timed_out = g->timed_out;
-	*evicted = g->evicted;
-	pthread_mutex_unlock(&g->lock);
 }

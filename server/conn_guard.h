@@ -35,8 +35,9 @@ struct conn_guard *conn_guard_new(int header_timeout_s, long evict_at);
 void conn_guard_free(struct conn_guard *g);
 
 /* A new connection on socket fd, waiting for headers.  Returns its handle
- * (NULL on out of memory: the connection is then not guarded). */
-struct conn_guard_conn *conn_guard_open(struct conn_guard *g, int fd);
+ * (NULL on out of memory: the connection is then not guarded); *evicted is
+ * 1 when another connection was ended to make room. */
+struct conn_guard_conn *conn_guard_open(struct conn_guard *g, int fd, int *evicted);
 /* Its request's headers arrived: no deadline while the request runs. */
 void conn_guard_busy(struct conn_guard *g, struct conn_guard_conn *c);
 /* Its request is done; waiting for the next one's headers.  */
@@ -46,9 +47,5 @@ void conn_guard_close(struct conn_guard *g, struct conn_guard_conn *c);
 /* Ends the connections waiting for headers longer than header_timeout;
  * returns how many. */
 size_t conn_guard_reap(struct conn_guard *g);
-
-/* Totals since start: ended for taking too long, ended to make room. */
-void conn_guard_counts(struct conn_guard *g, unsigned long long *timed_out,
-		       unsigned long long *evicted);
 
 #endif

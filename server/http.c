@@ -345,7 +345,9 @@ static void *ticker_main(void *arg)
 		if (srv->tick_stop)
 			break;
 		pthread_mutex_unlock(&srv->tick_lock);
-		conn_guard_reap(srv->guard);
+		size_t cut = conn_guard_reap(srv->guard);
+		if (cut)
+			metrics_connections_cut(srv->metrics, cut, 0);
 		if (++ticks % HTTP_STREAM_TICK_S == 0)
 			wake_all_streams(srv);
 		pthread_mutex_lock(&srv->tick_lock);
@@ -913,7 +915,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-		*socket_context = ci ? conn_guard_open(srv->guard, ci->connect_fd) : NULL;
+		int evicted = 0;
+		*socket_context = ci ? conn_guard_open(srv->guard, ci->connect_fd, &evicted) : NULL;
+		if (evicted)
+			metrics_connections_cut(srv->metrics, 0, 1);
 	} else {
 		conn_guard_close(srv->guard, *socket_context);
 		*socket_context = NULL;

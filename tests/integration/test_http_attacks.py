@@ -273,6 +273,12 @@ def slowloris():
         assert len(probes) >= 10, len(probes)
         assert len(ok) == len(probes), f"{len(probes) - len(ok)} of {len(probes)} probes failed"
         assert max(t for _, t in probes) < 1.0, max(t for _, t in probes)
+        st, _, text = k.request("GET", "/metrics")
+        cut = {r: float(line.rsplit(" ", 1)[1]) for line in text.decode().splitlines()
+               for r in ("header_timeout", "make_room")
+               if line.startswith(f'kiln_http_connections_cut_total{{reason="{r}"}}')}
+        print(f"# /metrics: connections cut {cut}", flush=True)
+        assert cut.get("header_timeout", 0) >= 32 and cut.get("make_room", 0) > 0, cut
         # No connection outlived header_timeout by more than the reaper's tick.
         assert oldest < HEADER_TIMEOUT + 2.5, f"a slow connection is {oldest:.1f} s old"
         assert ages and max(ages) < HEADER_TIMEOUT + 2.5, max(ages or [0])
