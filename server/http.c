@@ -12,6 +12,11 @@
  *
  * What MHD itself answers: a request line or headers larger than
  * connection_memory_limit get 414/431 from MHD before we see them.
+ *
+ * Slow clients: conn_guard (conn_guard.h) ends connections whose request
+ * headers take longer than header_timeout, and makes room near
+ * connection_limit; the URI callback (on_uri) refuses %00 and floods of
+ * query arguments before libmicrohttpd parses them.
  */
 #include "http.h"
 
@@ -290,10 +295,10 @@ static void stream_free(void *cls)
 
 /* Wakes the parked streams of token_id (0: every stream): keep-alives
  * every HTTP_STREAM_TICK_S, at shutdown so each sees `stopping` and ends,
- * and at a token's revocation so its streams see `revoked`.  The list is copied (with a
- * reference each) so no lock of ours is held while libmicrohttpd resumes a
- * connection: its own locks are taken there, and it calls stream_free()
- * under them. */
+ * and at a token's revocation so its streams see `revoked`.  The list is
+ * copied (with a reference each) so no lock of ours is held while
+ * libmicrohttpd resumes a connection: its own locks are taken there, and it
+ * calls stream_free() under them. */
 static void wake_streams(struct http_server *srv, long long token_id)
 {
 	pthread_mutex_lock(&srv->streams_lock);
@@ -318,9 +323,6 @@ static void wake_streams(struct http_server *srv, long long token_id)
 	free(all);
 }
 
-/* Once a second: headers past their deadline end (a deadline is whole
- * seconds, so a second's granularity is what it can use); every
- * HTTP_STREAM_TICK_S seconds parked streams wake for their keep-alives. */
 static void wake_all_streams(struct http_server *srv)
 {
 	wake_streams(srv, 0);
@@ -332,6 +334,9 @@ void http_server_end_streams(struct http_server *srv, long long token_id)
 		wake_streams(srv, token_id);
 }
 
+/* Once a second: headers past their deadline end (a deadline is whole
+ * seconds, so a second's granularity is what it can use); every
+ * HTTP_STREAM_TICK_S seconds parked streams wake for their keep-alives. */
 static void *ticker_main(void *arg)
 {
 	struct http_server *srv = arg;
