@@ -231,7 +231,7 @@ def slowloris():
             c.s.close()
         assert early == SLOW_PER_ADDR - 32, f"{early} ended at once, want {SLOW_PER_ADDR - 32}"
         assert not first and len(late) == 32, (len(first), len(late))
-        assert max(late) < HEADER_TIMEOUT + 1.5, max(late)
+        assert max(late) < HEADER_TIMEOUT + 2.5, max(late)  # the reaper ticks once a second
         print(f"# one address: {early} refused over the limit, 32 cut after "
               f"{min(late):.1f}-{max(late):.1f} s (header_timeout {HEADER_TIMEOUT})", flush=True)
         for src in SLOW_ADDRS:
