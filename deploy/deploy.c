@@ -7,8 +7,10 @@
  */
 #include "deploy.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 
 #include "deploy_preview.h"
 #include "device.h"
+#include "exec.h"
 #include "transport.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -566,6 +569,48 @@ static void *runner(void *arg)
 	return NULL;
 }
 
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	/* FTW_PHYS: a symlink (the staged archive) is removed, never followed. */
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+/* What a kilnd killed (-9) in the middle of a deployment left: its
+ * ssh/scp/adb clients, still talking to the board, and deploy/<id>/
+ * staging folders.  Both go before the runner starts; no deployment runs
+ * yet, so everything there is stale. */
+static void cleanup_after_crash(const char *dir)
+{
+	char marker[1200];
+	if (transport_marker(dir, marker, sizeof(marker)) == 0) {
+		int n = exec_kill_marked(marker);
+		if (n > 0)
+			fprintf(stderr, "level=warn msg=\"killed deployment clients a previous "
+				"kilnd left running\" count=%d\n", n);
+	}
+	char staging[1100];
+	snprintf(staging, sizeof(staging), "%s/deploy", dir);
+	DIR *d = opendir(staging);
+	if (d == NULL)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9' ||
+		    strspn(e->d_name, "0123456789") != strlen(e->d_name))
+			continue;
+		char p[1400];
+		snprintf(p, sizeof(p), "%s/%s", staging, e->d_name);
+		nftw(p, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	}
+	closedir(d);
+}
+
 int deploy_start(const struct deploy_opts *o, struct kiln_err *err)
 {
 	pthread_mutex_lock(&lock);
@@ -576,6 +621,7 @@ int deploy_start(const struct deploy_opts *o, struct kiln_err *err)
 	opts = *o;
 	snprintf(data_dir, sizeof(data_dir), "%s", o->data_dir);
 	opts.data_dir = data_dir;
+	cleanup_after_crash(data_dir);
 	/* A deployment 'running' now was cut off by a restart: its board state
 	 * is unknown, so it is failed, not retried behind the user's back. */
 	sqlite3 *c = db_conn(o->db);

@@ -7,9 +7,11 @@
  */
 #include "transport.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "exec.h"
 
@@ -56,12 +58,23 @@ static void av_free(struct argv_buf *a)
 	a->n = a->n_owned = 0;
 }
 
+int transport_marker(const char *data_dir, char *buf, size_t cap)
+{
+	char real[PATH_MAX];
+	if (realpath(data_dir, real) == NULL)
+		snprintf(real, sizeof(real), "%s", data_dir);
+	int n = snprintf(buf, cap, TRANSPORT_MARKER "=%s/deploy", real);
+	return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
 int transport_open(struct transport *t, enum device_transport kind, const char *address,
 		   const char *data_dir, long long device_id, int connect_timeout_s,
 		   struct kiln_err *err)
 {
 	memset(t, 0, sizeof(*t));
 	t->kind = kind;
+	if (transport_marker(data_dir, t->marker, sizeof(t->marker)) != 0)
+		return kiln_errf(err, KILN_EINVAL, "", "data_dir is too long");
 	t->connect_timeout_s = connect_timeout_s > 0 ? connect_timeout_s : 10;
 	int rc = device_address_check(kind, address, err);
 	if (rc != 0)
@@ -211,6 +224,17 @@ static int run_client(const struct transport *t, struct argv_buf *a, int timeout
 				 what);
 	struct collect col = {out};
 	struct exec_req req = {0};
+	/* The daemon's environment plus the marker a restart looks for. */
+	size_t n_env = 0;
+	while (environ[n_env])
+		n_env++;
+	char **envp = calloc(n_env + 2, sizeof(*envp));
+	if (envp == NULL)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory building the %s command",
+				 what);
+	memcpy(envp, environ, n_env * sizeof(*envp));
+	envp[n_env] = (char *)t->marker;
+	req.envp = envp;
 	req.argv = a->v;
 	req.timeout_ms = timeout_ms;
 	req.on_line = on_line;
@@ -219,6 +243,7 @@ static int run_client(const struct transport *t, struct argv_buf *a, int timeout
 	struct kiln_err xerr;
 	kiln_err_clear(&xerr);
 	int rc = exec_run(&req, &res, &xerr);
+	free(envp);
 	if (out->out == NULL)
 		out->out = calloc(1, 1);
 	if (out->err == NULL)

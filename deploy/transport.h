@@ -41,7 +41,15 @@ struct transport {
 	char key[1100];
 	char known_hosts[1100];
 	int connect_timeout_s;
+	char marker[1200];  /* TRANSPORT_MARKER=<data_dir>/deploy in each client's env */
 };
+
+/* Every ssh/scp/adb client a deployment starts carries this in its
+ * environment, "KILN_DEPLOY_DIR=<real data_dir>/deploy", so a kilnd started
+ * after a kill -9 can find and end the ones the old one left
+ * (deploy_start, exec_kill_marked).  Returns 0, or -1 when it does not fit. */
+#define TRANSPORT_MARKER "KILN_DEPLOY_DIR"
+int transport_marker(const char *data_dir, char *buf, size_t cap);
 
 struct transport_out {
 	char *out;          /* stdout, NUL-terminated (malloc'd) */

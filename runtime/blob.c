@@ -42,12 +42,12 @@ static int mkdir_p(const char *path, struct kiln_err *err)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
 			return kiln_errf(err, KILN_EIO, "", "cannot create %s: %s", buf,
 					 strerror(errno));
 		*p = '/';
 	}
-	if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+	if (mkdir(buf, 0700) != 0 && errno != EEXIST)
 		return kiln_errf(err, KILN_EIO, "", "cannot create %s: %s", buf, strerror(errno));
 	return 0;
 }
@@ -132,7 +132,8 @@ int blob_writer_new(struct blob_store *bs, struct blob_writer **out, struct kiln
 		free(w);
 		return rc;
 	}
-	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	/* 0600: uploads and artifacts are the users' own (issue 14 item 7). */
+	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (w->fd < 0) {
 		int e = errno;
 		free(w);

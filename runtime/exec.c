@@ -687,3 +687,32 @@ int exec_kill_orphans(pid_t pgid, const char *marker)
 		kill(-pgid, SIGKILL);
 	return hits;
 }
+
+int exec_kill_marked(const char *marker)
+{
+	if (marker == NULL || marker[0] == '\0')
+		return 0;
+	DIR *d = opendir("/proc");
+	if (d == NULL)
+		return 0;
+	pid_t self = getpid(), own_group = getpgrp();
+	int hits = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		if (*end != '\0' || pid <= 1 || pid == (long)self)
+			continue;
+		if (!environ_has((pid_t)pid, marker))
+			continue;
+		/* Each client was started in a group of its own (posix_spawn
+		 * with setpgid): the group takes what it started too. */
+		pid_t g = pgrp_of((pid_t)pid);
+		if (g > 1 && g != own_group)
+			kill(-g, SIGKILL);
+		kill((pid_t)pid, SIGKILL);
+		hits++;
+	}
+	closedir(d);
+	return hits;
+}

@@ -21,6 +21,8 @@
  *   exec_outcome_name(o)        "ok", "exit", "signal", "missing_output", ...
  *   exec_kill_orphans(pgid, marker)   after a crash: kills a process group that
  *                                      a previous kilnd left, if it carries marker
+ *   exec_kill_marked(marker)          after a crash: kills every process carrying
+ *                                      marker, with its group
  *
  * The daemon must not set SIGCHLD to SIG_IGN (children would be reaped
  * behind our back and their exit status lost).  Children get default signal
@@ -121,5 +123,11 @@ const char *exec_outcome_name(enum exec_outcome o);
  * (not recorded yet when the crash came) every process with the marker, and
  * the group it leads.  Returns how many were signalled. */
 int exec_kill_orphans(pid_t pgid, const char *marker);
+
+/* Kills (SIGKILL) every process whose environment holds the exact
+ * "NAME=VALUE" marker, with its process group (children a previous kilnd
+ * left when no pgid was recorded, e.g. a deployment's ssh/scp).  Never this
+ * process or its own group.  Returns how many were signalled. */
+int exec_kill_marked(const char *marker);
 
 #endif

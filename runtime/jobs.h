@@ -58,7 +58,8 @@
 
 #define JOBS_DEFAULT_MAX_ATTEMPTS 2
 #define JOBS_DEFAULT_LIMIT 50
-#define JOBS_MAX_LIMIT 500
+/* The one rule for every list (README, http_req_page): 1-1000, default 50. */
+#define JOBS_MAX_LIMIT 1000
 #define JOBS_ID_MAX 128          /* model, dataset, target, bundle ids */
 #define JOBS_MAX_SPEC_BYTES (256 * 1024)
 #define JOBS_MAX_FIGURES_BYTES (256 * 1024)

@@ -51,10 +51,15 @@ static const struct setting SETTINGS[] = {
 	 "HTTP worker threads; 0 = twice the number of cores"},
 	{"server", "connection_limit", SET_INT, "2048", 1, 1000000, NULL, KC(connection_limit),
 	 "most simultaneous connections"},
-	{"server", "per_ip_connection_limit", SET_INT, "256", 0, 1000000, NULL,
+	{"server", "per_ip_connection_limit", SET_INT, "64", 0, 1000000, NULL,
 	 KC(per_ip_connection_limit), "most simultaneous connections from one address; 0 = no limit"},
 	{"server", "connection_timeout", SET_INT, "60", 1, 86400, NULL, KC(connection_timeout),
-	 "seconds an idle connection is kept"},
+	 "seconds a connection may stay silent while a request is read or answered"},
+	/* 10 s: a request line and headers are a few hundred bytes that any
+	 * client sends at once; Apache closes idle keep-alives after 5 s. */
+	{"server", "header_timeout", SET_INT, "10", 1, 3600, NULL, KC(header_timeout),
+	 "seconds a client has, from connecting or from its previous reply, to send a "
+	 "request's line and headers (slowloris); an idle kept-alive connection closes then too"},
 	{"server", "connection_memory_limit", SET_SIZE, "64K", 8192, 16 << 20, NULL,
 	 KC(connection_memory_limit),
 	 "bytes per connection for the request line, headers and upload buffer; longer "

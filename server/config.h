@@ -31,6 +31,7 @@ struct kiln_config {
 	int connection_limit;
 	int per_ip_connection_limit;  /* 0 = no per-address limit */
 	int connection_timeout;       /* seconds of inactivity */
+	int header_timeout;           /* seconds for a request's line and headers */
 	long long connection_memory_limit; /* bytes per connection for headers */
 	long long max_json_body;      /* bytes */
 	char access_log[1024];        /* "-" = stderr, "off", or a file path */

@@ -12,6 +12,11 @@
  *
  * What MHD itself answers: a request line or headers larger than
  * connection_memory_limit get 414/431 from MHD before we see them.
+ *
+ * Slow clients: conn_guard (conn_guard.h) ends connections whose request
+ * headers take longer than header_timeout, and makes room near
+ * connection_limit; the URI callback (on_uri) refuses %00 and floods of
+ * query arguments before libmicrohttpd parses them.
  */
 #include "http.h"
 
@@ -28,8 +33,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conn_guard.h"
 #include "metrics.h"
 #include "router.h"
+
+/* The API takes a handful of query arguments; a hundred is generous. */
+#define HTTP_MAX_QUERY_ARGS 100
 
 /* Past max_json_body we keep reading (and dropping) this much more so the
  * client can read our 413 instead of a reset; beyond it we hang up. */
@@ -47,7 +56,9 @@ struct http_server {
 	int stopping;            /* set by http_server_stop: streams end (atomic) */
 	struct http_stream *streams; /* live streamed replies, under streams_lock */
 	pthread_mutex_t streams_lock;
-	pthread_t ticker;        /* wakes parked streams every HTTP_STREAM_TICK_S */
+	struct conn_guard *guard; /* header deadlines, room for fresh clients */
+	pthread_t ticker;        /* reaps slow headers each second, wakes parked
+	                          * streams every HTTP_STREAM_TICK_S */
 	int ticker_started;
 	pthread_mutex_t tick_lock;
 	pthread_cond_t tick_cond;
@@ -74,6 +85,8 @@ struct http_req {
 	unsigned status;
 	uint64_t resp_bytes;
 	int queued;
+	int begun;               /* headers complete: on_request has seen it */
+	char bad_uri[128];       /* why the URL is refused with 400, or "" */
 	struct timespec t0;
 };
 
@@ -217,6 +230,8 @@ struct http_stream {
 	int parked;              /* atomic: suspended and waiting for a wake */
 	int pending;             /* atomic: a wake came since the last read */
 	int refs;                /* under srv->streams_lock: MHD's + the waker's */
+	long long token_id;      /* who opened it (0: anonymous) */
+	int revoked;             /* atomic: its token was revoked: end it */
 	struct http_stream *prev, *next; /* srv->streams, under srv->streams_lock */
 };
 
@@ -234,7 +249,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	/* A stream never ends by itself while a job runs: end it when the
 	 * server stops, or shutdown would wait out the whole grace period.
 	 * The client reconnects later (Last-Event-ID) and misses nothing. */
-	if (__atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE))
+	if (__atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&s->revoked, __ATOMIC_ACQUIRE))
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	__atomic_store_n(&s->pending, 0, __ATOMIC_RELEASE);
 	long n = s->read_fn(s->ctx, buf, max);
@@ -245,7 +261,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	MHD_suspend_connection(s->conn);
 	__atomic_store_n(&s->parked, 1, __ATOMIC_RELEASE);
 	if (__atomic_load_n(&s->pending, __ATOMIC_ACQUIRE) ||
-	    __atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE))
+	    __atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&s->revoked, __ATOMIC_ACQUIRE))
 		http_stream_wake(s);
 	return 0;
 }
@@ -276,12 +293,13 @@ static void stream_free(void *cls)
 	stream_unref(s);
 }
 
-/* Wakes every parked stream: keep-alives every HTTP_STREAM_TICK_S, and at
- * shutdown so each sees `stopping` and ends.  The list is copied (with a
- * reference each) so no lock of ours is held while libmicrohttpd resumes a
- * connection: its own locks are taken there, and it calls stream_free()
- * under them. */
-static void wake_all_streams(struct http_server *srv)
+/* Wakes the parked streams of token_id (0: every stream): keep-alives
+ * every HTTP_STREAM_TICK_S, at shutdown so each sees `stopping` and ends,
+ * and at a token's revocation so its streams see `revoked`.  The list is
+ * copied (with a reference each) so no lock of ours is held while
+ * libmicrohttpd resumes a connection: its own locks are taken there, and it
+ * calls stream_free() under them. */
+static void wake_streams(struct http_server *srv, long long token_id)
 {
 	pthread_mutex_lock(&srv->streams_lock);
 	size_t n = 0;
@@ -290,6 +308,10 @@ static void wake_all_streams(struct http_server *srv)
 	struct http_stream **all = n ? calloc(n, sizeof(*all)) : NULL;
 	size_t i = 0;
 	for (struct http_stream *s = srv->streams; all && s; s = s->next) {
+		if (token_id != 0 && s->token_id != token_id)
+			continue;
+		if (token_id != 0)
+			__atomic_store_n(&s->revoked, 1, __ATOMIC_RELEASE);
 		s->refs++;
 		all[i++] = s;
 	}
@@ -301,19 +323,38 @@ static void wake_all_streams(struct http_server *srv)
 	free(all);
 }
 
+static void wake_all_streams(struct http_server *srv)
+{
+	wake_streams(srv, 0);
+}
+
+void http_server_end_streams(struct http_server *srv, long long token_id)
+{
+	if (token_id > 0)
+		wake_streams(srv, token_id);
+}
+
+/* Once a second: headers past their deadline end (a deadline is whole
+ * seconds, so a second's granularity is what it can use); every
+ * HTTP_STREAM_TICK_S seconds parked streams wake for their keep-alives. */
 static void *ticker_main(void *arg)
 {
 	struct http_server *srv = arg;
+	unsigned ticks = 0;
 	pthread_mutex_lock(&srv->tick_lock);
 	while (!srv->tick_stop) {
 		struct timespec t;
 		clock_gettime(CLOCK_REALTIME, &t);
-		t.tv_sec += HTTP_STREAM_TICK_S;
+		t.tv_sec += 1;
 		pthread_cond_timedwait(&srv->tick_cond, &srv->tick_lock, &t);
 		if (srv->tick_stop)
 			break;
 		pthread_mutex_unlock(&srv->tick_lock);
-		wake_all_streams(srv);
+		size_t cut = conn_guard_reap(srv->guard);
+		if (cut)
+			metrics_connections_cut(srv->metrics, cut, 0);
+		if (++ticks % HTTP_STREAM_TICK_S == 0)
+			wake_all_streams(srv);
 		pthread_mutex_lock(&srv->tick_lock);
 	}
 	pthread_mutex_unlock(&srv->tick_lock);
@@ -332,6 +373,7 @@ void http_reply_stream(struct http_req *req, unsigned status, const char *conten
 		s->ctx = ctx;
 		s->srv = req->srv;
 		s->conn = req->conn;
+		s->token_id = req->who.token_id;
 		/* 16 KiB: one read_fn call fills at most this much. */
 		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, s,
 						      stream_free);
@@ -412,8 +454,9 @@ int http_req_page(struct http_req *req, int *limit, long long *after)
 		*limit = (int)v;
 	}
 	if (a) {
+		errno = 0;
 		long long v = strtoll(a, &end, 10);
-		if (*a == '\0' || *end != '\0' || v < 0) {
+		if (*a == '\0' || *end != '\0' || v < 0 || errno == ERANGE) {
 			http_reply_error(req, 400, "invalid", "after",
 					 "after must be the 'next' value of the previous page");
 			return -1;
@@ -736,6 +779,51 @@ static void run_handler(struct http_req *req)
 		http_reply_error(req, 500, "internal", NULL, "the handler gave no reply");
 }
 
+static struct http_req *new_req(struct http_server *srv, struct MHD_Connection *conn,
+			       const char *raw_uri)
+{
+	struct http_req *req = calloc(1, sizeof(*req));
+	if (req == NULL)
+		return NULL;
+	clock_gettime(CLOCK_MONOTONIC, &req->t0);
+	req->srv = srv;
+	req->conn = conn;
+	req->route_idx = -1;
+	if (raw_uri == NULL)
+		return req;
+	/* libmicrohttpd decodes %00 into a NUL that silently cuts the path
+	 * or value: refuse it instead (issue 14 item 7). */
+	if (strstr(raw_uri, "%00") != NULL)
+		snprintf(req->bad_uri, sizeof(req->bad_uri),
+			 "the URL holds %%00 (a NUL byte), which no path or query value may hold");
+	/* Each query argument takes room in the connection's memory; ~1000 of
+	 * them exhausted it and libmicrohttpd closed the connection without a
+	 * word.  Past HTTP_MAX_QUERY_ARGS the query is blanked before it is
+	 * parsed (the string is the connection's read buffer, writable: the
+	 * callback runs before libmicrohttpd 0.9.75 splits the arguments out of
+	 * it, see parse_initial_message_line) and the request gets a 400. */
+	char *q = strchr(raw_uri, '?');
+	if (q != NULL) {
+		size_t n = 1;
+		for (const char *c = q + 1; *c && *c != '#'; c++)
+			n += *c == '&';
+		if (n > HTTP_MAX_QUERY_ARGS) {
+			q[1] = '\0';
+			snprintf(req->bad_uri, sizeof(req->bad_uri),
+				 "the URL has %zu query arguments; at most %d are taken", n,
+				 HTTP_MAX_QUERY_ARGS);
+		}
+	}
+	return req;
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: runs with the raw request line's URI, before
+ * libmicrohttpd decodes it; what it returns is the request's *con_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	return new_req(cls, conn, uri);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size,
@@ -744,22 +832,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	(void)version;
 	struct http_server *srv = cls;
 	struct http_req *req = *con_cls;
-	if (req == NULL) {
-		req = calloc(1, sizeof(*req));
-		if (req == NULL)
-			return MHD_NO;
-		clock_gettime(CLOCK_MONOTONIC, &req->t0);
-		req->srv = srv;
-		req->conn = conn;
+	if (req == NULL) /* on_uri ran out of memory */
+		*con_cls = req = new_req(srv, conn, NULL);
+	if (req == NULL)
+		return MHD_NO;
+	if (!req->begun) {
+		req->begun = 1;
 		req->url = url;
 		req->method = method;
-		req->route_idx = -1;
-		*con_cls = req;
+		/* The headers are in: no deadline while the request runs. */
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		if (ci)
+			conn_guard_busy(srv->guard, ci->socket_context);
 		pthread_mutex_lock(&srv->lock);
 		srv->in_flight++;
 		pthread_mutex_unlock(&srv->lock);
 		metrics_in_flight(srv->metrics, 1);
-		begin_request(req);
+		if (req->bad_uri[0])
+			http_reply_error(req, 400, "bad_request", NULL, "%s", req->bad_uri);
+		else
+			begin_request(req);
 		if (req->resp == NULL)
 			return MHD_YES; /* wait for the body (or its absence) */
 	} else if (*upload_data_size > 0) {
@@ -775,18 +868,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	/* Counted when queued, not when sent: a client that has its answer
 	 * then reads /metrics must find its request there. */
 	metrics_observe(srv->metrics, req->route_idx, req->status, seconds_since(&req->t0));
+	/* Every reply: a browser must not guess HTML or script from bytes an
+	 * upload put there (a model, a bundle file, a log line). */
+	MHD_add_response_header(req->resp, "X-Content-Type-Options", "nosniff");
 	return MHD_queue_response(conn, req->status, req->resp);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	(void)conn;
 	struct http_server *srv = cls;
 	struct http_req *req = *con_cls;
 	if (req == NULL)
 		return;
 	*con_cls = NULL;
+	if (!req->begun) { /* gone before its headers were complete */
+		free(req);
+		return;
+	}
+	/* A kept-alive connection now waits for the next request's headers. */
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci)
+		conn_guard_idle(srv->guard, ci->socket_context);
 	double secs = seconds_since(&req->t0);
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !req->queued)
 		req->status = 499; /* client went away before we answered (nginx's 499) */
@@ -806,13 +910,24 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	pthread_mutex_unlock(&srv->lock);
 }
 
+/* MHD calls CLOSED before it closes the socket, so the guard never
+ * shuts down a reused fd number. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
 {
-	(void)conn;
-	(void)socket_context;
 	struct http_server *srv = cls;
 	metrics_connections(srv->metrics, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		int evicted = 0;
+		*socket_context = ci ? conn_guard_open(srv->guard, ci->connect_fd, &evicted) : NULL;
+		if (evicted)
+			metrics_connections_cut(srv->metrics, 0, 1);
+	} else {
+		conn_guard_close(srv->guard, *socket_context);
+		*socket_context = NULL;
+	}
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -860,7 +975,12 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	for (size_t i = 0; srv->route_names && i < opts->n_routes; i++)
 		srv->route_names[i] = opts->routes[i].name;
 	srv->metrics = srv->route_names ? metrics_new(srv->route_names, opts->n_routes) : NULL;
-	if (srv->metrics == NULL) {
+	/* Room is made at 7/8 of the limit, before libmicrohttpd's own limit
+	 * refuses everyone: its limit is split among the pool threads, so a
+	 * thread can be full before the total is reached. */
+	long limit = opts->connection_limit;
+	srv->guard = conn_guard_new(opts->header_timeout, limit - limit / 8);
+	if (srv->metrics == NULL || srv->guard == NULL) {
 		freeaddrinfo(ai);
 		http_server_stop(srv, 0);
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
@@ -881,6 +1001,7 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 		/* Uploads arrive in reads of up to this much: 64 KiB chunks make
 		 * a 1 GiB upload ~1.3x faster than MHD's 1 KiB default steps. */
 		MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)(64 * 1024),
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
@@ -932,6 +1053,7 @@ void http_server_stop(struct http_server *srv, int grace_s)
 		pthread_join(srv->ticker, NULL);
 	}
 	metrics_free(srv->metrics);
+	conn_guard_free(srv->guard);
 	free(srv->route_names);
 	pthread_cond_destroy(&srv->idle);
 	pthread_mutex_destroy(&srv->lock);

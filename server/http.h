@@ -1,7 +1,7 @@
 /*
  * http: kilnd's HTTP layer on libmicrohttpd.
  *
- * Owns the daemon (thread pool + epoll), the route table dispatch, bearer
+ * Owns the daemon (thread pool + poll), the route table dispatch, bearer
  * authentication and role checks, request bodies (none / bounded JSON /
  * streamed to a sink), the JSON error shape, the access log and metrics.
  * Handlers see only struct http_req and the accessors below; nothing else in
@@ -92,6 +92,7 @@ struct http_server_opts {
 	int connection_limit;
 	int per_ip_connection_limit;
 	int connection_timeout;
+	int header_timeout;        /* seconds a request's line and headers may take */
 	size_t connection_memory_limit;
 	size_t max_json_body;
 	FILE *access_log;          /* NULL = no access log */
@@ -180,6 +181,9 @@ typedef void (*http_stream_free_fn)(void *ctx);
 void http_reply_stream(struct http_req *req, unsigned status, const char *content_type,
 		       http_stream_read_fn read_fn, http_stream_free_fn free_fn, void *ctx,
 		       struct http_stream **handle);
+/* Ends every open stream whose request was authorised by token_id (its
+ * token was revoked); each sees it at its next read, parked ones at once. */
+void http_server_end_streams(struct http_server *srv, long long token_id);
 /* Says new data may be there: a parked stream is resumed.  Quick and safe
  * from any thread, also under the caller's own locks. */
 void http_stream_wake(struct http_stream *h);

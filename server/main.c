@@ -8,6 +8,7 @@
  * 2 bad configuration or command line.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -61,6 +62,35 @@ static int mkdir_p(const char *dir)
 		*p = '/';
 	}
 	return (mkdir(buf, 0755) != 0 && errno != EEXIST) ? -1 : 0;
+}
+
+/* The data dir holds every user's models, datasets and the token hashes:
+ * only kilnd's user may enter it (0700), and the database is 0600 (sqlite
+ * gives its -wal and -shm files the database's mode).  Made so at every
+ * start, so an older install is closed up too.  Blobs are written 0600 by
+ * runtime/blob.c. */
+static int private_data_dir(const char *dir)
+{
+	if (chmod(dir, 0700) != 0)
+		return -1;
+	static const char *const db_files[] = {"kiln.db", "kiln.db-wal", "kiln.db-shm"};
+	for (size_t i = 0; i < sizeof(db_files) / sizeof(db_files[0]); i++) {
+		char path[1100];
+		snprintf(path, sizeof(path), "%s/%s", dir, db_files[i]);
+		/* kiln.db is made here, empty (sqlite takes an empty file as a new
+		 * database), so it is never world-readable even for a moment. */
+		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (i == 0 ? O_CREAT : 0), 0600);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;
+			return -1;
+		}
+		int rc = fchmod(fd, 0600);
+		close(fd);
+		if (rc != 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* Serving hundreds of connections needs more than the usual soft limit of
@@ -170,6 +200,11 @@ int main(int argc, char **argv)
 			cfg.data_dir, strerror(errno));
 		return 2;
 	}
+	if (private_data_dir(cfg.data_dir) != 0) {
+		fprintf(stderr, "level=error msg=\"cannot make data_dir %s private (0700, kiln.db "
+			"0600): %s\"\n", cfg.data_dir, strerror(errno));
+		return 1;
+	}
 	struct app app = {.cfg = &cfg};
 	char dbpath[1100];
 	snprintf(dbpath, sizeof(dbpath), "%s/kiln.db", cfg.data_dir);
@@ -215,6 +250,7 @@ int main(int argc, char **argv)
 		.connection_limit = cfg.connection_limit,
 		.per_ip_connection_limit = cfg.per_ip_connection_limit,
 		.connection_timeout = cfg.connection_timeout,
+		.header_timeout = cfg.header_timeout,
 		.connection_memory_limit = (size_t)cfg.connection_memory_limit,
 		.max_json_body = (size_t)cfg.max_json_body,
 		.access_log = alog,

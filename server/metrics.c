@@ -29,6 +29,7 @@ struct metrics {
 	size_t n;
 	struct route_stats *routes;  /* n + 1 */
 	atomic_long connections;
+	atomic_ulong cut_timeout, cut_evicted;
 	atomic_long in_flight;
 	struct timespec started;
 };
@@ -74,6 +75,12 @@ void metrics_observe(struct metrics *m, int route, unsigned status, double secon
 void metrics_connections(struct metrics *m, int delta)
 {
 	atomic_fetch_add_explicit(&m->connections, delta, memory_order_relaxed);
+}
+
+void metrics_connections_cut(struct metrics *m, unsigned long timed_out, unsigned long evicted)
+{
+	atomic_fetch_add_explicit(&m->cut_timeout, timed_out, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->cut_evicted, evicted, memory_order_relaxed);
 }
 
 struct buf {
@@ -161,6 +168,12 @@ char *metrics_render(struct metrics *m, size_t *len)
 	put(&b, "# HELP kiln_http_open_connections Connections open now.\n"
 		"# TYPE kiln_http_open_connections gauge\n"
 		"kiln_http_open_connections %ld\n", atomic_load(&m->connections));
+	put(&b, "# HELP kiln_http_connections_cut_total Connections kilnd ended: request headers "
+		"slower than header_timeout, or the oldest waiting one near connection_limit.\n"
+		"# TYPE kiln_http_connections_cut_total counter\n"
+		"kiln_http_connections_cut_total{reason=\"header_timeout\"} %lu\n"
+		"kiln_http_connections_cut_total{reason=\"make_room\"} %lu\n",
+		atomic_load(&m->cut_timeout), atomic_load(&m->cut_evicted));
 	put(&b, "# HELP kiln_http_requests_in_flight Requests begun and not yet answered.\n"
 		"# TYPE kiln_http_requests_in_flight gauge\n"
 		"kiln_http_requests_in_flight %ld\n", atomic_load(&m->in_flight));

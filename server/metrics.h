@@ -19,6 +19,10 @@ void metrics_free(struct metrics *m);
 /* route = -1 for a request that matched no route. */
 void metrics_observe(struct metrics *m, int route, unsigned status, double seconds);
 void metrics_connections(struct metrics *m, int delta);
+/* Connections kilnd ended itself: too slow with their headers
+ * (header_timeout), or the oldest waiting one, to make room near
+ * connection_limit. */
+void metrics_connections_cut(struct metrics *m, unsigned long timed_out, unsigned long evicted);
 void metrics_in_flight(struct metrics *m, int delta);
 
 /* Renders the text exposition; returns a new buffer the caller frees with

@@ -14,9 +14,16 @@ static int match_pattern(const char *pattern, const char *path, struct router_pa
 	while (*p && *u) {
 		if (*p == '{') {
 			const char *close = strchr(p, '}');
-			const char *seg_end = strchr(u, '/');
-			size_t vlen = seg_end ? (size_t)(seg_end - u) : strlen(u);
 			size_t nlen = (size_t)(close - p - 1);
+			/* {name*}: the rest of the path, one or more non-empty segments. */
+			int tail = nlen > 0 && close[-1] == '*' && close[1] == '\0';
+			const char *seg_end = tail ? NULL : strchr(u, '/');
+			size_t vlen = seg_end ? (size_t)(seg_end - u) : strlen(u);
+			if (tail) {
+				nlen--;
+				if (strstr(u, "//") != NULL || u[vlen - 1] == '/')
+					return 0;
+			}
 			if (vlen == 0 || vlen >= ROUTER_PARAM_MAX || params->n == ROUTER_MAX_PARAMS ||
 			    nlen >= sizeof(params->p[0].name))
 				return 0;

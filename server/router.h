@@ -1,6 +1,8 @@
 /*
  * router: matches a method and a path against the route table.
- * Patterns are literal segments and {name} placeholders, one segment each.
+ * Patterns are literal segments and {name} placeholders, one segment each;
+ * a last {name*} takes the rest of the path (one or more segments, none
+ * empty), for paths deeper than ROUTER_MAX_PARAMS placeholders could hold.
  */
 #ifndef KILN_ROUTER_H
 #define KILN_ROUTER_H

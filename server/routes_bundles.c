@@ -351,11 +351,11 @@ void route_bundles_file(struct http_req *req)
 	long long id;
 	if (routes_id_param(req, "id", &id) != 0)
 		return;
-	/* The route table has one row per depth (a Metis bundle nests its files
-	 * under build/<model>/<model>/1/); the name is everything after /files/. */
-	const char *path = http_req_path(req);
-	const char *name = strstr(path, "/files/");
-	name = name ? name + 7 : "";
+	/* A tail parameter: a Metis bundle nests its files under
+	 * build/<model>/<model>/1/. */
+	const char *name = http_req_param(req, "name");
+	if (name == NULL)
+		name = "";
 	if (!file_name_ok(name)) {
 		http_reply_error(req, 404, "not_found", "name", "'%.100s' is not a bundle file name",
 				 name);

@@ -2,6 +2,8 @@
  * routes_core: liveness, metrics, and the id parameter helper.
  * (The dashboard's files are routes_ui.c.)
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,9 +35,16 @@ int routes_id_param(struct http_req *req, const char *name, long long *id)
 {
 	const char *s = http_req_param(req, name);
 	char *end;
+	errno = 0;
 	long long v = s ? strtoll(s, &end, 10) : 0;
 	if (s == NULL || *s < '1' || *s > '9' || *end != '\0' || v <= 0) {
 		http_reply_error(req, 404, "not_found", name, "'%.64s' is not an id", s ? s : "");
+		return -1;
+	}
+	/* strtoll clamps to LLONG_MAX: such an id must not read as that one. */
+	if (errno == ERANGE) {
+		http_reply_error(req, 400, "invalid", name,
+				 "%s '%.64s' is too large: ids go up to %lld", name, s, LLONG_MAX);
 		return -1;
 	}
 	*id = v;

@@ -35,9 +35,41 @@ static cJSON *who_json(const struct http_principal *p, const char *csrf, const c
 	return o;
 }
 
+/* A browser sends Origin with every POST; a page of another site posting
+ * here would carry its own.  Without Origin (curl, a script) there is no
+ * page to forge the request.  Behind a proxy, Host must be passed on
+ * (nginx: proxy_set_header Host $host, as README shows). */
+static int same_origin(struct http_req *req)
+{
+	const char *origin = http_req_header(req, "Origin");
+	if (origin == NULL)
+		return 1;
+	const char *host = http_req_header(req, "Host");
+	const char *o = strncmp(origin, "http://", 7) == 0 ? origin + 7 :
+			strncmp(origin, "https://", 8) == 0 ? origin + 8 : NULL;
+	return o != NULL && host != NULL && strcasecmp(o, host) == 0;
+}
+
 void route_session_create(struct http_req *req)
 {
 	struct app *app = http_req_app(req);
+	/* A form or a no-cors fetch from another site can post text/plain
+	 * without a preflight; only JSON, which needs one, is taken. */
+	const char *ct = http_req_header(req, "Content-Type");
+	size_t ctl = strlen("application/json");
+	if (ct == NULL || strncasecmp(ct, "application/json", ctl) != 0 ||
+	    (ct[ctl] != '\0' && ct[ctl] != ';' && ct[ctl] != ' ')) {
+		http_reply_error(req, 415, "unsupported_media_type", "Content-Type",
+				 "signing in takes Content-Type: application/json, not '%.64s'",
+				 ct ? ct : "(none)");
+		return;
+	}
+	if (!same_origin(req)) {
+		http_reply_error(req, 403, "cross_origin", "Origin",
+				 "a sign-in from '%.100s' is refused: it must come from this "
+				 "server's own page", http_req_header(req, "Origin"));
+		return;
+	}
 	const cJSON *body = http_req_json(req);
 	const cJSON *tok = cJSON_GetObjectItemCaseSensitive(body, "token");
 	if (!cJSON_IsObject(body) || !cJSON_IsString(tok) || tok->valuestring[0] == '\0') {

@@ -123,5 +123,8 @@ void route_tokens_delete(struct http_req *req)
 		http_reply_kerr(req, &err);
 		return;
 	}
+	/* Open event streams were authorised once, when they began: they end
+	 * now too, or a revoked token would keep watching. */
+	http_server_end_streams(http_req_server(req), id);
 	http_reply_empty(req, 204);
 }

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "kt.h"
 #include "router.h"
+#include "routes.h"
 
 static void defaults_are_the_documented_ones(void)
 {
@@ -191,6 +192,50 @@ static void readme_lists_every_setting_with_its_default(void)
 	free(help);
 }
 
+/* More {params} than ROUTER_MAX_PARAMS can never match (issue 14 item 7):
+ * deep paths take one tail parameter, {name*}, which holds the rest. */
+static void router_tail_param_takes_the_rest_of_the_path(void)
+{
+	static const struct http_route T[] = {
+		{"GET", "/api/v1/bundles/{id}/files/{name*}", "f", ROLE_USER, BODY_NONE, NULL, NULL},
+	};
+	struct router_params p;
+	char allow[64];
+	CHECK_INT(router_match(T, 1, "GET", "/api/v1/bundles/3/files/build/m/m/1/model.json", &p,
+			       allow, sizeof(allow)), 0);
+	CHECK_INT(p.n, 2);
+	CHECK_STR(p.p[1].name, "name");
+	CHECK_STR(p.p[1].value, "build/m/m/1/model.json");
+	CHECK_INT(router_match(T, 1, "GET", "/api/v1/bundles/3/files/a", &p, allow, sizeof(allow)),
+		  0);
+	CHECK_STR(p.p[1].value, "a");
+	/* The tail needs at least one segment, and no empty ones. */
+	CHECK_INT(router_match(T, 1, "GET", "/api/v1/bundles/3/files/", &p, allow, sizeof(allow)),
+		  ROUTER_NOT_FOUND);
+	CHECK_INT(router_match(T, 1, "GET", "/api/v1/bundles/3/files/a//b", &p, allow,
+			       sizeof(allow)), ROUTER_NOT_FOUND);
+	CHECK_INT(router_match(T, 1, "GET", "/api/v1/bundles/3/files/a/", &p, allow,
+			       sizeof(allow)), ROUTER_NOT_FOUND);
+}
+
+/* Every route in kilnd's table can match: none has more parameters than
+ * the router holds, and a tail parameter only ends a pattern. */
+static void every_route_pattern_can_match(void)
+{
+	for (size_t i = 0; i < routes_count; i++) {
+		const char *pat = routes_table[i].pattern;
+		int n = 0;
+		for (const char *c = pat; (c = strchr(c, '{')) != NULL; c++) {
+			n++;
+			const char *close = strchr(c, '}');
+			if (close && close[-1] == '*')
+				CHECKF(close[1] == '\0', "%s: a tail {x*} must end the pattern", pat);
+		}
+		CHECKF(n <= ROUTER_MAX_PARAMS, "%s has %d parameters; the router holds %d", pat, n,
+		       ROUTER_MAX_PARAMS);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct kt_test tests[] = {
@@ -203,6 +248,9 @@ int main(int argc, char **argv)
 		 readme_lists_every_setting_with_its_default},
 		{"router_matches_params_and_reports_allowed_methods",
 		 router_matches_params_and_reports_allowed_methods},
+		{"router_tail_param_takes_the_rest_of_the_path",
+		 router_tail_param_takes_the_rest_of_the_path},
+		{"every_route_pattern_can_match", every_route_pattern_can_match},
 	};
 	return kt_main("config", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 }
