@@ -24,6 +24,7 @@
 #include "blobrefs.h"
 #include "bundle.h"
 #include "calib.h"
+#include "loader_check.h"
 #include "onnx.h"
 #include "recipe.h"
 #include "spec.h"
@@ -697,6 +698,13 @@ static int finisher(void *arg, const struct jobs_claim *job, const struct plan *
 		goto out;
 	}
 	if ((rc = recipe_stage_bundle(r, ws, dir, err)) != 0)
+		goto out;
+	/* Before the bundle is marked good: would the board load it? */
+	struct recipe_paths lp;
+	ctx_paths(&c, &lp);
+	char model_path[PATH_MAX];
+	snprintf(model_path, sizeof(model_path), "%.2000s/%.1000s", ws, lp.model);
+	if ((rc = loader_check_bundle(c.spec, model_path, dir, err)) != 0)
 		goto out;
 	if (job->dataset && (rc = jobsys_dataset(js, job->dataset, set_sha, err)) != 0)
 		goto out;
