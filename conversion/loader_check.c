@@ -165,11 +165,10 @@ static int check_yolov5(const struct ctx *c, const struct loader_out *o, size_t 
 			continue;
 		if (x->d[3] == want)
 			return kiln_errf(err, KILN_EINVAL, "target_options.output_layout",
-					 "output %s is NHWC %s, but MaixCDK's YOLOv5 decoder reads "
-					 "NCHW (maix_nn_yolov5.hpp checks shape[1] == (classes + 5) * "
-					 "anchors) and would log \"mud labels or anchors not match "
-					 "model's\": set target_options.output_layout to auto or nchw "
-					 "(no dst_perm)", x->name, sh);
+					 "%s is NHWC %s; MaixCDK's YOLOv5 decoder reads NCHW "
+					 "(shape[1] == (classes+5)*anchors) and would log \"mud labels "
+					 "or anchors not match model's\": set "
+					 "target_options.output_layout to auto or nchw", x->name, sh);
 		if (x->d[1] % per == 0 && x->d[1] / per > 5)
 			return kiln_errf(err, KILN_EINVAL, "mud.labels",
 					 "the board would log \"mud labels or anchors not match "
@@ -224,7 +223,7 @@ static const struct {
 	{"detector", 3, 2, ""},
 	{"pose", 4, 3, " + keypoints [1,51,A]"},
 	{"obb", 4, 3, " + angle [1,1,A]"},
-	{"seg", 5, 4, " + mask coefficients [1,32,A] + prototypes [1,32,H/4,W/4]"},
+	{"seg", 5, 4, " + coefficients [1,32,A] + protos"},
 };
 
 static int check_yolo11(const struct ctx *c, const struct loader_out *o, size_t n,
@@ -243,14 +242,11 @@ static int check_yolo11(const struct ctx *c, const struct loader_out *o, size_t 
 	char sh[160];
 	if (n != Y11_TYPES[ti].mode1 && n != Y11_TYPES[ti].mode2)
 		return kiln_errf(err, KILN_EUNPROC, "outputs",
-				 "MaixPy's %s loader (%s) wants %zu outputs of %lld+64 channels "
-				 "(strides 8, 16, 32%s) or DFL+Sigmoid ([1,1,4,A] + [1,%lld,A]%s); "
-				 "this bundle has %zu: cut at the per-level Concat outputs "
-				 "(MaixPy's ai_model_converter/maixcam2.md) or at the DFL conv and "
-				 "the class Sigmoid (vision/customize_model_yolov8.md)",
-				 r->cls, r->header, Y11_TYPES[ti].mode1, (long long)nc,
-				 Y11_TYPES[ti].extra, (long long)nc, detect ? "" : " + the type's own",
-				 n);
+				 "MaixPy's %s loader wants %zu outputs of %lld+64 channels%s or "
+				 "DFL+Sigmoid%s; this bundle has %zu (%s). Cut at the 3 per-level "
+				 "Concats (MaixCAM2) or the DFL conv + Sigmoid (MaixCAM)",
+				 r->cls, Y11_TYPES[ti].mode1, (long long)nc, Y11_TYPES[ti].extra,
+				 detect ? "" : " + the type's own", n, r->header);
 	if (c->h <= 0 || c->w <= 0)
 		return 0;
 	if (n == Y11_TYPES[ti].mode1) {
@@ -337,13 +333,12 @@ static int check_yolo11(const struct ctx *c, const struct loader_out *o, size_t 
 	if (!sig) {
 		shape_text(&o[0], sh, sizeof(sh));
 		return kiln_errf(err, KILN_EUNPROC, "outputs",
-				 "no output is the class Sigmoid [1,%lld,%lld] (labels x anchors "
-				 "of a %lldx%lld input): the board would log \"can't find DFL or "
-				 "sigmoid output\" or decode nothing.  %s's loader wants %zu outputs "
-				 "of %lld+64 channels or DFL+Sigmoid; check mud.labels (%lld) "
-				 "against the model's classes", (long long)nc, (long long)A,
+				 "no output is the class Sigmoid [1,%lld,%lld] (labels x anchors, "
+				 "%lldx%lld input): the board would log \"can't find DFL or sigmoid "
+				 "output\" or find nothing. %s wants %zu heads of %lld+64 channels "
+				 "or DFL+Sigmoid; check mud.labels", (long long)nc, (long long)A,
 				 (long long)c->h, (long long)c->w, r->cls, Y11_TYPES[ti].mode1,
-				 (long long)nc, (long long)nc);
+				 (long long)nc);
 	}
 	return 0;
 }

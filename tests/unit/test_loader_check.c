@@ -78,9 +78,10 @@ static void loader__yolo11_six_head_convs_are_refused_with_the_layouts_it_takes(
 		yolo11_six(o);
 		struct kiln_err err = {0};
 		CHECK_INT(loader_check_outputs(s, o, 6, &err), KILN_EUNPROC);
-		CHECKF(strstr(err.msg, "MaixPy's YOLO11 loader (maix_nn_yolo11.hpp) wants 3 outputs "
-			       "of 80+64 channels") && strstr(err.msg, "or DFL+Sigmoid") &&
-		       strstr(err.msg, "this bundle has 6"), "%s", err.msg);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
+		CHECKF(strstr(err.msg, "MaixPy's YOLO11 loader wants 3 outputs of 80+64 channels "
+			       "or DFL+Sigmoid; this bundle has 6 (maix_nn_yolo11.hpp)"), "%s",
+		       err.msg);
 		CHECK_STR(err.field, "outputs");
 		/* the DFL conv + Sigmoid cut of customize_model_yolov8.md loads */
 		struct loader_out two[2] = {
@@ -90,6 +91,7 @@ static void loader__yolo11_six_head_convs_are_refused_with_the_layouts_it_takes(
 		/* ... but not with a class tensor of another label count */
 		two[1].d[1] = 3;
 		CHECK_INT(loader_check_outputs(s, two, 2, &err), KILN_EUNPROC);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
 		CHECKF(strstr(err.msg, "can't find DFL or sigmoid output") != NULL, "%s", err.msg);
 	}
 	spec_free(s);
@@ -156,6 +158,7 @@ static void loader__three_labels_for_a_255_channel_yolov5_head_is_a_400_naming_m
 	if (s) {
 		struct kiln_err err = {0};
 		CHECK_INT(loader_check_submit(s, insp, &err), KILN_EINVAL);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
 		CHECK_STR(err.field, "mud.labels");
 		CHECKF(strstr(err.msg, "80 classes") && strstr(err.msg, "255 channels") &&
 		       strstr(err.msg, "mud labels or anchors not match model's"), "%s", err.msg);
@@ -165,6 +168,7 @@ static void loader__three_labels_for_a_255_channel_yolov5_head_is_a_400_naming_m
 			{"/model.24/m.1/Conv_output_0", 4, {1, 255, 40, 40}, 0},
 			{"/model.24/m.2/Conv_output_0", 4, {1, 255, 20, 20}, 0}};
 		CHECK_INT(loader_check_outputs(s, o, 3, &err), KILN_EINVAL);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
 		CHECK_STR(err.field, "mud.labels");
 		CHECKF(strstr(err.msg, "give 80 labels") != NULL, "%s", err.msg);
 	}
@@ -180,6 +184,7 @@ static void loader__three_labels_for_a_255_channel_yolov5_head_is_a_400_naming_m
 	if (s) {
 		struct kiln_err err = {0};
 		CHECK_INT(loader_check_submit(s, insp, &err), KILN_EINVAL);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
 		CHECK_STR(err.field, "mud.anchors");
 	}
 	spec_free(s);
@@ -199,6 +204,7 @@ static void loader__model_type_contradicting_the_detected_family_is_a_400(void)
 	if (s) {
 		struct kiln_err err = {0};
 		CHECK_INT(loader_check_submit(s, insp, &err), KILN_EINVAL);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
 		CHECK_STR(err.field, "mud.model_type");
 		CHECKF(strstr(err.msg, "use mud.model_type yolo11") != NULL, "%s", err.msg);
 	}
@@ -229,6 +235,7 @@ static void loader__classifier_needs_one_label_per_score(void)
 	if (s) {
 		struct kiln_err err = {0};
 		CHECK_INT(loader_check_submit(s, insp, &err), KILN_EINVAL);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
 		CHECK_STR(err.field, "mud.labels");
 		CHECKF(strstr(err.msg, "1000 classes") != NULL, "%s", err.msg);
 	}
@@ -290,6 +297,7 @@ static void maixcam2__yolov5_heads_stay_nchw_for_maixcdks_decoder(void)
 	s = parse(spec, insp);
 	if (s) {
 		CHECK_INT(loader_check_submit(s, insp, &err), KILN_EINVAL);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
 		CHECK_STR(err.field, "target_options.output_layout");
 		CHECKF(strstr(err.msg, "reads NCHW only") != NULL, "%s", err.msg);
 		/* and were it planned so, the bundle check says the board's words */
@@ -298,6 +306,7 @@ static void maixcam2__yolov5_heads_stay_nchw_for_maixcdks_decoder(void)
 			{"/model.24/m.1/Conv_output_0", 4, {1, 40, 40, 255}, 1},
 			{"/model.24/m.2/Conv_output_0", 4, {1, 20, 20, 255}, 1}};
 		CHECK_INT(loader_check_outputs(s, o, 3, &err), KILN_EINVAL);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
 		CHECKF(strstr(err.msg, "mud labels or anchors not match model's") != NULL, "%s",
 		       err.msg);
 	}
@@ -420,6 +429,7 @@ static void loader__bundle_with_a_mud_the_board_refuses_fails(void)
 		CHECK(kt_write_file(path, "x", 1) == 0);
 		struct kiln_err err = {0};
 		CHECK_INT(loader_check_bundle(s, "/nonexistent.onnx", dir, &err), KILN_EUNPROC);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
 		CHECKF(strstr(err.msg, "would not load on the board") &&
 		       strstr(err.msg, "labels key not found"), "%s", err.msg);
 	}
