@@ -358,6 +358,15 @@ def main():
             assert st == 422 and r["error"]["field"] == "outputs", (st, r)
             assert "wants 3 outputs of 4+64 channels or DFL+Sigmoid; this bundle has 6" in \
                 r["error"]["message"], r
+            # shapes of inner tensors come from the model: a box conv where a
+            # stride-8 head of 4 + 64 channels belongs (maix_nn_yolo11.hpp mode 1)
+            mixed = ["/model.23/cv2.0/cv2.0.2/Conv_output_0", "/model.23/Concat_1_output_0",
+                     "/model.23/Concat_2_output_0"]
+            st, r = submit(a, {"model": yolo11["id"], "dataset": ds["id"], "target": "maixcam",
+                               "name": "mixed", "outputs": mixed, "calibration": {"count": 3},
+                               "mud": {"model_type": "yolo11", "labels": ["a", "b", "c", "d"]}})
+            assert st == 422 and r["error"]["field"] == "outputs", (st, r)
+            assert "[1,64,8,8] has 64 channels" in r["error"]["message"], r
             st, r = submit(a, {"model": yolo11["id"], "dataset": ds["id"], "target": "maixcam",
                                "name": "v5", "outputs": six, "calibration": {"count": 3},
                                "mud": {"model_type": "yolov5", "labels": ["a", "b", "c", "d"]}})
