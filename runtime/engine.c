@@ -12,6 +12,7 @@
 #include "engine.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -418,6 +419,47 @@ static void pull_command(const struct engine_conf *c, char *out, size_t cap)
 		snprintf(out, cap, "%s pull %s", c->engine, c->image);
 }
 
+/* In-image check answers by (toolchain, engine, args, image id). */
+struct check_memo {
+	char key[1200];
+	int tool_ok, simulated;
+	char message[256], fix[512];
+};
+
+#define MEMO_SLOTS 8
+static struct check_memo memo[MEMO_SLOTS];
+static unsigned memo_next;
+static pthread_mutex_t memo_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int memo_get(const char *key, struct engine_status *st)
+{
+	int hit = 0;
+	pthread_mutex_lock(&memo_lock);
+	for (int i = 0; i < MEMO_SLOTS && !hit; i++) {
+		if (memo[i].key[0] == '\0' || strcmp(memo[i].key, key) != 0)
+			continue;
+		st->tool_ok = memo[i].tool_ok;
+		st->simulated = memo[i].simulated;
+		snprintf(st->message, sizeof(st->message), "%s", memo[i].message);
+		snprintf(st->fix, sizeof(st->fix), "%s", memo[i].fix);
+		hit = 1;
+	}
+	pthread_mutex_unlock(&memo_lock);
+	return hit;
+}
+
+static void memo_put(const char *key, const struct engine_status *st)
+{
+	pthread_mutex_lock(&memo_lock);
+	struct check_memo *m = &memo[memo_next++ % MEMO_SLOTS];
+	snprintf(m->key, sizeof(m->key), "%s", key);
+	m->tool_ok = st->tool_ok;
+	m->simulated = st->simulated;
+	snprintf(m->message, sizeof(m->message), "%s", st->message);
+	snprintf(m->fix, sizeof(m->fix), "%s", st->fix);
+	pthread_mutex_unlock(&memo_lock);
+}
+
 /* The fix for a tool missing from (or an image missing for) a toolchain
  * that Kiln ships a Containerfile for: build it under the configured tag,
  * or under Kiln's own tag when the configured one is the vendor's base
@@ -582,8 +624,20 @@ int engine_probe(const struct engine_conf *c, int timeout_ms, struct engine_stat
 			st->tool_ok = 1;
 			return 0;
 		}
-		return check_inside(c, h, NULL, timeout_ms > ENGINE_CHECK_TIMEOUT_MS
-				    ? timeout_ms : ENGINE_CHECK_TIMEOUT_MS, st);
+		/* An image id names its content: the answer for it is kept for
+		 * the process's life, so the 10 s probe cache of the routes does
+		 * not start containers every time; a rebuilt image has a new id. */
+		char key[sizeof(((struct check_memo *)0)->key)];
+		snprintf(key, sizeof(key), "%s|%s|%s|%.200s", c->toolchain, c->engine,
+			 c->engine_args, cap2.first);
+		if (memo_get(key, st))
+			return st->tool_ok ? 0 : KILN_EUNAVAIL;
+		int rc = check_inside(c, h, NULL, timeout_ms > ENGINE_CHECK_TIMEOUT_MS
+				      ? timeout_ms : ENGINE_CHECK_TIMEOUT_MS, st);
+		/* a timeout may be a slow first start: only clear answers are kept */
+		if (rc == 0 || strstr(st->message, "missing inside") != NULL)
+			memo_put(key, st);
+		return rc;
 	}
 	snprintf(st->message, sizeof(st->message), "image %.200s is not present in %s",
 		 c->image, c->engine);
