@@ -377,7 +377,10 @@ struct toolchain_help {
 
 static const char *const TPU_PY[] = {"model_transform.py", "--help", NULL};
 static const char *const TPU_PLAIN[] = {"model_transform", "--help", NULL};
-/* pulsar2-docs-en user_guides_advanced/advanced_build_guides.md: `pulsar2 version` */
+/* `pulsar2 version`: AXERA-TECH/pulsar2-docs-en @ 83fa86a4
+ * source/user_guides_quick/quick_start_ax620e.md ("build, run and version").
+ * `pulsar version`: AXERA-TECH/pulsar-docs-en source/user_guides_quick/
+ * quick_start.rst, usage "pulsar [-h] {debug,build,version,info,run,view}". */
 static const char *const PULSAR2_VER[] = {"pulsar2", "version", NULL};
 static const char *const PULSAR_VER[] = {"pulsar", "version", NULL};
 static const char *const VOYAGER_HELP[] = {"deploy.py", "--help", NULL};

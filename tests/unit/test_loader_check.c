@@ -139,6 +139,41 @@ static void loader__maixcam2_yolo11_concats_load_and_labels_must_fit_the_channel
 	cJSON_Delete(insp);
 }
 
+/* Pose and seg (MaixPy maixcam2.md: Concat_1..3 + Concat_output_0, + output1
+ * for seg): mode 1 with 4 and 5 outputs (maix_nn_yolo11.hpp load()). */
+static void loader__yolo11_pose_and_seg_heads_on_maixcam2(void)
+{
+	cJSON *insp = cJSON_Parse(INSP_YOLO11N);
+	const char *types[] = {"pose", "seg"};
+	for (int t = 0; t < 2; t++) {
+		char spec[512];
+		snprintf(spec, sizeof(spec),
+			 "{\"model\":\"m\",\"dataset\":\"d\",\"target\":\"maixcam2\",\"name\":\"y\","
+			 "\"outputs\":[\"a\"],\"mud\":{\"model_type\":\"yolo11\",\"type\":\"%s\","
+			 "\"labels\":[\"person\"]}}", types[t]);
+		struct job_spec *s = parse(spec, insp);
+		if (s == NULL)
+			continue;
+		/* already in MaixCAM2's layout: heads NHWC, 3-D tensors as they are */
+		struct loader_out o[5] = {
+			{"/model.23/Concat_1_output_0", 4, {1, 80, 80, 65}, 1},
+			{"/model.23/Concat_2_output_0", 4, {1, 40, 40, 65}, 1},
+			{"/model.23/Concat_3_output_0", 4, {1, 20, 20, 65}, 1},
+			{"/model.23/Concat_output_0", 3, {1, t ? 32 : 51, 8400}, 0},
+			{"output1", 4, {1, 160, 160, 32}, 1}};
+		size_t n = t ? 5 : 4;
+		struct kiln_err err = {0};
+		CHECKF(loader_check_outputs(s, o, n, &err) == 0, "%s: %s", types[t], err.msg);
+		/* pose with the seg count, seg without its prototypes */
+		CHECK_INT(loader_check_outputs(s, o, t ? 3 : 5, &err), KILN_EUNPROC);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
+		CHECKF(strstr(err.msg, t ? "wants 5 outputs" : "wants 4 outputs") != NULL, "%s",
+		       err.msg);
+		spec_free(s);
+	}
+	cJSON_Delete(insp);
+}
+
 /* YOLOv5 640: the decoded output [1,25200,85] says 80 classes. */
 static const char *INSP_YOLOV5S =
 	"{\"inputs\":[{\"name\":\"images\",\"shape\":[1,3,640,640]}],"
@@ -444,6 +479,7 @@ int main(int argc, char **argv)
 		 loader__yolo11_six_head_convs_are_refused_with_the_layouts_it_takes},
 		{"loader__maixcam2_yolo11_concats_load_and_labels_must_fit_the_channels",
 		 loader__maixcam2_yolo11_concats_load_and_labels_must_fit_the_channels},
+		{"loader__yolo11_pose_and_seg_heads_on_maixcam2", loader__yolo11_pose_and_seg_heads_on_maixcam2},
 		{"loader__three_labels_for_a_255_channel_yolov5_head_is_a_400_naming_mud_labels",
 		 loader__three_labels_for_a_255_channel_yolov5_head_is_a_400_naming_mud_labels},
 		{"loader__model_type_contradicting_the_detected_family_is_a_400",
