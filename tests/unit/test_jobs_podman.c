@@ -452,7 +452,9 @@ static void containerfile__tpu_mlir_image_it_builds_is_ready(void)
 	if (!need_podman())
 		return;
 	const char *cf = "deploy/toolchains/tpu-mlir.Containerfile";
-	if (!CHECKF(access(cf, R_OK) == 0, "%s not found from %s", cf, getcwd(NULL, 0)))
+	char cwd[512];
+	if (!CHECKF(access(cf, R_OK) == 0, "%s not found from %s", cf,
+		    getcwd(cwd, sizeof(cwd)) ? cwd : "?"))
 		return;
 	const char *dir = kt_tmpdir();
 	char root[600], path[800], tarball[700];
