@@ -31,9 +31,9 @@ static const struct {
 	recipe_fn fn;
 	const char *version;
 } RECIPES[] = {
-	{"maixcam", recipe_maixcam_plan, "maixcam/1"},
-	{"recamera", recipe_recamera_plan, "recamera/1"},
-	{"maixcam2", recipe_maixcam2_plan, "maixcam2/1"},
+	{"maixcam", recipe_maixcam_plan, "maixcam/2"},
+	{"recamera", recipe_recamera_plan, "recamera/2"},
+	{"maixcam2", recipe_maixcam2_plan, "maixcam2/2"},
 	{"axera-pi", recipe_axera_pi_plan, "axera-pi/1"},
 	{"metis", recipe_metis_plan, "metis/1"},
 };

@@ -12,6 +12,8 @@
  */
 #include "recipe_maixcam2.h"
 
+#include "loader_check.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +43,16 @@ static char *config_json(const struct recipe_ctx *c, const char *npu_mode)
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "model_type", "ONNX");
 	cJSON_AddStringToObject(o, "npu_mode", npu_mode);
+	/* Seed 000 runs onnxsim on the cut model before pulsar2; Kiln's cut
+	 * is not simplified, so pulsar2 does it: onnx_opt.enable_onnxsim
+	 * (OnnxOptimizeOption, default false) is the flag pulsar2-docs-en
+	 * user_guides_quick/quick_start_ax620e.md tells to set when the model
+	 * was not simplified first (AXERA-TECH/pulsar2-docs-en @ 83fa86a4,
+	 * user_guides_config/config.md). */
+	if (spec_opt_bool(s, "onnxsim")) {
+		cJSON *oo = cJSON_AddObjectToObject(o, "onnx_opt");
+		cJSON_AddBoolToObject(oo, "enable_onnxsim", 1);
+	}
 	cJSON *q = cJSON_AddObjectToObject(o, "quant");
 	cJSON *ics = cJSON_AddArrayToObject(q, "input_configs");
 	cJSON *ic = cJSON_CreateObject();
@@ -66,13 +78,15 @@ static char *config_json(const struct recipe_ctx *c, const char *npu_mode)
 	cJSON_AddStringToObject(ip, "src_layout", "NHWC");
 	cJSON_AddStringToObject(ip, "csc_mode", spec_opt(s, "csc_mode"));
 	cJSON *ops = cJSON_AddArrayToObject(o, "output_processors");
-	int nhwc = strcmp(spec_opt(s, "output_layout"), "nhwc") == 0;
+	/* The layout the model_type's MaixCDK decoder reads (loader_check's
+	 * table): YOLOv8/YOLO11 take NHWC heads (MaixPy's maixcam2.md puts
+	 * dst_perm on the three Concats), YOLOv5's decoder reads NCHW only.  A
+	 * permutation only means something for the 4-D outputs. */
+	int nhwc = loader_check_dst_perm(s);
 	for (size_t i = 0; i < s->n_outputs; i++) {
 		cJSON *op = cJSON_CreateObject();
 		cJSON_AddItemToArray(ops, op);
 		cJSON_AddStringToObject(op, "tensor_name", s->outputs[i]);
-		/* MaixPy's decoders read NHWC feature maps; a permutation only
-		 * means something for the 4-D ones. */
 		if (nhwc && recipe_output_rank(c->insp, s->outputs[i]) == 4) {
 			const int perm[] = {0, 2, 3, 1};
 			cJSON_AddItemToObject(op, "dst_perm", cJSON_CreateIntArray(perm, 4));

@@ -61,12 +61,17 @@ int recipe_recamera_plan(const struct recipe_ctx *c, struct recipe_out *out, str
 	/* TPU-MLIR names its files <name>_<chip>_<quant>[_sym]; seed 002's
 	 * "yolo11n_1684x_int8_sym" took the chip from a BM1684X example, so
 	 * Kiln uses the real one.  The mixed model keeps the seed's name. */
+	/* F16 on CV18xx is BF16: TopLowering.h's matchAndRewrite lowers
+	 * Mode::F16 with LoweringBF16 when module::isCV18xx()
+	 * (sophgo/tpu-mlir include/tpu_mlir/Conversion/TopToTpu/TopLowering.h @
+	 * 016639d1013c4c784454af531434b00c3dac8c36), so an "f16" job keeps the
+	 * seed's --quantize F16 but its model says what it holds: _bf16. */
 	if (mixed)
 		snprintf(model, sizeof(model), "%s_mix-precision.cvimodel", s->name);
 	else if (int8)
 		snprintf(model, sizeof(model), "%s_%s_int8_sym.cvimodel", s->name, proc);
 	else
-		snprintf(model, sizeof(model), "%s_%s_%s.cvimodel", s->name, proc, s->quantize);
+		snprintf(model, sizeof(model), "%s_%s_bf16.cvimodel", s->name, proc);
 
 	int rc = recipe_tpumlir_transform(c, out, 0, NULL, err);
 	if (rc != 0)
@@ -171,6 +176,12 @@ int recipe_recamera_plan(const struct recipe_ctx *c, struct recipe_out *out, str
 			spec_fmt_list(s->tol, 2, ",", tol, sizeof(tol));
 			recipe_argv_add(&a, "--tolerance");
 			recipe_argv_add(&a, tol);
+		} else if (c->paths->test_image && !int8) {
+			/* seed 002's F16 deploy passes --tolerance 0.99,0.9; the
+			 * tool's own default (0.8,0.5) would let a broken float
+			 * model through */
+			recipe_argv_add(&a, "--tolerance");
+			recipe_argv_add(&a, "0.99,0.9");
 		}
 	}
 	recipe_argv_add(&a, "--model");

@@ -23,9 +23,12 @@ static const char *const CUSTOM_FORMATS[] = {"auto", "RGB_PACKED", "BGR_PACKED",
 static const char *const FP_TYPES[] = {"auto", "F16", "F32", "BF16", NULL};
 static const char *const AX620E[] = {"AX620E", NULL};
 static const char *const NPU_BUILDS[] = {"both", "npu", "vnpu", NULL};
-static const char *const OUT_LAYOUTS[] = {"nhwc", "nchw", NULL};
+static const char *const OUT_LAYOUTS[] = {"auto", "nhwc", "nchw", NULL};
 static const char *const CSC_MODES[] = {"NoCSC", "FullRange", "LimitedRange", NULL};
-static const char *const PULSAR2_CALIB[] = {"MinMax", "Percentile", "MSE", "KL", NULL};
+/* quant.calibration_method: the config proto's enum QuantMethod { MinMax,
+ * Percentile, MSE } (AXERA-TECH/pulsar2-docs-en @ 83fa86a4,
+ * source/user_guides_config/config.md).  There is no KL. */
+static const char *const PULSAR2_CALIB[] = {"MinMax", "Percentile", "MSE", NULL};
 static const char *const VNPU_MODES[] = {"111", "0", NULL};
 static const char *const TASKS[] = {"auto", "ObjectDetection", "Classification", NULL};
 
@@ -74,8 +77,13 @@ static const struct target_option MAIXCAM2_OPTS[] = {
 	 "quant.precision_analysis: prints the per-layer cosine table Kiln reports (seed 000)"},
 	{"compiler_check", TOPT_INT, "3", NULL, 0, 3, 0,
 	 "compiler.check: 3 = cosine check of the outputs against tolerance (seed 000)"},
-	{"output_layout", TOPT_ENUM, "nhwc", OUT_LAYOUTS, 0, 0, 0,
-	 "nhwc: dst_perm [0,2,3,1] on 4-D outputs, the layout MaixPy's decoders read (seed 000)"},
+	{"output_layout", TOPT_ENUM, "auto", OUT_LAYOUTS, 0, 0, 0,
+	 "auto: the layout the model_type's MaixCDK decoder reads: dst_perm [0,2,3,1] (NHWC) on "
+	 "4-D outputs for yolov8/yolo11 (MaixPy maixcam2.md), none for yolov5 (its decoder "
+	 "reads NCHW, maix_nn_yolov5.hpp); nhwc/nchw force it"},
+	{"onnxsim", TOPT_BOOL, "true", BOOLS, 0, 0, 0,
+	 "onnx_opt.enable_onnxsim: simplify the cut model inside pulsar2 (seed 000 runs onnxsim "
+	 "after the cut; pulsar2-docs quick_start_ax620e.md; pulsar2's default is false)"},
 	{"csc_mode", TOPT_ENUM, "NoCSC", CSC_MODES, 0, 0, 0,
 	 "input_processors csc_mode (seed 000)"},
 };

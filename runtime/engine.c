@@ -12,6 +12,7 @@
 #include "engine.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,7 +308,16 @@ int engine_command(const struct engine_conf *c, const char *workspace, const cha
 
 struct capture {
 	char first[200];   /* the first non-empty line of output */
+	int marked;        /* a line carried the toolchain double's marker */
 };
+
+/* How the toolchain double names itself: "KILN-TOOLCHAIN-DOUBLE" on every
+ * help text and file it writes, "kiln-double" in its version lines
+ * (tests/toolchain-double/README.md).  No vendor tool prints either. */
+static int double_marker(const char *line)
+{
+	return strstr(line, "KILN-TOOLCHAIN-DOUBLE") != NULL || strstr(line, "kiln-double") != NULL;
+}
 
 static void capture_line(void *arg, int stream, const char *line, size_t len)
 {
@@ -315,6 +325,8 @@ static void capture_line(void *arg, int stream, const char *line, size_t len)
 	struct capture *c = arg;
 	if (c->first[0] == '\0' && len > 0)
 		snprintf(c->first, sizeof(c->first), "%s", line);
+	if (double_marker(line))
+		c->marked = 1;
 }
 
 /* Runs argv with a timeout; 0 when it exited 0. */
@@ -341,28 +353,51 @@ int engine_remove_container(const struct engine_conf *c, const char *name)
 	char **argv = vec_take(&r);
 	if (argv == NULL)
 		return KILN_ENOMEM;
-	struct capture cap = {""};
+	struct capture cap = {"", 0};
 	int rc = run_quiet(argv, NULL, EXEC_HELPER_MS, &cap) == 0 ? 0 : KILN_EIO;
 	strv_free(argv);
 	return rc;
 }
 
-/* Where each toolchain's image comes from, and its main program (for local). */
+/* Where each toolchain's image comes from, its main program (for local),
+ * and the commands that prove the tool is really there: an image can be
+ * present and still lack it (sophgo/tpuc_dev:v3.1 is only the environment;
+ * seed 002 and TPU-MLIR's docs/quick_start/source_en/02_env.rst pip-install
+ * tpu_mlir inside it), so readiness runs them, in the image for docker and
+ * podman.  tpu-mlir checks both names: MaixCAM's recipe calls
+ * model_transform.py (seed 001), reCamera's model_transform (seed 002). */
 struct toolchain_help {
 	const char *id;
 	const char *program;      /* engine = local: must be on the PATH */
 	const char *how;          /* printf: engine, image (twice at most) */
+	const char *const *checks[3]; /* argv lists run in the image; NULL-ended */
+	const char *build;        /* printf: engine, tag: builds an image with the tool */
+	const char *build_tag;    /* the tag to suggest when the configured one is a vendor base */
 };
 
+static const char *const TPU_PY[] = {"model_transform.py", "--help", NULL};
+static const char *const TPU_PLAIN[] = {"model_transform", "--help", NULL};
+/* `pulsar2 version`: AXERA-TECH/pulsar2-docs-en @ 83fa86a4
+ * source/user_guides_quick/quick_start_ax620e.md ("build, run and version").
+ * `pulsar version`: AXERA-TECH/pulsar-docs-en source/user_guides_quick/
+ * quick_start.rst, usage "pulsar [-h] {debug,build,version,info,run,view}". */
+static const char *const PULSAR2_VER[] = {"pulsar2", "version", NULL};
+static const char *const PULSAR_VER[] = {"pulsar", "version", NULL};
+static const char *const VOYAGER_HELP[] = {"deploy.py", "--help", NULL};
+
+#define TPU_MLIR_BUILD "%s build -t %s -f deploy/toolchains/tpu-mlir.Containerfile deploy/toolchains"
+
 static const struct toolchain_help HELP[] = {
-	{"tpu-mlir", "model_transform", NULL},
+	{"tpu-mlir", "model_transform", NULL, {TPU_PY, TPU_PLAIN, NULL}, TPU_MLIR_BUILD,
+	 "localhost/kiln-tpu-mlir:1.7"},
 	{"pulsar2", "pulsar2",
 	 "download pulsar2_<version>.tar.gz from https://huggingface.co/AXERA-TECH/Pulsar2, "
-	 "then: %s load -i pulsar2_<version>.tar.gz and tag it as %s"},
-	{"pulsar", "pulsar", NULL},
+	 "then: %s load -i pulsar2_<version>.tar.gz and tag it as %s", {PULSAR2_VER, NULL},
+	 NULL, NULL},
+	{"pulsar", "pulsar", NULL, {PULSAR_VER, NULL}, NULL, NULL},
 	{"voyager", "deploy.py",
 	 "build the Voyager SDK image (github.com/axelera-ai-hub/voyager-sdk) with %s "
-	 "and tag it as %s"},
+	 "and tag it as %s", {VOYAGER_HELP, NULL}, NULL, NULL},
 };
 
 static const struct toolchain_help *help_for(const char *id)
@@ -387,6 +422,122 @@ static void pull_command(const struct engine_conf *c, char *out, size_t cap)
 		snprintf(out, cap, "%s pull %s", c->engine, c->image);
 }
 
+/* In-image check answers by (toolchain, engine, args, image id). */
+struct check_memo {
+	char key[1200];
+	int tool_ok, simulated;
+	char message[256], fix[512];
+};
+
+#define MEMO_SLOTS 8
+static struct check_memo memo[MEMO_SLOTS];
+static unsigned memo_next;
+static pthread_mutex_t memo_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int memo_get(const char *key, struct engine_status *st)
+{
+	int hit = 0;
+	pthread_mutex_lock(&memo_lock);
+	for (int i = 0; i < MEMO_SLOTS && !hit; i++) {
+		if (memo[i].key[0] == '\0' || strcmp(memo[i].key, key) != 0)
+			continue;
+		st->tool_ok = memo[i].tool_ok;
+		st->simulated = memo[i].simulated;
+		snprintf(st->message, sizeof(st->message), "%s", memo[i].message);
+		snprintf(st->fix, sizeof(st->fix), "%s", memo[i].fix);
+		hit = 1;
+	}
+	pthread_mutex_unlock(&memo_lock);
+	return hit;
+}
+
+static void memo_put(const char *key, const struct engine_status *st)
+{
+	pthread_mutex_lock(&memo_lock);
+	struct check_memo *m = &memo[memo_next++ % MEMO_SLOTS];
+	snprintf(m->key, sizeof(m->key), "%s", key);
+	m->tool_ok = st->tool_ok;
+	m->simulated = st->simulated;
+	snprintf(m->message, sizeof(m->message), "%s", st->message);
+	snprintf(m->fix, sizeof(m->fix), "%s", st->fix);
+	pthread_mutex_unlock(&memo_lock);
+}
+
+/* The fix for a tool missing from (or an image missing for) a toolchain
+ * that Kiln ships a Containerfile for: build it under the configured tag,
+ * or under Kiln's own tag when the configured one is the vendor's base
+ * image (building over sophgo/tpuc_dev:v3.1 would hide the base). */
+static void build_fix(const struct engine_conf *c, const struct toolchain_help *h, char *out,
+		      size_t cap)
+{
+	int local = strcmp(c->engine, "local") == 0;
+	int vendor = local || strncmp(c->image, "sophgo/", 7) == 0;
+	const char *tag = vendor ? h->build_tag : c->image;
+	const char *engine = local ? "podman" : c->engine;
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), h->build, engine, tag);
+	if (vendor)
+		snprintf(out, cap, "%.300s, then set engine = %s and image = %.60s in [toolchain.%s]",
+			 cmd, engine, tag, c->toolchain);
+	else
+		snprintf(out, cap, "%s", cmd);
+}
+
+/* Runs each of h->checks (in the image for containers, with the conf's
+ * PATH for local); 0 when all exit 0.  Marks st->simulated when the tool
+ * answered as the toolchain double. */
+static int check_inside(const struct engine_conf *c, const struct toolchain_help *h,
+			const char *search, int timeout_ms, struct engine_status *st)
+{
+	int container = is_container(c);
+	for (int i = 0; i < 3 && h->checks[i]; i++) {
+		struct vec a = {0};
+		if (container) {
+			vec_add(&a, c->engine);
+			vec_add(&a, "run");
+			vec_add(&a, "--rm");
+			char buf[512];
+			char *toks[ENGINE_MAX_EXTRA_ARGS];
+			int nt = split_args(c->engine_args, buf, sizeof(buf), toks,
+					    ENGINE_MAX_EXTRA_ARGS);
+			for (int k = 0; k < nt; k++)
+				vec_add(&a, toks[k]);
+			vec_add(&a, c->image);
+		}
+		for (size_t k = 0; h->checks[i][k]; k++)
+			vec_add(&a, h->checks[i][k]);
+		char **argv = vec_take(&a);
+		if (argv == NULL) {
+			snprintf(st->message, sizeof(st->message), "out of memory");
+			return KILN_EUNAVAIL;
+		}
+		struct capture cap = {"", 0};
+		int rc = run_quiet(argv, container ? NULL : search, timeout_ms, &cap);
+		strv_free(argv);
+		if (cap.marked)
+			st->simulated = 1;
+		if (rc == 0)
+			continue;
+		const char *tool = h->checks[i][0];
+		if (container)
+			snprintf(st->message, sizeof(st->message),
+				 "image %.100s present but %s missing inside (`%s %s` in it: %.60s)",
+				 c->image, tool, tool, h->checks[i][1], cap.first);
+		else
+			snprintf(st->message, sizeof(st->message), "`%s %s` does not run: %.120s",
+				 tool, h->checks[i][1], cap.first);
+		if (h->build)
+			build_fix(c, h, st->fix, sizeof(st->fix));
+		else
+			snprintf(st->fix, sizeof(st->fix),
+				 "install the %s toolchain in the image (or on the host for engine = "
+				 "local) so that `%s %s` runs", c->toolchain, tool, h->checks[i][1]);
+		return KILN_EUNAVAIL;
+	}
+	st->tool_ok = 1;
+	return 0;
+}
+
 int engine_probe(const struct engine_conf *c, int timeout_ms, struct engine_status *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -405,7 +556,7 @@ int engine_probe(const struct engine_conf *c, int timeout_ms, struct engine_stat
 	if (!is_container(c)) {
 		st->image_ok = 1;
 		if (h == NULL) {  /* toolchain "local": the host itself */
-			st->engine_ok = 1;
+			st->engine_ok = st->tool_ok = 1;
 			return 0;
 		}
 		struct engine_cmd cmd;
@@ -415,6 +566,8 @@ int engine_probe(const struct engine_conf *c, int timeout_ms, struct engine_stat
 			return KILN_EUNAVAIL;
 		}
 		const char *search = cmd.search_path ? cmd.search_path : getenv("PATH");
+		char search_owned[PATH_MAX * 2];
+		snprintf(search_owned, sizeof(search_owned), "%s", search ? search : "");
 		int found = 0;
 		const char *s = search ? search : "";
 		while (*s && !found) {
@@ -441,9 +594,9 @@ int engine_probe(const struct engine_conf *c, int timeout_ms, struct engine_stat
 				 c->toolchain, c->toolchain);
 			return KILN_EUNAVAIL;
 		}
-		return 0;
+		return check_inside(c, h, search_owned, timeout_ms, st);
 	}
-	struct capture cap = {""};
+	struct capture cap = {"", 0};
 	char *ver[] = {(char *)c->engine, "version", NULL};
 	int rc = run_quiet(ver, NULL, timeout_ms, &cap);
 	if (rc == -2) {
@@ -463,16 +616,37 @@ int engine_probe(const struct engine_conf *c, int timeout_ms, struct engine_stat
 		return KILN_EUNAVAIL;
 	}
 	st->engine_ok = 1;
-	struct capture cap2 = {""};
+	struct capture cap2 = {"", 0};
 	char *insp[] = {(char *)c->engine, "image", "inspect", "--format", "{{.Id}}",
 			(char *)c->image, NULL};
 	if (run_quiet(insp, NULL, timeout_ms, &cap2) == 0) {
 		st->image_ok = 1;
-		return 0;
+		/* A container's first start (python imports in the image) takes
+		 * longer than `version`: the checks get their own budget. */
+		if (h == NULL) {
+			st->tool_ok = 1;
+			return 0;
+		}
+		/* An image id names its content: the answer for it is kept for
+		 * the process's life, so the 10 s probe cache of the routes does
+		 * not start containers every time; a rebuilt image has a new id. */
+		char key[sizeof(((struct check_memo *)0)->key)];
+		snprintf(key, sizeof(key), "%s|%s|%s|%.200s", c->toolchain, c->engine,
+			 c->engine_args, cap2.first);
+		if (memo_get(key, st))
+			return st->tool_ok ? 0 : KILN_EUNAVAIL;
+		int rc = check_inside(c, h, NULL, timeout_ms > ENGINE_CHECK_TIMEOUT_MS
+				      ? timeout_ms : ENGINE_CHECK_TIMEOUT_MS, st);
+		/* a timeout may be a slow first start: only clear answers are kept */
+		if (rc == 0 || strstr(st->message, "missing inside") != NULL)
+			memo_put(key, st);
+		return rc;
 	}
 	snprintf(st->message, sizeof(st->message), "image %.200s is not present in %s",
 		 c->image, c->engine);
-	if (h != NULL && h->how != NULL)
+	if (h != NULL && h->build != NULL)
+		build_fix(c, h, st->fix, sizeof(st->fix));
+	else if (h != NULL && h->how != NULL)
 		snprintf(st->fix, sizeof(st->fix), h->how, c->engine, c->image);
 	else
 		pull_command(c, st->fix, sizeof(st->fix));
@@ -484,12 +658,14 @@ cJSON *engine_status_json(const struct engine_status *st)
 	cJSON *j = cJSON_CreateObject();
 	if (j == NULL)
 		return NULL;
-	int ready = st->engine_ok && st->image_ok;
+	int ready = st->engine_ok && st->image_ok && st->tool_ok;
 	if (!cJSON_AddStringToObject(j, "toolchain", st->toolchain) ||
 	    !cJSON_AddStringToObject(j, "engine", st->engine) ||
 	    !cJSON_AddStringToObject(j, "image", st->image) ||
 	    !cJSON_AddBoolToObject(j, "engine_ok", st->engine_ok) ||
 	    !cJSON_AddBoolToObject(j, "image_ok", st->image_ok) ||
+	    !cJSON_AddBoolToObject(j, "tool_ok", st->tool_ok) ||
+	    !cJSON_AddBoolToObject(j, "simulated", st->simulated) ||
 	    !cJSON_AddBoolToObject(j, "ready", ready) ||
 	    !(ready ? cJSON_AddNullToObject(j, "message")
 		    : cJSON_AddStringToObject(j, "message", st->message)) ||

@@ -29,7 +29,9 @@
  *   engine_cmd_free(&cmd)
  *   engine_remove_container(conf, name)      `<engine> rm -f name`, bounded in time
  *   engine_probe(conf, timeout_ms, &status)  does the engine answer, is the image there,
- *                                            what to run if not
+ *                                            does the tool run inside it (`model_transform.py
+ *                                            --help`, `pulsar2 version`...), is it the
+ *                                            toolchain double, what to run if not
  *   engine_status_json(&status)              for GET /api/v1/targets
  *   engine_plan_script(plan, confs, n, job)  the plan as a shell script
  */
@@ -48,6 +50,9 @@
 /* A probe answers within this by default: `docker version` with a dead
  * daemon socket returns at once; a hung daemon should not hang start-up. */
 #define ENGINE_PROBE_TIMEOUT_MS 5000
+/* Running the tool's --help in its image: a container start plus python
+ * imports (tpu_mlir pulls in numpy and onnx) take seconds, not ms. */
+#define ENGINE_CHECK_TIMEOUT_MS 60000
 
 struct engine_conf {
 	char toolchain[16];     /* tpu-mlir | pulsar2 | pulsar | voyager | local */
@@ -73,6 +78,8 @@ struct engine_status {
 	char image[256];
 	int engine_ok;         /* the engine (or, for local, the tool) answers */
 	int image_ok;          /* containers: the image is present; local: 1 */
+	int tool_ok;           /* the toolchain's programs run (in the image) */
+	int simulated;         /* they answered as the toolchain double (its marker) */
 	char message[256];     /* what is wrong; "" when ready */
 	char fix[512];         /* the command a user would run; "" when ready */
 };
@@ -115,7 +122,8 @@ int engine_probe(const struct engine_conf *c, int timeout_ms, struct engine_stat
 char *engine_plan_script(const struct plan *p, const struct engine_conf *confs, size_t n,
 			 int64_t job);
 
-/* {"toolchain","engine","image","engine_ok","image_ok","ready","message","fix"};
+/* {"toolchain","engine","image","engine_ok","image_ok","tool_ok","simulated","ready",
+ *  "message","fix"};
  * caller cJSON_Delete()s; NULL when out of memory. */
 cJSON *engine_status_json(const struct engine_status *st);
 

@@ -103,7 +103,10 @@ static const struct setting SETTINGS[] = {
 
 /* Default images, from the seeds (see ../shared/seeds/README.md). */
 static const char *const DEFAULT_IMAGES[TOOLCHAIN_COUNT] = {
-	"sophgo/tpuc_dev:v3.1",   /* seed 002: TPU-MLIR 1.7 runs in tpuc_dev:v3.1 */
+	/* tpuc_dev:v3.1 + tpu_mlir 1.7 (seed 002), built from
+	 * deploy/toolchains/tpu-mlir.Containerfile: the vendor image alone
+	 * lacks TPU-MLIR */
+	"localhost/kiln-tpu-mlir:1.7",
 	"pulsar2:latest",         /* seed 000: image loaded from the pulsar2 tarball */
 	"sipeed/pulsar:latest",   /* seed 003 */
 	"axelera/voyager-sdk:latest",

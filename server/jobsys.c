@@ -24,6 +24,7 @@
 #include "blobrefs.h"
 #include "bundle.h"
 #include "calib.h"
+#include "loader_check.h"
 #include "onnx.h"
 #include "recipe.h"
 #include "spec.h"
@@ -172,13 +173,32 @@ void jobsys_image_id(const struct engine_conf *c, char *buf, size_t cap)
 		snprintf(buf, cap, "%s", c->image);
 }
 
-int jobsys_simulated(const struct engine_conf *c)
+/* The double marks everything it writes: model files start with
+ * "KILN-TOOLCHAIN-DOUBLE ...", JSON carries "kiln_toolchain_double"
+ * (tests/toolchain-double/README.md).  Only what the tool produced decides,
+ * so the double reached through any folder or image name is still caught
+ * and a real toolchain kept under a folder named toolchain-double is not. */
+static int bundle_simulated(const struct recipe_out *r, const char *ws)
 {
-	/* The double is only ever picked by pointing a toolchain at it on
-	 * purpose: its bin directory (local) or the image make-image.sh builds. */
-	if (strcmp(c->engine, "local") == 0)
-		return strstr(c->path, "toolchain-double") != NULL;
-	return strstr(c->image, "toolchain-double") != NULL;
+	for (size_t i = 0; i < r->n_files; i++) {
+		if (r->files[i].src == NULL)
+			continue;
+		char path[PATH_MAX], head[4097];
+		snprintf(path, sizeof(path), "%s/%s", ws, r->files[i].src);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, head, sizeof(head) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		head[n] = '\0';
+		/* binary files may hold NULs before the JSON marker: search all n bytes */
+		if (memmem(head, (size_t)n, "KILN-TOOLCHAIN-DOUBLE", 21) ||
+		    memmem(head, (size_t)n, "kiln_toolchain_double", 21))
+			return 1;
+	}
+	return 0;
 }
 
 int jobsys_model(struct jobsys *js, const char *id, char sha[BLOB_HEX_LEN + 1], cJSON **insp,
@@ -372,10 +392,8 @@ cJSON *jobsys_toolchains_json(struct jobsys *js, int max_age_s)
 		struct engine_status st;
 		jobsys_status(js, js->ec[i].toolchain, max_age_s, &st);
 		cJSON *o = engine_status_json(&st);
-		if (o) {
-			cJSON_AddBoolToObject(o, "simulated", jobsys_simulated(&js->ec[i]));
+		if (o)
 			cJSON_AddItemToArray(arr, o);
-		}
 	}
 	return arr;
 }
@@ -390,7 +408,7 @@ static void *probe_all(void *arg)
 		if (jobsys_status(js, js->ec[i].toolchain, 0, &st) == 0)
 			fprintf(stderr, "level=info toolchain=%s engine=%s msg=\"ready\"%s\n",
 				st.toolchain, st.engine,
-				jobsys_simulated(&js->ec[i]) ? " simulated=true" : "");
+				st.simulated ? " simulated=true" : "");
 		else
 			fprintf(stderr, "level=warn toolchain=%s engine=%s msg=\"not ready: %s\" "
 				"fix=\"%s\"\n", st.toolchain, st.engine, st.message, st.fix);
@@ -681,6 +699,13 @@ static int finisher(void *arg, const struct jobs_claim *job, const struct plan *
 	}
 	if ((rc = recipe_stage_bundle(r, ws, dir, err)) != 0)
 		goto out;
+	/* Before the bundle is marked good: would the board load it? */
+	struct recipe_paths lp;
+	ctx_paths(&c, &lp);
+	char model_path[PATH_MAX];
+	snprintf(model_path, sizeof(model_path), "%.2000s/%.1000s", ws, lp.model);
+	if ((rc = loader_check_bundle(c.spec, model_path, dir, err)) != 0)
+		goto out;
 	if (job->dataset && (rc = jobsys_dataset(js, job->dataset, set_sha, err)) != 0)
 		goto out;
 	const struct engine_conf *ec = jobsys_engine(js, c.spec->t->toolchain);
@@ -692,7 +717,7 @@ static int finisher(void *arg, const struct jobs_claim *job, const struct plan *
 	jobsys_image_id(ec, image, sizeof(image));
 	snprintf(jobid, sizeof(jobid), "%lld", (long long)job->id);
 	db_now(now, sizeof(now));
-	int simulated = jobsys_simulated(ec);
+	int simulated = bundle_simulated(r, ws);
 	struct bundle_info info = {
 		.name = c.spec->name,
 		.target = c.spec->target,

@@ -62,9 +62,6 @@ const struct engine_conf *jobsys_engine(const struct jobsys *js, const char *too
 /* What the steps run in, for the cache key and the manifest: the image, or
  * "local:<path>" (buf >= 1100 bytes). */
 void jobsys_image_id(const struct engine_conf *c, char *buf, size_t cap);
-/* 1 when c points at the toolchain double (tests/toolchain-double): what it
- * makes is marked "simulated".  Never true for the default settings. */
-int jobsys_simulated(const struct engine_conf *c);
 
 /* A stored model by id: its sha256 and (when insp is not NULL) its
  * inspection (new cJSON, caller cJSON_Delete()s).  KILN_ENOTFOUND with

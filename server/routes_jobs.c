@@ -28,6 +28,7 @@
 #include "app.h"
 #include "bundle.h"
 #include "jobsys.h"
+#include "loader_check.h"
 #include "onnx.h"
 #include "recipe.h"
 #include "routes.h"
@@ -111,10 +112,11 @@ static int check_outputs(struct http_req *req, const char *model_sha, const stru
 	if (rc != 0)
 		return rc;
 	cJSON *g = onnx_graph_json(m);
-	onnx_close(m);
 	const cJSON *tensors = cJSON_GetObjectItemCaseSensitive(g, "tensors");
-	if (g == NULL)
+	if (g == NULL) {
+		onnx_close(m);
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	}
 	for (size_t i = 0; rc == 0 && i < s->n_outputs; i++) {
 		if (cJSON_GetObjectItemCaseSensitive(tensors, s->outputs[i]) == NULL) {
 			char field[32];
@@ -125,6 +127,10 @@ static int check_outputs(struct http_req *req, const char *model_sha, const stru
 				       s->model);
 		}
 	}
+	/* the board's loader on the chosen outputs' shapes (issue 13) */
+	if (rc == 0)
+		rc = loader_check_onnx(s, m, err);
+	onnx_close(m);
 	cJSON_Delete(g);
 	return rc;
 }
@@ -160,7 +166,7 @@ void route_jobs_create(struct http_req *req)
 		goto fail;
 	if (spec_parse(in, insp, &s, &err) != 0)
 		goto fail;
-	if (check_outputs(req, msha, s, &err) != 0)
+	if (loader_check_submit(s, insp, &err) != 0 || check_outputs(req, msha, s, &err) != 0)
 		goto fail;
 	if (s->test_image[0] && jobsys_test_image(js, s->dataset, s->test_image, tsha, &err) != 0)
 		goto fail;

@@ -223,8 +223,12 @@ def cases():
             "name": "yolo11n", "outputs": "suggested",
             "input": {"mean": [0, 0, 0], "scale": scale}, "calibration": {"count": 3},
             "mud": {"model_type": "yolo11", "labels": ["a", "b", "c", "d"]}}),
+        # The three per-level Concats of MaixPy's maixcam2.md: the six
+        # cv2/cv3 convs are refused by the board-loader check (issue 13).
         ("maixcam2", F.yolov8(eleven=True), {
-            "name": "yolo11n", "outputs": "suggested", "calibration": {"count": 3},
+            "name": "yolo11n", "calibration": {"count": 3},
+            "outputs": ["/model.23/Concat_output_0", "/model.23/Concat_1_output_0",
+                        "/model.23/Concat_2_output_0"],
             "mud": {"model_type": "yolo11", "type": "detector", "labels": ["a", "b", "c", "d"]}}),
         ("axera-pi", F.classifier(), {
             "name": "mobilenet", "outputs": "suggested",
@@ -340,6 +344,42 @@ def main():
                 s = x["toolchain_status"]
                 assert s["ready"] is True and s["simulated"] is True, s
         R.check("targets_show_each_toolchain_ready_and_simulated", targets_lists_ready_toolchains)
+
+        def board_loader_refusals_at_submit():
+            # issue 13: what MaixCDK would refuse is refused at submit,
+            # naming the field, before anything is queued
+            st, before = a.json("GET", "/api/v1/jobs?limit=100")
+            yolo11 = upload_model(a, "y11_six", F.yolov8(eleven=True))
+            six = [f"/model.23/cv{k}.{i}/cv{k}.{i}.2/Conv_output_0"
+                   for i in range(3) for k in (2, 3)]
+            st, r = submit(a, {"model": yolo11["id"], "dataset": ds["id"], "target": "maixcam",
+                               "name": "six", "outputs": six, "calibration": {"count": 3},
+                               "mud": {"model_type": "yolo11", "labels": ["a", "b", "c", "d"]}})
+            assert st == 422 and r["error"]["field"] == "outputs", (st, r)
+            assert "wants 3 outputs of 4+64 channels or DFL+Sigmoid; this bundle has 6" in \
+                r["error"]["message"], r
+            # shapes of inner tensors come from the model: a box conv where a
+            # stride-8 head of 4 + 64 channels belongs (maix_nn_yolo11.hpp mode 1)
+            mixed = ["/model.23/cv2.0/cv2.0.2/Conv_output_0", "/model.23/Concat_1_output_0",
+                     "/model.23/Concat_2_output_0"]
+            st, r = submit(a, {"model": yolo11["id"], "dataset": ds["id"], "target": "maixcam",
+                               "name": "mixed", "outputs": mixed, "calibration": {"count": 3},
+                               "mud": {"model_type": "yolo11", "labels": ["a", "b", "c", "d"]}})
+            assert st == 422 and r["error"]["field"] == "outputs", (st, r)
+            assert "[1,64,8,8] has 64 channels" in r["error"]["message"], r
+            st, r = submit(a, {"model": yolo11["id"], "dataset": ds["id"], "target": "maixcam",
+                               "name": "v5", "outputs": six, "calibration": {"count": 3},
+                               "mud": {"model_type": "yolov5", "labels": ["a", "b", "c", "d"]}})
+            assert st == 400 and r["error"]["field"] == "mud.model_type", (st, r)
+            v5 = upload_model(a, "v5_labels", F.yolov5())   # 3 classes
+            st, r = submit(a, {"model": v5["id"], "dataset": ds["id"], "target": "maixcam2",
+                               "name": "v5", "outputs": "suggested", "calibration": {"count": 3},
+                               "mud": {"model_type": "yolov5", "labels": ["a", "b"]}})
+            assert st == 400 and r["error"]["field"] == "mud.labels", (st, r)
+            assert "3 classes" in r["error"]["message"], r
+            st, after = a.json("GET", "/api/v1/jobs?limit=100")
+            assert len(after["items"]) == len(before["items"]), "a refused job was queued"
+        R.check("board_loader_refusals_at_submit_name_the_field", board_loader_refusals_at_submit)
 
         def cache_hit():
             body, first, _ = done["maixcam"]
@@ -530,6 +570,38 @@ def main():
         elif os.environ.get("KT_KEEP") != "1":
             shutil.rmtree(tmp, ignore_errors=True)
 
+    # --- the double copied to a folder of another name: still simulated -----------
+    tmp2 = tempfile.mkdtemp(prefix="kiln-jobs-elsewhere-")
+    elsewhere = os.path.join(tmp2, "vendor-tools")
+    for part in ("bin", "lib"):
+        shutil.copytree(os.path.join(ROOT, "tests", "toolchain-double", part),
+                        os.path.join(elsewhere, part), symlinks=True)
+    lines = ["[jobs]", "workers = 1", ""]
+    for tc in TOOLCHAINS:
+        lines += [f"[toolchain.{tc}]", "engine = local", f"path = {elsewhere}/bin", ""]
+    b = Daemon("\n".join(lines))
+    try:
+        def double_elsewhere():
+            st, t = b.json("GET", "/api/v1/targets")
+            for x in t["toolchains"]:
+                assert x["ready"] is True and x["simulated"] is True, x
+            ds = upload_dataset(b)
+            target, model, spec = cases()[2]    # maixcam2 through the copied pulsar2
+            m = upload_model(b, "m", model)
+            st, job = submit(b, dict(spec, model=m["id"], dataset=ds["id"], target=target))
+            assert st == 202, (st, job)
+            assert final_state(b.events(job["id"])) == "succeeded"
+            st, got = b.json("GET", f"/api/v1/jobs/{job['id']}")
+            check_bundle(b, got)   # manifest "simulated": true and the row's flag
+        R.check("double_reached_through_another_folder_still_makes_simulated_bundles",
+                double_elsewhere)
+    finally:
+        rc = b.stop()
+        if rc != 0:
+            R.fail("kilnd_elsewhere_stops_cleanly", f"exit {rc}: {b.log_text()[-2000:]}")
+        elif os.environ.get("KT_KEEP") != "1":
+            shutil.rmtree(tmp2, ignore_errors=True)
+
     # --- a toolchain whose container image is not there ----------------------------
     c = Daemon(ini({"tpu-mlir": ["engine = podman", f"image = {MISSING_IMAGE}"]}))
     try:
@@ -540,15 +612,18 @@ def main():
             st, r = submit(c, dict(spec, model=m["id"], dataset=ds["id"], target=target))
             assert st == 503 and r["error"]["code"] == "toolchain_unavailable", (st, r)
             msg = r["error"]["message"]
-            assert MISSING_IMAGE in msg and "podman pull " + MISSING_IMAGE in msg, msg
+            # pulling a tpuc_dev image cannot help (it lacks TPU-MLIR): build one
+            build = ("podman build -t " + MISSING_IMAGE +
+                     " -f deploy/toolchains/tpu-mlir.Containerfile deploy/toolchains")
+            assert MISSING_IMAGE in msg and build in msg, msg
             st, lst = c.json("GET", "/api/v1/jobs")
             assert st == 200 and lst["items"] == [], lst  # nothing was queued
             st, t = c.json("GET", "/api/v1/targets?refresh=1")
             vs = [x for x in t["toolchains"] if x["toolchain"] == "tpu-mlir"][0]
-            assert vs["ready"] is False and "podman pull" in vs["fix"], vs
+            assert vs["ready"] is False and vs["fix"].startswith(build), vs
             mc = [x for x in t["targets"] if x["id"] == "maixcam"][0]
             assert mc["toolchain_status"]["ready"] is False, mc
-        R.check("missing_toolchain_image_is_refused_with_the_pull_command", image_missing)
+        R.check("missing_toolchain_image_is_refused_with_the_build_command", image_missing)
     finally:
         rc = c.stop()
         if rc != 0:

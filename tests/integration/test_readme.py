@@ -1,5 +1,6 @@
 """The README's curl walk-through is a test: every ```sh block of README.md
-from the walk-through on, in order, in one bash with `set -euo pipefail`, in a folder where kilnd was
+from the walk-through on (```shell blocks are for running by hand and are
+not run), in order, in one bash with `set -euo pipefail`, in a folder where kilnd was
 started the way `make run` starts it (no --listen/--data-dir: kiln.ini and
 the default ./var), against real files: a YOLO11-shaped ONNX with the
 Ultralytics tensor names, real photos from python3-skimage in calib/ (plus a

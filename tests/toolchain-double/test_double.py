@@ -686,6 +686,21 @@ def test_pulsar2_errors(tmp):
     cfg = open(os.path.join(tmp, "config.json")).read()
     write(os.path.join(tmp, "c2.json"), cfg.replace('"compiler": {', '"compilr": {'))
     expect(run(PULSAR2_NPU2[:-4] + ["--config", "c2.json"], tmp), 1, 'has no field named "compilr"', "err")
+    # QuantMethod is MinMax | Percentile | MSE (pulsar2-docs-en 83fa86a4 config.md): no KL
+    write(os.path.join(tmp, "c2k.json"), cfg.replace('"calibration_method": "MinMax"',
+                                                     '"calibration_method": "KL"'))
+    expect(run(PULSAR2_NPU2[:-4] + ["--config", "c2k.json"], tmp), 1,
+           "Invalid enum value KL for enum type quant.calibration_method", "err")
+    expect(run(PULSAR2_NPU2 + ["--quant.calibration_method", "KL"], tmp), 2, "invalid choice: 'KL'", "err")
+    # OnnxOptimizeOption's fields only; enable_onnxsim is one of them
+    write(os.path.join(tmp, "c2o.json"), cfg.replace('"compiler": {',
+                                                     '"onnx_opt": {"enable_onnxsimm": true}, "compiler": {'))
+    expect(run(PULSAR2_NPU2[:-4] + ["--config", "c2o.json"], tmp), 1,
+           'Message type "common.OnnxOptimizeOption" has no field named "enable_onnxsimm"', "err")
+    write(os.path.join(tmp, "c2p.json"), cfg.replace('"compiler": {',
+                                                     '"onnx_opt": {"enable_onnxsim": true}, "compiler": {'))
+    expect(run(PULSAR2_NPU2[:-4] + ["--config", "c2p.json"], tmp), 0, "", "err")
+    shutil.rmtree(os.path.join(tmp, "out_npu"))   # the failure cases below check it stays absent
     write(os.path.join(tmp, "c3.json"), cfg.replace("calib/cali_images.tar", "calib/none.tar"))
     expect(run(PULSAR2_NPU2[:-4] + ["--config", "c3.json"], tmp), 1, "calibration dataset calib/none.tar not found", "err")
     with tarfile.open(os.path.join(tmp, "calib", "noimg.tar"), "w") as tf:

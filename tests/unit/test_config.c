@@ -26,7 +26,7 @@ static void defaults_are_the_documented_ones(void)
 	CHECK_INT(c.max_attempts, 2);
 	CHECK_INT(c.max_json_body, 1 << 20);
 	CHECK_STR(c.toolchains[TOOLCHAIN_TPU_MLIR].engine, "docker");
-	CHECK_STR(c.toolchains[TOOLCHAIN_TPU_MLIR].image, "sophgo/tpuc_dev:v3.1");
+	CHECK_STR(c.toolchains[TOOLCHAIN_TPU_MLIR].image, "localhost/kiln-tpu-mlir:1.7");
 }
 
 static void values_are_validated(void)

@@ -462,6 +462,52 @@ static void engine_probe__local_toolchain_says_what_is_missing(void)
 	cJSON_Delete(j);
 }
 
+/* issue 13 item 6: "simulated" comes from what the tool says it is (the
+ * double's marker in its --help), not from the text "toolchain-double" in
+ * the configured path: the double copied to any folder is still simulated,
+ * a tool in a folder of that name that answers as a real one is not. */
+static void engine_probe__simulated_is_what_the_tool_says_not_its_path(void)
+{
+	const char *tmp = kt_tmpdir();
+	char dir[600], tool[700];
+	snprintf(dir, sizeof(dir), "%s/elsewhere", tmp);
+	mkdir(dir, 0755);
+	const char *names[] = {"model_transform", "model_transform.py", NULL};
+	for (int i = 0; names[i]; i++) {
+		snprintf(tool, sizeof(tool), "%s/%s", dir, names[i]);
+		const char *body = "#!/bin/sh\necho 'usage: model_transform.py'\n"
+				   "echo 'KILN-TOOLCHAIN-DOUBLE (simulated by the Kiln toolchain double)'\n";
+		CHECK(kt_write_file(tool, body, strlen(body)) == 0);
+		chmod(tool, 0755);
+	}
+	struct engine_conf c = {.toolchain = "tpu-mlir", .engine = "local"};
+	snprintf(c.path, sizeof(c.path), "%s", dir);
+	struct engine_status st;
+	CHECK_INT(engine_probe(&c, 0, &st), 0);
+	CHECK(st.simulated);
+	/* the same tool in a folder named toolchain-double, now answering as a real one */
+	snprintf(dir, sizeof(dir), "%s/toolchain-double", tmp);
+	mkdir(dir, 0755);
+	for (int i = 0; names[i]; i++) {
+		snprintf(tool, sizeof(tool), "%s/%s", dir, names[i]);
+		const char *body = "#!/bin/sh\necho 'usage: model_transform.py [-h]'\n";
+		CHECK(kt_write_file(tool, body, strlen(body)) == 0);
+		chmod(tool, 0755);
+	}
+	snprintf(c.path, sizeof(c.path), "%s", dir);
+	CHECK_INT(engine_probe(&c, 0, &st), 0);
+	CHECK(!st.simulated);
+	cJSON *j = engine_status_json(&st);
+	CHECK(cJSON_IsFalse(cJSON_GetObjectItem(j, "simulated")));
+	cJSON_Delete(j);
+	/* a local tool that does not run is not ready either */
+	snprintf(tool, sizeof(tool), "%s/model_transform.py", dir);
+	CHECK(kt_write_file(tool, "#!/bin/sh\nexit 3\n", 17) == 0);
+	CHECK_INT(engine_probe(&c, 0, &st), KILN_EUNAVAIL);
+	CHECKF(strstr(st.message, "model_transform.py --help") != NULL, "%s", st.message);
+	CHECKF(strstr(st.fix, "tpu-mlir.Containerfile") != NULL, "%s", st.fix);
+}
+
 static void engine_probe__missing_engine_says_how_to_install_it(void)
 {
 	/* an engine binary that is not on this PATH */
@@ -552,6 +598,8 @@ static const struct kt_test tests[] = {
 	 engine_command__local_puts_path_first_and_runs_argv_as_is},
 	{"engine_probe__local_toolchain_says_what_is_missing",
 	 engine_probe__local_toolchain_says_what_is_missing},
+	{"engine_probe__simulated_is_what_the_tool_says_not_its_path",
+	 engine_probe__simulated_is_what_the_tool_says_not_its_path},
 	{"engine_probe__missing_engine_says_how_to_install_it",
 	 engine_probe__missing_engine_says_how_to_install_it},
 	{"engine_plan_script__is_a_script_that_repeats_the_job",

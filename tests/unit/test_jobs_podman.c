@@ -344,22 +344,178 @@ static void podman__timeout_fails_the_job_and_removes_the_container(void)
 	env_close(&e);
 }
 
+/* A second image: the first one's busybox plus tools named like TPU-MLIR's
+ * that answer --help, as the image deploy/toolchains/tpu-mlir.Containerfile
+ * builds would.  "" when it cannot be made. */
+static char tool_image[128];
+
+static void remove_tool_image(void)
+{
+	char *argv[] = {"podman", "rmi", "-f", tool_image, NULL};
+	struct first f = {""};
+	run(argv, 30000, &f);
+}
+
+static int make_tool_image(void)
+{
+	const char *dir = kt_tmpdir();
+	char root[600], bin[700], path[800], tarball[700];
+	snprintf(root, sizeof(root), "%s/rootfs2", dir);
+	snprintf(bin, sizeof(bin), "%s/bin", root);
+	snprintf(tarball, sizeof(tarball), "%s/rootfs2.tar", dir);
+	mkdir(root, 0755);
+	mkdir(bin, 0755);
+	snprintf(path, sizeof(path), "%s/busybox", bin);
+	char *cp[] = {"cp", "/bin/busybox", path, NULL};
+	struct first f = {""};
+	if (!CHECKF(run(cp, 10000, &f) == 0, "cp busybox: %s", f.line))
+		return 0;
+	snprintf(path, sizeof(path), "%s/sh", bin);
+	if (!CHECK(symlink("busybox", path) == 0))
+		return 0;
+	const char *tools[] = {"model_transform.py", "model_transform", NULL};
+	for (int i = 0; tools[i]; i++) {
+		snprintf(path, sizeof(path), "%s/%s", bin, tools[i]);
+		if (!CHECK(write_text(path, "#!/bin/sh\necho \"usage: model_transform [-h]\"\n",
+				      0755) == 0))
+			return 0;
+	}
+	char *tar[] = {"tar", "-C", root, "-cf", tarball, ".", NULL};
+	memset(&f, 0, sizeof(f));
+	if (!CHECKF(run(tar, 30000, &f) == 0, "tar: %s", f.line))
+		return 0;
+	snprintf(tool_image, sizeof(tool_image), "localhost/kiln-test-tpu-mlir:%d", (int)getpid());
+	char *imp[] = {"podman", "import", tarball, tool_image, NULL};
+	memset(&f, 0, sizeof(f));
+	if (!CHECKF(run(imp, 60000, &f) == 0, "podman import: %s", f.line))
+		return 0;
+	atexit(remove_tool_image);
+	return 1;
+}
+
 static void engine_probe__podman_reports_the_image_and_how_to_get_a_missing_one(void)
 {
 	if (!need_podman())
 		return;
 	struct engine_conf c = {.toolchain = "tpu-mlir", .engine = "podman"};
-	snprintf(c.image, sizeof(c.image), "%s", image);
-	struct engine_status st;
-	CHECK_INT(engine_probe(&c, 0, &st), 0);
-	CHECK(st.engine_ok && st.image_ok);
+	snprintf(c.engine_args, sizeof(c.engine_args), "%s", ENGINE_ARGS);
 	snprintf(c.image, sizeof(c.image), "sophgo/kiln-not-pulled:v0");
+	struct engine_status st;
 	CHECK_INT(engine_probe(&c, 0, &st), KILN_EUNAVAIL);
 	CHECK(st.engine_ok && !st.image_ok);
-	CHECK_STR(st.fix, "podman pull docker.io/sophgo/kiln-not-pulled:v0");
+	/* pulling a tpuc_dev image cannot help: the fix builds one with the tool */
+	CHECKF(strstr(st.fix, "podman build -t localhost/kiln-tpu-mlir:1.7 -f "
+		      "deploy/toolchains/tpu-mlir.Containerfile deploy/toolchains") != NULL,
+	       "%s", st.fix);
 	snprintf(c.toolchain, sizeof(c.toolchain), "pulsar2");
 	CHECK_INT(engine_probe(&c, 0, &st), KILN_EUNAVAIL);
 	CHECKF(strstr(st.fix, "podman load -i pulsar2_") != NULL, "%s", st.fix);
+}
+
+/* issue 13 item 3: an image that is present but lacks model_transform.py
+ * (sophgo/tpuc_dev:v3.1 itself) is not ready, and says what to build. */
+static void engine_probe__image_without_the_tool_is_not_ready_and_says_the_build_command(void)
+{
+	if (!need_podman())
+		return;
+	struct engine_conf c = {.toolchain = "tpu-mlir", .engine = "podman"};
+	snprintf(c.engine_args, sizeof(c.engine_args), "%s", ENGINE_ARGS);
+	snprintf(c.image, sizeof(c.image), "%s", image);   /* busybox only */
+	struct engine_status st;
+	CHECK_INT(engine_probe(&c, 0, &st), KILN_EUNAVAIL);
+	CHECK(st.engine_ok && st.image_ok && !st.tool_ok);
+	CHECKF(strstr(st.message, "present but model_transform.py missing inside") != NULL, "%s",
+	       st.message);
+	CHECKF(strstr(st.fix, "podman build -t ") != NULL &&
+	       strstr(st.fix, "-f deploy/toolchains/tpu-mlir.Containerfile deploy/toolchains"),
+	       "%s", st.fix);
+	cJSON *j = engine_status_json(&st);
+	CHECK(cJSON_IsFalse(cJSON_GetObjectItem(j, "ready")));
+	cJSON_Delete(j);
+	if (!make_tool_image())
+		return;
+	snprintf(c.image, sizeof(c.image), "%s", tool_image);
+	CHECKF(engine_probe(&c, 0, &st) == 0, "%s / %s", st.message, st.fix);
+	CHECK(st.tool_ok && !st.simulated);
+	j = engine_status_json(&st);
+	CHECK(cJSON_IsTrue(cJSON_GetObjectItem(j, "ready")));
+	cJSON_Delete(j);
+}
+
+/* deploy/toolchains/tpu-mlir.Containerfile itself, built over a local
+ * stand-in for sophgo/tpuc_dev (busybox + a `pip` that installs tools under
+ * the wheel's plain names, as tpu_mlir's does): the build adds the .py names,
+ * and the probe calls the result ready.  No registry is reached
+ * (--pull=never, the base is local). */
+static void containerfile__tpu_mlir_image_it_builds_is_ready(void)
+{
+	if (!need_podman())
+		return;
+	const char *cf = "deploy/toolchains/tpu-mlir.Containerfile";
+	char cwd[512];
+	if (!CHECKF(access(cf, R_OK) == 0, "%s not found from %s", cf,
+		    getcwd(cwd, sizeof(cwd)) ? cwd : "?"))
+		return;
+	const char *dir = kt_tmpdir();
+	char root[600], path[800], tarball[700];
+	snprintf(root, sizeof(root), "%s/base", dir);
+	snprintf(tarball, sizeof(tarball), "%s/base.tar", dir);
+	const char *dirs[] = {"", "/bin", "/usr", "/usr/local", "/usr/local/bin", "/tmp", NULL};
+	for (int i = 0; dirs[i]; i++) {
+		snprintf(path, sizeof(path), "%s%s", root, dirs[i]);
+		mkdir(path, 0755);
+	}
+	snprintf(path, sizeof(path), "%s/bin/busybox", root);
+	char *cp[] = {"cp", "/bin/busybox", path, NULL};
+	struct first f = {""};
+	if (!CHECKF(run(cp, 10000, &f) == 0, "cp: %s", f.line))
+		return;
+	const char *applets[] = {"sh", "echo", "printf", "chmod", "ln", "dirname", "mkdir", "cat",
+				 "true", NULL};
+	for (int i = 0; applets[i]; i++) {
+		snprintf(path, sizeof(path), "%s/bin/%s", root, applets[i]);
+		if (!CHECK(symlink("busybox", path) == 0))
+			return;
+	}
+	snprintf(path, sizeof(path), "%s/bin/pip", root);
+	if (!CHECK(write_text(path, "#!/bin/sh\necho \"pip $*\"\n"
+			      "for t in model_transform model_deploy run_calibration run_qtable; do\n"
+			      "  printf '#!/bin/sh\\necho usage: %s\\n' \"$t\" > /usr/local/bin/$t\n"
+			      "  chmod 755 /usr/local/bin/$t\ndone\n", 0755) == 0))
+		return;
+	char *tar[] = {"tar", "-C", root, "-cf", tarball, ".", NULL};
+	memset(&f, 0, sizeof(f));
+	if (!CHECKF(run(tar, 30000, &f) == 0, "tar: %s", f.line))
+		return;
+	char base[128], built[128], arg[200];
+	snprintf(base, sizeof(base), "localhost/kiln-test-tpuc-base:%d", (int)getpid());
+	snprintf(built, sizeof(built), "localhost/kiln-test-tpu-mlir-built:%d", (int)getpid());
+	snprintf(arg, sizeof(arg), "BASE=%s", base);
+	char *imp[] = {"podman", "import", "--change", "ENV PATH=/usr/local/bin:/bin", tarball, base,
+		       NULL};
+	memset(&f, 0, sizeof(f));
+	if (!CHECKF(run(imp, 60000, &f) == 0, "podman import: %s", f.line))
+		return;
+	char *build[] = {"podman", "build", "--runtime", "runc", "--ulimit", "nofile=1024:1024",
+			 "--ulimit", "nproc=1024:1024", "--pull=never", "--build-arg", arg, "-t",
+			 built, "-f", (char *)cf, "deploy/toolchains", NULL};
+	memset(&f, 0, sizeof(f));
+	int rc = run(build, 300000, &f);
+	if (CHECKF(rc == 0, "podman build: %s", f.line)) {
+		struct engine_conf c = {.toolchain = "tpu-mlir", .engine = "podman"};
+		snprintf(c.engine_args, sizeof(c.engine_args), "%s", ENGINE_ARGS);
+		snprintf(c.image, sizeof(c.image), "%s", built);
+		struct engine_status st;
+		CHECKF(engine_probe(&c, 0, &st) == 0, "%s / %s", st.message, st.fix);
+		CHECK(st.tool_ok);
+		/* the stand-in base alone lacks the tools: not ready, build command */
+		snprintf(c.image, sizeof(c.image), "%s", base);
+		CHECK_INT(engine_probe(&c, 0, &st), KILN_EUNAVAIL);
+		CHECKF(strstr(st.fix, "tpu-mlir.Containerfile") != NULL, "%s", st.fix);
+	}
+	char *rmi[] = {"podman", "rmi", "-f", built, base, NULL};
+	memset(&f, 0, sizeof(f));
+	run(rmi, 60000, &f);
 }
 
 static const struct kt_test tests[] = {
@@ -371,6 +527,10 @@ static const struct kt_test tests[] = {
 	 podman__timeout_fails_the_job_and_removes_the_container},
 	{"engine_probe__podman_reports_the_image_and_how_to_get_a_missing_one",
 	 engine_probe__podman_reports_the_image_and_how_to_get_a_missing_one},
+	{"engine_probe__image_without_the_tool_is_not_ready_and_says_the_build_command",
+	 engine_probe__image_without_the_tool_is_not_ready_and_says_the_build_command},
+	{"containerfile__tpu_mlir_image_it_builds_is_ready",
+	 containerfile__tpu_mlir_image_it_builds_is_ready},
 };
 
 int main(int argc, char **argv)

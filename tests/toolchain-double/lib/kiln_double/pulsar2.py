@@ -47,12 +47,17 @@ INPUT_PROC_KEYS = {"tensor_name", "tensor_format", "tensor_layout", "src_format"
                    "src_dtype", "src_extra_shapes", "csc_mode", "csc_mat", "mean", "std", "padding",
                    "padding_mode", "padding_constant_value", "slicing"}
 OUTPUT_PROC_KEYS = {"tensor_name", "dst_perm", "output_dtype"}
+# message OnnxOptimizeOption (pulsar2-docs-en @ 83fa86a4, user_guides_config/config.md)
+ONNX_OPT_KEYS = {"disable_onnx_optimization", "enable_onnxsim", "model_check",
+                 "disable_transformation_check", "save_tensors_data"}
 COMPILER_KEYS = {"static_batch_sizes", "max_dynamic_batch_size", "ddr_bw_limit", "disable_ir_fix",
                  "check", "npu_perf", "check_mode", "check_rtol", "check_atol",
                  "check_cosine_simularity", "check_tensor_black_list", "input_sample_dir",
                  "enable_slice_mode", "enable_tile_mode", "enable_data_soft_compression"}
 ENUMS = {
-    ("quant", "calibration_method"): ["MinMax", "Percentile", "MSE", "KL"],
+    # enum QuantMethod { MinMax, Percentile, MSE } (pulsar2-docs-en @ 83fa86a4,
+    # source/user_guides_config/config.md): no KL
+    ("quant", "calibration_method"): ["MinMax", "Percentile", "MSE"],
     ("quant", "precision_analysis_method"): ["PerLayer", "EndToEnd"],
     ("quant", "precision_analysis_mode"): ["Reference", "NPUBackend"],
     ("input_configs", "calibration_format"): ["Image", "Numpy", "Binary", "NumpyObject"],
@@ -110,7 +115,7 @@ def build_parser():
     for k in ("disable_onnx_optimization", "enable_onnxsim", "model_check",
               "disable_transformation_check", "save_tensors_data"):
         b.add_argument("--onnx_opt." + k, nargs="?", const=True, type=str2bool, dest="onnx_opt__" + k)
-    b.add_argument("--quant.calibration_method", choices=["MinMax", "Percentile", "MSE", "KL"],
+    b.add_argument("--quant.calibration_method", choices=["MinMax", "Percentile", "MSE"],
                    dest="quant__calibration_method")
     for k in ("precision_analysis", "highest_mix_precision", "enable_smooth_quant",
               "disable_auto_refine_scale", "enable_easy_quant", "disable_quant_optimization",
@@ -242,6 +247,7 @@ def build(args):
     compiler = cfg.get("compiler", {})
     check_keys(compiler, COMPILER_KEYS, "common.CompilerConfig")
     check_enum("compiler", compiler)
+    check_keys(cfg.get("onnx_opt", {}), ONNX_OPT_KEYS, "common.OnnxOptimizeOption")
     # command line beats the config file
     for k, v in vars(args).items():
         if v is None or "__" not in k:

@@ -311,7 +311,9 @@ def select_dataset(dataset, num, data_list, tool_file):
 
 
 def transform_parser(prog):
-    p = argparse.ArgumentParser(prog=prog)
+    # The epilog names the double in --help, which is what kilnd's readiness
+    # probe runs: "simulated" is decided from the tool itself, not its path.
+    p = argparse.ArgumentParser(prog=prog, epilog=C.MARKER + " (simulated by the Kiln toolchain double)")
     p.add_argument("--model_name", required=True, help="model name")
     p.add_argument("--model_def", required=True, help="model definition file.")
     p.add_argument("--model_data", help="caffemodel, only for caffe model")

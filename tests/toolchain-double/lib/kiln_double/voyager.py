@@ -44,7 +44,8 @@ def say(level, msg, out=None):
 
 def deploy_parser():
     p = argparse.ArgumentParser(prog=os.path.basename(sys.argv[0]) or "deploy.py",
-                                description="Deploy a network for the Metis AIPU")
+                                description="Deploy a network for the Metis AIPU",
+                                epilog=C.MARKER + " (simulated by the Kiln toolchain double)")
     p.add_argument("network", help="network name or path to the network YAML")
     p.add_argument("--build-root", default="build", help="build directory (default: build)")
     p.add_argument("--data-root", default="data", help="dataset directory (default: data)")

@@ -1,0 +1,589 @@
+/*
+ * loader_check: the board-loader rules as a table (see loader_check.h).
+ *
+ * Every rule below was read from sipeed/MaixCDK at commit
+ * d9741a207552b6e1a38eb247cf4bf62fd5df987d; the quoted log lines are the
+ * runtime's own (its spelling kept), so a user can match them to what the
+ * board would print.  Where the runtime does not refuse but would decode
+ * garbage (YOLOv5's channel check runs only at the first detect, mode-1
+ * YOLO11 never compares channels with labels in NCHW), the check still
+ * fails: a bundle that loads and finds nothing is not a good bundle.
+ * An unknown dim (dynamic, or not inferred) skips the rule that needs it
+ * rather than guessing.
+ */
+#include "loader_check.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mud.h"
+#include "onnx.h"
+#include "onnx_priv.h"
+
+/* Boards whose runtime is MaixCDK (they read the .mud's [extra]). */
+static const char *const MAIXCDK_TARGETS[] = {"maixcam", "maixcam2", NULL};
+
+enum { LAY_NCHW = 1, LAY_NHWC = 2 };
+
+struct ctx {
+	const struct job_spec *s;
+	int64_t h, w;                   /* input size, -1 unknown */
+};
+
+typedef int (*outputs_fn)(const struct ctx *c, const struct loader_out *o, size_t n,
+			  struct kiln_err *err);
+
+static int check_yolov5(const struct ctx *c, const struct loader_out *o, size_t n,
+			struct kiln_err *err);
+static int check_yolo11(const struct ctx *c, const struct loader_out *o, size_t n,
+			struct kiln_err *err);
+static int check_classifier(const struct ctx *c, const struct loader_out *o, size_t n,
+			    struct kiln_err *err);
+
+struct rule {
+	const char *model_type;
+	const char *cls;            /* the MaixPy class (nn.YOLOv5 ...) */
+	const char *header;         /* components/nn/include/... */
+	unsigned layouts;           /* output layouts the decoder reads */
+	int perm_by_default;        /* MaixCAM2 "auto": dst_perm [0,2,3,1] */
+	const char *group;          /* models of one family, for "contradicts" */
+	outputs_fn check;
+};
+
+/* [extra] keys each class needs (model_type, input_type, mean, scale,
+ * labels; anchors for YOLOv5) are mud_validate's, run on the staged .mud;
+ * this table holds what the outputs must look like.
+ *   yolov5: _post_process checks shape[1] == (labels + 5) * anchors / 2 /
+ *           outputs and reads [1, C, H, W] (shape[2], shape[3]): NCHW only.
+ *   yolov8: class YOLOv8 : public YOLO11 (maix_nn_yolov8.hpp), same load().
+ *   yolo11: load() mode 1 (3/4/5 outputs of labels + 64 channels, NCHW or
+ *           NHWC by the first head's dim 3) or mode 2 (DFL + Sigmoid).
+ *   classifier: forward takes outputs->begin() (first by name) as scores. */
+static const struct rule RULES[] = {
+	{"yolov5", "YOLOv5", "maix_nn_yolov5.hpp", LAY_NCHW, 0, "yolov5", check_yolov5},
+	{"yolov8", "YOLOv8", "maix_nn_yolov8.hpp (the YOLO11 loader)", LAY_NCHW | LAY_NHWC, 1,
+	 "yolov8", check_yolo11},
+	{"yolo11", "YOLO11", "maix_nn_yolo11.hpp", LAY_NCHW | LAY_NHWC, 1, "yolov8",
+	 check_yolo11},
+	{"classifier", "Classifier", "maix_nn_classifier.hpp", LAY_NCHW | LAY_NHWC, 0,
+	 "classifier", check_classifier},
+};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct rule *rule_for(const char *model_type)
+{
+	for (size_t i = 0; model_type && i < N(RULES); i++)
+		if (strcmp(RULES[i].model_type, model_type) == 0)
+			return &RULES[i];
+	return NULL;
+}
+
+static int maixcdk(const struct job_spec *s)
+{
+	for (size_t i = 0; MAIXCDK_TARGETS[i]; i++)
+		if (strcmp(s->target, MAIXCDK_TARGETS[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static void input_size(const struct job_spec *s, int64_t *h, int64_t *w)
+{
+	*h = *w = -1;
+	if (s->rank != 4)
+		return;
+	int nhwc = strcmp(s->layout, "nhwc") == 0;
+	*h = s->shape[nhwc ? 1 : 2];
+	*w = s->shape[nhwc ? 2 : 3];
+}
+
+int loader_check_dst_perm(const struct job_spec *s)
+{
+	const char *opt = spec_opt(s, "output_layout");
+	if (opt == NULL || strcmp(opt, "nchw") == 0)
+		return 0;
+	if (strcmp(opt, "nhwc") == 0)
+		return 1;
+	const struct rule *r = rule_for(s->model_type);
+	/* no rule: seed 000's config, dst_perm on every 4-D output */
+	return r ? r->perm_by_default : 1;
+}
+
+static void shape_text(const struct loader_out *o, char *buf, size_t cap)
+{
+	size_t off = (size_t)snprintf(buf, cap, "[");
+	for (int i = 0; i < o->rank && off < cap; i++) {
+		if (o->d[i] < 0)
+			off += (size_t)snprintf(buf + off, cap - off, "%s?", i ? "," : "");
+		else
+			off += (size_t)snprintf(buf + off, cap - off, "%s%lld", i ? "," : "",
+						(long long)o->d[i]);
+	}
+	if (off < cap)
+		snprintf(buf + off, cap - off, "]");
+}
+
+/* --- YOLOv5 ---------------------------------------------------------------------- */
+
+static int by_name(const void *a, const void *b)
+{
+	const struct loader_out *const *x = a, *const *y = b;
+	return strcmp((*x)->name, (*y)->name);
+}
+
+static int check_yolov5(const struct ctx *c, const struct loader_out *o, size_t n,
+			struct kiln_err *err)
+{
+	const struct job_spec *s = c->s;
+	size_t pairs = s->n_anchors / 2, nc = s->n_labels;
+	if (n == 0 || n > SPEC_MAX_OUTPUTS)
+		return kiln_errf(err, KILN_EUNPROC, "outputs", "MaixCDK's YOLOv5 decoder needs "
+				 "the head convs as outputs, one per stride");
+	if (pairs % n != 0)
+		return kiln_errf(err, KILN_EINVAL, "mud.anchors",
+				 "MaixCDK's YOLOv5 decoder (maix_nn_yolov5.hpp) gives each of the "
+				 "%zu outputs anchors / 2 / outputs pairs: mud.anchors has %zu pairs, "
+				 "not a multiple of %zu", n, pairs, n);
+	int64_t per = (int64_t)(pairs / n), want = ((int64_t)nc + 5) * per;
+	const struct loader_out *sorted[SPEC_MAX_OUTPUTS];
+	for (size_t i = 0; i < n; i++)
+		sorted[i] = &o[i];
+	qsort(sorted, n, sizeof(sorted[0]), by_name);
+	char sh[160];
+	for (size_t i = 0; i < n; i++) {
+		const struct loader_out *x = sorted[i];
+		shape_text(x, sh, sizeof(sh));
+		if (x->rank >= 0 && x->rank != 4)
+			return kiln_errf(err, KILN_EUNPROC, "outputs",
+					 "MaixCDK's YOLOv5 decoder reads each output as [1, (labels + "
+					 "5) x anchors, H, W]; %s is %s: cut at the Detect head's convs "
+					 "(/model.24/m.0|1|2/Conv_output_0, MaixPy's "
+					 "customize_model_yolov5.md)", x->name, sh);
+		if (x->rank < 0 || x->d[1] < 0 || x->d[1] == want)
+			continue;
+		if (x->d[3] == want)
+			return kiln_errf(err, KILN_EINVAL, "target_options.output_layout",
+					 "%s is NHWC %s; MaixCDK's YOLOv5 decoder reads NCHW "
+					 "(shape[1] == (classes+5)*anchors) and would log \"mud labels "
+					 "or anchors not match model's\": set "
+					 "target_options.output_layout to auto or nchw", x->name, sh);
+		if (x->d[1] % per == 0 && x->d[1] / per > 5)
+			return kiln_errf(err, KILN_EINVAL, "mud.labels",
+					 "the board would log \"mud labels or anchors not match "
+					 "model's\": output %s %s has %lld channels = %lld anchors x "
+					 "(5 + %lld classes), mud.labels has %zu names: give %lld labels",
+					 x->name, sh, (long long)x->d[1], (long long)per,
+					 (long long)(x->d[1] / per - 5), nc,
+					 (long long)(x->d[1] / per - 5));
+		return kiln_errf(err, KILN_EINVAL, "mud.anchors",
+				 "the board would log \"mud labels or anchors not match model's\": "
+				 "output %s %s has %lld channels, not (%zu labels + 5) x %lld "
+				 "anchors per output; check mud.anchors (%zu pairs) and mud.labels",
+				 x->name, sh, (long long)x->d[1], nc, (long long)per, pairs);
+	}
+	/* std::map order: anchor group i goes to the i-th name */
+	for (size_t i = 1; i < n; i++) {
+		const struct loader_out *a = sorted[i - 1], *b = sorted[i];
+		if (a->rank == 4 && b->rank == 4 && a->d[2] > 0 && b->d[2] > 0 &&
+		    a->d[2] <= b->d[2])
+			return kiln_errf(err, KILN_EUNPROC, "outputs",
+					 "MaixCDK's YOLOv5 decoder walks the outputs in name order "
+					 "and gives anchor group i to the i-th: %s (H %lld) sorts before "
+					 "%s (H %lld), so the stride-8 anchors would go to a coarser "
+					 "level; the outputs' names must sort from stride 8 to 32",
+					 a->name, (long long)a->d[2], b->name, (long long)b->d[2]);
+	}
+	return 0;
+}
+
+/* --- YOLOv8 / YOLO11 ------------------------------------------------------------- */
+
+static const int STRIDES[3] = {8, 16, 32};
+
+static int64_t anchor_num(const struct ctx *c)
+{
+	if (c->h <= 0 || c->w <= 0)
+		return -1;
+	int64_t a = 0;
+	for (int i = 0; i < 3; i++)
+		a += (c->w / STRIDES[i]) * (c->h / STRIDES[i]);
+	return a;
+}
+
+/* How many outputs mode 1 wants for the [extra] type (maix_nn_yolo11.hpp
+ * load(): 3 detect, 4 pose/obb, 5 seg), and mode 2 (DFL + Sigmoid + the
+ * type's extra tensors). */
+static const struct {
+	const char *type;
+	size_t mode1, mode2;
+	const char *extra;          /* what mode 1 adds to the three heads */
+} Y11_TYPES[] = {
+	{"detector", 3, 2, ""},
+	{"pose", 4, 3, " + keypoints [1,51,A]"},
+	{"obb", 4, 3, " + angle [1,1,A]"},
+	{"seg", 5, 4, " + coefficients [1,32,A] + protos"},
+};
+
+static int check_yolo11(const struct ctx *c, const struct loader_out *o, size_t n,
+			struct kiln_err *err)
+{
+	const struct job_spec *s = c->s;
+	const struct rule *r = rule_for(s->model_type);
+	const char *type = s->mud_type[0] ? s->mud_type : "detector";
+	size_t ti = 0;
+	while (ti < N(Y11_TYPES) && strcmp(Y11_TYPES[ti].type, type) != 0)
+		ti++;
+	if (ti == N(Y11_TYPES))
+		return 0;  /* mud_validate says "type [%s] not support" */
+	int detect = ti == 0;
+	int64_t nc = (int64_t)s->n_labels, ch = nc + 64, A = anchor_num(c);
+	char sh[160];
+	if (n != Y11_TYPES[ti].mode1 && n != Y11_TYPES[ti].mode2)
+		return kiln_errf(err, KILN_EUNPROC, "outputs",
+				 "MaixPy's %s loader wants %zu outputs of %lld+64 channels%s or "
+				 "DFL+Sigmoid%s; this bundle has %zu (%s). Cut at the 3 per-level "
+				 "Concats (MaixCAM2) or the DFL conv + Sigmoid (MaixCAM)",
+				 r->cls, Y11_TYPES[ti].mode1, (long long)nc, Y11_TYPES[ti].extra,
+				 detect ? "" : " + the type's own", n, r->header);
+	if (c->h <= 0 || c->w <= 0)
+		return 0;
+	if (n == Y11_TYPES[ti].mode1) {
+		/* mode 1: NHWC when a 4-D output is [1, H/8, W/8, labels + 64] */
+		int hwc = 0;
+		for (size_t i = 0; i < n; i++)
+			if ((o[i].rank == 4 && o[i].d[3] == ch && o[i].d[1] == c->h / 8 &&
+			     o[i].d[2] == c->w / 8) || o[i].nhwc)
+				hwc = 1;
+		int seen[3] = {0, 0, 0};
+		for (size_t i = 0; i < n; i++) {
+			const struct loader_out *x = &o[i];
+			int rank = x->rank == 4 && x->d[3] == 1 ? 3 : x->rank;
+			shape_text(x, sh, sizeof(sh));
+			if (rank < 0)
+				return 0;
+			if (rank == 4) {
+				int proto = ti == 3 &&
+					((x->d[1] == 32 && x->d[2] == c->h / 4 && x->d[3] == c->w / 4) ||
+					 (x->d[3] == 32 && x->d[1] == c->h / 4 && x->d[2] == c->w / 4));
+				if (proto)
+					continue;
+				int64_t hd = x->d[hwc ? 1 : 2], cc = x->d[hwc ? 3 : 1];
+				int lv = -1;
+				for (int k = 0; k < 3; k++)
+					if (hd == c->h / STRIDES[k])
+						lv = k;
+				if (lv < 0)
+					return kiln_errf(err, KILN_EUNPROC, "outputs",
+							 "the board would log \"output node shape error, "
+							 "please check 1\": %s %s matches none of the "
+							 "strides 8, 16, 32 of a %lldx%lld input (%s)",
+							 x->name, sh, (long long)c->h, (long long)c->w,
+							 hwc ? "NHWC" : "NCHW");
+				if (seen[lv]++)
+					return kiln_errf(err, KILN_EUNPROC, "outputs",
+							 "two outputs are the stride-%d head (%s is the "
+							 "second); %s's loader wants one per stride 8, "
+							 "16, 32", STRIDES[lv], x->name, r->cls);
+				if (cc >= 0 && cc != ch)
+					return kiln_errf(err, cc > 64 ? KILN_EINVAL : KILN_EUNPROC,
+							 cc > 64 ? "mud.labels" : "outputs",
+							 "head %s %s has %lld channels; %s's decoder "
+							 "reads labels + 64 (4 x DFL reg_max 16) = %lld "
+							 "with the %lld labels given%s", x->name, sh,
+							 (long long)cc, r->cls, (long long)ch,
+							 (long long)nc, cc > 64 ? ": give one label per "
+							 "class of the head" : "");
+			} else if (rank == 3) {
+				if (detect)
+					return kiln_errf(err, KILN_EUNPROC, "outputs",
+							 "the board would log \"output node shape error, "
+							 "please check 2\": %s %s is 3-D, a detector's "
+							 "three heads are 4-D", x->name, sh);
+			} else {
+				return kiln_errf(err, KILN_EUNPROC, "outputs",
+						 "the board would log \"output node shape error, "
+						 "please check 3\": %s %s has rank %d", x->name, sh,
+						 x->rank);
+			}
+		}
+		for (int k = 0; k < 3; k++)
+			if (!seen[k])
+				return kiln_errf(err, KILN_EUNPROC, "outputs",
+						 "no output is the stride-%d head (H/%d = %lld); %s's "
+						 "loader wants one head per stride 8, 16, 32",
+						 STRIDES[k], STRIDES[k],
+						 (long long)(c->h / STRIDES[k]), r->cls);
+		return 0;
+	}
+	/* mode 2: the class tensor [1, labels, A] (a 4-D one with a trailing 1
+	 * counts as 3-D); for a detector the other output is the DFL */
+	if (A < 0)
+		return 0;
+	int sig = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct loader_out *x = &o[i];
+		if (x->rank < 0)
+			return 0;
+		int nchw3 = x->rank == 3 || (x->rank == 4 && x->d[3] == 1);
+		if (nchw3 && x->d[1] == nc && x->d[2] == A)
+			sig = 1;
+	}
+	if (!sig) {
+		shape_text(&o[0], sh, sizeof(sh));
+		return kiln_errf(err, KILN_EUNPROC, "outputs",
+				 "no output is the class Sigmoid [1,%lld,%lld] (labels x anchors, "
+				 "%lldx%lld input): the board would log \"can't find DFL or sigmoid "
+				 "output\" or find nothing. %s wants %zu heads of %lld+64 channels "
+				 "or DFL+Sigmoid; check mud.labels", (long long)nc, (long long)A,
+				 (long long)c->h, (long long)c->w, r->cls, Y11_TYPES[ti].mode1,
+				 (long long)nc);
+	}
+	return 0;
+}
+
+/* --- classifier ------------------------------------------------------------------ */
+
+static int check_classifier(const struct ctx *c, const struct loader_out *o, size_t n,
+			    struct kiln_err *err)
+{
+	if (n == 0)
+		return 0;
+	const struct loader_out *first = &o[0];
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(o[i].name, first->name) < 0)
+			first = &o[i];
+	if (first->rank < 1)
+		return 0;
+	int64_t k = 1;
+	for (int i = 1; i < first->rank; i++) {
+		if (first->d[i] < 0)
+			return 0;
+		k *= first->d[i];
+	}
+	if (first->rank == 1)
+		k = first->d[0];
+	if (k < 0 || k == (int64_t)c->s->n_labels)
+		return 0;
+	char sh[160];
+	shape_text(first, sh, sizeof(sh));
+	return kiln_errf(err, KILN_EINVAL, "mud.labels",
+			 "MaixCDK's Classifier (maix_nn_classifier.hpp) reads the first output "
+			 "by name, %s %s, as one score per label: %lld scores, mud.labels has %zu "
+			 "names", first->name, sh, (long long)k, c->s->n_labels);
+}
+
+/* --- entry points ---------------------------------------------------------------- */
+
+int loader_check_outputs(const struct job_spec *s, const struct loader_out *outs, size_t n,
+			 struct kiln_err *err)
+{
+	if (!maixcdk(s))
+		return 0;
+	const struct rule *r = rule_for(s->model_type);
+	if (r == NULL)
+		return 0;
+	struct ctx c = {s, -1, -1};
+	input_size(s, &c.h, &c.w);
+	return r->check(&c, outs, n, err);
+}
+
+/* The board's view of an output: MaixCAM2's dst_perm [0,2,3,1] turns a
+ * 4-D NCHW tensor into NHWC; MaixCAM keeps the ONNX layout. */
+static void board_layout(const struct job_spec *s, struct loader_out *o)
+{
+	if (strcmp(s->target, "maixcam2") != 0 || o->rank != 4 || !loader_check_dst_perm(s))
+		return;
+	int64_t c = o->d[1];
+	o->d[1] = o->d[2];
+	o->d[2] = o->d[3];
+	o->d[3] = c;
+	o->nhwc = 1;
+}
+
+static void from_json(const cJSON *sh, struct loader_out *o)
+{
+	o->rank = cJSON_IsArray(sh) ? cJSON_GetArraySize(sh) : -1;
+	if (o->rank > LOADER_MAX_RANK)
+		o->rank = -1;
+	int i = 0;
+	for (const cJSON *d = cJSON_IsArray(sh) ? sh->child : NULL; d && i < LOADER_MAX_RANK;
+	     d = d->next, i++)
+		o->d[i] = cJSON_IsNumber(d) && d->valuedouble >= 0 ? (int64_t)d->valuedouble : -1;
+}
+
+static const cJSON *graph_output(const cJSON *insp, const char *name)
+{
+	const cJSON *o;
+	cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(insp, "outputs")) {
+		const char *n = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "name"));
+		if (n && name && strcmp(n, name) == 0)
+			return o;
+	}
+	return NULL;
+}
+
+/* Label count against the uncut model's own outputs (the decode the cut
+ * removes still says how many classes the head has). */
+static int labels_vs_head(const struct job_spec *s, const cJSON *insp, struct kiln_err *err)
+{
+	const cJSON *outs = cJSON_GetObjectItemCaseSensitive(insp, "outputs");
+	int n = cJSON_GetArraySize(outs);
+	if (n < 1)
+		return 0;
+	struct loader_out o = {0};
+	const cJSON *first = cJSON_GetArrayItem(outs, 0);
+	o.name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(first, "name"));
+	from_json(cJSON_GetObjectItemCaseSensitive(first, "shape"), &o);
+	if (o.name == NULL)
+		return 0;
+	char sh[160];
+	shape_text(&o, sh, sizeof(sh));
+	size_t nl = s->n_labels;
+	int64_t h, w;
+	input_size(s, &h, &w);
+	if (strcmp(s->model_type, "yolov5") == 0 && n == 1 && o.rank == 3 && o.d[2] > 5) {
+		/* Detect's decoded output [1, anchors x cells, 5 + classes] */
+		int64_t nc = o.d[2] - 5;
+		if (nc != (int64_t)nl)
+			return kiln_errf(err, KILN_EINVAL, "mud.labels",
+					 "mud.labels has %zu names but the model's YOLOv5 head has "
+					 "%lld classes (%s %s = 5 + %lld per box; its convs have %lld "
+					 "channels at 3 anchors): MaixCDK would log \"mud labels or "
+					 "anchors not match model's\"; give %lld labels", nl,
+					 (long long)nc, o.name, sh, (long long)nc,
+					 (long long)(3 * (nc + 5)), (long long)nc);
+		if (h > 0 && w > 0 && o.d[1] > 0) {
+			int64_t cells = 0;
+			for (int k = 0; k < 3; k++)
+				cells += (h / STRIDES[k]) * (w / STRIDES[k]);
+			if (cells > 0 && o.d[1] % cells == 0 &&
+			    (int64_t)(s->n_anchors / 2) != 3 * (o.d[1] / cells))
+				return kiln_errf(err, KILN_EINVAL, "mud.anchors",
+						 "the model's YOLOv5 head has %lld anchors per level "
+						 "(%s %s over 3 levels of a %lldx%lld input); mud.anchors "
+						 "gives %zu pairs, MaixCDK wants %lld (width,height per "
+						 "anchor, stride 8 first)", (long long)(o.d[1] / cells),
+						 o.name, sh, (long long)h, (long long)w,
+						 s->n_anchors / 2, (long long)(3 * (o.d[1] / cells)));
+		}
+		return 0;
+	}
+	const char *type = s->mud_type[0] ? s->mud_type : "detector";
+	int yolo8 = strcmp(s->model_type, "yolov8") == 0 || strcmp(s->model_type, "yolo11") == 0;
+	/* [1, 4 + classes, A]; seg adds 32 mask coefficients and a 2nd output */
+	int64_t extra = strcmp(type, "detector") == 0 && n == 1 ? 4
+		      : strcmp(type, "seg") == 0 && n == 2 ? 36 : -1;
+	if (yolo8 && extra > 0 && o.rank == 3 && o.d[1] > extra && o.d[1] - extra != (int64_t)nl)
+		return kiln_errf(err, KILN_EINVAL, "mud.labels",
+				 "mud.labels has %zu names but the model's %s head has %lld classes "
+				 "(%s %s = %lld + classes): the heads would have %lld+64 channels, "
+				 "not %zu+64; give %lld labels", nl, s->model_type,
+				 (long long)(o.d[1] - extra), o.name, sh, (long long)extra,
+				 (long long)(o.d[1] - extra), nl, (long long)(o.d[1] - extra));
+	if (strcmp(s->model_type, "classifier") == 0 && n == 1 && o.rank == 2 && o.d[1] > 0 &&
+	    o.d[1] != (int64_t)nl)
+		return kiln_errf(err, KILN_EINVAL, "mud.labels",
+				 "mud.labels has %zu names but the classifier's output %s %s has "
+				 "%lld classes: MaixCDK's Classifier takes one label per score",
+				 nl, o.name, sh, (long long)o.d[1]);
+	return 0;
+}
+
+int loader_check_submit(const struct job_spec *s, const cJSON *insp, struct kiln_err *err)
+{
+	if (!maixcdk(s))
+		return 0;
+	const struct rule *r = rule_for(s->model_type);
+	if (r == NULL || insp == NULL)
+		return 0;
+	const char *opt = spec_opt(s, "output_layout");
+	if (opt && strcmp(opt, "nhwc") == 0 && !(r->layouts & LAY_NHWC))
+		return kiln_errf(err, KILN_EINVAL, "target_options.output_layout",
+				 "target_options.output_layout nhwc puts dst_perm [0,2,3,1] on the "
+				 "outputs, but MaixCDK's %s decoder (%s) reads NCHW only (it checks "
+				 "shape[1] == (classes + 5) * anchors): use auto or nchw", r->cls,
+				 r->header);
+	const char *fam = cJSON_GetStringValue(
+		cJSON_GetObjectItemCaseSensitive(insp, "suggested_model_type"));
+	const struct rule *fr = rule_for(fam);
+	if (fr && strcmp(fr->group, r->group) != 0)
+		return kiln_errf(err, KILN_EINVAL, "mud.model_type",
+				 "mud.model_type is %s but the model's head is a %s one: MaixPy's "
+				 "%s class (%s) could not decode it; use mud.model_type %s (or "
+				 "leave it out)", s->model_type, fam, r->cls, r->header,
+				 fr->model_type);
+	int rc = labels_vs_head(s, insp, err);
+	if (rc != 0)
+		return rc;
+	/* The chosen outputs' shapes are known when they are graph outputs
+	 * (a model cut already); intermediate tensors are checked on the
+	 * bundle, where the workspace's model gives their shapes. */
+	struct loader_out outs[SPEC_MAX_OUTPUTS];
+	if (s->n_outputs == 0 || s->n_outputs > SPEC_MAX_OUTPUTS)
+		return 0;
+	for (size_t i = 0; i < s->n_outputs; i++) {
+		const cJSON *g = graph_output(insp, s->outputs[i]);
+		if (g == NULL)
+			return 0;
+		memset(&outs[i], 0, sizeof(outs[i]));
+		outs[i].name = s->outputs[i];
+		from_json(cJSON_GetObjectItemCaseSensitive(g, "shape"), &outs[i]);
+		board_layout(s, &outs[i]);
+	}
+	return loader_check_outputs(s, outs, s->n_outputs, err);
+}
+
+int loader_check_bundle(const struct job_spec *s, const char *model_path,
+			const char *bundle_dir, struct kiln_err *err)
+{
+	if (!maixcdk(s))
+		return 0;
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s.mud", bundle_dir, s->name);
+	struct mud *m = NULL;
+	struct kiln_err e;
+	int rc = mud_read(path, &m, &e);
+	if (rc == 0)
+		rc = mud_validate(m, bundle_dir, &e);
+	mud_free(m);
+	if (rc != 0)
+		return kiln_errf(err, KILN_EUNPROC, e.field, "the bundle's %s.mud would not load "
+				 "on the board (MaixCDK): %s", s->name, e.msg);
+	struct onnx_model *om = NULL;
+	if (onnx_open(model_path, &om, &e) != 0)
+		return kiln_errf(err, KILN_EIO, "model", "cannot read %s for the board-loader "
+				 "check: %s", model_path, e.msg);
+	rc = loader_check_onnx(s, om, err);
+	onnx_close(om);
+	if (rc != 0) {
+		/* a job's failure, with the board's words kept */
+		err->code = KILN_EUNPROC;
+		return KILN_EUNPROC;
+	}
+	return 0;
+}
+
+int loader_check_onnx(const struct job_spec *s, const struct onnx_model *om,
+		      struct kiln_err *err)
+{
+	if (!maixcdk(s) || rule_for(s->model_type) == NULL || s->n_outputs == 0 ||
+	    s->n_outputs > SPEC_MAX_OUTPUTS)
+		return 0;
+	struct loader_out outs[SPEC_MAX_OUTPUTS];
+	for (size_t i = 0; i < s->n_outputs; i++) {
+		memset(&outs[i], 0, sizeof(outs[i]));
+		outs[i].name = s->outputs[i];
+		outs[i].rank = -1;
+		uint32_t t = onnx_find_tensor(om, s->outputs[i]);
+		const struct onnx_type *ty = t != ONNX_NONE ? om->tensors[t].ty : NULL;
+		if (ty && ty->rank >= 0 && ty->rank <= LOADER_MAX_RANK) {
+			outs[i].rank = ty->rank;
+			for (int k = 0; k < ty->rank; k++)
+				outs[i].d[k] = ty->dims[k].has_value ? ty->dims[k].value : -1;
+		}
+		board_layout(s, &outs[i]);
+	}
+	return loader_check_outputs(s, outs, s->n_outputs, err);
+}

@@ -1,0 +1,501 @@
+/*
+ * test_loader_check: the board-loader check (conversion/loader_check.c)
+ * and the recipe fixes of issue 13 items 4-6, held to the vendors' sources:
+ *   MaixCDK d9741a20 components/nn/include/maix_nn_{yolov5,yolo11,
+ *     classifier}.hpp (output rules, log lines);
+ *   pulsar2-docs-en 83fa86a4 user_guides_config/config.md (QuantMethod,
+ *     OnnxOptimizeOption), user_guides_quick/quick_start_ax620e.md;
+ *   tpu-mlir 016639d1 include/tpu_mlir/Conversion/TopToTpu/TopLowering.h
+ *     (F16 lowered as BF16 on CV18xx); seed 002's F16 deploy tolerance.
+ * Shapes are written here as the inspection gives them (a graph output's
+ * "shape"), so each case reads as the model a user would upload.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "kt.h"
+#include "loader_check.h"
+#include "mud.h"
+#include "recipe.h"
+#include "spec.h"
+
+static char *labels_json(int n)
+{
+	size_t cap = (size_t)n * 8 + 4;
+	char *s = malloc(cap);
+	size_t off = (size_t)snprintf(s, cap, "[");
+	for (int i = 0; i < n; i++)
+		off += (size_t)snprintf(s + off, cap - off, "%s\"c%d\"", i ? "," : "", i);
+	snprintf(s + off, cap - off, "]");
+	return s;
+}
+
+/* spec_parse with the inspection; NULL (and a CHECK failure) when refused */
+static struct job_spec *parse(const char *spec, const cJSON *insp)
+{
+	struct kiln_err err = {0};
+	struct job_spec *s = NULL;
+	if (!CHECKF(spec_parse_text(spec, strlen(spec), insp, &s, &err) == 0, "spec refused: %s: %s",
+		    err.field, err.msg))
+		return NULL;
+	return s;
+}
+
+/* An uncut YOLO11n 640x640 (output0 [1,84,8400]) and the six head convs
+ * reCamera's guide cuts at (seed 002). */
+static const char *INSP_YOLO11N =
+	"{\"inputs\":[{\"name\":\"images\",\"shape\":[1,3,640,640]}],"
+	"\"outputs\":[{\"name\":\"output0\",\"shape\":[1,84,8400]}],"
+	"\"suggested_model_type\":\"yolo11\"}";
+
+static void yolo11_six(struct loader_out *o)
+{
+	static const char *names[] = {
+		"/model.23/cv2.0/cv2.0.2/Conv_output_0", "/model.23/cv3.0/cv3.0.2/Conv_output_0",
+		"/model.23/cv2.1/cv2.1.2/Conv_output_0", "/model.23/cv3.1/cv3.1.2/Conv_output_0",
+		"/model.23/cv2.2/cv2.2.2/Conv_output_0", "/model.23/cv3.2/cv3.2.2/Conv_output_0"};
+	for (int i = 0; i < 6; i++) {
+		int64_t hw = 80 >> (i / 2);
+		o[i] = (struct loader_out){names[i], 4, {1, i % 2 ? 80 : 64, hw, hw}, 0};
+	}
+}
+
+/* issue 13 item 2's symptom, caught by the loader check: six outputs on
+ * MaixCAM fail with the loader's own layouts named. */
+static void loader__yolo11_six_head_convs_are_refused_with_the_layouts_it_takes(void)
+{
+	cJSON *insp = cJSON_Parse(INSP_YOLO11N);
+	char *labels = labels_json(80);
+	char spec[4096];
+	snprintf(spec, sizeof(spec),
+		 "{\"model\":\"m\",\"dataset\":\"d\",\"target\":\"maixcam\",\"name\":\"y\","
+		 "\"outputs\":[\"a\"],\"mud\":{\"model_type\":\"yolo11\",\"labels\":%s}}", labels);
+	struct job_spec *s = parse(spec, insp);
+	if (s) {
+		struct loader_out o[6];
+		yolo11_six(o);
+		struct kiln_err err = {0};
+		CHECK_INT(loader_check_outputs(s, o, 6, &err), KILN_EUNPROC);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
+		CHECKF(strstr(err.msg, "MaixPy's YOLO11 loader wants 3 outputs of 80+64 channels "
+			       "or DFL+Sigmoid; this bundle has 6 (maix_nn_yolo11.hpp)"), "%s",
+		       err.msg);
+		CHECK_STR(err.field, "outputs");
+		/* the DFL conv + Sigmoid cut of customize_model_yolov8.md loads */
+		struct loader_out two[2] = {
+			{"/model.23/dfl/conv/Conv_output_0", 4, {1, 1, 4, 8400}, 0},
+			{"/model.23/Sigmoid_output_0", 3, {1, 80, 8400}, 0}};
+		CHECKF(loader_check_outputs(s, two, 2, &err) == 0, "%s", err.msg);
+		/* ... but not with a class tensor of another label count */
+		two[1].d[1] = 3;
+		CHECK_INT(loader_check_outputs(s, two, 2, &err), KILN_EUNPROC);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
+		CHECKF(strstr(err.msg, "can't find DFL or sigmoid output") != NULL, "%s", err.msg);
+	}
+	spec_free(s);
+	free(labels);
+	cJSON_Delete(insp);
+}
+
+/* A model cut at the three per-level Concats (MaixPy maixcam2.md): on
+ * MaixCAM2 dst_perm makes them [1,80,80,144], mode 1 NHWC, which loads;
+ * a label count that does not fit the 144 channels is a 400 on mud.labels. */
+static const char *INSP_YOLO11N_CONCATS =
+	"{\"inputs\":[{\"name\":\"images\",\"shape\":[1,3,640,640]}],"
+	"\"outputs\":[{\"name\":\"/model.23/Concat_output_0\",\"shape\":[1,144,80,80]},"
+	"{\"name\":\"/model.23/Concat_1_output_0\",\"shape\":[1,144,40,40]},"
+	"{\"name\":\"/model.23/Concat_2_output_0\",\"shape\":[1,144,20,20]}]}";
+
+static void loader__maixcam2_yolo11_concats_load_and_labels_must_fit_the_channels(void)
+{
+	cJSON *insp = cJSON_Parse(INSP_YOLO11N_CONCATS);
+	for (int nl = 80; nl >= 79; nl--) {
+		char *labels = labels_json(nl);
+		char spec[4096];
+		snprintf(spec, sizeof(spec),
+			 "{\"model\":\"m\",\"dataset\":\"d\",\"target\":\"maixcam2\",\"name\":\"y\","
+			 "\"outputs\":[\"/model.23/Concat_output_0\",\"/model.23/Concat_1_output_0\","
+			 "\"/model.23/Concat_2_output_0\"],"
+			 "\"mud\":{\"model_type\":\"yolo11\",\"type\":\"detector\",\"labels\":%s}}",
+			 labels);
+		struct job_spec *s = parse(spec, insp);
+		if (s) {
+			CHECK_INT(loader_check_dst_perm(s), 1);
+			struct kiln_err err = {0};
+			int rc = loader_check_submit(s, insp, &err);
+			if (nl == 80) {
+				CHECKF(rc == 0, "%s: %s", err.field, err.msg);
+			} else {
+				CHECK_INT(rc, KILN_EINVAL);
+				CHECK_STR(err.field, "mud.labels");
+				CHECKF(strstr(err.msg, "144 channels") != NULL, "%s", err.msg);
+			}
+		}
+		spec_free(s);
+		free(labels);
+	}
+	cJSON_Delete(insp);
+}
+
+/* Pose and seg (MaixPy maixcam2.md: Concat_1..3 + Concat_output_0, + output1
+ * for seg): mode 1 with 4 and 5 outputs (maix_nn_yolo11.hpp load()). */
+static void loader__yolo11_pose_and_seg_heads_on_maixcam2(void)
+{
+	cJSON *insp = cJSON_Parse(INSP_YOLO11N);
+	const char *types[] = {"pose", "seg"};
+	for (int t = 0; t < 2; t++) {
+		char spec[512];
+		snprintf(spec, sizeof(spec),
+			 "{\"model\":\"m\",\"dataset\":\"d\",\"target\":\"maixcam2\",\"name\":\"y\","
+			 "\"outputs\":[\"a\"],\"mud\":{\"model_type\":\"yolo11\",\"type\":\"%s\","
+			 "\"labels\":[\"person\"]}}", types[t]);
+		struct job_spec *s = parse(spec, insp);
+		if (s == NULL)
+			continue;
+		/* already in MaixCAM2's layout: heads NHWC, 3-D tensors as they are */
+		struct loader_out o[5] = {
+			{"/model.23/Concat_1_output_0", 4, {1, 80, 80, 65}, 1},
+			{"/model.23/Concat_2_output_0", 4, {1, 40, 40, 65}, 1},
+			{"/model.23/Concat_3_output_0", 4, {1, 20, 20, 65}, 1},
+			{"/model.23/Concat_output_0", 3, {1, t ? 32 : 51, 8400}, 0},
+			{"output1", 4, {1, 160, 160, 32}, 1}};
+		size_t n = t ? 5 : 4;
+		struct kiln_err err = {0};
+		CHECKF(loader_check_outputs(s, o, n, &err) == 0, "%s: %s", types[t], err.msg);
+		/* pose with the seg count, seg without its prototypes */
+		CHECK_INT(loader_check_outputs(s, o, t ? 3 : 5, &err), KILN_EUNPROC);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
+		CHECKF(strstr(err.msg, t ? "wants 5 outputs" : "wants 4 outputs") != NULL, "%s",
+		       err.msg);
+		spec_free(s);
+	}
+	cJSON_Delete(insp);
+}
+
+/* YOLOv5 640: the decoded output [1,25200,85] says 80 classes. */
+static const char *INSP_YOLOV5S =
+	"{\"inputs\":[{\"name\":\"images\",\"shape\":[1,3,640,640]}],"
+	"\"outputs\":[{\"name\":\"output\",\"shape\":[1,25200,85]}],"
+	"\"suggested_model_type\":\"yolov5\"}";
+#define YOLOV5_CONVS "[\"/model.24/m.0/Conv_output_0\",\"/model.24/m.1/Conv_output_0\"," \
+	"\"/model.24/m.2/Conv_output_0\"]"
+
+static void loader__three_labels_for_a_255_channel_yolov5_head_is_a_400_naming_mud_labels(void)
+{
+	cJSON *insp = cJSON_Parse(INSP_YOLOV5S);
+	const char *spec =
+		"{\"model\":\"m\",\"dataset\":\"d\",\"target\":\"maixcam\",\"name\":\"y\","
+		"\"outputs\":" YOLOV5_CONVS ",\"mud\":{\"model_type\":\"yolov5\","
+		"\"labels\":[\"a\",\"b\",\"c\"]}}";
+	struct job_spec *s = parse(spec, insp);
+	if (s) {
+		struct kiln_err err = {0};
+		CHECK_INT(loader_check_submit(s, insp, &err), KILN_EINVAL);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
+		CHECK_STR(err.field, "mud.labels");
+		CHECKF(strstr(err.msg, "80 classes") && strstr(err.msg, "255 channels") &&
+		       strstr(err.msg, "mud labels or anchors not match model's"), "%s", err.msg);
+		/* the same on the head convs' shapes (bundle time) */
+		struct loader_out o[3] = {
+			{"/model.24/m.0/Conv_output_0", 4, {1, 255, 80, 80}, 0},
+			{"/model.24/m.1/Conv_output_0", 4, {1, 255, 40, 40}, 0},
+			{"/model.24/m.2/Conv_output_0", 4, {1, 255, 20, 20}, 0}};
+		CHECK_INT(loader_check_outputs(s, o, 3, &err), KILN_EINVAL);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
+		CHECK_STR(err.field, "mud.labels");
+		CHECKF(strstr(err.msg, "give 80 labels") != NULL, "%s", err.msg);
+	}
+	spec_free(s);
+	/* anchors that do not fit the head's 3 per level: mud.anchors */
+	spec = "{\"model\":\"m\",\"dataset\":\"d\",\"target\":\"maixcam\",\"name\":\"y\","
+	       "\"outputs\":" YOLOV5_CONVS ",\"mud\":{\"model_type\":\"yolov5\","
+	       "\"labels\":%s,\"anchors\":[10,13,16,30,33,23,30,61,62,45,59,119]}}";
+	char *labels = labels_json(80);
+	char buf[4096];
+	snprintf(buf, sizeof(buf), spec, labels);
+	s = parse(buf, insp);
+	if (s) {
+		struct kiln_err err = {0};
+		CHECK_INT(loader_check_submit(s, insp, &err), KILN_EINVAL);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
+		CHECK_STR(err.field, "mud.anchors");
+	}
+	spec_free(s);
+	free(labels);
+	cJSON_Delete(insp);
+}
+
+static void loader__model_type_contradicting_the_detected_family_is_a_400(void)
+{
+	cJSON *insp = cJSON_Parse(INSP_YOLO11N);
+	char *labels = labels_json(80);
+	char spec[4096];
+	snprintf(spec, sizeof(spec),
+		 "{\"model\":\"m\",\"dataset\":\"d\",\"target\":\"maixcam\",\"name\":\"y\","
+		 "\"outputs\":[\"a\"],\"mud\":{\"model_type\":\"yolov5\",\"labels\":%s}}", labels);
+	struct job_spec *s = parse(spec, insp);
+	if (s) {
+		struct kiln_err err = {0};
+		CHECK_INT(loader_check_submit(s, insp, &err), KILN_EINVAL);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
+		CHECK_STR(err.field, "mud.model_type");
+		CHECKF(strstr(err.msg, "use mud.model_type yolo11") != NULL, "%s", err.msg);
+	}
+	spec_free(s);
+	/* yolov8 for a YOLO11 head is the same MaixCDK decoder: fine */
+	snprintf(spec, sizeof(spec),
+		 "{\"model\":\"m\",\"dataset\":\"d\",\"target\":\"maixcam\",\"name\":\"y\","
+		 "\"outputs\":[\"a\"],\"mud\":{\"model_type\":\"yolov8\",\"labels\":%s}}", labels);
+	s = parse(spec, insp);
+	if (s) {
+		struct kiln_err err = {0};
+		CHECKF(loader_check_submit(s, insp, &err) == 0, "%s", err.msg);
+	}
+	spec_free(s);
+	free(labels);
+	cJSON_Delete(insp);
+}
+
+static void loader__classifier_needs_one_label_per_score(void)
+{
+	cJSON *insp = cJSON_Parse("{\"inputs\":[{\"name\":\"input\",\"shape\":[1,3,224,224]}],"
+				  "\"outputs\":[{\"name\":\"536\",\"shape\":[1,1000]}],"
+				  "\"suggested_model_type\":\"classifier\"}");
+	const char *spec = "{\"model\":\"m\",\"dataset\":\"d\",\"target\":\"maixcam\","
+			   "\"name\":\"c\",\"outputs\":[\"536\"],\"mud\":{\"model_type\":"
+			   "\"classifier\",\"labels\":[\"cat\",\"dog\",\"bird\"]}}";
+	struct job_spec *s = parse(spec, insp);
+	if (s) {
+		struct kiln_err err = {0};
+		CHECK_INT(loader_check_submit(s, insp, &err), KILN_EINVAL);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
+		CHECK_STR(err.field, "mud.labels");
+		CHECKF(strstr(err.msg, "1000 classes") != NULL, "%s", err.msg);
+	}
+	spec_free(s);
+	cJSON_Delete(insp);
+}
+
+/* issue 13 item 4: MaixCDK's YOLOv5 decoder reads NCHW and checks
+ * shape[1] == (classes + 5) * anchors, so MaixCAM2 must not dst_perm the
+ * head convs; asking for nhwc anyway is a 400 on the option. */
+static const char *INSP_YOLOV5S_CUT =
+	"{\"inputs\":[{\"name\":\"images\",\"shape\":[1,3,640,640]}],"
+	"\"outputs\":[{\"name\":\"/model.24/m.0/Conv_output_0\",\"shape\":[1,255,80,80]},"
+	"{\"name\":\"/model.24/m.1/Conv_output_0\",\"shape\":[1,255,40,40]},"
+	"{\"name\":\"/model.24/m.2/Conv_output_0\",\"shape\":[1,255,20,20]}]}";
+
+static const cJSON *output_processors(const struct recipe_out *r, size_t file)
+{
+	static cJSON *keep;
+	cJSON_Delete(keep);
+	keep = cJSON_Parse(r->plan->files[file].content);
+	return cJSON_GetObjectItemCaseSensitive(keep, "output_processors");
+}
+
+static void maixcam2__yolov5_heads_stay_nchw_for_maixcdks_decoder(void)
+{
+	cJSON *insp = cJSON_Parse(INSP_YOLOV5S_CUT);
+	char *labels = labels_json(80);
+	char spec[4096];
+	snprintf(spec, sizeof(spec),
+		 "{\"model\":\"m\",\"dataset\":\"d\",\"target\":\"maixcam2\",\"name\":\"y5\","
+		 "\"outputs\":" YOLOV5_CONVS ",\"mud\":{\"model_type\":\"yolov5\",\"labels\":%s}}",
+		 labels);
+	struct job_spec *s = parse(spec, insp);
+	struct recipe_out *r = NULL;
+	struct recipe_paths p;
+	recipe_paths_default(&p);
+	struct kiln_err err = {0};
+	if (s && CHECKF(recipe_plan(s, insp, &p, &r, &err) == 0, "%s", err.msg)) {
+		CHECK_INT(loader_check_dst_perm(s), 0);
+		for (size_t f = 0; f < r->plan->n_files; f++) {
+			const cJSON *op;
+			int n = 0;
+			cJSON_ArrayForEach(op, output_processors(r, f)) {
+				n++;
+				CHECKF(!cJSON_HasObjectItem(op, "dst_perm"), "%s has a dst_perm: %s",
+				       r->plan->files[f].name, r->plan->files[f].content);
+			}
+			CHECK_INT(n, 3);
+		}
+		CHECKF(loader_check_submit(s, insp, &err) == 0, "%s: %s", err.field, err.msg);
+	}
+	recipe_out_free(r);
+	spec_free(s);
+	snprintf(spec, sizeof(spec),
+		 "{\"model\":\"m\",\"dataset\":\"d\",\"target\":\"maixcam2\",\"name\":\"y5\","
+		 "\"outputs\":" YOLOV5_CONVS ",\"target_options\":{\"output_layout\":\"nhwc\"},"
+		 "\"mud\":{\"model_type\":\"yolov5\",\"labels\":%s}}", labels);
+	s = parse(spec, insp);
+	if (s) {
+		CHECK_INT(loader_check_submit(s, insp, &err), KILN_EINVAL);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
+		CHECK_STR(err.field, "target_options.output_layout");
+		CHECKF(strstr(err.msg, "reads NCHW only") != NULL, "%s", err.msg);
+		/* and were it planned so, the bundle check says the board's words */
+		struct loader_out o[3] = {
+			{"/model.24/m.0/Conv_output_0", 4, {1, 80, 80, 255}, 1},
+			{"/model.24/m.1/Conv_output_0", 4, {1, 40, 40, 255}, 1},
+			{"/model.24/m.2/Conv_output_0", 4, {1, 20, 20, 255}, 1}};
+		CHECK_INT(loader_check_outputs(s, o, 3, &err), KILN_EINVAL);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
+		CHECKF(strstr(err.msg, "mud labels or anchors not match model's") != NULL, "%s",
+		       err.msg);
+	}
+	spec_free(s);
+	free(labels);
+	cJSON_Delete(insp);
+}
+
+/* issue 13 item 5: the cut model is simplified (onnx_opt.enable_onnxsim,
+ * off by default in pulsar2). */
+static void maixcam2__config_asks_pulsar2_to_simplify_the_cut_model(void)
+{
+	cJSON *insp = cJSON_Parse(INSP_YOLO11N_CONCATS);
+	char *labels = labels_json(80);
+	char spec[4096];
+	snprintf(spec, sizeof(spec),
+		 "{\"model\":\"m\",\"dataset\":\"d\",\"target\":\"maixcam2\",\"name\":\"y\","
+		 "\"outputs\":[\"/model.23/Concat_output_0\",\"/model.23/Concat_1_output_0\","
+		 "\"/model.23/Concat_2_output_0\"],\"mud\":{\"model_type\":\"yolo11\",\"labels\":%s}}",
+		 labels);
+	struct job_spec *s = parse(spec, insp);
+	struct recipe_out *r = NULL;
+	struct recipe_paths p;
+	recipe_paths_default(&p);
+	struct kiln_err err = {0};
+	if (s && CHECKF(recipe_plan(s, insp, &p, &r, &err) == 0, "%s", err.msg)) {
+		CHECK_INT(r->plan->n_files, 2);
+		for (size_t f = 0; f < r->plan->n_files; f++) {
+			cJSON *cfg = cJSON_Parse(r->plan->files[f].content);
+			const cJSON *oo = cJSON_GetObjectItemCaseSensitive(cfg, "onnx_opt");
+			CHECKF(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(oo, "enable_onnxsim")),
+			       "%s", r->plan->files[f].content);
+			cJSON_Delete(cfg);
+		}
+	}
+	recipe_out_free(r);
+	spec_free(s);
+	free(labels);
+	cJSON_Delete(insp);
+}
+
+/* issue 13 item 6: QuantMethod has MinMax, Percentile, MSE; no KL. */
+static void spec__pulsar2_calibration_method_kl_is_refused(void)
+{
+	cJSON *insp = cJSON_Parse(INSP_YOLO11N_CONCATS);
+	const char *spec = "{\"model\":\"m\",\"dataset\":\"d\",\"target\":\"maixcam2\","
+			   "\"name\":\"y\",\"calibration\":{\"method\":\"KL\"},"
+			   "\"outputs\":[\"/model.23/Concat_output_0\"],"
+			   "\"mud\":{\"model_type\":\"yolo11\",\"labels\":[\"a\"]}}";
+	struct job_spec *s = NULL;
+	struct kiln_err err = {0};
+	CHECK_INT(spec_parse_text(spec, strlen(spec), insp, &s, &err), KILN_EINVAL);
+	CHECK_STR(err.field, "calibration.method");
+	spec_free(s);
+	cJSON *t = targets_json();
+	char *text = cJSON_PrintUnformatted(t);
+	CHECKF(strstr(text, "\"KL\"") == NULL, "targets still offer KL");
+	free(text);
+	cJSON_Delete(t);
+	cJSON_Delete(insp);
+}
+
+/* issue 13 item 6: reCamera F16 is BF16 on CV18xx (TopLowering.h), named
+ * so, and deployed with seed 002's --tolerance 0.99,0.9. */
+static void recamera__f16_is_named_bf16_and_checked_at_seed_002s_tolerance(void)
+{
+	cJSON *insp = cJSON_Parse(INSP_YOLO11N);
+	const char *spec = "{\"model\":\"m\",\"dataset\":\"d\",\"target\":\"recamera\","
+			   "\"name\":\"yolo11n\",\"quantize\":\"f16\",\"outputs\":[\"output0\"],"
+			   "\"test_image\":\"dog\",\"mud\":{\"labels\":[\"a\"]}}";
+	struct job_spec *s = parse(spec, insp);
+	struct recipe_out *r = NULL;
+	struct recipe_paths p;
+	recipe_paths_default(&p);
+	p.test_image = "dog.jpg";
+	struct kiln_err err = {0};
+	if (s && CHECKF(recipe_plan(s, insp, &p, &r, &err) == 0, "%s", err.msg)) {
+		const struct plan_step *d = NULL;
+		for (size_t i = 0; i < r->plan->n_steps; i++)
+			if (strcmp(r->plan->steps[i].name, "deploy") == 0)
+				d = &r->plan->steps[i];
+		if (CHECK(d != NULL)) {
+			int tol = 0, f16 = 0, model = 0;
+			for (size_t k = 0; k + 1 < d->argc; k++) {
+				tol |= strcmp(d->argv[k], "--tolerance") == 0 &&
+				       strcmp(d->argv[k + 1], "0.99,0.9") == 0;
+				f16 |= strcmp(d->argv[k], "--quantize") == 0 &&
+				       strcmp(d->argv[k + 1], "F16") == 0;
+				model |= strcmp(d->argv[k], "--model") == 0 &&
+					 strcmp(d->argv[k + 1], "yolo11n_cv181x_bf16.cvimodel") == 0;
+			}
+			CHECK(tol);
+			CHECK(f16);    /* the seed's own command */
+			CHECK(model);  /* what the cvimodel holds */
+		}
+	}
+	recipe_out_free(r);
+	spec_free(s);
+	cJSON_Delete(insp);
+}
+
+/* Before a bundle is marked good, the staged .mud is read back with
+ * MaixCDK's rules: one without labels would not load. */
+static void loader__bundle_with_a_mud_the_board_refuses_fails(void)
+{
+	cJSON *insp = cJSON_Parse(INSP_YOLO11N);
+	const char *spec = "{\"model\":\"m\",\"dataset\":\"d\",\"target\":\"maixcam\","
+			   "\"name\":\"y\",\"outputs\":[\"output0\"],"
+			   "\"mud\":{\"model_type\":\"yolo11\",\"labels\":[\"a\"]}}";
+	struct job_spec *s = parse(spec, insp);
+	if (s) {
+		const char *dir = kt_tmpdir();
+		char path[700];
+		snprintf(path, sizeof(path), "%s/y.mud", dir);
+		const char *mud = "[basic]\ntype = cvimodel\nmodel = y_int8.cvimodel\n\n[extra]\n"
+				  "model_type = yolo11\ninput_type = rgb\nmean = 0,0,0\n"
+				  "scale = 1,1,1\n";
+		CHECK(kt_write_file(path, mud, strlen(mud)) == 0);
+		snprintf(path, sizeof(path), "%s/y_int8.cvimodel", dir);
+		CHECK(kt_write_file(path, "x", 1) == 0);
+		struct kiln_err err = {0};
+		CHECK_INT(loader_check_bundle(s, "/nonexistent.onnx", dir, &err), KILN_EUNPROC);
+		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
+		CHECKF(strstr(err.msg, "would not load on the board") &&
+		       strstr(err.msg, "labels key not found"), "%s", err.msg);
+	}
+	spec_free(s);
+	cJSON_Delete(insp);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct kt_test tests[] = {
+		{"loader__yolo11_six_head_convs_are_refused_with_the_layouts_it_takes",
+		 loader__yolo11_six_head_convs_are_refused_with_the_layouts_it_takes},
+		{"loader__maixcam2_yolo11_concats_load_and_labels_must_fit_the_channels",
+		 loader__maixcam2_yolo11_concats_load_and_labels_must_fit_the_channels},
+		{"loader__yolo11_pose_and_seg_heads_on_maixcam2", loader__yolo11_pose_and_seg_heads_on_maixcam2},
+		{"loader__three_labels_for_a_255_channel_yolov5_head_is_a_400_naming_mud_labels",
+		 loader__three_labels_for_a_255_channel_yolov5_head_is_a_400_naming_mud_labels},
+		{"loader__model_type_contradicting_the_detected_family_is_a_400",
+		 loader__model_type_contradicting_the_detected_family_is_a_400},
+		{"loader__classifier_needs_one_label_per_score",
+		 loader__classifier_needs_one_label_per_score},
+		{"loader__bundle_with_a_mud_the_board_refuses_fails",
+		 loader__bundle_with_a_mud_the_board_refuses_fails},
+		{"maixcam2__yolov5_heads_stay_nchw_for_maixcdks_decoder",
+		 maixcam2__yolov5_heads_stay_nchw_for_maixcdks_decoder},
+		{"maixcam2__config_asks_pulsar2_to_simplify_the_cut_model",
+		 maixcam2__config_asks_pulsar2_to_simplify_the_cut_model},
+		{"spec__pulsar2_calibration_method_kl_is_refused",
+		 spec__pulsar2_calibration_method_kl_is_refused},
+		{"recamera__f16_is_named_bf16_and_checked_at_seed_002s_tolerance",
+		 recamera__f16_is_named_bf16_and_checked_at_seed_002s_tolerance},
+	};
+	return kt_main("test_loader_check", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
+}
