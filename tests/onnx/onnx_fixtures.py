@@ -187,7 +187,11 @@ def yolov8(nc=4, c=8, eleven=False):
             b = g.conv_silu(f"{q}/cv3.{i}.0", x, c, c)
             b = g.conv_silu(f"{q}/cv3.{i}.1", b, c, c)
         cls = g.conv(f"{q}/cv3.{i}.2", b, c, nc, k=1)
-        sfx = "" if i == 0 else f"_{i}"
+        # per-level Concat names as MaixPy's guide lists them
+        # (docs/doc/en/vision/customize_model_yolov8.md): YOLO11
+        # Concat, Concat_1, Concat_2; YOLOv8 Concat_1, Concat_2, Concat_3
+        k = i if eleven else i + 1
+        sfx = "" if k == 0 else f"_{k}"
         cat = helper.make_node("Concat", [box, cls], [f"{m}/Concat{sfx}_output_0"],
                                name=f"{m}/Concat{sfx}", axis=1)
         g.nodes.append(cat)
@@ -197,7 +201,8 @@ def yolov8(nc=4, c=8, eleven=False):
         g.nodes.append(r)
         levels.append(r.output[0])
     A = 64 + 16 + 4
-    allc = helper.make_node("Concat", levels, [f"{m}/Concat_3_output_0"], name=f"{m}/Concat_3", axis=2)
+    n0 = 3 if eleven else 4  # the next free Concat number
+    allc = helper.make_node("Concat", levels, [f"{m}/Concat_{n0}_output_0"], name=f"{m}/Concat_{n0}", axis=2)
     g.nodes.append(allc)
     sp = g.const(f"{m}/split", np.array([4 * reg, nc], np.int64))
     bx, cl = f"{m}/Split_output_0", f"{m}/Split_output_1"
@@ -228,12 +233,13 @@ def yolov8(nc=4, c=8, eleven=False):
     cxy = g.node("Div", m, [s.output[0], two])
     wh = helper.make_node("Sub", [x2y2, x1y1], [f"{m}/Sub_1_output_0"], name=f"{m}/Sub_1")
     g.nodes.append(wh)
-    box = helper.make_node("Concat", [cxy, wh.output[0]], [f"{m}/Concat_4_output_0"], name=f"{m}/Concat_4", axis=1)
+    box = helper.make_node("Concat", [cxy, wh.output[0]], [f"{m}/Concat_{n0 + 1}_output_0"],
+                           name=f"{m}/Concat_{n0 + 1}", axis=1)
     g.nodes.append(box)
     strides = g.const(f"{m}/strides", np.ones((1, A), np.float32))
     dbox = g.node("Mul", m, [box.output[0], strides])
     sig = g.node("Sigmoid", m, [cl])
-    g.nodes.append(helper.make_node("Concat", [dbox, sig], ["output0"], name=f"{m}/Concat_5", axis=1))
+    g.nodes.append(helper.make_node("Concat", [dbox, sig], ["output0"], name=f"{m}/Concat_{n0 + 2}", axis=1))
     return g.model("main_graph", [images_input()],
                    [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 4 + nc, A])],
                    metadata={"task": "detect", "stride": "32",
