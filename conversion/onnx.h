@@ -125,7 +125,12 @@ struct onnx_suggestion {
 				    box+class Convs per level), "level-concats"
 				    (their per-level Concat), "dfl-sigmoid",
 				    "anchor-convs" (YOLOv5), "logits",
-				    "graph-outputs" */
+				    "graph-outputs"; pose and seg heads add
+				    their keypoint / mask outputs after the
+				    levels, as MaixCDK's loader wants */
+	const char *task;        /* "detect", "pose", "seg" for YOLOv8/11 (the
+				    MUD [extra] type MaixCDK reads: detector,
+				    pose, seg), else NULL (static) */
 	char reason[256];
 };
 /* *out is a new array of *n suggestions (never empty for a valid model);
@@ -146,7 +151,7 @@ cJSON *onnx_suggest_json(const struct onnx_model *m);
  * family and takes the board-independent order. */
 size_t onnx_suggest_pick(const char *target, const struct onnx_suggestion *all,
 			 size_t n, size_t *idx, const char **why);
-/* {tensors, family, model_type, layout, reason} of one suggestion; caller
+/* {tensors, family, model_type, layout, task, reason} of one suggestion; caller
  * cJSON_Delete()s; NULL on OOM. */
 cJSON *onnx_suggestion_json(const struct onnx_suggestion *s);
 

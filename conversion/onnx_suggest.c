@@ -20,7 +20,7 @@
 #include <string.h>
 
 struct cand {
-	const char *family, *model_type, *layout;
+	const char *family, *model_type, *layout, *task;
 	uint32_t tensors[64];
 	size_t n;
 	char reason[256];
@@ -146,6 +146,41 @@ static int32_t find_downstream(const struct onnx_model *m, uint32_t t,
 	return found;
 }
 
+/* Pose and seg heads add, next to Detect, one Concat on the last axis of a
+ * per-level Reshape(Conv) (keypoints, or mask coefficients); seg also has
+ * the mask prototypes as a second 4-D graph output.  Finds that Concat's
+ * output (or ONNX_NONE) and the prototype output (or ONNX_NONE). */
+static void find_task_branch(const struct onnx_model *m, int32_t all, uint32_t nl,
+			     uint32_t *extra, uint32_t *proto)
+{
+	*extra = *proto = ONNX_NONE;
+	for (uint32_t k = 0; k < m->nnodes && *extra == ONNX_NONE; k++) {
+		const struct onnx_node *X = &m->nodes[k];
+		int64_t ax = onnx_attr_int(X, "axis", 0);
+		if ((int32_t)k == all || !op_is(m, (int32_t)k, "Concat") || X->nin != nl ||
+		    (ax != 2 && ax != -1))
+			continue;
+		bool ok = true;
+		for (uint32_t i = 0; ok && i < X->nin; i++) {
+			int32_t r = producer_of(m, onnx_node_in(m, X, i));
+			ok = op_is(m, r, "Reshape") &&
+			     only_consumer(m, onnx_node_in(m, X, i)) == (int32_t)k &&
+			     op_is(m, producer_of(m, in_of(m, r, 0)), "Conv");
+		}
+		if (ok)
+			*extra = out0(m, (int32_t)k);
+	}
+	if (*extra == ONNX_NONE)
+		return;
+	/* the prototypes: a 4-D graph output other than the first */
+	for (uint32_t k = 1; k < m->noutputs && *proto == ONNX_NONE; k++) {
+		uint32_t t = m->vinfos[m->outputs[k]].tensor;
+		const struct onnx_type *ty = m->tensors[t].ty;
+		if (ty && ty->kind == OK_TENSOR && ty->rank == 4)
+			*proto = t;
+	}
+}
+
 /* YOLOv8 / YOLO11 Detect: per level Concat(box Conv, cls Conv) on axis 1,
  * each reshaped and concatenated into one tensor that DFL and Sigmoid
  * decode. */
@@ -198,9 +233,13 @@ static void find_yolov8(const struct onnx_model *m, struct clist *l)
 		if (!ok || nl < 2)
 			continue;
 		const char *fam = dw ? "yolo11" : "yolov8";
+		uint32_t extra, proto;
+		find_task_branch(m, all, nl, &extra, &proto);
+		const char *task = extra == ONNX_NONE ? "detect" : proto == ONNX_NONE ? "pose" : "seg";
 		struct cand *c = cand_new(l, fam, fam, "head-convs");
 		if (c == NULL)
 			return;
+		c->task = task;
 		for (uint32_t i = 0; i < nl; i++) {
 			cand_add(c, lv[i][0]);
 			cand_add(c, lv[i][1]);
@@ -221,6 +260,9 @@ static void find_yolov8(const struct onnx_model *m, struct clist *l)
 				return;
 			cand_add(d, out0(m, dfl));
 			cand_add(d, out0(m, sig));
+			cand_add(d, extra);
+			cand_add(d, proto);
+			d->task = task;
 			snprintf(d->reason, sizeof(d->reason),
 				 "%s with the DFL conv and class Sigmoid inside the model (two outputs); keeps more of the head in INT8",
 				 dw ? "YOLO11" : "YOLOv8");
@@ -233,10 +275,15 @@ static void find_yolov8(const struct onnx_model *m, struct clist *l)
 			return;
 		for (uint32_t i = 0; i < nl; i++)
 			cand_add(q, lvc[i]);
+		cand_add(q, extra);
+		cand_add(q, proto);
+		q->task = task;
 		snprintf(q->reason, sizeof(q->reason),
-			 "%s Detect head cut after each level's Concat of box and class Convs: %u outputs of %lld channels (classes + 4 x reg_max), decoded on the CPU",
+			 "%s Detect head cut after each level's Concat of box and class Convs: %u outputs of %lld channels (classes + 4 x reg_max)%s, decoded on the CPU",
 			 dw ? "YOLO11" : "YOLOv8", nl,
-			 box_ch > 0 && cls_ch > 0 ? (long long)(box_ch + cls_ch) : -1LL);
+			 box_ch > 0 && cls_ch > 0 ? (long long)(box_ch + cls_ch) : -1LL,
+			 strcmp(task, "pose") == 0 ? ", then the keypoints Concat"
+			 : strcmp(task, "seg") == 0 ? ", then the mask coefficients and the prototypes" : "");
 		return;
 	}
 }
@@ -363,6 +410,7 @@ int onnx_suggest(const struct onnx_model *m, struct onnx_suggestion **out,
 		s[i].family = c->family;
 		s[i].model_type = c->model_type;
 		s[i].layout = c->layout;
+		s[i].task = c->task;
 		memcpy(s[i].reason, c->reason, sizeof(s[i].reason));
 		s[i].tensors = calloc(c->n + 1, sizeof(char *));
 		for (size_t k = 0; s[i].tensors && k < c->n; k++) {
@@ -477,6 +525,10 @@ cJSON *onnx_suggestion_json(const struct onnx_suggestion *s)
 	else
 		cJSON_AddNullToObject(c, "model_type");
 	cJSON_AddStringToObject(c, "layout", s->layout ? s->layout : "graph-outputs");
+	if (s->task)
+		cJSON_AddStringToObject(c, "task", s->task);
+	else
+		cJSON_AddNullToObject(c, "task");
 	cJSON_AddStringToObject(c, "reason", s->reason);
 	return c;
 }

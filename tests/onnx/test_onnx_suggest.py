@@ -180,6 +180,36 @@ def main():
                 assert v["suggested_outputs"][0]["layout"] == "anchor-convs", b
         R.check("yolov8_and_yolov5_per_board_suggestions", per_board_v8_and_v5)
 
+        # Pose and seg (same MaixPy table): the levels, then the keypoints
+        # Concat (pose) or the mask coefficients and "output1" (seg); the
+        # loader's mode 1 wants 4 / 5 outputs, the extra ones 3-D and the
+        # prototypes at a quarter of the input (maix_nn_yolo11.hpp load()).
+        def pose_and_seg():
+            for task, extra, shapes in (
+                    ("pose", ["Concat_output_0"], [[1, 51, 84]]),
+                    ("seg", ["Concat_output_0", "output1"], [[1, 32, 84], [1, 32, 16, 16]])):
+                for eleven, mm in ((True, "/model.23"), (False, "/model.22")):
+                    src = F.save(F.yolov8(eleven=eleven, task=task),
+                                 os.path.join(tmp, f"{task}{eleven}.onnx"))
+                    rc, j = F.cli("inspect", src)
+                    assert rc == 0, j
+                    names = [x if x.startswith("output") else f"{mm}/{x}" for x in extra]
+                    want = [f"{mm}/Concat_{i}_output_0" for i in (1, 2, 3)] + names
+                    mc = j["targets"]["maixcam"]["suggested_outputs"]
+                    assert mc[0]["tensors"] == want, (task, eleven, mc[0])
+                    assert mc[0]["task"] == task and mc[0]["family"] == ("yolo11" if eleven else "yolov8")
+                    assert mc[1]["tensors"] == [f"{mm}/dfl/conv/Conv_output_0",
+                                                f"{mm}/Sigmoid_output_0"] + names, mc[1]
+                    assert [x["tensors"] for x in j["targets"]["maixcam2"]["suggested_outputs"]] == [want]
+                    out = os.path.join(tmp, "ps.onnx")
+                    rc, st = F.cli("cut", src, out, *want)
+                    assert rc == 0, st
+                    got = [[d.dim_value for d in o.type.tensor_type.shape.dim]
+                           for o in onnx.load(out).graph.output]
+                    assert got[3:] == shapes, (task, got)
+                    check_cut(tmp, src, want)
+        R.check("yolo_pose_and_seg_per_board_suggestions_add_their_outputs", pose_and_seg)
+
         def dynamic_batch():
             m = F.classifier()
             m.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
