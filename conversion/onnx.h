@@ -120,6 +120,17 @@ struct onnx_suggestion {
 	const char *family;      /* "yolov5", "yolov8", "yolo11", "classifier",
 				    "sigmoid-head", "graph-outputs" (static) */
 	const char *model_type;  /* MUD [extra] model_type, or NULL (static) */
+	const char *layout;      /* what the tensors are, which board loaders
+				    match on (static): "head-convs" (YOLOv8/11
+				    box+class Convs per level), "level-concats"
+				    (their per-level Concat), "dfl-sigmoid",
+				    "anchor-convs" (YOLOv5), "logits",
+				    "graph-outputs"; pose and seg heads add
+				    their keypoint / mask outputs after the
+				    levels, as MaixCDK's loader wants */
+	const char *task;        /* "detect", "pose", "seg" for YOLOv8/11 (the
+				    MUD [extra] type MaixCDK reads: detector,
+				    pose, seg), else NULL (static) */
 	char reason[256];
 };
 /* *out is a new array of *n suggestions (never empty for a valid model);
@@ -129,8 +140,20 @@ int onnx_suggest(const struct onnx_model *m, struct onnx_suggestion **out,
 void onnx_suggestions_free(struct onnx_suggestion *s, size_t n);
 /* {"suggested_outputs": [{tensors, family, reason}...],
  *  "suggested_model_type": "yolov8" | null}; caller cJSON_Delete()s; NULL on
- * OOM. */
+ * OOM.  The board-independent list: its first entry is what
+ * "suggested_outputs" has always meant (reCamera's cut for YOLOv8/11). */
 cJSON *onnx_suggest_json(const struct onnx_model *m);
+
+/* The suggestions the runtime of board `target` loads, best first: writes
+ * indexes into all[0..n) to idx (room for n) and returns how many.  *why
+ * (may be NULL) gets the board rule that chose them, naming its vendor
+ * source (static text), or NULL when the board has no rule for the model's
+ * family and takes the board-independent order. */
+size_t onnx_suggest_pick(const char *target, const struct onnx_suggestion *all,
+			 size_t n, size_t *idx, const char **why);
+/* {tensors, family, model_type, layout, task, reason} of one suggestion; caller
+ * cJSON_Delete()s; NULL on OOM. */
+cJSON *onnx_suggestion_json(const struct onnx_suggestion *s);
 
 /* {"nodes": [{name, op, domain, inputs, outputs, attrs}] in topological
  *  order, "tensors": {name: {kind, type, shape}}, "inputs": [...],

@@ -8,6 +8,10 @@
  * export still matches; for Ultralytics exports the tensors found are the
  * exact names the seeds use (/model.24/m.0/Conv_output_0,
  * /model.23/cv2.0/cv2.0.2/Conv_output_0, ...).
+ *
+ * Boards differ in what their runtime loads, so each suggestion names its
+ * layout and onnx_suggest_pick() orders them per board from the rules
+ * table below (the loaders' own source, cited per row).
  */
 #include "onnx_priv.h"
 
@@ -16,7 +20,7 @@
 #include <string.h>
 
 struct cand {
-	const char *family, *model_type;
+	const char *family, *model_type, *layout, *task;
 	uint32_t tensors[64];
 	size_t n;
 	char reason[256];
@@ -28,7 +32,7 @@ struct clist {
 };
 
 static struct cand *cand_new(struct clist *l, const char *family,
-			     const char *model_type)
+			     const char *model_type, const char *layout)
 {
 	if (l->n >= sizeof(l->v) / sizeof(l->v[0]))
 		return NULL;
@@ -36,6 +40,7 @@ static struct cand *cand_new(struct clist *l, const char *family,
 	memset(c, 0, sizeof(*c));
 	c->family = family;
 	c->model_type = model_type;
+	c->layout = layout;
 	return c;
 }
 
@@ -141,6 +146,41 @@ static int32_t find_downstream(const struct onnx_model *m, uint32_t t,
 	return found;
 }
 
+/* Pose and seg heads add, next to Detect, one Concat on the last axis of a
+ * per-level Reshape(Conv) (keypoints, or mask coefficients); seg also has
+ * the mask prototypes as a second 4-D graph output.  Finds that Concat's
+ * output (or ONNX_NONE) and the prototype output (or ONNX_NONE). */
+static void find_task_branch(const struct onnx_model *m, int32_t all, uint32_t nl,
+			     uint32_t *extra, uint32_t *proto)
+{
+	*extra = *proto = ONNX_NONE;
+	for (uint32_t k = 0; k < m->nnodes && *extra == ONNX_NONE; k++) {
+		const struct onnx_node *X = &m->nodes[k];
+		int64_t ax = onnx_attr_int(X, "axis", 0);
+		if ((int32_t)k == all || !op_is(m, (int32_t)k, "Concat") || X->nin != nl ||
+		    (ax != 2 && ax != -1))
+			continue;
+		bool ok = true;
+		for (uint32_t i = 0; ok && i < X->nin; i++) {
+			int32_t r = producer_of(m, onnx_node_in(m, X, i));
+			ok = op_is(m, r, "Reshape") &&
+			     only_consumer(m, onnx_node_in(m, X, i)) == (int32_t)k &&
+			     op_is(m, producer_of(m, in_of(m, r, 0)), "Conv");
+		}
+		if (ok)
+			*extra = out0(m, (int32_t)k);
+	}
+	if (*extra == ONNX_NONE)
+		return;
+	/* the prototypes: a 4-D graph output other than the first */
+	for (uint32_t k = 1; k < m->noutputs && *proto == ONNX_NONE; k++) {
+		uint32_t t = m->vinfos[m->outputs[k]].tensor;
+		const struct onnx_type *ty = m->tensors[t].ty;
+		if (ty && ty->kind == OK_TENSOR && ty->rank == 4)
+			*proto = t;
+	}
+}
+
 /* YOLOv8 / YOLO11 Detect: per level Concat(box Conv, cls Conv) on axis 1,
  * each reshaped and concatenated into one tensor that DFL and Sigmoid
  * decode. */
@@ -151,7 +191,7 @@ static void find_yolov8(const struct onnx_model *m, struct clist *l)
 		if (!op_is(m, all, "Concat") || m->nodes[k].nin < 2)
 			continue;
 		const struct onnx_node *K = &m->nodes[k];
-		uint32_t lv[16][2];
+		uint32_t lv[16][2], lvc[16];
 		uint32_t nl = 0;
 		bool ok = K->nin <= 16;
 		int64_t box_ch = -1, cls_ch = -1;
@@ -187,14 +227,19 @@ static void find_yolov8(const struct onnx_model *m, struct clist *l)
 			dw = dw || grouped_conv_upstream(m, s, 6);
 			lv[nl][0] = in_of(m, c, 0);
 			lv[nl][1] = in_of(m, c, 1);
+			lvc[nl] = ct;
 			nl++;
 		}
 		if (!ok || nl < 2)
 			continue;
 		const char *fam = dw ? "yolo11" : "yolov8";
-		struct cand *c = cand_new(l, fam, fam);
+		uint32_t extra, proto;
+		find_task_branch(m, all, nl, &extra, &proto);
+		const char *task = extra == ONNX_NONE ? "detect" : proto == ONNX_NONE ? "pose" : "seg";
+		struct cand *c = cand_new(l, fam, fam, "head-convs");
 		if (c == NULL)
 			return;
+		c->task = task;
 		for (uint32_t i = 0; i < nl; i++) {
 			cand_add(c, lv[i][0]);
 			cand_add(c, lv[i][1]);
@@ -210,15 +255,35 @@ static void find_yolov8(const struct onnx_model *m, struct clist *l)
 		int32_t sig = find_downstream(m, out0(m, all), "Sigmoid", 64);
 		if (op_is(m, dfl, "Conv") && out0(m, dfl) != ONNX_NONE &&
 		    out0(m, sig) != ONNX_NONE) {
-			struct cand *d = cand_new(l, fam, fam);
+			struct cand *d = cand_new(l, fam, fam, "dfl-sigmoid");
 			if (d == NULL)
 				return;
 			cand_add(d, out0(m, dfl));
 			cand_add(d, out0(m, sig));
+			cand_add(d, extra);
+			cand_add(d, proto);
+			d->task = task;
 			snprintf(d->reason, sizeof(d->reason),
 				 "%s with the DFL conv and class Sigmoid inside the model (two outputs); keeps more of the head in INT8",
 				 dw ? "YOLO11" : "YOLOv8");
 		}
+		/* Each level's Concat(box, class) before the reshape: three
+		 * outputs of classes + 4 x reg_max channels, decoded on the
+		 * CPU (MaixCDK's "mode 1"). */
+		struct cand *q = cand_new(l, fam, fam, "level-concats");
+		if (q == NULL)
+			return;
+		for (uint32_t i = 0; i < nl; i++)
+			cand_add(q, lvc[i]);
+		cand_add(q, extra);
+		cand_add(q, proto);
+		q->task = task;
+		snprintf(q->reason, sizeof(q->reason),
+			 "%s Detect head cut after each level's Concat of box and class Convs: %u outputs of %lld channels (classes + 4 x reg_max)%s, decoded on the CPU",
+			 dw ? "YOLO11" : "YOLOv8", nl,
+			 box_ch > 0 && cls_ch > 0 ? (long long)(box_ch + cls_ch) : -1LL,
+			 strcmp(task, "pose") == 0 ? ", then the keypoints Concat"
+			 : strcmp(task, "seg") == 0 ? ", then the mask coefficients and the prototypes" : "");
 		return;
 	}
 }
@@ -246,7 +311,7 @@ static void find_yolov5(const struct onnx_model *m, struct clist *l)
 	}
 	if (nh < 2)
 		return;
-	struct cand *c = cand_new(l, "yolov5", "yolov5");
+	struct cand *c = cand_new(l, "yolov5", "yolov5", "anchor-convs");
 	if (c == NULL)
 		return;
 	for (uint32_t i = 0; i < nh; i++)
@@ -280,7 +345,7 @@ static void find_classifier(const struct onnx_model *m, struct clist *l)
 		if ((!op_is(m, p, "Softmax") && !op_is(m, p, "LogSoftmax")) ||
 		    in_of(m, p, 0) == ONNX_NONE)
 			continue;
-		if (c == NULL && (c = cand_new(l, "classifier", "classifier")) == NULL)
+		if (c == NULL && (c = cand_new(l, "classifier", "classifier", "logits")) == NULL)
 			return;
 		op = m->nodes[p].op;
 		cand_add(c, in_of(m, p, 0));
@@ -298,7 +363,7 @@ static void find_sigmoid_head(const struct onnx_model *m, struct clist *l)
 		int32_t p = through_shape_ops(m, m->vinfos[m->outputs[k]].tensor);
 		if (!op_is(m, p, "Sigmoid") || in_of(m, p, 0) == ONNX_NONE)
 			continue;
-		if (c == NULL && (c = cand_new(l, "sigmoid-head", NULL)) == NULL)
+		if (c == NULL && (c = cand_new(l, "sigmoid-head", NULL, "logits")) == NULL)
 			return;
 		cand_add(c, in_of(m, p, 0));
 	}
@@ -310,7 +375,7 @@ static void find_sigmoid_head(const struct onnx_model *m, struct clist *l)
 
 static void plain(const struct onnx_model *m, struct clist *l)
 {
-	struct cand *c = cand_new(l, "graph-outputs", NULL);
+	struct cand *c = cand_new(l, "graph-outputs", NULL, "graph-outputs");
 	if (c == NULL)
 		return;
 	for (uint32_t k = 0; k < m->noutputs; k++)
@@ -344,6 +409,8 @@ int onnx_suggest(const struct onnx_model *m, struct onnx_suggestion **out,
 		const struct cand *c = &l->v[i];
 		s[i].family = c->family;
 		s[i].model_type = c->model_type;
+		s[i].layout = c->layout;
+		s[i].task = c->task;
 		memcpy(s[i].reason, c->reason, sizeof(s[i].reason));
 		s[i].tensors = calloc(c->n + 1, sizeof(char *));
 		for (size_t k = 0; s[i].tensors && k < c->n; k++) {
@@ -376,6 +443,96 @@ void onnx_suggestions_free(struct onnx_suggestion *s, size_t n)
 	free(s);
 }
 
+/* --- per board --------------------------------------------------------------
+ *
+ * What each board's runtime loads, by family, best first.  A board or family
+ * without a row takes the board-independent order (onnx_suggest's).  Only
+ * the layouts a row lists are offered for that board: the others would
+ * compile and then fail to load. */
+struct board_rule {
+	const char *target;
+	const char *families[3];
+	const char *layouts[3];
+	const char *why;
+};
+
+static const struct board_rule rules[] = {
+	/* sipeed/MaixCDK d9741a2 components/nn/include/maix_nn_yolo11.hpp
+	 * (YOLOv8 derives from it, maix_nn_yolov8.hpp), load(): "mode 1" is
+	 * exactly 3 outputs of labels + reg_max*4 channels at strides
+	 * 8/16/32; anything else is "mode 2", which needs a DFL output and a
+	 * class Sigmoid output or logs "can't find DFL or sigmoid output".
+	 * sipeed/MaixPy 4ca5228 docs/doc/en/vision/customize_model_yolov8.md
+	 * ("Output Node Selection"): scheme 1 (the Concats) for MaixCAM2 and
+	 * MaixCAM, scheme 2 (DFL conv + Sigmoid) also for MaixCAM. */
+	{ "maixcam", { "yolov8", "yolo11" }, { "level-concats", "dfl-sigmoid" },
+	  "MaixCDK's YOLOv8/YOLO11 loader (components/nn/include/maix_nn_yolo11.hpp) takes 3 outputs of classes + 64 channels, or the DFL conv and the class Sigmoid; MaixPy's guide (docs/doc/en/vision/customize_model_yolov8.md) lists both for MaixCAM" },
+	/* The same loader; MaixPy's guide: scheme 2 "Quantization fails on
+	 * MaixCAM2 in practice"; sipeed/MaixPy 93f04f5
+	 * docs/doc/zh/ai_model_converter/maixcam2.md cuts at the three
+	 * Concats (with dst_perm [0,2,3,1] on each). */
+	{ "maixcam2", { "yolov8", "yolo11" }, { "level-concats" },
+	  "MaixCDK's YOLOv8/YOLO11 loader (components/nn/include/maix_nn_yolo11.hpp) takes 3 outputs of classes + 64 channels; MaixPy's MaixCAM2 guide (docs/doc/zh/ai_model_converter/maixcam2.md) cuts at the three per-level Concats, and its YOLOv8 guide says the DFL+Sigmoid cut fails to quantize on MaixCAM2" },
+	/* seed 002: reCamera's TPU-MLIR flow cuts at the six cv2/cv3 Convs. */
+	{ "recamera", { "yolov8", "yolo11" }, { "head-convs" },
+	  "reCamera's flow (seed 002) cuts at the six cv2/cv3 head Convs and decodes on the CPU" },
+};
+
+static bool listed_in(const char *const *v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n && v[i]; i++)
+		if (strcmp(v[i], s) == 0)
+			return true;
+	return false;
+}
+
+size_t onnx_suggest_pick(const char *target, const struct onnx_suggestion *all,
+			 size_t n, size_t *idx, const char **why)
+{
+	const struct board_rule *r = NULL;
+	for (size_t i = 0; target && n > 0 && i < sizeof(rules) / sizeof(rules[0]); i++)
+		if (strcmp(rules[i].target, target) == 0 &&
+		    listed_in(rules[i].families, 3, all[0].family))
+			r = &rules[i];
+	size_t k = 0;
+	for (size_t j = 0; r && j < 3 && r->layouts[j]; j++)
+		for (size_t i = 0; i < n; i++)
+			if (all[i].layout && strcmp(all[i].layout, r->layouts[j]) == 0)
+				idx[k++] = i;
+	if (k == 0) {
+		/* no rule, or the model lacks every layout the rule lists:
+		 * the general order, said as such */
+		r = NULL;
+		for (size_t i = 0; i < n; i++)
+			idx[k++] = i;
+	}
+	if (why)
+		*why = r ? r->why : NULL;
+	return k;
+}
+
+cJSON *onnx_suggestion_json(const struct onnx_suggestion *s)
+{
+	cJSON *c = cJSON_CreateObject();
+	if (c == NULL)
+		return NULL;
+	cJSON *t = cJSON_AddArrayToObject(c, "tensors");
+	for (size_t k = 0; t && k < s->ntensors; k++)
+		cJSON_AddItemToArray(t, cJSON_CreateString(s->tensors[k]));
+	cJSON_AddStringToObject(c, "family", s->family);
+	if (s->model_type)
+		cJSON_AddStringToObject(c, "model_type", s->model_type);
+	else
+		cJSON_AddNullToObject(c, "model_type");
+	cJSON_AddStringToObject(c, "layout", s->layout ? s->layout : "graph-outputs");
+	if (s->task)
+		cJSON_AddStringToObject(c, "task", s->task);
+	else
+		cJSON_AddNullToObject(c, "task");
+	cJSON_AddStringToObject(c, "reason", s->reason);
+	return c;
+}
+
 cJSON *onnx_suggest_json(const struct onnx_model *m)
 {
 	struct onnx_suggestion *s;
@@ -384,19 +541,8 @@ cJSON *onnx_suggest_json(const struct onnx_model *m)
 		return NULL;
 	cJSON *o = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(o, "suggested_outputs");
-	for (size_t i = 0; arr && i < n; i++) {
-		cJSON *c = cJSON_CreateObject();
-		cJSON *t = cJSON_AddArrayToObject(c, "tensors");
-		for (size_t k = 0; t && k < s[i].ntensors; k++)
-			cJSON_AddItemToArray(t, cJSON_CreateString(s[i].tensors[k]));
-		cJSON_AddStringToObject(c, "family", s[i].family);
-		if (s[i].model_type)
-			cJSON_AddStringToObject(c, "model_type", s[i].model_type);
-		else
-			cJSON_AddNullToObject(c, "model_type");
-		cJSON_AddStringToObject(c, "reason", s[i].reason);
-		cJSON_AddItemToArray(arr, c);
-	}
+	for (size_t i = 0; arr && i < n; i++)
+		cJSON_AddItemToArray(arr, onnx_suggestion_json(&s[i]));
 	if (n > 0 && s[0].model_type)
 		cJSON_AddStringToObject(o, "suggested_model_type", s[0].model_type);
 	else

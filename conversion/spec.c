@@ -396,8 +396,17 @@ static int apply_inspection(struct job_spec *s, const cJSON *insp, struct kiln_e
 				 "input.shape has %d dims but the model's input '%.60s' is %s",
 				 s->rank, s->input_name, st);
 	}
+	/* The target's own suggestion (what its runtime loads: MaixCAM's
+	 * three Concats, reCamera's six Convs); a record inspected before
+	 * inspections had one per target falls back to the general list. */
+	const cJSON *tins = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(insp, "targets"), s->t->id);
+	const cJSON *own = cJSON_GetObjectItemCaseSensitive(tins, "suggested_outputs");
+	if (!cJSON_IsArray(own) || cJSON_GetArraySize(own) == 0)
+		tins = NULL;
 	if (s->outputs_suggested) {
-		const cJSON *sug = cJSON_GetObjectItemCaseSensitive(insp, "suggested_outputs");
+		const cJSON *sug = tins ? cJSON_GetObjectItemCaseSensitive(tins, "suggested_outputs")
+					: cJSON_GetObjectItemCaseSensitive(insp, "suggested_outputs");
 		const cJSON *first = cJSON_IsArray(sug) ? sug->child : NULL;
 		const cJSON *tens = cJSON_GetObjectItemCaseSensitive(first, "tensors");
 		int n = cJSON_IsArray(tens) ? cJSON_GetArraySize(tens) : 0;
@@ -418,7 +427,8 @@ static int apply_inspection(struct job_spec *s, const cJSON *insp, struct kiln_e
 		}
 	}
 	if (s->model_type[0] == '\0') {
-		const cJSON *mt = cJSON_GetObjectItemCaseSensitive(insp, "suggested_model_type");
+		const cJSON *mt = cJSON_GetObjectItemCaseSensitive(tins ? tins : insp,
+								   "suggested_model_type");
 		if (cJSON_IsString(mt) && spec_model_type_ok(mt->valuestring))
 			snprintf(s->model_type, sizeof(s->model_type), "%s", mt->valuestring);
 	}

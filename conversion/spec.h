@@ -10,8 +10,11 @@
  *
  * Given the model's inspection (onnx_inspect_json), the spec is also checked
  * against the model: a dynamic input dim without input.shape is an error
- * naming input.shape; outputs "suggested" becomes the first suggestion;
- * mud.model_type defaults to the suggested one; IR/opset above what the
+ * naming input.shape; outputs "suggested" becomes the first of the
+ * target's own suggestions (inspection.targets.<id>.suggested_outputs:
+ * what that board's runtime loads), or of the general list for a record
+ * inspected before those existed; mud.model_type defaults to the
+ * suggested one; IR/opset above what the
  * target's toolchain documents (target_ops.h) is refused with what to do.
  *
  * API

@@ -193,40 +193,86 @@ static void problem(cJSON *arr, const char *fmt, ...)
 	cJSON_AddItemToArray(arr, cJSON_CreateString(buf));
 }
 
-/* Nodes needed for the best suggestion's tensors (NULL when there is no
- * suggestion beyond the plain outputs). */
-static uint8_t *suggested_region(const struct onnx_model *m)
+/* The model's suggestions, computed once for every target. */
+struct sugg {
+	struct onnx_suggestion *all;
+	size_t n;
+	size_t *idx;             /* scratch for onnx_suggest_pick, n entries */
+};
+
+static void sugg_load(const struct onnx_model *m, struct sugg *g)
 {
-	struct onnx_suggestion *s = NULL;
-	size_t n = 0;
-	if (onnx_suggest(m, &s, &n, NULL) != 0 || n == 0)
-		return NULL;
-	uint8_t *mark = NULL;
-	if (strcmp(s[0].family, "graph-outputs") != 0) {
-		mark = calloc(m->nnodes + 1, 1);
-		uint32_t *ids = calloc(s[0].ntensors + 1, sizeof(uint32_t));
-		if (mark && ids) {
-			for (size_t i = 0; i < s[0].ntensors; i++)
-				ids[i] = onnx_find_tensor(m, s[0].tensors[i]);
-			onnx_needed_nodes(m, ids, s[0].ntensors, mark);
-		}
-		free(ids);
-		if (ids == NULL) {
-			free(mark);
-			mark = NULL;
-		}
+	memset(g, 0, sizeof(*g));
+	if (onnx_suggest(m, &g->all, &g->n, NULL) != 0)
+		return;
+	g->idx = calloc(g->n + 1, sizeof(size_t));
+	if (g->idx == NULL) {
+		onnx_suggestions_free(g->all, g->n);
+		memset(g, 0, sizeof(*g));
 	}
-	onnx_suggestions_free(s, n);
+}
+
+static void sugg_free(struct sugg *g)
+{
+	onnx_suggestions_free(g->all, g->n);
+	free(g->idx);
+}
+
+/* Nodes needed for suggestion s's tensors (NULL when it is just the plain
+ * outputs, or on OOM). */
+static uint8_t *suggested_region(const struct onnx_model *m,
+				 const struct onnx_suggestion *s)
+{
+	if (s == NULL || strcmp(s->family, "graph-outputs") == 0)
+		return NULL;
+	uint8_t *mark = calloc(m->nnodes + 1, 1);
+	uint32_t *ids = calloc(s->ntensors + 1, sizeof(uint32_t));
+	if (mark && ids) {
+		for (size_t i = 0; i < s->ntensors; i++)
+			ids[i] = onnx_find_tensor(m, s->tensors[i]);
+		onnx_needed_nodes(m, ids, s->ntensors, mark);
+	}
+	free(ids);
+	if (ids == NULL) {
+		free(mark);
+		mark = NULL;
+	}
 	return mark;
 }
 
+/* Adds the target's own suggestions to o: "suggested_outputs" (what this
+ * board's runtime loads, best first), "suggested_model_type" and
+ * "suggestion_rule" (the board rule and its source, or null); returns the
+ * first one (owned by g) or NULL. */
+static const struct onnx_suggestion *add_target_suggestions(cJSON *o,
+		const struct target_ops *t, struct sugg *g)
+{
+	cJSON *arr = cJSON_AddArrayToObject(o, "suggested_outputs");
+	const char *why = NULL;
+	size_t k = g->n ? onnx_suggest_pick(t->id, g->all, g->n, g->idx, &why) : 0;
+	for (size_t i = 0; arr && i < k; i++)
+		cJSON_AddItemToArray(arr, onnx_suggestion_json(&g->all[g->idx[i]]));
+	const struct onnx_suggestion *first = k ? &g->all[g->idx[0]] : NULL;
+	if (first && first->model_type)
+		cJSON_AddStringToObject(o, "suggested_model_type", first->model_type);
+	else
+		cJSON_AddNullToObject(o, "suggested_model_type");
+	if (why)
+		cJSON_AddStringToObject(o, "suggestion_rule", why);
+	else
+		cJSON_AddNullToObject(o, "suggestion_rule");
+	return first;
+}
+
 static cJSON *check(const struct onnx_model *m, const struct target_ops *t,
-		    const uint8_t *fold, const uint8_t *region)
+		    const uint8_t *fold, struct sugg *g)
 {
 	cJSON *o = cJSON_CreateObject();
 	if (o == NULL)
 		return NULL;
 	cJSON_AddStringToObject(o, "toolchain", t->toolchain);
+	/* ops after this board's own cut do not reach its compiler */
+	uint8_t *region = suggested_region(m, add_target_suggestions(o, t, g));
 	cJSON *problems = cJSON_CreateArray();
 	cJSON *warnings = cJSON_CreateArray();
 	cJSON *unsup = cJSON_CreateArray();
@@ -334,6 +380,7 @@ static cJSON *check(const struct onnx_model *m, const struct target_ops *t,
 	cJSON_AddItemToObject(o, "problems", problems);
 	cJSON_AddItemToObject(o, "warnings", warnings);
 	cJSON_AddStringToObject(o, "source", t->source);
+	free(region);
 	return o;
 }
 
@@ -341,10 +388,11 @@ cJSON *target_ops_check_json(const struct onnx_model *m,
 			     const struct target_ops *t)
 {
 	uint8_t *fold = foldable(m);
-	uint8_t *region = suggested_region(m);
-	cJSON *o = check(m, t, fold, region);
+	struct sugg g;
+	sugg_load(m, &g);
+	cJSON *o = check(m, t, fold, &g);
+	sugg_free(&g);
 	free(fold);
-	free(region);
 	return o;
 }
 
@@ -354,10 +402,11 @@ cJSON *target_ops_json(const struct onnx_model *m)
 	if (o == NULL)
 		return NULL;
 	uint8_t *fold = foldable(m);
-	uint8_t *region = suggested_region(m);
+	struct sugg g;
+	sugg_load(m, &g);
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
-		cJSON_AddItemToObject(o, table[i].id, check(m, &table[i], fold, region));
+		cJSON_AddItemToObject(o, table[i].id, check(m, &table[i], fold, &g));
+	sugg_free(&g);
 	free(fold);
-	free(region);
 	return o;
 }

@@ -35,7 +35,10 @@ const struct target_ops *target_ops_find(const char *id);
 
 /* {"<target id>": {"toolchain", "ok", "unsupported_ops", "cpu_fallback_ops",
  *   "unsupported_ops_before_suggested_cut", "ir", "opset",
- *   "needs_input_shape", "dynamic_inputs", "problems", "warnings"}, ...};
+ *   "needs_input_shape", "dynamic_inputs", "problems", "warnings",
+ *   "suggested_outputs" (what this board's runtime loads, best first; see
+ *   onnx_suggest_pick), "suggested_model_type", "suggestion_rule"}, ...};
+ * the "before the cut" check uses the target's own first suggestion; 
  * caller cJSON_Delete()s; NULL on OOM. */
 cJSON *target_ops_json(const struct onnx_model *m);
 /* The same object for one target. */

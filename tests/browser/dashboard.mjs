@@ -142,6 +142,12 @@ await test('uploading_a_yolo_model_shows_its_suggested_outputs', async () => {
 	if (rows !== 5) throw new Error(`compatibility matrix has ${rows} rows, want 5 targets`);
 	const ax = await page.locator('#compat tr[data-target="axera-pi"]').innerText();
 	if (!ax.includes('Split')) throw new Error('axera-pi row does not name Split: ' + ax);
+	// each board shows its own cut: MaixCDK's loader takes the per-level
+	// Concats (maix_nn_yolo11.hpp), reCamera keeps seed 002's six Convs
+	const mc2 = await page.locator('#compat tr[data-target="maixcam2"]').innerText();
+	if (!mc2.includes('/model.22/Concat_1_output_0') || mc2.includes('cv2.0.2')) throw new Error('maixcam2 row: ' + mc2);
+	const rc = await page.locator('#compat tr[data-target="recamera"]').innerText();
+	if (!rc.includes('/model.22/cv2.0/cv2.0.2/Conv_output_0')) throw new Error('recamera row: ' + rc);
 	await shot(page, '03-model');
 });
 

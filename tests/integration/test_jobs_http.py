@@ -210,6 +210,16 @@ def dynamic_classifier():
     return m
 
 
+# What `outputs: "suggested"` must resolve to per board for YOLO11 (issue 13
+# item 2): MaixCDK's loader (components/nn/include/maix_nn_yolo11.hpp) takes
+# the three per-level Concats, the names MaixPy's guides use; reCamera keeps
+# seed 002's six head Convs.
+YOLO11_CONCATS = ["/model.23/Concat_output_0", "/model.23/Concat_1_output_0",
+                  "/model.23/Concat_2_output_0"]
+YOLO11_CONVS = [f"/model.23/{b}.{i}/{b}.{i}.2/Conv_output_0" for i in range(3) for b in ("cv2", "cv3")]
+WANT_OUTPUTS = {"maixcam2": YOLO11_CONCATS, "recamera": YOLO11_CONVS}
+
+
 # Per target: the fixture graph shaped like its seed's model, and the spec.
 def cases():
     scale = [1 / 255.0] * 3
@@ -308,6 +318,8 @@ def main():
                 st, got = a.json("GET", f"/api/v1/jobs/{job['id']}")
                 assert st == 200 and got["state"] == "succeeded" and got["progress"] == 1
                 assert got["bundle"], got
+                if target in WANT_OUTPUTS:
+                    assert got["spec"]["outputs"] == WANT_OUTPUTS[target], got["spec"]["outputs"]
                 if spec.get("test_image"):
                     # With a test image the tools compare against the float
                     # model; the parsed similarity figures reach the job.

@@ -165,13 +165,30 @@ def yolov5(nc=3, c=8):
                    [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, n, no])])
 
 
-def yolov8(nc=4, c=8, eleven=False):
-    """YOLOv8 (model.22) / YOLO11 (model.23) Detect with DFL (reg_max 16)."""
+def yolov8(nc=4, c=8, eleven=False, task="detect"):
+    """YOLOv8 (model.22) / YOLO11 (model.23) Detect with DFL (reg_max 16).
+    task "pose" adds Ultralytics' Pose branch (per level cv4 convs, 17
+    keypoints x 3, reshaped and concatenated on the last axis before the
+    levels are: /model.N/Concat_output_0); "seg" adds Segment's (32 mask
+    coefficients the same way, and the Proto upsampled from P3 as the second
+    graph output "output1")."""
     g = G(8 if not eleven else 11)
     feats = backbone(g, 22, c)
     m = "/model.23" if eleven else "/model.22"
     reg = 16
     levels = []
+    ne = {"pose": 17 * 3, "seg": 32}.get(task)
+    extra = []
+    for i, x in enumerate(feats):
+        if ne:
+            e = g.conv_silu(f"{m}/cv4.{i}/cv4.{i}.0", x, c, c)
+            e = g.conv_silu(f"{m}/cv4.{i}/cv4.{i}.1", e, c, c)
+            e = g.conv(f"{m}/cv4.{i}/cv4.{i}.2", e, c, ne, k=1)
+            es = g.const(f"{m}/cv4shape{i}", np.array([1, ne, -1], np.int64))
+            extra.append(g.nd("Reshape", f"{m}/Reshape_e{i}", [e, es]))
+    if ne:
+        kc = helper.make_node("Concat", extra, [f"{m}/Concat_output_0"], name=f"{m}/Concat", axis=-1)
+        g.nodes.append(kc)
     for i, x in enumerate(feats):
         p = f"{m}/cv2.{i}"
         a = g.conv_silu(f"{p}/cv2.{i}.0", x, c, c)
@@ -187,7 +204,11 @@ def yolov8(nc=4, c=8, eleven=False):
             b = g.conv_silu(f"{q}/cv3.{i}.0", x, c, c)
             b = g.conv_silu(f"{q}/cv3.{i}.1", b, c, c)
         cls = g.conv(f"{q}/cv3.{i}.2", b, c, nc, k=1)
-        sfx = "" if i == 0 else f"_{i}"
+        # per-level Concat names as MaixPy's guide lists them
+        # (docs/doc/en/vision/customize_model_yolov8.md): YOLO11
+        # Concat, Concat_1, Concat_2; YOLOv8 Concat_1, Concat_2, Concat_3
+        k = i if eleven and not ne else i + 1
+        sfx = "" if k == 0 else f"_{k}"
         cat = helper.make_node("Concat", [box, cls], [f"{m}/Concat{sfx}_output_0"],
                                name=f"{m}/Concat{sfx}", axis=1)
         g.nodes.append(cat)
@@ -197,7 +218,8 @@ def yolov8(nc=4, c=8, eleven=False):
         g.nodes.append(r)
         levels.append(r.output[0])
     A = 64 + 16 + 4
-    allc = helper.make_node("Concat", levels, [f"{m}/Concat_3_output_0"], name=f"{m}/Concat_3", axis=2)
+    n0 = 3 if eleven and not ne else 4  # the next free Concat number
+    allc = helper.make_node("Concat", levels, [f"{m}/Concat_{n0}_output_0"], name=f"{m}/Concat_{n0}", axis=2)
     g.nodes.append(allc)
     sp = g.const(f"{m}/split", np.array([4 * reg, nc], np.int64))
     bx, cl = f"{m}/Split_output_0", f"{m}/Split_output_1"
@@ -228,15 +250,30 @@ def yolov8(nc=4, c=8, eleven=False):
     cxy = g.node("Div", m, [s.output[0], two])
     wh = helper.make_node("Sub", [x2y2, x1y1], [f"{m}/Sub_1_output_0"], name=f"{m}/Sub_1")
     g.nodes.append(wh)
-    box = helper.make_node("Concat", [cxy, wh.output[0]], [f"{m}/Concat_4_output_0"], name=f"{m}/Concat_4", axis=1)
+    box = helper.make_node("Concat", [cxy, wh.output[0]], [f"{m}/Concat_{n0 + 1}_output_0"],
+                           name=f"{m}/Concat_{n0 + 1}", axis=1)
     g.nodes.append(box)
     strides = g.const(f"{m}/strides", np.ones((1, A), np.float32))
     dbox = g.node("Mul", m, [box.output[0], strides])
     sig = g.node("Sigmoid", m, [cl])
-    g.nodes.append(helper.make_node("Concat", [dbox, sig], ["output0"], name=f"{m}/Concat_5", axis=1))
-    return g.model("main_graph", [images_input()],
-                   [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 4 + nc, A])],
-                   metadata={"task": "detect", "stride": "32",
+    tail = [dbox, sig]
+    outputs = []
+    if ne:
+        # keypoints / coefficients go on through a small decode
+        kscale = g.const(f"{m}/kscale", np.array(2.0, np.float32))
+        tail.append(g.node("Mul", f"{m}/kpt", [kc.output[0], kscale]))
+    g.nodes.append(helper.make_node("Concat", tail, ["output0"], name=f"{m}/Concat_{n0 + 2}", axis=1))
+    outputs.append(helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 4 + nc + (ne or 0), A]))
+    if task == "seg":
+        p = g.conv_silu(f"{m}/proto/cv1", feats[0], c, c)
+        sc = g.const(f"{m}/proto/scales", np.array([1, 1, 2, 2], np.float32))
+        p = g.node("Resize", f"{m}/proto/upsample", [p, "", sc], mode="nearest")
+        p = g.conv_silu(f"{m}/proto/cv2", p, c, c)
+        p = g.conv_silu(f"{m}/proto/cv3", p, c, 32, k=1)
+        g.nodes[-1].output[0] = "output1"
+        outputs.append(helper.make_tensor_value_info("output1", TensorProto.FLOAT, [1, 32, 16, 16]))
+    return g.model("main_graph", [images_input()], outputs,
+                   metadata={"task": task, "stride": "32",
                              "names": "{0: 'a', 1: 'b', 2: 'c', 3: 'd'}"})
 
 

@@ -146,6 +146,26 @@ def main():
                                            "offset": 0, "length": 16, "escapes": False}], j
         R.check("external_data_in_model_dir_is_reported_not_opened", external_ok)
 
+        def edges_only_through_accessors():
+            # Issue 14 item 1 was one of many unchecked in[k] reads; the
+            # class is closed by reading edges only through onnx_node_in/
+            # out/use (onnx_priv.h).  Only the parser may touch the arrays.
+            import glob
+            import re
+            conv = os.path.join(F.ROOT, "conversion")
+            allowed = re.compile(r"n->(in_|out_|implicit_) = onnx_arena_alloc|"
+                                 r"n->(in_|out_|implicit_) == NULL|"
+                                 r"n->in_\[n->nin\+\+\] = id|n->out_\[n->nout\+\+\] = id|"
+                                 r"&n->implicit_\[n->nimplicit\+\+\]")
+            bad = []
+            for path in sorted(glob.glob(os.path.join(conv, "*.c"))):
+                with open(path) as f:
+                    for no, line in enumerate(f, 1):
+                        if re.search(r"\b(in_|out_|implicit_)\b", line) and not allowed.search(line):
+                            bad.append(f"{os.path.basename(path)}:{no}: {line.strip()}")
+            assert not bad, bad
+        R.check("node_edges_are_read_only_through_the_checked_accessors", edges_only_through_accessors)
+
         def unknown_cut():
             src = F.save(F.yolov8(), os.path.join(tmp, "v8.onnx"))
             rc, j = F.cli("cut", src, os.path.join(tmp, "o.onnx"), "/model.22/Sigmoid_output_0",

@@ -119,6 +119,97 @@ def main():
             assert all(not x["needs_input_shape"] for x in t.values())
         R.check("inspection_lists_target_support", targets)
 
+        # Issue 13 item 2: each board gets what its runtime loads.  MaixCDK
+        # (sipeed/MaixCDK d9741a2 components/nn/include/maix_nn_yolo11.hpp,
+        # load()) takes exactly 3 outputs of classes + 64 channels ("mode 1")
+        # or the DFL conv + class Sigmoid ("mode 2"); the names are the ones
+        # in MaixPy's guide (sipeed/MaixPy 4ca5228
+        # docs/doc/en/vision/customize_model_yolov8.md, "Output Node
+        # Selection"), which also says mode 2 fails to quantize on MaixCAM2.
+        concats = ["/model.23/Concat_output_0", "/model.23/Concat_1_output_0",
+                   "/model.23/Concat_2_output_0"]
+        dfl = ["/model.23/dfl/conv/Conv_output_0", "/model.23/Sigmoid_output_0"]
+        convs = [f"/model.23/{b}.{i}/{b}.{i}.2/Conv_output_0" for i in range(3) for b in ("cv2", "cv3")]
+
+        def per_board():
+            src = os.path.join(tmp, "yolo11.onnx")
+            rc, j = F.cli("inspect", src)
+            assert rc == 0, j
+            t = j["targets"]
+
+            def picks(board):
+                return [x["tensors"] for x in t[board]["suggested_outputs"]]
+            assert picks("maixcam") == [concats, dfl], picks("maixcam")
+            assert picks("maixcam2") == [concats], picks("maixcam2")
+            assert picks("recamera") == [convs], picks("recamera")
+            for b in ("maixcam", "maixcam2"):
+                assert "maix_nn_yolo11.hpp" in t[b]["suggestion_rule"], t[b]
+                assert t[b]["suggested_model_type"] == "yolo11"
+                assert t[b]["suggested_outputs"][0]["layout"] == "level-concats"
+            # boards without a rule take the general order, said as such
+            assert t["metis"]["suggestion_rule"] is None
+            assert picks("metis") == [x["tensors"] for x in j["suggested_outputs"]]
+            # the general field keeps its meaning (reCamera's cut first)
+            assert j["suggested_outputs"][0]["tensors"] == convs
+            # each Concat is one level: 4 classes + 64 box channels, NCHW
+            # at strides 8/16/32 of the 640x640 input, as mode 1 checks
+            out = os.path.join(tmp, "concats.onnx")
+            rc, st = F.cli("cut", src, out, *concats)
+            assert rc == 0, st
+            shapes = [[d.dim_value for d in o.type.tensor_type.shape.dim]
+                      for o in onnx.load(out).graph.output]
+            hw = [[d.dim_value for d in i.type.tensor_type.shape.dim][2:]
+                  for i in onnx.load(out).graph.input][0]
+            assert shapes == [[1, 4 + 64, hw[0] // s, hw[1] // s] for s in (8, 16, 32)], shapes
+            check_cut(tmp, src, concats)
+        R.check("yolo11_per_board_suggestions_follow_the_board_loaders", per_board)
+
+        def per_board_v8_and_v5():
+            rc, j = F.cli("inspect", os.path.join(tmp, "yolov8.onnx"))
+            mc = j["targets"]["maixcam"]["suggested_outputs"]
+            assert [x["layout"] for x in mc] == ["level-concats", "dfl-sigmoid"], mc
+            assert mc[0]["tensors"] == ["/model.22/Concat_1_output_0", "/model.22/Concat_2_output_0",
+                                        "/model.22/Concat_3_output_0"], mc
+            assert mc[1]["tensors"] == ["/model.22/dfl/conv/Conv_output_0",
+                                        "/model.22/Sigmoid_output_0"], mc
+            # YOLOv5: maix_nn_yolov5.hpp reads the three anchor Convs
+            # (shape[1] == (classes + 5) * anchors per layer) on every board
+            rc, j = F.cli("inspect", os.path.join(tmp, "yolov5.onnx"))
+            for b, v in j["targets"].items():
+                assert v["suggested_outputs"][0]["tensors"] == j["suggested_outputs"][0]["tensors"], b
+                assert v["suggested_outputs"][0]["layout"] == "anchor-convs", b
+        R.check("yolov8_and_yolov5_per_board_suggestions", per_board_v8_and_v5)
+
+        # Pose and seg (same MaixPy table): the levels, then the keypoints
+        # Concat (pose) or the mask coefficients and "output1" (seg); the
+        # loader's mode 1 wants 4 / 5 outputs, the extra ones 3-D and the
+        # prototypes at a quarter of the input (maix_nn_yolo11.hpp load()).
+        def pose_and_seg():
+            for task, extra, shapes in (
+                    ("pose", ["Concat_output_0"], [[1, 51, 84]]),
+                    ("seg", ["Concat_output_0", "output1"], [[1, 32, 84], [1, 32, 16, 16]])):
+                for eleven, mm in ((True, "/model.23"), (False, "/model.22")):
+                    src = F.save(F.yolov8(eleven=eleven, task=task),
+                                 os.path.join(tmp, f"{task}{eleven}.onnx"))
+                    rc, j = F.cli("inspect", src)
+                    assert rc == 0, j
+                    names = [x if x.startswith("output") else f"{mm}/{x}" for x in extra]
+                    want = [f"{mm}/Concat_{i}_output_0" for i in (1, 2, 3)] + names
+                    mc = j["targets"]["maixcam"]["suggested_outputs"]
+                    assert mc[0]["tensors"] == want, (task, eleven, mc[0])
+                    assert mc[0]["task"] == task and mc[0]["family"] == ("yolo11" if eleven else "yolov8")
+                    assert mc[1]["tensors"] == [f"{mm}/dfl/conv/Conv_output_0",
+                                                f"{mm}/Sigmoid_output_0"] + names, mc[1]
+                    assert [x["tensors"] for x in j["targets"]["maixcam2"]["suggested_outputs"]] == [want]
+                    out = os.path.join(tmp, "ps.onnx")
+                    rc, st = F.cli("cut", src, out, *want)
+                    assert rc == 0, st
+                    got = [[d.dim_value for d in o.type.tensor_type.shape.dim]
+                           for o in onnx.load(out).graph.output]
+                    assert got[3:] == shapes, (task, got)
+                    check_cut(tmp, src, want)
+        R.check("yolo_pose_and_seg_per_board_suggestions_add_their_outputs", pose_and_seg)
+
         def dynamic_batch():
             m = F.classifier()
             m.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"

@@ -1,6 +1,6 @@
 // model: one model — its inputs and outputs (dynamic dims marked), the
 // suggested output tensors with their reasons, the per-target
-// compatibility matrix, the operator histogram, and the actions (graph
+// compatibility matrix with each board's own suggested cut, the operator histogram, and the actions (graph
 // view, convert, download, delete).
 import { api } from '../api.js';
 import { badge, bytes, errorBox, fill, h, pageTitle, shape, table, toast, when } from '../ui.js';
@@ -34,10 +34,23 @@ function opsCell(ops, kind) {
 	return h('span', { class: kind }, ops.join(', '));
 }
 
+// The board's own cut: what its runtime loads (inspection.targets.<id>.
+// suggested_outputs, chosen from the board's loader), which a job with
+// outputs "suggested" for that target uses.
+function boardCut(t) {
+	const sg = (t.suggested_outputs || [])[0];
+	if (!sg) return h('span', { class: 'muted' }, '—');
+	return h('div', { class: 'board-cut' },
+		h('div', null, badge(sg.layout || sg.family), ` ${sg.tensors.length} tensor(s)`),
+		h('ol', { class: 'tensors small mono' }, sg.tensors.map((x) => h('li', null, x))),
+		t.suggestion_rule ? h('div', { class: 'muted small' }, t.suggestion_rule) : null);
+}
+
 function matrix(targets) {
 	const rows = Object.entries(targets || {}).map(([id, t]) => h('tr', { dataset: { target: id } },
 		h('td', null, TARGET_NAMES[id] || id, h('div', { class: 'muted small' }, id, ' · ', t.toolchain)),
 		h('td', null, verdict(t)),
+		h('td', null, boardCut(t)),
 		h('td', null, h('span', { class: t.ir && t.ir.ok === false ? 'cell-bad' : '' }, t.ir ? `${t.ir.model} (max ${t.ir.max ?? 'any'})` : '—')),
 		h('td', null, h('span', { class: t.opset && t.opset.ok === false ? 'cell-warn' : '' },
 			t.opset ? `${t.opset.model} (${range(t.opset.min, t.opset.max)})` : '—'),
@@ -52,7 +65,7 @@ function matrix(targets) {
 			? h('ul', null, (t.problems || []).map((p) => h('li', { class: 'cell-bad' }, p)), (t.warnings || []).map((w) => h('li', null, w)))
 			: h('span', { class: 'muted' }, '—'),
 			t.source ? h('div', { class: 'muted small' }, 'source: ', t.source) : null)));
-	return table(['Target', 'Verdict', 'IR', 'Opset', 'Unsupported ops', 'On CPU', 'Dynamic inputs', 'Notes'], rows, { class: 'matrix', id: 'compat' });
+	return table(['Target', 'Verdict', 'Suggested cut for the board', 'IR', 'Opset', 'Unsupported ops', 'On CPU', 'Dynamic inputs', 'Notes'], rows, { class: 'matrix', id: 'compat' });
 }
 
 function histogram(hist) {
