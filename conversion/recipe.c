@@ -35,7 +35,7 @@ static const struct {
 	{"recamera", recipe_recamera_plan, "recamera/1"},
 	{"maixcam2", recipe_maixcam2_plan, "maixcam2/1"},
 	{"axera-pi", recipe_axera_pi_plan, "axera-pi/1"},
-	{"metis", recipe_metis_plan, "metis/1"},
+	{"metis", recipe_metis_plan, "metis/2"},
 };
 
 static char *xstrdup(const char *s)
