@@ -35,7 +35,7 @@ static const struct {
 	{"recamera", recipe_recamera_plan, "recamera/2"},
 	{"maixcam2", recipe_maixcam2_plan, "maixcam2/2"},
 	{"axera-pi", recipe_axera_pi_plan, "axera-pi/1"},
-	{"metis", recipe_metis_plan, "metis/1"},
+	{"metis", recipe_metis_plan, "metis/2"},
 };
 
 static char *xstrdup(const char *s)
@@ -244,6 +244,34 @@ int recipe_bundle(struct recipe_out *out, const char *name, const char *src, con
 	}
 	out->files[out->n_files++] = f;
 	return 0;
+}
+
+/* '"', '\\' and '\'' escaped, \n \r \t by name, other control bytes as
+ * three-digit octal: what protobuf's CEscape writes and its text-format
+ * tokenizer reads back; bytes >= 0x80 stay as they are (UTF-8, which the
+ * tokenizer takes verbatim). */
+char *recipe_pb_quote(const char *v)
+{
+	char *o = malloc(strlen(v) * 4 + 3);
+	if (o == NULL)
+		return NULL;
+	size_t n = 0;
+	o[n++] = '"';
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+		const char *named = *p == '"' ? "\\\"" : *p == '\\' ? "\\\\" : *p == '\'' ? "\\'"
+				    : *p == '\n' ? "\\n" : *p == '\r' ? "\\r" : *p == '\t' ? "\\t" : NULL;
+		if (named) {
+			memcpy(o + n, named, 2);
+			n += 2;
+		} else if (*p < 0x20 || *p == 0x7f) {
+			n += (size_t)sprintf(o + n, "\\%03o", *p);
+		} else {
+			o[n++] = (char)*p;
+		}
+	}
+	o[n++] = '"';
+	o[n] = '\0';
+	return o;
 }
 
 double recipe_tidy(double v)

@@ -34,6 +34,7 @@
  *   recipe_step(out, &step, err)           adds a step to out->plan
  *   recipe_file(out, name, text, err)      adds a file to write to out->plan
  *   recipe_bundle(out, name, src, content, err)
+ *   recipe_pb_quote(v)                     "..." escaped for protobuf text format
  *   recipe_tidy(v)                         v rounded to 12 significant digits
  *                                          (255, not 254.99999999999997)
  *
@@ -120,6 +121,9 @@ int recipe_file(struct recipe_out *out, const char *name, const char *text, stru
 int recipe_bundle(struct recipe_out *out, const char *name, const char *src, const char *content,
 		  struct kiln_err *err);
 double recipe_tidy(double v);
+/* A protobuf text-format string literal of v, quotes included; new string,
+ * caller free()s; NULL when out of memory. */
+char *recipe_pb_quote(const char *v);
 /* "[[1,3,640,640]]" */
 void recipe_shape_text(const struct job_spec *s, char *buf, size_t cap);
 /* "a,b,c" of the spec's outputs; new string, caller free()s. */

@@ -8,6 +8,10 @@
  * U8 pixel to [0, 1] (slope 1 / slope_divisor 255), then
  * input_normalization applies the training mean/std in that range; the
  * spec's pixel-unit mean/std are divided by 255 for it.
+ *
+ * Strings are written as protobuf text-format string literals
+ * (recipe_pb_quote).  The job name goes into a comment only: spec.c
+ * allow-lists it, so it cannot end the comment.
  */
 #include "recipe_axera_pi.h"
 
@@ -36,6 +40,9 @@ static char *prototxt(const struct recipe_ctx *c)
 	spec_fmt_list(m, (size_t)s->n_ch, ",", mean, sizeof(mean));
 	spec_fmt_list(sd, (size_t)s->n_ch, ",", std, sizeof(std));
 	const char *cs = color_space(s->pixel_format);
+	char *path = recipe_pb_quote(c->paths->images_tar);
+	if (path == NULL)
+		return NULL;
 	char *text = NULL;
 	int k = asprintf(&text,
 		"# Written by Kiln for %s: the configuration of seed 003 (Sipeed's AXera-Pi\n"
@@ -88,7 +95,7 @@ static char *prototxt(const struct recipe_ctx *c)
 		"        }\n"
 		"    }\n"
 		"    dataset_conf_calibration {\n"
-		"        path: \"%s\"\n"
+		"        path: %s\n"
 		"        type: DATASET_TYPE_TAR\n"
 		"        size: %d\n"
 		"        batch_size: 1\n"
@@ -101,7 +108,8 @@ static char *prototxt(const struct recipe_ctx *c)
 		"    batch_size: 1\n"
 		"}\n",
 		s->name, spec_opt_bool(s, "optimize_slim_model") ? "true" : "false", cs, cs, mean,
-		std, c->paths->images_tar, s->calib_count, spec_opt(s, "virtual_npu"));
+		std, path, s->calib_count, spec_opt(s, "virtual_npu"));
+	free(path);
 	return k < 0 ? NULL : text;
 }
 

@@ -1,5 +1,8 @@
 /*
- * recipe_metis: Axelera Metis, Voyager SDK (seed 004): <name>.yaml network description, deploy.py -> build/<name>/<name>/<cores>/{model.json, model.axmodel, manifest.json}, bundled as <name>/<cores>/...
+ * recipe_metis: Axelera Metis, Voyager SDK v1.2.5: network.yaml (installed as
+ * ax_models/kiln/network.yaml) + labels.yaml, deploy.py -> build/<name>/<name>/
+ * {model_info.json, <cores>/{model.json, manifest.json, compile_config.json}},
+ * bundled at the same paths (SDK rules: tests/toolchain-double/SOURCES.md)
  *
  * API
  *   recipe_metis_plan(ctx, out, err)   fills out->plan and out->files; called

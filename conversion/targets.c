@@ -31,6 +31,8 @@ static const char *const CSC_MODES[] = {"NoCSC", "FullRange", "LimitedRange", NU
 static const char *const PULSAR2_CALIB[] = {"MinMax", "Percentile", "MSE", NULL};
 static const char *const VNPU_MODES[] = {"111", "0", NULL};
 static const char *const TASKS[] = {"auto", "ObjectDetection", "Classification", NULL};
+/* voyager-sdk config.py, class Metis: pcie, m2 ("none" means detect a card) */
+static const char *const METIS_BOARDS[] = {"pcie", "m2", NULL};
 
 /* MaixCAM: Sipeed's guide (seed 001) runs TPU-MLIR from the docker image,
  * so the tools carry their .py names there. */
@@ -99,16 +101,19 @@ static const struct target_option AXERA_PI_OPTS[] = {
 	 "run `pulsar run` against the ONNX with the test image for the cosine figure (seed 003)"},
 };
 
-/* Metis: Voyager SDK deploy.py with a network YAML (seed 004). */
+/* Metis: Voyager SDK v1.2.5 deploy.py with a network YAML (recipe_metis.c). */
 static const struct target_option METIS_OPTS[] = {
 	{"aipu_cores", TOPT_INT, "1", NULL, 1, 4, 0,
-	 "deploy.py --aipu-cores; the build tree's <cores>/ directory (seed 004 shows 1/)"},
+	 "deploy.py --aipu-cores (choices 1-4, config.py); the build tree's <cores>/ directory"},
 	{"task_category", TOPT_ENUM, "auto", TASKS, 0, 0, 0,
 	 "network YAML task_category; auto = from mud.model_type (yolo* -> ObjectDetection)"},
 	{"confidence_threshold", TOPT_NUMBER, "0.25", NULL, 0, 1, 0,
-	 "decode step of model.json (seed 004)"},
+	 "decodeyolo conf_threshold (the SDK's YOLO pipelines use 0.25)"},
 	{"nms_iou_threshold", TOPT_NUMBER, "0.45", NULL, 0, 1, 0,
-	 "nms step of model.json (seed 004)"},
+	 "decodeyolo nms_iou_threshold (the SDK's YOLO pipelines use 0.45)"},
+	{"metis", TOPT_ENUM, "pcie", METIS_BOARDS, 0, 0, 0,
+	 "deploy.py --metis: the board type; without it deploy.py looks for a Metis card in "
+	 "the build machine and fails with \"No devices found\" (device_manager.py)"},
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))

@@ -84,6 +84,12 @@ YOLO11_CONCAT = [("/model.23/Concat_output_0", [1, 144, 60, 80]),
                  ("/model.23/Concat_1_output_0", [1, 144, 30, 40]),
                  ("/model.23/Concat_2_output_0", [1, 144, 15, 20])]
 
+YOLOV8_METIS = [("/model.22/cv2.%d/cv2.%d.2/Conv_output_0" % (i, i), [1, 64, 80 >> i, 80 >> i]) for i in range(3)] + \
+               [("/model.22/cv3.%d/cv3.%d.2/Conv_output_0" % (i, i), [1, 80, 80 >> i, 80 >> i]) for i in range(3)]
+YOLO11_METIS = [(n.replace("/model.22/", "/model.23/"), sh) for n, sh in YOLOV8_METIS]
+QUOTING_LABELS = ["a: b", "yes", "null", "0x1F", "on", "1:20", "- x", "'q'", 'say "hi" \\ bye',
+                  "x\u2028y", "n\u0085l", "% 1", "&a", "*b", "!t", "{c}"]
+
 # (label, seed, onnx builder args, spec)
 CASES = [
     ("maixcam_yolov5s", "001",
@@ -114,11 +120,42 @@ CASES = [
       "input": {"mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 65.025],
                 "keep_aspect_ratio": False},
       "calibration": {"count": 3}}),
+    # Metis: the Voyager SDK v1.2.5's rules (tests/toolchain-double/SOURCES.md,
+    # "Metis / Voyager SDK"), not seed 004's "simplified" model.json: where
+    # the seed and the SDK's code differ on a file format, the code wins.
     ("metis_yolov5s", "004",
      dict(input_name="images", input_shape=[1, 3, 640, 640], convs=YOLOV5,
           graph_outputs=[n for n, _ in YOLOV5]),
      {"target": "metis", "name": "yolov5s-v7-coco", "outputs": [n for n, _ in YOLOV5],
       "calibration": {"count": 3}, "mud": {"model_type": "yolov5", "labels": COCO}}),
+    # decoders/yolo.py _guess_yolo_model: YOLOv8/YOLO11 are 6 outputs, the
+    # three 64-channel box convs first, then the three class convs
+    ("metis_yolov8n", "004",
+     dict(input_name="images", input_shape=[1, 3, 640, 640], convs=YOLOV8_METIS,
+          graph_outputs=[n for n, _ in YOLOV8_METIS]),
+     {"target": "metis", "name": "yolov8n", "outputs": [n for n, _ in YOLOV8_METIS],
+      "calibration": {"count": 3}, "target_options": {"aipu_cores": 4},
+      "mud": {"model_type": "yolov8", "labels": COCO}}),
+    ("metis_yolo11n", "004",
+     dict(input_name="images", input_shape=[1, 3, 640, 640], convs=YOLO11_METIS,
+          graph_outputs=[n for n, _ in YOLO11_METIS]),
+     {"target": "metis", "name": "yolo11n", "outputs": [n for n, _ in YOLO11_METIS],
+      "calibration": {"count": 3}, "mud": {"model_type": "yolo11", "labels": COCO}}),
+    ("metis_resnet_classifier", "004",
+     dict(input_name="input", input_shape=[1, 3, 224, 224], convs=[("logits", [1, 1000, 1, 1])],
+          graph_outputs=["logits"]),
+     {"target": "metis", "name": "resnet", "outputs": ["logits"],
+      "input": {"mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 65.025],
+                "keep_aspect_ratio": False},
+      "calibration": {"count": 3}, "mud": {"model_type": "classifier"}}),
+    # user strings that YAML would read as something else unquoted
+    ("metis_quoting", "004",
+     dict(input_name="images", input_shape=[1, 3, 640, 640], convs=[
+         ("/model.24/m.%d/Conv_output_0" % i, [1, 3 * (5 + 9), 80 >> i, 80 >> i]) for i in range(3)],
+          graph_outputs=["/model.24/m.%d/Conv_output_0" % i for i in range(3)]),
+     {"target": "metis", "name": "null", "outputs": ["/model.24/m.%d/Conv_output_0" % i for i in range(3)],
+      "calibration": {"count": 3},
+      "mud": {"model_type": "yolov5", "labels": QUOTING_LABELS}}),
 ]
 
 
@@ -227,6 +264,102 @@ def validate_manifest(m):
     jsonschema.validate(m, schema)
 
 
+# voyager-sdk v1.2.5 axelera/app/network.py _provisional_model_info_from_yaml:
+# the only keys of models.<name> (anything else: "... are not valid keys for
+# model ...").
+METIS_MODEL_KEYS = {"task_category", "input_tensor_shape", "input_color_format", "input_tensor_layout",
+                    "weight_path", "weight_url", "weight_md5", "prequantized_url", "prequantized_md5",
+                    "dataset", "base_dir", "class", "class_path", "version", "num_classes", "extra_kwargs"}
+# pipeline.py TASK_PROPERTIES
+METIS_TASK_KEYS = {"input", "preprocess", "postprocess", "template_path", "operators", "aipu_cores",
+                   "meta_key", "model_name"}
+
+
+def check_metis(ws, out, case):
+    """The network YAML as the SDK reads it (PyYAML SafeLoader, axelera/app/
+    yaml.py), the argv deploy.py's argparse takes, the build tree."""
+    import yaml
+    label, _seed, _o, spec = case
+    name = spec["name"]
+    opts = spec.get("target_options", {})
+    cores = str(opts.get("aipu_cores", 1))
+    net = yaml.safe_load(open(os.path.join(ws, "ax_models", "kiln", "network.yaml")))
+    assert net["axelera-model-format"] == "1.0.0", net
+    # yaml_parser.py model_sanity_check: every section present
+    assert {"axelera-model-format", "name", "description", "pipeline", "models", "datasets"} <= set(net)
+    assert net["name"] == name and list(net["models"]) == [name], (net["name"], list(net["models"]))
+    m = net["models"][name]
+    assert set(m) <= METIS_MODEL_KEYS, set(m) - METIS_MODEL_KEYS
+    assert m["class"] == "AxONNXModel" and m["class_path"] == "$AXELERA_FRAMEWORK/ax_models/base_onnx.py"
+    assert m["extra_kwargs"]["max_compiler_cores"] == int(cores), m["extra_kwargs"]
+    (tname, task), = net["pipeline"][0].items()
+    assert tname == name and task["model_name"] == name and set(task) <= METIS_TASK_KEYS, task
+    pre = [next(iter(x)) for x in task["preprocess"]]
+    post = [next(iter(x)) for x in task["postprocess"]]
+    mt = spec["mud"]["model_type"]
+    if mt == "classifier":
+        # pipeline-template/torch-imagenet.yaml's operators, with the job's size and mean/std
+        assert m["task_category"] == "Classification", m
+        assert pre == ["resize", "torch-totensor", "normalize"] and post == ["topk"], (pre, post)
+        norm = task["preprocess"][2]["normalize"]
+        assert norm == {"mean": "0.485, 0.456, 0.406", "std": "0.229, 0.224, 0.255"}, norm
+        assert task["preprocess"][0]["resize"] == {"width": 224, "height": 224}, task["preprocess"]
+    else:
+        # ax_models/reference/cascade/yolov8n-yolov8s.yaml's detection task
+        assert m["task_category"] == "ObjectDetection" and m["num_classes"] == len(spec["mud"]["labels"]), m
+        assert pre == ["letterbox", "torch-totensor"] and post == ["decodeyolo"], (pre, post)
+        assert task["preprocess"][0]["letterbox"] == {"width": 640, "height": 640, "scaleup": True}
+        dec = task["postprocess"][0]["decodeyolo"]
+        assert dec["box_format"] == "xywh" and dec["normalized_coord"] is False, dec
+        assert dec["conf_threshold"] == 0.25 and dec["nms_iou_threshold"] == 0.45, dec
+        assert net["operators"]["decodeyolo"] == {
+            "class": "DecodeYolo", "class_path": "$AXELERA_FRAMEWORK/ax_models/decoders/yolo.py"}
+        labels = yaml.safe_load(open(os.path.join(ws, "labels.yaml")))["names"]
+        assert labels == spec["mud"]["labels"], labels
+        if mt == "yolov5":
+            # decoders/yolo.py: rows of 6 per level (base_onnx.py divides by strides)
+            assert m["extra_kwargs"]["YOLO"]["anchors"] == [[10, 13, 16, 30, 33, 23], [30, 61, 62, 45, 59, 119],
+                                                            [116, 90, 156, 198, 373, 326]], m["extra_kwargs"]
+        else:
+            assert "YOLO" not in m["extra_kwargs"], m["extra_kwargs"]
+    deploy = [st for st in out["plan"]["steps"] if st["name"] == "deploy"][0]
+    assert deploy["argv"] == ["deploy.py", "ax_models/kiln/network.yaml", "--build-root", "build",
+                              "--data-root", ".", "--model", name, "--mode", "QUANTCOMPILE",
+                              "--metis", "pcie", "--aipu-cores", cores, "--num-cal-images", "3"], deploy["argv"]
+    base = "build/%s/%s/" % (name, name)
+    want = sorted(["ax_models/kiln/network.yaml", base + "model_info.json", base + cores + "/model.json",
+                   base + cores + "/manifest.json", base + cores + "/compile_config.json"] +
+                  (["labels.yaml"] if mt != "classifier" else []))
+    assert sorted(f["name"] for f in out["bundle"]) == want, [f["name"] for f in out["bundle"]]
+    info = json.load(open(os.path.join(ws, base + "model_info.json")))
+    if mt != "classifier":
+        assert info["labels"] == spec["mud"]["labels"], info["labels"]
+    man = json.load(open(os.path.join(ws, base + cores + "/manifest.json")))
+    # network.py _load_manifest_and_check_batch: batch == deploy cores
+    assert man["input_shapes"][0][0] == int(cores), man["input_shapes"]
+
+
+def test_metis_names_read_back():
+    """Job names YAML 1.1 would read as null, bool, int, float or a date
+    come back from the network YAML as the same strings."""
+    import yaml
+    case = CASES[[c[0] for c in CASES].index("metis_quoting")]
+    tmp = tempfile.mkdtemp(prefix="kiln-recipe-")
+    try:
+        for name in ["null", "Null", "yes", "No", "on", "OFF", "y", "0x1F", "0o17", "017", "1_000", "1e3",
+                     "1.5", "NaN", "2001-12-14", "1_2.5"]:
+            spec = dict(case[3], name=name)
+            ws, out = plan_case(tmp, (case[0], case[1], case[2], spec))
+            text = [f["content"] for f in out["plan"]["files"] if f["name"] == "network.yaml"][0]
+            net = yaml.safe_load(text)
+            (tname, task), = net["pipeline"][0].items()
+            got = (net["name"], list(net["models"]), tname, task["model_name"])
+            assert got == (name, [name], name, name), "%s read back as %r" % (name, got)
+            shutil.rmtree(ws)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_case(case):
     label = case[0]
     tmp = tempfile.mkdtemp(prefix="kiln-recipe-")
@@ -235,17 +368,7 @@ def test_case(case):
         run_plan(ws, out)
         check_bundle(tmp, ws, out)
         if label.startswith("metis"):
-            mj = json.load(open(os.path.join(ws, "build", "yolov5s-v7-coco", "yolov5s-v7-coco", "1",
-                                             "model.json")))
-            # seed 004's model.json: resize 640 letterbox, normalize 0/1,
-            # decode_yolov5 80 classes at 0.25, nms 0.45
-            want_pre = [{"type": "resize", "width": 640, "height": 640, "letterbox": True},
-                        {"type": "normalize", "mean": [0, 0, 0], "std": [1, 1, 1]}]
-            want_post = [{"type": "decode_yolov5", "classes": 80, "confidence_threshold": 0.25},
-                         {"type": "nms", "iou_threshold": 0.45}]
-            assert mj["preprocessing"] == want_pre, mj["preprocessing"]
-            assert mj["postprocessing"] == want_post, mj["postprocessing"]
-            assert mj["model"] == "yolov5s-v7-coco/1/model.axmodel", mj["model"]
+            check_metis(ws, out, case)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -284,6 +407,7 @@ def main():
         missing.append(str(e))
     tests = [("recipe_double__%s_seed_%s_runs" % (c[0], c[1]), lambda c=c: test_case(c)) for c in CASES]
     tests.append(("recipe_double__low_cosine_fails_int8_deploy", test_double_fails_the_plan_on_low_cosine))
+    tests.append(("recipe_double__metis_names_read_back_as_strings", test_metis_names_read_back))
     only = sys.argv[1] if len(sys.argv) > 1 else ""
     for name, fn in tests:
         if only and only not in name:

@@ -861,54 +861,95 @@ def test_pulsar_errors(tmp):
 # Voyager: seed 004 (Metis)
 # ---------------------------------------------------------------------------
 
+# A network as voyager-sdk v1.2.5 takes it: the detection task of
+# ax_models/reference/cascade/yolov8n-yolov8s.yaml (letterbox,
+# torch-totensor, decodeyolo registered under operators:), the model keys
+# network.py allows, YOLOv5 anchors in extra_kwargs (decoders/yolo.py), the
+# default DataAdapter over a directory of images (t1-simplest-onnx.yaml).
 NETWORK_YAML = """axelera-model-format: 1.0.0
 name: yolov5s-v7-coco
 description: custom yolov5s from ONNX (test network of the Kiln toolchain double)
-pipeline: null
+pipeline:
+  - yolov5s-v7-coco:
+      model_name: yolov5s-v7-coco
+      input:
+        type: image
+      preprocess:
+        - letterbox:
+            width: 640
+            height: 640
+            scaleup: True
+        - torch-totensor:
+      postprocess:
+        - decodeyolo:
+            box_format: xywh
+            normalized_coord: False
+            conf_threshold: 0.25
+            nms_iou_threshold: 0.45
+operators:
+  decodeyolo:
+    class: DecodeYolo
+    class_path: $AXELERA_FRAMEWORK/ax_models/decoders/yolo.py
 models:
   yolov5s-v7-coco:
     class: AxONNXModel
     class_path: $AXELERA_FRAMEWORK/ax_models/base_onnx.py
-    weight_path: weights/yolov5s.onnx
+    weight_path: ../../weights/yolov5s.onnx
     task_category: ObjectDetection
     input_tensor_layout: NCHW
     input_tensor_shape: [1, 3, 640, 640]
     input_color_format: RGB
     num_classes: 80
     dataset: CalibrationDataset
+    extra_kwargs:
+      YOLO:
+        anchors:
+          - [10, 13, 16, 30, 33, 23]
+          - [30, 61, 62, 45, 59, 119]
+          - [116, 90, 156, 198, 373, 326]
 datasets:
   CalibrationDataset:
     class: DataAdapter
-    class_path: $AXELERA_FRAMEWORK/ax_datasets/objdataadapter.py
-    repr_imgs_dir_path: calib_images
-    repr_imgs_dataloader_color_format: RGB
+    repr_imgs_dir_path: ../../data/calib_images
 """
+NET = "ax_models/custom/yolov5s-v7-coco.yaml"
+DEPLOY = ["deploy.py", NET, "--metis", "pcie", "--num-cal-images", "3"]
 
 
-def voyager_setup(d):
+def voyager_setup(d, text=NETWORK_YAML, path=NET):
     yolov5s(os.path.join(d, "weights", "yolov5s.onnx"))
-    write(os.path.join(d, "ax_models", "custom", "yolov5s-v7-coco.yaml"), NETWORK_YAML)
+    write(os.path.join(d, path), text)
     images_dir(os.path.join(d, "data", "calib_images"), 3)
 
 
 @test
 def test_seed004_metis_deploy_tree(tmp):
     voyager_setup(tmp)
-    res = run(["deploy.py", "yolov5s-v7-coco"], tmp)
-    expect(res, 0)
-    base = "build/yolov5s-v7-coco/yolov5s-v7-coco/1"
-    exists(tmp, base + "/model.json", base + "/model.axmodel", base + "/manifest.json")
-    marked(os.path.join(tmp, base, "model.axmodel"))
-    mj = json.load(open(os.path.join(tmp, base, "model.json")))
-    check(mj["name"] == "yolov5s-v7-coco" and mj["model"] == "yolov5s-v7-coco/1/model.axmodel", "model.json: %s" % mj)
-    check(mj["preprocessing"] and mj["postprocessing"][0]["type"] == "decode_yolov5", "model.json steps")
-    man = json.load(open(os.path.join(tmp, base, "manifest.json")))
-    for k in ("quantize_params", "dequantize_params", "input_shapes"):
+    res = run(["deploy.py", "yolov5s-v7-coco", "--metis", "pcie", "--num-cal-images", "3",
+               "--model", "yolov5s-v7-coco", "--mode", "QUANTCOMPILE"], tmp)
+    expect(res, 0, "## Finished compiling network yolov5s-v7-coco: model 'yolov5s-v7-coco'", "out")
+    expect(res, 0, "Successfully deployed network", "out")
+    # compile.py / constants.py: quantized/, <cores>/{model.json, manifest.json,
+    # compile_config.json}, model_info.json; v1.2.5 writes no model.axmodel.
+    # --aipu-cores defaults to 4 but max_compiler_cores to 1: the build is 1/.
+    m = "build/yolov5s-v7-coco/yolov5s-v7-coco/"
+    exists(tmp, m + "model_info.json", m + "quantized/quantized_model.json", m + "quantized/manifest.json",
+           m + "1/model.json", m + "1/manifest.json", m + "1/compile_config.json")
+    check(not os.path.exists(os.path.join(tmp, m + "1/model.axmodel")), "model.axmodel written")
+    man = json.load(open(os.path.join(tmp, m + "1/manifest.json")))
+    for k in ("quantize_params", "dequantize_params", "input_shapes", "n_padded_ch_outputs"):
         check(k in man, "manifest lacks %s" % k)
+    check(man["model_lib_file"] == "model.json" and man["input_shapes"][0][0] == 1, "manifest %s" % man)
     check(man["kiln_toolchain_double"]["simulated"] is True, "manifest not marked simulated")
-    res = run(["deploy.py", "ax_models/custom/yolov5s-v7-coco.yaml", "--aipu-cores", "4", "--build-root", "b2"], tmp)
-    expect(res, 0)
-    exists(tmp, "b2/yolov5s-v7-coco/yolov5s-v7-coco/4/model.axmodel")
+    check(json.load(open(os.path.join(tmp, m + "1/model.json")))["kiln_toolchain_double"]["simulated"], "model.json")
+    # the whole network (pipeline too), by path, 4 cores when the model allows them
+    text = NETWORK_YAML.replace("    extra_kwargs:\n", "    extra_kwargs:\n      max_compiler_cores: 4\n")
+    write(os.path.join(tmp, NET), text)
+    res = run(DEPLOY + ["--aipu-cores", "4", "--build-root", "b2", "--mode", "QUANTCOMPILE"], tmp)
+    expect(res, 0, "Compile yolov5s-v7-coco:pipeline", "out")
+    exists(tmp, "b2/yolov5s-v7-coco/yolov5s-v7-coco/4/model.json")
+    check(json.load(open(os.path.join(tmp, "b2/yolov5s-v7-coco/yolov5s-v7-coco/4/manifest.json")))
+          ["input_shapes"][0][0] == 4, "batch != cores")
     res = run(["axcompile", "-i", "weights/yolov5s.onnx", "-o", "axc", "--imageset", "data/calib_images"], tmp)
     expect(res, 0)
     exists(tmp, "axc/cli_args.json", "axc/conf.json", "axc/input_model/fp32_model.onnx",
@@ -918,30 +959,107 @@ def test_seed004_metis_deploy_tree(tmp):
 
 
 @test
+def test_voyager_refuses_what_the_sdk_refuses(tmp):
+    """Each refusal with the SDK's own words (voyager-sdk v1.2.5; the file is
+    named per case)."""
+    voyager_setup(tmp)
+
+    def net(text, name="t"):
+        path = "ax_models/custom/%s.yaml" % name
+        write(os.path.join(tmp, path), text.replace("name: yolov5s-v7-coco", "name: " + name, 1))
+        return ["deploy.py", path, "--metis", "pcie", "--num-cal-images", "3", "--mode", "QUANTCOMPILE"]
+
+    # network.py _provisional_model_info_from_yaml: what Kiln wrote before
+    old = NETWORK_YAML.replace("    dataset: CalibrationDataset\n", "    dataset: CalibrationDataset\n"
+                               "    preprocess:\n      - resize:\n          width: 640\n"
+                               "    postprocess:\n      - nms:\n          iou_threshold: 0.45\n")
+    expect(run(net(old), tmp), 1, "postprocess and preprocess are not valid keys for model yolov5s-v7-coco", "err")
+    one = NETWORK_YAML.replace("    num_classes: 80\n", "    num_classes: 80\n    labels: coco.names\n")
+    expect(run(net(one), tmp), 1, "labels is not a valid key for model yolov5s-v7-coco", "err")
+    expect(run(net(NETWORK_YAML.replace("    task_category: ObjectDetection\n", "")), tmp), 1,
+           "ERROR   : 'task_category'", "err")
+    # pipeline.py _gen_process_list: operator names of the registry only
+    expect(run(net(NETWORK_YAML.replace("- torch-totensor:", "- normalise:")), tmp), 1,
+           "normalise: Unsupported preprocess operator", "err")
+    expect(run(net(NETWORK_YAML.replace("- decodeyolo:", "- decode_yolov5:")), tmp), 1,
+           "decodeyolov5: Unsupported postprocess operator", "err")
+    no_ops = NETWORK_YAML[:NETWORK_YAML.index("operators:")] + NETWORK_YAML[NETWORK_YAML.index("models:"):]
+    expect(run(net(no_ops), tmp), 1, "decodeyolo: Unsupported postprocess operator", "err")
+    # an operator's fields are its class's (operators/custom_preprocessing.py, decoders/yolo.py)
+    expect(run(net(NETWORK_YAML.replace("scaleup: True", "letterbox: True")), tmp), 1,
+           "Letterbox() got an unexpected keyword argument 'letterbox'", "err")
+    expect(run(net(NETWORK_YAML.replace("            box_format: xywh\n", "")), tmp), 1,
+           "DecodeYolo() missing 1 required positional argument: 'box_format'", "err")
+    # pipeline.py parse_task
+    expect(run(net(NETWORK_YAML.replace("      model_name:", "      decoder: x\n      model_name:")), tmp), 1,
+           "decoder is not a valid property of a Task", "err")
+    # pipeline: null needs override_preprocess, which AxONNXModel lacks (network.py)
+    nopipe = "pipeline: null\n" + NETWORK_YAML[NETWORK_YAML.index("models:"):]
+    nopipe = NETWORK_YAML[:NETWORK_YAML.index("pipeline:")] + nopipe
+    expect(run(net(nopipe), tmp), 1,
+           "Please specify repr_imgs_dataloader_color_format in the dataset section for yolov5s-v7-coco", "err")
+    nopipe = nopipe + "    repr_imgs_dataloader_color_format: RGB\n"
+    expect(run(net(nopipe), tmp), 1, "Missing section preprocess in pipeline. Add to YAML or implement "
+           "AxONNXModel.override_preprocess", "err")
+    # decoders/yolo.py: a YOLOv5 head needs anchors, checked when the pipeline is deployed
+    # (the double reads the head from the ONNX's outputs, so the model is cut at the three convs)
+    make_onnx(os.path.join(tmp, "weights", "cut.onnx"), "images", [1, 3, 640, 640], YOLOV5_OUTS,
+              graph_outputs=[n for n, _ in YOLOV5_OUTS])
+    noanch = NETWORK_YAML[:NETWORK_YAML.index("    extra_kwargs:")] + NETWORK_YAML[NETWORK_YAML.index("datasets:"):]
+    noanch = noanch.replace("weights/yolov5s.onnx", "weights/cut.onnx")
+    expect(run(net(noanch.replace("datasets:", "    extra_kwargs:\n      YOLO:\n        anchors: []\ndatasets:")),
+               tmp), 1, "Invalid anchors in extra_kwargs for yolov5s-v7-coco", "err")
+    res = run(net(noanch), tmp)
+    expect(res, 1, "Missing YOLO/anchors in extra_kwargs for yolov5s-v7-coco", "err")
+    expect(res, 1, "Failed to deploy network", "err")
+    expect(run(net(noanch) + ["--model", "yolov5s-v7-coco"], tmp), 0)  # compile only: not checked
+    # yaml_parser.py: only registered networks; the sections; skipped folders
+    expect(run(["deploy.py", "nosuchnet", "--metis", "pcie"], tmp), 2,
+           "Invalid network 'nosuchnet', no close match found", "err")
+    write(os.path.join(tmp, "net.yaml"), NETWORK_YAML)
+    expect(run(["deploy.py", "net.yaml", "--metis", "pcie"], tmp), 2, "Invalid network 'net.yaml'", "err")
+    write(os.path.join(tmp, "ax_models/zoo/z.yaml"), NETWORK_YAML.replace("name: yolov5s-v7-coco", "name: z"))
+    expect(run(["deploy.py", "ax_models/zoo/z.yaml", "--metis", "pcie"], tmp), 2, "Invalid network", "err")
+    nodesc = NETWORK_YAML.replace("description: custom", "summary: custom")
+    res = run(net(nodesc, "nodesc"), tmp)
+    expect(res, 2, "Invalid network", "err")
+    expect(res, 2, "Unusable model", "err")
+    # device_manager.py: no Metis card here, so the board type must be given
+    expect(run(["deploy.py", NET], tmp), 1, "ERROR   : No devices found", "err")
+    # config.py: --num-cal-images 2..2000; pipeline.py: no more than the dataset holds
+    expect(run(["deploy.py", NET, "--metis", "pcie", "--num-cal-images", "1"], tmp), 2,
+           "argument --num-cal-images: must be in range 2 to 2000", "err")
+    expect(run(["deploy.py", NET, "--metis", "pcie", "--num-cal-images", "50"], tmp), 1,
+           "Cannot use 50 calibration images when dataset only contains 4 images", "err")
+    expect(run(["deploy.py", NET, "--metis", "pcie", "--aipu-cores", "5"], tmp), 2,
+           "argument --aipu-cores: invalid choice: 5", "err")
+    res = run(DEPLOY + ["--model", "other"], tmp)
+    expect(res, 1, "## Deploy network yolov5s-v7-coco: model 'other' not found in yolov5s-v7-coco.yaml", "out")
+
+
+@test
 def test_voyager_errors(tmp):
     voyager_setup(tmp)
-    expect(run(["deploy.py", "yolov5s-v7-coco", "--bogus"], tmp), 2, "unrecognized arguments: --bogus", "err")
+    expect(run(DEPLOY + ["--bogus"], tmp), 2, "unrecognized arguments: --bogus", "err")
     expect(run(["deploy.py"], tmp), 2, "the following arguments are required: network", "err")
-    expect(run(["deploy.py", "yolov5s-v7-coco", "--mode", "FOO"], tmp), 2, "argument --mode: invalid choice", "err")
-    expect(run(["deploy.py", "nosuchnet"], tmp), 2, "Invalid network 'nosuchnet'", "err")
+    expect(run(DEPLOY + ["--mode", "FOO"], tmp), 2, "argument --mode: invalid choice", "err")
     os.rename(os.path.join(tmp, "weights"), os.path.join(tmp, "w"))
-    expect(run(["deploy.py", "yolov5s-v7-coco"], tmp), 1, "weight_path weights/yolov5s.onnx not found", "err")
+    expect(run(DEPLOY, tmp), 1, "No suitable weights found for yolov5s-v7-coco", "err")
     os.rename(os.path.join(tmp, "w"), os.path.join(tmp, "weights"))
-    write(os.path.join(tmp, "ax_models", "custom", "broken.yaml"), NETWORK_YAML.replace("    dataset: CalibrationDataset\n", ""))
-    expect(run(["deploy.py", "broken"], tmp), 1, "missing required key 'dataset'", "err")
     expect(run(["axcompile", "-i", "weights/yolov5s.onnx"], tmp), 2, "required: -o/--output", "err")
     expect(run(["axcompile", "-i", "nope.onnx", "-o", "o"], tmp), 2, "nope.onnx does not exist", "err")
     expect(run(["axcompile", "-i", "weights/yolov5s.onnx", "-o", "o", "--color-format", "XYZ"], tmp), 2,
            "invalid choice: 'XYZ'", "err")
-    expect(run(["deploy.py", "yolov5s-v7-coco"], tmp, KILN_DOUBLE_FAIL_STEP="deploy.py"), 1, "QTOOLS_ERROR", "err")
-    check(not os.path.exists(os.path.join(tmp, "build/yolov5s-v7-coco/yolov5s-v7-coco/1/model.axmodel")), "written")
-    res = run(["deploy.py", "yolov5s-v7-coco"], tmp, KILN_DOUBLE_CRASH_HALFWAY="deploy.py")
+    expect(run(DEPLOY + ["--mode", "QUANTCOMPILE"], tmp, KILN_DOUBLE_FAIL_STEP="deploy.py"), 1, "QTOOLS_ERROR",
+           "err")
+    check(not os.path.exists(os.path.join(tmp, "build/yolov5s-v7-coco/yolov5s-v7-coco/1/model.json")), "written")
+    res = run(DEPLOY + ["--mode", "QUANTCOMPILE"], tmp, KILN_DOUBLE_CRASH_HALFWAY="deploy.py")
     check(res[0] == -signal.SIGKILL, "crash: %s" % res[0])
     expect(run(["axcompile", "-i", "weights/yolov5s.onnx", "-o", "o"], tmp, KILN_DOUBLE_FAIL_STEP="axcompile"), 1)
     check(json.load(open(os.path.join(tmp, "o/compilation_report.json")))["status"] == "QTOOLS_ERROR", "status")
-    p = popen(["deploy.py", "yolov5s-v7-coco"], tmp, KILN_DOUBLE_HANG="deploy.py")
+    p = popen(DEPLOY + ["--mode", "QUANTCOMPILE"], tmp, KILN_DOUBLE_HANG="deploy.py")
     try:
-        read_until(p, "Quantizing yolov5s-v7-coco")
+        read_until(p, "Calibrating yolov5s-v7-coco")
         try:
             p.wait(timeout=1.5)
             raise Fail("deploy.py did not hang")

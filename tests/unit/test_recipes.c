@@ -619,6 +619,24 @@ static void golden__axera_pi_mobilenetv2_matches_seed_003(void)
 	golden_free(&g);
 }
 
+/* Strings in the prototxt are protobuf text-format literals (the paths
+ * are allow-listed by recipe_plan today, so this is the writer's own rule:
+ * a quote, backslash or control byte must not end the literal early). */
+static void recipe__axera_pi_prototxt_quotes_strings(void)
+{
+	char *q = recipe_pb_quote("cal \"x\"\\y'\n\001\r\tz\xc3\xa9.tar");
+	CHECK_STR(q ? q : "", "\"cal \\\"x\\\"\\\\y\\'\\n\\001\\r\\tz\xc3\xa9.tar\"");
+	free(q);
+	const char *spec =
+		"{\"model\":\"m5\",\"dataset\":\"d5\",\"target\":\"axera-pi\",\"name\":\"mobilenetv2\","
+		"\"outputs\":[\"536\"],\"calibration\":{\"count\":4}}";
+	struct recipe_paths p = {"mobilenetv2.onnx", "images", "cal.tar", NULL};
+	struct golden g;
+	if (plan_it(spec, INSP_MOBILENETV2, &p, &g) && CHECK_INT(g.r->plan->n_files, 1))
+		CHECK(strstr(g.r->plan->files[0].content, "        path: \"cal.tar\"\n") != NULL);
+	golden_free(&g);
+}
+
 static const char *INSP_YOLOV5S_CUT =
 	"{\"ir_version\":8,\"opsets\":[{\"domain\":\"\",\"version\":17}],"
 	"\"inputs\":[{\"name\":\"images\",\"shape\":[1,3,640,640],\"dynamic\":false}],"
@@ -626,7 +644,27 @@ static const char *INSP_YOLOV5S_CUT =
 	"{\"name\":\"/model.24/m.1/Conv_output_0\",\"shape\":[1,255,40,40]},"
 	"{\"name\":\"/model.24/m.2/Conv_output_0\",\"shape\":[1,255,20,20]}]}";
 
-static void golden__metis_yolov5s_builds_seed_004_tree(void)
+/* Metis is held to the Voyager SDK v1.2.5's code (SOURCES.md, "Metis /
+ * Voyager SDK"), not to seed 004's "simplified" model.json: the seed shows
+ * preprocessing/postprocessing lists with decode_yolov5/nms/resize and a
+ * model.axmodel, which the SDK of that release neither reads nor writes
+ * (network.py allows no such keys under models.<name>; pipeline.py's
+ * operators are letterbox, torch-totensor, decodeyolo; compile.py writes
+ * model.json + manifest.json).  Where they conflict the code wins. */
+static const char *const S004_DEPLOY[] = {
+	"deploy.py", "ax_models/kiln/network.yaml", "--build-root", "build", "--data-root", ".",
+	"--model", "yolov5s-v7-coco", "--mode", "QUANTCOMPILE", "--metis", "pcie",
+	"--aipu-cores", "1", "--num-cal-images", "200", NULL};
+
+static const char *plan_file(const struct recipe_out *r, const char *name)
+{
+	for (size_t i = 0; i < r->plan->n_files; i++)
+		if (strcmp(r->plan->files[i].name, name) == 0)
+			return r->plan->files[i].content;
+	return "";
+}
+
+static void golden__metis_yolov5s_network_the_sdk_accepts(void)
 {
 	char *labels = labels_json(COCO);
 	char spec[8192];
@@ -637,27 +675,116 @@ static void golden__metis_yolov5s_builds_seed_004_tree(void)
 	struct recipe_paths p = {"yolov5s.onnx", "images", "images.tar", NULL};
 	struct golden g;
 	if (plan_it(spec, INSP_YOLOV5S_CUT, &p, &g)) {
+		/* yaml_parser.py registers only YAML files below ax_models/ under the working
+		 * directory: the flat plan file is installed there first */
+		static const char *const install[] = {"install", "-D", "-m", "0644", "network.yaml",
+						      "ax_models/kiln/network.yaml", NULL};
+		step_matches(g.r->plan, "network", install);
+		step_matches(g.r->plan, "deploy", S004_DEPLOY);
 		const struct plan_step *st = step_named(g.r->plan, "deploy");
-		if (CHECK(st != NULL)) {
-			CHECK_STR(st->argv[0], "deploy.py");
-			CHECK_STR(st->argv[1], "yolov5s-v7-coco.yaml");
-			/* seed 004: build/<model>/<model>/1/{model.json, model.axmodel,
-			 * manifest.json} */
+		if (CHECK(st != NULL) && CHECK_INT(st->n_outputs, 4)) {
+			/* compile.py + constants.py: <cores>/{model.json, manifest.json,
+			 * compile_config.json}, model_info.json one level up */
 			CHECK_STR(st->outputs[0], "build/yolov5s-v7-coco/yolov5s-v7-coco/1/model.json");
-			CHECK_STR(st->outputs[1], "build/yolov5s-v7-coco/yolov5s-v7-coco/1/model.axmodel");
-			CHECK_STR(st->outputs[2], "build/yolov5s-v7-coco/yolov5s-v7-coco/1/manifest.json");
+			CHECK_STR(st->outputs[1], "build/yolov5s-v7-coco/yolov5s-v7-coco/1/manifest.json");
+			CHECK_STR(st->outputs[2],
+				  "build/yolov5s-v7-coco/yolov5s-v7-coco/1/compile_config.json");
+			CHECK_STR(st->outputs[3], "build/yolov5s-v7-coco/yolov5s-v7-coco/model_info.json");
+			CHECK_STR(st->parser, "none");   /* deploy.py prints no similarity figure */
 		}
-		/* seed 004's model.json example, as the YAML's pre/postprocess */
-		const char *y = g.r->plan->n_files ? g.r->plan->files[0].content : "";
-		CHECK(strstr(y, "width: 640\n          height: 640\n          letterbox: true") != NULL);
-		CHECK(strstr(y, "mean: [0, 0, 0]\n          std: [1, 1, 1]") != NULL);
-		CHECK(strstr(y, "decode_yolov5:\n          classes: 80\n"
-			      "          confidence_threshold: 0.25") != NULL);
-		CHECK(strstr(y, "nms:\n          iou_threshold: 0.45") != NULL);
-		CHECK(bundle_file(g.r, "yolov5s-v7-coco/1/model.json") != NULL);
+		const char *y = plan_file(g.r, "network.yaml");
+		/* network.py: no preprocess/postprocess under models.<name> */
+		CHECK(strstr(y, "\n    preprocess:") == NULL && strstr(y, "decode_yolov5") == NULL);
+		CHECK(strstr(y, "\n      preprocess:\n        - letterbox:\n            width: 640\n"
+			      "            height: 640\n            scaleup: true\n"
+			      "        - torch-totensor:\n      postprocess:\n        - decodeyolo:\n"
+			      "            box_format: xywh\n") != NULL);
+		CHECK(strstr(y, "\noperators:\n  decodeyolo:\n    class: DecodeYolo\n"
+			      "    class_path: $AXELERA_FRAMEWORK/ax_models/decoders/yolo.py\n") != NULL);
+		CHECK(strstr(y, "\nmodels:\n  \"yolov5s-v7-coco\":\n    class: AxONNXModel\n"
+			      "    class_path: $AXELERA_FRAMEWORK/ax_models/base_onnx.py\n"
+			      "    weight_path: \"../../yolov5s.onnx\"\n") != NULL);
+		CHECK(strstr(y, "    extra_kwargs:\n      max_compiler_cores: 1\n      YOLO:\n"
+			      "        anchors:\n          - [10, 13, 16, 30, 33, 23]\n") != NULL);
+		CHECK(strstr(y, "    repr_imgs_dir_path: \"../../images\"\n"
+			      "    labels_path: \"../../labels.yaml\"\n") != NULL);
+		CHECK(strstr(plan_file(g.r, "labels.yaml"), "names:\n  - \"person\"\n  - \"bicycle\"\n") !=
+		      NULL);
+		CHECK(bundle_file(g.r, "ax_models/kiln/network.yaml") != NULL);
+		CHECK(bundle_file(g.r, "labels.yaml") != NULL);
+		CHECK(bundle_file(g.r, "build/yolov5s-v7-coco/yolov5s-v7-coco/1/model.json") != NULL);
+		CHECK(bundle_file(g.r, "build/yolov5s-v7-coco/yolov5s-v7-coco/1/model.axmodel") == NULL);
 	}
 	golden_free(&g);
 	free(labels);
+}
+
+/* The YAML scalars from user input, double-quoted with YAML's escapes (the
+ * python side, tests/conversion/test_recipes_double.py, reads them back
+ * with PyYAML). */
+static void recipe__metis_quotes_user_strings(void)
+{
+	const char *spec =
+		"{\"model\":\"m\",\"dataset\":\"d\",\"target\":\"metis\",\"name\":\"0x1F\","
+		"\"outputs\":[" YOLOV5_CONVS "],\"target_options\":{\"aipu_cores\":4,\"metis\":\"m2\"},"
+		"\"mud\":{\"model_type\":\"yolov8\",\"labels\":[\"a: b\",\"yes\",\"q\\\"\\\\\",\"x\\u2028y\","
+		"\"n\\u0085l\"]}}";
+	struct recipe_paths p = {"m.onnx", "images", "images.tar", NULL};
+	struct golden g;
+	if (plan_it(spec, INSP_YOLOV5S_CUT, &p, &g)) {
+		const char *y = plan_file(g.r, "network.yaml");
+		CHECK(strstr(y, "\nname: \"0x1F\"\n") != NULL);
+		CHECK(strstr(y, "\n  - \"0x1F\":\n      model_name: \"0x1F\"\n") != NULL);
+		CHECK(strstr(y, "\nmodels:\n  \"0x1F\":\n") != NULL);
+		CHECK(strstr(y, "max_compiler_cores: 4\n") != NULL && strstr(y, "YOLO:") == NULL);
+		const char *lt = strstr(plan_file(g.r, "labels.yaml"), "\nnames:\n");
+		CHECK_STR(lt ? lt + 1 : "", "names:\n  - \"a: b\"\n  - \"yes\"\n  - \"q\\\"\\\\\"\n  - \"x\\u2028y\"\n"
+			  "  - \"n\\x85l\"\n");
+		const struct plan_step *st = step_named(g.r->plan, "deploy");
+		if (CHECK(st != NULL) && CHECK(st->argc >= 15)) {
+			CHECK_STR(st->argv[11], "m2");
+			CHECK_STR(st->argv[13], "4");
+		}
+		CHECK(bundle_file(g.r, "build/0x1F/0x1F/4/manifest.json") != NULL);
+	}
+	golden_free(&g);
+}
+
+static int metis_refused(const char *mud, const char *extra, const char *field)
+{
+	char spec[1024];
+	snprintf(spec, sizeof(spec),
+		 "{\"model\":\"m\",\"dataset\":\"d\",\"target\":\"metis\",\"name\":\"n\","
+		 "\"outputs\":[" YOLOV5_CONVS "],\"mud\":%s%s}", mud, extra);
+	struct kiln_err err = {0};
+	struct job_spec *s = NULL;
+	struct recipe_out *r = NULL;
+	cJSON *ij = cJSON_Parse(INSP_YOLOV5S_CUT);
+	int rc = spec_parse_text(spec, strlen(spec), ij, &s, &err);
+	if (rc == 0) {
+		struct recipe_paths p = {"m.onnx", "images", "images.tar", NULL};
+		rc = recipe_plan(s, ij, &p, &r, &err);
+	}
+	cJSON_Delete(ij);
+	recipe_out_free(r);
+	spec_free(s);
+	int ok = CHECKF(rc == KILN_EINVAL, "rc %d (%s)", rc, err.msg);
+	return ok & CHECKF(strcmp(err.field, field) == 0, "field '%s', want '%s' (%s)", err.field,
+			   field, err.msg);
+}
+
+static void recipe__metis_refuses_what_deploy_py_would(void)
+{
+	/* decoders/yolo.py: a YOLOv5 head needs anchors in rows of 6 */
+	metis_refused("{\"model_type\":\"yolov5\",\"labels\":[\"a\"],\"anchors\":[10,13,16,30]}", "",
+		      "mud.anchors");
+	/* config.py: --num-cal-images 2..2000 */
+	metis_refused("{\"model_type\":\"yolov8\",\"labels\":[\"a\"]}", ",\"calibration\":{\"count\":1}",
+		      "calibration.count");
+	metis_refused("{\"model_type\":\"yolov8\",\"labels\":[\"a\"]}", ",\"calibration\":{\"count\":5000}",
+		      "calibration.count");
+	metis_refused("{\"model_type\":\"yolov8\",\"labels\":[\"a\"],\"type\":\"pose\"}", "", "mud.type");
+	metis_refused("{\"model_type\":\"yolov8\"}", "", "mud.labels");
 }
 
 /* --- spec checks ------------------------------------------------------------ */
@@ -951,7 +1078,10 @@ int main(int argc, char **argv)
 		{"golden__maixcam2_yolo11n_matches_seed_000", golden__maixcam2_yolo11n_matches_seed_000},
 		{"golden__axera_pi_mobilenetv2_matches_seed_003",
 		 golden__axera_pi_mobilenetv2_matches_seed_003},
-		{"golden__metis_yolov5s_builds_seed_004_tree", golden__metis_yolov5s_builds_seed_004_tree},
+		{"golden__metis_yolov5s_network_the_sdk_accepts", golden__metis_yolov5s_network_the_sdk_accepts},
+		{"recipe__metis_quotes_user_strings", recipe__metis_quotes_user_strings},
+		{"recipe__axera_pi_prototxt_quotes_strings", recipe__axera_pi_prototxt_quotes_strings},
+		{"recipe__metis_refuses_what_deploy_py_would", recipe__metis_refuses_what_deploy_py_would},
 		{"spec__dynamic_input_without_shape_names_input_shape",
 		 spec__dynamic_input_without_shape_names_input_shape},
 		{"spec__recamera_refuses_ir9_opset19_with_a_way_out",
