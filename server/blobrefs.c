@@ -55,16 +55,18 @@ static int referenced(sqlite3 *c, const char *hex)
 	return 0;
 }
 
-void blobrefs_release(struct db *db, struct blob_store *bs, const char *hex)
+int blobrefs_release(struct db *db, struct blob_store *bs, const char *hex)
 {
 	sqlite3 *c = db_conn(db);
 	if (c == NULL)
-		return;
+		return 0;
 	struct kiln_err err;
 	blobrefs_lock();
-	int rc = referenced(c, hex) != 0 ? 0 : blob_remove(bs, hex, &err);
+	int named = referenced(c, hex);
+	int rc = named != 0 ? 0 : blob_remove(bs, hex, &err);
 	blobrefs_unlock();
 	if (rc != 0)
 		fprintf(stderr, "level=warn msg=\"cannot remove blob\" sha256=%s error=\"%s\"\n",
 			hex, err.msg);
+	return named == 0 && rc == 0;
 }

@@ -17,7 +17,7 @@ void blobrefs_unlock(void);
 
 /* Removes the blob when no record names it any more; errors are logged,
  * not returned (an orphaned blob costs disk, never correctness).  Takes
- * the lock itself. */
-void blobrefs_release(struct db *db, struct blob_store *bs, const char *hex);
+ * the lock itself.  Returns 1 when the blob was removed, else 0. */
+int blobrefs_release(struct db *db, struct blob_store *bs, const char *hex);
 
 #endif
