@@ -160,36 +160,44 @@ def main():
             m, s = spec("axera-pi")
             mid = J.upload_model(a, "hang", m)["id"]
             body = dict(s, model=mid, dataset=state["ds2"]["id"], target="axera-pi")
-            st, first = J.submit(a, dict(body, name="h0"))
-            assert st == 202, first
-            # the worker has it: wait until its hanging build step started
-            a.events(first["id"], stop=lambda e: e["event"] == "step" and
-                     "build" in e["data"]["name"])
-            ids = [first["id"]]
-            for i in (1, 2):
-                st, j = J.submit(a, dict(body, name=f"h{i}"))
-                assert st == 202 and j["state"] == "queued", (st, j)
-                ids.append(j["id"])
-            st, r = J.submit(a, dict(body, name="h3"))
-            assert st == 429, (st, r)
-            assert "max_queued_per_token" in r["error"]["message"], r
-            # another token has its own count
-            st, tok = a.json("POST", "/api/v1/tokens", {"name": "other", "role": "user"})
-            assert st == 201, tok
-            st, j = a.json("POST", "/api/v1/jobs", dict(body, name="o1"), token=tok["token"])
-            assert st == 202, (st, j)
-            ids.append(j["id"])
-            # a freed place can be used again; a retry counts as a submit
-            st, r = a.json("POST", f"/api/v1/jobs/{ids[1]}/cancel")
-            assert st in (200, 202), r
-            st, j = J.submit(a, dict(body, name="h4"))
-            assert st == 202, (st, j)
-            ids.append(j["id"])
-            st, r = a.json("POST", f"/api/v1/jobs/{ids[1]}/retry")
-            assert st == 429, (st, r)
-            for i in ids:
-                a.json("POST", f"/api/v1/jobs/{i}/cancel")
-            assert J.final_state(a.events(first["id"])) == "cancelled"
+            ids = []
+
+            def submit(name, **kw):
+                st, j = a.json("POST", "/api/v1/jobs", dict(body, name=name), **kw)
+                if st == 202:
+                    ids.append(j["id"])
+                return st, j
+            try:
+                st, first = submit("h0")
+                assert st == 202, first
+                # the worker has it: wait until its hanging build step started
+                a.events(first["id"], stop=lambda e: e["event"] == "step" and
+                         "build" in e["data"]["name"])
+                for i in (1, 2):
+                    st, j = submit(f"h{i}")
+                    assert st == 202 and j["state"] == "queued", (st, j)
+                st, r = submit("h3")
+                assert st == 429, (st, r)
+                assert r["error"]["code"] == "too_many_requests", r
+                assert "max_queued_per_token" in r["error"]["message"], r
+                # another token has its own count
+                st, tok = a.json("POST", "/api/v1/tokens", {"name": "other", "role": "user"})
+                assert st == 201, tok
+                st, j = submit("o1", token=tok["token"])
+                assert st == 202, (st, j)
+                # a freed place can be used again; a retry counts as a submit
+                st, r = a.json("POST", f"/api/v1/jobs/{ids[1]}/cancel")
+                assert st in (200, 202), r
+                st, j = submit("h4")
+                assert st == 202, (st, j)
+                st, r = a.json("POST", f"/api/v1/jobs/{ids[1]}/retry")
+                assert st == 429, (st, r)
+            finally:
+                # whatever happened, nothing may stay queued behind the hang
+                for i in ids:
+                    a.json("POST", f"/api/v1/jobs/{i}/cancel")
+                if ids:
+                    assert J.final_state(a.events(ids[0])) == "cancelled"
         R.check("queued_jobs_per_token_are_limited_with_429", queued_limit)
 
         def one_more_failed():
