@@ -68,24 +68,6 @@ static void drop_workspace(void *arg, int64_t id)
 			(long long)id, strerror(errno));
 }
 
-struct blob_ctx {
-	struct retention *r;
-	time_t before;
-	int removed;
-	unsigned long long bytes;
-};
-
-static void drop_orphan(void *arg, const char *hex, const struct stat *st)
-{
-	struct blob_ctx *b = arg;
-	if (st->st_mtime >= b->before)
-		return;
-	if (blobrefs_release(b->r->db, b->r->bs, hex)) {
-		b->removed++;
-		b->bytes += (unsigned long long)st->st_size;
-	}
-}
-
 void retention_sweep(struct retention *r, struct retention_stats *out)
 {
 	struct retention_stats st = {0};
@@ -98,12 +80,10 @@ void retention_sweep(struct retention *r, struct retention_stats *out)
 	if (jobs_each_finished(r->jobs, &f, drop_workspace, &w, &err) != 0)
 		fprintf(stderr, "level=warn msg=\"retention: cannot list failed jobs: %s\"\n", err.msg);
 	st.workspaces = w.removed;
-	struct blob_ctx b = {.r = r, .before = time(NULL) - r->cfg->orphan_grace};
-	if (blob_each(r->bs, drop_orphan, &b, &err) != 0)
+	time_t grace_end = time(NULL) - r->cfg->orphan_grace;
+	if (blobrefs_sweep(r->db, r->bs, grace_end, &st.blobs, &st.bytes, &err) != 0)
 		fprintf(stderr, "level=warn msg=\"retention: %s\"\n", err.msg);
-	st.blobs = b.removed;
-	st.bytes = b.bytes;
-	if (blob_sweep_tmp(r->bs, (long long)b.before, &st.tmp_files, &err) != 0)
+	if (blob_sweep_tmp(r->bs, (long long)grace_end, &st.tmp_files, &err) != 0)
 		fprintf(stderr, "level=warn msg=\"retention: %s\"\n", err.msg);
 	if (st.workspaces + st.blobs + st.tmp_files > 0)
 		fprintf(stderr, "level=info msg=\"retention sweep\" workspaces_removed=%d "
