@@ -6,7 +6,7 @@ a succeeded job's workspace is gone once its bundle is stored; a failed one
 is kept for debugging, and goes when the model or calibration set it copied
 is deleted (no byte-identical copy of either stays anywhere under the data
 dir); after a restart, a failed workspace older than
-[jobs] failed_workspace_hours and a blob no record names, older than
+[jobs] failed_workspace_hours (0: at once) and a blob no record names, older than
 [storage] orphan_grace, are swept while young orphans and named blobs stay;
 [jobs] max_queued_per_token refuses one job more with 429 (per token); and a
 disk below [storage] min_free / min_free_percent refuses uploads, jobs and
@@ -254,6 +254,24 @@ def main():
             rc = b.stop()
             if rc != 0:
                 R.fail("kilnd_b_stops_cleanly", f"exit {rc}: {b.log_text()[-2000:]}")
+
+    # --- failed_workspace_hours = 0: a failed job's workspace goes at once ----------
+    d = None
+    try:
+        def zero_hours():
+            nonlocal d
+            d = J.Daemon(with_jobs("failed_workspace_hours = 0"), ENV, data_dir=a_dir)
+            m, s = spec("maixcam")
+            jid = run_job(d, dict(s, model=state["m4"]["id"], dataset=state["ds2"]["id"],
+                                  target="maixcam", name="zero"), "failed")
+            assert not os.path.exists(os.path.join(job_dir(d, jid), "work")), "kept"
+            st, got = d.json("GET", f"/api/v1/jobs/{jid}")
+            assert got["error"]["code"] == "step_failed", got  # the reason stays
+            assert os.path.isfile(os.path.join(job_dir(d, jid), "log.txt"))
+        R.check("zero_failed_workspace_hours_removes_a_failed_workspace_at_once", zero_hours)
+    finally:
+        if d is not None:
+            d.stop()
 
     # --- 507 when the disk is nearly full ------------------------------------------------
     free = shutil.disk_usage(a_dir).free
