@@ -429,31 +429,6 @@ int blob_each(struct blob_store *bs, blob_each_fn fn, void *arg, struct kiln_err
 	return 0;
 }
 
-int blob_sweep_tmp(struct blob_store *bs, long long before, int *removed, struct kiln_err *err)
-{
-	char dir[PATH_CAP];
-	int n = 0;
-	snprintf(dir, sizeof(dir), "%s/tmp", bs->root);
-	DIR *d = opendir(dir);
-	if (d == NULL)
-		return kiln_errf(err, KILN_EIO, "", "cannot read %s: %s", dir, strerror(errno));
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		char p[PATH_CAP + 300];
-		struct stat st;
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		if (lstat(p, &st) == 0 && S_ISREG(st.st_mode) && (long long)st.st_mtime < before &&
-		    unlink(p) == 0)
-			n++;
-	}
-	closedir(d);
-	if (removed)
-		*removed = n;
-	return 0;
-}
-
 void blob_sha256_hex(const void *buf, size_t len, char hex[BLOB_HEX_LEN + 1])
 {
 	unsigned char d[32];

@@ -78,11 +78,6 @@ int blob_remove(struct blob_store *bs, const char *hex, struct kiln_err *err);
  * KILN_EIO when the store cannot be read. */
 typedef void (*blob_each_fn)(void *arg, const char *hex, const struct stat *st);
 int blob_each(struct blob_store *bs, blob_each_fn fn, void *arg, struct kiln_err *err);
-/* Removes temporary files (blobs/tmp) last written before `before` (a
- * time(2) value): an upload still being written touches its file with
- * every write.  *removed (may be NULL) gets how many. */
-int blob_sweep_tmp(struct blob_store *bs, long long before, int *removed, struct kiln_err *err);
-
 /* sha256 of a buffer as 64 lowercase hex digits + NUL. */
 void blob_sha256_hex(const void *buf, size_t len, char hex[BLOB_HEX_LEN + 1]);
 

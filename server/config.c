@@ -87,8 +87,8 @@ static const struct setting SETTINGS[] = {
 	{"storage", "min_free_percent", SET_INT, "2", 0, 99, NULL, KC(min_free_percent),
 	 "the same as a share of the disk: 507 below this many percent free"},
 	{"storage", "orphan_grace", SET_INT, "3600", 0, 31536000, NULL, KC(orphan_grace),
-	 "seconds a blob no record names (or a temporary upload file) is kept before the "
-	 "sweep removes it"},
+	 "seconds a blob no record names is kept before the sweep removes it (an upload "
+	 "being stored is younger)"},
 	{"deploy", "connect_timeout", SET_INT, "10", 1, 300, NULL, KC(deploy_connect_timeout),
 	 "seconds ssh waits for a board to answer before a deployment fails (ConnectTimeout)"},
 	{"deploy", "step_timeout", SET_INT, "300", 5, 86400, NULL, KC(deploy_step_timeout),

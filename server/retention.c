@@ -83,12 +83,10 @@ void retention_sweep(struct retention *r, struct retention_stats *out)
 	time_t grace_end = time(NULL) - r->cfg->orphan_grace;
 	if (blobrefs_sweep(r->db, r->bs, grace_end, &st.blobs, &st.bytes, &err) != 0)
 		fprintf(stderr, "level=warn msg=\"retention: %s\"\n", err.msg);
-	if (blob_sweep_tmp(r->bs, (long long)grace_end, &st.tmp_files, &err) != 0)
-		fprintf(stderr, "level=warn msg=\"retention: %s\"\n", err.msg);
-	if (st.workspaces + st.blobs + st.tmp_files > 0)
+	if (st.workspaces + st.blobs > 0)
 		fprintf(stderr, "level=info msg=\"retention sweep\" workspaces_removed=%d "
-			"orphan_blobs_removed=%d orphan_bytes=%llu tmp_files_removed=%d dur_ms=%lld\n",
-			st.workspaces, st.blobs, st.bytes, st.tmp_files, (long long)(mono_ms() - t0));
+			"orphan_blobs_removed=%d orphan_bytes=%llu dur_ms=%lld\n",
+			st.workspaces, st.blobs, st.bytes, (long long)(mono_ms() - t0));
 	if (out)
 		*out = st;
 }

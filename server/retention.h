@@ -8,8 +8,10 @@
  *     failed_workspace_hours for debugging, then removed by the sweep;
  *   - every finished job's workspace made from a model or dataset, when
  *     that model or dataset is deleted (retention_forget);
- *   - blobs no record names (blobrefs.c) and temporary upload files, once
- *     older than [storage] orphan_grace, by the sweep.
+ *   - blobs no record names (blobrefs.c), once older than [storage]
+ *     orphan_grace, by the sweep.  (Temporary upload files are removed by
+ *     blob_store_open() at start only: a long dataset ingest may still be
+ *     reading one that was last written hours ago.)
  * Job logs (jobs/<id>/log*.txt) and bundles are kept.
  *
  * The sweep runs once in retention_start() (before kilnd listens) and then
@@ -32,7 +34,6 @@ struct retention;
 struct retention_stats {
 	int workspaces;        /* job workspaces removed */
 	int blobs;             /* orphan blobs removed */
-	int tmp_files;         /* stale temporary files removed */
 	unsigned long long bytes; /* bytes of the orphan blobs */
 };
 
