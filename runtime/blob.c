@@ -410,7 +410,7 @@ int blob_each(struct blob_store *bs, blob_each_fn fn, void *arg, struct kiln_err
 		    !isxdigit((unsigned char)de->d_name[1]))
 			continue;
 		char sub[PATH_CAP + 8];
-		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+		snprintf(sub, sizeof(sub), "%s/%.2s", dir, de->d_name);
 		DIR *d = opendir(sub);
 		struct dirent *fe;
 		while (d && (fe = readdir(d)) != NULL) {
@@ -418,7 +418,7 @@ int blob_each(struct blob_store *bs, blob_each_fn fn, void *arg, struct kiln_err
 				continue;
 			char p[PATH_CAP + 300];
 			struct stat st;
-			snprintf(p, sizeof(p), "%s/%s", sub, fe->d_name);
+			snprintf(p, sizeof(p), "%s/%.64s", sub, fe->d_name);
 			if (lstat(p, &st) == 0 && S_ISREG(st.st_mode))
 				fn(arg, fe->d_name, &st);
 		}

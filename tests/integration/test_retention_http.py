@@ -81,6 +81,12 @@ def run_job(k, body, want):
     return job["id"]
 
 
+def tail_log(top):
+    """The end of kilnd's log in top (a stopped Daemon's log file is closed)."""
+    with open(os.path.join(top, "kilnd.log"), errors="replace") as f:
+        return f.read()[-2000:]
+
+
 def blob_path(k, sha):
     return os.path.join(k.data, "blobs", "sha256", sha[:2], sha)
 
@@ -270,8 +276,8 @@ def main():
             assert os.path.isfile(os.path.join(job_dir(d, jid), "log.txt"))
         R.check("zero_failed_workspace_hours_removes_a_failed_workspace_at_once", zero_hours)
     finally:
-        if d is not None:
-            d.stop()
+        if d is not None and d.stop() != 0:
+            R.fail("kilnd_d_stops_cleanly", tail_log(a_dir))
 
     # --- 507 when the disk is nearly full ------------------------------------------------
     free = shutil.disk_usage(a_dir).free
@@ -306,9 +312,9 @@ def main():
             assert st == 204, (st, r)
         R.check("nearly_full_disk_refuses_uploads_and_jobs_with_507", disk_full)
     finally:
-        if c is not None:
-            c.stop()
-            c = None
+        if c is not None and c.stop() != 0:
+            R.fail("kilnd_c_stops_cleanly", tail_log(a_dir))
+        c = None
     try:
         def disk_full_percent():
             nonlocal c
@@ -323,8 +329,8 @@ def main():
         else:
             R.check("nearly_full_disk_by_percent_is_refused_too", disk_full_percent)
     finally:
-        if c is not None:
-            c.stop()
+        if c is not None and c.stop() != 0:
+            R.fail("kilnd_c2_stops_cleanly", tail_log(a_dir))
     shutil.rmtree(tmp, ignore_errors=True)
     R.done()
 
