@@ -9,6 +9,7 @@
  */
 #include "blob.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -187,6 +188,9 @@ static int publish(struct blob_store *bs, const char *tmp, uint64_t size, const 
 	struct stat st;
 	if (stat(final, &st) == 0 && (uint64_t)st.st_size == size) {
 		unlink(tmp); /* same bytes already stored: keep the old file */
+		/* ...but make it look new: the orphan sweep spares blobs younger
+		 * than its grace period, and this one is about to be named. */
+		utimensat(AT_FDCWD, final, NULL, 0);
 		return 0;
 	}
 	if (rename(tmp, final) != 0)
@@ -390,6 +394,39 @@ int blob_remove(struct blob_store *bs, const char *hex, struct kiln_err *err)
 		return rc;
 	if (unlink(p) != 0 && errno != ENOENT)
 		return kiln_errf(err, KILN_EIO, "", "cannot remove blob: %s", strerror(errno));
+	return 0;
+}
+
+int blob_each(struct blob_store *bs, blob_each_fn fn, void *arg, struct kiln_err *err)
+{
+	char dir[PATH_CAP];
+	snprintf(dir, sizeof(dir), "%s/sha256", bs->root);
+	DIR *top = opendir(dir);
+	if (top == NULL)
+		return kiln_errf(err, KILN_EIO, "", "cannot read %s: %s", dir, strerror(errno));
+	struct dirent *de;
+	while ((de = readdir(top)) != NULL) {
+		/* the fan-out directories are the hashes' first two digits */
+		if (strlen(de->d_name) != 2 || !isxdigit((unsigned char)de->d_name[0]) ||
+		    !isxdigit((unsigned char)de->d_name[1]))
+			continue;
+		char sub[PATH_CAP + 8];
+		snprintf(sub, sizeof(sub), "%s/%.2s", dir, de->d_name);
+		DIR *d = opendir(sub);
+		struct dirent *fe;
+		while (d && (fe = readdir(d)) != NULL) {
+			if (!blob_hex_valid(fe->d_name) || strncmp(fe->d_name, de->d_name, 2) != 0)
+				continue;
+			char p[PATH_CAP + 300];
+			struct stat st;
+			snprintf(p, sizeof(p), "%s/%.64s", sub, fe->d_name);
+			if (lstat(p, &st) == 0 && S_ISREG(st.st_mode))
+				fn(arg, fe->d_name, &st);
+		}
+		if (d)
+			closedir(d);
+	}
+	closedir(top);
 	return 0;
 }
 

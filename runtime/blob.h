@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "kiln_err.h"
 
@@ -71,6 +72,12 @@ int blob_open(const struct blob_store *bs, const char *hex, int *fd, uint64_t *s
 /* Removes a blob (callers check that no record still names it). */
 int blob_remove(struct blob_store *bs, const char *hex, struct kiln_err *err);
 
+/* Calls fn(arg, hex, st) for every stored blob (st from lstat: size,
+ * mtime), in no particular order; fn may remove the blob it is given.
+ * Names that are not a blob's (stray files) are skipped.  Returns 0 or
+ * KILN_EIO when the store cannot be read. */
+typedef void (*blob_each_fn)(void *arg, const char *hex, const struct stat *st);
+int blob_each(struct blob_store *bs, blob_each_fn fn, void *arg, struct kiln_err *err);
 /* sha256 of a buffer as 64 lowercase hex digits + NUL. */
 void blob_sha256_hex(const void *buf, size_t len, char hex[BLOB_HEX_LEN + 1]);
 

@@ -24,6 +24,7 @@ struct jobs {
 	struct db *db;
 	struct events *events;
 	int max_attempts;
+	int max_queued;              /* per owner; 0 = no limit */
 	jobs_hook on_queued, on_cancel;
 	void *hook_arg;
 };
@@ -182,6 +183,7 @@ int jobs_open(struct db *db, struct events *events, const struct jobs_conf *conf
 	j->events = events;
 	j->max_attempts = conf && conf->max_attempts > 0 ? conf->max_attempts
 							 : JOBS_DEFAULT_MAX_ATTEMPTS;
+	j->max_queued = conf && conf->max_queued_per_owner > 0 ? conf->max_queued_per_owner : 0;
 	*out = j;
 	return 0;
 }
@@ -414,6 +416,29 @@ static int cache_lookup(sqlite3 *c, const char *key, int64_t *id, char **bundle,
 	return 0;
 }
 
+/* KILN_ELIMIT when owner (0: nobody) already has the most queued jobs it
+ * may; called inside the transaction that would queue one more, so two
+ * submits at once cannot both pass. */
+static int queue_quota(struct jobs *j, sqlite3 *c, int64_t owner, struct kiln_err *err)
+{
+	if (owner <= 0 || j->max_queued <= 0)
+		return 0;
+	sqlite3_stmt *st;
+	int rc = prep(c, "SELECT count(*) FROM jobs WHERE owner = ? AND state = 'queued'", &st, err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, owner);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		return db_fail(c, st, err);
+	long long n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (n >= j->max_queued)
+		return kiln_errf(err, KILN_ELIMIT, "", "this token already has %lld queued jobs, the "
+				 "most it may have ([jobs] max_queued_per_token = %d); wait for one "
+				 "to start or cancel one, then submit again", n, j->max_queued);
+	return 0;
+}
+
 static int submit_unlocked(struct jobs *j, const struct jobs_new *in, int64_t *id_out,
                            int *cache_hit, struct kiln_err *err)
 {
@@ -461,14 +486,20 @@ static int submit_unlocked(struct jobs *j, const struct jobs_new *in, int64_t *i
 	if (in->cache_key != NULL &&
 	    (rc = cache_lookup(c, in->cache_key, &from, &bundle, &figures, err)) != 0)
 		goto out;
+	if (from == 0 && (rc = queue_quota(j, c, in->owner, err)) != 0)
+		goto out;
 	char now[32];
 	db_now(now, sizeof(now));
 	rc = prep(c, "INSERT INTO jobs (model, dataset, target, spec, plan, cache_key, created_at,"
-		  " state, progress, started_at, finished_at, bundle, figures, cached_from)"
-		  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, coalesce(?12, '[]'), ?13)",
-		  &st, err);
+		  " state, progress, started_at, finished_at, bundle, figures, cached_from, owner)"
+		  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, coalesce(?12, '[]'), ?13,"
+		  " ?14)", &st, err);
 	if (rc != 0)
 		goto out;
+	if (in->owner > 0)
+		sqlite3_bind_int64(st, 14, in->owner);
+	else
+		sqlite3_bind_null(st, 14);
 	bind_text(st, 1, in->model);
 	bind_text(st, 2, in->dataset);
 	bind_text(st, 3, in->target);
@@ -589,6 +620,22 @@ static int retry_unlocked(struct jobs *j, int64_t id, struct kiln_err *err)
 	int rc = exec_sql(c, "BEGIN IMMEDIATE", err);
 	if (rc != 0)
 		return rc;
+	/* A retry queues the job again, so it counts against its owner's
+	 * queue like a submit (otherwise failed jobs retried in bulk would
+	 * pass the limit). */
+	rc = prep(c, "SELECT owner FROM jobs WHERE id = ? AND state IN ('failed', 'cancelled')",
+		  &st, err);
+	if (rc != 0) {
+		rollback(c);
+		return rc;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	int64_t owner = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	if ((rc = queue_quota(j, c, owner, err)) != 0) {
+		rollback(c);
+		return rc;
+	}
 	rc = prep(c, "UPDATE jobs SET state = 'queued', attempt = attempt + 1,"
 		  " attempt_base = attempt + 1, error_code = NULL, error_message = NULL,"
 		  " progress = 0, step = NULL, step_index = NULL, started_at = NULL,"
@@ -1023,6 +1070,69 @@ int jobs_retry(struct jobs *j, int64_t id, struct kiln_err *err)
 	int rc = retry_unlocked(j, id, err);
 	pthread_mutex_unlock(&j->wlock);
 	return rc;
+}
+
+int jobs_each_finished(struct jobs *j, const struct jobs_filter *f, jobs_each_fn fn, void *arg,
+		       struct kiln_err *err)
+{
+	static const char *const FINAL = "('succeeded', 'failed', 'cancelled')";
+	static const char *const FAILED = "('failed', 'cancelled')";
+	sqlite3 *c = conn(j, err);
+	if (c == NULL)
+		return KILN_EIO;
+	/* The ids first, without the lock (a read); then each job on its own
+	 * under the lock, its state read again, so a long list never holds up
+	 * the workers' writes and a job retried meanwhile is skipped. */
+	char sql[400];
+	snprintf(sql, sizeof(sql), "SELECT id FROM jobs WHERE state IN %s"
+		 " AND (?1 IS NULL OR finished_at < ?1) AND (?2 IS NULL OR model = ?2)"
+		 " AND (?3 IS NULL OR dataset = ?3) ORDER BY id", f->unsuccessful ? FAILED : FINAL);
+	sqlite3_stmt *st;
+	int rc = prep(c, sql, &st, err);
+	if (rc != 0)
+		return rc;
+	bind_text(st, 1, f->finished_before);
+	bind_text(st, 2, f->model);
+	bind_text(st, 3, f->dataset);
+	int64_t *ids = NULL;
+	size_t n = 0, cap = 0;
+	int s;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			int64_t *nv = realloc(ids, nc * sizeof(*ids));
+			if (nv == NULL) {
+				free(ids);
+				sqlite3_finalize(st);
+				return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+			}
+			ids = nv;
+			cap = nc;
+		}
+		ids[n++] = sqlite3_column_int64(st, 0);
+	}
+	if (s != SQLITE_DONE) {
+		free(ids);
+		return db_fail(c, st, err);
+	}
+	sqlite3_finalize(st);
+	snprintf(sql, sizeof(sql), "SELECT 1 FROM jobs WHERE id = ? AND state IN %s",
+		 f->unsuccessful ? FAILED : FINAL);
+	if ((rc = prep(c, sql, &st, err)) != 0) {
+		free(ids);
+		return rc;
+	}
+	for (size_t i = 0; i < n; i++) {
+		pthread_mutex_lock(&j->wlock);
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, ids[i]);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			fn(arg, ids[i]);
+		pthread_mutex_unlock(&j->wlock);
+	}
+	sqlite3_finalize(st);
+	free(ids);
+	return 0;
 }
 
 int jobs_recover(struct jobs *j, jobs_orphan_fn orphan, void *arg, int *requeued,

@@ -22,6 +22,13 @@
  *                              requested and the worker is told (on_cancel hook);
  *                              already cancelled → 0; finished → KILN_ECONFLICT
  *   jobs_retry(j, id, err)     failed|cancelled → queued as a new attempt
+ *                              (submit and retry: KILN_ELIMIT when the owner
+ *                              already has max_queued_per_owner queued jobs;
+ *                              a cache hit queues nothing and is never refused)
+ *   jobs_each_finished(j, &filter, fn, arg, err)
+ *                              fn(arg, id) for each finished job the filter
+ *                              picks, each under the write lock with its state
+ *                              checked again: no retry can requeue it during fn
  *
  * API for start-up and the worker pool
  *   jobs_open(db, events|NULL, &conf|NULL, &j, err) / jobs_close(j)
@@ -66,6 +73,7 @@
 
 struct jobs_conf {
 	int max_attempts;            /* 0 = JOBS_DEFAULT_MAX_ATTEMPTS */
+	int max_queued_per_owner;    /* submit/retry past it: KILN_ELIMIT; 0 = no limit */
 };
 
 struct jobs;
@@ -86,6 +94,7 @@ struct jobs_new {
 	const cJSON *spec;           /* required JSON object, up to JOBS_MAX_SPEC_BYTES */
 	const struct plan *plan;     /* may be NULL: the worker's planner makes one */
 	const char *cache_key;       /* may be NULL */
+	int64_t owner;               /* the submitting token's id; 0 = nobody (no limit) */
 };
 
 /* What a worker gets from jobs_claim; strings owned, freed by
@@ -117,6 +126,20 @@ int jobs_list(struct jobs *j, const char *state, int limit, int64_t after, cJSON
 	      struct kiln_err *err);
 int jobs_cancel(struct jobs *j, int64_t id, struct kiln_err *err);
 int jobs_retry(struct jobs *j, int64_t id, struct kiln_err *err);
+
+/* Which finished jobs jobs_each_finished() visits; every set field must
+ * match.  Strings are compared as stored (ids as text, times as db_now()). */
+struct jobs_filter {
+	int unsuccessful;            /* only failed and cancelled jobs */
+	const char *finished_before; /* NULL = any time */
+	const char *model;           /* NULL = any */
+	const char *dataset;         /* NULL = any */
+};
+typedef void (*jobs_each_fn)(void *arg, int64_t id);
+/* fn must be short (it holds the store's write lock) and must not call
+ * jobs_*. */
+int jobs_each_finished(struct jobs *j, const struct jobs_filter *f, jobs_each_fn fn, void *arg,
+		       struct kiln_err *err);
 
 int jobs_recover(struct jobs *j, jobs_orphan_fn orphan, void *arg, int *requeued,
 		 int *failed, struct kiln_err *err);

@@ -42,6 +42,8 @@ const char *kiln_code_name(int code)
 	case KILN_EIO: return "io_error";
 	case KILN_ENOMEM: return "out_of_memory";
 	case KILN_EUNAVAIL: return "unavailable";
+	case KILN_ENOSPACE: return "insufficient_storage";
+	case KILN_ELIMIT: return "too_many_requests";
 	default: return "internal";
 	}
 }

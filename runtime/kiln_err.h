@@ -25,6 +25,8 @@ enum kiln_code {
 	KILN_ENOMEM = -9,      /* 500 */
 	KILN_EUNAVAIL = -10,   /* a dependency is not there: 503 */
 	KILN_EINTERNAL = -11,  /* a bug: 500 */
+	KILN_ENOSPACE = -12,   /* the data directory's disk is nearly full: 507 */
+	KILN_ELIMIT = -13,     /* a per-caller quota is used up: 429 */
 };
 
 struct kiln_err {

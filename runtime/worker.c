@@ -11,6 +11,7 @@
  */
 #include "worker.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -50,6 +51,7 @@ struct worker_pool {
 	worker_finish_fn finisher;
 	void *finisher_arg;
 	int quiet;
+	int remove_succeeded, remove_failed;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	uint64_t wake_seq;
@@ -123,6 +125,45 @@ static int rm_rf(const char *path)
 	if (lstat(path, &st) != 0)
 		return errno == ENOENT ? 0 : -1;
 	return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* log.txt and log.<attempt>.txt, the files a job keeps for good. */
+static int is_log_name(const char *name)
+{
+	if (strcmp(name, "log.txt") == 0)
+		return 1;
+	if (strncmp(name, "log.", 4) != 0)
+		return 0;
+	const char *p = name + 4;
+	if (*p < '0' || *p > '9')
+		return 0;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return strcmp(p, ".txt") == 0;
+}
+
+int worker_remove_workspace(const char *data_dir, int64_t id)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/jobs/%lld", data_dir, (long long)id);
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return errno == ENOENT ? 0 : -1;
+	int removed = 0, failed = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    is_log_name(de->d_name))
+			continue;
+		char p[PATH_MAX + 300];
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (rm_rf(p) == 0)
+			removed = 1;
+		else
+			failed = 1;
+	}
+	closedir(d);
+	return failed ? -1 : removed;
 }
 
 static int write_file(const char *dir, const struct plan_file *f, struct kiln_err *err)
@@ -497,6 +538,15 @@ static void run_job(struct worker *w, const struct jobs_claim *job)
 		pthread_mutex_unlock(&p->lock);
 	}
 finish:;
+	/* A succeeded job's workspace has given what it made to the bundle
+	 * (blobs now); a failed one is evidence, kept unless told otherwise
+	 * (the server's sweep removes it when it expires).  Requeued: kept,
+	 * the next attempt starts by emptying it anyway. */
+	if (v.state != NULL && (strcmp(v.state, "succeeded") == 0 ? p->remove_succeeded
+								   : p->remove_failed) &&
+	    rm_rf(workdir) != 0)
+		fprintf(stderr, "level=warn job=%lld msg=\"cannot remove the workspace %s: %s\"\n",
+			(long long)job->id, workdir, strerror(errno));
 	char *fj = figures ? cJSON_PrintUnformatted(figures) : NULL;
 	int rc;
 	if (v.state == NULL)
@@ -660,6 +710,8 @@ int worker_start(struct jobs *jobs, const struct worker_conf *conf, struct worke
 	p->finisher = conf->finisher;
 	p->finisher_arg = conf->finisher_arg;
 	p->quiet = conf->quiet;
+	p->remove_succeeded = conf->remove_succeeded_workspace;
+	p->remove_failed = conf->remove_failed_workspace;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);

@@ -84,6 +84,11 @@ struct worker_conf {
 	worker_finish_fn finisher;         /* may be NULL: no bundle */
 	void *finisher_arg;
 	int quiet;                         /* no operator log lines on stderr */
+	/* Retention of jobs/<id>/work (README "Disk use").  Removed before the
+	 * final state is written, so whoever sees the state sees the workspace
+	 * gone; jobs/<id>/log*.txt always stay. */
+	int remove_succeeded_workspace;    /* once the finisher stored the bundle */
+	int remove_failed_workspace;       /* failed and cancelled ones too */
 };
 
 struct worker_pool;
@@ -92,5 +97,11 @@ int worker_start(struct jobs *jobs, const struct worker_conf *conf, struct worke
 		 struct kiln_err *err);
 void worker_stop(struct worker_pool *pool);
 int worker_busy(struct worker_pool *pool);
+
+/* Removes everything in <data_dir>/jobs/<id>/ but the job's logs (log.txt,
+ * log.<n>.txt): the workspace and anything staged beside it.  The job must
+ * not be running.  Returns 1 when something was removed, 0 when there was
+ * nothing, -1 (errno set) when something could not be removed. */
+int worker_remove_workspace(const char *data_dir, int64_t id);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 static pthread_mutex_t refs_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -55,16 +56,75 @@ static int referenced(sqlite3 *c, const char *hex)
 	return 0;
 }
 
-void blobrefs_release(struct db *db, struct blob_store *bs, const char *hex)
+int blobrefs_release(struct db *db, struct blob_store *bs, const char *hex)
 {
 	sqlite3 *c = db_conn(db);
 	if (c == NULL)
-		return;
+		return 0;
 	struct kiln_err err;
 	blobrefs_lock();
-	int rc = referenced(c, hex) != 0 ? 0 : blob_remove(bs, hex, &err);
+	int named = referenced(c, hex);
+	int rc = named != 0 ? 0 : blob_remove(bs, hex, &err);
 	blobrefs_unlock();
 	if (rc != 0)
 		fprintf(stderr, "level=warn msg=\"cannot remove blob\" sha256=%s error=\"%s\"\n",
 			hex, err.msg);
+	return named == 0 && rc == 0;
+}
+
+/* --- the orphan sweep ---------------------------------------------------------- */
+
+struct sweep {
+	struct db *db;
+	struct blob_store *bs;
+	sqlite3_stmt *any;   /* "does any table name ?1", prepared once; NULL: use referenced() */
+	time_t before;
+	int removed;
+	unsigned long long bytes;
+};
+
+static void sweep_one(void *arg, const char *hex, const struct stat *st)
+{
+	struct sweep *w = arg;
+	if (st->st_mtime >= w->before)
+		return;
+	/* Fast path without the lock: nearly every blob is named, and one
+	 * prepared statement answers that in microseconds (re-preparing five
+	 * per blob made 20k blobs cost 3.4 s at start).  Only a blob that
+	 * looks unnamed is checked again under the lock and removed. */
+	if (w->any != NULL) {
+		sqlite3_reset(w->any);
+		sqlite3_bind_text(w->any, 1, hex, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(w->any) == SQLITE_ROW && sqlite3_column_int(w->any, 0) != 0)
+			return;
+	}
+	if (blobrefs_release(w->db, w->bs, hex)) {
+		w->removed++;
+		w->bytes += (unsigned long long)st->st_size;
+	}
+}
+
+int blobrefs_sweep(struct db *db, struct blob_store *bs, time_t before, int *removed,
+		   unsigned long long *bytes, struct kiln_err *err)
+{
+	struct sweep w = {.db = db, .bs = bs, .before = before};
+	sqlite3 *c = db_conn(db);
+	if (c == NULL)
+		return kiln_errf(err, KILN_EIO, "", "no database connection");
+	char sql[1024] = "SELECT 0";
+	for (size_t i = 0; i < sizeof(REFS) / sizeof(REFS[0]); i++) {
+		size_t n = strlen(sql);
+		/* constant table and column names, as in referenced() */
+		snprintf(sql + n, sizeof(sql) - n, " OR EXISTS (SELECT 1 FROM %s WHERE %s = ?1)",
+			 REFS[i].table, REFS[i].column);
+	}
+	if (sqlite3_prepare_v2(c, sql, -1, &w.any, NULL) != SQLITE_OK) {
+		sqlite3_finalize(w.any);
+		w.any = NULL; /* a table not there yet: the slow, tolerant check */
+	}
+	int rc = blob_each(bs, sweep_one, &w, err);
+	sqlite3_finalize(w.any);
+	*removed = w.removed;
+	*bytes = w.bytes;
+	return rc;
 }

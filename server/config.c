@@ -86,6 +86,18 @@ static const struct setting SETTINGS[] = {
 	 "conversions run at once (they are heavy: one per machine is usual)"},
 	{"jobs", "max_attempts", SET_INT, "2", 1, 100, NULL, KC(max_attempts),
 	 "attempts of a job interrupted by a restart before it is failed"},
+	{"jobs", "failed_workspace_hours", SET_INT, "72", 0, 87600, NULL, KC(failed_workspace_hours),
+	 "hours a failed or cancelled job's workspace (jobs/<id>/work) is kept for debugging; "
+	 "0 = removed when the job ends"},
+	{"jobs", "max_queued_per_token", SET_INT, "20", 0, 1000000, NULL, KC(max_queued_per_token),
+	 "most queued jobs one token may have; more get 429; 0 = no limit"},
+	{"storage", "min_free", SET_SIZE, "1G", 0, 1LL << 50, NULL, KC(min_free),
+	 "uploads and new jobs get 507 when the data directory's disk would have less free"},
+	{"storage", "min_free_percent", SET_INT, "2", 0, 99, NULL, KC(min_free_percent),
+	 "the same as a share of the disk: 507 below this many percent free"},
+	{"storage", "orphan_grace", SET_INT, "3600", 0, 31536000, NULL, KC(orphan_grace),
+	 "seconds a blob no record names is kept before the sweep removes it (an upload "
+	 "being stored is younger)"},
 	{"deploy", "connect_timeout", SET_INT, "10", 1, 300, NULL, KC(deploy_connect_timeout),
 	 "seconds ssh waits for a board to answer before a deployment fails (ConnectTimeout)"},
 	{"deploy", "step_timeout", SET_INT, "300", 5, 86400, NULL, KC(deploy_step_timeout),

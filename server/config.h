@@ -46,6 +46,12 @@ struct kiln_config {
 	/* [jobs] */
 	int workers;
 	int max_attempts;
+	int failed_workspace_hours;   /* 0 = a failed job's workspace goes at once */
+	int max_queued_per_token;     /* 0 = no limit */
+	/* [storage] */
+	long long min_free;           /* bytes the data dir's disk keeps free (507 below) */
+	int min_free_percent;         /* the same as a percentage of the disk */
+	int orphan_grace;             /* seconds before an unnamed blob may be removed */
 	/* [deploy] */
 	int deploy_connect_timeout;   /* seconds ssh waits for a board to answer */
 	int deploy_step_timeout;      /* seconds a copy or test run may take */

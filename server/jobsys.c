@@ -27,6 +27,7 @@
 #include "loader_check.h"
 #include "onnx.h"
 #include "recipe.h"
+#include "retention.h"
 #include "spec.h"
 #include "worker.h"
 
@@ -50,6 +51,7 @@ struct jobsys {
 	struct events *ev;
 	struct jobs *jobs;
 	struct worker_pool *pool;
+	struct retention *retention;
 	struct engine_conf ec[TOOLCHAIN_COUNT];
 	pthread_mutex_t probe_lock;
 	struct probe_cache probes[TOOLCHAIN_COUNT];
@@ -353,6 +355,17 @@ int jobsys_test_image(struct jobsys *js, const char *dataset, const char *name,
 				 "test_image '%.64s' is not an image of dataset %lld: give an image's "
 				 "sha256 or its file name from the archive", name, ds);
 	return 0;
+}
+
+void jobsys_forget(struct jobsys *js, const char *model, const char *dataset)
+{
+	if (js == NULL || js->retention == NULL)
+		return; /* a test's app without the job system: no workspaces */
+	int n = retention_forget(js->retention, model, dataset);
+	if (n > 0)
+		fprintf(stderr, "level=info %s=%s msg=\"deleted: removed its jobs' workspaces\" "
+			"workspaces_removed=%d\n", model ? "model" : "dataset", model ? model : dataset,
+			n);
 }
 
 /* --- toolchain probes ------------------------------------------------------------ */
@@ -678,7 +691,7 @@ static int finisher(void *arg, const struct jobs_claim *job, const struct plan *
 	struct jobsys *js = arg;
 	struct jobctx c;
 	struct recipe_out *r = NULL;
-	char dir[PATH_MAX], set_sha[BLOB_HEX_LEN + 1] = "", image[1100], jobid[32], now[32];
+	char dir[PATH_MAX] = "", set_sha[BLOB_HEX_LEN + 1] = "", image[1100], jobid[32], now[32];
 	int rc = ctx_load(js, job, &c, err);
 	if (rc == 0)
 		rc = ctx_plan(&c, ws, &r, err);
@@ -745,6 +758,11 @@ static int finisher(void *arg, const struct jobs_claim *job, const struct plan *
 	if (rc == 0)
 		snprintf(bundle, cap, "%lld", id);
 out:
+	/* Packed and stored as blobs (or failed): the staged copy is not
+	 * needed either way, and the workspace still has what made it. */
+	if (dir[0] && rm_rf(dir) != 0)
+		fprintf(stderr, "level=warn job=%lld msg=\"cannot remove %s: %s\"\n",
+			(long long)job->id, dir, strerror(errno));
 	recipe_out_free(r);
 	ctx_clear(&c);
 	return rc;
@@ -781,9 +799,14 @@ int jobsys_start(const struct kiln_config *cfg, struct db *db, struct blob_store
 		}
 	}
 	int rc = events_new(NULL, &js->ev, err);
-	struct jobs_conf jc = {.max_attempts = cfg->max_attempts};
+	struct jobs_conf jc = {
+		.max_attempts = cfg->max_attempts,
+		.max_queued_per_owner = cfg->max_queued_per_token,
+	};
 	if (rc == 0)
 		rc = jobs_open(db, js->ev, &jc, &js->jobs, err);
+	if (rc == 0)
+		rc = retention_start(cfg, db, bs, js->jobs, &js->retention, err);
 	struct worker_conf wc = {
 		.data_dir = cfg->data_dir,
 		.workers = cfg->workers,
@@ -792,6 +815,8 @@ int jobsys_start(const struct kiln_config *cfg, struct db *db, struct blob_store
 		.preparer = prepare, .preparer_arg = js,
 		.planner = planner, .planner_arg = js,
 		.finisher = finisher, .finisher_arg = js,
+		.remove_succeeded_workspace = 1,
+		.remove_failed_workspace = cfg->failed_workspace_hours == 0,
 	};
 	if (rc == 0)
 		rc = worker_start(js->jobs, &wc, &js->pool, err);
@@ -811,6 +836,7 @@ void jobsys_stop(struct jobsys *js)
 	if (js->probe_started)
 		pthread_join(js->probe_thread, NULL);
 	worker_stop(js->pool);
+	retention_stop(js->retention);
 	jobs_close(js->jobs);
 	events_free(js->ev);
 	pthread_mutex_destroy(&js->probe_lock);

@@ -76,6 +76,11 @@ int jobsys_dataset(struct jobsys *js, const char *id, char set_sha[BLOB_HEX_LEN 
 int jobsys_test_image(struct jobsys *js, const char *dataset, const char *name,
 		      char sha[BLOB_HEX_LEN + 1], struct kiln_err *err);
 
+/* A model (model != NULL) or dataset was deleted: removes the workspaces
+ * of the finished jobs made from it (retention.h), so no copy of its bytes
+ * stays in jobs/.  Ids as text, as jobs store them. */
+void jobsys_forget(struct jobsys *js, const char *model, const char *dataset);
+
 /* The toolchain's readiness into st: the cached probe when it said ready
  * and is younger than max_age_s, else a new probe (slow: call it off the
  * hot path).  Returns 0 when ready, KILN_EUNAVAIL when not, KILN_ENOTFOUND

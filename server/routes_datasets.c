@@ -14,6 +14,7 @@
 
 #include "app.h"
 #include "blobrefs.h"
+#include "jobsys.h"
 #include "calib.h"
 #include "routes.h"
 #include "upload.h"
@@ -350,5 +351,8 @@ void route_datasets_delete(struct http_req *req)
 		blobrefs_release(app->db, app->blobs,
 				 cJSON_GetStringValue(cJSON_GetObjectItem(it, "sha256")));
 	cJSON_Delete(o);
+	char text[32];
+	snprintf(text, sizeof(text), "%lld", id);
+	jobsys_forget(app->jobsys, NULL, text); /* the images copied into job workspaces */
 	http_reply_empty(req, 204);
 }

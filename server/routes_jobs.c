@@ -27,6 +27,7 @@
 
 #include "app.h"
 #include "bundle.h"
+#include "diskfree.h"
 #include "jobsys.h"
 #include "loader_check.h"
 #include "onnx.h"
@@ -146,6 +147,12 @@ void route_jobs_create(struct http_req *req)
 				 "object; see schema/job.schema.json)");
 		return;
 	}
+	/* A job copies its model and images into a workspace: none on a disk
+	 * that is nearly full. */
+	if (diskfree_check(((struct app *)http_req_app(req))->cfg, 0, &err) != 0) {
+		http_reply_kerr(req, &err);
+		return;
+	}
 	cJSON *in = cJSON_Duplicate(body, 1);
 	cJSON *insp = NULL, *canon_json = NULL;
 	struct job_spec *s = NULL;
@@ -210,6 +217,7 @@ void route_jobs_create(struct http_req *req)
 		.spec = canon_json,
 		.plan = NULL,            /* the worker's planner makes it */
 		.cache_key = cache ? key : NULL,
+		.owner = http_req_who(req)->token_id,  /* [jobs] max_queued_per_token */
 	};
 	int64_t id = 0;
 	int hit = 0;
@@ -276,7 +284,8 @@ void route_jobs_retry(struct http_req *req)
 		return;
 	struct kiln_err err;
 	kiln_err_clear(&err);
-	if (jobs_retry(jobsys_jobs(jobsys_of(req)), id, &err) != 0)
+	if (diskfree_check(((struct app *)http_req_app(req))->cfg, 0, &err) != 0 ||
+	    jobs_retry(jobsys_jobs(jobsys_of(req)), id, &err) != 0)
 		http_reply_kerr(req, &err);
 	else
 		reply_job(req, 202, id);

@@ -12,6 +12,7 @@
 
 #include "app.h"
 #include "blobrefs.h"
+#include "jobsys.h"
 #include "onnx.h"
 #include "routes.h"
 #include "upload.h"
@@ -327,6 +328,9 @@ void route_models_delete(struct http_req *req)
 		return;
 	}
 	blobrefs_release(app->db, app->blobs, sha);
+	char text[32];
+	snprintf(text, sizeof(text), "%lld", id);
+	jobsys_forget(app->jobsys, text, NULL); /* the copies in job workspaces */
 	http_reply_empty(req, 204);
 }
 

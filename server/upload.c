@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app.h"
+#include "diskfree.h"
+
 struct upload {
 	struct blob_writer *w;
 	uint64_t limit;
@@ -113,6 +116,11 @@ int upload_begin(struct http_req *req, struct blob_store *bs, uint64_t limit,
 		return kiln_errf(err, KILN_ETOOBIG, limit_name,
 				 "the upload is %s bytes; the limit is %llu (%s)", cl,
 				 (unsigned long long)limit, limit_name);
+	/* Before a byte is read: a 4 GB body refused at the end would have
+	 * filled the disk on the way. */
+	int rc = diskfree_check(((struct app *)http_req_app(req))->cfg, cl ? strtoull(cl, NULL, 10) : 0, err);
+	if (rc != 0)
+		return rc;
 	struct upload *u = calloc(1, sizeof(*u));
 	if (u == NULL)
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
@@ -134,7 +142,7 @@ int upload_begin(struct http_req *req, struct blob_store *bs, uint64_t limit,
 					 "the multipart body has no boundary in its Content-Type");
 		}
 	}
-	int rc = blob_writer_new(bs, &u->w, err);
+	rc = blob_writer_new(bs, &u->w, err);
 	if (rc != 0) {
 		upload_free(u);
 		return rc;
