@@ -45,6 +45,9 @@ static const struct setting SETTINGS[] = {
 	 "directory for kiln.db, blobs/ and jobs/ (created if missing)"},
 	{"server", "threads", SET_INT, "0", 0, 256, NULL, KC(threads),
 	 "HTTP worker threads; 0 = twice the number of cores"},
+	{"server", "work_threads", SET_INT, "2", 1, 64, NULL, KC(work_threads),
+	 "threads for heavy request work (dataset ingest, ONNX inspection, cut, rewrite, "
+	 "graph files); more such requests wait their turn without holding an HTTP thread"},
 	{"server", "connection_limit", SET_INT, "2048", 1, 1000000, NULL, KC(connection_limit),
 	 "most simultaneous connections"},
 	{"server", "per_ip_connection_limit", SET_INT, "256", 0, 1000000, NULL,
