@@ -19,6 +19,7 @@ struct app {
 	struct blob_store *blobs;
 	struct jobsys *jobsys;   /* jobs, events, workers, toolchains (jobsys.h) */
 	struct workpool *work;   /* heavy request work off the HTTP threads */
+	struct workpool *ingest; /* dataset ingests: long, so apart from `work` */
 };
 
 #endif

@@ -29,6 +29,7 @@ struct kiln_config {
 	char data_dir[1024];
 	int threads;                  /* 0 = 2 x cores */
 	int work_threads;             /* heavy request work at once (runtime/workpool.h) */
+	int ingest_threads;           /* dataset ingests at once */
 	int connection_limit;
 	int per_ip_connection_limit;  /* 0 = no per-address limit */
 	int connection_timeout;       /* seconds of inactivity */

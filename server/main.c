@@ -217,7 +217,8 @@ int main(int argc, char **argv)
 
 	/* Heavy request work (ingest, inspection, cut, graph files) runs here,
 	 * never on an HTTP thread; datasets left ingesting by a crash fail. */
-	if (workpool_new(cfg.work_threads, &app.work, &err) != 0) {
+	if (workpool_new(cfg.work_threads, &app.work, &err) != 0 ||
+	    workpool_new(cfg.ingest_threads, &app.ingest, &err) != 0) {
 		logf_err("cannot start the work threads", &err);
 		goto out;
 	}
@@ -271,6 +272,7 @@ out:
 	routes_notify_set(NULL);
 	http_server_stop(srv, 0);
 	workpool_free(app.work); /* after HTTP: offloaded requests use it until then */
+	workpool_free(app.ingest); /* queued ingests fail; a running one is waited for */
 	jobsys_stop(app.jobsys); /* after HTTP: handlers use it until then */
 	deploy_stop();           /* before the database it writes to closes */
 	blob_store_close(app.blobs);

@@ -5,7 +5,9 @@
  *
  * The ingest takes seconds to tens of seconds (500 photos: ~20 s on two
  * cores), so it never runs on an HTTP thread: the upload is answered 202
- * with a dataset in state "ingesting", and a work-pool task (app->work)
+ * with a dataset in state "ingesting", and a task on the ingest pool
+ * (app->ingest, apart from app->work so quick offloaded requests never wait
+ * behind a 20 s ingest)
  * checks and normalises the archive, writing progress 0..1 to the row as it
  * goes, then makes it "ready" (images stored) or "rejected" (nothing
  * stored; error and report say why).  GET /datasets/{id}?wait=N parks the
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "blobrefs.h"
@@ -232,6 +235,18 @@ static void ingest_progress(void *ctx, double done)
 	sqlite3_finalize(st);
 }
 
+/* 1 when every image of res is in the blob store (called under the refs
+ * lock, so none can go before the rows name them). */
+static int images_present(struct blob_store *bs, const struct calib_result *res)
+{
+	char path[4200];
+	for (size_t i = 0; i < res->n_images; i++)
+		if (blob_path(bs, res->images[i].sha256, path, sizeof(path), NULL) != 0 ||
+		    access(path, F_OK) != 0)
+			return 0;
+	return 1;
+}
+
 static void ingest_run(void *arg, int cancelled)
 {
 	struct ingest_task *t = arg;
@@ -246,10 +261,27 @@ static void ingest_run(void *arg, int cancelled)
 		goto out;
 	}
 	struct calib_result *res = NULL;
-	/* The normalised images become blobs inside calib_ingest; hold the refs
-	 * lock so a concurrent delete cannot remove one before our rows name it. */
-	blobrefs_lock();
-	int rc = calib_ingest(app->blobs, upload_tmp_path(t->u), &t->lim, &res, &err);
+	/* The normalised images become blobs inside calib_ingest.  A delete of
+	 * another set with the same image may remove one before our rows name
+	 * it; holding the refs lock for the whole ingest (tens of seconds)
+	 * would stall every delete, so the images are checked under the lock
+	 * afterwards and the rare loser ingests once more. */
+	int rc = 0;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		calib_result_free(res);
+		res = NULL;
+		kiln_err_clear(&err);
+		rc = calib_ingest(app->blobs, upload_tmp_path(t->u), &t->lim, &res, &err);
+		blobrefs_lock();
+		if (rc != 0 || images_present(app->blobs, res))
+			break;
+		blobrefs_unlock();
+		rc = kiln_errf(&err, KILN_EIO, "", "an image was deleted by a concurrent delete "
+			       "while the set was ingested; upload the archive again");
+		if (attempt == 0)
+			continue;
+		blobrefs_lock();
+	}
 	cJSON *report = res ? calib_result_json(res) : NULL;
 	cJSON_DeleteItemFromObject(report, "images");
 	char *text = report ? cJSON_PrintUnformatted(report) : NULL;
@@ -261,7 +293,9 @@ static void ingest_run(void *arg, int cancelled)
 		 * rejected entry with its reason, and which entries were read
 		 * before a corrupt one. */
 		blobrefs_unlock();
-		finish_error(c, t->id, "rejected", rc, &err, text);
+		/* The archive's fault is "rejected"; ours (disk, memory) "failed". */
+		int refused = rc == KILN_ETOOBIG || rc == KILN_EUNPROC || rc == KILN_EINVAL;
+		finish_error(c, t->id, refused ? "rejected" : "failed", rc, &err, text);
 	} else if (text == NULL) {
 		blobrefs_unlock();
 		kiln_errf(&err, KILN_ENOMEM, "", "out of memory");
@@ -338,7 +372,7 @@ void route_datasets_create(struct http_req *req)
 	t->id = sqlite3_last_insert_rowid(c);
 	t->u = u;
 	upload_keep(u);
-	if (workpool_submit(app->work, ingest_run, t, &err) != 0) {
+	if (workpool_submit(app->ingest, ingest_run, t, &err) != 0) {
 		finish_error(c, t->id, "failed", err.code, &err, NULL);
 		upload_free(u);
 		free(t);
@@ -489,7 +523,7 @@ void route_datasets_get(struct http_req *req)
 		http_reply_json(req, 200, o);
 }
 
-void route_datasets_thumbs(struct http_req *req)
+static void datasets_thumbs_work(struct http_req *req)
 {
 	struct app *app = http_req_app(req);
 	long long id;
@@ -519,6 +553,12 @@ void route_datasets_thumbs(struct http_req *req)
 	free(jpeg);
 	free(shas);
 	cJSON_Delete(o);
+}
+
+/* The contact sheet decodes up to 64 images: on the work pool. */
+void route_datasets_thumbs(struct http_req *req)
+{
+	http_req_offload(req, datasets_thumbs_work);
 }
 
 /* 1 when a queued or running job uses the dataset, 0 when none, -1 on error. */
