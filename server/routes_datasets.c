@@ -91,10 +91,11 @@ static cJSON *dataset_json(sqlite3 *c, sqlite3_stmt *st, int with_images)
 	cJSON *before = report ? cJSON_DetachItemFromObject(report, "entries_before_error") : NULL;
 	if (before)
 		cJSON_AddItemToObject(o, "entries_before_error", before);
-	cJSON_AddItemToObject(o, "rejected", report ? cJSON_DetachItemFromObject(report, "rejected")
-					     : cJSON_CreateArray());
-	cJSON_AddItemToObject(o, "stats", report ? cJSON_DetachItemFromObject(report, "stats")
-					  : cJSON_CreateObject());
+	/* While ingesting the report is {}: empty lists, not missing keys. */
+	cJSON *rej = report ? cJSON_DetachItemFromObject(report, "rejected") : NULL;
+	cJSON *stats = report ? cJSON_DetachItemFromObject(report, "stats") : NULL;
+	cJSON_AddItemToObject(o, "rejected", rej ? rej : cJSON_CreateArray());
+	cJSON_AddItemToObject(o, "stats", stats ? stats : cJSON_CreateObject());
 	cJSON_Delete(report);
 	cJSON_AddStringToObject(o, "created", (const char *)sqlite3_column_text(st, 7));
 	if (with_images) {

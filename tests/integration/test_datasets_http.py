@@ -18,11 +18,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "onnx"))
 import onnx_fixtures as F  # noqa: E402
+import jsonschema  # noqa: E402
 from kiln_server import Kilnd  # noqa: E402
 from PIL import Image  # noqa: E402
 import skimage  # noqa: E402
 
 R = F.Report("test_datasets_http")
+with open(os.path.join(HERE, "..", "..", "schema", "dataset.schema.json")) as _f:
+    SCHEMA = json.load(_f)
+
+
+def valid(rec):
+    jsonschema.validate(rec, SCHEMA)
+    return rec
 DATA = os.path.join(os.path.dirname(skimage.__file__), "data")
 
 
@@ -70,6 +78,8 @@ def main():
             st, first, rec = k.upload_dataset("coco-bits", body)
             assert st == 202, (st, first)
             assert first["state"] == "ingesting" and 0 <= first["progress"] < 1, first
+            valid(first)
+            valid(rec)
             assert rec["state"] == "ready" and rec["progress"] == 1, rec
             assert rec["error"] is None, rec
             assert rec["images"] == len(good), rec["images"]
@@ -114,6 +124,7 @@ def main():
                 # The refusal is the record's final state, with the status
                 # the synchronous upload used to answer with.
                 assert rec["state"] == "rejected", rec
+                valid(rec)
                 err = rec["error"]
                 assert err["status"] == status, err
                 assert err["field"] in field.split("|"), err
