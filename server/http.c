@@ -472,7 +472,8 @@ void http_req_park(struct http_req *req, int timeout_s, http_park_fn check, void
 	req->park_ctx = ctx;
 	req->park_free = free_ctx;
 	/* Until then the request waits for wakes; then check() must answer. */
-	req->park->due_ms = now_ms() + (long long)(timeout_s > 0 ? timeout_s : 0) * 1000;
+	__atomic_store_n(&req->park->due_ms,
+			 now_ms() + (long long)(timeout_s > 0 ? timeout_s : 0) * 1000, __ATOMIC_RELEASE);
 }
 
 static void offload_run(void *arg, int cancelled)

@@ -10,7 +10,10 @@
  * A request's life: the route is matched and the caller authenticated when
  * the headers arrive (so a 401/404/413 is sent before any body is read);
  * the body is collected or streamed; then the route's handler runs once and
- * sets exactly one reply with an http_reply_* call.
+ * sets exactly one reply with an http_reply_* call — or hands the request
+ * on: http_req_park() to wait for something without holding a thread,
+ * http_req_offload() to do heavy work on the work pool.  A handler itself
+ * must return quickly: there are only 2 x cores HTTP threads.
  */
 #ifndef KILN_HTTP_H
 #define KILN_HTTP_H
