@@ -7,8 +7,10 @@
  * 0.9.75's epoll mode a client that closes half way through an upload was
  * only noticed at connection_timeout (60 s measured, test_models'
  * a_client_that_stops_half_way_leaves_nothing), holding its temporary file;
- * with poll it is noticed at once, at the same throughput (bench_http.sh).  A handler runs on its pool thread and
- * must not hold it for long: there are only 2 x cores of them, and four
+ * with poll it is noticed at once, at the same throughput (bench_http.sh).
+ *
+ * A handler runs on its pool thread and must not hold it for long: there
+ * are only 2 x cores of them, and four
  * requests that each held one for a minute stopped kilnd answering
  * /healthz.  So a request that waits parks its connection (http_req_park),
  * heavy work goes to the work pool (http_req_offload), and conversions
