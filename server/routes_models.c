@@ -12,6 +12,8 @@
  * its text; it is removed when the last model with those bytes goes.
  */
 #include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -190,6 +192,7 @@ static void models_create_work(struct http_req *req)
 	onnx_close(m);
 	char *text = insp ? cJSON_PrintUnformatted(insp) : NULL;
 	cJSON_Delete(insp);
+	malloc_trim(0); /* a big model's parse: back to the system, see graph */
 	if (text == NULL) {
 		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
 		return;
@@ -399,6 +402,8 @@ static struct onnx_model *open_model(struct http_req *req, long long id, cJSON *
  * differently bumps it, and old files are simply not found. */
 #define GRAPH_FORMAT "g1"
 
+static pthread_mutex_t graph_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void graph_path(const struct app *app, const char *sha, char *out, size_t cap)
 {
 	snprintf(out, cap, "%s/graphs/%s-%s.json", app->cfg->data_dir, GRAPH_FORMAT, sha);
@@ -484,13 +489,21 @@ static void models_graph_work(struct http_req *req)
 	cJSON_Delete(o);
 	struct kiln_err err;
 	kiln_err_clear(&err);
-	if (send_graph_file(req, sha) == 0)
+	/* One writer at a time: parsing a 1M-node model for its graph costs
+	 * ~600 MB for a few seconds, and twenty first readers of a new model
+	 * must cost that once, not once per work thread.  The ones that
+	 * waited find the file. */
+	pthread_mutex_lock(&graph_lock);
+	int rc = send_graph_file(req, sha) == 0 ? 1 : write_graph_file(app, sha, &err);
+	pthread_mutex_unlock(&graph_lock);
+	if (rc == 1)
 		return; /* another request wrote it meanwhile */
-	if (write_graph_file(app, sha, &err) != 0) {
+	/* The parse's memory is free now; give it back to the system rather
+	 * than keep it in this thread's malloc arena. */
+	malloc_trim(0);
+	if (rc != 0)
 		http_reply_kerr(req, &err);
-		return;
-	}
-	if (send_graph_file(req, sha) != 0)
+	else if (send_graph_file(req, sha) != 0)
 		http_reply_error(req, 500, "io_error", NULL, "the graph file vanished");
 }
 
