@@ -659,9 +659,10 @@ static int pass_decode(struct ingest *in, struct kiln_err *err)
 		size_t before = pushed * 100 / (in->candidates ? in->candidates : 1);
 		pushed += rc == 0;
 		if (rc == 0 && in->lim->progress && in->candidates &&
-		    pushed * 100 / in->candidates != before)
-			in->lim->progress(in->lim->progress_ctx,
-					  0.1 + 0.9 * (double)pushed / (double)in->candidates);
+		    pushed * 100 / in->candidates != before &&
+		    in->lim->progress(in->lim->progress_ctx,
+				      0.1 + 0.9 * (double)pushed / (double)in->candidates) != 0)
+			rc = kiln_errf(err, KILN_EUNAVAIL, "", "the ingest was stopped (kilnd is stopping)");
 		pthread_mutex_lock(&p.mu);
 		if (rc == 0 && p.fatal) {
 			rc = p.fatal;
@@ -860,8 +861,8 @@ int calib_ingest(struct blob_store *bs, const char *path, const struct calib_lim
 	size_t cand = 0;
 	for (size_t i = 0; rc == 0 && i < in.n; i++)
 		cand += in.v[i].candidate;
-	if (rc == 0 && lim->progress)
-		lim->progress(lim->progress_ctx, 0.1);
+	if (rc == 0 && lim->progress && lim->progress(lim->progress_ctx, 0.1) != 0)
+		rc = kiln_errf(err, KILN_EUNAVAIL, "", "the ingest was stopped (kilnd is stopping)");
 	in.candidates = cand;
 	if (rc == 0 && cand)
 		rc = pass_decode(&in, err);

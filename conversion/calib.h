@@ -82,8 +82,10 @@ struct calib_limits {
 	unsigned threads;         /* decoding threads; 0 = every online CPU */
 	/* Not a bound: told how far the ingest has come, 0..1 (reading the
 	 * archive is the first 10 %, decoding the rest), on the calling
-	 * thread, a few hundred times at most.  NULL: nobody asks. */
-	void (*progress)(void *ctx, double done);
+	 * thread, about a hundred times.  Returning non-zero stops the ingest
+	 * (KILN_EUNAVAIL, nothing kept): kilnd is shutting down.  NULL:
+	 * nobody asks. */
+	int (*progress)(void *ctx, double done);
 	void *progress_ctx;
 };
 

@@ -223,6 +223,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	routes_datasets_recover(&app);
+	routes_models_recover(&app);
 
 	struct http_server_opts hopts = {
 		.host = host,
@@ -272,7 +273,8 @@ out:
 	routes_notify_set(NULL);
 	http_server_stop(srv, 0);
 	workpool_free(app.work); /* after HTTP: offloaded requests use it until then */
-	workpool_free(app.ingest); /* queued ingests fail; a running one is waited for */
+	routes_datasets_stop();    /* a running ingest ends at its next step */
+	workpool_free(app.ingest); /* queued ingests fail; the running one is joined */
 	jobsys_stop(app.jobsys); /* after HTTP: handlers use it until then */
 	deploy_stop();           /* before the database it writes to closes */
 	blob_store_close(app.blobs);

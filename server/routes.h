@@ -56,6 +56,11 @@ struct app;
 /* At start, before HTTP: datasets a restart left "ingesting" become
  * "failed" (their ingest died with the previous kilnd). */
 void routes_datasets_recover(struct app *app);
+/* At shutdown, before the ingest pool is freed: a running ingest stops at
+ * its next progress step and its dataset is "failed". */
+void routes_datasets_stop(void);
+/* At start: temporary graph files a crash left in <data_dir>/graphs. */
+void routes_models_recover(struct app *app);
 
 /* Wakes the parked ?wait=N requests of the server set here (NULL: none),
  * when what they wait for may have changed: an ingest or a deployment

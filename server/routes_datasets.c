@@ -222,9 +222,19 @@ struct ingest_task {
 	struct calib_limits lim;
 };
 
-static void ingest_progress(void *ctx, double done)
+/* Set by routes_datasets_stop(): a running ingest ends at its next step. */
+static int ingest_stopping;
+
+void routes_datasets_stop(void)
+{
+	__atomic_store_n(&ingest_stopping, 1, __ATOMIC_RELEASE);
+}
+
+static int ingest_progress(void *ctx, double done)
 {
 	struct ingest_task *t = ctx;
+	if (__atomic_load_n(&ingest_stopping, __ATOMIC_ACQUIRE))
+		return 1;
 	sqlite3 *c = db_conn(t->app->db);
 	sqlite3_stmt *st = NULL;
 	if (c && sqlite3_prepare_v2(c, "UPDATE datasets SET progress = ? WHERE id = ?"
@@ -234,6 +244,7 @@ static void ingest_progress(void *ctx, double done)
 		sqlite3_step(st);
 	}
 	sqlite3_finalize(st);
+	return 0;
 }
 
 /* 1 when every image of res is in the blob store (called under the refs
@@ -294,7 +305,8 @@ static void ingest_run(void *arg, int cancelled)
 		 * rejected entry with its reason, and which entries were read
 		 * before a corrupt one. */
 		blobrefs_unlock();
-		/* The archive's fault is "rejected"; ours (disk, memory) "failed". */
+		/* The archive's fault is "rejected"; ours (disk, memory, a
+		 * shutdown) "failed". */
 		int refused = rc == KILN_ETOOBIG || rc == KILN_EUNPROC || rc == KILN_EINVAL;
 		finish_error(c, t->id, refused ? "rejected" : "failed", rc, &err, text);
 	} else if (text == NULL) {

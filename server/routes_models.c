@@ -11,6 +11,7 @@
  * of a 1M-node graph cost twenty file descriptors, not twenty copies of
  * its text; it is removed when the last model with those bytes goes.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -407,6 +408,22 @@ static pthread_mutex_t graph_lock = PTHREAD_MUTEX_INITIALIZER;
 static void graph_path(const struct app *app, const char *sha, char *out, size_t cap)
 {
 	snprintf(out, cap, "%s/graphs/%s-%s.json", app->cfg->data_dir, GRAPH_FORMAT, sha);
+}
+
+void routes_models_recover(struct app *app)
+{
+	char dir[4200], path[4500];
+	snprintf(dir, sizeof(dir), "%s/graphs", app->cfg->data_dir);
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return;
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		if (strncmp(e->d_name, ".tmp-", 5) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
 }
 
 /* Replies with the cached graph file of sha; 0, or -1 when there is none

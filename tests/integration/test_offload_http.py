@@ -13,6 +13,8 @@ sockets on loopback.
   a few bytes, then nothing) leave kilnd's RSS nearly where it was.  Before,
   each reply held its own copy of the JSON text.  Deleting the model deletes
   the file.
+- SIGTERM during a long ingest stops it at its next step (kilnd exits in
+  seconds, not after the ingest) and the set ends "failed".
 
 Figures (probe latencies, RSS) are printed as INFO lines.  Each probe has a
 deadline (1 s); nothing here sleeps to synchronise.
@@ -20,7 +22,9 @@ deadline (1 s); nothing here sleeps to synchronise.
 import io
 import json
 import os
+import signal
 import socket
+import sqlite3
 import sys
 import tarfile
 import threading
@@ -274,6 +278,31 @@ def main():
             assert left == [], left
         R.check("twenty_slow_graph_readers_keep_rss_bounded_and_delete_removes_the_file",
                 graph_readers_do_not_grow_rss)
+
+        def sigterm_stops_a_running_ingest():
+            # Last: it stops kilnd.  A long ingest must not hold shutdown for
+            # its whole duration; the set ends "failed", nothing is kept.
+            st, _, data = k.request("POST", "/api/v1/datasets?name=long",
+                                    heavy_archive(n=200), "application/x-tar")
+            assert st == 202, (st, data[:300])
+            did = json.loads(data)["id"]
+            rec = {"state": "ingesting", "progress": 0}
+            while rec["state"] == "ingesting" and rec["progress"] < 0.15:
+                st, rec = k.json("GET", f"/api/v1/datasets/{did}")
+            assert rec["state"] == "ingesting", rec
+            t0 = time.monotonic()
+            k.proc.send_signal(signal.SIGTERM)
+            rc = k.proc.wait(timeout=60)
+            took = time.monotonic() - t0
+            print(f"INFO SIGTERM during an ingest at {rec['progress']:.2f}: exit {rc} after "
+                  f"{took:.2f} s", flush=True)
+            assert rc == 0 and took < 10, (rc, took)
+            db = sqlite3.connect(os.path.join(k.data, "kiln.db"))
+            state, err = db.execute("SELECT state, error FROM datasets WHERE id = ?",
+                                    (did,)).fetchone()
+            db.close()
+            assert state == "failed" and "stopp" in err, (state, err)
+        R.check("sigterm_stops_a_running_ingest_and_fails_its_set", sigterm_stops_a_running_ingest)
     finally:
         for s in S.get("waits", []):
             s.close()
