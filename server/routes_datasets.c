@@ -384,30 +384,34 @@ void route_datasets_create(struct http_req *req)
 	}
 	t->id = sqlite3_last_insert_rowid(c);
 	t->u = u;
+	/* The reply is made before the task can start: the 202 always shows
+	 * the set as it was accepted, "ingesting" at 0. */
+	cJSON *rec = NULL;
+	st = NULL;
+	if (sqlite3_prepare_v2(c, "SELECT " DATASET_COLS " FROM datasets WHERE id = ?", -1, &st,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, t->id);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			rec = dataset_json(c, st, 0);
+	}
+	sqlite3_finalize(st);
 	upload_keep(u);
-	if (workpool_submit(app->ingest, ingest_run, t, &err) != 0) {
+	if (rec == NULL || workpool_submit(app->ingest, ingest_run, t, &err) != 0) {
+		if (rec == NULL)
+			kiln_errf(&err, KILN_EIO, "", "cannot read the dataset back: %s",
+				  sqlite3_errmsg(c));
 		finish_error(c, t->id, "failed", err.code, &err, NULL);
+		cJSON_Delete(rec);
 		upload_free(u);
 		free(t);
 		http_reply_kerr(req, &err);
 		return;
 	}
-	long long id = t->id; /* t belongs to the task from here */
-	st = NULL;
-	if (sqlite3_prepare_v2(c, "SELECT " DATASET_COLS " FROM datasets WHERE id = ?", -1, &st,
-			       NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, id);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			char loc[64];
-			snprintf(loc, sizeof(loc), "/api/v1/datasets/%lld", id);
-			http_reply_json(req, 202, dataset_json(c, st, 0));
-			http_reply_header(req, "Location", loc);
-		}
-	}
-	sqlite3_finalize(st);
-	if (sqlite3_errcode(c) != SQLITE_OK && sqlite3_errcode(c) != SQLITE_DONE &&
-	    sqlite3_errcode(c) != SQLITE_ROW)
-		reply_db_error(req, c, "cannot read the dataset");
+	char loc[64];
+	snprintf(loc, sizeof(loc), "/api/v1/datasets/%lld",
+		 (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(rec, "id")));
+	http_reply_json(req, 202, rec); /* t belongs to the task from here */
+	http_reply_header(req, "Location", loc);
 }
 
 void routes_datasets_recover(struct app *app)
