@@ -246,6 +246,7 @@ struct ingest {
 	size_t n, cap;
 	struct strset links;
 	uint64_t bytes;
+	size_t candidates;   /* entries pass 2 decodes (for progress) */
 };
 
 static struct archive *open_archive(const char *path, struct kiln_err *err)
@@ -620,6 +621,7 @@ static int pass_decode(struct ingest *in, struct kiln_err *err)
 	pthread_t tid[MAX_THREADS];
 	unsigned started = 0;
 	int rc = 0;
+	size_t pushed = 0;
 	p.cap = nt;   /* with nt in flight: memory is 2 x threads entries at most */
 	p.ring = calloc(p.cap, sizeof(*p.ring));
 	if (p.ring == NULL) {
@@ -651,6 +653,16 @@ static int pass_decode(struct ingest *in, struct kiln_err *err)
 		rc = read_entry(a, en, &buf, err);
 		if (rc == 0)
 			push(&p, (struct job){ idx - 1, buf, (size_t)en->size });
+		/* Pushed is within `threads` entries of decoded: the ring holds
+		 * no more.  About 1 % steps, so a callback that writes a row is
+		 * cheap. */
+		size_t before = pushed * 100 / (in->candidates ? in->candidates : 1);
+		pushed += rc == 0;
+		if (rc == 0 && in->lim->progress && in->candidates &&
+		    pushed * 100 / in->candidates != before &&
+		    in->lim->progress(in->lim->progress_ctx,
+				      0.1 + 0.9 * (double)pushed / (double)in->candidates) != 0)
+			rc = kiln_errf(err, KILN_EUNAVAIL, "", "the ingest was stopped (kilnd is stopping)");
 		pthread_mutex_lock(&p.mu);
 		if (rc == 0 && p.fatal) {
 			rc = p.fatal;
@@ -849,6 +861,9 @@ int calib_ingest(struct blob_store *bs, const char *path, const struct calib_lim
 	size_t cand = 0;
 	for (size_t i = 0; rc == 0 && i < in.n; i++)
 		cand += in.v[i].candidate;
+	if (rc == 0 && lim->progress && lim->progress(lim->progress_ctx, 0.1) != 0)
+		rc = kiln_errf(err, KILN_EUNAVAIL, "", "the ingest was stopped (kilnd is stopping)");
+	in.candidates = cand;
 	if (rc == 0 && cand)
 		rc = pass_decode(&in, err);
 	if (rc == 0)

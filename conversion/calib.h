@@ -80,6 +80,13 @@ struct calib_limits {
 	unsigned long_side;       /* normalised images' long side cap (default 1024) */
 	int quality;              /* normalised JPEG quality (default 95) */
 	unsigned threads;         /* decoding threads; 0 = every online CPU */
+	/* Not a bound: told how far the ingest has come, 0..1 (reading the
+	 * archive is the first 10 %, decoding the rest), on the calling
+	 * thread, about a hundred times.  Returning non-zero stops the ingest
+	 * (KILN_EUNAVAIL, nothing kept): kilnd is shutting down.  NULL:
+	 * nobody asks. */
+	int (*progress)(void *ctx, double done);
+	void *progress_ctx;
 };
 
 void calib_limits_default(struct calib_limits *lim);

@@ -50,6 +50,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <cjson/cJSON.h>
 
@@ -164,6 +165,10 @@ cJSON *onnx_graph_json(const struct onnx_model *m);
  * NUL-terminated string, caller frees with free(); *len (may be NULL) gets
  * its length; NULL on OOM. */
 char *onnx_graph_json_text(const struct onnx_model *m, size_t *len);
+/* The same text written to f in pieces of at most 256 KiB, so memory does
+ * not grow with the graph's text (GET /models/{id}/graph serves the file).
+ * 0, or KILN_EIO (with or without OOM) when a write failed. */
+int onnx_graph_json_write(const struct onnx_model *m, FILE *f, struct kiln_err *err);
 
 /* --- writing --------------------------------------------------------------- */
 

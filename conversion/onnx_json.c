@@ -168,17 +168,32 @@ static const char *tensor_kind(const struct onnx_tensor *t)
 
 /* The graph view is written as text in one growing buffer: a cJSON tree of
  * a 10k-node graph is ~250k small allocations, which alone costs more than
- * the 100 ms the dashboard is promised. */
+ * the 100 ms the dashboard is promised.  With a file (onnx_graph_json_write)
+ * the buffer is flushed every JB_FLUSH bytes, so a 1M-node graph's ~200 MB
+ * of text never sits in memory. */
+#define JB_FLUSH (256 * 1024)
+
 struct jb {
 	char *p;
 	size_t n, cap;
-	bool oom;
+	bool oom;      /* or a write error, with f */
+	FILE *f;       /* NULL: keep everything in p */
 };
 
 static void jb_raw(struct jb *b, const char *s, size_t n)
 {
 	if (b->oom)
 		return;
+	if (b->f && b->n + n > JB_FLUSH) {
+		if (b->n && fwrite(b->p, 1, b->n, b->f) != b->n)
+			b->oom = true;
+		b->n = 0;
+		if (n > JB_FLUSH) {
+			if (fwrite(s, 1, n, b->f) != n)
+				b->oom = true;
+			return;
+		}
+	}
 	if (b->n + n + 1 > b->cap) {
 		size_t cap = (b->n + n + 1) * 2;
 		char *p = realloc(b->p, cap);
@@ -265,9 +280,9 @@ static void jb_shape(struct jb *b, const struct onnx_type *t)
 	jb_raw(b, "]", 1);
 }
 
-char *onnx_graph_json_text(const struct onnx_model *m, size_t *len)
+static void graph_text(const struct onnx_model *m, struct jb *bp)
 {
-	struct jb b = { 0 };
+	struct jb b = *bp;
 	char attrs[512];
 	jb_lit(&b, "{\"nodes\":[");
 	for (uint32_t i = 0; i < m->nnodes && !b.oom; i++) {
@@ -322,6 +337,13 @@ char *onnx_graph_json_text(const struct onnx_model *m, size_t *len)
 		jb_str(&b, m->tensors[m->vinfos[m->outputs[k]].tensor].name);
 	}
 	jb_lit(&b, "]}");
+	*bp = b;
+}
+
+char *onnx_graph_json_text(const struct onnx_model *m, size_t *len)
+{
+	struct jb b = { 0 };
+	graph_text(m, &b);
 	if (b.oom) {
 		free(b.p);
 		return NULL;
@@ -329,6 +351,19 @@ char *onnx_graph_json_text(const struct onnx_model *m, size_t *len)
 	if (len)
 		*len = b.n;
 	return b.p;
+}
+
+int onnx_graph_json_write(const struct onnx_model *m, FILE *f, struct kiln_err *err)
+{
+	struct jb b = { 0 };
+	b.f = f;
+	graph_text(m, &b);
+	if (!b.oom && b.n && fwrite(b.p, 1, b.n, f) != b.n)
+		b.oom = true;
+	free(b.p);
+	if (b.oom || ferror(f))
+		return kiln_errf(err, KILN_EIO, "", "cannot write the graph view (disk full?)");
+	return 0;
 }
 
 cJSON *onnx_graph_json(const struct onnx_model *m)

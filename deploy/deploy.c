@@ -29,6 +29,19 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t done = PTHREAD_COND_INITIALIZER;
 static unsigned long done_seq;
+/* Told when a deployment ends.  Called under listener_lock, so once
+ * deploy_set_listener(NULL, NULL) returns no call is running. */
+static pthread_mutex_t listener_lock = PTHREAD_MUTEX_INITIALIZER;
+static void (*listener_fn)(void *ctx);
+static void *listener_ctx;
+
+static void notify_listener(void)
+{
+	pthread_mutex_lock(&listener_lock);
+	if (listener_fn)
+		listener_fn(listener_ctx);
+	pthread_mutex_unlock(&listener_lock);
+}
 static int started, stopping, pending;
 static pthread_t thread;
 static struct deploy_opts opts;
@@ -342,6 +355,7 @@ static void finish(struct job *j, const char *state, const char *error, const cJ
 	done_seq++;
 	pthread_cond_broadcast(&done);
 	pthread_mutex_unlock(&lock);
+	notify_listener();
 	fprintf(stderr, "level=info deployment=%lld device=%lld bundle=%lld state=%s%s%s%s\n",
 		j->id, j->device, j->bundle, state, error ? " msg=\"" : "", error ? error : "",
 		error ? "\"" : "");
@@ -647,6 +661,14 @@ void deploy_kick(void)
 	pending = 1;
 	pthread_cond_signal(&wake);
 	pthread_mutex_unlock(&lock);
+}
+
+void deploy_set_listener(void (*fn)(void *ctx), void *ctx)
+{
+	pthread_mutex_lock(&listener_lock);
+	listener_fn = fn;
+	listener_ctx = ctx;
+	pthread_mutex_unlock(&listener_lock);
 }
 
 unsigned long deploy_seq(void)

@@ -22,7 +22,10 @@
  *                              db_close()
  *   deploy_seq()               a counter bumped each time a deployment ends
  *   deploy_wait(seen, ms)      blocks until deploy_seq() != seen or ms pass
- *                              (GET /deployments/{id}?wait=N long-polls on it)
+ *   deploy_set_listener(fn, ctx)  fn(ctx) runs (on the runner thread, no
+ *                              lock held) each time a deployment ends: the
+ *                              HTTP layer wakes its parked ?wait=N requests
+ *                              (GET /deployments/{id}); NULL clears it
  *   deploy_program_find(target)    the target's test program row, or NULL
  *   deploy_result_parse(stdout, &obj, err)  the last-line JSON object, checked;
  *                              new cJSON (caller deletes) with "summary" added
@@ -63,6 +66,7 @@ void deploy_kick(void);
 void deploy_stop(void);
 unsigned long deploy_seq(void);
 void deploy_wait(unsigned long seen, int timeout_ms);
+void deploy_set_listener(void (*fn)(void *ctx), void *ctx);
 const struct deploy_program *deploy_program_find(const char *target);
 int deploy_result_parse(const char *out, cJSON **result, struct kiln_err *err);
 

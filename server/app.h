@@ -11,12 +11,15 @@
 #include "db.h"
 
 struct jobsys;
+struct workpool;
 
 struct app {
 	const struct kiln_config *cfg;
 	struct db *db;
 	struct blob_store *blobs;
 	struct jobsys *jobsys;   /* jobs, events, workers, toolchains (jobsys.h) */
+	struct workpool *work;   /* heavy request work off the HTTP threads */
+	struct workpool *ingest; /* dataset ingests: long, so apart from `work` */
 };
 
 #endif

@@ -49,6 +49,13 @@ static const struct setting SETTINGS[] = {
 	 "directory for kiln.db, blobs/ and jobs/ (created if missing; a relative path is taken from the working directory kilnd starts in)"},
 	{"server", "threads", SET_INT, "0", 0, 256, NULL, KC(threads),
 	 "HTTP worker threads; 0 = twice the number of cores"},
+	{"server", "work_threads", SET_INT, "2", 1, 64, NULL, KC(work_threads),
+	 "threads for heavy request work (ONNX inspection on upload, cut, rewrite, graph "
+	 "files, contact sheets); more such requests wait their turn without holding an "
+	 "HTTP thread"},
+	{"server", "ingest_threads", SET_INT, "1", 1, 64, NULL, KC(ingest_threads),
+	 "dataset ingests run at once (each decodes on every core); more wait in state "
+	 "'ingesting'"},
 	{"server", "connection_limit", SET_INT, "2048", 1, 1000000, NULL, KC(connection_limit),
 	 "most simultaneous connections"},
 	{"server", "per_ip_connection_limit", SET_INT, "64", 0, 1000000, NULL,

@@ -28,6 +28,8 @@ struct kiln_config {
 	char listen[128];             /* host:port; port 0 picks a free one */
 	char data_dir[1024];
 	int threads;                  /* 0 = 2 x cores */
+	int work_threads;             /* heavy request work at once (runtime/workpool.h) */
+	int ingest_threads;           /* dataset ingests at once */
 	int connection_limit;
 	int per_ip_connection_limit;  /* 0 = no per-address limit */
 	int connection_timeout;       /* seconds of inactivity */

@@ -7,8 +7,15 @@
  * 0.9.75's epoll mode a client that closes half way through an upload was
  * only noticed at connection_timeout (60 s measured, test_models'
  * a_client_that_stops_half_way_leaves_nothing), holding its temporary file;
- * with poll it is noticed at once, at the same throughput (bench_http.sh).  Handlers block their pool thread; long work
- * (conversions) belongs to job workers, not handlers.
+ * with poll it is noticed at once, at the same throughput (bench_http.sh).
+ *
+ * A handler runs on its pool thread and must not hold it for long: there
+ * are only 2 x cores of them, and four
+ * requests that each held one for a minute stopped kilnd answering
+ * /healthz.  So a request that waits parks its connection (http_req_park),
+ * heavy work goes to the work pool (http_req_offload), and conversions
+ * belong to job workers.  Streams, parked and offloaded requests share one
+ * mechanism: struct park, a suspended connection that a wake resumes.
  *
  * What MHD itself answers: a request line or headers larger than
  * connection_memory_limit get 414/431 from MHD before we see them.
@@ -36,6 +43,7 @@
 #include "conn_guard.h"
 #include "metrics.h"
 #include "router.h"
+#include "workpool.h"
 
 /* The API takes a handful of query arguments; a hundred is generous. */
 #define HTTP_MAX_QUERY_ARGS 100
@@ -53,12 +61,13 @@ struct http_server {
 	pthread_mutex_t lock;    /* guards in_flight */
 	pthread_cond_t idle;     /* signalled when in_flight drops to 0 */
 	long in_flight;
-	int stopping;            /* set by http_server_stop: streams end (atomic) */
-	struct http_stream *streams; /* live streamed replies, under streams_lock */
-	pthread_mutex_t streams_lock;
+	long offloads;           /* requests handed to the work pool, under lock */
+	int stopping;            /* set by http_server_stop: parks end (atomic) */
+	struct park *parks;      /* live streams and parked requests, under parks_lock */
+	pthread_mutex_t parks_lock;
 	struct conn_guard *guard; /* header deadlines, room for fresh clients */
-	pthread_t ticker;        /* reaps slow headers each second, wakes parked
-	                          * streams every HTTP_STREAM_TICK_S */
+	pthread_t ticker;        /* wakes parks whose time has come and reaps slow
+	                          * headers, every second */
 	int ticker_started;
 	pthread_mutex_t tick_lock;
 	pthread_cond_t tick_cond;
@@ -88,6 +97,13 @@ struct http_req {
 	int begun;               /* headers complete: on_request has seen it */
 	char bad_uri[128];       /* why the URL is refused with 400, or "" */
 	struct timespec t0;
+	/* parked (http_req_park) or offloaded (http_req_offload) */
+	struct park *park;
+	http_park_fn park_check;
+	void (*park_free)(void *ctx);
+	void *park_ctx;
+	http_offload_fn offload_fn;
+	int offload_done;        /* atomic: the work pool has run offload_fn */
 };
 
 static double seconds_since(const struct timespec *t0)
@@ -108,8 +124,6 @@ unsigned http_status_of(int code)
 	case KILN_ETOOBIG: return 413;
 	case KILN_EUNPROC: return 422;
 	case KILN_EUNAVAIL: return 503;
-	case KILN_ENOSPACE: return 507;
-	case KILN_ELIMIT: return 429;
 	default: return 500;
 	}
 }
@@ -216,133 +230,162 @@ void http_reply_header(struct http_req *req, const char *name, const char *value
 		MHD_add_response_header(req->resp, name, value);
 }
 
-/* --- streamed replies ------------------------------------------------------- */
+/* --- parks: connections no thread waits for ------------------------------ */
 
-/* A streamed reply.  Parking: when read_fn has nothing, the connection is
- * suspended so no pool thread waits on it; http_stream_wake() (a new event)
- * or the ticker (keep-alives, shutdown) resumes it.  `pending` closes the
- * race between read_fn finding nothing and the suspend: a wake in between
- * sets it, and the reader wakes itself. */
-struct http_stream {
+/* A suspended connection and what resumes it.  The owner (a stream's
+ * reader, or on_request for a parked request) runs on the connection's
+ * pool thread; when it has nothing to do it calls park_suspend(), and
+ * park_wake() from any thread resumes it.  `pending` closes the race
+ * between the owner finding nothing and the suspend: a wake in between
+ * sets it, and the owner wakes itself.  `refs`: the connection's own, plus
+ * one per thread that may still wake it (the ticker's copy, an offloaded
+ * task), so a park is freed only when nobody can touch it. */
+struct park {
 	struct http_server *srv;
 	struct MHD_Connection *conn;
-	http_stream_read_fn read_fn;
-	http_stream_free_fn free_fn;
-	void *ctx;
 	int parked;              /* atomic: suspended and waiting for a wake */
-	int pending;             /* atomic: a wake came since the last read */
-	int refs;                /* under srv->streams_lock: MHD's + the waker's */
-	long long token_id;      /* who opened it (0: anonymous) */
+	int pending;             /* atomic: a wake came since the last look */
+	long long due_ms;        /* atomic: the ticker wakes it then (monotonic); 0 never */
+	int refs;                /* under srv->parks_lock */
+	long long token_id;      /* a stream's token (0: anonymous, or not a stream) */
 	int revoked;             /* atomic: its token was revoked: end it */
-	struct http_stream *prev, *next; /* srv->streams, under srv->streams_lock */
+	struct park *prev, *next; /* srv->parks, under srv->parks_lock */
 };
 
-void http_stream_wake(struct http_stream *s)
+static long long now_ms(void)
 {
-	__atomic_store_n(&s->pending, 1, __ATOMIC_RELEASE);
-	if (__atomic_exchange_n(&s->parked, 0, __ATOMIC_ACQ_REL))
-		MHD_resume_connection(s->conn);
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+static void park_wake(struct park *p)
 {
-	(void)pos;
-	struct http_stream *s = cls;
-	/* A stream never ends by itself while a job runs: end it when the
-	 * server stops, or shutdown would wait out the whole grace period.
-	 * The client reconnects later (Last-Event-ID) and misses nothing. */
-	if (__atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE) ||
-	    __atomic_load_n(&s->revoked, __ATOMIC_ACQUIRE))
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	__atomic_store_n(&s->pending, 0, __ATOMIC_RELEASE);
-	long n = s->read_fn(s->ctx, buf, max);
-	if (n > 0)
-		return (ssize_t)n;
-	if (n < 0)
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	MHD_suspend_connection(s->conn);
-	__atomic_store_n(&s->parked, 1, __ATOMIC_RELEASE);
-	if (__atomic_load_n(&s->pending, __ATOMIC_ACQUIRE) ||
-	    __atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE) ||
-	    __atomic_load_n(&s->revoked, __ATOMIC_ACQUIRE))
-		http_stream_wake(s);
-	return 0;
+	__atomic_store_n(&p->pending, 1, __ATOMIC_RELEASE);
+	if (__atomic_exchange_n(&p->parked, 0, __ATOMIC_ACQ_REL))
+		MHD_resume_connection(p->conn);
 }
 
-static void stream_unref(struct http_stream *s)
+/* On the connection's thread, before looking for something to do. */
+static void park_look(struct park *p)
 {
-	pthread_mutex_lock(&s->srv->streams_lock);
-	int last = --s->refs == 0;
-	pthread_mutex_unlock(&s->srv->streams_lock);
+	__atomic_store_n(&p->pending, 0, __ATOMIC_RELEASE);
+}
+
+/* On the connection's thread, after finding nothing: suspend until a wake,
+ * or at the latest until due_ms (0: only a wake). */
+static void park_suspend(struct park *p, long long due_ms)
+{
+	__atomic_store_n(&p->due_ms, due_ms, __ATOMIC_RELEASE);
+	MHD_suspend_connection(p->conn);
+	__atomic_store_n(&p->parked, 1, __ATOMIC_RELEASE);
+	if (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&p->srv->stopping, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&p->revoked, __ATOMIC_ACQUIRE))
+		park_wake(p);
+}
+
+static struct park *park_new(struct http_server *srv, struct MHD_Connection *conn)
+{
+	struct park *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	p->srv = srv;
+	p->conn = conn;
+	p->refs = 1; /* the connection's, dropped by park_unlink */
+	pthread_mutex_lock(&srv->parks_lock);
+	p->next = srv->parks;
+	if (p->next)
+		p->next->prev = p;
+	srv->parks = p;
+	pthread_mutex_unlock(&srv->parks_lock);
+	return p;
+}
+
+static void park_ref(struct park *p)
+{
+	pthread_mutex_lock(&p->srv->parks_lock);
+	p->refs++;
+	pthread_mutex_unlock(&p->srv->parks_lock);
+}
+
+static void park_unref(struct park *p)
+{
+	pthread_mutex_lock(&p->srv->parks_lock);
+	int last = --p->refs == 0;
+	pthread_mutex_unlock(&p->srv->parks_lock);
 	if (last)
-		free(s);
+		free(p);
 }
 
-static void stream_free(void *cls)
+/* The connection is done with p: off the list, its reference dropped. */
+static void park_unlink(struct park *p)
 {
-	struct http_stream *s = cls;
-	if (s->free_fn)
-		s->free_fn(s->ctx); /* after this no event calls http_stream_wake(s) */
-	pthread_mutex_lock(&s->srv->streams_lock);
-	if (s->prev)
-		s->prev->next = s->next;
+	struct http_server *srv = p->srv;
+	pthread_mutex_lock(&srv->parks_lock);
+	if (p->prev)
+		p->prev->next = p->next;
 	else
-		s->srv->streams = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	s->prev = s->next = NULL;
-	pthread_mutex_unlock(&s->srv->streams_lock);
-	stream_unref(s);
+		srv->parks = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	p->prev = p->next = NULL;
+	pthread_mutex_unlock(&srv->parks_lock);
+	park_unref(p);
 }
 
-/* Wakes the parked streams of token_id (0: every stream): keep-alives
- * every HTTP_STREAM_TICK_S, at shutdown so each sees `stopping` and ends,
- * and at a token's revocation so its streams see `revoked`.  The list is
- * copied (with a reference each) so no lock of ours is held while
- * libmicrohttpd resumes a connection: its own locks are taken there, and it
- * calls stream_free() under them. */
-static void wake_streams(struct http_server *srv, long long token_id)
+/* Wakes every park (all = 1: shutdown, http_server_wake_parked), those
+ * whose due time has passed (the ticker), or (token_id > 0) the streams of
+ * a revoked token, marked so they end.  The list is copied (with a
+ * reference each) so no lock of ours is held while libmicrohttpd resumes a
+ * connection: its own locks are taken there, and it may complete the
+ * request (park_unlink) under them. */
+static void wake_parks(struct http_server *srv, int all, long long token_id)
 {
-	pthread_mutex_lock(&srv->streams_lock);
+	long long now = now_ms();
+	pthread_mutex_lock(&srv->parks_lock);
 	size_t n = 0;
-	for (struct http_stream *s = srv->streams; s; s = s->next)
+	for (struct park *p = srv->parks; p; p = p->next)
 		n++;
-	struct http_stream **all = n ? calloc(n, sizeof(*all)) : NULL;
+	struct park **pick = n ? calloc(n, sizeof(*pick)) : NULL;
 	size_t i = 0;
-	for (struct http_stream *s = srv->streams; all && s; s = s->next) {
-		if (token_id != 0 && s->token_id != token_id)
-			continue;
-		if (token_id != 0)
-			__atomic_store_n(&s->revoked, 1, __ATOMIC_RELEASE);
-		s->refs++;
-		all[i++] = s;
+	for (struct park *p = srv->parks; pick && p; p = p->next) {
+		long long due = __atomic_load_n(&p->due_ms, __ATOMIC_ACQUIRE);
+		if (token_id > 0) {
+			if (p->token_id != token_id)
+				continue;
+			__atomic_store_n(&p->revoked, 1, __ATOMIC_RELEASE);
+		}
+		if (all || token_id > 0 || (due > 0 && due <= now)) {
+			p->refs++;
+			pick[i++] = p;
+		}
 	}
-	pthread_mutex_unlock(&srv->streams_lock);
+	pthread_mutex_unlock(&srv->parks_lock);
 	for (size_t k = 0; k < i; k++) {
-		http_stream_wake(all[k]);
-		stream_unref(all[k]);
+		park_wake(pick[k]);
+		park_unref(pick[k]);
 	}
-	free(all);
+	free(pick);
 }
 
-static void wake_all_streams(struct http_server *srv)
+void http_server_wake_parked(struct http_server *srv)
 {
-	wake_streams(srv, 0);
+	if (srv)
+		wake_parks(srv, 1, 0);
 }
 
 void http_server_end_streams(struct http_server *srv, long long token_id)
 {
-	if (token_id > 0)
-		wake_streams(srv, token_id);
+	if (srv && token_id > 0)
+		wake_parks(srv, 0, token_id);
 }
 
-/* Once a second: headers past their deadline end (a deadline is whole
- * seconds, so a second's granularity is what it can use); every
- * HTTP_STREAM_TICK_S seconds parked streams wake for their keep-alives. */
+/* The ticker: one second is the resolution of a park's deadline (a
+ * ?wait=N answers within a second of N), and costs one list walk. */
 static void *ticker_main(void *arg)
 {
 	struct http_server *srv = arg;
-	unsigned ticks = 0;
 	pthread_mutex_lock(&srv->tick_lock);
 	while (!srv->tick_stop) {
 		struct timespec t;
@@ -352,15 +395,61 @@ static void *ticker_main(void *arg)
 		if (srv->tick_stop)
 			break;
 		pthread_mutex_unlock(&srv->tick_lock);
+		wake_parks(srv, 0, 0);
 		size_t cut = conn_guard_reap(srv->guard);
 		if (cut)
 			metrics_connections_cut(srv->metrics, cut, 0);
-		if (++ticks % HTTP_STREAM_TICK_S == 0)
-			wake_all_streams(srv);
 		pthread_mutex_lock(&srv->tick_lock);
 	}
 	pthread_mutex_unlock(&srv->tick_lock);
 	return NULL;
+}
+
+/* --- streamed replies ------------------------------------------------------- */
+
+/* A streamed reply: a park whose owner is MHD's content reader.  When
+ * read_fn has nothing, the connection is parked until http_stream_wake()
+ * (a new event) or HTTP_STREAM_TICK_S (keep-alives); at shutdown every
+ * stream is woken, sees `stopping` and ends. */
+struct http_stream {
+	struct park *park;
+	http_stream_read_fn read_fn;
+	http_stream_free_fn free_fn;
+	void *ctx;
+};
+
+void http_stream_wake(struct http_stream *s)
+{
+	park_wake(s->park);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)pos;
+	struct http_stream *s = cls;
+	/* A stream never ends by itself while a job runs: end it when the
+	 * server stops, or shutdown would wait out the whole grace period.
+	 * The client reconnects later (Last-Event-ID) and misses nothing. */
+	if (__atomic_load_n(&s->park->srv->stopping, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&s->park->revoked, __ATOMIC_ACQUIRE))
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	park_look(s->park);
+	long n = s->read_fn(s->ctx, buf, max);
+	if (n > 0)
+		return (ssize_t)n;
+	if (n < 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	park_suspend(s->park, now_ms() + HTTP_STREAM_TICK_S * 1000LL);
+	return 0;
+}
+
+static void stream_free(void *cls)
+{
+	struct http_stream *s = cls;
+	if (s->free_fn)
+		s->free_fn(s->ctx); /* after this no event calls http_stream_wake(s) */
+	park_unlink(s->park);
+	free(s);
 }
 
 void http_reply_stream(struct http_req *req, unsigned status, const char *content_type,
@@ -369,18 +458,18 @@ void http_reply_stream(struct http_req *req, unsigned status, const char *conten
 {
 	struct http_stream *s = calloc(1, sizeof(*s));
 	struct MHD_Response *r = NULL;
-	if (s != NULL) {
+	if (s != NULL && (s->park = park_new(req->srv, req->conn)) != NULL) {
 		s->read_fn = read_fn;
 		s->free_fn = free_fn;
 		s->ctx = ctx;
-		s->srv = req->srv;
-		s->conn = req->conn;
-		s->token_id = req->who.token_id;
+		s->park->token_id = req->who.token_id;
 		/* 16 KiB: one read_fn call fills at most this much. */
 		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, s,
 						      stream_free);
 	}
 	if (r == NULL) {
+		if (s && s->park)
+			park_unlink(s->park);
 		free(s);
 		if (free_fn)
 			free_fn(ctx);
@@ -389,19 +478,118 @@ void http_reply_stream(struct http_req *req, unsigned status, const char *conten
 		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
 		return;
 	}
-	s->refs = 1; /* MHD's, dropped in stream_free */
-	pthread_mutex_lock(&req->srv->streams_lock);
-	s->next = req->srv->streams;
-	if (s->next)
-		s->next->prev = s;
-	req->srv->streams = s;
-	pthread_mutex_unlock(&req->srv->streams_lock);
 	if (handle)
 		*handle = s;
 	if (content_type)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
 	set_reply(req, status, r, 0);
+}
+
+/* --- parked and offloaded requests ----------------------------------------- */
+
+void http_req_park(struct http_req *req, int timeout_s, http_park_fn check, void *ctx,
+		   void (*free_ctx)(void *ctx))
+{
+	if (req->park != NULL || req->resp != NULL) {
+		if (free_ctx)
+			free_ctx(ctx);
+		return; /* a handler bug: keep the first answer */
+	}
+	req->park = park_new(req->srv, req->conn);
+	if (req->park == NULL) {
+		if (free_ctx)
+			free_ctx(ctx);
+		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
+		return;
+	}
+	req->park_check = check;
+	req->park_ctx = ctx;
+	req->park_free = free_ctx;
+	/* Until then the request waits for wakes; then check() must answer. */
+	__atomic_store_n(&req->park->due_ms,
+			 now_ms() + (long long)(timeout_s > 0 ? timeout_s : 0) * 1000, __ATOMIC_RELEASE);
+}
+
+static void offload_run(void *arg, int cancelled)
+{
+	struct http_req *req = arg;
+	struct park *p = req->park;
+	if (cancelled)
+		http_reply_error(req, 503, "unavailable", NULL,
+				 "kilnd is stopping; send the request again once it is back");
+	else
+		req->offload_fn(req);
+	/* Publishes the reply to the connection's thread, which reads it only
+	 * after seeing offload_done; then req may be gone, p is still ours. */
+	__atomic_store_n(&req->offload_done, 1, __ATOMIC_RELEASE);
+	park_wake(p);
+	park_unref(p);
+}
+
+void http_req_offload(struct http_req *req, http_offload_fn fn)
+{
+	struct http_server *srv = req->srv;
+	if (req->park != NULL || req->resp != NULL)
+		return;
+	if (srv->opts.work == NULL) { /* no pool (unit tests): run it here */
+		fn(req);
+		return;
+	}
+	req->park = park_new(srv, req->conn);
+	if (req->park == NULL) {
+		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
+		return;
+	}
+	req->offload_fn = fn;
+	park_ref(req->park); /* the task's */
+	pthread_mutex_lock(&srv->lock);
+	srv->offloads++;
+	pthread_mutex_unlock(&srv->lock);
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	if (workpool_submit(srv->opts.work, offload_run, req, &err) != 0) {
+		park_unref(req->park);
+		http_reply_kerr(req, &err);
+		__atomic_store_n(&req->offload_done, 1, __ATOMIC_RELEASE);
+	}
+}
+
+/* On the connection's thread: is the parked or offloaded request answered
+ * now?  1 when it has its reply. */
+static int park_settled(struct http_req *req)
+{
+	if (req->offload_fn)
+		return __atomic_load_n(&req->offload_done, __ATOMIC_ACQUIRE);
+	if (req->resp)
+		return 1;
+	park_look(req->park);
+	int last = __atomic_load_n(&req->srv->stopping, __ATOMIC_ACQUIRE) ||
+		   now_ms() >= __atomic_load_n(&req->park->due_ms, __ATOMIC_ACQUIRE);
+	if (req->park_check(req, req->park_ctx, last) || req->resp)
+		return 1;
+	if (last) /* check() broke its contract: answer for it */
+		http_reply_error(req, 500, "internal", NULL, "the wait ended without an answer");
+	return last;
+}
+
+/* The request no longer needs its park (answered, or the client left). */
+static void park_release(struct http_req *req)
+{
+	if (req->park == NULL)
+		return;
+	if (req->park_free)
+		req->park_free(req->park_ctx);
+	req->park_free = NULL;
+	park_unlink(req->park);
+	req->park = NULL;
+	if (req->offload_fn) {
+		struct http_server *srv = req->srv;
+		pthread_mutex_lock(&srv->lock);
+		if (--srv->offloads == 0)
+			pthread_cond_broadcast(&srv->idle);
+		pthread_mutex_unlock(&srv->lock);
+	}
 }
 
 /* --- accessors ------------------------------------------------------------- */
@@ -776,6 +964,8 @@ static void run_handler(struct http_req *req)
 		}
 	}
 	route->handler(req);
+	if (req->park != NULL)
+		return; /* answered later: the upload state lives until then */
 	end_stream(req);
 	if (req->resp == NULL)
 		http_reply_error(req, 500, "internal", NULL, "the handler gave no reply");
@@ -861,8 +1051,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		enum MHD_Result r = take_body(req, upload_data, *upload_data_size);
 		*upload_data_size = 0;
 		return r;
-	} else if (req->resp == NULL) {
+	} else if (req->park == NULL && req->resp == NULL) {
 		run_handler(req);
+	}
+	/* A parked or offloaded request: its park is checked first, because an
+	 * offloaded handler may be writing req's reply on another thread until
+	 * park_settled() says it is done. */
+	if (req->park != NULL) {
+		if (!park_settled(req)) {
+			park_suspend(req->park, __atomic_load_n(&req->park->due_ms, __ATOMIC_ACQUIRE));
+			return MHD_YES;
+		}
+		park_release(req);
+		end_stream(req);
+		if (req->resp == NULL)
+			http_reply_error(req, 500, "internal", NULL, "the handler gave no reply");
 	}
 	if (req->queued)
 		return MHD_YES;
@@ -896,6 +1099,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	double secs = seconds_since(&req->t0);
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !req->queued)
 		req->status = 499; /* client went away before we answered (nginx's 499) */
+	park_release(req);
 	end_stream(req); /* before the 499 count, which tests wait on */
 	if (!req->queued)
 		metrics_observe(srv->metrics, req->route_idx, req->status, secs);
@@ -970,7 +1174,7 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	srv->opts = *opts;
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->idle, NULL);
-	pthread_mutex_init(&srv->streams_lock, NULL);
+	pthread_mutex_init(&srv->parks_lock, NULL);
 	pthread_mutex_init(&srv->tick_lock, NULL);
 	pthread_cond_init(&srv->tick_cond, NULL);
 	srv->route_names = calloc(opts->n_routes, sizeof(char *));
@@ -1006,7 +1210,10 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+		/* 0: no SO_REUSEPORT, so a second kilnd on the same port fails
+		 * to start instead of sharing its connections (libmicrohttpd
+		 * still sets SO_REUSEADDR, so a restart is not held up). */
+		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)0,
 		MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (srv->mhd == NULL) {
@@ -1033,7 +1240,7 @@ void http_server_stop(struct http_server *srv, int grace_s)
 		 * their grace period, then close everything. */
 		MHD_socket ls = MHD_quiesce_daemon(srv->mhd);
 		__atomic_store_n(&srv->stopping, 1, __ATOMIC_RELEASE);
-		wake_all_streams(srv); /* parked streams see `stopping` and end */
+		wake_parks(srv, 1, 0); /* parked streams and waits see `stopping` and end */
 		struct timespec deadline;
 		clock_gettime(CLOCK_REALTIME, &deadline);
 		deadline.tv_sec += grace_s;
@@ -1042,6 +1249,16 @@ void http_server_stop(struct http_server *srv, int grace_s)
 		       pthread_cond_timedwait(&srv->idle, &srv->lock, &deadline) == 0)
 			;
 		pthread_mutex_unlock(&srv->lock);
+		/* Offloaded requests past the grace: the queued ones answer 503 at
+		 * once; running ones are waited for, however long, because their
+		 * task writes into the request and libmicrohttpd aborts when
+		 * stopped with a connection still suspended. */
+		workpool_cancel_queued(srv->opts.work);
+		pthread_mutex_lock(&srv->lock);
+		while (srv->offloads > 0)
+			pthread_cond_wait(&srv->idle, &srv->lock);
+		pthread_mutex_unlock(&srv->lock);
+		wake_parks(srv, 1, 0);
 		MHD_stop_daemon(srv->mhd);
 		/* Only now: MHD's threads may use the socket until they stop. */
 		if (ls != MHD_INVALID_SOCKET)
@@ -1059,7 +1276,7 @@ void http_server_stop(struct http_server *srv, int grace_s)
 	free(srv->route_names);
 	pthread_cond_destroy(&srv->idle);
 	pthread_mutex_destroy(&srv->lock);
-	pthread_mutex_destroy(&srv->streams_lock);
+	pthread_mutex_destroy(&srv->parks_lock);
 	pthread_cond_destroy(&srv->tick_cond);
 	pthread_mutex_destroy(&srv->tick_lock);
 	free(srv);

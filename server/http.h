@@ -10,7 +10,10 @@
  * A request's life: the route is matched and the caller authenticated when
  * the headers arrive (so a 401/404/413 is sent before any body is read);
  * the body is collected or streamed; then the route's handler runs once and
- * sets exactly one reply with an http_reply_* call.
+ * sets exactly one reply with an http_reply_* call — or hands the request
+ * on: http_req_park() to wait for something without holding a thread,
+ * http_req_offload() to do heavy work on the work pool.  A handler itself
+ * must return quickly: there are only 2 x cores HTTP threads.
  */
 #ifndef KILN_HTTP_H
 #define KILN_HTTP_H
@@ -26,6 +29,7 @@
 struct http_req;
 struct http_server;
 struct metrics;
+struct workpool;
 
 /* Roles, in the order a route's minimum is checked.  A device token is not
  * a weaker user: it reaches only ROLE_DEVICE routes, and those only it. */
@@ -101,6 +105,7 @@ struct http_server_opts {
 	http_auth_fn authenticate;
 	http_session_fn check_session; /* NULL: bearer tokens only */
 	void *app;                 /* handed back by http_req_app() */
+	struct workpool *work;     /* runs http_req_offload work; NULL: inline */
 };
 
 int http_server_start(const struct http_server_opts *opts, struct http_server **out,
@@ -187,6 +192,33 @@ void http_server_end_streams(struct http_server *srv, long long token_id);
 /* Says new data may be there: a parked stream is resumed.  Quick and safe
  * from any thread, also under the caller's own locks. */
 void http_stream_wake(struct http_stream *h);
+
+/* --- requests that wait or work without holding a pool thread ---------- */
+
+/* Parks the request: the handler returns without a reply and the
+ * connection is suspended (no thread waits for it).  check(req, ctx, last)
+ * then runs on the connection's pool thread after every wake
+ * (http_server_wake_parked) and once timeout_s have passed: it sets the
+ * reply and returns 1, or returns 0 to wait on; when last is 1 (the time
+ * is up, or kilnd is stopping) it must reply.  check must not block.
+ * free_ctx(ctx) (may be NULL) runs once when the request is over. */
+typedef int (*http_park_fn)(struct http_req *req, void *ctx, int last);
+void http_req_park(struct http_req *req, int timeout_s, http_park_fn check, void *ctx,
+		   void (*free_ctx)(void *ctx));
+/* Wakes every parked request (each runs its check again) and stream.
+ * Quick and safe from any thread; call it when what they wait for may have
+ * changed (a deployment ended, a dataset ingest finished). */
+void http_server_wake_parked(struct http_server *srv);
+
+/* Continues the request on the work pool (opts.work): the connection is
+ * suspended, fn(req) runs on a work thread and sets the reply with the
+ * http_reply_* calls and reads the request with the accessors as a handler
+ * does; then the connection resumes and sends it.  The handler returns
+ * right after this call.  A BODY_STREAM route's state lives until fn is
+ * done.  At most opts.work's thread count of these run at once; the rest
+ * wait their turn with their connection parked. */
+typedef void (*http_offload_fn)(struct http_req *req);
+void http_req_offload(struct http_req *req, http_offload_fn fn);
 
 unsigned http_status_of(int kiln_code);
 

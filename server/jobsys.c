@@ -244,13 +244,22 @@ int jobsys_dataset(struct jobsys *js, const char *id, char set_sha[BLOB_HEX_LEN 
 		return kiln_errf(err, KILN_ENOTFOUND, "dataset", "no dataset with id '%.40s'", id);
 	sqlite3 *c = db_conn(js->db);
 	sqlite3_stmt *st = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT set_sha256 FROM datasets WHERE id = ?", -1,
-					   &st, NULL) != SQLITE_OK)
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT set_sha256, state FROM datasets WHERE id = ?",
+					   -1, &st, NULL) != SQLITE_OK)
 		return db_fail(c, err, "cannot read the dataset");
 	sqlite3_bind_int64(st, 1, n);
 	int rc = 0;
 	int s = sqlite3_step(st);
-	if (s == SQLITE_ROW)
+	const char *state = s == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 1) : NULL;
+	/* An upload answers 202 before its images exist: only a finished,
+	 * accepted set can calibrate. */
+	if (state && strcmp(state, "ready") != 0)
+		rc = kiln_errf(err, strcmp(state, "ingesting") == 0 ? KILN_ECONFLICT : KILN_EUNPROC,
+			       "dataset", "dataset %lld is %s%s", n, state,
+			       strcmp(state, "ingesting") == 0 ?
+			       ": wait for GET /api/v1/datasets/{id}?wait=60 to say ready" :
+			       "; it has no images (see its error), upload the archive again");
+	else if (s == SQLITE_ROW)
 		snprintf(set_sha, BLOB_HEX_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 0));
 	else if (s == SQLITE_DONE)
 		rc = kiln_errf(err, KILN_ENOTFOUND, "dataset", "no dataset with id %lld", n);

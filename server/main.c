@@ -27,6 +27,7 @@
 #include "jobsys.h"
 #include "routes.h"
 #include "session.h"
+#include "workpool.h"
 
 #define KILN_VERSION "0.1.0"
 
@@ -102,6 +103,12 @@ static void raise_fd_limit(void)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+}
+
+static void wake_parked(void *unused)
+{
+	(void)unused;
+	routes_notify();
 }
 
 static int threads_default(int configured)
@@ -243,6 +250,16 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	/* Heavy request work (ingest, inspection, cut, graph files) runs here,
+	 * never on an HTTP thread; datasets left ingesting by a crash fail. */
+	if (workpool_new(cfg.work_threads, &app.work, &err) != 0 ||
+	    workpool_new(cfg.ingest_threads, &app.ingest, &err) != 0) {
+		logf_err("cannot start the work threads", &err);
+		goto out;
+	}
+	routes_datasets_recover(&app);
+	routes_models_recover(&app);
+
 	struct http_server_opts hopts = {
 		.host = host,
 		.port = port,
@@ -259,11 +276,15 @@ int main(int argc, char **argv)
 		.authenticate = authenticate_token,
 		.check_session = check_session,
 		.app = &app,
+		.work = app.work,
 	};
 	if (http_server_start(&hopts, &srv, &err) != 0) {
 		logf_err("cannot start the HTTP server", &err);
 		goto out;
 	}
+	/* A deployment that ends wakes the ?wait=N requests parked on it. */
+	routes_notify_set(srv);
+	deploy_set_listener(wake_parked, NULL);
 	char addr[200];
 	snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
 		 http_server_port(srv));
@@ -281,11 +302,18 @@ int main(int argc, char **argv)
 	sigwait(&stop_set, &sig);
 	fprintf(stderr, "level=info msg=\"stopping\" signal=%s grace_s=%d\n",
 		sig == SIGINT ? "SIGINT" : "SIGTERM", cfg.shutdown_grace);
+	deploy_set_listener(NULL, NULL);
+	routes_notify_set(NULL);
 	http_server_stop(srv, cfg.shutdown_grace);
 	srv = NULL;
 	rc = 0;
 out:
+	deploy_set_listener(NULL, NULL);
+	routes_notify_set(NULL);
 	http_server_stop(srv, 0);
+	workpool_free(app.work); /* after HTTP: offloaded requests use it until then */
+	routes_datasets_stop();    /* a running ingest ends at its next step */
+	workpool_free(app.ingest); /* queued ingests fail; the running one is joined */
 	jobsys_stop(app.jobsys); /* after HTTP: handlers use it until then */
 	deploy_stop();           /* before the database it writes to closes */
 	blob_store_close(app.blobs);

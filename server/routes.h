@@ -52,6 +52,22 @@ void route_datasets_list(struct http_req *req);
 void route_datasets_get(struct http_req *req);
 void route_datasets_thumbs(struct http_req *req);
 void route_datasets_delete(struct http_req *req);
+struct app;
+/* At start, before HTTP: datasets a restart left "ingesting" become
+ * "failed" (their ingest died with the previous kilnd). */
+void routes_datasets_recover(struct app *app);
+/* At shutdown, before the ingest pool is freed: a running ingest stops at
+ * its next progress step and its dataset is "failed". */
+void routes_datasets_stop(void);
+/* At start: temporary graph files a crash left in <data_dir>/graphs. */
+void routes_models_recover(struct app *app);
+
+/* Wakes the parked ?wait=N requests of the server set here (NULL: none),
+ * when what they wait for may have changed: an ingest or a deployment
+ * ended.  Safe from any thread; after routes_notify_set(NULL) returns no
+ * wake touches the old server. */
+void routes_notify_set(struct http_server *srv);
+void routes_notify(void);
 
 /* routes_bundles.c */
 void route_bundles_list(struct http_req *req);

@@ -976,15 +976,32 @@ static void deployment_state(sqlite3 *c, long long id, char *state, size_t cap)
 	sqlite3_finalize(st);
 }
 
-void route_deployments_get(struct http_req *req)
+/* A parked ?wait=N: answers once the deployment has ended (or is gone), or
+ * with its current state when the time is up.  Runs after every wake, which
+ * the deployment runner gives each time a deployment ends. */
+static int deployment_settled(struct http_req *req, void *ctx, int last)
 {
 	struct app *app = http_req_app(req);
+	long long id = *(long long *)ctx;
+	char state[16];
+	deployment_state(db_conn(app->db), id, state, sizeof(state));
+	if (!last && state[0] != '\0' && strcmp(state, "succeeded") != 0 &&
+	    strcmp(state, "failed") != 0)
+		return 0;
+	reply_deployment(req, id, 200);
+	return 1;
+}
+
+void route_deployments_get(struct http_req *req)
+{
 	long long id;
 	ensure_runner(req);
 	if (routes_id_param(req, "id", &id) != 0)
 		return;
 	/* ?wait=N (seconds, at most 60): long-poll until the deployment ends, so
-	 * a script or the dashboard learns the result without polling. */
+	 * a script or the dashboard learns the result without polling.  The
+	 * request is parked, not its thread: four waits once held four of the
+	 * 2 x cores HTTP threads for a minute and /healthz went unanswered. */
 	const char *w = http_req_query(req, "wait");
 	if (w) {
 		char *end;
@@ -993,22 +1010,19 @@ void route_deployments_get(struct http_req *req)
 			http_reply_error(req, 400, "invalid", "wait", "wait must be 0-60 seconds");
 			return;
 		}
-		struct timespec t0, t1;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		for (;;) {
-			unsigned long seen = deploy_seq();
-			char state[16];
-			deployment_state(db_conn(app->db), id, state, sizeof(state));
-			if (state[0] == '\0' || strcmp(state, "succeeded") == 0 ||
-			    strcmp(state, "failed") == 0)
-				break;
-			clock_gettime(CLOCK_MONOTONIC, &t1);
-			long left = secs * 1000 - ((t1.tv_sec - t0.tv_sec) * 1000 +
-						   (t1.tv_nsec - t0.tv_nsec) / 1000000);
-			if (left <= 0)
-				break;
-			deploy_wait(seen, (int)left);
+		long long *ctx = malloc(sizeof(*ctx));
+		if (ctx == NULL) {
+			http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
+			return;
 		}
+		*ctx = id;
+		if (secs > 0 && deployment_settled(req, ctx, 0) == 0) {
+			http_req_park(req, (int)secs, deployment_settled, ctx, free);
+			return;
+		}
+		free(ctx);
+		if (secs > 0)
+			return; /* deployment_settled replied */
 	}
 	reply_deployment(req, id, 200);
 }

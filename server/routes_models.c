@@ -2,7 +2,19 @@
  * routes_models: ONNX models — streamed upload with inspection, list, one,
  * the bytes, delete, the graph for the viewer, cut and IR rewrite.  The ONNX
  * work itself is conversion/onnx.h; this file only moves bytes and rows.
+ *
+ * Inspection on upload, cut, rewrite and writing the graph view take
+ * seconds on a big model: they run on the work pool (http_req_offload),
+ * never on an HTTP thread.  The graph view is written once per model
+ * content into <data_dir>/graphs/<sha256>.json (temporary name, fsync,
+ * rename) and served from the file with sendfile, so twenty slow readers
+ * of a 1M-node graph cost twenty file descriptors, not twenty copies of
+ * its text; it is removed when the last model with those bytes goes.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -11,6 +23,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "blob.h"
 #include "blobrefs.h"
 #include "jobsys.h"
 #include "onnx.h"
@@ -161,7 +174,7 @@ const struct http_stream_ops routes_model_upload = {
 	upload_model_begin, upload_stream_data, upload_stream_free,
 };
 
-void route_models_create(struct http_req *req)
+static void models_create_work(struct http_req *req)
 {
 	struct upload *u = http_req_stream_state(req);
 	struct kiln_err err;
@@ -181,6 +194,7 @@ void route_models_create(struct http_req *req)
 	onnx_close(m);
 	char *text = insp ? cJSON_PrintUnformatted(insp) : NULL;
 	cJSON_Delete(insp);
+	malloc_trim(0); /* a big model's parse: back to the system, see graph */
 	if (text == NULL) {
 		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
 		return;
@@ -196,6 +210,11 @@ void route_models_create(struct http_req *req)
 		insert_and_reply(req, name, sha, size, text, 0, NULL);
 	blobrefs_unlock();
 	free(text);
+}
+
+void route_models_create(struct http_req *req)
+{
+	http_req_offload(req, models_create_work);
 }
 
 /* --- list, one, bytes, delete ---------------------------------------------- */
@@ -293,6 +312,27 @@ static int model_in_use(sqlite3 *c, long long id)
 	return rc;
 }
 
+static void graph_path(const struct app *app, const char *sha, char *out, size_t cap);
+
+/* The graph file of sha goes with the last model that has those bytes. */
+static void drop_graph_file(const struct app *app, sqlite3 *c, const char *sha)
+{
+	sqlite3_stmt *st = NULL;
+	int left = 1;
+	if (sqlite3_prepare_v2(c, "SELECT count(*) FROM models WHERE sha256 = ?", -1, &st,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, sha, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			left = sqlite3_column_int(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (left == 0) {
+		char path[4200];
+		graph_path(app, sha, path, sizeof(path));
+		unlink(path);
+	}
+}
+
 void route_models_delete(struct http_req *req)
 {
 	struct app *app = http_req_app(req);
@@ -331,6 +371,7 @@ void route_models_delete(struct http_req *req)
 	char text[32];
 	snprintf(text, sizeof(text), "%lld", id);
 	jobsys_forget(app->jobsys, text, NULL); /* the copies in job workspaces */
+	drop_graph_file(app, c, sha);
 	http_reply_empty(req, 204);
 }
 
@@ -361,23 +402,145 @@ static struct onnx_model *open_model(struct http_req *req, long long id, cJSON *
 	return m;
 }
 
+/* <data_dir>/graphs/<sha>.json: the graph view of the model with those
+ * bytes.  GRAPH_FORMAT names the text's layout; a kilnd that writes it
+ * differently bumps it, and old files are simply not found. */
+#define GRAPH_FORMAT "g1"
+
+static pthread_mutex_t graph_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void graph_path(const struct app *app, const char *sha, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/graphs/%s-%s.json", app->cfg->data_dir, GRAPH_FORMAT, sha);
+}
+
+void routes_models_recover(struct app *app)
+{
+	char dir[4200], path[4500];
+	snprintf(dir, sizeof(dir), "%s/graphs", app->cfg->data_dir);
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return;
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		if (strncmp(e->d_name, ".tmp-", 5) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+}
+
+/* Replies with the cached graph file of sha; 0, or -1 when there is none
+ * yet (nothing replied). */
+static int send_graph_file(struct http_req *req, const char *sha)
+{
+	struct app *app = http_req_app(req);
+	char path[4200], etag[BLOB_HEX_LEN + 8];
+	graph_path(app, sha, path, sizeof(path));
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		close(fd);
+		return -1;
+	}
+	snprintf(etag, sizeof(etag), "\"%s-%s\"", GRAPH_FORMAT, sha);
+	const char *inm = http_req_header(req, "If-None-Match");
+	if (inm && strcmp(inm, etag) == 0) {
+		close(fd);
+		http_reply_empty(req, 304);
+	} else {
+		http_reply_fd(req, 200, "application/json", fd, 0, (uint64_t)st.st_size);
+	}
+	http_reply_header(req, "ETag", etag);
+	http_reply_header(req, "Cache-Control", "private, no-cache");
+	return 0;
+}
+
+/* Writes sha's graph file from the model at blob path: to a temporary name
+ * in the same directory, fsynced, renamed, so a reader sees the whole file
+ * or none.  Two requests for a new model may both write it; the second
+ * rename replaces identical bytes. */
+static int write_graph_file(const struct app *app, const char *sha, struct kiln_err *err)
+{
+	char dir[4200], path[4200], tmp[4300], model[4200];
+	snprintf(dir, sizeof(dir), "%s/graphs", app->cfg->data_dir);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return kiln_errf(err, KILN_EIO, "", "cannot create %s: %s", dir, strerror(errno));
+	graph_path(app, sha, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s/.tmp-%s-XXXXXX", dir, sha);
+	struct onnx_model *m = NULL;
+	if (blob_path(app->blobs, sha, model, sizeof(model), err) != 0 ||
+	    onnx_open(model, &m, err) != 0)
+		return err->code;
+	int fd = mkstemp(tmp);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (f == NULL) {
+		if (fd >= 0)
+			close(fd);
+		onnx_close(m);
+		return kiln_errf(err, KILN_EIO, "", "cannot create a file in %s: %s", dir,
+				 strerror(errno));
+	}
+	int rc = onnx_graph_json_write(m, f, err);
+	onnx_close(m);
+	if (rc == 0 && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+		rc = kiln_errf(err, KILN_EIO, "", "cannot write %s: %s", tmp, strerror(errno));
+	if (fclose(f) != 0 && rc == 0)
+		rc = kiln_errf(err, KILN_EIO, "", "cannot write %s: %s", tmp, strerror(errno));
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = kiln_errf(err, KILN_EIO, "", "cannot rename to %s: %s", path, strerror(errno));
+	if (rc != 0)
+		unlink(tmp);
+	return rc;
+}
+
+/* On the work pool: write the graph file, then send it. */
+static void models_graph_work(struct http_req *req)
+{
+	struct app *app = http_req_app(req);
+	long long id;
+	char sha[BLOB_HEX_LEN + 1];
+	if (routes_id_param(req, "id", &id) != 0)
+		return;
+	cJSON *o = load_model(req, id, 0, sha);
+	if (o == NULL)
+		return;
+	cJSON_Delete(o);
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	/* One writer at a time: parsing a 1M-node model for its graph costs
+	 * ~600 MB for a few seconds, and twenty first readers of a new model
+	 * must cost that once, not once per work thread.  The ones that
+	 * waited find the file. */
+	pthread_mutex_lock(&graph_lock);
+	int rc = send_graph_file(req, sha) == 0 ? 1 : write_graph_file(app, sha, &err);
+	pthread_mutex_unlock(&graph_lock);
+	if (rc == 1)
+		return; /* another request wrote it meanwhile */
+	/* The parse's memory is free now; give it back to the system rather
+	 * than keep it in this thread's malloc arena. */
+	malloc_trim(0);
+	if (rc != 0)
+		http_reply_kerr(req, &err);
+	else if (send_graph_file(req, sha) != 0)
+		http_reply_error(req, 500, "io_error", NULL, "the graph file vanished");
+}
+
 void route_models_graph(struct http_req *req)
 {
 	long long id;
+	char sha[BLOB_HEX_LEN + 1];
 	if (routes_id_param(req, "id", &id) != 0)
 		return;
-	struct onnx_model *m = open_model(req, id, NULL);
-	if (m == NULL)
+	cJSON *o = load_model(req, id, 0, sha);
+	if (o == NULL)
 		return;
-	size_t len = 0;
-	char *text = onnx_graph_json_text(m, &len);
-	onnx_close(m);
-	if (text == NULL) {
-		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
-		return;
-	}
-	http_reply_bytes(req, 200, "application/json", text, len);
-	free(text);
+	cJSON_Delete(o);
+	/* Written already: served from here, no work thread needed. */
+	if (send_graph_file(req, sha) != 0)
+		http_req_offload(req, models_graph_work);
 }
 
 /* The derived model's name: the body's "name", else "<parent>-<suffix>". */
@@ -455,7 +618,7 @@ static void store_derived(struct http_req *req, const char *tmp, const char *nam
 	free(deriv);
 }
 
-void route_models_cut(struct http_req *req)
+static void models_cut_work(struct http_req *req)
 {
 	struct app *app = http_req_app(req);
 	long long id;
@@ -507,7 +670,7 @@ void route_models_cut(struct http_req *req)
 	cJSON_Delete(parent);
 }
 
-void route_models_rewrite(struct http_req *req)
+static void models_rewrite_work(struct http_req *req)
 {
 	struct app *app = http_req_app(req);
 	long long id;
@@ -564,4 +727,14 @@ void route_models_rewrite(struct http_req *req)
 	}
 	onnx_close(m);
 	cJSON_Delete(parent);
+}
+
+void route_models_cut(struct http_req *req)
+{
+	http_req_offload(req, models_cut_work);
+}
+
+void route_models_rewrite(struct http_req *req)
+{
+	http_req_offload(req, models_rewrite_work);
 }

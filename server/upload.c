@@ -27,6 +27,7 @@ struct upload {
 	size_t field_len;
 	char file_stem[UPLOAD_NAME_MAX + 2];
 	struct kiln_err part_err; /* set by the part callback */
+	int refs;                /* atomic: the request's + upload_keep()'s */
 };
 
 int upload_name_ok(const char *s)
@@ -124,6 +125,7 @@ int upload_begin(struct http_req *req, struct blob_store *bs, uint64_t limit,
 	struct upload *u = calloc(1, sizeof(*u));
 	if (u == NULL)
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	u->refs = 1;
 	u->limit = limit;
 	snprintf(u->limit_name, sizeof(u->limit_name), "%s", limit_name);
 	const char *q = http_req_query(req, "name");
@@ -193,9 +195,20 @@ int upload_commit(struct upload *u, char hex[BLOB_HEX_LEN + 1], struct kiln_err 
 	return blob_writer_commit(w, hex, err);
 }
 
+void upload_keep(struct upload *u)
+{
+	/* The body is complete: the post processor (tied to the connection)
+	 * is no longer needed, and must not outlive the request. */
+	http_multipart_free(u->mp);
+	u->mp = NULL;
+	__atomic_add_fetch(&u->refs, 1, __ATOMIC_ACQ_REL);
+}
+
 void upload_free(struct upload *u)
 {
 	if (u == NULL)
+		return;
+	if (__atomic_sub_fetch(&u->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	blob_writer_abort(u->w);
 	http_multipart_free(u->mp);

@@ -39,7 +39,13 @@ uint64_t upload_size(const struct upload *u);
 const char *upload_tmp_path(const struct upload *u);
 /* Makes the upload a blob; hex receives its sha256. */
 int upload_commit(struct upload *u, char hex[BLOB_HEX_LEN + 1], struct kiln_err *err);
-/* Drops whatever was not committed; accepts NULL. */
+/* Keeps the upload past its request, for work on another thread (dataset
+ * ingest): that thread becomes a second owner and calls upload_free() when
+ * done; the request's own upload_free() then only drops its share.  Call
+ * after upload_finish(), on the request's thread. */
+void upload_keep(struct upload *u);
+/* Drops whatever was not committed once every owner has called it;
+ * accepts NULL. */
 void upload_free(struct upload *u);
 
 /* upload_data / upload_free with the signatures of struct http_stream_ops,

@@ -21,6 +21,7 @@ const TOKEN = process.env.KILN_TOKEN;
 const OUT = process.env.KILN_OUT;
 const ONNX = process.env.KILN_ONNX;
 const CALIB = process.env.KILN_CALIB;
+const CALIB_SLOW = process.env.KILN_CALIB_SLOW;
 const TEST_JPEG = process.env.KILN_TEST_JPEG;
 const BOARD = process.env.KILN_BOARD_ADDRESS;
 const BOARD_KEYS = process.env.KILN_BOARD_AUTHORIZED_KEYS;
@@ -317,6 +318,20 @@ await test('calibration_upload_lists_the_rejected_entry', async () => {
 	await page.locator('img.sheet').waitFor();
 	await page.waitForFunction(() => { const i = document.querySelector('img.sheet'); return i && i.complete && i.naturalWidth > 0; });
 	await shot(page, '14-dataset');
+});
+
+// The upload is answered 202 before the images are checked: the set's page
+// shows the server's progress, then the set once it is ready.
+await test('a_slow_ingest_shows_its_progress_then_the_set', async () => {
+	if (!CALIB_SLOW) return { skip: 'no slow archive (python3-pil missing?)' };
+	await page.goto(`${BASE}/#/datasets`);
+	await page.setInputFiles('#dataset-file', CALIB_SLOW);
+	await page.waitForURL(/#\/datasets\/\d+$/);
+	await page.locator('#ingest-progress').waitFor();
+	await shot(page, '14b-dataset-ingesting');
+	await page.locator('#rejected').waitFor({ timeout: 120000 });
+	await page.locator('.meta .badge', { hasText: 'ready' }).waitFor();
+	await page.locator('img.sheet').waitFor();
 });
 
 await test('a_maixcam_job_runs_live_to_succeeded_with_its_bundle', async () => {

@@ -63,6 +63,23 @@ def calib_archive(path):
     return path
 
 
+def slow_archive(path, n=60):
+    """A tar of n blank 4000x3000 PNGs: small to send, seconds to decode, so
+    the dataset page is seen while the server still checks it."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return None
+    buf = io.BytesIO()
+    Image.new("RGB", (4000, 3000), (128, 128, 128)).save(buf, "PNG")
+    with tarfile.open(path, "w") as t:
+        for i in range(n):
+            ti = tarfile.TarInfo(f"big/{i:03d}.png")
+            ti.size = len(buf.getvalue())
+            t.addfile(ti, io.BytesIO(buf.getvalue()))
+    return path
+
+
 def test_jpeg(path, w=320, h=240):
     """The deploy tests' picture (grey with a lighter square); None without PIL."""
     try:
@@ -111,6 +128,7 @@ def main():
     k = Kilnd(ini)
     env = dict(os.environ, KILN_BASE=k.base, KILN_TOKEN=k.token, KILN_OUT=out,
                KILN_ONNX=onnx_path, KILN_CALIB=calib or "",
+               KILN_CALIB_SLOW=slow_archive(os.path.join(out, "slow.tar")) or "",
                KILN_TEST_JPEG=test_jpeg(os.path.join(out, "test.jpg")) or "")
     if board:
         env.update(KILN_BOARD_ADDRESS=f"root@127.0.0.1:{board.port}",

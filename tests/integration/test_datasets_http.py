@@ -3,7 +3,9 @@ samples, re-encoded as JPEG with PIL) plus the junk people's folders carry
 (.DS_Store, __MACOSX/, a text file named .jpg, skimage's real truncated.jpg,
 a ../ path) is accepted with every dropped entry named and its reason; the
 contact sheet is a JPEG; bombs and non-archives are refused as a whole and
-store nothing; delete frees the blobs."""
+store nothing; delete frees the blobs.  The upload answers 202 and the
+ingest runs off the HTTP threads: the record goes "ingesting" (progress
+0..1) -> "ready" | "rejected", followed here with GET ?wait=60."""
 import gzip
 import io
 import json
@@ -16,11 +18,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "onnx"))
 import onnx_fixtures as F  # noqa: E402
+import jsonschema  # noqa: E402
 from kiln_server import Kilnd  # noqa: E402
 from PIL import Image  # noqa: E402
 import skimage  # noqa: E402
 
 R = F.Report("test_datasets_http")
+with open(os.path.join(HERE, "..", "..", "schema", "dataset.schema.json")) as _f:
+    SCHEMA = json.load(_f)
+
+
+def valid(rec):
+    jsonschema.validate(rec, SCHEMA)
+    return rec
 DATA = os.path.join(os.path.dirname(skimage.__file__), "data")
 
 
@@ -65,10 +75,13 @@ def main():
 
         def upload_report():
             body = tar_gz(good + junk)
-            st, _, data = k.request("POST", "/api/v1/datasets?name=coco-bits", body,
-                                    "application/octet-stream")
-            assert st == 201, (st, data[:400])
-            rec = json.loads(data)
+            st, first, rec = k.upload_dataset("coco-bits", body)
+            assert st == 202, (st, first)
+            assert first["state"] == "ingesting" and 0 <= first["progress"] < 1, first
+            valid(first)
+            valid(rec)
+            assert rec["state"] == "ready" and rec["progress"] == 1, rec
+            assert rec["error"] is None, rec
             assert rec["images"] == len(good), rec["images"]
             rejected = {r["entry"]: r["reason"] for r in rec["rejected"]}
             for name, _ in junk:
@@ -97,24 +110,32 @@ def main():
             with zipfile.ZipFile(buf, "w") as z:
                 for name, data in good[:2]:
                     z.writestr("phone/" + name, data)
-            st, _, data = k.request("POST", "/api/v1/datasets?name=phone", buf.getvalue(),
-                                    "application/zip")
-            assert st == 201, (st, data[:300])
-            assert json.loads(data)["images"] == 2
+            st, first, rec = k.upload_dataset("phone", buf.getvalue(), "application/zip")
+            assert st == 202, (st, first)
+            assert rec["state"] == "ready" and rec["images"] == 2, rec
         R.check("zip_from_a_phone_is_accepted", zip_upload)
 
         def refused(name, body, status, field):
             def run():
                 n = blob_files(k)
                 st, lst = k.json("GET", "/api/v1/datasets?limit=1000")
-                st, _, data = k.request("POST", "/api/v1/datasets?name=bad", body,
-                                        "application/octet-stream")
-                assert st == status, (st, data[:300])
-                err = json.loads(data)["error"]
+                st, first, rec = k.upload_dataset("bad", body)
+                assert st == 202, (st, first)
+                # The refusal is the record's final state, with the status
+                # the synchronous upload used to answer with.
+                assert rec["state"] == "rejected", rec
+                valid(rec)
+                err = rec["error"]
+                assert err["status"] == status, err
                 assert err["field"] in field.split("|"), err
+                assert rec["images"] == 0 and rec["sha256"] is None, rec
                 assert blob_files(k) == n, "blobs were stored"
                 st, lst2 = k.json("GET", "/api/v1/datasets?limit=1000")
-                assert len(lst2["items"]) == len(lst["items"])
+                assert len(lst2["items"]) == len(lst["items"]) + 1
+                st, _, _ = k.request("DELETE", f"/api/v1/datasets/{rec['id']}")
+                assert st == 204, st
+                st, lst3 = k.json("GET", "/api/v1/datasets?limit=1000")
+                assert len(lst3["items"]) == len(lst["items"])
             R.check(name, run)
 
         # 1 GiB of zeros in a ~1 MB gzip, as ten 100 MiB entries (each under

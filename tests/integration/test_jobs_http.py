@@ -194,10 +194,9 @@ def upload_model(k, name, model):
 
 
 def upload_dataset(k):
-    st, _, data = k.request("POST", "/api/v1/datasets?name=photos", tar_of(photos()),
-                            "application/x-tar")
-    assert st == 201, (st, data[:300])
-    return json.loads(data)
+    st, first, rec = k.upload_dataset("photos", tar_of(photos()), "application/x-tar")
+    assert st == 202 and rec["state"] == "ready", (st, first, rec)
+    return rec
 
 
 def dynamic_classifier():

@@ -71,6 +71,24 @@ class Kilnd:
                                        "application/json" if body is not None else None, **kw)
         return status, (json.loads(data) if data else None)
 
+    def upload_dataset(self, name, body, ctype="application/octet-stream", token="admin"):
+        """POSTs a calibration archive.  kilnd answers 202 with a dataset in
+        state "ingesting" and ingests it off the HTTP threads; this then
+        long-polls GET ?wait=60 (kilnd parks the request until the state
+        changes) and returns (status of the POST, its reply, the final record:
+        "ready", "rejected" or "failed"; None when the POST was refused)."""
+        st, _, data = self.request("POST", f"/api/v1/datasets?name={name}", body, ctype,
+                                   token=token)
+        first = json.loads(data) if data else None
+        if st != 202:
+            return st, first, None
+        for _ in range(20):
+            st2, rec = self.json("GET", f"/api/v1/datasets/{first['id']}?wait=60", token=token)
+            assert st2 == 200, (st2, rec)
+            if rec["state"] != "ingesting":
+                return st, first, rec
+        raise AssertionError(f"dataset {first['id']} still ingesting after 20 minutes")
+
     def stop(self):
         """SIGTERM; returns kilnd's exit status."""
         if self.proc.poll() is None:

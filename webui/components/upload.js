@@ -1,6 +1,6 @@
 // upload: a drop zone with a file picker and a real progress bar (bytes
 // and percent, from XMLHttpRequest's upload events), with Cancel.  Used for
-// models and calibration archives.  onDone(record) gets the 201 body.
+// models and calibration archives.  onDone(record) gets the 201 (model) or 202 (dataset, still being checked) body.
 import { upload } from '../api.js';
 import { bytes, errorBox, fill, h, safeName } from '../ui.js';
 

@@ -1,5 +1,8 @@
 // dataset: one calibration set — accepted and rejected counts, each
 // rejected entry with its reason, size statistics, and the contact sheet.
+// An upload is answered before its images are checked (202, state
+// "ingesting"): this page then shows the ingest's progress, polling the
+// record, and draws the set once it is "ready" or "rejected".
 import { api } from '../api.js';
 import { badge, bytes, errorBox, fill, h, pageTitle, table, toast, when } from '../ui.js';
 
@@ -8,8 +11,41 @@ function stat(name, s) {
 	return [h('dt', null, name), h('dd', null, `${s.min} – ${s.max} px (median ${s.median})`)];
 }
 
+// Shows the ingest's progress until the set leaves "ingesting"; returns the
+// final record, or null when the user went to another page meanwhile.
+async function followIngest(main, d) {
+	const h1 = h('h1', null, d.name);
+	const bar = h('progress', { max: 1, value: d.progress || 0, id: 'ingest-progress' });
+	const pct = h('span', null, `${Math.round((d.progress || 0) * 100)} %`);
+	const msg = h('div');
+	main.append(h1, h('section', { class: 'card progress', 'aria-live': 'polite' },
+		h('h2', null, 'Checking every image…'),
+		h('p', { class: 'muted' }, 'Each entry of the archive is read, decoded and normalised on the server. You can leave this page: the set keeps being checked.'),
+		bar, h('div', { class: 'line' }, h('span', null, 'progress'), pct)), msg);
+	pageTitle(h1, d.name);
+	while (d.state === 'ingesting') {
+		await new Promise((r) => setTimeout(r, 700));
+		if (!bar.isConnected) return null;
+		try {
+			d = await api(`/datasets/${d.id}`);
+		} catch (err) {
+			fill(msg, errorBox(err, 'Cannot read the calibration set'));
+			continue;
+		}
+		bar.value = d.progress || 0;
+		pct.textContent = `${Math.round((d.progress || 0) * 100)} %`;
+	}
+	main.replaceChildren();
+	return d;
+}
+
 export default async function render(main, { params, go }) {
-	const d = await api(`/datasets/${params.id}`);
+	let d = await api(`/datasets/${params.id}`);
+	if (d.state === 'ingesting') {
+		d = await followIngest(main, d);
+		if (d === null) return;
+	}
+	const ready = d.state === 'ready';
 	const h1 = h('h1', null, d.name);
 	const st = d.stats || {};
 	const rejected = d.rejected || [];
@@ -23,11 +59,20 @@ export default async function render(main, { params, go }) {
 			go('/datasets');
 		} catch (err) { fill(msg, errorBox(err, 'Cannot delete')); }
 	});
-	const sheet = h('img', { class: 'sheet', src: `/api/v1/datasets/${d.id}/thumbs`, alt: `Thumbnails of the ${d.images} accepted images`, loading: 'lazy' });
+	const sheet = ready
+		? h('img', { class: 'sheet', src: `/api/v1/datasets/${d.id}/thumbs`, alt: `Thumbnails of the ${d.images} accepted images`, loading: 'lazy' })
+		: h('p', { class: 'muted' }, 'No images were kept.');
+	// A refused archive keeps its record so the reasons stay readable.
+	const refusal = ready ? null : h('div', { class: 'alert bad', role: 'alert', id: 'dataset-error' },
+		h('strong', null, d.state === 'rejected' ? 'The archive was refused' : 'The check did not finish'),
+		(d.error && d.error.message) || d.state,
+		d.entries_before_error ? h('p', { class: 'small' }, `Read before the damage: ${d.entries_before_error.slice(-5).join(', ')}`) : null);
 	main.append(
 		h('div', { class: 'spread' }, h1, h('div', { class: 'row' },
-			h('a', { class: 'button primary', href: `#/convert?dataset=${d.id}` }, 'Convert with this set…'), del)),
+			ready ? h('a', { class: 'button primary', href: `#/convert?dataset=${d.id}` }, 'Convert with this set…') : null, del)),
+		refusal,
 		h('ul', { class: 'meta' },
+			h('li', null, badge(d.state, ready ? 'ok' : 'bad')),
 			h('li', null, badge(`${d.images} accepted`, 'ok')),
 			h('li', null, badge(`${rejected.length} rejected`, rejected.length ? 'bad' : '')),
 			h('li', null, `archive ${bytes(d.size)}`),

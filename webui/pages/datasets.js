@@ -1,9 +1,16 @@
 // datasets: upload a calibration archive (tar, tar.gz, tar.xz, zip) with
 // progress, and the list of calibration sets.  An upload lands on the new
-// set's page: accepted count, rejected entries with reasons, thumbnails.
+// set's page, which follows the server's check (state "ingesting" with
+// progress) and then shows accepted count, rejected entries, thumbnails.
 import { list } from '../api.js';
 import { uploader } from '../components/upload.js';
-import { bytes, errorBox, fill, h, pageTitle, table, when } from '../ui.js';
+import { badge, bytes, errorBox, fill, h, pageTitle, table, when } from '../ui.js';
+
+function stateCell(d) {
+	if (d.state === 'ingesting')
+		return h('span', null, h('progress', { max: 1, value: d.progress || 0, 'aria-label': `checking ${d.name}` }), ` ${Math.round((d.progress || 0) * 100)} %`);
+	return badge(d.state || 'ready', !d.state || d.state === 'ready' ? 'ok' : 'bad');
+}
 
 export default async function render(main, { go }) {
 	const h1 = h('h1', null, 'Calibration sets');
@@ -19,6 +26,7 @@ export default async function render(main, { go }) {
 			for (const d of page.items) {
 				rows.push(h('tr', null,
 					h('td', { class: 'name' }, h('a', { href: `#/datasets/${d.id}` }, d.name)),
+					h('td', null, stateCell(d)),
 					h('td', { class: 'num' }, d.images ?? '—'),
 					h('td', { class: 'num' }, d.rejected ? (Array.isArray(d.rejected) ? d.rejected.length : d.rejected) : 0),
 					h('td', { class: 'num' }, bytes(d.size)),
@@ -26,7 +34,7 @@ export default async function render(main, { go }) {
 			}
 			next = page.next;
 			more.hidden = next === null;
-			fill(listBox, rows.length ? table(['Name', 'Images', 'Rejected', 'Archive', 'Uploaded'], rows, { id: 'datasets-table' })
+			fill(listBox, rows.length ? table(['Name', 'State', 'Images', 'Rejected', 'Archive', 'Uploaded'], rows, { id: 'datasets-table' })
 				: h('p', { class: 'empty' }, 'No calibration sets yet: upload an archive of typical input images above.'));
 		} catch (err) {
 			fill(listBox, errorBox(err, 'Cannot list calibration sets'));
