@@ -124,6 +124,8 @@ unsigned http_status_of(int code)
 	case KILN_ETOOBIG: return 413;
 	case KILN_EUNPROC: return 422;
 	case KILN_EUNAVAIL: return 503;
+	case KILN_ENOSPACE: return 507;
+	case KILN_ELIMIT: return 429;
 	default: return 500;
 	}
 }

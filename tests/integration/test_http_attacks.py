@@ -378,6 +378,24 @@ def small_items():
             assert st == 201 and h.get("Set-Cookie", "").startswith("kiln_session="), (st, r)
         R.check("session_sign_in_needs_json_and_its_own_origin",
                 session_needs_json_and_same_origin)
+
+        def second_kilnd_on_the_port_is_refused():
+            # With SO_REUSEPORT a second kilnd bound the same port and took
+            # half the connections: a valid token then got 401s from the
+            # other database.  It must fail to start instead, naming why.
+            import subprocess
+            import tempfile
+            host, port = addr_of(k)
+            d = tempfile.mkdtemp(prefix="kiln-second-")
+            p = subprocess.run([J.kiln_server.KILND, "--listen", f"{host}:{port}",
+                                "--data-dir", os.path.join(d, "var")],
+                               capture_output=True, text=True, timeout=60)
+            assert p.returncode != 0, p.stderr[-300:]
+            assert f"cannot listen on {host}:{port}" in p.stderr, p.stderr[-300:]
+            st, _, _ = k.request("GET", "/api/v1/tokens")
+            assert st == 200, st
+        R.check("a_second_kilnd_on_the_same_port_fails_to_start",
+                second_kilnd_on_the_port_is_refused)
     finally:
         rc = k.stop()
         assert rc == 0, f"kilnd exit {rc}"
