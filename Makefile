@@ -144,7 +144,7 @@ check: test-deps
 bench: test-deps $(BUILD)/kilnd
 	@BUILD=$(BUILD) bash tests/bench/run.sh
 
-fuzz: test-deps $(BUILD)/gen/onnx.pb-c.c
+fuzz: test-deps $(BUILD)/gen/onnx.pb-c.c $(BUILD)/kilnd $(BUILD)/tools/onnx_inspect_cli
 	@BUILD=$(BUILD) bash tests/fuzz/run.sh
 
 clean:
