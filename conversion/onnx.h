@@ -24,6 +24,7 @@
  *                                     external data, per-target support
  *                                     (target_ops.h), suggested outputs
  *   onnx_suggest_json(m)              just the suggestions (best first)
+ *                                     and the YOLOv5 anchors the graph holds
  *   onnx_suggest(m, &list, &n, err)   the same as C structs
  *   onnx_graph_json_text(m, &len)     nodes in topological order + tensors,
  *                                     for GET /models/{id}/graph (text;
@@ -144,6 +145,19 @@ void onnx_suggestions_free(struct onnx_suggestion *s, size_t n);
  * OOM.  The board-independent list: its first entry is what
  * "suggested_outputs" has always meant (reCamera's cut for YOLOv8/11). */
 cJSON *onnx_suggest_json(const struct onnx_model *m);
+
+/* The anchors an Ultralytics YOLOv5 export carries in its Detect head (each
+ * level's anchor_grid constant, onnx_suggest.c): writes width,height pairs
+ * in pixels, levels in head order (stride 8 first in an export), up to max
+ * numbers to out; *per_level gets the numbers per level (2 x anchors).
+ * Returns the number of levels, 0 when the model has no such head or any
+ * level's anchors cannot be read. */
+#define ONNX_MAX_ANCHORS 64
+size_t onnx_yolov5_anchors(const struct onnx_model *m, double *out, size_t max,
+			   size_t *per_level);
+/* The same as rows, one per level ([[10,13,16,30,33,23], ...]), or JSON
+ * null; NULL on OOM. */
+cJSON *onnx_yolov5_anchors_json(const struct onnx_model *m);
 
 /* The suggestions the runtime of board `target` loads, best first: writes
  * indexes into all[0..n) to idx (room for n) and returns how many.  *why

@@ -150,6 +150,9 @@ cJSON *onnx_inspect_json(const struct onnx_model *m)
 				      cJSON_DetachItemFromObject(sg, "suggested_outputs"));
 		cJSON_AddItemToObject(o, "suggested_model_type",
 				      cJSON_DetachItemFromObject(sg, "suggested_model_type"));
+		/* [[w,h,...] per level] from the Detect head, or null: the
+		 * default for a yolov5 job's mud.anchors (spec.c) */
+		cJSON_AddItemToObject(o, "anchors", cJSON_DetachItemFromObject(sg, "anchors"));
 		cJSON_Delete(sg);
 	}
 	return o;

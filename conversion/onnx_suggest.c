@@ -113,10 +113,11 @@ static bool grouped_conv_upstream(const struct onnx_model *m, int32_t node,
 	return grouped_conv_upstream(m, producer_of(m, onnx_node_in(m, n, 0)), depth - 1);
 }
 
-/* First node of the given op reachable downstream of tensor t within limit
- * nodes (breadth first), or -1. */
-static int32_t find_downstream(const struct onnx_model *m, uint32_t t,
-			       const char *op, uint32_t limit)
+/* First node reachable downstream of tensor t within limit nodes (breadth
+ * first) for which pred(m, node, ctx) holds, or -1. */
+static int32_t find_downstream_if(const struct onnx_model *m, uint32_t t,
+				  bool (*pred)(const struct onnx_model *, int32_t, const void *),
+				  const void *ctx, uint32_t limit)
 {
 	if (t == ONNX_NONE || t >= m->ntensors)
 		return -1;
@@ -129,7 +130,7 @@ static int32_t find_downstream(const struct onnx_model *m, uint32_t t,
 		q[tail++] = m->cons[c];
 	while (head < tail && found < 0) {
 		uint32_t i = q[head++];
-		if (op_is(m, (int32_t)i, op)) {
+		if (pred(m, (int32_t)i, ctx)) {
 			found = (int32_t)i;
 			break;
 		}
@@ -144,6 +145,19 @@ static int32_t find_downstream(const struct onnx_model *m, uint32_t t,
 	}
 	free(q);
 	return found;
+}
+
+static bool op_pred(const struct onnx_model *m, int32_t node, const void *op)
+{
+	return op_is(m, node, op);
+}
+
+/* First node of the given op reachable downstream of tensor t within limit
+ * nodes (breadth first), or -1. */
+static int32_t find_downstream(const struct onnx_model *m, uint32_t t,
+			       const char *op, uint32_t limit)
+{
+	return find_downstream_if(m, t, op_pred, op, limit);
 }
 
 /* Pose and seg heads add, next to Detect, one Concat on the last axis of a
@@ -288,6 +302,21 @@ static void find_yolov8(const struct onnx_model *m, struct clist *l)
 	}
 }
 
+/* YOLOv5 Detect level: the Sigmoid after Conv -> Reshape -> (Transpose),
+ * or -1 when conv is not one. */
+static int32_t yolov5_level_sigmoid(const struct onnx_model *m, int32_t conv)
+{
+	if (!op_is(m, conv, "Conv"))
+		return -1;
+	int32_t r = only_consumer(m, out0(m, conv));
+	if (!op_is(m, r, "Reshape"))
+		return -1;
+	int32_t nx = only_consumer(m, out0(m, r));
+	if (op_is(m, nx, "Transpose"))
+		nx = only_consumer(m, out0(m, nx));
+	return op_is(m, nx, "Sigmoid") ? nx : -1;
+}
+
 /* YOLOv5 Detect: Conv -> Reshape -> (Transpose) -> Sigmoid per level. */
 static void find_yolov5(const struct onnx_model *m, struct clist *l)
 {
@@ -295,18 +324,9 @@ static void find_yolov5(const struct onnx_model *m, struct clist *l)
 	uint32_t nh = 0;
 	int64_t ch = -1;
 	for (uint32_t i = 0; i < m->nnodes && nh < 64; i++) {
-		if (!op_is(m, (int32_t)i, "Conv"))
+		if (yolov5_level_sigmoid(m, (int32_t)i) < 0)
 			continue;
-		uint32_t t = out0(m, (int32_t)i);
-		int32_t r = only_consumer(m, t);
-		if (!op_is(m, r, "Reshape"))
-			continue;
-		int32_t nx = only_consumer(m, out0(m, r));
-		if (op_is(m, nx, "Transpose"))
-			nx = only_consumer(m, out0(m, nx));
-		if (!op_is(m, nx, "Sigmoid"))
-			continue;
-		hits[nh++] = t;
+		hits[nh++] = out0(m, (int32_t)i);
 		ch = conv_channels(m, (int32_t)i);
 	}
 	if (nh < 2)
@@ -319,6 +339,112 @@ static void find_yolov5(const struct onnx_model *m, struct clist *l)
 	snprintf(c->reason, sizeof(c->reason),
 		 "YOLOv5 Detect head: %u Convs (%lld ch = anchors x (5 + classes)) each followed by the Reshape/Sigmoid decode; quantize up to them and decode on the CPU",
 		 nh, (long long)ch);
+}
+
+/* --- YOLOv5 anchors ------------------------------------------------------------
+ *
+ * Ultralytics' Detect keeps its anchors in the exported graph.
+ * ultralytics/yolov5 @ 88f52e8d36562b29b6078392ec1a5bbafee8f7de
+ * models/yolo.py, Detect._make_grid():
+ *     anchor_grid = (self.anchors[i] * self.stride[i])
+ *                   .view((1, self.na, 1, 1, 2)).expand(shape)
+ * with shape (1, na, ny, nx, 2), and Detect.forward():
+ *     wh = (y[..., 2:4] * 2) ** 2 * self.anchor_grid[i]
+ * (Model.__init__ divides anchors by stride, so anchors * stride are the
+ * yaml's pixels).  Traced for export, each level's anchor_grid is a float
+ * constant (initializer or Constant node) of [1, na, ny, nx, 2] -- or
+ * [1, na, 1, 1, 2] before the expand is materialised -- every cell the
+ * same.  Found by topology, not by name: the first Mul downstream of the
+ * level's Sigmoid with such a constant as an input. */
+#define GRID_MAX_VALUES (1u << 22)   /* 4M floats: a 1448x1448 stride-8 level */
+#define GRID_MAX_ANCHORS 16
+
+struct grid {
+	size_t na;
+	double wh[GRID_MAX_ANCHORS * 2];
+};
+
+/* A float32 as its shortest text reads back (12.34f is
+ * 12.340000152587891 as a double): what the user wrote in the yaml. */
+static double f32_text(double v)
+{
+	char b[32];
+	snprintf(b, sizeof(b), "%.7g", v);
+	return strtod(b, NULL);
+}
+
+/* 1 and g filled when tensor t is an anchor grid constant. */
+static int anchor_grid(const struct onnx_model *m, uint32_t t, struct grid *g)
+{
+	if (t == ONNX_NONE || t >= m->ntensors)
+		return 0;
+	const struct onnx_type *ty = m->tensors[t].ty;
+	if (ty == NULL || ty->kind != OK_TENSOR || ty->rank != 5)
+		return 0;
+	int64_t d[5];
+	for (int i = 0; i < 5; i++) {
+		if (!ty->dims[i].has_value || ty->dims[i].value < 1)
+			return 0;
+		d[i] = ty->dims[i].value;
+	}
+	if (d[0] != 1 || d[4] != 2 || d[1] > GRID_MAX_ANCHORS ||
+	    d[2] > GRID_MAX_VALUES || d[3] > GRID_MAX_VALUES ||
+	    (uint64_t)d[1] * (uint64_t)d[2] * (uint64_t)d[3] * 2 > GRID_MAX_VALUES)
+		return 0;
+	size_t cells = (size_t)(d[2] * d[3]), total = (size_t)d[1] * cells * 2;
+	double *v = malloc(total * sizeof(double));
+	if (v == NULL)
+		return 0;
+	int ok = onnx_const_floats(m, t, v, (int)total) == (int)total;
+	for (size_t a = 0; ok && a < (size_t)d[1]; a++) {
+		const double *p = v + a * cells * 2;
+		ok = p[0] > 0 && p[1] > 0;
+		/* expand(): every cell of anchor a holds the same pair */
+		for (size_t k = 1; ok && k < cells; k++)
+			ok = p[2 * k] == p[0] && p[2 * k + 1] == p[1];
+		g->wh[2 * a] = f32_text(p[0]);
+		g->wh[2 * a + 1] = f32_text(p[1]);
+	}
+	g->na = (size_t)d[1];
+	free(v);
+	return ok;
+}
+
+static bool anchor_mul(const struct onnx_model *m, int32_t node, const void *ctx)
+{
+	(void)ctx;
+	struct grid g;
+	return op_is(m, node, "Mul") &&
+	       (anchor_grid(m, in_of(m, node, 0), &g) || anchor_grid(m, in_of(m, node, 1), &g));
+}
+
+size_t onnx_yolov5_anchors(const struct onnx_model *m, double *out, size_t max,
+			   size_t *per_level)
+{
+	size_t nl = 0, na = 0, k = 0;
+	*per_level = 0;
+	for (uint32_t i = 0; i < m->nnodes; i++) {
+		int32_t sig = yolov5_level_sigmoid(m, (int32_t)i);
+		if (sig < 0)
+			continue;
+		/* Split, Mul, Pow, Mul: a dozen nodes covers the inplace
+		 * (Slice/ScatterND) exports too */
+		int32_t mul = find_downstream_if(m, out0(m, sig), anchor_mul, NULL, 32);
+		struct grid g;
+		if (mul < 0 || !(anchor_grid(m, in_of(m, mul, 0), &g) ||
+				 anchor_grid(m, in_of(m, mul, 1), &g)))
+			return 0;       /* a level without its anchors: none known */
+		if ((nl > 0 && g.na != na) || k + 2 * g.na > max)
+			return 0;
+		na = g.na;
+		memcpy(out + k, g.wh, 2 * g.na * sizeof(double));
+		k += 2 * g.na;
+		nl++;
+	}
+	if (nl < 2)
+		return 0;
+	*per_level = 2 * na;
+	return nl;
 }
 
 /* Walks back from a graph output through shape-only ops. */
@@ -533,6 +659,25 @@ cJSON *onnx_suggestion_json(const struct onnx_suggestion *s)
 	return c;
 }
 
+cJSON *onnx_yolov5_anchors_json(const struct onnx_model *m)
+{
+	double v[ONNX_MAX_ANCHORS];
+	size_t per;
+	size_t nl = onnx_yolov5_anchors(m, v, ONNX_MAX_ANCHORS, &per);
+	if (nl == 0)
+		return cJSON_CreateNull();
+	cJSON *rows = cJSON_CreateArray();
+	for (size_t i = 0; rows && i < nl; i++) {
+		cJSON *r = cJSON_CreateDoubleArray(v + i * per, (int)per);
+		if (r == NULL) {
+			cJSON_Delete(rows);
+			return NULL;
+		}
+		cJSON_AddItemToArray(rows, r);
+	}
+	return rows;
+}
+
 cJSON *onnx_suggest_json(const struct onnx_model *m)
 {
 	struct onnx_suggestion *s;
@@ -548,5 +693,6 @@ cJSON *onnx_suggest_json(const struct onnx_model *m)
 	else
 		cJSON_AddNullToObject(o, "suggested_model_type");
 	onnx_suggestions_free(s, n);
+	cJSON_AddItemToObject(o, "anchors", onnx_yolov5_anchors_json(m));
 	return o;
 }

@@ -129,9 +129,21 @@ def images_input():
     return helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 64, 64])
 
 
-def yolov5(nc=3, c=8):
+# yolov5s.yaml's anchors (pixels, one row of w,h pairs per stride 8/16/32).
+YOLOV5_COCO_ANCHORS = [[10, 13, 16, 30, 33, 23], [30, 61, 62, 45, 59, 119],
+                       [116, 90, 156, 198, 373, 326]]
+
+
+def yolov5(nc=3, c=8, anchors=YOLOV5_COCO_ANCHORS, anchor_grid="constant"):
     """YOLOv5 v7.0 Detect (model.24): Conv -> Reshape -> Transpose -> Sigmoid
-    -> Split -> xy/wh decode -> Concat -> Reshape; levels concatenated."""
+    -> Split -> xy/wh decode -> Concat -> Reshape; levels concatenated.
+    The wh decode multiplies by each level's anchor_grid as Ultralytics
+    builds it (ultralytics/yolov5 88f52e8d models/yolo.py,
+    Detect._make_grid: (anchors[i] * stride[i]).view((1, na, 1, 1, 2))
+    .expand((1, na, ny, nx, 2))): anchor_grid "constant" stores it as a
+    traced export does, a [1, na, ny, nx, 2] initializer of pixels;
+    "expand" computes it in the graph (Mul, Reshape, Expand from anchors in
+    grid units), as a dynamic-shape export does, so no constant holds it."""
     g = G(5)
     feats = backbone(g, 24, c)
     no, na = nc + 5, 3
@@ -147,7 +159,18 @@ def yolov5(nc=3, c=8):
         xy, wh, conf = g.nd("Split", f"/model.24/Split{sfx}", [y, split], 3, axis=4)
         two = g.const(f"/model.24/two{sfx}", np.array(2.0, np.float32))
         grid = g.const(f"/model.24/grid{sfx}", np.zeros((1, na, hw, hw, 2), np.float32))
-        ag = g.const(f"/model.24/anchor_grid{sfx}", np.ones((1, na, hw, hw, 2), np.float32))
+        px = np.array(anchors[i], np.float32).reshape(1, na, 1, 1, 2)
+        if anchor_grid == "constant":
+            ag = g.const(f"/model.24/anchor_grid{sfx}",
+                         np.ascontiguousarray(np.broadcast_to(px, (1, na, hw, hw, 2))))
+        else:
+            units = g.const(f"/model.24/anchors{sfx}", (px / stride).reshape(na, 2))
+            stc = g.const(f"/model.24/anchor_stride{sfx}", np.array(float(stride), np.float32))
+            ag = g.node("Mul", f"/model.24/anchor_px{sfx}", [units, stc])
+            view = g.const(f"/model.24/anchor_view{sfx}", np.array([1, na, 1, 1, 2], np.int64))
+            ag = g.node("Reshape", f"/model.24/anchor_view{sfx}", [ag, view])
+            full = g.const(f"/model.24/anchor_shape{sfx}", np.array([1, na, hw, hw, 2], np.int64))
+            ag = g.node("Expand", f"/model.24/anchor_grid{sfx}", [ag, full])
         st = g.const(f"/model.24/stride{sfx}", np.array(float(stride), np.float32))
         a = g.node("Mul", f"/model.24/xy{sfx}", [xy, two])
         a = g.node("Add", f"/model.24/xy{sfx}", [a, grid])
