@@ -38,11 +38,6 @@ static const char *const QUANTS[] = {"int8", "bf16", "f16", "mixed", NULL};
 static const char *const MUD_TYPES[] = {"detector", "pose", "seg", "obb", NULL};
 /* model_types whose MaixPy class reads [extra] labels (reference/mud.md). */
 static const char *const NEED_LABELS[] = {"yolov5", "yolov8", "yolo11", "classifier", NULL};
-/* yolov5s's COCO anchors, what Ultralytics' yolov5s.yaml ships and seed 001's
- * MUD lists: the right default for any yolov5 trained from those weights. */
-static const double YOLOV5_ANCHORS[] = {10, 13, 16, 30, 33, 23, 30, 61, 62, 45,
-					59, 119, 116, 90, 156, 198, 373, 326};
-
 static int in_list(const char *s, const char *const *list)
 {
 	for (size_t i = 0; s && list[i]; i++)
@@ -750,21 +745,91 @@ static int parse_tolerance(struct job_spec *s, const cJSON *o, struct kiln_err *
 	return 0;
 }
 
-static int check_mud_needs(struct job_spec *s, struct kiln_err *err)
+/* The anchors the model's YOLOv5 Detect head holds (the inspection's
+ * "anchors", rows per level, onnx_suggest.c), flattened into v; 0 when
+ * the inspection has none (another head, a grid computed in the graph, or
+ * a record inspected before anchors were read). */
+static size_t model_anchors(const cJSON *insp, double *v)
 {
+	const cJSON *rows = cJSON_GetObjectItemCaseSensitive(insp, "anchors");
+	size_t n = 0;
+	for (const cJSON *r = cJSON_IsArray(rows) ? rows->child : NULL; r; r = r->next)
+		for (const cJSON *x = cJSON_IsArray(r) ? r->child : NULL; x; x = x->next) {
+			if (!cJSON_IsNumber(x) || x->valuedouble <= 0 || n >= SPEC_MAX_ANCHORS)
+				return 0;
+			v[n++] = x->valuedouble;
+		}
+	return n % 2 ? 0 : n;
+}
+
+static void anchors_text(const double *v, size_t n, char *buf, size_t cap)
+{
+	spec_fmt_list(v, n, ",", buf, cap);
+	if (strlen(buf) + 1 >= cap && cap > 4)
+		snprintf(buf + cap - 4, 4, "...");
+}
+
+/* yolov5's mud.anchors.  There is no default to fall back on: MaixCDK's
+ * loader has none (sipeed/MaixCDK @ d9741a207552b6e1a38eb247cf4bf62fd5df987d
+ * components/nn/include/maix_nn_yolov5.hpp, load(): without [extra]
+ * anchors it logs "anchors key not found" and returns err::ERR_ARGS), and
+ * a model trained with its own anchors decodes into wrong boxes with
+ * yolov5s's.  So: the spec's, else the ones the export carries in its
+ * Detect head; the two must agree.  Neither is a 400 for the targets whose
+ * .mud the board reads (maixcam, maixcam2) -- unless the inspection found
+ * another family's head, which loader_check_submit names as a wrong
+ * mud.model_type (the real mistake).  Metis refuses a missing one itself
+ * (recipe_metis.c, decodeyolo). */
+static int yolov5_anchors(struct job_spec *s, const cJSON *insp, struct kiln_err *err)
+{
+	double mv[SPEC_MAX_ANCHORS];
+	size_t mn = model_anchors(insp, mv);
+	char mine[64], theirs[64];   /* both in kiln_err's 256 bytes */
+	if (s->n_anchors && mn) {
+		int same = s->n_anchors == mn;
+		/* float32 in the model, decimal text in the spec */
+		for (size_t i = 0; same && i < mn; i++)
+			same = fabs(s->anchors[i] - mv[i]) <= 1e-3 * fabs(mv[i]) + 1e-3;
+		if (same)
+			return 0;
+		anchors_text(s->anchors, s->n_anchors, mine, sizeof(mine));
+		anchors_text(mv, mn, theirs, sizeof(theirs));
+		return kiln_errf(err, KILN_EINVAL, "mud.anchors",
+				 "mud.anchors [%s] contradicts the model's own (its YOLOv5 "
+				 "Detect head's anchor_grid: [%s]); leave mud.anchors out to "
+				 "use the model's", mine, theirs);
+	}
+	if (s->n_anchors)
+		return 0;
+	if (mn) {
+		if ((s->anchors = malloc(mn * sizeof(double))) == NULL)
+			return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+		memcpy(s->anchors, mv, mn * sizeof(double));
+		s->n_anchors = mn;
+		return 0;
+	}
+	const char *fam = cJSON_GetStringValue(
+		cJSON_GetObjectItemCaseSensitive(insp, "suggested_model_type"));
+	if (strcmp(s->t->bundle, "mud") != 0 || (fam && strcmp(fam, "yolov5") != 0))
+		return 0;
+	/* the message fits struct kiln_err's 256 bytes */
+	return kiln_errf(err, KILN_EINVAL, "mud.anchors",
+			 "mud.anchors is required for model_type yolov5 (MaixCDK: \"anchors key "
+			 "not found\") and the model has no anchor_grid to take them from: give "
+			 "its yaml's anchors, w,h pixels, stride 8 first, e.g. "
+			 "[10,13,16,30,33,23,30,61,62,45,59,119,116,90,156,198,373,326]");
+}
+
+static int check_mud_needs(struct job_spec *s, const cJSON *insp, struct kiln_err *err)
+{
+	int rc;
 	if (in_list(s->model_type, NEED_LABELS) && s->n_labels == 0 &&
 	    strcmp(s->t->bundle, "mud") == 0)
 		return kiln_errf(err, KILN_EINVAL, "mud.labels",
 				 "mud.labels is required for model_type %s: MaixPy's %s class reads "
 				 "the class names from the .mud", s->model_type, s->model_type);
-	if (strcmp(s->model_type, "yolov5") == 0 && s->n_anchors == 0) {
-		size_t n = sizeof(YOLOV5_ANCHORS) / sizeof(YOLOV5_ANCHORS[0]);
-		s->anchors = malloc(sizeof(YOLOV5_ANCHORS));
-		if (s->anchors == NULL)
-			return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
-		memcpy(s->anchors, YOLOV5_ANCHORS, sizeof(YOLOV5_ANCHORS));
-		s->n_anchors = n;
-	}
+	if (strcmp(s->model_type, "yolov5") == 0 && (rc = yolov5_anchors(s, insp, err)) != 0)
+		return rc;
 	int axmodel = s->t->mud_type && strcmp(s->t->mud_type, "axmodel") == 0;
 	for (int f = 0; f < SPEC_N_CACHE_FLAGS && !axmodel; f++) {
 		if (s->cache_flags[f] >= 0) {
@@ -881,7 +946,7 @@ static int parse(struct job_spec *s, const cJSON *j, const cJSON *insp, struct k
 		return rc;
 	if (insp && (rc = apply_inspection(s, insp, err)) != 0)
 		return rc;
-	return check_mud_needs(s, err);
+	return check_mud_needs(s, insp, err);
 }
 
 int spec_parse(const cJSON *json, const cJSON *inspection, struct job_spec **out,

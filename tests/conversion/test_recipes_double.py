@@ -87,6 +87,8 @@ YOLO11_CONCAT = [("/model.23/Concat_output_0", [1, 144, 60, 80]),
 YOLOV8_METIS = [("/model.22/cv2.%d/cv2.%d.2/Conv_output_0" % (i, i), [1, 64, 80 >> i, 80 >> i]) for i in range(3)] + \
                [("/model.22/cv3.%d/cv3.%d.2/Conv_output_0" % (i, i), [1, 80, 80 >> i, 80 >> i]) for i in range(3)]
 YOLO11_METIS = [(n.replace("/model.22/", "/model.23/"), sh) for n, sh in YOLOV8_METIS]
+# yolov5s.yaml's: these cut models have no anchor_grid to take them from
+COCO_ANCHORS = [10, 13, 16, 30, 33, 23, 30, 61, 62, 45, 59, 119, 116, 90, 156, 198, 373, 326]
 QUOTING_LABELS = ["a: b", "yes", "null", "0x1F", "on", "1:20", "- x", "'q'", 'say "hi" \\ bye',
                   "x\u2028y", "n\u0085l", "% 1", "&a", "*b", "!t", "{c}"]
 
@@ -97,7 +99,7 @@ CASES = [
      {"target": "maixcam", "name": "yolov5s", "outputs": [n for n, _ in YOLOV5],
       "input": {"mean": [0, 0, 0], "scale": [0.00392156862745098] * 3},
       "calibration": {"count": 3}, "target_options": {"bf16_model": True},
-      "mud": {"model_type": "yolov5", "labels": COCO}}),
+      "mud": {"model_type": "yolov5", "labels": COCO, "anchors": COCO_ANCHORS}}),
     ("recamera_yolo11n_int8", "002",
      dict(input_name="images", input_shape=[1, 3, 640, 640], convs=YOLO11, final="output0"),
      {"target": "recamera", "name": "yolo11n", "outputs": [n for n, _ in YOLO11],
@@ -107,7 +109,7 @@ CASES = [
      dict(input_name="images", input_shape=[1, 3, 640, 640], convs=YOLOV5, final="output"),
      {"target": "recamera", "name": "yolov5s", "outputs": ["output"], "quantize": "mixed",
       "input": {"mean": [0.0, 0.0, 0.0], "scale": [0.0039216] * 3}, "calibration": {"count": 3},
-      "mud": {"model_type": "yolov5", "labels": COCO}}),
+      "mud": {"model_type": "yolov5", "labels": COCO, "anchors": COCO_ANCHORS}}),
     ("maixcam2_yolo11n", "000",
      dict(input_name="images", input_shape=[1, 3, 480, 640], convs=YOLO11_CONCAT,
           graph_outputs=[n for n, _ in YOLO11_CONCAT]),
@@ -127,7 +129,7 @@ CASES = [
      dict(input_name="images", input_shape=[1, 3, 640, 640], convs=YOLOV5,
           graph_outputs=[n for n, _ in YOLOV5]),
      {"target": "metis", "name": "yolov5s-v7-coco", "outputs": [n for n, _ in YOLOV5],
-      "calibration": {"count": 3}, "mud": {"model_type": "yolov5", "labels": COCO}}),
+      "calibration": {"count": 3}, "mud": {"model_type": "yolov5", "labels": COCO, "anchors": COCO_ANCHORS}}),
     # decoders/yolo.py _guess_yolo_model: YOLOv8/YOLO11 are 6 outputs, the
     # three 64-channel box convs first, then the three class convs
     ("metis_yolov8n", "004",
@@ -155,7 +157,7 @@ CASES = [
           graph_outputs=["/model.24/m.%d/Conv_output_0" % i for i in range(3)]),
      {"target": "metis", "name": "null", "outputs": ["/model.24/m.%d/Conv_output_0" % i for i in range(3)],
       "calibration": {"count": 3},
-      "mud": {"model_type": "yolov5", "labels": QUOTING_LABELS}}),
+      "mud": {"model_type": "yolov5", "labels": QUOTING_LABELS, "anchors": COCO_ANCHORS}}),
 ]
 
 

@@ -178,6 +178,7 @@ static void loader__yolo11_pose_and_seg_heads_on_maixcam2(void)
 static const char *INSP_YOLOV5S =
 	"{\"inputs\":[{\"name\":\"images\",\"shape\":[1,3,640,640]}],"
 	"\"outputs\":[{\"name\":\"output\",\"shape\":[1,25200,85]}],"
+	"\"anchors\":[[10,13,16,30,33,23],[30,61,62,45,59,119],[116,90,156,198,373,326]],"
 	"\"suggested_model_type\":\"yolov5\"}";
 #define YOLOV5_CONVS "[\"/model.24/m.0/Conv_output_0\",\"/model.24/m.1/Conv_output_0\"," \
 	"\"/model.24/m.2/Conv_output_0\"]"
@@ -208,7 +209,10 @@ static void loader__three_labels_for_a_255_channel_yolov5_head_is_a_400_naming_m
 		CHECKF(strstr(err.msg, "give 80 labels") != NULL, "%s", err.msg);
 	}
 	spec_free(s);
-	/* anchors that do not fit the head's 3 per level: mud.anchors */
+	/* anchors that do not fit the head's 3 per level: mud.anchors (on a
+	 * model whose anchors Kiln cannot read, or spec_parse would already
+	 * refuse them as contradicting the model's) */
+	cJSON_DeleteItemFromObject(insp, "anchors");
 	spec = "{\"model\":\"m\",\"dataset\":\"d\",\"target\":\"maixcam\",\"name\":\"y\","
 	       "\"outputs\":" YOLOV5_CONVS ",\"mud\":{\"model_type\":\"yolov5\","
 	       "\"labels\":%s,\"anchors\":[10,13,16,30,33,23,30,61,62,45,59,119]}}";
@@ -281,6 +285,8 @@ static void loader__classifier_needs_one_label_per_score(void)
 /* issue 13 item 4: MaixCDK's YOLOv5 decoder reads NCHW and checks
  * shape[1] == (classes + 5) * anchors, so MaixCAM2 must not dst_perm the
  * head convs; asking for nhwc anyway is a 400 on the option. */
+/* A model cut at the head convs has no anchor_grid: the spec gives them. */
+#define COCO_ANCHORS "[10,13,16,30,33,23,30,61,62,45,59,119,116,90,156,198,373,326]"
 static const char *INSP_YOLOV5S_CUT =
 	"{\"inputs\":[{\"name\":\"images\",\"shape\":[1,3,640,640]}],"
 	"\"outputs\":[{\"name\":\"/model.24/m.0/Conv_output_0\",\"shape\":[1,255,80,80]},"
@@ -302,8 +308,8 @@ static void maixcam2__yolov5_heads_stay_nchw_for_maixcdks_decoder(void)
 	char spec[4096];
 	snprintf(spec, sizeof(spec),
 		 "{\"model\":\"m\",\"dataset\":\"d\",\"target\":\"maixcam2\",\"name\":\"y5\","
-		 "\"outputs\":" YOLOV5_CONVS ",\"mud\":{\"model_type\":\"yolov5\",\"labels\":%s}}",
-		 labels);
+		 "\"outputs\":" YOLOV5_CONVS ",\"mud\":{\"model_type\":\"yolov5\",\"labels\":%s,"
+		 "\"anchors\":" COCO_ANCHORS "}}", labels);
 	struct job_spec *s = parse(spec, insp);
 	struct recipe_out *r = NULL;
 	struct recipe_paths p;
@@ -328,7 +334,8 @@ static void maixcam2__yolov5_heads_stay_nchw_for_maixcdks_decoder(void)
 	snprintf(spec, sizeof(spec),
 		 "{\"model\":\"m\",\"dataset\":\"d\",\"target\":\"maixcam2\",\"name\":\"y5\","
 		 "\"outputs\":" YOLOV5_CONVS ",\"target_options\":{\"output_layout\":\"nhwc\"},"
-		 "\"mud\":{\"model_type\":\"yolov5\",\"labels\":%s}}", labels);
+		 "\"mud\":{\"model_type\":\"yolov5\",\"labels\":%s,\"anchors\":" COCO_ANCHORS "}}",
+		 labels);
 	s = parse(spec, insp);
 	if (s) {
 		CHECK_INT(loader_check_submit(s, insp, &err), KILN_EINVAL);

@@ -293,6 +293,7 @@ static const char *INSP_YOLOV5S =
 	"\"inputs\":[{\"name\":\"images\",\"shape\":[1,3,640,640],\"dynamic\":false}],"
 	"\"outputs\":[{\"name\":\"output\",\"shape\":[1,25200,85],\"dynamic\":false}],"
 	"\"suggested_outputs\":[{\"tensors\":[" YOLOV5_CONVS "],\"family\":\"yolov5\"}],"
+	"\"anchors\":[[10,13,16,30,33,23],[30,61,62,45,59,119],[116,90,156,198,373,326]],"
 	"\"suggested_model_type\":\"yolov5\"}";
 
 /* seed 001: convert_yolov5_to_cvimodel.sh */
@@ -670,7 +671,9 @@ static void golden__metis_yolov5s_network_the_sdk_accepts(void)
 	char spec[8192];
 	snprintf(spec, sizeof(spec),
 		 "{\"model\":\"m6\",\"dataset\":\"d6\",\"target\":\"metis\",\"name\":\"yolov5s-v7-coco\","
-		 "\"outputs\":[" YOLOV5_CONVS "],\"mud\":{\"model_type\":\"yolov5\",\"labels\":%s}}",
+		 "\"outputs\":[" YOLOV5_CONVS "],\"mud\":{\"model_type\":\"yolov5\",\"labels\":%s,"
+		 /* a cut model has no anchor_grid to take them from */
+		 "\"anchors\":[10,13,16,30,33,23,30,61,62,45,59,119,116,90,156,198,373,326]}}",
 		 labels);
 	struct recipe_paths p = {"yolov5s.onnx", "images", "images.tar", NULL};
 	struct golden g;
