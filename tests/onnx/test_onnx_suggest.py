@@ -180,6 +180,25 @@ def main():
                 assert v["suggested_outputs"][0]["layout"] == "anchor-convs", b
         R.check("yolov8_and_yolov5_per_board_suggestions", per_board_v8_and_v5)
 
+        # YOLOv5 anchors from the Detect head's anchor_grid constants
+        # (ultralytics/yolov5 models/yolo.py Detect._make_grid): what the
+        # fixture put in reads back, per level; none from a grid computed
+        # in the graph, nor from another family's head.
+        def yolov5_anchors_read_from_the_head():
+            own = [[12, 16, 19, 36, 40, 28], [36, 75, 76, 55, 72, 146],
+                   [142, 110, 192, 243, 459.5, 401.25]]
+            for want, model in [(F.YOLOV5_COCO_ANCHORS, F.yolov5()),
+                                (own, F.yolov5(anchors=own)),
+                                (None, F.yolov5(anchors=own, anchor_grid="expand")),
+                                (None, F.yolov8())]:
+                src = F.save(model, os.path.join(tmp, "anchors.onnx"))
+                rc, j = F.cli("inspect", src)
+                assert rc == 0, j
+                assert "anchors" in j and j["anchors"] == want, (want, j.get("anchors"))
+                rc, sg = F.cli("suggest", src)
+                assert sg["anchors"] == want, sg.get("anchors")
+        R.check("yolov5_anchors_read_back_from_the_detect_head", yolov5_anchors_read_from_the_head)
+
         # Pose and seg (same MaixPy table): the levels, then the keypoints
         # Concat (pose) or the mask coefficients and "output1" (seg); the
         # loader's mode 1 wants 4 / 5 outputs, the extra ones 3-D and the
