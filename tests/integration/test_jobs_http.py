@@ -219,11 +219,18 @@ YOLO11_CONVS = [f"/model.23/{b}.{i}/{b}.{i}.2/Conv_output_0" for i in range(3) f
 WANT_OUTPUTS = {"maixcam2": YOLO11_CONCATS, "recamera": YOLO11_CONVS}
 
 
+# Anchors of a YOLOv5 trained with its own (autoanchor's), not yolov5s's:
+# the maixcam job gives no mud.anchors and must take these from the model's
+# Detect head (its anchor_grid constants), never a default.
+OWN_ANCHORS = [[12, 16, 19, 36, 40, 28], [36, 75, 76, 55, 72, 146], [142, 110, 192, 243, 459, 401]]
+WANT_ANCHORS = {"maixcam": OWN_ANCHORS}
+
+
 # Per target: the fixture graph shaped like its seed's model, and the spec.
 def cases():
     scale = [1 / 255.0] * 3
     return [
-        ("maixcam", F.yolov5(), {
+        ("maixcam", F.yolov5(anchors=OWN_ANCHORS), {
             "name": "yolov5n", "outputs": "suggested",
             "input": {"mean": [0, 0, 0], "scale": scale}, "calibration": {"count": 3},
             "mud": {"model_type": "yolov5", "labels": ["a", "b", "c"]},
@@ -326,6 +333,14 @@ def main():
                     assert any(isinstance(f.get("cosine"), (int, float)) for f in figs), figs[:3]
                     assert "figure" in kinds, kinds
                 man = check_bundle(a, got)
+                if target in WANT_ANCHORS:
+                    flat = [x for row in WANT_ANCHORS[target] for x in row]
+                    assert got["spec"]["mud"].get("anchors") == flat, got["spec"]["mud"]
+                    mud = [f for f in man["files"] if f["name"].endswith(".mud")]
+                    assert len(mud) == 1, man["files"]
+                    text = blob(a, mud[0]["sha256"]).decode()
+                    pairs = ", ".join(f"{w},{h}" for w, h in zip(flat[::2], flat[1::2]))
+                    assert f"anchors = {pairs}\n" in text, text
                 st, b = a.json("GET", f"/api/v1/bundles/{got['bundle']}")
                 assert st == 200, (st, b)
                 # The plan as the script a person would run.
@@ -391,6 +406,46 @@ def main():
             st, after = a.json("GET", "/api/v1/jobs?limit=100")
             assert len(after["items"]) == len(before["items"]), "a refused job was queued"
         R.check("board_loader_refusals_at_submit_name_the_field", board_loader_refusals_at_submit)
+
+        def yolov5_anchors_contradicting():
+            # issue 13 "Bad input": MaixCDK's YOLOv5 loader has no default
+            # anchors (maix_nn_yolov5.hpp: "anchors key not found"), so
+            # neither a contradiction with the model's nor none at all is
+            # papered over with yolov5s's
+            st, before = a.json("GET", "/api/v1/jobs?limit=100")
+            v5 = upload_model(a, "v5_coco", F.yolov5())      # yolov5s's anchor grid
+            own = [x for row in OWN_ANCHORS for x in row]
+            st, r = submit(a, {"model": v5["id"], "dataset": ds["id"], "target": "maixcam",
+                               "name": "v5", "outputs": "suggested", "calibration": {"count": 3},
+                               "mud": {"model_type": "yolov5", "labels": ["a", "b", "c"],
+                                       "anchors": own}})
+            assert st == 400 and r["error"]["field"] == "mud.anchors", (st, r)
+            msg = r["error"]["message"]
+            assert "contradicts" in msg and "10,13,16,30,33,23,30,61" in msg, msg
+            assert "leave mud.anchors out" in msg, msg
+            st, after = a.json("GET", "/api/v1/jobs?limit=100")
+            assert len(after["items"]) == len(before["items"]), "a refused job was queued"
+        R.check("yolov5_anchors_contradicting_the_model_are_400_on_mud_anchors",
+                yolov5_anchors_contradicting)
+
+        def yolov5_anchors_missing():
+            st, before = a.json("GET", "/api/v1/jobs?limit=100")
+            # a grid computed in the graph (a dynamic-shape export) holds
+            # no anchor constant: nothing to take them from
+            dyn = upload_model(a, "v5_dynamic", F.yolov5(anchor_grid="expand"))
+            for target in ("maixcam", "maixcam2"):
+                st, r = submit(a, {"model": dyn["id"], "dataset": ds["id"], "target": target,
+                                   "name": "v5", "outputs": "suggested",
+                                   "calibration": {"count": 3},
+                                   "mud": {"model_type": "yolov5", "labels": ["a", "b", "c"]}})
+                assert st == 400 and r["error"]["field"] == "mud.anchors", (target, st, r)
+                msg = r["error"]["message"]
+                assert "mud.anchors is required" in msg and "no anchor_grid" in msg, msg
+                assert "stride 8 first" in msg, msg
+            st, after = a.json("GET", "/api/v1/jobs?limit=100")
+            assert len(after["items"]) == len(before["items"]), "a refused job was queued"
+        R.check("yolov5_anchors_missing_from_spec_and_model_are_400_on_mud_anchors",
+                yolov5_anchors_missing)
 
         def cache_hit():
             body, first, _ = done["maixcam"]
