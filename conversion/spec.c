@@ -808,9 +808,11 @@ static int yolov5_anchors(struct job_spec *s, const cJSON *insp, struct kiln_err
 		s->n_anchors = mn;
 		return 0;
 	}
+	/* without the model's inspection (a spec checked on its own) there
+	 * is nothing to decide with: submit always has one */
 	const char *fam = cJSON_GetStringValue(
 		cJSON_GetObjectItemCaseSensitive(insp, "suggested_model_type"));
-	if (strcmp(s->t->bundle, "mud") != 0 || (fam && strcmp(fam, "yolov5") != 0))
+	if (insp == NULL || strcmp(s->t->bundle, "mud") != 0 || (fam && strcmp(fam, "yolov5") != 0))
 		return 0;
 	/* the message fits struct kiln_err's 256 bytes */
 	return kiln_errf(err, KILN_EINVAL, "mud.anchors",
