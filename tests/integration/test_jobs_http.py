@@ -422,6 +422,40 @@ def main():
             assert final_state(rest) == "succeeded"
         R.check("last_event_id_resumes_after_that_event", resume_with_last_event_id)
 
+        def calibration_count_fits_the_dataset():
+            # metis's default (200, deploy.py's --num-cal-images default) is
+            # more than the 5 photos: the job uses all 5 and says so; the
+            # SDK (and its double) would refuse 200 of 5.
+            n = ds["images"]
+            assert 2 <= n < 200, ds
+            body = {k: v for k, v in done["metis"][0].items() if k != "calibration"}
+            body["name"] = "yolov8n_default_count"
+            st, job = submit(a, body)
+            assert st == 202, (st, job)
+            evs = a.events(job["id"])
+            assert final_state(evs) == "succeeded", (
+                a.json("GET", f"/api/v1/jobs/{job['id']}")[1].get("error"))
+            w = job.get("warnings") or []
+            assert len(w) == 1 and w[0]["field"] == "calibration.count", job
+            assert w[0]["requested"] == 200 and w[0]["used"] == n, w
+            assert f"all {n} of them" in w[0]["message"], w
+            warn = [e["data"] for e in evs if e["event"] == "warning"]
+            assert warn == w, (warn, w)
+            st, got = a.json("GET", f"/api/v1/jobs/{job['id']}")
+            assert got["spec"]["calibration"]["count"] == n, got["spec"]["calibration"]
+            st, plan = a.json("GET", f"/api/v1/jobs/{job['id']}/plan")
+            deploy = [x for x in plan["steps"] if x["name"] == "deploy"][0]["argv"]
+            assert deploy[deploy.index("--num-cal-images") + 1] == str(n), deploy
+            # Asked for more than there are: a 400 naming the field.
+            st, r = submit(a, dict(body, calibration={"count": n + 1}))
+            assert st == 400 and r["error"]["field"] == "calibration.count", (st, r)
+            assert f"only {n} images" in r["error"]["message"], r
+            # Exactly as many: no warning.
+            st, r = submit(a, dict(body, calibration={"count": n}))
+            assert st == 202 and "warnings" not in r, (st, r)
+        R.check("calibration_count_is_capped_at_the_dataset_or_400_when_asked",
+                calibration_count_fits_the_dataset)
+
         def unknown_output():
             body = dict(done["maixcam"][0], outputs=["/model.99/nothing_output_0"])
             st, r = submit(a, body)
