@@ -289,6 +289,29 @@ def check_bundle(k, job):
     return man
 
 
+def metis_bundle_runs_on_the_device_double(k, job, man):
+    """The bundle holds what Kiln's metis test program (deploy/
+    deploy_programs.c) runs on the board: unpacked, `inference.py
+    ax_models/kiln/network.yaml IMG --build-root build --no-display` in its
+    directory passes tests/deploy/board/inference.py (voyager-sdk v1.2.5's
+    argparse and build-tree lookup)."""
+    names = {f["name"] for f in man["files"]}
+    assert "ax_models/kiln/network.yaml" in names, sorted(names)
+    d = tempfile.mkdtemp(prefix="kiln-metis-bundle-")
+    rows = db_rows(k, "SELECT sha256 FROM bundles WHERE id = ?", (int(job["bundle"]),))
+    with tarfile.open(fileobj=io.BytesIO(blob(k, rows[0][0])), mode="r:gz") as t:
+        t.extractall(d)  # Kiln's own archive (bundle.h packs plain relative names)
+    pic = os.path.join(d, "src.jpg")
+    Image.new("RGB", (64, 64), (90, 90, 90)).save(pic, "JPEG")
+    dbl = os.path.join(ROOT, "tests", "deploy", "board", "inference.py")
+    p = subprocess.run(["/usr/bin/python3", dbl, "ax_models/kiln/network.yaml", pic,
+                        "--build-root", "build", "--no-display"], cwd=d, capture_output=True,
+                       text=True, timeout=60)
+    shutil.rmtree(d, ignore_errors=True)
+    assert p.returncode == 0, (p.stdout[-400:], p.stderr[-400:])
+    assert "network=" in p.stdout and "End-to-end :" in p.stdout, p.stdout
+
+
 def submit(k, spec):
     return k.json("POST", "/api/v1/jobs", spec)
 
@@ -327,6 +350,8 @@ def main():
                     assert any(isinstance(f.get("cosine"), (int, float)) for f in figs), figs[:3]
                     assert "figure" in kinds, kinds
                 man = check_bundle(a, got)
+                if target == "metis":
+                    metis_bundle_runs_on_the_device_double(a, got, man)
                 st, b = a.json("GET", f"/api/v1/bundles/{got['bundle']}")
                 assert st == 200, (st, b)
                 # The plan as the script a person would run.
