@@ -254,10 +254,11 @@ int jobsys_dataset(struct jobsys *js, const char *id, char set_sha[BLOB_HEX_LEN 
 		snprintf(set_sha, BLOB_HEX_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 0));
 		if (images)
 			*images = sqlite3_column_int64(st, 1);
-	} else if (s == SQLITE_DONE)
+	} else if (s == SQLITE_DONE) {
 		rc = kiln_errf(err, KILN_ENOTFOUND, "dataset", "no dataset with id %lld", n);
-	else
+	} else {
 		rc = db_fail(c, err, "cannot read the dataset");
+	}
 	sqlite3_finalize(st);
 	return rc;
 }
