@@ -20,7 +20,7 @@ PKG_OK     := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
 TEST_LIBS  := $(shell pkg-config --libs $(TESTPKGS) 2>/dev/null)
 
 CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) -g $(SAN) \
-            -MMD -MP -Itests/lib -Iruntime -Iconversion -Ideploy -Iserver -I$(BUILD)/gen \
+            -MMD -MP -I. -I$(BUILD)/gen \
             $(PKG_CFLAGS)
 LDLIBS   := $(PKG_LIBS) -lpthread -lm
 LDFLAGS  := $(SAN)
@@ -82,6 +82,10 @@ $(BUILD)/gen/webui_assets.c: $(WEBUI) runtime/embed.sh
 	@mkdir -p $(BUILD)/gen
 	sh runtime/embed.sh webui_assets $(WEBUI) > $@.tmp && mv $@.tmp $@
 
+# Layers show in the includes ("runtime/blob.h", one -I.); the tests' own
+# library (tests/lib) is on the include path of test objects only.
+$(BUILD)/obj/tests/%.o: CFLAGS += -Itests/lib
+
 # Every object may include the generated protobuf header.
 $(LIB_OBJ) $(KT_OBJ): | $(BUILD)/gen/onnx.pb-c.h
 
@@ -136,8 +140,10 @@ check: test-deps
 		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -Wno-error=format-overflow -Wno-error=array-bounds" \
 		tests-build
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
-		--inline-suppr --std=c11 -D_GNU_SOURCE -Iruntime -Iconversion -Ideploy -Iserver \
+		--inline-suppr --std=c11 -D_GNU_SOURCE -I. \
 		runtime conversion deploy server
+	@# no layer includes one above it, every include names its folder
+	/usr/bin/python3 tests/tools/check_layers.py
 	@BUILD=build-asan UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		ASAN_OPTIONS=detect_leaks=1 bash tests/run.sh
 

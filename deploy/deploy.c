@@ -5,7 +5,7 @@
  * race on its NPU.  Each step's state is written to the row as it ends, so
  * GET /deployments/{id} shows progress while the runner is still working.
  */
-#include "deploy.h"
+#include "deploy/deploy.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,10 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "deploy_preview.h"
-#include "device.h"
-#include "exec.h"
-#include "transport.h"
+#include "deploy/deploy_preview.h"
+#include "deploy/device.h"
+#include "runtime/exec.h"
+#include "deploy/transport.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
@@ -251,7 +251,8 @@ static int load_job(sqlite3 *c, struct job *j, struct kiln_err *err)
 }
 
 /* The bundle file the test program loads: the manifest's first file whose
- * name ends with the target's suffix, checked to be a plain relative path. */
+ * name ends with (or is) the target's suffix, checked to be a plain
+ * relative path.  Metis names a whole path (ax_models/kiln/network.yaml). */
 static int model_file(const struct job *j, const struct deploy_program *p, char *out,
 		      size_t cap, struct kiln_err *err)
 {
@@ -263,7 +264,7 @@ static int model_file(const struct job *j, const struct deploy_program *p, char 
 	for (const cJSON *f = files ? files->child : NULL; f; f = f->next) {
 		const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(f, "name"));
 		size_t n = name ? strlen(name) : 0, sn = strlen(p->model_suffix);
-		if (n <= sn || strcmp(name + n - sn, p->model_suffix) != 0)
+		if (n < sn || strcmp(name + n - sn, p->model_suffix) != 0)
 			continue;
 		int ok = name[0] != '/' && name[0] != '-' && strstr(name, "..") == NULL &&
 			 n < cap && strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
@@ -482,9 +483,13 @@ static void run_one(long long id)
 	raw = raw_text(&o);
 	if (rc == 0)
 		rc = deploy_result_parse(o.out, &result, &err);
-	else if (o.exit_code > 0 && !o.timed_out)
+	else if (o.exit_code > 0 && !o.timed_out) {
+		/* err.msg cannot be both a source and the destination. */
+		char why[sizeof(err.msg)];
+		snprintf(why, sizeof(why), "%s", err.msg);
 		kiln_errf(&err, KILN_EIO, "", "the %s test program exited with status %d; its "
-			  "output is kept in raw_output (%.150s)", j.target, o.exit_code, err.msg);
+			  "output is kept in raw_output (%.150s)", j.target, o.exit_code, why);
+	}
 	transport_out_free(&o);
 	step_end(&j, s, rc == 0 ? "ok" : "failed", rc == 0 ? NULL : err.msg);
 	if (rc != 0)

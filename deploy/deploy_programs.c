@@ -10,7 +10,7 @@
  */
 #include <string.h>
 
-#include "deploy.h"
+#include "deploy/deploy.h"
 
 /* MaixCAM / MaixCAM2 (seeds 000, 001): MaixPy's maix.nn loads the .mud;
  * [extra] model_type picks the YOLOv5 / YOLOv8 / YOLO11 decoder, type =
@@ -111,18 +111,29 @@ static const char SSCMA[] =
 	"printf '{\"runtime\":\"sscma-model\",\"mode\":\"latency\",\"load_ms\":null,\"runs\":%s,"
 	"\"latency_ms\":[%s],\"clock\":\"proc_uptime_10ms\",\"detections\":[]}\\n' \"$runs\" \"$lat\"\n";
 
-/* Metis (seed 004): the Voyager SDK's ./inference.py with the bundle's
- * model.json, timed per run the same way. */
+/* Metis (seed 004): the Voyager SDK's ./inference.py, run the way the SDK
+ * takes it (axelera-ai-hub/voyager-sdk v1.2.5, commit 38c4bf07: inference.py,
+ * axelera/app/config.py create_inference_argparser / _resolve_network,
+ * axelera/app/yaml_parser.py; tests/toolchain-double/SOURCES.md "Metis
+ * on-device test program"): the network is a name or a YAML registered
+ * from ax_models/ under the working directory, never a model.json, and the
+ * compiled model is found under --build-root as <net>/<model>/<cores>/.  So
+ * the program runs from the unpacked bundle, which conversion/recipe_metis.c
+ * lays out as ax_models/kiln/network.yaml + build/<name>/<name>/...; the
+ * image path is made absolute first, as the cd would break a relative one.
+ * Timed per run the same way as sscma-model. */
 static const char VOYAGER[] =
 	"#!/bin/sh\n"
 	"# Kiln test program for Axelera Metis: Voyager SDK inference.py (seed 004).\n"
-	"# Run by kilnd: sh kiln_test.sh <bundle_dir> <model.json> <runs> <image.jpg>\n"
-	"dir=$1 model=$2 runs=$3 img=${4:-}\n"
+	"# Run by kilnd: sh kiln_test.sh <bundle_dir> <ax_models/kiln/network.yaml> <runs> <image.jpg>\n"
+	"dir=$1 net=$2 runs=$3 img=${4:-}\n"
 	"[ -n \"$img\" ] || { echo 'kiln_test: inference.py needs a test image' >&2; exit 2; }\n"
+	"case $img in /*) ;; *) img=$PWD/$img ;; esac\n"
+	"cd \"$dir\" || { echo \"kiln_test: cannot enter $dir\" >&2; exit 2; }\n"
 	"i=0 lat=''\n"
 	"while [ \"$i\" -lt \"$runs\" ]; do\n"
 	"\tt0=$(cut -d' ' -f1 /proc/uptime)\n"
-	"\tinference.py \"$dir/$model\" \"$img\" --no-display >&2 || "
+	"\tinference.py \"$net\" \"$img\" --build-root build --no-display >&2 || "
 	"{ echo \"kiln_test: inference.py exited with status $?\" >&2; exit 3; }\n"
 	"\tt1=$(cut -d' ' -f1 /proc/uptime)\n"
 	"\tlat=\"$lat${lat:+,}$(awk \"BEGIN { printf \\\"%.0f\\\", ($t1 - $t0) * 1000 }\")\"\n"
@@ -136,7 +147,7 @@ static const struct deploy_program PROGRAMS[] = {
 	{"maixcam2", "kiln_test.py", "python3", ".mud", 1, MAIXPY},
 	{"axera-pi", "kiln_test.sh", "sh", ".joint", 0, RUN_JOINT},
 	{"recamera", "kiln_test.sh", "sh", ".cvimodel", 1, SSCMA},
-	{"metis", "kiln_test.sh", "sh", "model.json", 1, VOYAGER},
+	{"metis", "kiln_test.sh", "sh", "ax_models/kiln/network.yaml", 1, VOYAGER},
 };
 
 const struct deploy_program *deploy_program_find(const char *target)

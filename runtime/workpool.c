@@ -4,7 +4,7 @@
  * submit and freed by the thread that ran (or cancelled) it.  Tasks are
  * never run under the pool's lock, so a task may submit another.
  */
-#include "workpool.h"
+#include "runtime/workpool.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -16,7 +16,7 @@
 #ifndef KILN_WORKPOOL_H
 #define KILN_WORKPOOL_H
 
-#include "kiln_err.h"
+#include "runtime/kiln_err.h"
 
 struct workpool;
 

@@ -25,13 +25,15 @@
  * connection_limit; the URI callback (on_uri) refuses %00 and floods of
  * query arguments before libmicrohttpd parses them.
  */
-#include "http.h"
+#include "server/http.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -40,10 +42,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "conn_guard.h"
-#include "metrics.h"
-#include "router.h"
-#include "workpool.h"
+#include "server/conn_guard.h"
+#include "server/metrics.h"
+#include "server/router.h"
+#include "runtime/workpool.h"
 
 /* The API takes a handful of query arguments; a hundred is generous. */
 #define HTTP_MAX_QUERY_ARGS 100
@@ -217,6 +219,134 @@ void http_reply_fd(struct http_req *req, unsigned status, const char *content_ty
 	if (content_type)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
 	set_reply(req, status, r, len);
+}
+
+/* --- conditional and partial replies ----------------------------------------- */
+
+/* 1 when an If-None-Match value names etag ("*" or one of a comma list;
+ * weak W/ tags compare by their opaque part, as RFC 9110 13.1.2 asks). */
+static int etag_matches(const char *inm, const char *etag)
+{
+	size_t elen = strlen(etag);
+	const char *p = inm;
+	while (*p) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '*')
+			return 1;
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		if (strncmp(p, etag, elen) == 0 &&
+		    (p[elen] == '\0' || p[elen] == ',' || p[elen] == ' ' || p[elen] == '\t'))
+			return 1;
+		while (*p && *p != ',')
+			p++;
+	}
+	return 0;
+}
+
+enum range_kind { RANGE_NONE, RANGE_OK, RANGE_UNSATISFIABLE };
+
+static int parse_u64(const char *s, const char *end, uint64_t *out)
+{
+	if (s == end || end - s > 19)
+		return -1;
+	uint64_t v = 0;
+	for (const char *p = s; p < end; p++) {
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* Parses one "bytes=a-b" / "bytes=a-" / "bytes=-n" against size.  A header
+ * we do not serve as a range (several ranges, another unit, bad syntax) is
+ * RANGE_NONE: RFC 9110 14.2 lets a server ignore Range and send the whole
+ * representation, which every client handles. */
+static enum range_kind parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
+{
+	if (strncmp(h, "bytes=", 6) != 0 || strchr(h, ',') != NULL)
+		return RANGE_NONE;
+	const char *s = h + 6;
+	const char *dash = strchr(s, '-');
+	if (dash == NULL)
+		return RANGE_NONE;
+	const char *end = dash + strlen(dash);
+	uint64_t a, b;
+	if (dash == s) { /* suffix: the last n bytes */
+		if (parse_u64(dash + 1, end, &b) != 0)
+			return RANGE_NONE;
+		if (b == 0 || size == 0)
+			return RANGE_UNSATISFIABLE;
+		if (b > size)
+			b = size;
+		*off = size - b;
+		*len = b;
+		return RANGE_OK;
+	}
+	if (parse_u64(s, dash, &a) != 0)
+		return RANGE_NONE;
+	if (dash + 1 == end) {
+		b = size ? size - 1 : 0;
+	} else {
+		if (parse_u64(dash + 1, end, &b) != 0 || b < a)
+			return RANGE_NONE;
+		if (b >= size)
+			b = size ? size - 1 : 0;
+	}
+	if (a >= size)
+		return RANGE_UNSATISFIABLE;
+	*off = a;
+	*len = b - a + 1;
+	return RANGE_OK;
+}
+
+int http_req_fresh(struct http_req *req, const char *etag)
+{
+	const char *inm = etag ? http_req_header(req, "If-None-Match") : NULL;
+	return inm != NULL && etag_matches(inm, etag);
+}
+
+void http_reply_file(struct http_req *req, int fd, uint64_t size, const char *content_type,
+		     const char *etag)
+{
+	if (http_req_fresh(req, etag)) {
+		close(fd);
+		http_reply_empty(req, 304);
+		http_reply_header(req, "ETag", etag);
+		return;
+	}
+	uint64_t off = 0, len = size;
+	enum range_kind rk = RANGE_NONE;
+	const char *range = http_req_header(req, "Range");
+	const char *if_range = http_req_header(req, "If-Range");
+	/* If-Range with another validator: the bytes changed since the client's
+	 * partial copy, so it gets the whole new file rather than a splice. */
+	if (range && (if_range == NULL || (etag && strcmp(if_range, etag) == 0)))
+		rk = parse_range(range, size, &off, &len);
+	char cr[96];
+	if (rk == RANGE_UNSATISFIABLE) {
+		close(fd);
+		snprintf(cr, sizeof(cr), "bytes */%" PRIu64, size);
+		http_reply_error(req, 416, "range_not_satisfiable", "Range",
+				 "the range '%.64s' starts past the end of the %" PRIu64
+				 "-byte file", range, size);
+		http_reply_header(req, "Content-Range", cr);
+		if (etag)
+			http_reply_header(req, "ETag", etag);
+		return;
+	}
+	http_reply_fd(req, rk == RANGE_OK ? 206 : 200, content_type, fd, off, len);
+	if (rk == RANGE_OK) {
+		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, off,
+			 off + len - 1, size);
+		http_reply_header(req, "Content-Range", cr);
+	}
+	if (etag)
+		http_reply_header(req, "ETag", etag);
+	http_reply_header(req, "Accept-Ranges", "bytes");
 }
 
 void http_reply_empty(struct http_req *req, unsigned status)

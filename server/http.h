@@ -24,7 +24,7 @@
 
 #include <cJSON.h>
 
-#include "kiln_err.h"
+#include "runtime/kiln_err.h"
 
 struct http_req;
 struct http_server;
@@ -166,6 +166,20 @@ void http_reply_bytes(struct http_req *req, unsigned status, const char *content
 void http_reply_fd(struct http_req *req, unsigned status, const char *content_type,
 		   int fd, uint64_t offset, uint64_t len);
 void http_reply_empty(struct http_req *req, unsigned status);
+/* The one place for conditional and partial replies of a file-like
+ * resource (bundles, blobs, model files, graph files, job logs): fd holds
+ * size bytes and is taken (closed by the reply).  etag (a quoted strong
+ * tag, or NULL for a file without a validator, like a growing log):
+ * If-None-Match naming it ("*", a list, weak W/ tags compared by their
+ * opaque part, RFC 9110 13.1.2) is a 304 with no body; a single
+ * "bytes=" Range, when If-Range is absent or equals etag, is a 206 or a 416
+ * past the end; anything else is a 200 with the whole file.  Sets ETag and
+ * Accept-Ranges. */
+void http_reply_file(struct http_req *req, int fd, uint64_t size, const char *content_type,
+		     const char *etag);
+/* 1 when the request's If-None-Match names etag (the rule above): a 304
+ * can then be sent without opening anything. */
+int http_req_fresh(struct http_req *req, const char *etag);
 /* Adds a header to the reply already set. */
 void http_reply_header(struct http_req *req, const char *name, const char *value);
 

@@ -7,7 +7,7 @@
  * db_conn, one connection per thread), the blob store and the job's own
  * directory.  Must never know HTTP: the routes call in, not the reverse.
  */
-#include "jobsys.h"
+#include "server/jobsys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,15 +21,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "blobrefs.h"
-#include "bundle.h"
-#include "calib.h"
-#include "loader_check.h"
-#include "onnx.h"
-#include "recipe.h"
-#include "retention.h"
-#include "spec.h"
-#include "worker.h"
+#include "server/blobrefs.h"
+#include "conversion/bundle.h"
+#include "conversion/calib.h"
+#include "conversion/loader_check.h"
+#include "conversion/onnx.h"
+#include "conversion/recipe.h"
+#include "server/retention.h"
+#include "conversion/spec.h"
+#include "runtime/worker.h"
 
 /* How long a start-up probe may take per toolchain; engine.h's default. */
 #define PROBE_TIMEOUT_MS ENGINE_PROBE_TIMEOUT_MS
@@ -237,15 +237,15 @@ int jobsys_model(struct jobsys *js, const char *id, char sha[BLOB_HEX_LEN + 1], 
 }
 
 int jobsys_dataset(struct jobsys *js, const char *id, char set_sha[BLOB_HEX_LEN + 1],
-		   struct kiln_err *err)
+		   long long *images, struct kiln_err *err)
 {
 	long long n;
 	if (parse_id(id, &n) != 0)
 		return kiln_errf(err, KILN_ENOTFOUND, "dataset", "no dataset with id '%.40s'", id);
 	sqlite3 *c = db_conn(js->db);
 	sqlite3_stmt *st = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT set_sha256, state FROM datasets WHERE id = ?",
-					   -1, &st, NULL) != SQLITE_OK)
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT set_sha256, state, images FROM datasets"
+					   " WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
 		return db_fail(c, err, "cannot read the dataset");
 	sqlite3_bind_int64(st, 1, n);
 	int rc = 0;
@@ -253,18 +253,21 @@ int jobsys_dataset(struct jobsys *js, const char *id, char set_sha[BLOB_HEX_LEN 
 	const char *state = s == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 1) : NULL;
 	/* An upload answers 202 before its images exist: only a finished,
 	 * accepted set can calibrate. */
-	if (state && strcmp(state, "ready") != 0)
+	if (state && strcmp(state, "ready") != 0) {
 		rc = kiln_errf(err, strcmp(state, "ingesting") == 0 ? KILN_ECONFLICT : KILN_EUNPROC,
 			       "dataset", "dataset %lld is %s%s", n, state,
 			       strcmp(state, "ingesting") == 0 ?
 			       ": wait for GET /api/v1/datasets/{id}?wait=60 to say ready" :
 			       "; it has no images (see its error), upload the archive again");
-	else if (s == SQLITE_ROW)
+	} else if (s == SQLITE_ROW) {
 		snprintf(set_sha, BLOB_HEX_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 0));
-	else if (s == SQLITE_DONE)
+		if (images)
+			*images = sqlite3_column_int64(st, 2);
+	} else if (s == SQLITE_DONE) {
 		rc = kiln_errf(err, KILN_ENOTFOUND, "dataset", "no dataset with id %lld", n);
-	else
+	} else {
 		rc = db_fail(c, err, "cannot read the dataset");
+	}
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -728,7 +731,7 @@ static int finisher(void *arg, const struct jobs_claim *job, const struct plan *
 	snprintf(model_path, sizeof(model_path), "%.2000s/%.1000s", ws, lp.model);
 	if ((rc = loader_check_bundle(c.spec, model_path, dir, err)) != 0)
 		goto out;
-	if (job->dataset && (rc = jobsys_dataset(js, job->dataset, set_sha, err)) != 0)
+	if (job->dataset && (rc = jobsys_dataset(js, job->dataset, set_sha, NULL, err)) != 0)
 		goto out;
 	const struct engine_conf *ec = jobsys_engine(js, c.spec->t->toolchain);
 	if (ec == NULL) {

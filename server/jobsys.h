@@ -32,13 +32,13 @@
 
 #include <cjson/cJSON.h>
 
-#include "blob.h"
-#include "config.h"
-#include "db.h"
-#include "engine.h"
-#include "events.h"
-#include "jobs.h"
-#include "kiln_err.h"
+#include "runtime/blob.h"
+#include "server/config.h"
+#include "runtime/db.h"
+#include "runtime/engine.h"
+#include "runtime/events.h"
+#include "runtime/jobs.h"
+#include "runtime/kiln_err.h"
 
 /* Where the spec's test image is put in the workspace. */
 #define JOBSYS_TEST_IMAGE "test.jpg"
@@ -68,9 +68,10 @@ void jobsys_image_id(const struct engine_conf *c, char *buf, size_t cap);
  * field "model" when there is none. */
 int jobsys_model(struct jobsys *js, const char *id, char sha[BLOB_HEX_LEN + 1], cJSON **insp,
 		 struct kiln_err *err);
-/* A stored dataset by id: its set_sha256.  KILN_ENOTFOUND, field "dataset". */
+/* A stored dataset by id: its set_sha256 and (when images is not NULL)
+ * how many images it holds.  KILN_ENOTFOUND, field "dataset". */
 int jobsys_dataset(struct jobsys *js, const char *id, char set_sha[BLOB_HEX_LEN + 1],
-		   struct kiln_err *err);
+		   long long *images, struct kiln_err *err);
 /* The dataset image that `name` names (see above).  KILN_ENOTFOUND, field
  * "test_image". */
 int jobsys_test_image(struct jobsys *js, const char *dataset, const char *name,

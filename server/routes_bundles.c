@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "app.h"
-#include "routes.h"
+#include "server/app.h"
+#include "server/routes.h"
 
 #define BUNDLE_COLS "id, job, name, target, sha256, size, manifest, simulated, created_at"
 #define BUNDLE_FILE_NAME_MAX 512
@@ -27,96 +27,13 @@ static void reply_db_error(struct http_req *req, sqlite3 *c, const char *what)
 			 c ? sqlite3_errmsg(c) : "no database connection");
 }
 
-/* --- conditional and partial replies ----------------------------------------- */
-
-/* 1 when an If-None-Match value names etag ("*" or one of a comma list;
- * weak W/ tags compare by their opaque part, as RFC 9110 §13.1.2 asks). */
-static int etag_matches(const char *inm, const char *etag)
-{
-	size_t elen = strlen(etag);
-	const char *p = inm;
-	while (*p) {
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		if (*p == '*')
-			return 1;
-		if (strncmp(p, "W/", 2) == 0)
-			p += 2;
-		if (strncmp(p, etag, elen) == 0 &&
-		    (p[elen] == '\0' || p[elen] == ',' || p[elen] == ' ' || p[elen] == '\t'))
-			return 1;
-		while (*p && *p != ',')
-			p++;
-	}
-	return 0;
-}
-
-enum range_kind { RANGE_NONE, RANGE_OK, RANGE_UNSATISFIABLE };
-
-static int parse_u64(const char *s, const char *end, uint64_t *out)
-{
-	if (s == end || end - s > 19)
-		return -1;
-	uint64_t v = 0;
-	for (const char *p = s; p < end; p++) {
-		if (!isdigit((unsigned char)*p))
-			return -1;
-		v = v * 10 + (uint64_t)(*p - '0');
-	}
-	*out = v;
-	return 0;
-}
-
-/* Parses one "bytes=a-b" / "bytes=a-" / "bytes=-n" against size.  A header
- * we do not serve as a range (several ranges, another unit, bad syntax) is
- * RANGE_NONE: RFC 9110 §14.2 lets a server ignore Range and send the whole
- * representation, which every client handles. */
-static enum range_kind parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
-{
-	if (strncmp(h, "bytes=", 6) != 0 || strchr(h, ',') != NULL)
-		return RANGE_NONE;
-	const char *s = h + 6;
-	const char *dash = strchr(s, '-');
-	if (dash == NULL)
-		return RANGE_NONE;
-	const char *end = dash + strlen(dash);
-	uint64_t a, b;
-	if (dash == s) { /* suffix: the last n bytes */
-		if (parse_u64(dash + 1, end, &b) != 0)
-			return RANGE_NONE;
-		if (b == 0 || size == 0)
-			return RANGE_UNSATISFIABLE;
-		if (b > size)
-			b = size;
-		*off = size - b;
-		*len = b;
-		return RANGE_OK;
-	}
-	if (parse_u64(s, dash, &a) != 0)
-		return RANGE_NONE;
-	if (dash + 1 == end) {
-		b = size ? size - 1 : 0;
-	} else {
-		if (parse_u64(dash + 1, end, &b) != 0 || b < a)
-			return RANGE_NONE;
-		if (b >= size)
-			b = size ? size - 1 : 0;
-	}
-	if (a >= size)
-		return RANGE_UNSATISFIABLE;
-	*off = a;
-	*len = b - a + 1;
-	return RANGE_OK;
-}
-
 void routes_send_blob(struct http_req *req, const char *sha, const char *content_type,
 		      const char *disposition)
 {
 	struct app *app = http_req_app(req);
 	char etag[BLOB_HEX_LEN + 3];
 	snprintf(etag, sizeof(etag), "\"%s\"", sha);
-	const char *inm = http_req_header(req, "If-None-Match");
-	if (inm && etag_matches(inm, etag)) {
+	if (http_req_fresh(req, etag)) {
 		/* Answered without touching the file: a fleet polling every
 		 * minute costs one row lookup each. */
 		http_reply_empty(req, 304);
@@ -131,33 +48,7 @@ void routes_send_blob(struct http_req *req, const char *sha, const char *content
 		http_reply_kerr(req, &err);
 		return;
 	}
-	uint64_t off = 0, len = size;
-	enum range_kind rk = RANGE_NONE;
-	const char *range = http_req_header(req, "Range");
-	const char *if_range = http_req_header(req, "If-Range");
-	/* If-Range with another validator: the bytes changed since the client's
-	 * partial copy, so it gets the whole new file rather than a splice. */
-	if (range && (if_range == NULL || strcmp(if_range, etag) == 0))
-		rk = parse_range(range, size, &off, &len);
-	char cr[96];
-	if (rk == RANGE_UNSATISFIABLE) {
-		close(fd);
-		snprintf(cr, sizeof(cr), "bytes */%" PRIu64, size);
-		http_reply_error(req, 416, "range_not_satisfiable", "Range",
-				 "the range '%.64s' starts past the end of the %" PRIu64
-				 "-byte file", range, size);
-		http_reply_header(req, "Content-Range", cr);
-		http_reply_header(req, "ETag", etag);
-		return;
-	}
-	http_reply_fd(req, rk == RANGE_OK ? 206 : 200, content_type, fd, off, len);
-	if (rk == RANGE_OK) {
-		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, off,
-			 off + len - 1, size);
-		http_reply_header(req, "Content-Range", cr);
-	}
-	http_reply_header(req, "ETag", etag);
-	http_reply_header(req, "Accept-Ranges", "bytes");
+	http_reply_file(req, fd, size, content_type, etag);
 	if (disposition)
 		http_reply_header(req, "Content-Disposition", disposition);
 }

@@ -25,16 +25,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app.h"
-#include "bundle.h"
-#include "diskfree.h"
-#include "jobsys.h"
-#include "loader_check.h"
-#include "onnx.h"
-#include "recipe.h"
-#include "routes.h"
-#include "spec.h"
-#include "targets.h"
+#include "server/app.h"
+#include "conversion/bundle.h"
+#include "server/diskfree.h"
+#include "server/jobsys.h"
+#include "conversion/loader_check.h"
+#include "conversion/onnx.h"
+#include "conversion/recipe.h"
+#include "server/routes.h"
+#include "conversion/spec.h"
+#include "conversion/targets.h"
 
 /* How long one SSE read waits for an event before sending a keep-alive:
  * the pool thread serving the stream serves other connections too. */
@@ -51,19 +51,34 @@ static struct jobsys *jobsys_of(struct http_req *req)
 }
 
 /* The job's record as the reply; 404 when it is gone. */
-static void reply_job(struct http_req *req, unsigned status, long long id)
+/* warning (may be NULL) is added to the reply as "warnings": [it]; the
+ * reply owns it then. */
+static void reply_job_warn(struct http_req *req, unsigned status, long long id, cJSON *warning)
 {
 	cJSON *o = NULL;
 	struct kiln_err err;
 	kiln_err_clear(&err);
 	if (jobs_get(jobsys_jobs(jobsys_of(req)), id, &o, &err) != 0) {
+		cJSON_Delete(warning);
 		http_reply_kerr(req, &err);
 		return;
+	}
+	if (warning) {
+		cJSON *w = cJSON_AddArrayToObject(o, "warnings");
+		if (w)
+			cJSON_AddItemToArray(w, warning);
+		else
+			cJSON_Delete(warning);
 	}
 	char loc[64];
 	snprintf(loc, sizeof(loc), "/api/v1/jobs/%lld", id);
 	http_reply_json(req, status, o);
 	http_reply_header(req, "Location", loc);
+}
+
+static void reply_job(struct http_req *req, unsigned status, long long id)
+{
+	reply_job_warn(req, status, id, NULL);
 }
 
 /* --- submit --------------------------------------------------------------------- */
@@ -78,6 +93,43 @@ static void id_as_text(cJSON *spec, const char *key)
 		snprintf(buf, sizeof(buf), "%lld", (long long)v->valuedouble);
 		cJSON_ReplaceItemInObjectCaseSensitive(spec, key, cJSON_CreateString(buf));
 	}
+}
+
+/* calibration.count against the dataset's size.  The tools refuse more
+ * images than there are (voyager-sdk pipeline.py: "Cannot use N calibration
+ * images when dataset only contains M images"), so: a count the user asked
+ * for is a 400 naming calibration.count (they meant something else); the
+ * target's default is lowered to the dataset's size, the spec (and so the
+ * job and its cache key) records the count actually used, and *warning
+ * gets {"field", "message", "requested", "used"} for the reply and the
+ * job's events. */
+static int fit_calibration(const cJSON *body, struct job_spec *s, const char *dataset,
+			   long long images, cJSON **warning, struct kiln_err *err)
+{
+	*warning = NULL;
+	if (dataset == NULL || images < 1 || s->calib_count <= images)
+		return 0;
+	const cJSON *cal = cJSON_GetObjectItemCaseSensitive(body, "calibration");
+	if (cJSON_GetObjectItemCaseSensitive(cal, "count"))
+		return kiln_errf(err, KILN_EINVAL, "calibration.count", "calibration.count is %d "
+				 "but dataset %s has only %lld images; ask for at most %lld, or "
+				 "leave calibration.count out to use them all", s->calib_count,
+				 dataset, images, images);
+	char msg[300];
+	snprintf(msg, sizeof(msg), "calibration.count: %s's default of %d images is more than "
+		 "dataset %s has; this job calibrates on all %lld of them", s->target,
+		 s->calib_count, dataset, images);
+	cJSON *w = cJSON_CreateObject();
+	if (w == NULL || !cJSON_AddStringToObject(w, "field", "calibration.count") ||
+	    !cJSON_AddStringToObject(w, "message", msg) ||
+	    !cJSON_AddNumberToObject(w, "requested", s->calib_count) ||
+	    !cJSON_AddNumberToObject(w, "used", (double)images)) {
+		cJSON_Delete(w);
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	}
+	s->calib_count = (int)images;
+	*warning = w;
+	return 0;
 }
 
 /* A forced rebuild ("cache": false) is submitted without a key, so it
@@ -154,7 +206,7 @@ void route_jobs_create(struct http_req *req)
 		return;
 	}
 	cJSON *in = cJSON_Duplicate(body, 1);
-	cJSON *insp = NULL, *canon_json = NULL;
+	cJSON *insp = NULL, *canon_json = NULL, *warning = NULL;
 	struct job_spec *s = NULL;
 	char *key_text = NULL;
 	char msha[BLOB_HEX_LEN + 1], dsha[BLOB_HEX_LEN + 1] = "", tsha[BLOB_HEX_LEN + 1];
@@ -169,9 +221,11 @@ void route_jobs_create(struct http_req *req)
 	/* The model first: the spec is checked against its inspection. */
 	if (model && jobsys_model(js, model, msha, &insp, &err) != 0)
 		goto fail;
-	if (dataset && jobsys_dataset(js, dataset, dsha, &err) != 0)
+	long long images = 0;
+	if (dataset && jobsys_dataset(js, dataset, dsha, &images, &err) != 0)
 		goto fail;
-	if (spec_parse(in, insp, &s, &err) != 0)
+	if (spec_parse(in, insp, &s, &err) != 0 ||
+	    fit_calibration(in, s, dataset, images, &warning, &err) != 0)
 		goto fail;
 	if (loader_check_submit(s, insp, &err) != 0 || check_outputs(req, msha, s, &err) != 0)
 		goto fail;
@@ -225,12 +279,21 @@ void route_jobs_create(struct http_req *req)
 		goto fail;
 	if (!cache)
 		set_cache_key(req, id, key);
-	reply_job(req, 202, id);
+	if (warning && !hit) {
+		/* Also in the job's events, for whoever watches it. */
+		char *text = cJSON_PrintUnformatted(warning);
+		if (text)
+			events_publish(jobs_events(jobsys_jobs(js)), id, "warning", text, NULL);
+		free(text);
+	}
+	reply_job_warn(req, 202, id, warning);
+	warning = NULL;
 	goto out;
 fail:
 	http_reply_kerr(req, &err);
 out:
 	free(key_text);
+	cJSON_Delete(warning);
 	cJSON_Delete(canon_json);
 	spec_free(s);
 	cJSON_Delete(insp);
@@ -359,49 +422,6 @@ void route_jobs_plan(struct http_req *req)
 	http_reply_header(req, "Content-Disposition", disp);
 }
 
-/* Parses a single "bytes=a-b" / "bytes=a-" / "bytes=-n" range against size.
- * 0: *off and *len set; 1: no usable Range (send it all); -1: unsatisfiable. */
-static int parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
-{
-	if (h == NULL || strncmp(h, "bytes=", 6) != 0 || strchr(h, ',') != NULL)
-		return 1;  /* several ranges: RFC 9110 lets us send the whole */
-	const char *p = h + 6;
-	char *end;
-	if (*p == '-') {
-		if (p[1] < '0' || p[1] > '9')
-			return 1;
-		unsigned long long n = strtoull(p + 1, &end, 10);
-		if (*end != '\0')
-			return 1;
-		if (n == 0 || size == 0)
-			return -1;
-		*len = n > size ? size : n;
-		*off = size - *len;
-		return 0;
-	}
-	if (*p < '0' || *p > '9')
-		return 1;
-	unsigned long long a = strtoull(p, &end, 10);
-	if (*end != '-')
-		return 1;
-	unsigned long long b = size ? size - 1 : 0;
-	if (end[1] != '\0') {
-		char *e2;
-		if (end[1] < '0' || end[1] > '9')
-			return 1;
-		b = strtoull(end + 1, &e2, 10);
-		if (*e2 != '\0' || b < a)
-			return 1;
-		if (b >= size)
-			b = size - 1;
-	}
-	if (a >= size)
-		return -1;
-	*off = a;
-	*len = b - a + 1;
-	return 0;
-}
-
 void route_jobs_log(struct http_req *req)
 {
 	struct app *app = http_req_app(req);
@@ -432,29 +452,9 @@ void route_jobs_log(struct http_req *req)
 		http_reply_header(req, "Accept-Ranges", "bytes");
 		return;
 	}
-	/* The log grows while a step runs: the reply is the file as it is now. */
-	uint64_t size = (uint64_t)sb.st_size, off = 0, len = size;
-	int r = parse_range(http_req_header(req, "Range"), size, &off, &len);
-	char cr[96];
-	if (r < 0) {
-		close(fd);
-		snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)size);
-		http_reply_error(req, 416, "range_not_satisfiable", "Range",
-				 "the log has %llu bytes", (unsigned long long)size);
-		http_reply_header(req, "Content-Range", cr);
-		return;
-	}
-	if (r > 0) {
-		off = 0;
-		len = size;
-	}
-	http_reply_fd(req, r == 0 ? 206 : 200, "text/plain; charset=utf-8", fd, off, len);
-	http_reply_header(req, "Accept-Ranges", "bytes");
-	if (r == 0) {
-		snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)off,
-			 (unsigned long long)(off + len - 1), (unsigned long long)size);
-		http_reply_header(req, "Content-Range", cr);
-	}
+	/* The log grows while a step runs: the reply is the file as it is now,
+	 * with no validator (its bytes change); Range reads the tail. */
+	http_reply_file(req, fd, (uint64_t)sb.st_size, "text/plain; charset=utf-8", NULL);
 }
 
 /* --- events (SSE) ------------------------------------------------------------------- */

@@ -22,13 +22,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "app.h"
-#include "blob.h"
-#include "blobrefs.h"
-#include "jobsys.h"
-#include "onnx.h"
-#include "routes.h"
-#include "upload.h"
+#include "server/app.h"
+#include "runtime/blob.h"
+#include "server/blobrefs.h"
+#include "server/jobsys.h"
+#include "conversion/onnx.h"
+#include "server/routes.h"
+#include "server/upload.h"
 
 #define MODEL_COLS "id, name, sha256, size, created_at, inspection, parent, derivation"
 #define CUT_MAX_OUTPUTS 256
@@ -264,7 +264,6 @@ void route_models_get(struct http_req *req)
 
 void route_models_file(struct http_req *req)
 {
-	struct app *app = http_req_app(req);
 	long long id;
 	char sha[BLOB_HEX_LEN + 1];
 	if (routes_id_param(req, "id", &id) != 0)
@@ -276,25 +275,7 @@ void route_models_file(struct http_req *req)
 	snprintf(disp, sizeof(disp), "attachment; filename=\"%s.onnx\"",
 		 cJSON_GetStringValue(cJSON_GetObjectItem(o, "name")));
 	cJSON_Delete(o);
-	int fd;
-	uint64_t size;
-	struct kiln_err err;
-	kiln_err_clear(&err);
-	if (blob_open(app->blobs, sha, &fd, &size, &err) != 0) {
-		http_reply_kerr(req, &err);
-		return;
-	}
-	char etag[BLOB_HEX_LEN + 3];
-	snprintf(etag, sizeof(etag), "\"%s\"", sha);
-	const char *inm = http_req_header(req, "If-None-Match");
-	if (inm && strcmp(inm, etag) == 0) {
-		close(fd);
-		http_reply_empty(req, 304);
-	} else {
-		http_reply_fd(req, 200, "application/octet-stream", fd, 0, size);
-		http_reply_header(req, "Content-Disposition", disp);
-	}
-	http_reply_header(req, "ETag", etag);
+	routes_send_blob(req, sha, "application/octet-stream", disp);
 }
 
 /* 1 when a queued or running job uses the model, 0 when none, -1 on error. */
@@ -446,14 +427,7 @@ static int send_graph_file(struct http_req *req, const char *sha)
 		return -1;
 	}
 	snprintf(etag, sizeof(etag), "\"%s-%s\"", GRAPH_FORMAT, sha);
-	const char *inm = http_req_header(req, "If-None-Match");
-	if (inm && strcmp(inm, etag) == 0) {
-		close(fd);
-		http_reply_empty(req, 304);
-	} else {
-		http_reply_fd(req, 200, "application/json", fd, 0, (uint64_t)st.st_size);
-	}
-	http_reply_header(req, "ETag", etag);
+	http_reply_file(req, fd, (uint64_t)st.st_size, "application/json", etag);
 	http_reply_header(req, "Cache-Control", "private, no-cache");
 	return 0;
 }

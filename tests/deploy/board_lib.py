@@ -69,20 +69,38 @@ def make_bundle_dir(root, name, target="maixcam", payload=4096, seed=1, extra=No
         with open(os.path.join(d, name + ".mud"), "w") as f:
             f.write("\n".join(lines) + "\n")
     elif target == "metis":
-        # deploy.py's build tree as conversion/recipe_metis.c bundles it:
-        # <name>/<cores>/{model.json, model.axmodel, manifest.json}, with
-        # model.json's "model" relative to the bundle root.
-        sub = os.path.join(d, name, "1")
+        # The bundle conversion/recipe_metis.c makes (voyager-sdk v1.2.5):
+        # the network YAML at ax_models/kiln/network.yaml, labels.yaml and
+        # deploy.py's build tree build/<name>/<name>/{model_info.json,
+        # <cores>/{model.json, manifest.json, compile_config.json}}; the
+        # compiled model.json stands in as the payload.
+        net = os.path.join(d, "ax_models", "kiln")
+        os.makedirs(net)
+        with open(os.path.join(net, "network.yaml"), "w") as f:
+            f.write("axelera-model-format: 1.0.0\n"
+                    f"name: \"{name}\"\ndescription: \"{name}, converted by Kiln\"\n"
+                    f"pipeline:\n  - \"{name}\":\n      model_name: \"{name}\"\n"
+                    "      input:\n        type: image\n"
+                    f"models:\n  \"{name}\":\n    class: AxONNXModel\n"
+                    "    task_category: ObjectDetection\n    input_tensor_layout: NCHW\n"
+                    "    input_tensor_shape: [1, 3, 640, 640]\n    input_color_format: RGB\n"
+                    "    dataset: calibration\n    extra_kwargs:\n      max_compiler_cores: 1\n"
+                    "datasets:\n  calibration:\n    class: DataAdapter\n"
+                    "    labels_path: \"../../labels.yaml\"\n")
+        with open(os.path.join(d, "labels.yaml"), "w") as f:
+            f.write("names:\n  - \"person\"\n  - \"car\"\n")
+        mdir = os.path.join(d, "build", name, name)
+        sub = os.path.join(mdir, "1")
         os.makedirs(sub)
-        with open(os.path.join(sub, "model.axmodel"), "wb") as f:
+        with open(os.path.join(sub, "model.json"), "wb") as f:
             f.write(rnd)
-        with open(os.path.join(sub, "model.json"), "w") as f:
-            json.dump({"name": name, "model": f"{name}/1/model.axmodel",
-                       "preprocessing": [{"type": "resize", "width": 640, "height": 640}],
-                       "postprocessing": [{"type": "decode_yolov5"}]}, f)
         with open(os.path.join(sub, "manifest.json"), "w") as f:
             json.dump({"input_shapes": [[1, 640, 640, 4]], "quantize_params": [],
-                       "dequantize_params": []}, f)
+                       "dequantize_params": [], "model_lib_file": "model.json"}, f)
+        with open(os.path.join(sub, "compile_config.json"), "w") as f:
+            json.dump({}, f)
+        with open(os.path.join(mdir, "model_info.json"), "w") as f:
+            json.dump({"name": name, "task_category": "ObjectDetection"}, f)
     elif target == "axera-pi":
         with open(os.path.join(d, name + ".joint"), "wb") as f:
             f.write(rnd)

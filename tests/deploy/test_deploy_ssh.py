@@ -136,6 +136,8 @@ def recamera_without_image_is_a_clear_error():
     o = deploy(S["recam"], S["rcdet"]["id"], image=False, runs=2)
     assert o["state"] == "failed", o
     assert "exited with status 2" in o["error"], o["error"]
+    # Said once: the message is not formatted into itself.
+    assert o["error"].count("test program exited") == 1, o["error"]
     assert "sscma-model needs a test image" in o["raw_output"], o["raw_output"]
 
 
@@ -147,9 +149,49 @@ def metis_inference_py_latency():
     o = deploy(dev, b["id"], runs=3)
     check_uptime_latencies(o, "voyager", 3)
     raw = o["raw_output"]
-    assert raw.count("inference.py (kiln device double): network=yolov5s") == 3, raw
-    assert "/bundle/yolov5s/1/model.axmodel source=" in raw and "/test.jpg" in raw, raw
-    assert os.path.exists(os.path.join(S["models"], "yolov5s", "yolov5s", "1", "model.json"))
+    # The double ran once per run, as the SDK is run: the registered network
+    # YAML, the bundle's build tree as --build-root, the test JPEG.
+    assert raw.count("INFO    : inference.py (kiln device double): network=yolov5s") == 3, raw
+    assert "/bundle/build/yolov5s sources=" in raw and "/test.jpg" in raw, raw
+    assert raw.count("INFO    : End-to-end : 298.7fps") == 3, raw
+    assert os.path.exists(os.path.join(S["models"], "yolov5s", "ax_models", "kiln", "network.yaml"))
+    assert os.path.exists(os.path.join(S["models"], "yolov5s", "build", "yolov5s", "yolov5s", "1",
+                                       "model.json"))
+
+
+def metis_double_refuses_what_the_sdk_refuses():
+    """The device double holds the SDK's argparse: a model.json (the old
+    program's argument) is no network; an unregistered YAML neither."""
+    d = make_bundle_dir(WORK, "net", "metis", payload=100)
+    pic = os.path.join(WORK, "metis-src.jpg")
+    jpeg(pic)
+    dbl = os.path.join(DOUBLES, "inference.py")
+
+    def run(*args):
+        return subprocess.run(["/usr/bin/python3", dbl, *args], cwd=d, capture_output=True,
+                              text=True, timeout=60)
+    ok = run("ax_models/kiln/network.yaml", pic, "--build-root", "build", "--no-display")
+    assert ok.returncode == 0, (ok.stdout, ok.stderr)
+    by_name = run("net", pic, "--build-root", "build", "--no-display")
+    assert by_name.returncode == 0, (by_name.stdout, by_name.stderr)
+    bare = run("build/net/net/1/model.json", pic, "--no-display")
+    assert bare.returncode == 2, (bare.stdout, bare.stderr)
+    assert "inference.py: error: \"Invalid network 'build/net/net/1/model.json'" in bare.stderr, \
+        bare.stderr
+    shutil.copy(os.path.join(d, "ax_models", "kiln", "network.yaml"), os.path.join(d, "x.yaml"))
+    unreg = run("x.yaml", pic, "--no-display")
+    assert unreg.returncode == 2 and "Invalid network 'x.yaml'" in unreg.stderr, unreg.stderr
+    nosrc = run("ax_models/kiln/network.yaml", "--no-display")
+    assert nosrc.returncode == 2 and "error: No source provided" in nosrc.stderr, nosrc.stderr
+    # Only YAMLs under the working directory's ax_models/ are registered, so
+    # the test program must run from the unpacked bundle.
+    elsewhere = subprocess.run(["/usr/bin/python3", dbl, os.path.join(d, "ax_models/kiln/network.yaml"),
+                                pic, "--no-display"], cwd=WORK, capture_output=True, text=True,
+                               timeout=60)
+    assert elsewhere.returncode == 2, (elsewhere.stdout, elsewhere.stderr)
+    wrong_cores = run("net", pic, "--build-root", "build", "--no-display", "--aipu-cores", "5")
+    assert wrong_cores.returncode == 2 and "invalid choice: 5" in wrong_cores.stderr, \
+        wrong_cores.stderr
 
 
 def garbage_output_is_a_clear_error():
@@ -225,6 +267,8 @@ def main():
     R.check("recamera_without_a_test_image_is_a_clear_error",
             recamera_without_image_is_a_clear_error)
     R.check("metis_inference_py_latency_is_parsed", metis_inference_py_latency)
+    R.check("metis_device_double_refuses_what_the_sdk_argparse_refuses",
+            metis_double_refuses_what_the_sdk_refuses)
     R.check("test_program_printing_garbage_is_a_clear_error_with_raw_kept",
             garbage_output_is_a_clear_error)
     R.check("unreachable_board_fails_within_the_connect_timeout",

@@ -10,7 +10,7 @@
  */
 #include <stdint.h>
 
-#include "mud.h"
+#include "conversion/mud.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -16,9 +16,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "mud.h"
-#include "recipe.h"
-#include "spec.h"
+#include "conversion/mud.h"
+#include "conversion/recipe.h"
+#include "conversion/spec.h"
 
 static cJSON *inspection;
 

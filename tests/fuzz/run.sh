@@ -18,7 +18,7 @@ OUT=$BUILD/fuzz
 mkdir -p "$OUT"
 PKGS="libmicrohttpd libcjson libarchive libturbojpeg sqlite3 inih libprotobuf-c libpng libcrypto"
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
- -Iruntime -Iconversion -Ideploy -Iserver -I$BUILD/gen $(pkg-config --cflags $PKGS)"
+  -I. -I$BUILD/gen $(pkg-config --cflags $PKGS)"
 LIBS="$(pkg-config --libs $PKGS) -lpthread -lm"
 rc=0
 for src in tests/fuzz/fuzz_*.c; do

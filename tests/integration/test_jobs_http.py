@@ -295,6 +295,29 @@ def check_bundle(k, job):
     return man
 
 
+def metis_bundle_runs_on_the_device_double(k, job, man):
+    """The bundle holds what Kiln's metis test program (deploy/
+    deploy_programs.c) runs on the board: unpacked, `inference.py
+    ax_models/kiln/network.yaml IMG --build-root build --no-display` in its
+    directory passes tests/deploy/board/inference.py (voyager-sdk v1.2.5's
+    argparse and build-tree lookup)."""
+    names = {f["name"] for f in man["files"]}
+    assert "ax_models/kiln/network.yaml" in names, sorted(names)
+    d = tempfile.mkdtemp(prefix="kiln-metis-bundle-")
+    rows = db_rows(k, "SELECT sha256 FROM bundles WHERE id = ?", (int(job["bundle"]),))
+    with tarfile.open(fileobj=io.BytesIO(blob(k, rows[0][0])), mode="r:gz") as t:
+        t.extractall(d)  # Kiln's own archive (bundle.h packs plain relative names)
+    pic = os.path.join(d, "src.jpg")
+    Image.new("RGB", (64, 64), (90, 90, 90)).save(pic, "JPEG")
+    dbl = os.path.join(ROOT, "tests", "deploy", "board", "inference.py")
+    p = subprocess.run(["/usr/bin/python3", dbl, "ax_models/kiln/network.yaml", pic,
+                        "--build-root", "build", "--no-display"], cwd=d, capture_output=True,
+                       text=True, timeout=60)
+    shutil.rmtree(d, ignore_errors=True)
+    assert p.returncode == 0, (p.stdout[-400:], p.stderr[-400:])
+    assert "network=" in p.stdout and "End-to-end :" in p.stdout, p.stdout
+
+
 def submit(k, spec):
     return k.json("POST", "/api/v1/jobs", spec)
 
@@ -341,6 +364,8 @@ def main():
                     text = blob(a, mud[0]["sha256"]).decode()
                     pairs = ", ".join(f"{w},{h}" for w, h in zip(flat[::2], flat[1::2]))
                     assert f"anchors = {pairs}\n" in text, text
+                if target == "metis":
+                    metis_bundle_runs_on_the_device_double(a, got, man)
                 st, b = a.json("GET", f"/api/v1/bundles/{got['bundle']}")
                 assert st == 200, (st, b)
                 # The plan as the script a person would run.
@@ -475,6 +500,40 @@ def main():
             assert rest and all(e["id"] is None or e["id"] > mid["id"] for e in rest), rest[:3]
             assert final_state(rest) == "succeeded"
         R.check("last_event_id_resumes_after_that_event", resume_with_last_event_id)
+
+        def calibration_count_fits_the_dataset():
+            # metis's default (200, deploy.py's --num-cal-images default) is
+            # more than the 5 photos: the job uses all 5 and says so; the
+            # SDK (and its double) would refuse 200 of 5.
+            n = ds["images"]
+            assert 2 <= n < 200, ds
+            body = {k: v for k, v in done["metis"][0].items() if k != "calibration"}
+            body["name"] = "yolov8n_default_count"
+            st, job = submit(a, body)
+            assert st == 202, (st, job)
+            evs = a.events(job["id"])
+            assert final_state(evs) == "succeeded", (
+                a.json("GET", f"/api/v1/jobs/{job['id']}")[1].get("error"))
+            w = job.get("warnings") or []
+            assert len(w) == 1 and w[0]["field"] == "calibration.count", job
+            assert w[0]["requested"] == 200 and w[0]["used"] == n, w
+            assert f"all {n} of them" in w[0]["message"], w
+            warn = [e["data"] for e in evs if e["event"] == "warning"]
+            assert warn == w, (warn, w)
+            st, got = a.json("GET", f"/api/v1/jobs/{job['id']}")
+            assert got["spec"]["calibration"]["count"] == n, got["spec"]["calibration"]
+            st, plan = a.json("GET", f"/api/v1/jobs/{job['id']}/plan")
+            deploy = [x for x in plan["steps"] if x["name"] == "deploy"][0]["argv"]
+            assert deploy[deploy.index("--num-cal-images") + 1] == str(n), deploy
+            # Asked for more than there are: a 400 naming the field.
+            st, r = submit(a, dict(body, calibration={"count": n + 1}))
+            assert st == 400 and r["error"]["field"] == "calibration.count", (st, r)
+            assert f"only {n} images" in r["error"]["message"], r
+            # Exactly as many: no warning.
+            st, r = submit(a, dict(body, calibration={"count": n}))
+            assert st == 202 and "warnings" not in r, (st, r)
+        R.check("calibration_count_is_capped_at_the_dataset_or_400_when_asked",
+                calibration_count_fits_the_dataset)
 
         def unknown_output():
             body = dict(done["maixcam"][0], outputs=["/model.99/nothing_output_0"])

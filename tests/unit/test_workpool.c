@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "kt.h"
-#include "workpool.h"
+#include "runtime/workpool.h"
 
 struct gate {
 	pthread_mutex_t mu;

@@ -120,7 +120,10 @@ export default async function render(main, { query, go }) {
 		const t = targets.find((x) => x.id === targetSel.value);
 		if (!t) return;
 		quant.el = select((t.quantize.allowed || []).map((q) => [q, q]), t.quantize.default);
-		calCount.value = t.calibration.count ?? '';
+		// Empty = the target's default, which kilnd lowers to the set's size
+		// (with a warning); a typed count above the set's size is a 400.
+		calCount.value = '';
+		calCount.placeholder = t.calibration.count != null ? `default ${t.calibration.count}` : '';
 		const methods = t.calibration.methods || [];
 		calMethod.replaceChildren(...(methods.length ? methods.map((m) => h('option', { value: m, selected: m === t.calibration.default_method }, m))
 			: [h('option', { value: '' }, 'fixed by the toolchain')]));
