@@ -23,6 +23,7 @@
 #include "conversion/recipe_maixcam2.h"
 #include "conversion/recipe_metis.h"
 #include "conversion/recipe_recamera.h"
+#include "runtime/strbuf.h"
 
 /* The version is part of the cache key: bump it when a recipe's plan or
  * bundle changes, so old cached bundles are not served for new recipes. */
@@ -419,40 +420,8 @@ int recipe_stage_bundle(const struct recipe_out *r, const char *workspace, const
 
 /* --- shell rendering -------------------------------------------------------- */
 
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	int oom;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *np = realloc(b->p, cap);
-		if (np == NULL) {
-			b->oom = 1;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
-
 /* Bare when every byte is harmless to bash, else single-quoted. */
-static void sb_quoted(struct sbuf *b, const char *s)
+static void sb_quoted(struct strbuf *b, const char *s)
 {
 	int bare = s[0] != '\0';
 	for (const char *p = s; *p; p++)
@@ -460,25 +429,25 @@ static void sb_quoted(struct sbuf *b, const char *s)
 		      (*p >= '0' && *p <= '9') || strchr("_./:=,@+-%", *p)))
 			bare = 0;
 	if (bare) {
-		sb_str(b, s);
+		strbuf_puts(b, s);
 		return;
 	}
-	sb_str(b, "'");
+	strbuf_puts(b, "'");
 	for (const char *p = s; *p; p++) {
 		if (*p == '\'')
-			sb_str(b, "'\\''");
+			strbuf_puts(b, "'\\''");
 		else
-			sb_add(b, p, 1);
+			strbuf_add(b, p, 1);
 	}
-	sb_str(b, "'");
+	strbuf_puts(b, "'");
 }
 
 char *recipe_plan_sh(const struct plan *p, const char *title)
 {
-	struct sbuf b = {0};
-	sb_str(&b, "#!/bin/bash\n# ");
-	sb_str(&b, title ? title : "Kiln job");
-	sb_str(&b, "\n#\n# What Kiln runs for this job, as a person would type it.  Run it in a "
+	struct strbuf b = {0};
+	strbuf_puts(&b, "#!/bin/bash\n# ");
+	strbuf_puts(&b, title ? title : "Kiln job");
+	strbuf_puts(&b, "\n#\n# What Kiln runs for this job, as a person would type it.  Run it in a "
 		   "directory\n# holding the model, the calibration images and the test image "
 		   "under the names\n# used below, inside the toolchain's container (see "
 		   "kiln.ini [toolchain.*]).\n\nset -e\n");
@@ -487,44 +456,40 @@ char *recipe_plan_sh(const struct plan *p, const char *title)
 		char delim[32] = "KILN_EOF";
 		for (int k = 1; strstr(f->content, delim); k++)
 			snprintf(delim, sizeof(delim), "KILN_EOF_%d", k);
-		sb_str(&b, "\ncat > ");
+		strbuf_puts(&b, "\ncat > ");
 		sb_quoted(&b, f->name);
-		sb_str(&b, " <<'");
-		sb_str(&b, delim);
-		sb_str(&b, "'\n");
-		sb_add(&b, f->content, f->size);
+		strbuf_puts(&b, " <<'");
+		strbuf_puts(&b, delim);
+		strbuf_puts(&b, "'\n");
+		strbuf_add(&b, f->content, f->size);
 		if (f->size && f->content[f->size - 1] != '\n')
-			sb_str(&b, "\n");
-		sb_str(&b, delim);
-		sb_str(&b, "\n");
+			strbuf_puts(&b, "\n");
+		strbuf_puts(&b, delim);
+		strbuf_puts(&b, "\n");
 		if (f->executable) {
-			sb_str(&b, "chmod +x ");
+			strbuf_puts(&b, "chmod +x ");
 			sb_quoted(&b, f->name);
-			sb_str(&b, "\n");
+			strbuf_puts(&b, "\n");
 		}
 	}
 	for (size_t i = 0; i < p->n_steps; i++) {
 		const struct plan_step *st = &p->steps[i];
-		sb_str(&b, "\n# step ");
-		sb_str(&b, st->name);
-		sb_str(&b, " (toolchain ");
-		sb_str(&b, st->toolchain);
-		sb_str(&b, ")\n");
+		strbuf_puts(&b, "\n# step ");
+		strbuf_puts(&b, st->name);
+		strbuf_puts(&b, " (toolchain ");
+		strbuf_puts(&b, st->toolchain);
+		strbuf_puts(&b, ")\n");
 		/* seed style: the command, then one option (and its value) per line */
 		sb_quoted(&b, st->argv[0]);
 		for (size_t k = 1; k < st->argc; k++) {
 			const char *a = st->argv[k];
 			if (a[0] == '-' && a[1] != '\0')
-				sb_str(&b, " \\\n  ");
+				strbuf_puts(&b, " \\\n  ");
 			else
-				sb_str(&b, " ");
+				strbuf_puts(&b, " ");
 			sb_quoted(&b, a);
 		}
-		sb_str(&b, "\n");
+		strbuf_puts(&b, "\n");
 	}
-	if (b.oom) {
-		free(b.p);
-		return NULL;
-	}
-	return b.p;
+	return strbuf_take(&b);
 }

@@ -54,6 +54,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/strbuf.h"
+
 #define T_DEPLOY 10800   /* quantising 200 images on a plain CPU, then compiling */
 #define T_INSTALL 60
 #define NET_DIR "ax_models/kiln"
@@ -62,51 +64,7 @@
 #define UP "../../"      /* from NET_DIR back to the workspace */
 #define MAX_ANCHOR_ROWS 5   /* base_onnx.py: default strides 8, 16, 32, 64, 128 */
 
-/* --- a growing text buffer ----------------------------------------------- */
-
-#define YS(b, lit) yputs((b), (lit), sizeof(lit) - 1)
-
-struct ybuf {
-	char *s;
-	size_t len, cap;
-	int oom;
-};
-
-static void yputs(struct ybuf *b, const char *t, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *ns = realloc(b->s, cap);
-		if (ns == NULL) {
-			b->oom = 1;
-			return;
-		}
-		b->s = ns;
-		b->cap = cap;
-	}
-	memcpy(b->s + b->len, t, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-static void yprintf(struct ybuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void yprintf(struct ybuf *b, const char *fmt, ...)
-{
-	char tmp[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		b->oom = 1;   /* callers format numbers and fixed words only */
-		return;
-	}
-	yputs(b, tmp, (size_t)n);
-}
+#define YS(b, lit) strbuf_add((b), (lit), sizeof(lit) - 1)
 
 /* Decodes one UTF-8 sequence at p (valid: spec.c checked it); *len gets
  * its length. */
@@ -135,7 +93,7 @@ static unsigned long utf8_cp(const unsigned char *p, int *len)
  * (PyYAML's reader refuses them raw); NEL, LS and PS as escapes because raw
  * they are line breaks that a double-quoted scalar would fold; the BOM and
  * the noncharacters U+FFFE/U+FFFF likewise.  Anything else is kept as is. */
-static void yquote(struct ybuf *b, const char *s)
+static void yquote(struct strbuf *b, const char *s)
 {
 	YS(b, "\"");
 	const unsigned char *p = (const unsigned char *)s;
@@ -146,20 +104,20 @@ static void yquote(struct ybuf *b, const char *s)
 		if (cp == '"' || cp == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)cp;
-			yputs(b, esc, 2);
+			strbuf_add(b, esc, 2);
 		} else if (cp == '\n') {
 			YS(b, "\\n");
 		} else if (cp == '\t') {
 			YS(b, "\\t");
 		} else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
 			snprintf(esc, sizeof(esc), "\\x%02lX", cp);
-			yputs(b, esc, 4);
+			strbuf_add(b, esc, 4);
 		} else if (cp == 0x2028 || cp == 0x2029 || cp == 0xfeff || cp == 0xfffe ||
 			   cp == 0xffff) {
 			snprintf(esc, sizeof(esc), "\\u%04lX", cp);
-			yputs(b, esc, 6);
+			strbuf_add(b, esc, 6);
 		} else {
-			yputs(b, (const char *)p, (size_t)len);
+			strbuf_add(b, (const char *)p, (size_t)len);
 		}
 		p += len;
 	}
@@ -215,15 +173,15 @@ static void list_text(const double *v, int n, char *buf, size_t cap)
 	spec_fmt_list(v, (size_t)n, ", ", buf, cap);
 }
 
-static void preprocess(struct ybuf *b, const struct job_spec *s, int64_t w, int64_t h)
+static void preprocess(struct strbuf *b, const struct job_spec *s, int64_t w, int64_t h)
 {
 	int nhwc = strcmp(s->layout, "nhwc") == 0;
 	YS(b, "      preprocess:\n");
 	if (s->keep_aspect_ratio)
-		yprintf(b, "        - letterbox:\n            width: %lld\n            height: %lld\n"
+		strbuf_printf(b, "        - letterbox:\n            width: %lld\n            height: %lld\n"
 			   "            scaleup: true\n", (long long)w, (long long)h);
 	else
-		yprintf(b, "        - resize:\n            width: %lld\n            height: %lld\n",
+		strbuf_printf(b, "        - resize:\n            width: %lld\n            height: %lld\n",
 			(long long)w, (long long)h);
 	if (nhwc)
 		YS(b, "        - torch-totensor:\n            output_layout: NHWC\n");
@@ -250,7 +208,7 @@ static void preprocess(struct ybuf *b, const struct job_spec *s, int64_t w, int6
 		YS(b, "            tensor_layout: NHWC\n");
 }
 
-static void postprocess(struct ybuf *b, const struct job_spec *s, enum task t)
+static void postprocess(struct strbuf *b, const struct job_spec *s, enum task t)
 {
 	if (t == TASK_CLASSIFY) {
 		YS(b, "      postprocess:\n        - topk:\n            k: 1\n");
@@ -261,7 +219,7 @@ static void postprocess(struct ybuf *b, const struct job_spec *s, enum task t)
 	spec_fmt_number(spec_opt_num(s, "nms_iou_threshold"), iou, sizeof(iou));
 	/* DecodeYolo's fields (decoders/yolo.py); box_format and
 	 * normalized_coord have no default there and must be given. */
-	yprintf(b, "      postprocess:\n        - decodeyolo:\n"
+	strbuf_printf(b, "      postprocess:\n        - decodeyolo:\n"
 		   "            box_format: xywh\n            normalized_coord: false\n"
 		   "            max_nms_boxes: 30000\n            conf_threshold: %s\n"
 		   "            nms_iou_threshold: %s\n            nms_class_agnostic: false\n"
@@ -272,16 +230,16 @@ static void postprocess(struct ybuf *b, const struct job_spec *s, enum task t)
  * min(--aipu-cores, max_compiler_cores) cores and the SDK's default for the
  * latter is 1 (network.py determine_deploy_cores, environ.py): without it
  * --aipu-cores 4 would still build into 1/.  YOLO.anchors for YOLOv5. */
-static void extra_kwargs(struct ybuf *b, const struct job_spec *s, enum task t)
+static void extra_kwargs(struct strbuf *b, const struct job_spec *s, enum task t)
 {
-	yprintf(b, "    extra_kwargs:\n      max_compiler_cores: %s\n", spec_opt(s, "aipu_cores"));
+	strbuf_printf(b, "    extra_kwargs:\n      max_compiler_cores: %s\n", spec_opt(s, "aipu_cores"));
 	if (t != TASK_DETECT || strcmp(s->model_type, "yolov5") != 0)
 		return;
 	YS(b, "      YOLO:\n        anchors:\n");
 	for (size_t r = 0; r < s->n_anchors / 6; r++) {
 		char row[256];
 		spec_fmt_list(s->anchors + r * 6, 6, ", ", row, sizeof(row));
-		yprintf(b, "          - [%s]\n", row);
+		strbuf_printf(b, "          - [%s]\n", row);
 	}
 }
 
@@ -296,7 +254,7 @@ static char *network_yaml(const struct recipe_ctx *c, enum task t)
 			 i ? ", " : "", (long long)s->shape[i]);
 	const char *color = strcmp(s->pixel_format, "bgr") == 0 ? "BGR"
 			    : strcmp(s->pixel_format, "gray") == 0 ? "GRAY" : "RGB";
-	struct ybuf b = {0};
+	struct strbuf b = {0};
 	YS(&b, "# Written by Kiln: the Voyager SDK network of one job (voyager-sdk v1.2.5\n"
 		  "# network.py, pipeline.py; see tests/toolchain-double/SOURCES.md).\n");
 	YS(&b, "axelera-model-format: 1.0.0\nname: ");
@@ -322,12 +280,12 @@ static char *network_yaml(const struct recipe_ctx *c, enum task t)
 	char wp[300];
 	snprintf(wp, sizeof(wp), UP "%s", c->paths->model);
 	yquote(&b, wp);
-	yprintf(&b, "\n    task_category: %s\n    input_tensor_layout: %s\n"
+	strbuf_printf(&b, "\n    task_category: %s\n    input_tensor_layout: %s\n"
 		    "    input_tensor_shape: [%s]\n    input_color_format: %s\n",
 		t == TASK_DETECT ? "ObjectDetection" : "Classification", nhwc ? "NHWC" : "NCHW",
 		shape, color);
 	if (s->n_labels)
-		yprintf(&b, "    num_classes: %zu\n", s->n_labels);
+		strbuf_printf(&b, "    num_classes: %zu\n", s->n_labels);
 	YS(&b, "    dataset: calibration\n");
 	extra_kwargs(&b, s, t);
 	YS(&b, "datasets:\n  calibration:\n    class: DataAdapter\n    repr_imgs_dir_path: ");
@@ -347,7 +305,7 @@ static char *network_yaml(const struct recipe_ctx *c, enum task t)
 /* utils.load_labels reads a .yaml labels file as its `names:` list. */
 static char *labels_yaml(const struct job_spec *s)
 {
-	struct ybuf b = {0};
+	struct strbuf b = {0};
 	YS(&b, "# Written by Kiln: class names, in class-id order (Voyager SDK utils.load_labels)\n"
 		  "names:\n");
 	for (size_t i = 0; i < s->n_labels; i++) {
