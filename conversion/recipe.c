@@ -23,6 +23,7 @@
 #include "conversion/recipe_maixcam2.h"
 #include "conversion/recipe_metis.h"
 #include "conversion/recipe_recamera.h"
+#include "runtime/fsutil.h"
 #include "runtime/strbuf.h"
 
 /* The version is part of the cache key: bump it when a recipe's plan or
@@ -342,47 +343,6 @@ static int mkdirs_for(const char *path)
 	return 0;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t k = write(fd, buf, len);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return -1;
-		buf += k;
-		len -= (size_t)k;
-	}
-	return 0;
-}
-
-static int copy_file(const char *from, const char *to)
-{
-	int in = open(from, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return -1;
-	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (out < 0) {
-		close(in);
-		return -1;
-	}
-	char buf[65536];
-	ssize_t k;
-	int rc = 0;
-	while ((k = read(in, buf, sizeof(buf))) != 0) {
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0 || write_all(out, buf, (size_t)k) != 0) {
-			rc = -1;
-			break;
-		}
-	}
-	close(in);
-	if (close(out) != 0)
-		rc = -1;
-	return rc;
-}
-
 int recipe_stage_bundle(const struct recipe_out *r, const char *workspace, const char *dir,
 			struct kiln_err *err)
 {
@@ -398,14 +358,17 @@ int recipe_stage_bundle(const struct recipe_out *r, const char *workspace, const
 					 "%s: %s", to, strerror(errno));
 		if (f->src) {
 			snprintf(from, sizeof(from), "%s/%s", workspace, f->src);
-			if (copy_file(from, to) != 0)
-				return kiln_errf(err, errno == ENOENT ? KILN_ENOTFOUND : KILN_EIO,
+			struct kiln_err ce;
+			if (fs_copy_file(from, to, &ce) != 0) {
+				int missing = access(from, F_OK) != 0;
+				return kiln_errf(err, missing ? KILN_ENOTFOUND : KILN_EIO,
 						 "bundle", "cannot copy %s into the bundle: %s",
-						 f->src, strerror(errno));
+						 f->src, missing ? strerror(ENOENT) : ce.msg);
+			}
 			continue;
 		}
 		int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0 || write_all(fd, f->content, f->size) != 0) {
+		if (fd < 0 || fs_write_all(fd, f->content, f->size) != 0) {
 			int e = errno;
 			if (fd >= 0)
 				close(fd);

@@ -8,6 +8,7 @@
  * temporary file because nothing ever looks up blobs/tmp by name.
  */
 #include "runtime/blob.h"
+#include "runtime/fsutil.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -35,24 +36,6 @@ struct blob_writer {
 	uint64_t size;
 };
 
-static int mkdir_p(const char *path, struct kiln_err *err)
-{
-	char buf[PATH_CAP];
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-			return kiln_errf(err, KILN_EIO, "", "cannot create %s: %s", buf,
-					 strerror(errno));
-		*p = '/';
-	}
-	if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-		return kiln_errf(err, KILN_EIO, "", "cannot create %s: %s", buf, strerror(errno));
-	return 0;
-}
-
 static int fsync_dir(const char *dir, struct kiln_err *err)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -77,13 +60,13 @@ int blob_store_open(const char *data_dir, struct blob_store **out, struct kiln_e
 		return kiln_errf(err, KILN_EINVAL, "data_dir", "data_dir path is too long");
 	}
 	char dir[PATH_CAP];
-	int rc = mkdir_p(bs->root, err);
+	int rc = fs_mkdir_p(bs->root, 0700, err);
 	snprintf(dir, sizeof(dir), "%s/sha256", bs->root);
 	if (rc == 0)
-		rc = mkdir_p(dir, err);
+		rc = fs_mkdir_p(dir, 0700, err);
 	snprintf(dir, sizeof(dir), "%s/tmp", bs->root);
 	if (rc == 0)
-		rc = mkdir_p(dir, err);
+		rc = fs_mkdir_p(dir, 0700, err);
 	if (rc != 0) {
 		free(bs);
 		return rc;
@@ -182,7 +165,7 @@ static int publish(struct blob_store *bs, const char *tmp, uint64_t size, const 
 	char dir[PATH_CAP], final[PATH_CAP + 100];
 	snprintf(dir, sizeof(dir), "%s/sha256/%.2s", bs->root, hex);
 	snprintf(final, sizeof(final), "%s/%s", dir, hex);
-	int rc = mkdir_p(dir, err);
+	int rc = fs_mkdir_p(dir, 0700, err);
 	if (rc != 0)
 		return rc;
 	struct stat st;

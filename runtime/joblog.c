@@ -8,6 +8,7 @@
  * new bytes, so a chatty tool costs about two writes per byte.
  */
 #include "runtime/joblog.h"
+#include "runtime/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,21 +61,6 @@ int joblog_open(const char *path, size_t cap, struct joblog **out, struct kiln_e
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static void log_failed(struct joblog *l)
 {
 	if (!l->failed)
@@ -91,7 +77,7 @@ int joblog_flush(struct joblog *l)
 	l->buf_len = 0;
 	if (l->failed)
 		return KILN_EIO;
-	if (write_all(l->fd, l->buf, n) != 0) {
+	if (fs_write_all(l->fd, l->buf, n) != 0) {
 		log_failed(l);
 		return KILN_EIO;
 	}
@@ -138,9 +124,9 @@ static int log_rewrite(struct joblog *l)
 	size_t a = (start + skip) % l->tail_cap;
 	size_t first = keep < l->tail_cap - a ? keep : l->tail_cap - a;
 	if (ftruncate(l->fd, (off_t)l->head_cap) != 0 ||
-	    write_all(l->fd, marker, (size_t)mlen) != 0 ||
-	    write_all(l->fd, l->ring + a, first) != 0 ||
-	    write_all(l->fd, l->ring, keep - first) != 0) {
+	    fs_write_all(l->fd, marker, (size_t)mlen) != 0 ||
+	    fs_write_all(l->fd, l->ring + a, first) != 0 ||
+	    fs_write_all(l->fd, l->ring, keep - first) != 0) {
 		log_failed(l);
 		return KILN_EIO;
 	}

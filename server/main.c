@@ -28,6 +28,7 @@
 #include "server/routes.h"
 #include "server/session.h"
 #include "runtime/workpool.h"
+#include "runtime/fsutil.h"
 
 #define KILN_VERSION "0.1.0"
 
@@ -48,21 +49,6 @@ static void logf_err(const char *what, const struct kiln_err *err)
 {
 	fprintf(stderr, "level=error msg=\"%s\" error=\"%s\"%s%s\n", what, err->msg,
 		err->field[0] ? " field=" : "", err->field);
-}
-
-static int mkdir_p(const char *dir)
-{
-	char buf[1024];
-	snprintf(buf, sizeof(buf), "%s", dir);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return (mkdir(buf, 0755) != 0 && errno != EEXIST) ? -1 : 0;
 }
 
 /* The data dir holds every user's models, datasets and the token hashes:
@@ -202,9 +188,9 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 
-	if (mkdir_p(cfg.data_dir) != 0) {
-		fprintf(stderr, "kilnd: configuration error: data_dir: cannot create %s: %s\n",
-			cfg.data_dir, strerror(errno));
+	struct kiln_err derr;
+	if (fs_mkdir_p(cfg.data_dir, 0700, &derr) != 0) {
+		fprintf(stderr, "kilnd: configuration error: data_dir: %s\n", derr.msg);
 		return 2;
 	}
 	if (private_data_dir(cfg.data_dir) != 0) {
