@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,6 +29,7 @@
 #include "server/retention.h"
 #include "conversion/spec.h"
 #include "runtime/worker.h"
+#include "runtime/fsutil.h"
 
 /* How long a start-up probe may take per toolchain; engine.h's default. */
 #define PROBE_TIMEOUT_MS ENGINE_PROBE_TIMEOUT_MS
@@ -71,75 +71,6 @@ static int parse_id(const char *text, long long *id)
 		return -1;
 	*id = v;
 	return 0;
-}
-
-static int copy_file(const char *from, const char *to, struct kiln_err *err)
-{
-	int in = open(from, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return kiln_errf(err, KILN_EIO, "", "cannot open %s: %s", from, strerror(errno));
-	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (out < 0) {
-		int e = errno;
-		close(in);
-		return kiln_errf(err, KILN_EIO, "", "cannot create %s: %s", to, strerror(e));
-	}
-	int rc = 0;
-	int fallback = 0;
-	for (;;) {
-		ssize_t n;
-		if (!fallback) {
-			/* In-kernel copy (a reflink on file systems that have them):
-			 * a model can be hundreds of megabytes. */
-			n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
-			if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
-				      errno == EOPNOTSUPP)) {
-				fallback = 1;
-				continue;
-			}
-		} else {
-			char buf[1 << 16];
-			n = read(in, buf, sizeof(buf));
-			for (ssize_t off = 0; n > 0 && off < n;) {
-				ssize_t w = write(out, buf + off, (size_t)(n - off));
-				if (w < 0) {
-					n = -1;
-					break;
-				}
-				off += w;
-			}
-		}
-		if (n == 0)
-			break;
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = kiln_errf(err, KILN_EIO, "", "cannot copy %s to %s: %s", from, to,
-				       strerror(errno));
-			break;
-		}
-	}
-	close(in);
-	if (close(out) != 0 && rc == 0)
-		rc = kiln_errf(err, KILN_EIO, "", "cannot write %s: %s", to, strerror(errno));
-	return rc;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path) != 0 && errno != ENOENT ? -1 : 0;
-}
-
-/* Removes dir and everything in it (links are removed, not followed). */
-static int rm_rf(const char *dir)
-{
-	struct stat sb;
-	if (lstat(dir, &sb) != 0)
-		return errno == ENOENT ? 0 : -1;
-	return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static int db_fail(sqlite3 *c, struct kiln_err *err, const char *what)
@@ -530,7 +461,7 @@ static int prepare(void *arg, const struct jobs_claim *job, const char *ws,
 				   NULL, err);
 		onnx_close(m);
 	} else {
-		rc = copy_file(src, dst, err);
+		rc = fs_copy_file(src, dst, err);
 	}
 	if (rc != 0 || job->dataset == NULL)
 		goto out;
@@ -555,7 +486,7 @@ static int prepare(void *arg, const struct jobs_claim *job, const char *ws,
 		    (rc = blob_path(js->bs, sha, src, sizeof(src), err)) != 0)
 			goto out;
 		snprintf(dst, sizeof(dst), "%s/%s", ws, JOBSYS_TEST_IMAGE);
-		rc = copy_file(src, dst, err);
+		rc = fs_copy_file(src, dst, err);
 	}
 out:
 	free_list(shas, n);
@@ -718,7 +649,7 @@ static int finisher(void *arg, const struct jobs_claim *job, const struct plan *
 		goto out;
 	}
 	snprintf(slash, sizeof(dir) - (size_t)(slash - dir), "/bundle");
-	if (rm_rf(dir) != 0) {
+	if (fs_rm_rf(dir) != 0) {
 		rc = kiln_errf(err, KILN_EIO, "", "cannot empty %s: %s", dir, strerror(errno));
 		goto out;
 	}
@@ -772,7 +703,7 @@ static int finisher(void *arg, const struct jobs_claim *job, const struct plan *
 out:
 	/* Packed and stored as blobs (or failed): the staged copy is not
 	 * needed either way, and the workspace still has what made it. */
-	if (dir[0] && rm_rf(dir) != 0)
+	if (dir[0] && fs_rm_rf(dir) != 0)
 		fprintf(stderr, "level=warn job=%lld msg=\"cannot remove %s: %s\"\n",
 			(long long)job->id, dir, strerror(errno));
 	recipe_out_free(r);
