@@ -85,7 +85,11 @@ struct jobs;
 typedef void (*jobs_hook)(void *arg, int64_t id);
 
 /* After a crash: a job left running.  plan_json may be NULL. */
-typedef void (*jobs_orphan_fn)(void *arg, int64_t id, pid_t pgid, const char *plan_json);
+/* After a crash: a job left running.  plan_json may be NULL.  slurm_job > 0:
+ * its step was that Slurm job; reattach: the job is requeued to follow it
+ * again (else it is cancelled or run again, and the Slurm job should go). */
+typedef void (*jobs_orphan_fn)(void *arg, int64_t id, pid_t pgid, int64_t slurm_job,
+			       int reattach, const char *plan_json);
 
 struct jobs_new {
 	const char *model;           /* required, 1..JOBS_ID_MAX of [A-Za-z0-9._:-] */
@@ -105,6 +109,11 @@ struct jobs_claim {
 	char *model, *dataset, *target;
 	char *spec_json;
 	char *plan_json;             /* NULL when not planned yet */
+	/* >= 0: a restart found step resume_step running as Slurm job
+	 * slurm_job: follow it, do not start the attempt again; -1 otherwise */
+	int resume_step;
+	int64_t slurm_job;
+	char *figures_json;          /* resume only: the figures recorded so far */
 };
 
 /* Caller frees with jobs_close() (accepts NULL).  events may be NULL (no
@@ -152,6 +161,10 @@ int jobs_set_plan(struct jobs *j, int64_t id, const char *plan_json, struct kiln
 int jobs_step(struct jobs *j, int64_t id, int index, int n_steps, const char *name,
 	      pid_t pgid, struct kiln_err *err);
 int jobs_set_pgid(struct jobs *j, int64_t id, pid_t pgid, struct kiln_err *err);
+/* The running step (named step) is Slurm job slurm_job: stored in the row
+ * (JSON "slurm_job") and published as a "slurm" event {"step","slurm_job"}. */
+int jobs_set_slurm(struct jobs *j, int64_t id, const char *step, int64_t slurm_job,
+		   struct kiln_err *err);
 /* figures_json (a JSON array) may be NULL to leave them as they are. */
 int jobs_progress(struct jobs *j, int64_t id, double progress, const char *figures_json,
 		  struct kiln_err *err);
