@@ -348,6 +348,29 @@ static int ended(const char *state)
 	return state[0] != '\0';
 }
 
+/* Pending reasons that never clear by waiting (slurm.conf EnforcePartLimits
+ * = NO, the default, queues such a job instead of refusing it). */
+static const struct {
+	const char *reason;
+	const char *fix;
+} STUCK[] = {
+	{"PartitionTimeLimit", "its --time is above the partition's MaxTime: lower time in"},
+	{"PartitionNodeLimit", "it asks for more nodes than the partition allows: check"},
+	{"PartitionDown", "the partition is down (scontrol show partition): check"},
+	{"PartitionInactive", "the partition is inactive (scontrol show partition): check"},
+	{"BadConstraints", "its constraints match no node: check sbatch_args in"},
+};
+
+static const char *stuck(const struct job_state *st)
+{
+	if (strcmp(st->state, "PENDING") != 0)
+		return NULL;
+	for (size_t i = 0; i < sizeof(STUCK) / sizeof(STUCK[0]); i++)
+		if (strcmp(st->reason, STUCK[i].reason) == 0)
+			return STUCK[i].fix;
+	return NULL;
+}
+
 /* Slurm's endings in words: what happened and what to change. */
 static const struct {
 	const char *state;
@@ -499,6 +522,19 @@ int slurm_run(const struct slurm_step *s, struct exec_result *res, struct kiln_e
 			if (job_state(id, &st) == 0) {
 				if (st.node[0] && strcmp(st.node, "(null)") != 0)
 					snprintf(node, sizeof(node), "%s", st.node);
+				const char *never = stuck(&st);
+				if (stopped == EXEC_OK && never != NULL) {
+					slurm_cancel(id);
+					res->outcome = EXEC_SPAWN_FAILED;
+					res->dur_ms = mono_ms() - t0;
+					char tl[48];
+					time_arg(s, tl, sizeof(tl));
+					return kiln_errf(err, KILN_EUNAVAIL, "",
+							 "Slurm job %lld would wait for ever (PENDING, "
+							 "Reason=%s): %s [toolchain.%s] (%s); scancel'd",
+							 (long long)id, st.reason, never,
+							 s->conf->toolchain, tl[0] ? tl : "no --time");
+				}
 				if (!st.known || ended(st.state)) {
 					/* the script may have written its status just before */
 					pump(s, log_path, &off, line, &len, &res->out_bytes, 1);
@@ -587,6 +623,19 @@ int slurm_run(const struct slurm_step *s, struct exec_result *res, struct kiln_e
 
 /* --- shared storage ------------------------------------------------------------------- */
 
+static int read_nonce(const char *path, char *got, size_t cap)
+{
+	got[0] = '\0';
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	if (fgets(got, (int)cap, f) == NULL)
+		got[0] = '\0';
+	fclose(f);
+	got[strcspn(got, "\n")] = '\0';
+	return 0;
+}
+
 int slurm_check_shared(const struct engine_conf *c, const char *data_dir, int timeout_ms,
 		       struct kiln_err *err)
 {
@@ -603,15 +652,13 @@ int slurm_check_shared(const struct engine_conf *c, const char *data_dir, int ti
 				 strerror(errno));
 	snprintf(path, sizeof(path), "%s/%s", dir, nonce);
 	char wrap[PATH_MAX + 128], part[96], tl[32];
-	/* the nonce and path are [0-9a-f/] and the checked data dir: no quoting
-	 * trouble, but quote anyway for a data dir with spaces */
+	/* the nonce is hex; the path is quoted for a data dir with spaces */
 	snprintf(wrap, sizeof(wrap), "--wrap=echo %s > '%s'", nonce, path);
 	snprintf(tl, sizeof(tl), "--time=%d", (timeout_ms + 59999) / 60000);
 	char *argv[12 + ENGINE_MAX_EXTRA_ARGS];
 	int n = 0;
 	argv[n++] = "sbatch";
 	argv[n++] = "--parsable";
-	argv[n++] = "--wait";
 	argv[n++] = "--job-name=kiln-storage-probe";
 	argv[n++] = "--output=/dev/null";
 	argv[n++] = tl;
@@ -627,32 +674,46 @@ int slurm_check_shared(const struct engine_conf *c, const char *data_dir, int ti
 	argv[n++] = wrap;
 	argv[n] = NULL;
 	struct capture cap;
-	memset(&cap, 0, sizeof(cap));
-	struct exec_req req = {.argv = argv, .timeout_ms = timeout_ms, .on_line = capture_line,
-			       .arg = &cap};
-	struct exec_result res;
-	struct kiln_err e2;
-	int rc = exec_run(&req, &res, &e2);
-	char got[64] = "";
-	FILE *f = fopen(path, "re");
-	if (f != NULL) {
-		if (fgets(got, sizeof(got), f) == NULL)
-			got[0] = '\0';
-		fclose(f);
-		unlink(path);
+	long long id = run_capture(argv, &cap) == 0 ? strtoll(cap.out, NULL, 10) : 0;
+	if (id <= 0)
+		return kiln_errf(err, KILN_EUNAVAIL, "toolchain",
+				 "[toolchain.%s] engine = slurm: sbatch refused the storage probe "
+				 "job: %.200s", c->toolchain, cap.errl[0] ? cap.errl : cap.out);
+	/* The file appears when the probe ran; the job's end without it means
+	 * the node wrote somewhere this host cannot see. */
+	int64_t t0 = mono_ms(), next_state = t0 + SLURM_STATE_MS;
+	char got[64];
+	for (;;) {
+		if (read_nonce(path, got, sizeof(got)) == 0 && strcmp(got, nonce) == 0) {
+			unlink(path);
+			return 0;
+		}
+		int64_t now = mono_ms();
+		struct job_state st;
+		if (now >= next_state) {
+			next_state = now + SLURM_STATE_MS;
+			if (job_state(id, &st) == 0 && (!st.known || ended(st.state))) {
+				if (read_nonce(path, got, sizeof(got)) == 0 && strcmp(got, nonce) == 0) {
+					unlink(path);
+					return 0;
+				}
+				break;
+			}
+		}
+		if (now - t0 > timeout_ms) {
+			slurm_cancel(id);
+			return kiln_errf(err, KILN_EUNAVAIL, "toolchain",
+					 "[toolchain.%s] engine = slurm: the storage probe (Slurm job "
+					 "%lld) did not run within %d s: is the partition up and are "
+					 "its nodes idle (sinfo)?", c->toolchain, id, timeout_ms / 1000);
+		}
+		wait_cancel(NULL, 50);
 	}
-	got[strcspn(got, "\n")] = '\0';
-	if (strcmp(got, nonce) == 0)
-		return 0;
-	if (rc != 0 && f == NULL && cap.out[0] == '\0')
-		return kiln_errf(err, KILN_EUNAVAIL, "toolchain.%s",
-				 "[toolchain.%s] engine = slurm: the storage probe job could not be "
-				 "submitted or did not end within %d s: %.200s", c->toolchain,
-				 timeout_ms / 1000, cap.errl[0] ? cap.errl : e2.msg);
+	unlink(path);
 	return kiln_errf(err, KILN_EUNAVAIL, "data_dir",
 			 "[toolchain.%s] engine = slurm needs the data dir %s shared with the Slurm "
-			 "nodes at the same path: a probe job (Slurm job %.20s) wrote %s on its "
-			 "node but kilnd cannot read it here; mount the data dir on every node "
+			 "nodes at the same path: a probe job (Slurm job %lld) ended but the file "
+			 "it writes, %s, is not there for kilnd; mount the data dir on every node "
 			 "(NFS or another shared filesystem) or use another engine", c->toolchain,
-			 data_dir, cap.out[0] ? cap.out : "?", path);
+			 data_dir, id, path);
 }

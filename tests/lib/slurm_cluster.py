@@ -14,6 +14,7 @@ man page; munged's flags from `munged --help` (munge 0.5.15).
         subprocess.run(["sinfo"], env=env)
 """
 import os
+import atexit
 import shutil
 import signal
 import socket
@@ -45,6 +46,7 @@ class SlurmCluster:
         self.procs = []
         self.conf = os.path.join(self.dir, "slurm.conf")
         self.munge_socket = os.path.join(self.dir, "munge", "munge.socket")
+        atexit.register(self.stop)  # a test that crashes leaves no daemons behind
         try:
             self._start(ready_timeout)
         except BaseException:
@@ -112,7 +114,7 @@ MinJobAge=300
 KillWait=2
 InactiveLimit=0
 NodeName={node} NodeHostname={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=1000 State=UNKNOWN
-PartitionName={part} Nodes={node} Default=YES MaxTime=60 State=UP
+PartitionName={part} Nodes={node} Default=YES MaxTime=INFINITE State=UP
 """.format(ctld=ctld_port, slurmd=slurmd_port, sock=self.munge_socket, d=d, node=NODE,
            host=socket.gethostname(), cpus=self.cpus, part=PARTITION)
         with open(self.conf, "w") as f:
