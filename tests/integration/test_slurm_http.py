@@ -12,8 +12,9 @@ build` first waits at a gate: a FIFO named after the job id
 Opening the FIFO for writing releases it — synchronisation by the kernel,
 never by sleeping.  Covered: a job through Slurm to a bundle, several jobs at
 once, cancel (scancel), a Slurm job cancelled behind kilnd's back, sbatch
-refusing a step (memory no node has), and kill -9 of kilnd mid-step with a
-restart that re-attaches to the same Slurm job.
+refusing a step (memory no node has), kill -9 of kilnd mid-step with a
+restart that re-attaches to the same Slurm job, and a Slurm job that vanished
+while kilnd was down.
 Run with Debian's /usr/bin/python3 (tests/run.sh does).
 """
 import os
@@ -259,6 +260,31 @@ def main():
             note(f"kill -9 mid-step: Slurm job {sid} ({after[sid][0]}) RUNNING before, "
                    f"{after[sid][1]} after, the only one named so: {same}")
         R.check("kill_9_mid_step_then_restart_reattaches_to_the_same_slurm_job", reattach)
+
+        def vanished():
+            nonlocal k
+            jid = next_id()
+            g = gate_for(jid)
+            st, job = J.submit(k, spec_for("axera-pi", name="vanishes"))
+            assert st == 202 and job["id"] == jid, job
+            wait_gate(jid)
+            sid = k.json("GET", f"/api/v1/jobs/{jid}")[1]["slurm_job"]
+            k.kill9()
+            # While kilnd is down the row comes to name a Slurm job slurmctld
+            # never had (as after slurmctld lost its state): the real
+            # cluster answers "Invalid job id" for it.
+            gone = sid + 100000
+            c = J.sqlite3.connect(os.path.join(k.data, "kiln.db"), timeout=30)
+            c.execute("UPDATE jobs SET slurm_job = ? WHERE id = ?", (gone, jid))
+            c.commit()
+            c.close()
+            k = J.Daemon(text, env, data_dir=kdir)
+            assert J.final_state(k.events(jid)) == "failed"
+            err = k.json("GET", f"/api/v1/jobs/{jid}")[1]["error"]
+            assert str(gone) in err["message"] and "not known to Slurm" in err["message"], err
+            cluster.run("scancel", str(sid))
+            os.unlink(g)
+        R.check("a_slurm_job_vanished_after_a_restart_fails_the_job_in_words", vanished)
     finally:
         if k is not None:
             rc = k.stop()
