@@ -64,7 +64,7 @@ exec '{J.DOUBLE}/pulsar' "$@"
     return bindir, gates
 
 
-def ini(bindir, overrides=None, workers=4):
+def ini(bindir, overrides=None, workers=8):
     lines = ["[jobs]", f"workers = {workers}", ""]
     for tc in TOOLCHAINS:
         lines.append(f"[toolchain.{tc}]")
@@ -160,7 +160,7 @@ def main():
         def several():
             t0 = time.monotonic()
             ids = []
-            for i in range(6):
+            for i in range(20):
                 st, job = J.submit(k, spec_for("axera-pi", name=f"many{i}"))
                 assert st == 202, job
                 ids.append(job["id"])
@@ -181,9 +181,15 @@ def main():
                 J.check_bundle(k, got)
                 bundles.add(got["bundle"])
             assert len(bundles) == len(ids), bundles
+            # every step of each went through Slurm, under its own name
+            known = slurm_jobs(cluster)
+            for i in ids:
+                names = [n for n, st in known.values() if n.startswith(f"kiln-{i}-")]
+                assert len(names) == 2 and all(
+                    st == "COMPLETED" for n, st in known.values() if n in names), (i, names)
             note(f"{len(ids)} jobs at once through a 2-CPU cluster: "
                    f"{time.monotonic() - t0:.1f} s")
-        R.check("several_jobs_at_once_all_finish_through_the_cluster", several)
+        R.check("twenty_jobs_at_once_all_finish_through_the_cluster_with_their_bundles", several)
 
         def cancel():
             jid = next_id()
