@@ -1073,16 +1073,21 @@ int jobs_cancel_requested(struct jobs *j, int64_t id, int *requested, struct kil
 	return 0;
 }
 
-static int requeue_unlocked(struct jobs *j, int64_t id, struct kiln_err *err)
+static int requeue_unlocked(struct jobs *j, int64_t id, int resume, struct kiln_err *err)
 {
 	sqlite3 *c = conn(j, err);
 	if (c == NULL)
 		return KILN_EIO;
 	sqlite3_stmt *st;
-	int rc = prep(c, "UPDATE jobs SET state = 'queued', progress = 0, step = NULL,"
-		      " step_index = NULL, started_at = NULL, pgid = NULL, resume_step = NULL"
-		      " WHERE id = ? AND state = 'running' AND cancel_requested = 0"
-		      " RETURNING attempt", &st, err);
+	int rc = resume
+		? prep(c, "UPDATE jobs SET state = 'queued', resume_step = step_index, pgid = NULL"
+		       " WHERE id = ? AND state = 'running' AND cancel_requested = 0"
+		       " AND slurm_job IS NOT NULL AND step_index IS NOT NULL"
+		       " RETURNING attempt", &st, err)
+		: prep(c, "UPDATE jobs SET state = 'queued', progress = 0, step = NULL,"
+		       " step_index = NULL, started_at = NULL, pgid = NULL, resume_step = NULL"
+		       " WHERE id = ? AND state = 'running' AND cancel_requested = 0"
+		       " RETURNING attempt", &st, err);
 	if (rc != 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
@@ -1255,7 +1260,15 @@ int jobs_finish(struct jobs *j, int64_t id, const char *state, const char *error
 int jobs_requeue(struct jobs *j, int64_t id, struct kiln_err *err)
 {
 	pthread_mutex_lock(&j->wlock);
-	int rc = requeue_unlocked(j, id, err);
+	int rc = requeue_unlocked(j, id, 0, err);
+	pthread_mutex_unlock(&j->wlock);
+	return rc;
+}
+
+int jobs_requeue_resume(struct jobs *j, int64_t id, struct kiln_err *err)
+{
+	pthread_mutex_lock(&j->wlock);
+	int rc = requeue_unlocked(j, id, 1, err);
 	pthread_mutex_unlock(&j->wlock);
 	return rc;
 }

@@ -177,6 +177,10 @@ int jobs_finish(struct jobs *j, int64_t id, const char *state, const char *error
 int jobs_cancel_requested(struct jobs *j, int64_t id, int *requested, struct kiln_err *err);
 /* An orderly shutdown stopped the job: running → queued with the same
  * attempt (it did not fail), or → cancelled when a cancel was requested. */
+/* Orderly shutdown with the running step left in Slurm (its slurm_job
+ * recorded): back to queued, same attempt, to be followed again from that
+ * step by the next claim (a cancel requested meanwhile: cancelled). */
+int jobs_requeue_resume(struct jobs *j, int64_t id, struct kiln_err *err);
 int jobs_requeue(struct jobs *j, int64_t id, struct kiln_err *err);
 
 #endif

@@ -547,6 +547,17 @@ int slurm_run(const struct slurm_step *s, struct exec_result *res, struct kiln_e
 		if (stopped != EXEC_OK && now - stop_at > SLURM_CANCEL_WAIT_MS)
 			break;
 		if (stopped == EXEC_OK && s->cancel && exec_cancel_fired(s->cancel)) {
+			if (s->detach && s->detach(s->arg)) {
+				res->outcome = EXEC_CANCELLED;
+				res->pid = -1;
+				res->dur_ms = mono_ms() - t0;
+				if (s->log)
+					joblog_printf(s->log, "step %s: kilnd is stopping; Slurm job %lld "
+						      "keeps running and is followed again at the "
+						      "next start", s->step, (long long)id);
+				return kiln_errf(err, KILN_EIO, "", "left running in Slurm (job %lld)",
+						 (long long)id);
+			}
 			slurm_cancel(id);
 			stopped = EXEC_CANCELLED;
 			stop_at = now;

@@ -65,6 +65,10 @@ struct slurm_step {
 	void (*on_submit)(void *arg, int64_t slurm_job);
 	struct exec_cancel *cancel;       /* may be NULL */
 	int64_t attach;                   /* > 0: follow this Slurm job, submit nothing */
+	/* may be NULL; asked when the cancel fires: 1 = kilnd is stopping, leave
+	 * the Slurm job running (outcome EXEC_CANCELLED, res->pid = -1) for the
+	 * next kilnd to follow, instead of scancel */
+	int (*detach)(void *arg);
 };
 
 /* Returns 0 when the tool exited 0 and wrote its outputs; otherwise

@@ -228,6 +228,7 @@ static void utf8_clean(char *dst, size_t cap, const char *s, size_t n)
 
 struct step_ctx {
 	struct worker_pool *pool;
+	struct worker *w;
 	int64_t job;
 	const char *step;
 	int index, n_steps;
@@ -306,8 +307,19 @@ static void on_submit(void *arg, int64_t slurm_job)
 			(long long)c->job, (long long)slurm_job, err.msg);
 }
 
+/* kilnd is stopping (not a user's cancel): a Slurm step stays in Slurm. */
+static int detach(void *arg)
+{
+	struct step_ctx *c = arg;
+	pthread_mutex_lock(&c->pool->lock);
+	int stopping = c->w->shutdown;
+	pthread_mutex_unlock(&c->pool->lock);
+	return stopping;
+}
+
 /* The outcome of a job, to be written by finish(). */
 struct verdict {
+	int resume;              /* with state NULL: requeue to follow the Slurm step again */
 	const char *state;       /* succeeded, failed, cancelled, or NULL = requeue */
 	const char *code;
 	char msg[256];
@@ -380,7 +392,7 @@ static void run_steps(struct worker *w, const struct jobs_claim *job, struct pla
 		joblog_printf(log, "step %zu/%zu %s (%s, %s): %s", i + 1, plan->n_steps, s->name,
 				s->toolchain, ec->engine, shown);
 		struct step_ctx ctx = {
-			.pool = p, .job = job->id, .step = s->name, .figures = figures,
+			.pool = p, .w = w, .job = job->id, .step = s->name, .figures = figures,
 			.index = (int)i, .n_steps = (int)plan->n_steps,
 			.n_figures = cJSON_GetArraySize(figures),
 		};
@@ -404,7 +416,7 @@ static void run_steps(struct worker *w, const struct jobs_claim *job, struct pla
 				.cmd = &cmd, .timeout_ms = s->timeout_s * 1000,
 				.outputs = (const char *const *)s->outputs, .log = log,
 				.on_line = on_line, .arg = &ctx, .on_submit = on_submit,
-				.cancel = w->cancel,
+				.cancel = w->cancel, .detach = detach,
 				.attach = job->resume_step >= 0 && i == (size_t)job->resume_step
 						  ? job->slurm_job : 0,
 			};
@@ -436,6 +448,12 @@ static void run_steps(struct worker *w, const struct jobs_claim *job, struct pla
 		if (rc != 0) {
 			switch (res.outcome) {
 			case EXEC_CANCELLED:
+				if (res.pid == -1) {  /* left in Slurm by detach() */
+					v->state = NULL;
+					v->code = NULL;
+					v->resume = 1;
+					return;
+				}
 				v->state = "cancelled";
 				v->code = "cancelled";
 				snprintf(v->msg, sizeof(v->msg), "cancelled during step '%s'", s->name);
@@ -618,7 +636,9 @@ finish:;
 			(long long)job->id, workdir, strerror(errno));
 	char *fj = figures ? cJSON_PrintUnformatted(figures) : NULL;
 	int rc;
-	if (v.state == NULL)
+	if (v.state == NULL && v.resume)
+		rc = jobs_requeue_resume(p->jobs, job->id, &err);
+	else if (v.state == NULL)
 		rc = jobs_requeue(p->jobs, job->id, &err);
 	else
 		rc = jobs_finish(p->jobs, job->id, v.state, v.code,

@@ -267,6 +267,32 @@ def main():
                    f"{after[sid][1]} after, the only one named so: {same}")
         R.check("kill_9_mid_step_then_restart_reattaches_to_the_same_slurm_job", reattach)
 
+        def orderly_stop():
+            nonlocal k
+            jid = next_id()
+            g = gate_for(jid)
+            st, job = J.submit(k, spec_for("axera-pi", name="stopme"))
+            assert st == 202 and job["id"] == jid, job
+            wait_gate(jid)
+            sid = k.json("GET", f"/api/v1/jobs/{jid}")[1]["slurm_job"]
+            rc = k.stop()  # SIGTERM: an upgrade or restart of kilnd
+            assert rc == 0, rc
+            assert slurm_jobs(cluster)[sid][1] == "RUNNING", slurm_jobs(cluster)[sid]
+            k = J.Daemon(text, env, data_dir=kdir)
+            open_gate(g)
+            assert J.final_state(k.events(jid)) == "succeeded", \
+                k.json("GET", f"/api/v1/jobs/{jid}")[1]
+            got = k.json("GET", f"/api/v1/jobs/{jid}")[1]
+            assert got["attempt"] == 1 and got["bundle"], got
+            step = f"kiln-{jid}-build"
+            same = sorted(i for i, (n, _) in slurm_jobs(cluster).items() if n == step)
+            assert same == [sid], (same, sid)
+            os.unlink(g)
+            note(f"SIGTERM mid-step: Slurm job {sid} kept running, followed again, "
+                 f"the only one named {step}: {same}")
+        R.check("sigterm_mid_step_leaves_the_slurm_job_running_and_the_next_kilnd_follows_it",
+                orderly_stop)
+
         def vanished():
             nonlocal k
             jid = next_id()
