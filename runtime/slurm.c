@@ -538,8 +538,8 @@ int slurm_run(const struct slurm_step *s, struct exec_result *res, struct kiln_e
 				if (!st.known || ended(st.state)) {
 					/* the script may have written its status just before */
 					pump(s, log_path, &off, line, &len, &res->out_bytes, 1);
-					if (stopped == EXEC_OK && (status = read_exit(exit_path)) >= 0)
-						break;
+					if (stopped == EXEC_OK)
+						status = read_exit(exit_path);
 					break;
 				}
 			}
@@ -665,7 +665,8 @@ int slurm_check_shared(const struct engine_conf *c, const char *data_dir, int ti
 	char wrap[PATH_MAX + 128], part[96], tl[32];
 	/* the nonce is hex; the path is quoted for a data dir with spaces */
 	snprintf(wrap, sizeof(wrap), "--wrap=echo %s > '%s'", nonce, path);
-	snprintf(tl, sizeof(tl), "--time=%d", (timeout_ms + 59999) / 60000);
+	/* one minute, the least --time can say: fits any partition's MaxTime */
+	snprintf(tl, sizeof(tl), "--time=1");
 	char *argv[12 + ENGINE_MAX_EXTRA_ARGS];
 	int n = 0;
 	argv[n++] = "sbatch";
@@ -703,6 +704,14 @@ int slurm_check_shared(const struct engine_conf *c, const char *data_dir, int ti
 		struct job_state st;
 		if (now >= next_state) {
 			next_state = now + SLURM_STATE_MS;
+			if (job_state(id, &st) == 0 && stuck(&st) != NULL) {
+				slurm_cancel(id);
+				return kiln_errf(err, KILN_EUNAVAIL, "toolchain",
+						 "[toolchain.%s] engine = slurm: the storage probe (Slurm "
+						 "job %lld) would wait for ever (PENDING, Reason=%s): %s "
+						 "[toolchain.%s]", c->toolchain, id, st.reason, stuck(&st),
+						 c->toolchain);
+			}
 			if (job_state(id, &st) == 0 && (!st.known || ended(st.state))) {
 				if (read_nonce(path, got, sizeof(got)) == 0 && strcmp(got, nonce) == 0) {
 					unlink(path);

@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "onnx"))
 sys.path.insert(0, HERE)
 import onnx_fixtures as F  # noqa: E402
-from slurm_cluster import SlurmCluster, PARTITION  # noqa: E402
+from slurm_cluster import SlurmCluster, PARTITION, SHORT  # noqa: E402
 import test_jobs_http as J  # noqa: E402
 
 R = F.Report("test_slurm_http")
@@ -68,9 +68,8 @@ def ini(bindir, overrides=None, workers=8):
     lines = ["[jobs]", f"workers = {workers}", ""]
     for tc in TOOLCHAINS:
         lines.append(f"[toolchain.{tc}]")
-        lines += ["engine = slurm", "node_engine = local", f"path = {bindir}",
-                  f"partition = {PARTITION}"]
-        lines += (overrides or {}).get(tc, [])
+        lines += ["engine = slurm", "node_engine = local", f"path = {bindir}"]
+        lines += (overrides or {}).get(tc, [f"partition = {PARTITION}"])
         lines.append("")
     return "\n".join(lines)
 
@@ -98,7 +97,8 @@ def main():
         env = {"SLURM_CONF": cluster.conf}
         kdir = os.path.join(tmp, "k")
         os.makedirs(kdir)
-        text = ini(bindir, {"pulsar2": ["mem = 64G"]})
+        text = ini(bindir, {"pulsar2": [f"partition = {PARTITION}", "mem = 64G"],
+                           "voyager": [f"partition = {SHORT}", "time = 5"]})
         t0 = time.monotonic()
         k = J.Daemon(text, env, data_dir=kdir)
         note(f"kilnd with the storage probe up in {time.monotonic() - t0:.1f} s")
@@ -233,6 +233,20 @@ def main():
             assert err["code"] == "spawn_failed" and "sbatch refused" in err["message"] \
                 and "mem" in err["message"], err
         R.check("sbatch_refusing_a_step_fails_the_job_naming_the_setting", refused)
+
+        def over_maxtime():
+            t0 = time.monotonic()
+            st, job = J.submit(k, spec_for("metis", name="toolong"))
+            assert st == 202, job
+            assert J.final_state(k.events(job["id"])) == "failed"
+            got = k.json("GET", f"/api/v1/jobs/{job['id']}")[1]
+            err = got["error"]
+            assert "PartitionTimeLimit" in err["message"] and "time" in err["message"], err
+            sid = got["slurm_job"]
+            assert slurm_jobs(cluster)[sid][1] == "CANCELLED", slurm_jobs(cluster)[sid]
+            note(f"a step over MaxTime failed in {time.monotonic() - t0:.1f} s: {err['message']}")
+        R.check("a_step_over_the_partitions_maxtime_fails_instead_of_pending_for_ever",
+                over_maxtime)
 
         def reattach():
             nonlocal k

@@ -24,6 +24,7 @@ import time
 
 NODE = "kilnnode"
 PARTITION = "kiln"
+SHORT = "short"   # MaxTime=1 (minute): for jobs asking more, which Slurm leaves pending
 
 
 def _free_ports(n):
@@ -115,8 +116,9 @@ KillWait=2
 InactiveLimit=0
 NodeName={node} NodeHostname={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=1000 State=UNKNOWN
 PartitionName={part} Nodes={node} Default=YES MaxTime=INFINITE State=UP
+PartitionName={short} Nodes={node} MaxTime=1 State=UP
 """.format(ctld=ctld_port, slurmd=slurmd_port, sock=self.munge_socket, d=d, node=NODE,
-           host=socket.gethostname(), cpus=self.cpus, part=PARTITION)
+           host=socket.gethostname(), cpus=self.cpus, part=PARTITION, short=SHORT)
         with open(self.conf, "w") as f:
             f.write(conf)
         self._spawn("slurmctld", ["slurmctld", "-D", "-i", "-f", self.conf])
@@ -127,7 +129,9 @@ PartitionName={part} Nodes={node} Default=YES MaxTime=INFINITE State=UP
     def _node_idle(self):
         r = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %t"], env=self.env(),
                            capture_output=True, text=True, timeout=10)
-        return r.returncode == 0 and r.stdout.split() == [NODE, "idle"]
+        # one line per partition the node is in
+        lines = set(r.stdout.splitlines()) if r.returncode == 0 else set()
+        return lines == {NODE + " idle"}
 
     def _spawn(self, name, argv):
         log = open(os.path.join(self.dir, "log", name + ".out"), "wb")
