@@ -735,8 +735,8 @@ static int recover_unlocked(struct jobs *j, jobs_orphan_fn orphan, void *arg, in
 	/* Before any row changes: a process the old kilnd left must be gone
 	 * before the job can run again in the same workspace. */
 	for (size_t i = 0; orphan && i < n; i++)
-		orphan(arg, rows[i].id, rows[i].pgid, rows[i].slurm_job, REATTACH(&rows[i]),
-		       rows[i].plan);
+		rows[i].slurm_job = orphan(arg, rows[i].id, rows[i].pgid, rows[i].slurm_job,
+					   rows[i].step_index, rows[i].cancel, rows[i].plan);
 	if ((rc = exec_sql(c, "BEGIN IMMEDIATE", err)) != 0)
 		goto out;
 	char now[32];
@@ -747,7 +747,8 @@ static int recover_unlocked(struct jobs *j, jobs_orphan_fn orphan, void *arg, in
 		if (REATTACH(r))
 			/* the step lives on in Slurm: the same attempt goes on from it */
 			rc = prep(c, "UPDATE jobs SET state = 'queued', resume_step = step_index,"
-				  " pgid = NULL WHERE id = ? AND state = 'running'", &st, err);
+				  " slurm_job = ?2, pgid = NULL WHERE id = ?1 AND state = 'running'",
+				  &st, err);
 		else if (again)
 			rc = prep(c, "UPDATE jobs SET state = 'queued', attempt = attempt + 1,"
 				  " progress = 0, step = NULL, step_index = NULL, started_at = NULL,"
@@ -759,6 +760,8 @@ static int recover_unlocked(struct jobs *j, jobs_orphan_fn orphan, void *arg, in
 		if (rc != 0)
 			break;
 		sqlite3_bind_int64(st, 1, r->id);
+		if (REATTACH(r))
+			sqlite3_bind_int64(st, 2, r->slurm_job);
 		char msg[160];
 		if (!again && !REATTACH(r)) {
 			if (r->cancel)

@@ -85,11 +85,14 @@ struct jobs;
 typedef void (*jobs_hook)(void *arg, int64_t id);
 
 /* After a crash: a job left running.  plan_json may be NULL. */
-/* After a crash: a job left running.  plan_json may be NULL.  slurm_job > 0:
- * its step was that Slurm job; reattach: the job is requeued to follow it
- * again (else it is cancelled or run again, and the Slurm job should go). */
-typedef void (*jobs_orphan_fn)(void *arg, int64_t id, pid_t pgid, int64_t slurm_job,
-			       int reattach, const char *plan_json);
+/* After a crash: a job left running at step step_index (-1: none yet).
+ * plan_json may be NULL.  slurm_job > 0: the step is that Slurm job.  The
+ * callback returns the Slurm job to follow again (slurm_job, or one it found
+ * by the step's job name when the crash came before slurm_job was written),
+ * or 0: the job is then run again or, with cancel, cancelled — and a Slurm
+ * job of a cancelled one is the callback's to scancel. */
+typedef int64_t (*jobs_orphan_fn)(void *arg, int64_t id, pid_t pgid, int64_t slurm_job,
+				  int step_index, int cancel, const char *plan_json);
 
 struct jobs_new {
 	const char *model;           /* required, 1..JOBS_ID_MAX of [A-Za-z0-9._:-] */

@@ -82,6 +82,24 @@ int slurm_cancel(int64_t slurm_job)
 	return run_capture(argv, &cap);
 }
 
+int64_t slurm_find(const char *name)
+{
+	char *argv[] = {"squeue", "-h", "-n", (char *)name, "-o", "%i", NULL};
+	struct capture cap;
+	if (run_capture(argv, &cap) != 0)
+		return 0;
+	int64_t best = 0;
+	for (const char *p = cap.out; *p;) {
+		long long v = strtoll(p, NULL, 10);
+		if (v > best)
+			best = v;
+		p += strcspn(p, "\n");
+		if (*p == '\n')
+			p++;
+	}
+	return best;
+}
+
 /* --- the batch script --------------------------------------------------------------- */
 
 struct buf {

@@ -77,6 +77,9 @@ struct slurm_step {
  * err says it in words. */
 int slurm_run(const struct slurm_step *s, struct exec_result *res, struct kiln_err *err);
 
+/* The newest pending or running Slurm job named name (squeue -n), or 0. */
+int64_t slurm_find(const char *name);
+
 /* scancel <slurm_job>; 0 when scancel accepted it. */
 int slurm_cancel(int64_t slurm_job);
 

@@ -715,19 +715,46 @@ static void *worker_main(void *arg)
 
 /* --- start, recovery, stop --------------------------------------------------------- */
 
-static void orphan(void *arg, int64_t id, pid_t pgid, int64_t slurm_job, int reattach,
-		   const char *plan_json)
+/* The Slurm job of step step_index when the row has none: the crash came
+ * between sbatch's answer and the row's write; squeue knows it by name. */
+static int64_t find_slurm_step(struct worker_pool *p, int64_t id, int step_index,
+			       const char *plan_json)
+{
+	struct plan *plan = NULL;
+	struct kiln_err err;
+	int64_t found = 0;
+	if (step_index < 0 || plan_json == NULL ||
+	    plan_parse(plan_json, strlen(plan_json), &plan, &err) != 0)
+		return 0;
+	if ((size_t)step_index < plan->n_steps) {
+		const struct plan_step *s = &plan->steps[step_index];
+		const struct engine_conf *ec = engine_find(p->engines, p->n_engines, s->toolchain);
+		char name[128];
+		if (ec != NULL && engine_is_slurm(ec) &&
+		    engine_container_name(id, s->name, name, sizeof(name), &err) == 0)
+			found = slurm_find(name);
+	}
+	plan_free(plan);
+	return found;
+}
+
+static int64_t orphan(void *arg, int64_t id, pid_t pgid, int64_t slurm_job, int step_index,
+		      int cancel, const char *plan_json)
 {
 	struct worker_pool *p = arg;
+	int found = 0;
+	if (slurm_job <= 0 && (slurm_job = find_slurm_step(p, id, step_index, plan_json)) > 0)
+		found = 1;
 	if (slurm_job > 0) {
 		/* nothing of the step runs here: it is the Slurm job, followed again
-		 * (reattach) or, for a job cancelled meanwhile, cancelled */
-		int cancelled = !reattach && slurm_cancel(slurm_job) == 0;
+		 * or, for a job cancelled meanwhile, cancelled */
+		int cancelled = cancel && slurm_cancel(slurm_job) == 0;
 		if (!p->quiet)
 			fprintf(stderr, "level=warn job=%lld msg=\"was running when kilnd stopped\" "
-				"slurm_job=%lld %s\n", (long long)id, (long long)slurm_job,
-				reattach ? "reattach=1" : cancelled ? "scancel=1" : "scancel=0");
-		return;
+				"slurm_job=%lld%s %s\n", (long long)id, (long long)slurm_job,
+				found ? " found_by_name=1" : "",
+				!cancel ? "reattach=1" : cancelled ? "scancel=1" : "scancel=0");
+		return cancel ? 0 : slurm_job;
 	}
 	char marker[PATH_MAX + 64];
 	snprintf(marker, sizeof(marker), "KILN_JOB_DIR=%s/jobs/%lld/work", p->data_dir,
@@ -752,6 +779,7 @@ static void orphan(void *arg, int64_t id, pid_t pgid, int64_t slurm_job, int rea
 	if (!p->quiet)
 		fprintf(stderr, "level=warn job=%lld msg=\"was running when kilnd stopped\" "
 			"processes_killed=%d containers_removed=%d\n", (long long)id, killed, removed);
+	return 0;
 }
 
 int worker_start(struct jobs *jobs, const struct worker_conf *conf, struct worker_pool **out,

@@ -281,6 +281,36 @@ def main():
                    f"{after[sid][1]} after, the only one named so: {same}")
         R.check("kill_9_mid_step_then_restart_reattaches_to_the_same_slurm_job", reattach)
 
+        def crash_before_row_write():
+            nonlocal k
+            jid = next_id()
+            g = gate_for(jid)
+            st, job = J.submit(k, spec_for("axera-pi", name="unrecorded"))
+            assert st == 202 and job["id"] == jid, job
+            wait_gate(jid)
+            got = k.json("GET", f"/api/v1/jobs/{jid}")[1]
+            sid, step = got["slurm_job"], got["step"]
+            k.kill9()
+            # As if kilnd died between sbatch's answer and writing the id:
+            # the restart must find the Slurm job by its name, not rerun.
+            c = J.sqlite3.connect(os.path.join(k.data, "kiln.db"), timeout=30)
+            c.execute("UPDATE jobs SET slurm_job = NULL WHERE id = ?", (jid,))
+            c.commit()
+            c.close()
+            k = J.Daemon(text, env, data_dir=kdir)
+            open_gate(g)
+            assert J.final_state(k.events(jid)) == "succeeded", \
+                k.json("GET", f"/api/v1/jobs/{jid}")[1]
+            got = k.json("GET", f"/api/v1/jobs/{jid}")[1]
+            assert got["attempt"] == 1 and got["bundle"], got
+            same = sorted(i for i, (n, _) in slurm_jobs(cluster).items()
+                          if n == f"kiln-{jid}-{step}")
+            assert same == [sid], (same, sid)
+            assert "found_by_name=1" in k.log_text(), k.log_text()[-1500:]
+            os.unlink(g)
+        R.check("a_crash_before_the_slurm_id_was_written_finds_the_job_by_name",
+                crash_before_row_write)
+
         def orderly_stop():
             nonlocal k
             jid = next_id()
