@@ -42,13 +42,13 @@
  *   jobs_claim(j, &claim, err)           oldest queued → running (BEGIN IMMEDIATE);
  *                                        claim.id == 0 when the queue is empty
  *   jobs_set_plan, jobs_step, jobs_set_pgid, jobs_progress, jobs_finish,
- *   jobs_cancel_requested, jobs_requeue
+ *   jobs_cancel_requested, jobs_requeue, jobs_set_slurm, jobs_requeue_resume (engine = slurm)
  *
  * JSON of a job: {"id", "model", "dataset", "target", "spec" (jobs_get only),
  *   "state", "step", "step_index", "steps", "progress", "attempt",
  *   "error": {"code", "message"} | null, "cache_key", "cached_from",
  *   "created", "started", "finished", "bundle", "figures": [...],
- *   "cancel_requested"}
+ *   "cancel_requested", "slurm_job"}
  */
 #ifndef KILN_JOBS_H
 #define KILN_JOBS_H
