@@ -8,14 +8,14 @@
  * they agree.  Rules the schema cannot express (the model's inspection,
  * option values per target) live only here.  Never does I/O.
  */
-#include "spec.h"
+#include "conversion/spec.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "target_ops.h"
+#include "conversion/target_ops.h"
 
 static const char *const TOP_KEYS[] = {"model", "dataset", "target", "name", "input", "outputs",
 				       "quantize", "calibration", "tolerance", "target_options",

@@ -15,7 +15,7 @@
  * Key=Value fields (JobState=, Reason=, NodeList=); job state names from
  * src/common/slurm_protocol_defs.c job_state_string().
  */
-#include "slurm.h"
+#include "runtime/slurm.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -35,10 +35,10 @@
 
 #include <stdint.h>
 
-#include "engine.h"
-#include "exec.h"
-#include "joblog.h"
-#include "kiln_err.h"
+#include "runtime/engine.h"
+#include "runtime/exec.h"
+#include "runtime/joblog.h"
+#include "runtime/kiln_err.h"
 
 /* How often the job's state is asked for while it runs: one scontrol per
  * running step per interval, cheap for slurmctld at tens of steps. */
