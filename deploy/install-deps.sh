@@ -12,7 +12,7 @@ RUN_PKGS="build-essential pkg-config libmicrohttpd-dev libcjson-dev libarchive-d
  libonnx-dev libpng-dev libssl-dev curl jq"
 TEST_PKGS="libcurl4-openssl-dev curl cppcheck wrk nginx-light python3 python3-onnx
  python3-numpy python3-yaml libonnx-testdata procps podman runc busybox-static time
- python3-skimage python3-pil clang python3-jsonschema chromium nodejs openssh-server"
+ python3-skimage python3-pil clang python3-jsonschema chromium nodejs openssh-server slurm-wlm munge"
 # npm: Debian ships it apart from nodejs; NodeSource's nodejs carries its own.
 command -v npm >/dev/null 2>&1 || TEST_PKGS="$TEST_PKGS npm"
 case "${1:-run}" in

@@ -76,14 +76,49 @@ static int split_args(const char *args, char *buf, size_t cap, char **out, int m
 	return n;
 }
 
+int engine_is_slurm(const struct engine_conf *c)
+{
+	return strcmp(c->engine, "slurm") == 0;
+}
+
+void engine_node_conf(const struct engine_conf *c, struct engine_conf *out)
+{
+	*out = *c;
+	if (engine_is_slurm(c))
+		snprintf(out->engine, sizeof(out->engine), "%s", c->node_engine);
+}
+
+int engine_split_args(const char *args, char *buf, size_t cap, char **toks, int max)
+{
+	return split_args(args, buf, cap, toks, max);
+}
+
 int engine_conf_check(const struct engine_conf *c, struct kiln_err *err)
 {
 	char field[48];
+	if (engine_is_slurm(c)) {
+		struct engine_conf node;
+		engine_node_conf(c, &node);
+		snprintf(field, sizeof(field), "toolchain.%.16s.node_engine", c->toolchain);
+		if (engine_is_slurm(&node))
+			return kiln_errf(err, KILN_EINVAL, field,
+					 "[toolchain.%s] node_engine cannot be slurm: use docker, "
+					 "podman or local (what runs on the node)", c->toolchain);
+		char buf[512];
+		char *toks[ENGINE_MAX_EXTRA_ARGS];
+		if (split_args(c->sbatch_args, buf, sizeof(buf), toks, ENGINE_MAX_EXTRA_ARGS) < 0) {
+			snprintf(field, sizeof(field), "toolchain.%.16s.sbatch_args", c->toolchain);
+			return kiln_errf(err, KILN_EINVAL, field,
+					 "[toolchain.%s] sbatch_args has more than %d arguments",
+					 c->toolchain, ENGINE_MAX_EXTRA_ARGS);
+		}
+		return engine_conf_check(&node, err);
+	}
 	snprintf(field, sizeof(field), "toolchain.%.16s.engine", c->toolchain);
 	if (strcmp(c->engine, "local") != 0 && !is_container(c))
 		return kiln_errf(err, KILN_EINVAL, field,
-				 "[toolchain.%s] engine '%s' is not known: use docker, podman or local",
-				 c->toolchain, c->engine);
+				 "[toolchain.%s] engine '%s' is not known: use docker, podman, local "
+				 "or slurm", c->toolchain, c->engine);
 	if (is_container(c)) {
 		snprintf(field, sizeof(field), "toolchain.%.16s.image", c->toolchain);
 		if (!image_ok(c->image))
@@ -214,6 +249,12 @@ int engine_command(const struct engine_conf *c, const char *workspace, const cha
 	int rc = engine_conf_check(c, err);
 	if (rc != 0)
 		return rc;
+	if (engine_is_slurm(c)) {
+		/* the batch script runs on the node what node_engine runs here */
+		struct engine_conf node;
+		engine_node_conf(c, &node);
+		return engine_command(&node, workspace, container, argv, extra_env, cmd, err);
+	}
 	struct vec a = {0}, e = {0};
 	char *new_path = NULL;
 	if (!is_container(c) && c->path[0] != '\0') {
@@ -551,6 +592,25 @@ int engine_probe(const struct engine_conf *c, int timeout_ms, struct engine_stat
 		snprintf(st->message, sizeof(st->message), "%s", err.msg);
 		snprintf(st->fix, sizeof(st->fix), "edit [toolchain.%s] in kiln.ini", c->toolchain);
 		return KILN_EUNAVAIL;
+	}
+	if (engine_is_slurm(c)) {
+		/* the cluster answers, then the node's tool as seen from here (the
+		 * same image or shared path on the nodes, README "Slurm") */
+		struct capture cap = {"", 0};
+		char *sinfo[] = {"sinfo", "-h", "-o", "%P %a", NULL};
+		if (run_quiet(sinfo, NULL, timeout_ms, &cap) != 0) {
+			snprintf(st->message, sizeof(st->message), "Slurm does not answer: sinfo: %.180s",
+				 cap.first);
+			snprintf(st->fix, sizeof(st->fix),
+				 "install slurm-client and munge on this host, copy the cluster's "
+				 "slurm.conf and munge.key, or start kilnd with SLURM_CONF set");
+			return KILN_EUNAVAIL;
+		}
+		struct engine_conf node;
+		engine_node_conf(c, &node);
+		int rc = engine_probe(&node, timeout_ms, st);
+		snprintf(st->engine, sizeof(st->engine), "slurm");
+		return rc;
 	}
 	const struct toolchain_help *h = help_for(c->toolchain);
 	if (!is_container(c)) {

@@ -27,6 +27,9 @@
  *   engine_container_name(job, step, buf, cap)
  *   engine_command(conf, workspace, container, argv, extra_env, &cmd, err)
  *   engine_cmd_free(&cmd)
+ *   engine_is_slurm(conf), engine_node_conf(conf, &node)   engine = slurm: what the
+ *                                           node runs (the step's argv is built
+ *                                           from node_engine; runtime/slurm.h submits it)
  *   engine_remove_container(conf, name)      `<engine> rm -f name`, bounded in time
  *   engine_probe(conf, timeout_ms, &status)  does the engine answer, is the image there,
  *                                            does the tool run inside it (`model_transform.py
@@ -56,10 +59,18 @@
 
 struct engine_conf {
 	char toolchain[16];     /* tpu-mlir | pulsar2 | pulsar | voyager | local */
-	char engine[16];        /* docker | podman | local */
+	char engine[16];        /* docker | podman | local | slurm */
 	char image[256];        /* containers: the image; local: unused */
 	char engine_args[512];  /* extra arguments for `<engine> run`, space-separated */
 	char path[1024];        /* local: prepended to PATH; relative = from kilnd's cwd */
+	/* engine = slurm (runtime/slurm.h): the step is a batch job whose script
+	 * runs what node_engine would run on this host, on a cluster node */
+	char node_engine[16];   /* docker | podman | local */
+	char partition[64];     /* sbatch --partition; "" = the cluster's default */
+	int cpus;               /* --cpus-per-task; 0 = not given */
+	char mem[32];           /* --mem (e.g. 4G); "" = not given */
+	char time[32];          /* --time upper bound; "" = from the step's timeout */
+	char sbatch_args[512];  /* more sbatch arguments, space-separated */
 };
 
 /* What to spawn for one step; every pointer owned, freed by engine_cmd_free. */
@@ -89,6 +100,16 @@ const struct engine_conf *engine_find(const struct engine_conf *confs, size_t n,
 const struct engine_conf *engine_local_conf(void);
 
 int engine_conf_check(const struct engine_conf *c, struct kiln_err *err);
+
+/* 1 when steps of this toolchain go to Slurm. */
+int engine_is_slurm(const struct engine_conf *c);
+/* The conf of what runs on the node: c itself with engine = node_engine for
+ * slurm, a plain copy otherwise. */
+void engine_node_conf(const struct engine_conf *c, struct engine_conf *out);
+
+/* sbatch_args split on spaces/tabs into toks (pointing into buf); -1 when
+ * more than max. */
+int engine_split_args(const char *args, char *buf, size_t cap, char **toks, int max);
 
 /* "kiln-<job>-<step>" into buf; KILN_EINVAL when it does not fit. */
 int engine_container_name(int64_t job, const char *step, char *buf, size_t cap,

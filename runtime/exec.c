@@ -89,6 +89,11 @@ int exec_cancel_fired(const struct exec_cancel *c)
 	return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
 }
 
+int exec_cancel_fd(const struct exec_cancel *c)
+{
+	return c->fd;
+}
+
 /* --- spawning ---------------------------------------------------------------- */
 
 /* Finds name on search (a PATH string).  The result is absolute, because

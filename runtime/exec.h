@@ -60,6 +60,9 @@ void exec_cancel_free(struct exec_cancel *c);
 void exec_cancel_fire(struct exec_cancel *c);
 void exec_cancel_reset(struct exec_cancel *c);
 int exec_cancel_fired(const struct exec_cancel *c);
+/* The eventfd, readable while a cancel is pending: for a poll() of one's own
+ * (runtime/slurm.c waits on it between looks at a Slurm job). */
+int exec_cancel_fd(const struct exec_cancel *c);
 
 /* --- running a step -------------------------------------------------------- */
 

@@ -33,7 +33,7 @@ struct jobs {
 #define JOB_COLS "id, model, dataset, target, spec, state, step, step_index, " \
 	"json_array_length(plan, '$.steps'), progress, attempt, error_code, error_message, " \
 	"cache_key, cached_from, created_at, started_at, finished_at, bundle, figures, " \
-	"cancel_requested"
+	"cancel_requested, slurm_job"
 
 static const char *const STATES[] = {
 	"queued", "running", "succeeded", "failed", "cancelled", NULL,
@@ -271,6 +271,7 @@ static cJSON *job_json(sqlite3_stmt *st, int with_spec)
 	add_text(o, "bundle", st, 18);
 	add_json(o, "figures", st, 19, 1);
 	cJSON_AddBoolToObject(o, "cancel_requested", sqlite3_column_int(st, 20) != 0);
+	add_int(o, "slurm_job", st, 21);
 	return o;
 }
 
@@ -640,7 +641,8 @@ static int retry_unlocked(struct jobs *j, int64_t id, struct kiln_err *err)
 		  " attempt_base = attempt + 1, error_code = NULL, error_message = NULL,"
 		  " progress = 0, step = NULL, step_index = NULL, started_at = NULL,"
 		  " finished_at = NULL, bundle = NULL, figures = '[]', cancel_requested = 0,"
-		  " pgid = NULL WHERE id = ? AND state IN ('failed', 'cancelled')"
+		  " pgid = NULL, slurm_job = NULL, resume_step = NULL"
+		  " WHERE id = ? AND state IN ('failed', 'cancelled')"
 		  " RETURNING attempt", &st, err);
 	if (rc != 0) {
 		rollback(c);
@@ -680,9 +682,14 @@ static int retry_unlocked(struct jobs *j, int64_t id, struct kiln_err *err)
 struct orphan_row {
 	int64_t id;
 	pid_t pgid;
+	int64_t slurm_job;   /* > 0: the step is a Slurm job, re-attached if not cancelled */
+	int step_index;
 	int attempt, base, cancel;
 	char *plan;
 };
+
+/* A Slurm step not cancelled is followed again, not run again. */
+#define REATTACH(r) ((r)->slurm_job > 0 && (r)->step_index >= 0 && !(r)->cancel)
 
 static int recover_unlocked(struct jobs *j, jobs_orphan_fn orphan, void *arg, int *requeued,
                             int *failed, struct kiln_err *err)
@@ -692,8 +699,8 @@ static int recover_unlocked(struct jobs *j, jobs_orphan_fn orphan, void *arg, in
 	if (c == NULL)
 		return KILN_EIO;
 	sqlite3_stmt *st;
-	int rc = prep(c, "SELECT id, pgid, attempt, attempt_base, cancel_requested, plan"
-		      " FROM jobs WHERE state = 'running' ORDER BY id", &st, err);
+	int rc = prep(c, "SELECT id, pgid, attempt, attempt_base, cancel_requested, plan,"
+		      " slurm_job, step_index FROM jobs WHERE state = 'running' ORDER BY id", &st, err);
 	if (rc != 0)
 		return rc;
 	struct orphan_row *rows = NULL;
@@ -715,6 +722,8 @@ static int recover_unlocked(struct jobs *j, jobs_orphan_fn orphan, void *arg, in
 		r->base = sqlite3_column_int(st, 3);
 		r->cancel = sqlite3_column_int(st, 4);
 		r->plan = col_dup(st, 5);
+		r->slurm_job = sqlite3_column_int64(st, 6);
+		r->step_index = sqlite3_column_type(st, 7) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 7);
 	}
 	if (s != SQLITE_DONE) {
 		rc = s == SQLITE_ROW ? kiln_errf(err, KILN_ENOMEM, "", "out of memory")
@@ -726,7 +735,8 @@ static int recover_unlocked(struct jobs *j, jobs_orphan_fn orphan, void *arg, in
 	/* Before any row changes: a process the old kilnd left must be gone
 	 * before the job can run again in the same workspace. */
 	for (size_t i = 0; orphan && i < n; i++)
-		orphan(arg, rows[i].id, rows[i].pgid, rows[i].plan);
+		rows[i].slurm_job = orphan(arg, rows[i].id, rows[i].pgid, rows[i].slurm_job,
+					   rows[i].step_index, rows[i].cancel, rows[i].plan);
 	if ((rc = exec_sql(c, "BEGIN IMMEDIATE", err)) != 0)
 		goto out;
 	char now[32];
@@ -734,7 +744,12 @@ static int recover_unlocked(struct jobs *j, jobs_orphan_fn orphan, void *arg, in
 	for (size_t i = 0; i < n; i++) {
 		struct orphan_row *r = &rows[i];
 		int again = !r->cancel && r->attempt - r->base + 1 < j->max_attempts;
-		if (again)
+		if (REATTACH(r))
+			/* the step lives on in Slurm: the same attempt goes on from it */
+			rc = prep(c, "UPDATE jobs SET state = 'queued', resume_step = step_index,"
+				  " slurm_job = ?2, pgid = NULL WHERE id = ?1 AND state = 'running'",
+				  &st, err);
+		else if (again)
 			rc = prep(c, "UPDATE jobs SET state = 'queued', attempt = attempt + 1,"
 				  " progress = 0, step = NULL, step_index = NULL, started_at = NULL,"
 				  " pgid = NULL WHERE id = ? AND state = 'running'", &st, err);
@@ -745,8 +760,10 @@ static int recover_unlocked(struct jobs *j, jobs_orphan_fn orphan, void *arg, in
 		if (rc != 0)
 			break;
 		sqlite3_bind_int64(st, 1, r->id);
+		if (REATTACH(r))
+			sqlite3_bind_int64(st, 2, r->slurm_job);
 		char msg[160];
-		if (!again) {
+		if (!again && !REATTACH(r)) {
 			if (r->cancel)
 				snprintf(msg, sizeof(msg), "cancelled; kilnd stopped before the step ended");
 			else
@@ -762,7 +779,7 @@ static int recover_unlocked(struct jobs *j, jobs_orphan_fn orphan, void *arg, in
 		}
 		if ((rc = run(c, st, err)) != 0)
 			break;
-		if (again)
+		if (again || REATTACH(r))
 			(*requeued)++;
 		else
 			(*failed)++;
@@ -779,7 +796,9 @@ static int recover_unlocked(struct jobs *j, jobs_orphan_fn orphan, void *arg, in
 	for (size_t i = 0; i < n; i++) {
 		struct orphan_row *r = &rows[i];
 		int again = !r->cancel && r->attempt - r->base + 1 < j->max_attempts;
-		if (again)
+		if (REATTACH(r))
+			publish_state(j, r->id, "queued", r->attempt, NULL, NULL);
+		else if (again)
 			publish_state(j, r->id, "queued", r->attempt + 1, NULL, NULL);
 		else if (r->cancel)
 			publish_state(j, r->id, "cancelled", r->attempt, "cancelled",
@@ -804,6 +823,7 @@ void jobs_claim_clear(struct jobs_claim *c)
 	free(c->target);
 	free(c->spec_json);
 	free(c->plan_json);
+	free(c->figures_json);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -824,7 +844,8 @@ static int claim_unlocked(struct jobs *j, struct jobs_claim *out, struct kiln_er
 	rc = prep(c, "UPDATE jobs SET state = 'running', started_at = ?1, finished_at = NULL,"
 		  " progress = 0, step = NULL, step_index = NULL, pgid = NULL"
 		  " WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1)"
-		  " RETURNING id, attempt, model, dataset, target, spec, plan", &st, err);
+		  " RETURNING id, attempt, model, dataset, target, spec, plan, resume_step,"
+		  " slurm_job, figures", &st, err);
 	if (rc != 0) {
 		rollback(c);
 		return rc;
@@ -839,6 +860,11 @@ static int claim_unlocked(struct jobs *j, struct jobs_claim *out, struct kiln_er
 		out->target = col_dup(st, 4);
 		out->spec_json = col_dup(st, 5);
 		out->plan_json = col_dup(st, 6);
+		out->resume_step = sqlite3_column_type(st, 7) == SQLITE_NULL ? -1
+										 : sqlite3_column_int(st, 7);
+		out->slurm_job = sqlite3_column_int64(st, 8);
+		if (out->resume_step >= 0)
+			out->figures_json = col_dup(st, 9);
 	}
 	if (s != SQLITE_DONE) {
 		rc = db_fail(c, st, err);
@@ -884,8 +910,8 @@ static int step_unlocked(struct jobs *j, int64_t id, int index, int n_steps,
 	if (c == NULL)
 		return KILN_EIO;
 	sqlite3_stmt *st;
-	int rc = prep(c, "UPDATE jobs SET step = ?, step_index = ?, pgid = ? WHERE id = ?",
-		      &st, err);
+	int rc = prep(c, "UPDATE jobs SET step = ?, step_index = ?, pgid = ?, slurm_job = NULL,"
+		      " resume_step = NULL WHERE id = ?", &st, err);
 	if (rc != 0)
 		return rc;
 	bind_text(st, 1, name);
@@ -905,6 +931,38 @@ static int step_unlocked(struct jobs *j, int64_t id, int index, int n_steps,
 	}
 	publish(j, id, "step", d);
 	return 0;
+}
+
+static int set_slurm_unlocked(struct jobs *j, int64_t id, const char *step, int64_t slurm_job,
+			      struct kiln_err *err)
+{
+	sqlite3 *c = conn(j, err);
+	if (c == NULL)
+		return KILN_EIO;
+	sqlite3_stmt *st;
+	int rc = prep(c, "UPDATE jobs SET slurm_job = ? WHERE id = ?", &st, err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, slurm_job);
+	sqlite3_bind_int64(st, 2, id);
+	if ((rc = run(c, st, err)) != 0)
+		return rc;
+	cJSON *d = cJSON_CreateObject();
+	if (d) {
+		cJSON_AddStringToObject(d, "step", step);
+		cJSON_AddNumberToObject(d, "slurm_job", (double)slurm_job);
+	}
+	publish(j, id, "slurm", d);
+	return 0;
+}
+
+int jobs_set_slurm(struct jobs *j, int64_t id, const char *step, int64_t slurm_job,
+		   struct kiln_err *err)
+{
+	pthread_mutex_lock(&j->wlock);
+	int rc = set_slurm_unlocked(j, id, step, slurm_job, err);
+	pthread_mutex_unlock(&j->wlock);
+	return rc;
 }
 
 static int set_pgid_unlocked(struct jobs *j, int64_t id, pid_t pgid, struct kiln_err *err)
@@ -968,7 +1026,8 @@ static int finish_unlocked(struct jobs *j, int64_t id, const char *state,
 	int rc = prep(c, "UPDATE jobs SET state = ?1, finished_at = ?2, error_code = ?3,"
 		      " error_message = ?4, bundle = coalesce(?5, bundle),"
 		      " figures = coalesce(?6, figures),"
-		      " progress = CASE WHEN ?1 = 'succeeded' THEN 1 ELSE progress END, pgid = NULL"
+		      " progress = CASE WHEN ?1 = 'succeeded' THEN 1 ELSE progress END, pgid = NULL,"
+		      " resume_step = NULL"
 		      " WHERE id = ?7 AND state = 'running' RETURNING attempt", &st, err);
 	if (rc != 0)
 		return rc;
@@ -1017,16 +1076,21 @@ int jobs_cancel_requested(struct jobs *j, int64_t id, int *requested, struct kil
 	return 0;
 }
 
-static int requeue_unlocked(struct jobs *j, int64_t id, struct kiln_err *err)
+static int requeue_unlocked(struct jobs *j, int64_t id, int resume, struct kiln_err *err)
 {
 	sqlite3 *c = conn(j, err);
 	if (c == NULL)
 		return KILN_EIO;
 	sqlite3_stmt *st;
-	int rc = prep(c, "UPDATE jobs SET state = 'queued', progress = 0, step = NULL,"
-		      " step_index = NULL, started_at = NULL, pgid = NULL"
-		      " WHERE id = ? AND state = 'running' AND cancel_requested = 0"
-		      " RETURNING attempt", &st, err);
+	int rc = resume
+		? prep(c, "UPDATE jobs SET state = 'queued', resume_step = step_index, pgid = NULL"
+		       " WHERE id = ? AND state = 'running' AND cancel_requested = 0"
+		       " AND slurm_job IS NOT NULL AND step_index IS NOT NULL"
+		       " RETURNING attempt", &st, err)
+		: prep(c, "UPDATE jobs SET state = 'queued', progress = 0, step = NULL,"
+		       " step_index = NULL, started_at = NULL, pgid = NULL, resume_step = NULL"
+		       " WHERE id = ? AND state = 'running' AND cancel_requested = 0"
+		       " RETURNING attempt", &st, err);
 	if (rc != 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
@@ -1199,7 +1263,15 @@ int jobs_finish(struct jobs *j, int64_t id, const char *state, const char *error
 int jobs_requeue(struct jobs *j, int64_t id, struct kiln_err *err)
 {
 	pthread_mutex_lock(&j->wlock);
-	int rc = requeue_unlocked(j, id, err);
+	int rc = requeue_unlocked(j, id, 0, err);
+	pthread_mutex_unlock(&j->wlock);
+	return rc;
+}
+
+int jobs_requeue_resume(struct jobs *j, int64_t id, struct kiln_err *err)
+{
+	pthread_mutex_lock(&j->wlock);
+	int rc = requeue_unlocked(j, id, 1, err);
 	pthread_mutex_unlock(&j->wlock);
 	return rc;
 }

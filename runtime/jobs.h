@@ -42,13 +42,13 @@
  *   jobs_claim(j, &claim, err)           oldest queued → running (BEGIN IMMEDIATE);
  *                                        claim.id == 0 when the queue is empty
  *   jobs_set_plan, jobs_step, jobs_set_pgid, jobs_progress, jobs_finish,
- *   jobs_cancel_requested, jobs_requeue
+ *   jobs_cancel_requested, jobs_requeue, jobs_set_slurm, jobs_requeue_resume (engine = slurm)
  *
  * JSON of a job: {"id", "model", "dataset", "target", "spec" (jobs_get only),
  *   "state", "step", "step_index", "steps", "progress", "attempt",
  *   "error": {"code", "message"} | null, "cache_key", "cached_from",
  *   "created", "started", "finished", "bundle", "figures": [...],
- *   "cancel_requested"}
+ *   "cancel_requested", "slurm_job"}
  */
 #ifndef KILN_JOBS_H
 #define KILN_JOBS_H
@@ -85,7 +85,14 @@ struct jobs;
 typedef void (*jobs_hook)(void *arg, int64_t id);
 
 /* After a crash: a job left running.  plan_json may be NULL. */
-typedef void (*jobs_orphan_fn)(void *arg, int64_t id, pid_t pgid, const char *plan_json);
+/* After a crash: a job left running at step step_index (-1: none yet).
+ * plan_json may be NULL.  slurm_job > 0: the step is that Slurm job.  The
+ * callback returns the Slurm job to follow again (slurm_job, or one it found
+ * by the step's job name when the crash came before slurm_job was written),
+ * or 0: the job is then run again or, with cancel, cancelled — and a Slurm
+ * job of a cancelled one is the callback's to scancel. */
+typedef int64_t (*jobs_orphan_fn)(void *arg, int64_t id, pid_t pgid, int64_t slurm_job,
+				  int step_index, int cancel, const char *plan_json);
 
 struct jobs_new {
 	const char *model;           /* required, 1..JOBS_ID_MAX of [A-Za-z0-9._:-] */
@@ -105,6 +112,11 @@ struct jobs_claim {
 	char *model, *dataset, *target;
 	char *spec_json;
 	char *plan_json;             /* NULL when not planned yet */
+	/* >= 0: a restart found step resume_step running as Slurm job
+	 * slurm_job: follow it, do not start the attempt again; -1 otherwise */
+	int resume_step;
+	int64_t slurm_job;
+	char *figures_json;          /* resume only: the figures recorded so far */
 };
 
 /* Caller frees with jobs_close() (accepts NULL).  events may be NULL (no
@@ -152,6 +164,10 @@ int jobs_set_plan(struct jobs *j, int64_t id, const char *plan_json, struct kiln
 int jobs_step(struct jobs *j, int64_t id, int index, int n_steps, const char *name,
 	      pid_t pgid, struct kiln_err *err);
 int jobs_set_pgid(struct jobs *j, int64_t id, pid_t pgid, struct kiln_err *err);
+/* The running step (named step) is Slurm job slurm_job: stored in the row
+ * (JSON "slurm_job") and published as a "slurm" event {"step","slurm_job"}. */
+int jobs_set_slurm(struct jobs *j, int64_t id, const char *step, int64_t slurm_job,
+		   struct kiln_err *err);
 /* figures_json (a JSON array) may be NULL to leave them as they are. */
 int jobs_progress(struct jobs *j, int64_t id, double progress, const char *figures_json,
 		  struct kiln_err *err);
@@ -164,6 +180,10 @@ int jobs_finish(struct jobs *j, int64_t id, const char *state, const char *error
 int jobs_cancel_requested(struct jobs *j, int64_t id, int *requested, struct kiln_err *err);
 /* An orderly shutdown stopped the job: running → queued with the same
  * attempt (it did not fail), or → cancelled when a cancel was requested. */
+/* Orderly shutdown with the running step left in Slurm (its slurm_job
+ * recorded): back to queued, same attempt, to be followed again from that
+ * step by the next claim (a cancel requested meanwhile: cancelled). */
+int jobs_requeue_resume(struct jobs *j, int64_t id, struct kiln_err *err);
 int jobs_requeue(struct jobs *j, int64_t id, struct kiln_err *err);
 
 #endif

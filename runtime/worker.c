@@ -26,6 +26,7 @@
 
 #include "runtime/exec.h"
 #include "runtime/logparse.h"
+#include "runtime/slurm.h"
 
 struct worker {
 	struct worker_pool *pool;
@@ -227,6 +228,7 @@ static void utf8_clean(char *dst, size_t cap, const char *s, size_t n)
 
 struct step_ctx {
 	struct worker_pool *pool;
+	struct worker *w;
 	int64_t job;
 	const char *step;
 	int index, n_steps;
@@ -293,8 +295,31 @@ static void on_spawn(void *arg, pid_t pgid)
 			(long long)c->job, c->step, err.msg);
 }
 
+/* A Slurm step "exists" once sbatch answered: the row names the step and
+ * its Slurm job in two writes (a crash between them reruns the step). */
+static void on_submit(void *arg, int64_t slurm_job)
+{
+	struct step_ctx *c = arg;
+	struct kiln_err err;
+	on_spawn(arg, 0);
+	if (jobs_set_slurm(c->pool->jobs, c->job, c->step, slurm_job, &err) != 0)
+		fprintf(stderr, "level=warn job=%lld msg=\"cannot record Slurm job %lld: %s\"\n",
+			(long long)c->job, (long long)slurm_job, err.msg);
+}
+
+/* kilnd is stopping (not a user's cancel): a Slurm step stays in Slurm. */
+static int detach(void *arg)
+{
+	struct step_ctx *c = arg;
+	pthread_mutex_lock(&c->pool->lock);
+	int stopping = c->w->shutdown;
+	pthread_mutex_unlock(&c->pool->lock);
+	return stopping;
+}
+
 /* The outcome of a job, to be written by finish(). */
 struct verdict {
+	int resume;              /* with state NULL: requeue to follow the Slurm step again */
 	const char *state;       /* succeeded, failed, cancelled, or NULL = requeue */
 	const char *code;
 	char msg[256];
@@ -334,7 +359,10 @@ static void run_steps(struct worker *w, const struct jobs_claim *job, struct pla
 	snprintf(marker_dir, sizeof(marker_dir), "KILN_JOB_DIR=%s", workdir);
 	/* The marker lets a restarted kilnd recognise processes this one left */
 	const char *extra_env[] = {marker_id, marker_dir, NULL};
-	for (size_t i = 0; i < plan->n_steps; i++) {
+	size_t first = job->resume_step > 0 ? (size_t)job->resume_step : 0;
+	for (size_t i = 0; i < first && i < plan->n_steps; i++)
+		done += plan->steps[i].weight;
+	for (size_t i = first; i < plan->n_steps; i++) {
 		const struct plan_step *s = &plan->steps[i];
 		if (exec_cancel_fired(w->cancel)) {
 			v->state = "cancelled";
@@ -364,7 +392,7 @@ static void run_steps(struct worker *w, const struct jobs_claim *job, struct pla
 		joblog_printf(log, "step %zu/%zu %s (%s, %s): %s", i + 1, plan->n_steps, s->name,
 				s->toolchain, ec->engine, shown);
 		struct step_ctx ctx = {
-			.pool = p, .job = job->id, .step = s->name, .figures = figures,
+			.pool = p, .w = w, .job = job->id, .step = s->name, .figures = figures,
 			.index = (int)i, .n_steps = (int)plan->n_steps,
 			.n_figures = cJSON_GetArraySize(figures),
 		};
@@ -381,7 +409,21 @@ static void run_steps(struct worker *w, const struct jobs_claim *job, struct pla
 			.arg = &ctx, .on_spawn = on_spawn, .cancel = w->cancel,
 		};
 		struct exec_result res;
-		int rc = exec_run(&req, &res, &err);
+		int rc;
+		if (engine_is_slurm(ec)) {
+			struct slurm_step ss = {
+				.conf = ec, .job = job->id, .step = s->name, .workspace = workdir,
+				.cmd = &cmd, .timeout_ms = s->timeout_s * 1000,
+				.outputs = (const char *const *)s->outputs, .log = log,
+				.on_line = on_line, .arg = &ctx, .on_submit = on_submit,
+				.cancel = w->cancel, .detach = detach,
+				.attach = job->resume_step >= 0 && i == (size_t)job->resume_step
+						  ? job->slurm_job : 0,
+			};
+			rc = slurm_run(&ss, &res, &err);
+		} else {
+			rc = exec_run(&req, &res, &err);
+		}
 		if (!ctx.recorded) {  /* never started: the row still names the step */
 			struct kiln_err e2;
 			jobs_step(p->jobs, job->id, (int)i, (int)plan->n_steps, s->name, 0, &e2);
@@ -406,6 +448,12 @@ static void run_steps(struct worker *w, const struct jobs_claim *job, struct pla
 		if (rc != 0) {
 			switch (res.outcome) {
 			case EXEC_CANCELLED:
+				if (res.pid == -1) {  /* left in Slurm by detach() */
+					v->state = NULL;
+					v->code = NULL;
+					v->resume = 1;
+					return;
+				}
 				v->state = "cancelled";
 				v->code = "cancelled";
 				snprintf(v->msg, sizeof(v->msg), "cancelled during step '%s'", s->name);
@@ -468,15 +516,53 @@ static void run_job(struct worker *w, const struct jobs_claim *job)
 		fail(&v, "workspace", "cannot create %s: %s", dir, strerror(errno));
 		goto finish;
 	}
-	if (job->attempt > 1) {
+	int resume = job->resume_step >= 0 && job->slurm_job > 0;
+	char *old_log = NULL;
+	size_t old_len = 0;
+	if (resume) {
+		/* the same attempt goes on: its log so far stays at the top */
+		FILE *f = fopen(logpath, "re");
+		if (f != NULL) {
+			old_log = malloc(p->log_cap);
+			old_len = old_log ? fread(old_log, 1, p->log_cap, f) : 0;
+			fclose(f);
+		}
+	} else if (job->attempt > 1) {
 		/* keep the previous attempt's log beside the new one */
 		char old[PATH_MAX + 64];
 		snprintf(old, sizeof(old), "%s/log.%d.txt", dir, job->attempt - 1);
 		rename(logpath, old);
 	}
 	if (joblog_open(logpath, p->log_cap, &log, &err) != 0) {
+		free(old_log);
 		fail(&v, "workspace", "%s%s", err.msg, NULL);
 		goto finish;
+	}
+	if (old_len > 0)
+		joblog_write(log, old_log, old_len);
+	free(old_log);
+	if (resume) {
+		joblog_printf(log, "kilnd restarted: job %lld attempt %d goes on at step %d, "
+				"Slurm job %lld", (long long)job->id, job->attempt,
+				job->resume_step + 1, (long long)job->slurm_job);
+		if (job->figures_json != NULL) {
+			cJSON *fj = cJSON_Parse(job->figures_json);
+			if (cJSON_IsArray(fj)) {
+				cJSON_Delete(figures);
+				figures = fj;
+			} else {
+				cJSON_Delete(fj);
+			}
+		}
+		if (job->plan_json == NULL ||
+		    plan_parse(job->plan_json, strlen(job->plan_json), &plan, &err) != 0 ||
+		    (size_t)job->resume_step >= plan->n_steps) {
+			fail(&v, "internal", "cannot re-attach to the Slurm job: the stored plan is "
+			     "missing or does not have step %s%s", "", NULL);
+			goto finish;
+		}
+		run_steps(w, job, plan, workdir, log, figures, &v);
+		goto finished_steps;
 	}
 	joblog_printf(log, "job %lld attempt %d: model %s, target %s", (long long)job->id,
 			job->attempt, job->model, job->target);
@@ -524,6 +610,7 @@ static void run_job(struct worker *w, const struct jobs_claim *job)
 		}
 	}
 	run_steps(w, job, plan, workdir, log, figures, &v);
+finished_steps:
 	if (v.state != NULL && strcmp(v.state, "succeeded") == 0 && p->finisher != NULL) {
 		if (p->finisher(p->finisher_arg, job, plan, workdir, figures, bundle, sizeof(bundle),
 				&err) != 0)
@@ -549,7 +636,9 @@ finish:;
 			(long long)job->id, workdir, strerror(errno));
 	char *fj = figures ? cJSON_PrintUnformatted(figures) : NULL;
 	int rc;
-	if (v.state == NULL)
+	if (v.state == NULL && v.resume)
+		rc = jobs_requeue_resume(p->jobs, job->id, &err);
+	else if (v.state == NULL)
 		rc = jobs_requeue(p->jobs, job->id, &err);
 	else
 		rc = jobs_finish(p->jobs, job->id, v.state, v.code,
@@ -626,9 +715,47 @@ static void *worker_main(void *arg)
 
 /* --- start, recovery, stop --------------------------------------------------------- */
 
-static void orphan(void *arg, int64_t id, pid_t pgid, const char *plan_json)
+/* The Slurm job of step step_index when the row has none: the crash came
+ * between sbatch's answer and the row's write; squeue knows it by name. */
+static int64_t find_slurm_step(struct worker_pool *p, int64_t id, int step_index,
+			       const char *plan_json)
+{
+	struct plan *plan = NULL;
+	struct kiln_err err;
+	int64_t found = 0;
+	if (step_index < 0 || plan_json == NULL ||
+	    plan_parse(plan_json, strlen(plan_json), &plan, &err) != 0)
+		return 0;
+	if ((size_t)step_index < plan->n_steps) {
+		const struct plan_step *s = &plan->steps[step_index];
+		const struct engine_conf *ec = engine_find(p->engines, p->n_engines, s->toolchain);
+		char name[128];
+		if (ec != NULL && engine_is_slurm(ec) &&
+		    engine_container_name(id, s->name, name, sizeof(name), &err) == 0)
+			found = slurm_find(name);
+	}
+	plan_free(plan);
+	return found;
+}
+
+static int64_t orphan(void *arg, int64_t id, pid_t pgid, int64_t slurm_job, int step_index,
+		      int cancel, const char *plan_json)
 {
 	struct worker_pool *p = arg;
+	int found = 0;
+	if (slurm_job <= 0 && (slurm_job = find_slurm_step(p, id, step_index, plan_json)) > 0)
+		found = 1;
+	if (slurm_job > 0) {
+		/* nothing of the step runs here: it is the Slurm job, followed again
+		 * or, for a job cancelled meanwhile, cancelled */
+		int cancelled = cancel && slurm_cancel(slurm_job) == 0;
+		if (!p->quiet)
+			fprintf(stderr, "level=warn job=%lld msg=\"was running when kilnd stopped\" "
+				"slurm_job=%lld%s %s\n", (long long)id, (long long)slurm_job,
+				found ? " found_by_name=1" : "",
+				!cancel ? "reattach=1" : cancelled ? "scancel=1" : "scancel=0");
+		return cancel ? 0 : slurm_job;
+	}
 	char marker[PATH_MAX + 64];
 	snprintf(marker, sizeof(marker), "KILN_JOB_DIR=%s/jobs/%lld/work", p->data_dir,
 		 (long long)id);
@@ -652,6 +779,7 @@ static void orphan(void *arg, int64_t id, pid_t pgid, const char *plan_json)
 	if (!p->quiet)
 		fprintf(stderr, "level=warn job=%lld msg=\"was running when kilnd stopped\" "
 			"processes_killed=%d containers_removed=%d\n", (long long)id, killed, removed);
+	return 0;
 }
 
 int worker_start(struct jobs *jobs, const struct worker_conf *conf, struct worker_pool **out,
@@ -698,6 +826,29 @@ int worker_start(struct jobs *jobs, const struct worker_conf *conf, struct worke
 		}
 		memcpy(p->engines, conf->engines, conf->n_engines * sizeof(*p->engines));
 		p->n_engines = conf->n_engines;
+	}
+	/* engine = slurm: the nodes must see the workspaces at the same path;
+	 * one probe job per distinct partition and sbatch_args */
+	for (size_t i = 0; i < p->n_engines; i++) {
+		const struct engine_conf *e = &p->engines[i];
+		int seen = !engine_is_slurm(e);
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = engine_is_slurm(&p->engines[k]) &&
+			       strcmp(p->engines[k].partition, e->partition) == 0 &&
+			       strcmp(p->engines[k].sbatch_args, e->sbatch_args) == 0;
+		if (seen)
+			continue;
+		int64_t t = mono_ms();
+		int rc = slurm_check_shared(e, p->data_dir, SLURM_PROBE_TIMEOUT_MS, err);
+		if (rc != 0) {
+			free(p->engines);
+			free(p);
+			return rc;
+		}
+		if (!conf->quiet)
+			fprintf(stderr, "level=info toolchain=%s msg=\"the data dir is shared with the "
+				"Slurm nodes\" probe_ms=%lld\n", e->toolchain,
+				(long long)(mono_ms() - t));
 	}
 	p->jobs = jobs;
 	p->events = jobs_events(jobs);

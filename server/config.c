@@ -109,14 +109,28 @@ static const struct setting SETTINGS[] = {
 	 "seconds ssh waits for a board to answer before a deployment fails (ConnectTimeout)"},
 	{"deploy", "step_timeout", SET_INT, "300", 5, 86400, NULL, KC(deploy_step_timeout),
 	 "seconds a deployment's copy or test run may take on the board"},
-	{"toolchain.*", "engine", SET_ENUM, "docker", 0, 0, "docker|podman|local", TC(engine),
-	 "how steps run: in a docker or podman container, or local (the host's PATH)"},
+	{"toolchain.*", "engine", SET_ENUM, "docker", 0, 0, "docker|podman|local|slurm", TC(engine),
+	 "how steps run: in a docker or podman container, local (the host's PATH), or slurm "
+	 "(a batch job per step on a Slurm cluster, running what node_engine would)"},
 	{"toolchain.*", "image", SET_STR, "", 0, 0, NULL, TC(image),
 	 "container image (default per toolchain; see README)"},
 	{"toolchain.*", "engine_args", SET_STR, "", 0, 0, NULL, TC(engine_args),
 	 "extra arguments for '<engine> run', separated by spaces"},
 	{"toolchain.*", "path", SET_STR, "", 0, 0, NULL, TC(path),
 	 "engine = local: directory prepended to PATH for the step"},
+	{"toolchain.*", "node_engine", SET_ENUM, "docker", 0, 0, "docker|podman|local",
+	 TC(node_engine), "engine = slurm: what the batch job runs on the node, taking image, "
+	 "engine_args and path as above"},
+	{"toolchain.*", "partition", SET_STR, "", 0, 0, NULL, TC(partition),
+	 "engine = slurm: sbatch --partition; empty = the cluster's default partition"},
+	{"toolchain.*", "cpus", SET_INT, "0", 0, 4096, NULL, TC(cpus),
+	 "engine = slurm: sbatch --cpus-per-task; 0 = not given (Slurm's default)"},
+	{"toolchain.*", "mem", SET_STR, "", 0, 0, NULL, TC(mem),
+	 "engine = slurm: sbatch --mem (e.g. 8G); empty = not given"},
+	{"toolchain.*", "time", SET_STR, "", 0, 0, NULL, TC(time),
+	 "engine = slurm: sbatch --time (e.g. 2:00:00); empty = the step's own timeout"},
+	{"toolchain.*", "sbatch_args", SET_STR, "", 0, 0, NULL, TC(sbatch_args),
+	 "engine = slurm: more sbatch arguments, separated by spaces (e.g. --qos=low)"},
 };
 #define N_SETTINGS (sizeof(SETTINGS) / sizeof(SETTINGS[0]))
 

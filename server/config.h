@@ -17,10 +17,17 @@ enum { TOOLCHAIN_TPU_MLIR, TOOLCHAIN_PULSAR2, TOOLCHAIN_PULSAR, TOOLCHAIN_VOYAGE
 extern const char *const config_toolchain_ids[TOOLCHAIN_COUNT];
 
 struct config_toolchain {
-	char engine[16];        /* docker | podman | local */
+	char engine[16];        /* docker | podman | local | slurm */
 	char image[256];
 	char engine_args[512];  /* extra arguments for `<engine> run`, split on spaces */
 	char path[1024];        /* engine=local: prepended to PATH for the step */
+	/* engine = slurm (README "Running steps on a Slurm cluster") */
+	char node_engine[16];   /* docker | podman | local: what the node runs */
+	char partition[64];
+	int cpus;
+	char mem[32];
+	char time[32];
+	char sbatch_args[512];
 };
 
 struct kiln_config {

@@ -732,6 +732,12 @@ int jobsys_start(const struct kiln_config *cfg, struct db *db, struct blob_store
 		snprintf(e->image, sizeof(e->image), "%s", t->image);
 		snprintf(e->engine_args, sizeof(e->engine_args), "%s", t->engine_args);
 		snprintf(e->path, sizeof(e->path), "%s", t->path);
+		snprintf(e->node_engine, sizeof(e->node_engine), "%s", t->node_engine);
+		snprintf(e->partition, sizeof(e->partition), "%s", t->partition);
+		e->cpus = t->cpus;
+		snprintf(e->mem, sizeof(e->mem), "%s", t->mem);
+		snprintf(e->time, sizeof(e->time), "%s", t->time);
+		snprintf(e->sbatch_args, sizeof(e->sbatch_args), "%s", t->sbatch_args);
 		int rc = engine_conf_check(e, err);
 		if (rc != 0) {
 			char msg[sizeof(err->msg)];

@@ -1,0 +1,377 @@
+"""The slurm engine against a real one-node Slurm 22.05 cluster (issue 18).
+
+tests/lib/slurm_cluster.py starts munged, slurmctld and slurmd on
+127.0.0.1 (2 CPUs, so Slurm runs two steps at a time); kilnd gets
+SLURM_CONF in its environment and every toolchain as
+
+    engine = slurm, node_engine = local, path = <a bin dir of the double>
+
+The bin dir links every toolchain-double program, except that `pulsar
+build` first waits at a gate: a FIFO named after the job id
+($KILN_JOB_ID, which the batch script exports) when the test made one.
+Opening the FIFO for writing releases it — synchronisation by the kernel,
+never by sleeping.  Covered: a job through Slurm to a bundle, several jobs at
+once, cancel (scancel), a Slurm job cancelled behind kilnd's back, sbatch
+refusing a step (memory no node has), kill -9 of kilnd mid-step with a
+restart that re-attaches to the same Slurm job, and a Slurm job that vanished
+while kilnd was down.
+Run with Debian's /usr/bin/python3 (tests/run.sh does).
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, os.path.join(HERE, "..", "onnx"))
+sys.path.insert(0, HERE)
+import onnx_fixtures as F  # noqa: E402
+from slurm_cluster import SlurmCluster, PARTITION, SHORT  # noqa: E402
+import test_jobs_http as J  # noqa: E402
+
+R = F.Report("test_slurm_http")
+TOOLCHAINS = ("tpu-mlir", "pulsar2", "pulsar", "voyager")
+
+
+def note(msg):
+    print("# " + msg, flush=True)
+
+
+def make_bin(top):
+    """The double's programs, `pulsar` behind a gate."""
+    bindir = os.path.join(top, "bin")
+    gates = os.path.join(top, "gates")
+    os.makedirs(bindir)
+    os.makedirs(gates)
+    for n in os.listdir(J.DOUBLE):
+        if n != "pulsar":
+            os.symlink(os.path.join(J.DOUBLE, n), os.path.join(bindir, n))
+    with open(os.path.join(bindir, "pulsar"), "w") as f:
+        f.write(f"""#!/bin/sh
+g='{gates}'/"$KILN_JOB_ID"
+if [ "$1" = build ] && [ -p "$g" ]; then
+    echo "kiln-test: waiting at gate $g"
+    read x < "$g"
+    echo "kiln-test: gate opened"
+fi
+exec '{J.DOUBLE}/pulsar' "$@"
+""")
+    os.chmod(os.path.join(bindir, "pulsar"), 0o755)
+    return bindir, gates
+
+
+def ini(bindir, overrides=None, workers=8):
+    lines = ["[jobs]", f"workers = {workers}", ""]
+    for tc in TOOLCHAINS:
+        lines.append(f"[toolchain.{tc}]")
+        lines += ["engine = slurm", "node_engine = local", f"path = {bindir}"]
+        lines += (overrides or {}).get(tc, [f"partition = {PARTITION}"])
+        lines.append("")
+    return "\n".join(lines)
+
+
+def slurm_jobs(cluster):
+    """{slurm id: (name, state)} of every job slurmctld still knows."""
+    r = cluster.run("squeue", "-h", "-t", "all", "-o", "%i %j %T")
+    out = {}
+    for line in r.stdout.splitlines():
+        i, name, state = line.split()
+        out[int(i)] = (name, state)
+    return out
+
+
+def main():
+    t_all = time.monotonic()
+    tmp = tempfile.mkdtemp(prefix="kiln-slurm-test-")
+    cluster = None
+    k = None
+    try:
+        t0 = time.monotonic()
+        cluster = SlurmCluster(cpus=2)
+        note(f"cluster up in {time.monotonic() - t0:.1f} s")
+        bindir, gates = make_bin(tmp)
+        env = {"SLURM_CONF": cluster.conf}
+        kdir = os.path.join(tmp, "k")
+        os.makedirs(kdir)
+        text = ini(bindir, {"pulsar2": [f"partition = {PARTITION}", "mem = 64G"],
+                           "voyager": [f"partition = {SHORT}", "time = 5"]})
+        t0 = time.monotonic()
+        k = J.Daemon(text, env, data_dir=kdir)
+        note(f"kilnd with the storage probe up in {time.monotonic() - t0:.1f} s")
+
+        def probe_logged():
+            assert "shared with the Slurm nodes" in k.log_text(), k.log_text()[-1500:]
+        R.check("start_checks_the_data_dir_is_shared_through_a_probe_job", probe_logged)
+
+        ds = J.upload_dataset(k)
+        specs = {t: (m, s) for t, m, s in J.cases()}
+        models = {}
+
+        def spec_for(target, **kw):
+            m, s = specs[target]
+            if target not in models:
+                models[target] = J.upload_model(k, target.replace("-", "_"), m)["id"]
+            return dict(s, model=models[target], dataset=ds["id"], target=target, **kw)
+
+        def next_id():
+            st, r = k.json("GET", "/api/v1/jobs?limit=1")
+            assert st == 200, r
+            return (r["items"][0]["id"] if r["items"] else 0) + 1
+
+        def gate_for(job_id):
+            p = os.path.join(gates, str(job_id))
+            os.mkfifo(p)
+            return p
+
+        def open_gate(p):
+            with open(p, "w") as f:  # blocks until the tool reads: it is there
+                f.write("go\n")
+
+        def wait_gate(job_id):
+            k.events(job_id, stop=lambda e: e["event"] == "log" and
+                     "waiting at gate" in e["data"]["line"])
+
+        def one_job():
+            t0 = time.monotonic()
+            st, job = J.submit(k, spec_for("axera-pi", name="viaslurm"))
+            assert st == 202, job
+            evs = k.events(job["id"])
+            assert J.final_state(evs) == "succeeded", (
+                evs[-3:], k.json("GET", f"/api/v1/jobs/{job['id']}")[1].get("error"))
+            slurm_ev = [e["data"] for e in evs if e["event"] == "slurm"]
+            assert slurm_ev, {e["event"] for e in evs}
+            assert any(e["event"] == "log" for e in evs)
+            st, got = k.json("GET", f"/api/v1/jobs/{job['id']}")
+            assert got["bundle"] and got["slurm_job"] == slurm_ev[-1]["slurm_job"], got
+            J.check_bundle(k, got)
+            known = slurm_jobs(cluster)
+            for e in slurm_ev:
+                name, state = known[e["slurm_job"]]
+                assert name == f"kiln-{job['id']}-{e['step']}" and state == "COMPLETED", \
+                    (e, known[e["slurm_job"]])
+            note(f"one axera-pi job, {len(slurm_ev)} Slurm job(s) "
+                   f"{[e['slurm_job'] for e in slurm_ev]}, {time.monotonic() - t0:.1f} s")
+        R.check("a_job_runs_its_steps_as_slurm_jobs_to_a_bundle", one_job)
+
+        def several():
+            t0 = time.monotonic()
+            ids = []
+            for i in range(20):
+                st, job = J.submit(k, spec_for("axera-pi", name=f"many{i}"))
+                assert st == 202, job
+                ids.append(job["id"])
+            results = {}
+
+            def watch(i):
+                results[i] = J.final_state(k.events(i))
+
+            ts = [threading.Thread(target=watch, args=(i,)) for i in ids]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            assert all(results[i] == "succeeded" for i in ids), results
+            bundles = set()
+            for i in ids:
+                st, got = k.json("GET", f"/api/v1/jobs/{i}")
+                J.check_bundle(k, got)
+                bundles.add(got["bundle"])
+            assert len(bundles) == len(ids), bundles
+            # every step of each went through Slurm, under its own name
+            known = slurm_jobs(cluster)
+            for i in ids:
+                names = [n for n, st in known.values() if n.startswith(f"kiln-{i}-")]
+                assert len(names) == 2 and all(
+                    st == "COMPLETED" for n, st in known.values() if n in names), (i, names)
+            note(f"{len(ids)} jobs at once through a 2-CPU cluster: "
+                   f"{time.monotonic() - t0:.1f} s")
+        R.check("twenty_jobs_at_once_all_finish_through_the_cluster_with_their_bundles", several)
+
+        def cancel():
+            jid = next_id()
+            g = gate_for(jid)
+            st, job = J.submit(k, spec_for("axera-pi", name="cancelme"))
+            assert st == 202 and job["id"] == jid, job
+            wait_gate(jid)
+            sid = k.json("GET", f"/api/v1/jobs/{jid}")[1]["slurm_job"]
+            assert slurm_jobs(cluster)[sid][1] == "RUNNING"
+            t0 = time.monotonic()
+            st, r = k.json("POST", f"/api/v1/jobs/{jid}/cancel")
+            assert st == 202, (st, r)
+            assert J.final_state(k.events(jid)) == "cancelled"
+            state = slurm_jobs(cluster)[sid][1]
+            assert state == "CANCELLED", state
+            os.unlink(g)
+            note(f"cancel -> cancelled in {time.monotonic() - t0:.1f} s (Slurm job {sid} "
+                   f"{state})")
+        R.check("cancel_is_scancel_and_the_job_ends_cancelled", cancel)
+
+        def behind_back():
+            jid = next_id()
+            g = gate_for(jid)
+            st, job = J.submit(k, spec_for("axera-pi", name="scancelled"))
+            assert st == 202 and job["id"] == jid, job
+            wait_gate(jid)
+            sid = k.json("GET", f"/api/v1/jobs/{jid}")[1]["slurm_job"]
+            cluster.run("scancel", str(sid))
+            assert J.final_state(k.events(jid)) == "failed"
+            err = k.json("GET", f"/api/v1/jobs/{jid}")[1]["error"]
+            assert err["code"] == "step_failed" and "cancelled outside kilnd" in err["message"] \
+                and str(sid) in err["message"], err
+            os.unlink(g)
+        R.check("a_slurm_job_cancelled_behind_kilnds_back_fails_the_job_in_words", behind_back)
+
+        def refused():
+            st, job = J.submit(k, spec_for("maixcam2", name="refused"))
+            assert st == 202, job
+            assert J.final_state(k.events(job["id"])) == "failed"
+            err = k.json("GET", f"/api/v1/jobs/{job['id']}")[1]["error"]
+            assert err["code"] == "spawn_failed" and "sbatch refused" in err["message"] \
+                and "mem" in err["message"], err
+        R.check("sbatch_refusing_a_step_fails_the_job_naming_the_setting", refused)
+
+        def over_maxtime():
+            t0 = time.monotonic()
+            st, job = J.submit(k, spec_for("metis", name="toolong"))
+            assert st == 202, job
+            assert J.final_state(k.events(job["id"])) == "failed"
+            got = k.json("GET", f"/api/v1/jobs/{job['id']}")[1]
+            err = got["error"]
+            assert "PartitionTimeLimit" in err["message"] and "time" in err["message"], err
+            sid = got["slurm_job"]
+            assert slurm_jobs(cluster)[sid][1] == "CANCELLED", slurm_jobs(cluster)[sid]
+            note(f"a step over MaxTime failed in {time.monotonic() - t0:.1f} s: {err['message']}")
+        R.check("a_step_over_the_partitions_maxtime_fails_instead_of_pending_for_ever",
+                over_maxtime)
+
+        def reattach():
+            nonlocal k
+            jid = next_id()
+            g = gate_for(jid)
+            st, job = J.submit(k, spec_for("axera-pi", name="crashme"))
+            assert st == 202 and job["id"] == jid, job
+            wait_gate(jid)
+            got = k.json("GET", f"/api/v1/jobs/{jid}")[1]
+            sid, step = got["slurm_job"], got["step"]
+            before = slurm_jobs(cluster)
+            assert before[sid] == (f"kiln-{jid}-{step}", "RUNNING"), before[sid]
+            k.kill9()
+            k = J.Daemon(text, env, data_dir=kdir)
+            got = k.json("GET", f"/api/v1/jobs/{jid}")[1]
+            assert got["attempt"] == 1 and got["state"] in ("queued", "running"), got
+            open_gate(g)
+            assert J.final_state(k.events(jid)) == "succeeded", \
+                k.json("GET", f"/api/v1/jobs/{jid}")[1]
+            got = k.json("GET", f"/api/v1/jobs/{jid}")[1]
+            assert got["attempt"] == 1 and got["bundle"], got
+            J.check_bundle(k, got)
+            after = slurm_jobs(cluster)
+            same = sorted(i for i, (n, _) in after.items() if n == f"kiln-{jid}-{step}")
+            assert same == [sid], (same, sid)
+            with open(os.path.join(k.data, "jobs", str(jid), "log.txt")) as f:
+                log = f.read()
+            assert "following Slurm job %d again" % sid in log, log[-2000:]
+            assert log.count("waiting at gate") == 1, log
+            os.unlink(g)
+            note(f"kill -9 mid-step: Slurm job {sid} ({after[sid][0]}) RUNNING before, "
+                   f"{after[sid][1]} after, the only one named so: {same}")
+        R.check("kill_9_mid_step_then_restart_reattaches_to_the_same_slurm_job", reattach)
+
+        def crash_before_row_write():
+            nonlocal k
+            jid = next_id()
+            g = gate_for(jid)
+            st, job = J.submit(k, spec_for("axera-pi", name="unrecorded"))
+            assert st == 202 and job["id"] == jid, job
+            wait_gate(jid)
+            got = k.json("GET", f"/api/v1/jobs/{jid}")[1]
+            sid, step = got["slurm_job"], got["step"]
+            k.kill9()
+            # As if kilnd died between sbatch's answer and writing the id:
+            # the restart must find the Slurm job by its name, not rerun.
+            c = J.sqlite3.connect(os.path.join(k.data, "kiln.db"), timeout=30)
+            c.execute("UPDATE jobs SET slurm_job = NULL WHERE id = ?", (jid,))
+            c.commit()
+            c.close()
+            k = J.Daemon(text, env, data_dir=kdir)
+            open_gate(g)
+            assert J.final_state(k.events(jid)) == "succeeded", \
+                k.json("GET", f"/api/v1/jobs/{jid}")[1]
+            got = k.json("GET", f"/api/v1/jobs/{jid}")[1]
+            assert got["attempt"] == 1 and got["bundle"], got
+            same = sorted(i for i, (n, _) in slurm_jobs(cluster).items()
+                          if n == f"kiln-{jid}-{step}")
+            assert same == [sid], (same, sid)
+            assert "found_by_name=1" in k.log_text(), k.log_text()[-1500:]
+            os.unlink(g)
+        R.check("a_crash_before_the_slurm_id_was_written_finds_the_job_by_name",
+                crash_before_row_write)
+
+        def orderly_stop():
+            nonlocal k
+            jid = next_id()
+            g = gate_for(jid)
+            st, job = J.submit(k, spec_for("axera-pi", name="stopme"))
+            assert st == 202 and job["id"] == jid, job
+            wait_gate(jid)
+            sid = k.json("GET", f"/api/v1/jobs/{jid}")[1]["slurm_job"]
+            rc = k.stop()  # SIGTERM: an upgrade or restart of kilnd
+            assert rc == 0, rc
+            assert slurm_jobs(cluster)[sid][1] == "RUNNING", slurm_jobs(cluster)[sid]
+            k = J.Daemon(text, env, data_dir=kdir)
+            open_gate(g)
+            assert J.final_state(k.events(jid)) == "succeeded", \
+                k.json("GET", f"/api/v1/jobs/{jid}")[1]
+            got = k.json("GET", f"/api/v1/jobs/{jid}")[1]
+            assert got["attempt"] == 1 and got["bundle"], got
+            step = f"kiln-{jid}-build"
+            same = sorted(i for i, (n, _) in slurm_jobs(cluster).items() if n == step)
+            assert same == [sid], (same, sid)
+            os.unlink(g)
+            note(f"SIGTERM mid-step: Slurm job {sid} kept running, followed again, "
+                 f"the only one named {step}: {same}")
+        R.check("sigterm_mid_step_leaves_the_slurm_job_running_and_the_next_kilnd_follows_it",
+                orderly_stop)
+
+        def vanished():
+            nonlocal k
+            jid = next_id()
+            g = gate_for(jid)
+            st, job = J.submit(k, spec_for("axera-pi", name="vanishes"))
+            assert st == 202 and job["id"] == jid, job
+            wait_gate(jid)
+            sid = k.json("GET", f"/api/v1/jobs/{jid}")[1]["slurm_job"]
+            k.kill9()
+            # While kilnd is down the row comes to name a Slurm job slurmctld
+            # never had (as after slurmctld lost its state): the real
+            # cluster answers "Invalid job id" for it.
+            gone = sid + 100000
+            c = J.sqlite3.connect(os.path.join(k.data, "kiln.db"), timeout=30)
+            c.execute("UPDATE jobs SET slurm_job = ? WHERE id = ?", (gone, jid))
+            c.commit()
+            c.close()
+            k = J.Daemon(text, env, data_dir=kdir)
+            assert J.final_state(k.events(jid)) == "failed"
+            err = k.json("GET", f"/api/v1/jobs/{jid}")[1]["error"]
+            assert str(gone) in err["message"] and "not known to Slurm" in err["message"], err
+            cluster.run("scancel", str(sid))
+            os.unlink(g)
+        R.check("a_slurm_job_vanished_after_a_restart_fails_the_job_in_words", vanished)
+    finally:
+        if k is not None:
+            rc = k.stop()
+            if rc != 0:
+                R.fail("kilnd_stops_cleanly", f"exit {rc}: {k.log_text()[-2000:]}")
+        if cluster is not None:
+            cluster.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    note(f"whole file {time.monotonic() - t_all:.1f} s")
+    return R.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""A real one-node Slurm cluster on 127.0.0.1 for tests (issue 18).
+
+Starts munged (private socket and key), slurmctld and slurmd from a
+temporary directory with a generated slurm.conf on free loopback ports, and
+waits until `sinfo` shows the node idle.  Everything runs as root
+(SlurmUser=root), with proctrack/linuxproc and task/none so neither cgroups
+nor systemd are needed.  Stops the daemons by the pids it started.
+
+Settings are Slurm 22.05's (Debian bookworm slurm-wlm), from its slurm.conf
+man page; munged's flags from `munged --help` (munge 0.5.15).
+
+    with SlurmCluster() as c:
+        env = c.env()          # SLURM_CONF for sbatch/squeue/... and for kilnd
+        subprocess.run(["sinfo"], env=env)
+"""
+import os
+import atexit
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+NODE = "kilnnode"
+PARTITION = "kiln"
+SHORT = "short"   # MaxTime=1 (minute): for jobs asking more, which Slurm leaves pending
+
+
+def _free_ports(n):
+    """n distinct free TCP ports on 127.0.0.1 (bound, then released)."""
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+class SlurmCluster:
+    def __init__(self, cpus=2, ready_timeout=60):
+        self.dir = tempfile.mkdtemp(prefix="kiln-slurm-")
+        self.cpus = cpus
+        self.procs = []
+        self.conf = os.path.join(self.dir, "slurm.conf")
+        self.munge_socket = os.path.join(self.dir, "munge", "munge.socket")
+        atexit.register(self.stop)  # a test that crashes leaves no daemons behind
+        try:
+            self._start(ready_timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def env(self, base=None):
+        e = dict(os.environ if base is None else base)
+        e["SLURM_CONF"] = self.conf
+        return e
+
+    def run(self, *argv, check=True):
+        r = subprocess.run(list(argv), env=self.env(), capture_output=True, text=True,
+                           timeout=30)
+        if check and r.returncode != 0:
+            raise RuntimeError("%s: %s" % (" ".join(argv), r.stderr.strip()))
+        return r
+
+    def _start(self, ready_timeout):
+        d = self.dir
+        for sub in ("munge", "state", "spool", "log"):
+            os.makedirs(os.path.join(d, sub), mode=0o700)
+        key = os.path.join(d, "munge", "munge.key")
+        with open(key, "wb") as f:
+            f.write(os.urandom(1024))
+        os.chmod(key, 0o600)
+        self._spawn("munged", ["munged", "-F", "-f", "--socket=" + self.munge_socket,
+                               "--key-file=" + key,
+                               "--pid-file=" + os.path.join(d, "munge", "munged.pid"),
+                               "--seed-file=" + os.path.join(d, "munge", "munged.seed"),
+                               "--log-file=" + os.path.join(d, "log", "munged.log")])
+        # munged is ready when its socket answers; `munge -n` is the client's check
+        self._wait(lambda: subprocess.run(["munge", "-n", "-S", self.munge_socket],
+                                          capture_output=True).returncode == 0,
+                   10, "munged did not answer on " + self.munge_socket)
+        ctld_port, slurmd_port = _free_ports(2)
+        self.ctld_port = ctld_port
+        conf = """\
+ClusterName=kiln
+SlurmctldHost=localhost(127.0.0.1)
+SlurmctldPort={ctld}
+SlurmdPort={slurmd}
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket={sock}
+StateSaveLocation={d}/state
+SlurmdSpoolDir={d}/spool/%n
+SlurmctldPidFile={d}/slurmctld.pid
+SlurmdPidFile={d}/slurmd.pid
+SlurmctldLogFile={d}/log/slurmctld.log
+SlurmdLogFile={d}/log/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+MpiDefault=none
+SwitchType=switch/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+ReturnToService=2
+MinJobAge=300
+KillWait=2
+InactiveLimit=0
+NodeName={node} NodeHostname={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=1000 State=UNKNOWN
+PartitionName={part} Nodes={node} Default=YES MaxTime=INFINITE State=UP
+PartitionName={short} Nodes={node} MaxTime=1 State=UP
+""".format(ctld=ctld_port, slurmd=slurmd_port, sock=self.munge_socket, d=d, node=NODE,
+           host=socket.gethostname(), cpus=self.cpus, part=PARTITION, short=SHORT)
+        with open(self.conf, "w") as f:
+            f.write(conf)
+        self._spawn("slurmctld", ["slurmctld", "-D", "-i", "-f", self.conf])
+        self._spawn("slurmd", ["slurmd", "-D", "-N", NODE, "-f", self.conf])
+        self._wait(self._node_idle, ready_timeout,
+                   "the node did not become idle in sinfo")
+
+    def _node_idle(self):
+        r = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %t"], env=self.env(),
+                           capture_output=True, text=True, timeout=10)
+        # one line per partition the node is in
+        lines = set(r.stdout.splitlines()) if r.returncode == 0 else set()
+        return lines == {NODE + " idle"}
+
+    def _spawn(self, name, argv):
+        log = open(os.path.join(self.dir, "log", name + ".out"), "wb")
+        p = subprocess.Popen(argv, env=self.env(), stdin=subprocess.DEVNULL, stdout=log,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        self.procs.append((name, p))
+
+    def _wait(self, ready, timeout, what):
+        """Readiness: asks the daemon itself until it says yes (bounded)."""
+        end = time.monotonic() + timeout
+        while True:
+            for name, p in self.procs:
+                if p.poll() is not None:
+                    raise RuntimeError("%s exited with %s: %s" % (name, p.returncode,
+                                                                 self.logs()))
+            if ready():
+                return
+            if time.monotonic() > end:
+                raise RuntimeError(what + ": " + self.logs())
+            time.sleep(0.2)
+
+    def logs(self):
+        out = []
+        ld = os.path.join(self.dir, "log")
+        for n in sorted(os.listdir(ld)) if os.path.isdir(ld) else []:
+            with open(os.path.join(ld, n), errors="replace") as f:
+                out.append("--- %s\n%s" % (n, f.read()[-3000:]))
+        return "\n".join(out)
+
+    def stop(self):
+        # slurmd first (it ends the job steps it runs), then the controller, then munge
+        for name, p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        # processes a job left behind (proctrack/linuxproc only tracks descendants)
+        self.procs = []
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
