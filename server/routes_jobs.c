@@ -154,7 +154,7 @@ void route_jobs_create(struct http_req *req)
 		return;
 	}
 	cJSON *in = cJSON_Duplicate(body, 1);
-	cJSON *insp = NULL, *canon_json = NULL;
+	cJSON *insp = NULL, *canon_json = NULL, *compared_on = NULL;
 	struct job_spec *s = NULL;
 	char *key_text = NULL;
 	char msha[BLOB_HEX_LEN + 1], dsha[BLOB_HEX_LEN + 1] = "", tsha[BLOB_HEX_LEN + 1];
@@ -176,6 +176,10 @@ void route_jobs_create(struct http_req *req)
 	if (loader_check_submit(s, insp, &err) != 0 || check_outputs(req, msha, s, &err) != 0)
 		goto fail;
 	if (s->test_image[0] && jobsys_test_image(js, s->dataset, s->test_image, tsha, &err) != 0)
+		goto fail;
+	/* Every board compares by default: without a test image the job takes
+	 * one of its calibration images, and says which (or why none). */
+	if (jobsys_compared_on(js, s, &compared_on, &err) != 0)
 		goto fail;
 	/* A job whose toolchain cannot run would only fail at its first step;
 	 * say so now, with what to run. */
@@ -200,6 +204,8 @@ void route_jobs_create(struct http_req *req)
 		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
 		goto out;
 	}
+	cJSON_AddItemToObject(canon_json, "compared_on", compared_on);
+	compared_on = NULL;
 	char image[1100], key[BLOB_HEX_LEN + 1];
 	jobsys_image_id(jobsys_engine(js, s->t->toolchain), image, sizeof(image));
 	struct bundle_key_in kin = {
@@ -232,6 +238,7 @@ fail:
 out:
 	free(key_text);
 	cJSON_Delete(canon_json);
+	cJSON_Delete(compared_on);
 	spec_free(s);
 	cJSON_Delete(insp);
 	cJSON_Delete(in);
