@@ -52,6 +52,30 @@ static int is_spec_output(const cJSON *spec, const char *name)
 	return 0;
 }
 
+/* The spec output a tool's tensor name stands for.  TPU-MLIR names a value
+ * "<onnx tensor>_<op type>" (output0_Concat; ../shared/reference/tpu-mlir.md,
+ * the double's compare_name), so "/model.24/m.0/Conv_output_0_Conv" is the
+ * spec's "/model.24/m.0/Conv_output_0".  The longest match wins; a name
+ * that matches none stays as the tool printed it. */
+static const char *spec_output_for(const cJSON *spec, const char *name)
+{
+	const char *best = NULL;
+	size_t best_len = 0;
+	const cJSON *o;
+	cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(spec, "outputs")) {
+		if (!cJSON_IsString(o))
+			continue;
+		size_t l = strlen(o->valuestring);
+		if (strncmp(name, o->valuestring, l) != 0 || l < best_len)
+			continue;
+		if (name[l] == '\0' || (name[l] == '_' && name[l + 1] && strchr(name + l, '/') == NULL)) {
+			best = o->valuestring;
+			best_len = l;
+		}
+	}
+	return best ? best : name;
+}
+
 static void add_rows(cJSON *rows, cJSON *outs, const char *step, const char *stage,
 		     const char *compare, const char *output, const cJSON *src)
 {
@@ -192,7 +216,8 @@ cJSON *results_build(const cJSON *figures, const cJSON *spec)
 			 * existed have none and are outputs, except tpu-mlir's "min" */
 			if (kind[0] == '\0' && strcmp(str(f, "output"), "min") == 0)
 				continue;
-			add_rows(rows, outs, step, stage, str(f, "compare"), str(f, "output"), f);
+			add_rows(rows, outs, step, stage, str(f, "compare"),
+				 spec_output_for(spec, str(f, "output")), f);
 		}
 	}
 	outs = sorted(outs, (size_t)-1);

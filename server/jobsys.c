@@ -783,6 +783,36 @@ out:
 	return rc;
 }
 
+/* Toolchains whose tool prints figures but never fails on them (spec.c's
+ * parse_tolerance: pulsar's score table): Kiln holds the outputs' cosines
+ * against the spec's tolerance itself.  The others fail in the tool
+ * (model_deploy --tolerance, pulsar2 compiler.check 3). */
+static const char *const KILN_CHECKS[] = {"pulsar", NULL};
+
+static int check_tolerance(const struct job_spec *s, const cJSON *figures, struct kiln_err *err)
+{
+	int ours = 0;
+	for (int i = 0; KILN_CHECKS[i]; i++)
+		ours |= strcmp(KILN_CHECKS[i], s->t->toolchain) == 0;
+	if (!ours || s->n_tol < 1)
+		return 0;
+	const cJSON *f;
+	cJSON_ArrayForEach(f, figures) {
+		const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "kind"));
+		const cJSON *c = cJSON_GetObjectItemCaseSensitive(f, "cosine");
+		const char *out = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "output"));
+		const char *step = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "step"));
+		if (kind == NULL || strcmp(kind, "output") != 0 || !cJSON_IsNumber(c) ||
+		    c->valuedouble >= s->tol[0])
+			continue;
+		return kiln_errf(err, KILN_EUNPROC, "tolerance",
+				 "step '%.40s': output '%.120s' cosine %.6g is below the tolerance %g "
+				 "(see the results table)", step ? step : "?", out ? out : "?",
+				 c->valuedouble, s->tol[0]);
+	}
+	return 0;
+}
+
 static int finisher(void *arg, const struct jobs_claim *job, const struct plan *plan,
 		    const char *ws, const cJSON *figures, char *bundle, size_t cap,
 		    struct kiln_err *err)
@@ -810,6 +840,8 @@ static int finisher(void *arg, const struct jobs_claim *job, const struct plan *
 		rc = kiln_errf(err, KILN_EIO, "", "cannot empty %s: %s", dir, strerror(errno));
 		goto out;
 	}
+	if ((rc = check_tolerance(c.spec, figures, err)) != 0)
+		goto out;
 	if ((rc = recipe_stage_bundle(r, ws, dir, err)) != 0)
 		goto out;
 	/* Before the bundle is marked good: would the board load it? */

@@ -397,7 +397,7 @@ static void results__tpu_mlir_rows_have_step_stage_and_rounded_figures(void)
 		"npz compare PASSED.\n";
 	static const char DEPLOY[] =
 		"[Running]: npz_tool.py compare m_cv181x_int8_sym_tpu_outputs.npz m_top_outputs.npz --tolerance 0.9,0.6 --except - -vv\n"
-		"[output0                         ]      SIMILAR [PASSED]\n"
+		"[output0_Conv                    ]      SIMILAR [PASSED]\n"
 		"    cosine_similarity      = 0.981234\n"
 		"    euclidean_similarity   = 0.801000\n"
 		"    sqnr_similarity        = 14.123456\n"
