@@ -300,6 +300,31 @@ static void logparse__pulsar2_precision_table_keeps_every_layer_by_name(void)
 	cJSON_Delete(f);
 }
 
+/* The EndToEnd table: "Cosin Distance" printed in full, no MSE column (a
+ * pulsar2 log excerpt, see tests/toolchain-double/SOURCES.md). */
+static void logparse__pulsar2_end_to_end_table_rounds_its_cosines(void)
+{
+	cJSON *f = feed("pulsar2",
+		"   Quant Precision Table【EndToEnd Reference】                                 \n"
+		"┏━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┳━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━┓\n"
+		"┃ Operator        ┃ Type               ┃ Output Tensor ┃ Data Type ┃ Shape             ┃ Cosin Distance     ┃\n"
+		"┡━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━╇━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━┩\n"
+		"│ Conv_0          │ AxQuantizedConv    │ 128           │ FP32      │ (1, 32, 320, 320) │ 0.997423529624939  │\n"
+		"├─────────────────┼────────────────────┼───────────────┼───────────┼───────────────────┼────────────────────┤\n"
+		"│ Conv_18         │ AxQuantizedConv    │ 147           │ FP32      │ (1, 64, 160, 160) │ 0.9462912082672119 │\n"
+		"└─────────────────┴────────────────────┴───────────────┴───────────┴───────────────────┴────────────────────┘\n");
+	if (!CHECK_INT(cJSON_GetArraySize(f), 1))
+		return;
+	cJSON *a = cJSON_GetArrayItem(f, 0);
+	CHECK_STR(str(a, "table"), "EndToEnd Reference");
+	CHECK_STR(str(a, "min_layer"), "Conv_18");
+	CHECK(num(a, "min_cosine") == 0.946291);
+	cJSON *r0 = cJSON_GetArrayItem(cJSON_GetObjectItem(a, "layers"), 0);
+	CHECK(num(r0, "cosine") == 0.997424);
+	CHECK(cJSON_GetObjectItem(r0, "mse") == NULL);
+	cJSON_Delete(f);
+}
+
 /* A figure as the worker stores it: the parser's, with the step added. */
 static cJSON *step_figs(const char *parser, const char *step, const char *text, cJSON *into)
 {
@@ -736,6 +761,8 @@ static const struct kt_test tests[] = {
 	{"logparse__pulsar_score_table", logparse__pulsar_score_table},
 	{"logparse__pulsar2_precision_table_keeps_every_layer_by_name",
 	 logparse__pulsar2_precision_table_keeps_every_layer_by_name},
+	{"logparse__pulsar2_end_to_end_table_rounds_its_cosines",
+	 logparse__pulsar2_end_to_end_table_rounds_its_cosines},
 	{"results__pulsar2_rows_name_each_output_and_build",
 	 results__pulsar2_rows_name_each_output_and_build},
 	{"results__tpu_mlir_rows_have_step_stage_and_rounded_figures",
