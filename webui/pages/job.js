@@ -79,7 +79,7 @@ function resultsTable(res) {
 		h('p', { class: 'small muted', id: 'tolerance' }, tol ? `Tolerance: cosine ≥ ${tol[0]}${tol.length > 1 ? `, euclidean ≥ ${tol[1]}` : ''} (the line in each bar)` : 'Tolerance: the tool\'s own default'),
 		table([h('th', { scope: 'col' }, 'Output'), ...stages.map((st) => h('th', { scope: 'col', class: 'num' }, st))],
 			outputs.map((o) => h('tr', null, h('th', { scope: 'row', class: 'name mono small' }, o), stages.map((st) => cell(o, st)))),
-			{ id: 'results', class: 'results' }),
+			{ id: 'results', class: 'figtable' }),
 	];
 }
 
@@ -221,9 +221,9 @@ export default async function render(main, { params, go }) {
 			h('li', null, `attempt ${job.attempt ?? 1}`), h('li', null, 'submitted ', when(job.created))),
 		h('div', { class: 'progress' }, bar, h('div', { class: 'line' }, pct)),
 		errBox,
-		h('div', { class: 'grid' },
-			h('section', { 'aria-labelledby': 'tl-h' }, h('h2', { id: 'tl-h' }, 'Steps'), timeline, h('div', { class: 'row' }, copy), scriptBox),
-			h('section', { 'aria-labelledby': 'fg-h' }, h('h2', { id: 'fg-h' }, 'Similarity'), figsBox)),
+		h('section', { 'aria-labelledby': 'tl-h' }, h('h2', { id: 'tl-h' }, 'Steps'), timeline, h('div', { class: 'row' }, copy), scriptBox),
+		// full width: one column per build can be five or six wide
+		h('section', { 'aria-labelledby': 'fg-h' }, h('h2', { id: 'fg-h' }, 'Similarity'), figsBox),
 		h('section', { 'aria-labelledby': 'lg-h' },
 			h('div', { class: 'spread' }, h('h2', { id: 'lg-h' }, 'Log'), h('label', { class: 'row small', for: 'follow' }, follow, 'Follow (auto-scroll)')),
 			log),
