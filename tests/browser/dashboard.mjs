@@ -371,6 +371,32 @@ await test('the_job_page_shows_a_results_table_worst_output_first', async () => 
 	await shot(page, '17c-job-results');
 });
 
+await test('a_maixcam2_job_shows_npu_and_vnpu_columns_and_per_layer_figures', async () => {
+	if (bundleId === null) return { skip: 'no maixcam job' };
+	const back = page.url();
+	const ds = await (await fetch(BASE + '/api/v1/datasets', AUTH)).json();
+	const r = await fetch(BASE + '/api/v1/jobs', { method: 'POST', headers: { ...AUTH.headers, 'Content-Type': 'application/json' },
+		body: JSON.stringify({ model: String(modelId), dataset: String(ds.items[0].id), target: 'maixcam2', name: 'y8', outputs: 'suggested',
+			calibration: { count: 3 }, mud: { model_type: 'yolov8', labels: ['a', 'b', 'c', 'd'] } }) });
+	const job = await r.json();
+	if (r.status !== 202) throw new Error(`POST /jobs: ${r.status} ${JSON.stringify(job).slice(0, 300)}`);
+	await page.goto(`${BASE}/#/jobs/${job.id}`);
+	await page.locator('.meta .badge', { hasText: 'succeeded' }).waitFor({ timeout: 120000 });
+	await page.locator('#results').waitFor();
+	const heads = await page.locator('#results thead th').allInnerTexts();
+	if (!heads.includes('int8 npu') || !heads.includes('int8 vnpu')) throw new Error('columns: ' + heads.join(' | '));
+	const got = await (await fetch(`${BASE}/api/v1/jobs/${job.id}`, AUTH)).json();
+	const outs = await page.locator('#results tbody th').allInnerTexts();
+	if (outs.join() !== got.results.outputs.map((o) => o.output).join()) throw new Error('rows: ' + outs.join(' | '));
+	await page.locator('#layers summary').click();
+	const cos = (await page.locator('#layers tbody td:nth-child(4)').allInnerTexts()).map(Number);
+	if (cos.length < 2 || cos.some((c, i) => i && c < cos[i - 1])) throw new Error('per-layer not worst first: ' + cos.join(' '));
+	await page.locator('#figures').scrollIntoViewIfNeeded();
+	await shot(page, '17d-job-maixcam2-results');
+	await page.goto(back);
+	await page.locator('#bundle a', { hasText: 'Download' }).waitFor();
+});
+
 await test('the_downloaded_bundle_has_the_sha256_the_api_gives', async () => {
 	if (bundleId === null) return { skip: 'no bundle from the maixcam job' };
 	// Still on the job page the previous test left.
