@@ -491,7 +491,56 @@ static int ci_equal_prefix(const char *cell, const char *word)
  * whose Output Tensor is one of the spec's outputs (runtime/results.c).
  * Titling one figure with the last row, as before, mislabelled every
  * multi-output model. */
-#define P2_MAX_LAYERS 2000
+#define P2_MAX_LAYERS 5000   /* rows read from one table */
+/* Rows kept in the figure: the job's figures must stay well under
+ * JOBS_MAX_FIGURES_BYTES (256 KiB) with two builds, so a big model keeps its
+ * worst rows and its last ones (the model outputs end the table). */
+#define P2_KEEP_WORST 360
+#define P2_KEEP_LAST 40
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double row_cos(const cJSON *r)
+{
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(r, "cosine");
+	return cJSON_IsNumber(c) ? c->valuedouble : 2;
+}
+
+static void p2_trim(cJSON *layers)
+{
+	int n = cJSON_GetArraySize(layers);
+	if (n <= P2_KEEP_WORST + P2_KEEP_LAST)
+		return;
+	double *c = malloc(sizeof(double) * (size_t)n);
+	if (c == NULL)
+		return;
+	int i = 0;
+	const cJSON *r;
+	cJSON_ArrayForEach(r, layers)
+		c[i++] = row_cos(r);
+	qsort(c, (size_t)n, sizeof(double), cmp_double);
+	double limit = c[P2_KEEP_WORST - 1];
+	free(c);
+	int kept_worst = 0;
+	i = 0;
+	cJSON *x = layers->child;
+	while (x) {
+		cJSON *next = x->next;
+		double v = row_cos(x);
+		if (i >= n - P2_KEEP_LAST)
+			;  /* the tail stays */
+		else if (v <= limit && kept_worst < P2_KEEP_WORST)
+			kept_worst++;
+		else
+			cJSON_Delete(cJSON_DetachItemViaPointer(layers, x));
+		x = next;
+		i++;
+	}
+}
 
 static int p2_flush(struct logparse *p, cJSON *figs)
 {
@@ -512,9 +561,10 @@ static int p2_flush(struct logparse *p, cJSON *figs)
 		cJSON_Delete(layers);
 		return 0;
 	}
+	p2_trim(layers);
 	if (title[0])
 		cJSON_AddStringToObject(f, "table", title);
-	cJSON_AddNumberToObject(f, "count", had);
+	cJSON_AddNumberToObject(f, "count", had);  /* rows in the table, kept or not */
 	add_number(f, "min_cosine", min_cos);
 	cJSON_AddStringToObject(f, "min_layer", min_layer);
 	cJSON_AddItemToObject(f, "layers", layers);

@@ -325,6 +325,39 @@ static void logparse__pulsar2_end_to_end_table_rounds_its_cosines(void)
 	cJSON_Delete(f);
 }
 
+/* A big model's table: the figure keeps the worst rows and the last ones
+ * (where the outputs are), so two builds stay under the job's figure limit. */
+static void logparse__pulsar2_big_table_keeps_worst_and_last_rows(void)
+{
+	size_t cap = 700 * 120;
+	char *t = malloc(cap), *p = t;
+	p += sprintf(p, "Quant Precision Table【PerLayer Reference】\n"
+		     "┃ Operator ┃ Type ┃ Output Tensor ┃ Shape ┃ DType ┃ QDType ┃ Cosin ┃ MSE ┃\n");
+	for (int i = 0; i < 600; i++)
+		p += sprintf(p, "│ Conv_%d │ AxQuantizedConv │ %d │ (1, 8, 8, 8) │ FP32 │ U8 │ %.5f │ 0.00001 │\n",
+			     i, 1000 + i, i == 300 ? 0.5 : 0.99 + (i % 7) * 0.001);
+	p += sprintf(p, "│ out_Dq │ AxDequantizeLinear │ output │ (1, 1000) │ FP32 │ FP32 │ 0.99990 │ 0.00173 │\n"
+		     "└──┘\n");
+	cJSON *f = feed("pulsar2", t);
+	free(t);
+	cJSON *a = cJSON_GetArrayItem(f, 0);
+	CHECK(num(a, "count") == 601);
+	CHECK_STR(str(a, "min_layer"), "Conv_300");
+	cJSON *rows = cJSON_GetObjectItem(a, "layers");
+	CHECK(cJSON_GetArraySize(rows) <= 400);
+	int have_out = 0, have_bad = 0;
+	cJSON *r;
+	cJSON_ArrayForEach(r, rows) {
+		have_out |= strcmp(str(r, "output"), "output") == 0;
+		have_bad |= strcmp(str(r, "layer"), "Conv_300") == 0;
+	}
+	CHECK(have_out && have_bad);
+	char *text = cJSON_PrintUnformatted(f);
+	CHECK(text && strlen(text) < 64 * 1024);
+	free(text);
+	cJSON_Delete(f);
+}
+
 /* A figure as the worker stores it: the parser's, with the step added. */
 static cJSON *step_figs(const char *parser, const char *step, const char *text, cJSON *into)
 {
@@ -763,6 +796,8 @@ static const struct kt_test tests[] = {
 	 logparse__pulsar2_precision_table_keeps_every_layer_by_name},
 	{"logparse__pulsar2_end_to_end_table_rounds_its_cosines",
 	 logparse__pulsar2_end_to_end_table_rounds_its_cosines},
+	{"logparse__pulsar2_big_table_keeps_worst_and_last_rows",
+	 logparse__pulsar2_big_table_keeps_worst_and_last_rows},
 	{"results__pulsar2_rows_name_each_output_and_build",
 	 results__pulsar2_rows_name_each_output_and_build},
 	{"results__tpu_mlir_rows_have_step_stage_and_rounded_figures",
