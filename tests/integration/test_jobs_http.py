@@ -402,6 +402,42 @@ def main():
             assert got["bundle"] is None
         R.check("pulsar_figures_below_tolerance_fail_the_job", kiln_holds_pulsar_to_the_tolerance)
 
+        def several_boards_from_one_submit():
+            # issue 16: "targets" in place of "target", shared options once,
+            # each board's under target_options; one job per board
+            y11 = upload_model(a, "y11_multi", F.yolov8(eleven=True))
+            shared = {"model": y11["id"], "dataset": ds["id"], "name": "y11", "outputs": "suggested",
+                      "calibration": {"count": 3},
+                      "mud": {"model_type": "yolo11", "labels": ["a", "b", "c", "d"]}}
+            st, r = submit(a, dict(shared, targets=["maixcam", "maixcam2"],
+                                   target_options={"maixcam2": {"npu_builds": "npu"}}))
+            assert st == 202, (st, r)
+            assert [j["target"] for j in r["jobs"]] == ["maixcam", "maixcam2"], r
+            assert r["group"] == str(r["jobs"][0]["id"]) and r["refused"] == [], r
+            for j in r["jobs"]:
+                assert final_state(a.events(j["id"])) == "succeeded", j
+            st, j2 = a.json("GET", f"/api/v1/jobs/{r['jobs'][1]['id']}")
+            assert j2["spec"]["target_options"]["npu_builds"] == "npu", j2["spec"]["target_options"]
+            assert {x["stage"] for x in j2["results"]["rows"]} == {"int8 npu"}, j2["results"]["rows"][:2]
+            # a board that cannot take the spec: 422 naming it, nothing queued
+            st, before = a.json("GET", "/api/v1/jobs?limit=100")
+            bad = dict(shared, targets=["maixcam", "axera-pi"], tolerance=[0.9, 0.6])
+            st, r = submit(a, bad)
+            assert st == 422 and r["error"]["field"] == "targets[1]", (st, r)
+            assert r["error"]["message"].startswith("axera-pi cannot take this model (tolerance)"), r
+            st, after = a.json("GET", "/api/v1/jobs?limit=100")
+            assert len(after["items"]) == len(before["items"]), "a refused group queued a job"
+            # "partial": true queues the boards that can
+            st, r = submit(a, dict(bad, partial=True))
+            assert st == 202 and [j["target"] for j in r["jobs"]] == ["maixcam"], (st, r)
+            assert [x["target"] for x in r["refused"]] == ["axera-pi"], r
+            assert final_state(a.events(r["jobs"][0]["id"])) == "succeeded"
+            st, r = submit(a, dict(shared, target="maixcam", targets=["maixcam"]))
+            assert st == 400 and r["error"]["field"] == "target", (st, r)
+            st, r = submit(a, dict(shared, targets=["maixcam"], target_options={"metis": {}}))
+            assert st == 400 and r["error"]["field"] == "target_options", (st, r)
+        R.check("several_boards_from_one_submit", several_boards_from_one_submit)
+
         def targets_lists_ready_toolchains():
             st, t = a.json("GET", "/api/v1/targets")
             assert st == 200 and len(t["targets"]) == 5, t
