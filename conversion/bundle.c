@@ -6,7 +6,7 @@
  * file name its header would otherwise carry.  The archive is streamed into
  * a blob writer, never held in memory whole.
  */
-#include "bundle.h"
+#include "conversion/bundle.h"
 
 #include <dirent.h>
 #include <errno.h>

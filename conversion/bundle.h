@@ -35,8 +35,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "blob.h"
-#include "kiln_err.h"
+#include "runtime/blob.h"
+#include "runtime/kiln_err.h"
 
 #define BUNDLE_MAX_FILES 1024
 #define BUNDLE_MAX_DEPTH 8

@@ -10,7 +10,7 @@
  * Called by the HTTP layer (dataset upload) and by tests; knows nothing of
  * HTTP or the database.
  */
-#include "calib.h"
+#include "conversion/calib.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -60,9 +60,9 @@
 
 #include <cJSON.h>
 
-#include "blob.h"
-#include "calib_img.h"
-#include "kiln_err.h"
+#include "runtime/blob.h"
+#include "conversion/calib_img.h"
+#include "runtime/kiln_err.h"
 
 /* Bounds of one ingest.  Passing an archive-wide bound refuses the whole
  * archive with KILN_ETOOBIG and err.field set to the member's name. */

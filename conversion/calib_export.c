@@ -8,7 +8,7 @@
  * sheet, and the multi-threaded letterbox preprocessing the benchmark
  * measures.  Reads blobs by hash; every output name is generated here.
  */
-#include "calib.h"
+#include "conversion/calib.h"
 
 #include <archive.h>
 #include <archive_entry.h>

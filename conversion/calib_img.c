@@ -7,7 +7,7 @@
  * baseline JPEG encoding.  It never reads files, archives or the blob store
  * and never starts threads; callers give each thread its own decoder.
  */
-#include "calib_img.h"
+#include "conversion/calib_img.h"
 
 #include <math.h>
 #include <png.h>

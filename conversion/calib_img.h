@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kiln_err.h"
+#include "runtime/kiln_err.h"
 
 enum calib_img_format {
 	CALIB_IMG_UNKNOWN = 0,

@@ -11,16 +11,16 @@
  * An unknown dim (dynamic, or not inferred) skips the rule that needs it
  * rather than guessing.
  */
-#include "loader_check.h"
+#include "conversion/loader_check.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mud.h"
-#include "onnx.h"
-#include "onnx_priv.h"
+#include "conversion/mud.h"
+#include "conversion/onnx.h"
+#include "conversion/onnx_priv.h"
 
 /* Boards whose runtime is MaixCDK (they read the .mud's [extra]). */
 static const char *const MAIXCDK_TARGETS[] = {"maixcam", "maixcam2", NULL};

@@ -50,8 +50,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "kiln_err.h"
-#include "spec.h"
+#include "runtime/kiln_err.h"
+#include "conversion/spec.h"
 
 #define LOADER_MAX_RANK 8
 

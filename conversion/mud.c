@@ -7,7 +7,7 @@
  * sees here is what the board would have said.  Never touches the network
  * or a job; the only I/O is mud_read's file and mud_validate's stat().
  */
-#include "mud.h"
+#include "conversion/mud.h"
 
 #include <errno.h>
 #include <math.h>

@@ -35,8 +35,8 @@
 
 #include <stddef.h>
 
-#include "kiln_err.h"
-#include "spec.h"
+#include "runtime/kiln_err.h"
+#include "conversion/spec.h"
 
 #define MUD_MAX_LINE 65536
 #define MUD_MAX_BYTES (1 << 20)

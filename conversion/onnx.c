@@ -12,7 +12,7 @@
  * characters, UTF-8), subgraph nesting; the graph must be closed (every
  * input produced somewhere) and acyclic.
  */
-#include "onnx_priv.h"
+#include "conversion/onnx_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>

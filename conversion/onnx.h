@@ -53,7 +53,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "kiln_err.h"
+#include "runtime/kiln_err.h"
 
 /* Bounds on what a model may contain.  They are far above what real exports
  * use (Ultralytics names are < 80 bytes, big transformer exports have ~50k

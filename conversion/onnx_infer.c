@@ -8,7 +8,7 @@
  * output types computed here in topological order.  What is not covered stays
  * unknown rather than guessed: the caller writes the elem type only.
  */
-#include "onnx_priv.h"
+#include "conversion/onnx_priv.h"
 
 #include <math.h>
 #include <stdarg.h>

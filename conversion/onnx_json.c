@@ -6,13 +6,13 @@
  * weights.  The HTTP layer stores or serves what comes out; the shape of
  * these objects is the API (see onnx.h).
  */
-#include "onnx_priv.h"
+#include "conversion/onnx_priv.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "target_ops.h"
+#include "conversion/target_ops.h"
 
 static cJSON *vinfo_json(const struct onnx_model *m, uint32_t vi)
 {

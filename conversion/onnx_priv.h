@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "onnx.h"
+#include "conversion/onnx.h"
 
 #define ONNX_NONE UINT32_MAX
 

@@ -13,7 +13,7 @@
  * layout and onnx_suggest_pick() orders them per board from the rules
  * table below (the loaders' own source, cited per row).
  */
-#include "onnx_priv.h"
+#include "conversion/onnx_priv.h"
 
 #include <stdio.h>
 #include <stdlib.h>

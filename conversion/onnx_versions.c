@@ -10,7 +10,7 @@
  * float4): relabelling across them is safe when the model uses none of
  * those types.  Sorted by op name (binary search).
  */
-#include "onnx_priv.h"
+#include "conversion/onnx_priv.h"
 
 #include <stdlib.h>
 #include <string.h>

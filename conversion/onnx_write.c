@@ -8,7 +8,7 @@
  * packed with protobuf-c) and the changed version fields are new bytes.
  * Field order inside a message does not matter to protobuf.
  */
-#include "onnx_priv.h"
+#include "conversion/onnx_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>

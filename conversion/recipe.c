@@ -5,7 +5,7 @@
  * Recipes build argv arrays, never command strings: recipe_plan_sh is the
  * only place text for a shell is made, and it quotes every element.
  */
-#include "recipe.h"
+#include "conversion/recipe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,12 +17,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mud.h"
-#include "recipe_axera_pi.h"
-#include "recipe_maixcam.h"
-#include "recipe_maixcam2.h"
-#include "recipe_metis.h"
-#include "recipe_recamera.h"
+#include "conversion/mud.h"
+#include "conversion/recipe_axera_pi.h"
+#include "conversion/recipe_maixcam.h"
+#include "conversion/recipe_maixcam2.h"
+#include "conversion/recipe_metis.h"
+#include "conversion/recipe_recamera.h"
 
 /* The version is part of the cache key: bump it when a recipe's plan or
  * bundle changes, so old cached bundles are not served for new recipes. */

@@ -47,9 +47,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "kiln_err.h"
-#include "plan.h"
-#include "spec.h"
+#include "runtime/kiln_err.h"
+#include "runtime/plan.h"
+#include "conversion/spec.h"
 
 struct recipe_paths {
 	const char *model;       /* the ONNX (cut if recipe_needs_cut said so) */

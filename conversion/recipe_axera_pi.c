@@ -13,7 +13,7 @@
  * (recipe_pb_quote).  The job name goes into a comment only: spec.c
  * allow-lists it, so it cannot end the comment.
  */
-#include "recipe_axera_pi.h"
+#include "conversion/recipe_axera_pi.h"
 
 #include <stdio.h>
 #include <stdlib.h>

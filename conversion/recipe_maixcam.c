@@ -7,7 +7,7 @@
  * run_calibration.py, model_deploy.py INT8 --quant_input.  Flags the seed
  * passes are passed in the seed's order; values come from the job spec.
  */
-#include "recipe_maixcam.h"
+#include "conversion/recipe_maixcam.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -13,7 +13,7 @@
 #ifndef KILN_RECIPE_MAIXCAM_H
 #define KILN_RECIPE_MAIXCAM_H
 
-#include "recipe.h"
+#include "conversion/recipe.h"
 
 int recipe_maixcam_plan(const struct recipe_ctx *c, struct recipe_out *out, struct kiln_err *err);
 

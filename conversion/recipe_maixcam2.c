@@ -10,9 +10,9 @@
  * -> <name>_vnpu.axmodel.  The ONNX is the model already cut at the outputs
  * (the seed's extract_onnx.py; here recipe_needs_cut + onnx_cut_file).
  */
-#include "recipe_maixcam2.h"
+#include "conversion/recipe_maixcam2.h"
 
-#include "loader_check.h"
+#include "conversion/loader_check.h"
 
 #include <stdio.h>
 #include <stdlib.h>

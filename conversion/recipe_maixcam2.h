@@ -8,7 +8,7 @@
 #ifndef KILN_RECIPE_MAIXCAM2_H
 #define KILN_RECIPE_MAIXCAM2_H
 
-#include "recipe.h"
+#include "conversion/recipe.h"
 
 int recipe_maixcam2_plan(const struct recipe_ctx *c, struct recipe_out *out, struct kiln_err *err);
 

@@ -47,7 +47,7 @@
  * `a: b` read back as those strings under PyYAML's SafeLoader, which the SDK
  * uses (axelera/app/yaml.py).
  */
-#include "recipe_metis.h"
+#include "conversion/recipe_metis.h"
 
 #include <stdarg.h>
 #include <stdio.h>

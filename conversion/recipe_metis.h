@@ -11,7 +11,7 @@
 #ifndef KILN_RECIPE_METIS_H
 #define KILN_RECIPE_METIS_H
 
-#include "recipe.h"
+#include "conversion/recipe.h"
 
 int recipe_metis_plan(const struct recipe_ctx *c, struct recipe_out *out, struct kiln_err *err);
 

@@ -8,13 +8,13 @@
  * --quantize_table, exactly as the seed's yolov5s example; F16/BF16 follow
  * the seed's F16 command.  IR/opset limits are enforced in spec_parse.
  */
-#include "recipe_recamera.h"
+#include "conversion/recipe_recamera.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "recipe_maixcam.h"
+#include "conversion/recipe_maixcam.h"
 
 #define T_CALIB 7200
 #define T_QTABLE 7200   /* run_qtable re-runs the net per layer: slower than calibration */

@@ -8,14 +8,14 @@
  * they agree.  Rules the schema cannot express (the model's inspection,
  * option values per target) live only here.  Never does I/O.
  */
-#include "spec.h"
+#include "conversion/spec.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "target_ops.h"
+#include "conversion/target_ops.h"
 
 /* "compared_on" is written by Kiln at submit (jobsys_compared_on) and read
  * back with the stored spec; one given in a request is ignored. */

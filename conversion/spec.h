@@ -45,8 +45,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "kiln_err.h"
-#include "targets.h"
+#include "runtime/kiln_err.h"
+#include "conversion/targets.h"
 
 #define SPEC_ID_MAX 128        /* model, dataset, test_image ids */
 #define SPEC_NAME_MAX 40       /* bundle name: <name>_cv181x_int8_sym.cvimodel must stay

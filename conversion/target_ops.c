@@ -8,14 +8,14 @@
  * NPU compiler.  Ops of other domains (com.microsoft, custom) are never
  * supported.
  */
-#include "target_ops.h"
+#include "conversion/target_ops.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "onnx_priv.h"
+#include "conversion/onnx_priv.h"
 
 /* TPU-MLIR's ONNX front end: the keys of OnnxConverter.onnxop_factory in
  * github.com/sophgo/tpu-mlir python/transform/OnnxConverter.py (commit

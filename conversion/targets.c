@@ -7,13 +7,13 @@
  * IR/opset limits are not repeated here: targets_json joins them in from
  * target_ops (the model-inspection table) by id.
  */
-#include "targets.h"
+#include "conversion/targets.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "target_ops.h"
+#include "conversion/target_ops.h"
 
 static const char *const BOOLS[] = {"true", "false", NULL};
 static const char *const CV181X[] = {"cv181x", NULL};

@@ -5,7 +5,7 @@
  * race on its NPU.  Each step's state is written to the row as it ends, so
  * GET /deployments/{id} shows progress while the runner is still working.
  */
-#include "deploy.h"
+#include "deploy/deploy.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,10 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "deploy_preview.h"
-#include "device.h"
-#include "exec.h"
-#include "transport.h"
+#include "deploy/deploy_preview.h"
+#include "deploy/device.h"
+#include "runtime/exec.h"
+#include "deploy/transport.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;

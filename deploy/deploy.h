@@ -32,9 +32,9 @@
 
 #include <cJSON.h>
 
-#include "blob.h"
-#include "db.h"
-#include "kiln_err.h"
+#include "runtime/blob.h"
+#include "runtime/db.h"
+#include "runtime/kiln_err.h"
 
 #define DEPLOY_MAX_RUNS 1000
 /* The raw output kept on the deployment row: enough to see a traceback. */

@@ -3,7 +3,7 @@
  * The text is a 5x7 bitmap font kept here (digits, A-Z, a few signs;
  * lower case is drawn as upper case) so the server needs no font files.
  */
-#include "deploy_preview.h"
+#include "deploy/deploy_preview.h"
 
 #include <ctype.h>
 #include <math.h>

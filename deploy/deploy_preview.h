@@ -20,7 +20,7 @@
 
 #include <cJSON.h>
 
-#include "kiln_err.h"
+#include "runtime/kiln_err.h"
 
 /* 40 MP: above any camera sensor these boards carry, below what a hostile
  * 65535x65535 header would make us allocate (12 GiB). */

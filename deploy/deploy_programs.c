@@ -10,7 +10,7 @@
  */
 #include <string.h>
 
-#include "deploy.h"
+#include "deploy/deploy.h"
 
 /* MaixCAM / MaixCAM2 (seeds 000, 001): MaixPy's maix.nn loads the .mud;
  * [extra] model_type picks the YOLOv5 / YOLOv8 / YOLO11 decoder, type =

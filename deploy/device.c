@@ -3,7 +3,7 @@
  * per-device ssh key files (see device.h).  Refuses rather than escapes:
  * an address with a ';' is a mistake or an attack, never a host name.
  */
-#include "device.h"
+#include "deploy/device.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "exec.h"
+#include "runtime/exec.h"
 
 /* ssh-keygen for one ed25519 key takes milliseconds; 15 s only bounds a
  * broken binary. */

@@ -25,7 +25,7 @@
 
 #include <stddef.h>
 
-#include "kiln_err.h"
+#include "runtime/kiln_err.h"
 
 enum device_transport { DEVICE_SSH, DEVICE_ADB, DEVICE_PULL };
 

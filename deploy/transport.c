@@ -5,7 +5,7 @@
  * "Connection refused" or "Host key verification failed" tells the operator
  * exactly what to fix.
  */
-#include "transport.h"
+#include "deploy/transport.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "exec.h"
+#include "runtime/exec.h"
 
 #define ARGV_MAX 64
 /* ssh's exit status for its own failures (connection, auth, host key). */

@@ -27,8 +27,8 @@
 
 #include <stddef.h>
 
-#include "device.h"
-#include "kiln_err.h"
+#include "deploy/device.h"
+#include "runtime/kiln_err.h"
 
 /* Output kept per stream: a test program prints one JSON object, and a
  * vendor runtime's chatter before it is only worth its tail. */

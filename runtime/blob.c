@@ -7,7 +7,7 @@
  * system as blobs/sha256, so rename(2) is atomic.  A reader never sees a
  * temporary file because nothing ever looks up blobs/tmp by name.
  */
-#include "blob.h"
+#include "runtime/blob.h"
 
 #include <ctype.h>
 #include <dirent.h>

@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "kiln_err.h"
+#include "runtime/kiln_err.h"
 
 #define BLOB_HEX_LEN 64
 

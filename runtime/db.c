@@ -8,7 +8,7 @@
  * connections use WAL (readers never block the writer), a busy_timeout (a
  * writer waits for another instead of failing) and foreign keys.
  */
-#include "db.h"
+#include "runtime/db.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -12,8 +12,8 @@
 
 #include <sqlite3.h>
 
-#include "embed.h"
-#include "kiln_err.h"
+#include "runtime/embed.h"
+#include "runtime/kiln_err.h"
 
 struct db;
 

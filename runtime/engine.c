@@ -9,7 +9,7 @@
  * images come from different places (Docker Hub for tpuc_dev, a tarball
  * from AXERA for pulsar2, an SDK build for Voyager).
  */
-#include "engine.h"
+#include "runtime/engine.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "exec.h"
+#include "runtime/exec.h"
 
 extern char **environ;
 

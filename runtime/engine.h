@@ -43,8 +43,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "kiln_err.h"
-#include "plan.h"
+#include "runtime/kiln_err.h"
+#include "runtime/plan.h"
 
 #define ENGINE_MAX_EXTRA_ARGS 32
 /* A probe answers within this by default: `docker version` with a dead

@@ -13,7 +13,7 @@
  * publisher takes sub_lock then lock (the only place both are held), which
  * also keeps the item it passes to notify from being evicted under it.
  */
-#include "events.h"
+#include "runtime/events.h"
 
 #include <errno.h>
 #include <pthread.h>

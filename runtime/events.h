@@ -40,7 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kiln_err.h"
+#include "runtime/kiln_err.h"
 
 #define EVENTS_TYPE_MAX 16
 /* One event's data, bytes; longer data is refused (log lines are cut by

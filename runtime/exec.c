@@ -9,7 +9,7 @@
  * engines' names, the database or HTTP.  Callers: worker.c (steps) and
  * engine.c (status probes).
  */
-#include "exec.h"
+#include "runtime/exec.h"
 
 #include <dirent.h>
 #include <errno.h>

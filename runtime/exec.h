@@ -35,8 +35,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "joblog.h"
-#include "kiln_err.h"
+#include "runtime/joblog.h"
+#include "runtime/kiln_err.h"
 
 /* Longest line passed to the callback; longer output is cut into pieces of
  * this size so one line without '\n' cannot grow memory. */

@@ -7,7 +7,7 @@
  * with the elision line and the ring, which happens at most once per cap/4
  * new bytes, so a chatty tool costs about two writes per byte.
  */
-#include "joblog.h"
+#include "runtime/joblog.h"
 
 #include <errno.h>
 #include <fcntl.h>

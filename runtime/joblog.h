@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kiln_err.h"
+#include "runtime/kiln_err.h"
 
 #define JOBLOG_MIN_CAP 4096
 

@@ -8,9 +8,9 @@
  * whichever commits first wins and the other sees zero changed rows.  The
  * event for a change is published after its commit.
  */
-#include "jobs.h"
+#include "runtime/jobs.h"
 
-#include "results.h"
+#include "runtime/results.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -59,10 +59,10 @@
 
 #include <cjson/cJSON.h>
 
-#include "db.h"
-#include "events.h"
-#include "kiln_err.h"
-#include "plan.h"
+#include "runtime/db.h"
+#include "runtime/events.h"
+#include "runtime/kiln_err.h"
+#include "runtime/plan.h"
 
 #define JOBS_DEFAULT_MAX_ATTEMPTS 2
 #define JOBS_DEFAULT_LIMIT 50

@@ -1,7 +1,7 @@
 /*
  * kiln_err: filling and naming error values (see kiln_err.h).
  */
-#include "kiln_err.h"
+#include "runtime/kiln_err.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -9,7 +9,7 @@
  * add date prefixes that change between versions.  A line that does not
  * match is ignored: a parser must never fail a job.
  */
-#include "logparse.h"
+#include "runtime/logparse.h"
 
 #include <ctype.h>
 #include <stdio.h>

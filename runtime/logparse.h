@@ -39,7 +39,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "kiln_err.h"
+#include "runtime/kiln_err.h"
 
 #define LOGPARSE_ID_MAX 32
 

@@ -6,7 +6,7 @@
  * the worker trust a plan that passed plan_validate().  It never runs
  * anything and knows nothing of jobs, engines or HTTP.
  */
-#include "plan.h"
+#include "runtime/plan.h"
 
 #include <ctype.h>
 #include <math.h>

@@ -39,8 +39,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "kiln_err.h"
-#include "logparse.h"
+#include "runtime/kiln_err.h"
+#include "runtime/logparse.h"
 
 #define PLAN_NAME_MAX 64          /* file and step names, characters */
 #define PLAN_PATH_MAX 255         /* expected outputs */

@@ -6,7 +6,7 @@
  * mark the model's outputs, so its output rows are the layers whose Output
  * Tensor is one of the spec's outputs.
  */
-#include "results.h"
+#include "runtime/results.h"
 
 #include <stdlib.h>
 #include <string.h>

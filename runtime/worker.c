@@ -9,7 +9,7 @@
  * never lost.  Knows nothing of HTTP; the server wires jobs_* to routes
  * and events to SSE.
  */
-#include "worker.h"
+#include "runtime/worker.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,8 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "exec.h"
-#include "logparse.h"
+#include "runtime/exec.h"
+#include "runtime/logparse.h"
 
 struct worker {
 	struct worker_pool *pool;

@@ -37,10 +37,10 @@
 
 #include <cjson/cJSON.h>
 
-#include "engine.h"
-#include "jobs.h"
-#include "kiln_err.h"
-#include "plan.h"
+#include "runtime/engine.h"
+#include "runtime/jobs.h"
+#include "runtime/kiln_err.h"
+#include "runtime/plan.h"
 
 #define WORKER_MAX 64
 /* The log keeps its first 4 MiB and last 8 MiB: a conversion's log is

@@ -6,9 +6,9 @@
 #ifndef KILN_APP_H
 #define KILN_APP_H
 
-#include "blob.h"
-#include "config.h"
-#include "db.h"
+#include "runtime/blob.h"
+#include "server/config.h"
+#include "runtime/db.h"
 
 struct jobsys;
 

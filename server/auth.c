@@ -6,7 +6,7 @@
  * a minute per token, because a write per request would serialise every
  * request on sqlite's single writer lock.
  */
-#include "auth.h"
+#include "server/auth.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "blob.h"
+#include "runtime/blob.h"
 
 #define LAST_USED_EVERY_S 60
 

@@ -11,9 +11,9 @@
 
 #include <cJSON.h>
 
-#include "db.h"
-#include "http.h"
-#include "kiln_err.h"
+#include "runtime/db.h"
+#include "server/http.h"
+#include "runtime/kiln_err.h"
 
 #define AUTH_TOKEN_LEN 69 /* "kiln_" + 64 hex */
 

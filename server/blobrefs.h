@@ -8,8 +8,8 @@
 
 #include <time.h>
 
-#include "blob.h"
-#include "db.h"
+#include "runtime/blob.h"
+#include "runtime/db.h"
 
 /* Held around "commit a blob + insert the row naming it" and around
  * blobrefs_release(), so a delete can never remove a blob that a concurrent

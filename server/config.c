@@ -7,7 +7,7 @@
  * with exit code 2 and a message naming the line rather than surfacing as a
  * strange failure under load.
  */
-#include "config.h"
+#include "server/config.h"
 
 #include <errno.h>
 #include <ini.h>

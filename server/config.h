@@ -9,7 +9,7 @@
 
 #include <stdio.h>
 
-#include "kiln_err.h"
+#include "runtime/kiln_err.h"
 
 /* Fixed toolchain ids (ARCHITECTURE.md §6), one [toolchain.<id>] section each. */
 enum { TOOLCHAIN_TPU_MLIR, TOOLCHAIN_PULSAR2, TOOLCHAIN_PULSAR, TOOLCHAIN_VOYAGER,

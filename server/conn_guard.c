@@ -5,7 +5,7 @@
  * headers, its end and the reap are O(1) each (the reap stops at the first
  * connection still in time).
  */
-#include "conn_guard.h"
+#include "server/conn_guard.h"
 
 #include <pthread.h>
 #include <stdlib.h>

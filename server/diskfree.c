@@ -3,7 +3,7 @@
  * would write (an upload, a job): a few microseconds, cheaper than keeping
  * a cached figure honest.
  */
-#include "diskfree.h"
+#include "server/diskfree.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -12,8 +12,8 @@
 
 #include <stdint.h>
 
-#include "config.h"
-#include "kiln_err.h"
+#include "server/config.h"
+#include "runtime/kiln_err.h"
 
 /* 0 when the data directory's file system keeps at least the configured
  * free space after `incoming` more bytes (0 when unknown); KILN_ENOSPACE

@@ -18,7 +18,7 @@
  * connection_limit; the URI callback (on_uri) refuses %00 and floods of
  * query arguments before libmicrohttpd parses them.
  */
-#include "http.h"
+#include "server/http.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,9 +33,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "conn_guard.h"
-#include "metrics.h"
-#include "router.h"
+#include "server/conn_guard.h"
+#include "server/metrics.h"
+#include "server/router.h"
 
 /* The API takes a handful of query arguments; a hundred is generous. */
 #define HTTP_MAX_QUERY_ARGS 100

@@ -21,7 +21,7 @@
 
 #include <cJSON.h>
 
-#include "kiln_err.h"
+#include "runtime/kiln_err.h"
 
 struct http_req;
 struct http_server;

@@ -7,7 +7,7 @@
  * db_conn, one connection per thread), the blob store and the job's own
  * directory.  Must never know HTTP: the routes call in, not the reverse.
  */
-#include "jobsys.h"
+#include "server/jobsys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,15 +21,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "blobrefs.h"
-#include "bundle.h"
-#include "calib.h"
-#include "loader_check.h"
-#include "onnx.h"
-#include "recipe.h"
-#include "retention.h"
-#include "spec.h"
-#include "worker.h"
+#include "server/blobrefs.h"
+#include "conversion/bundle.h"
+#include "conversion/calib.h"
+#include "conversion/loader_check.h"
+#include "conversion/onnx.h"
+#include "conversion/recipe.h"
+#include "server/retention.h"
+#include "conversion/spec.h"
+#include "runtime/worker.h"
 
 /* How long a start-up probe may take per toolchain; engine.h's default. */
 #define PROBE_TIMEOUT_MS ENGINE_PROBE_TIMEOUT_MS

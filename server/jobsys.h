@@ -32,13 +32,13 @@
 
 #include <cjson/cJSON.h>
 
-#include "blob.h"
-#include "config.h"
-#include "db.h"
-#include "engine.h"
-#include "events.h"
-#include "jobs.h"
-#include "kiln_err.h"
+#include "runtime/blob.h"
+#include "server/config.h"
+#include "runtime/db.h"
+#include "runtime/engine.h"
+#include "runtime/events.h"
+#include "runtime/jobs.h"
+#include "runtime/kiln_err.h"
 
 /* Where the spec's test image is put in the workspace. */
 #define JOBSYS_TEST_IMAGE "test.jpg"

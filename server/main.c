@@ -18,15 +18,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app.h"
-#include "auth.h"
-#include "config.h"
-#include "deploy.h"
-#include "embed.h"
-#include "http.h"
-#include "jobsys.h"
-#include "routes.h"
-#include "session.h"
+#include "server/app.h"
+#include "server/auth.h"
+#include "server/config.h"
+#include "deploy/deploy.h"
+#include "runtime/embed.h"
+#include "server/http.h"
+#include "server/jobsys.h"
+#include "server/routes.h"
+#include "server/session.h"
 
 #define KILN_VERSION "0.1.0"
 

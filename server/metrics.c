@@ -3,7 +3,7 @@
  * Status codes are counted in a flat array per route (100..599), which is a
  * few kB per route and needs no lock or hash on the request path.
  */
-#include "metrics.h"
+#include "server/metrics.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>

@@ -9,7 +9,7 @@
  * holds, and only when older than orphan_grace, so bytes an upload has
  * committed but not yet named are never taken.  Must never know HTTP.
  */
-#include "retention.h"
+#include "server/retention.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -19,8 +19,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "blobrefs.h"
-#include "worker.h"
+#include "server/blobrefs.h"
+#include "runtime/worker.h"
 
 struct retention {
 	const struct kiln_config *cfg;

@@ -20,10 +20,10 @@
 #ifndef KILN_RETENTION_H
 #define KILN_RETENTION_H
 
-#include "blob.h"
-#include "config.h"
-#include "db.h"
-#include "jobs.h"
+#include "runtime/blob.h"
+#include "server/config.h"
+#include "runtime/db.h"
+#include "runtime/jobs.h"
 
 /* Ten minutes: expiry is counted in hours and orphans are rare, so a
  * sweep (one directory walk) more often would only cost disk reads. */

@@ -2,7 +2,7 @@
  * router: route matching (see router.h).  A linear scan: kilnd has a few
  * dozen routes, and a scan over them costs less than one sqlite lookup.
  */
-#include "router.h"
+#include "server/router.h"
 
 #include <string.h>
 

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "http.h"
+#include "server/http.h"
 
 #define ROUTER_MAX_PARAMS 4
 #define ROUTER_PARAM_MAX 256   /* a longer segment never matches a {name} */

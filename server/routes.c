@@ -3,7 +3,7 @@
  * name, minimum role, body kind, handler.  The router, the auth check, the
  * body limits and /metrics labels all read this table.
  */
-#include "routes.h"
+#include "server/routes.h"
 
 const struct http_route routes_table[] = {
 	{"GET", "/healthz", "healthz", ROLE_ANON, BODY_NONE, route_healthz, NULL},

@@ -10,7 +10,7 @@
 
 #include <sqlite3.h>
 
-#include "http.h"
+#include "server/http.h"
 
 extern const struct http_route routes_table[];
 extern const size_t routes_count;

@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "app.h"
-#include "routes.h"
+#include "server/app.h"
+#include "server/routes.h"
 
 #define BUNDLE_COLS "id, job, name, target, sha256, size, manifest, simulated, created_at"
 #define BUNDLE_FILE_NAME_MAX 512

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
-#include "routes.h"
+#include "server/metrics.h"
+#include "server/routes.h"
 
 void route_healthz(struct http_req *req)
 {

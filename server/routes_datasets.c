@@ -12,12 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "blobrefs.h"
-#include "jobsys.h"
-#include "calib.h"
-#include "routes.h"
-#include "upload.h"
+#include "server/app.h"
+#include "server/blobrefs.h"
+#include "server/jobsys.h"
+#include "conversion/calib.h"
+#include "server/routes.h"
+#include "server/upload.h"
 
 #define DATASET_COLS "id, name, sha256, size, set_sha256, images, report, created_at"
 

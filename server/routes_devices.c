@@ -13,13 +13,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app.h"
-#include "auth.h"
-#include "deploy.h"
-#include "deploy_preview.h"
-#include "device.h"
-#include "routes.h"
-#include "targets.h"
+#include "server/app.h"
+#include "server/auth.h"
+#include "deploy/deploy.h"
+#include "deploy/deploy_preview.h"
+#include "deploy/device.h"
+#include "server/routes.h"
+#include "conversion/targets.h"
 
 #define DEVICE_COLS "id, name, target, transport, address, models_dir, token, ssh_public_key," \
 	" created_at, last_seen_at, installed_bundle, last_status, last_detail"

@@ -25,16 +25,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app.h"
-#include "bundle.h"
-#include "diskfree.h"
-#include "jobsys.h"
-#include "loader_check.h"
-#include "onnx.h"
-#include "recipe.h"
-#include "routes.h"
-#include "spec.h"
-#include "targets.h"
+#include "server/app.h"
+#include "conversion/bundle.h"
+#include "server/diskfree.h"
+#include "server/jobsys.h"
+#include "conversion/loader_check.h"
+#include "conversion/onnx.h"
+#include "conversion/recipe.h"
+#include "server/routes.h"
+#include "conversion/spec.h"
+#include "conversion/targets.h"
 
 /* How long one SSE read waits for an event before sending a keep-alive:
  * the pool thread serving the stream serves other connections too. */

@@ -10,12 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "app.h"
-#include "blobrefs.h"
-#include "jobsys.h"
-#include "onnx.h"
-#include "routes.h"
-#include "upload.h"
+#include "server/app.h"
+#include "server/blobrefs.h"
+#include "server/jobsys.h"
+#include "conversion/onnx.h"
+#include "server/routes.h"
+#include "server/upload.h"
 
 #define MODEL_COLS "id, name, sha256, size, created_at, inspection, parent, derivation"
 #define CUT_MAX_OUTPUTS 256

@@ -9,10 +9,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "app.h"
-#include "auth.h"
-#include "routes.h"
-#include "session.h"
+#include "server/app.h"
+#include "server/auth.h"
+#include "server/routes.h"
+#include "server/session.h"
 
 /* Not Secure: kilnd speaks plain HTTP (loopback or a LAN, or behind a TLS
  * proxy which may add it); a Secure cookie would never come back. */

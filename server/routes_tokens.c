@@ -4,9 +4,9 @@
  */
 #include <string.h>
 
-#include "app.h"
-#include "auth.h"
-#include "routes.h"
+#include "server/app.h"
+#include "server/auth.h"
+#include "server/routes.h"
 
 /* Token names are labels shown in lists and logs: printable, bounded. */
 static int name_ok(const char *s)

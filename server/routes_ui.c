@@ -15,9 +15,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "blob.h"
-#include "embed.h"
-#include "routes.h"
+#include "runtime/blob.h"
+#include "runtime/embed.h"
+#include "server/routes.h"
 
 #define UI_MAX_ASSETS 256
 

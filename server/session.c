@@ -5,7 +5,7 @@
  * SELECT joined with tokens (a revoked token ends its sessions without a
  * second write).  Comparisons of secrets are constant-time.
  */
-#include "session.h"
+#include "server/session.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -13,8 +13,8 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "auth.h"
-#include "blob.h"
+#include "server/auth.h"
+#include "runtime/blob.h"
 
 /* Prefix of the CSRF derivation: a different hash input than the stored
  * sha256(sid), so the stored hash never equals the CSRF token. */

@@ -13,9 +13,9 @@
 #ifndef KILN_SESSION_H
 #define KILN_SESSION_H
 
-#include "db.h"
-#include "http.h"
-#include "kiln_err.h"
+#include "runtime/db.h"
+#include "server/http.h"
+#include "runtime/kiln_err.h"
 
 #define SESSION_ID_LEN 64        /* hex digits of 32 random bytes */
 #define SESSION_CSRF_LEN 64      /* hex digits of a sha256 */

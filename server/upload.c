@@ -6,13 +6,13 @@
  * size.  Nothing becomes visible until upload_commit(); a client that stops
  * half way leaves only a temporary file, which upload_free() removes.
  */
-#include "upload.h"
+#include "server/upload.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "diskfree.h"
+#include "server/app.h"
+#include "server/diskfree.h"
 
 struct upload {
 	struct blob_writer *w;

@@ -14,8 +14,8 @@
 
 #include <stdint.h>
 
-#include "blob.h"
-#include "http.h"
+#include "runtime/blob.h"
+#include "server/http.h"
 
 #define UPLOAD_NAME_MAX 64
 

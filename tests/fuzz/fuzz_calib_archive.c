@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "calib.h"
+#include "conversion/calib.h"
 
 static struct blob_store *bs;
 static char path[512];

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "calib_img.h"
+#include "conversion/calib_img.h"
 
 static struct calib_img_dec *d;
 static unsigned char canvas[64 * 48 * 3];

@@ -19,11 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "db.h"
-#include "embed.h"
-#include "events.h"
-#include "jobs.h"
-#include "worker.h"
+#include "runtime/db.h"
+#include "runtime/embed.h"
+#include "runtime/events.h"
+#include "runtime/jobs.h"
+#include "runtime/worker.h"
 
 extern char **environ;
 

@@ -18,9 +18,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "blob.h"
-#include "bundle.h"
-#include "db.h"
+#include "runtime/blob.h"
+#include "conversion/bundle.h"
+#include "runtime/db.h"
 
 static int die(const char *what, const struct kiln_err *err)
 {

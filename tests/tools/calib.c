@@ -17,7 +17,7 @@
  *
  * It is a test tool: arguments are trusted, errors are printed and end it.
  */
-#include "calib.h"
+#include "conversion/calib.h"
 
 #include <dirent.h>
 #include <turbojpeg.h>

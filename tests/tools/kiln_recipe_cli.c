@@ -22,12 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "blob.h"
-#include "bundle.h"
-#include "mud.h"
-#include "recipe.h"
-#include "spec.h"
-#include "targets.h"
+#include "runtime/blob.h"
+#include "conversion/bundle.h"
+#include "conversion/mud.h"
+#include "conversion/recipe.h"
+#include "conversion/spec.h"
+#include "conversion/targets.h"
 
 static cJSON *read_json(const char *path)
 {

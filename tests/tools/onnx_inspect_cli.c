@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "onnx.h"
+#include "conversion/onnx.h"
 
 static int fail(const struct kiln_err *err)
 {

@@ -21,7 +21,7 @@
 #include <turbojpeg.h>
 #include <unistd.h>
 
-#include "calib.h"
+#include "conversion/calib.h"
 #include "kt.h"
 
 #define SKIMAGE "/usr/lib/python3/dist-packages/skimage/data"

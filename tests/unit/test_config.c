@@ -6,10 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "server/config.h"
 #include "kt.h"
-#include "router.h"
-#include "routes.h"
+#include "server/router.h"
+#include "server/routes.h"
 
 static void defaults_are_the_documented_ones(void)
 {

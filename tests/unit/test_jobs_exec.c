@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "exec.h"
+#include "runtime/exec.h"
 #include "kt.h"
 
 static int64_t now_ms(void)

@@ -9,13 +9,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine.h"
-#include "events.h"
-#include "exec.h"
+#include "runtime/engine.h"
+#include "runtime/events.h"
+#include "runtime/exec.h"
 #include "kt.h"
-#include "logparse.h"
-#include "results.h"
-#include "plan.h"
+#include "runtime/logparse.h"
+#include "runtime/results.h"
+#include "runtime/plan.h"
 
 static const char *GOOD_PLAN =
 	"{\"files\": [{\"name\": \"config.json\", \"content\": \"{}\"},"

@@ -17,14 +17,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "db.h"
-#include "embed.h"
-#include "engine.h"
-#include "events.h"
-#include "exec.h"
-#include "jobs.h"
+#include "runtime/db.h"
+#include "runtime/embed.h"
+#include "runtime/engine.h"
+#include "runtime/events.h"
+#include "runtime/exec.h"
+#include "runtime/jobs.h"
 #include "kt.h"
-#include "worker.h"
+#include "runtime/worker.h"
 
 static const char *ENGINE_ARGS =
 	"--runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1024:1024";

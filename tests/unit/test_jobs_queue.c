@@ -24,12 +24,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "db.h"
-#include "embed.h"
-#include "events.h"
-#include "jobs.h"
+#include "runtime/db.h"
+#include "runtime/embed.h"
+#include "runtime/events.h"
+#include "runtime/jobs.h"
 #include "kt.h"
-#include "worker.h"
+#include "runtime/worker.h"
 
 struct env {
 	char dir[512];

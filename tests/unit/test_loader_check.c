@@ -16,10 +16,10 @@
 #include <sys/stat.h>
 
 #include "kt.h"
-#include "loader_check.h"
-#include "mud.h"
-#include "recipe.h"
-#include "spec.h"
+#include "conversion/loader_check.h"
+#include "conversion/mud.h"
+#include "conversion/recipe.h"
+#include "conversion/spec.h"
 
 static char *labels_json(int n)
 {

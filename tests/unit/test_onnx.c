@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "kt.h"
-#include "onnx.h"
+#include "conversion/onnx.h"
 
 /* --- a tiny protobuf writer ------------------------------------------------- */
 struct buf {

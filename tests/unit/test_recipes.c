@@ -21,13 +21,13 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "blob.h"
-#include "bundle.h"
+#include "runtime/blob.h"
+#include "conversion/bundle.h"
 #include "kt.h"
-#include "mud.h"
-#include "recipe.h"
-#include "spec.h"
-#include "targets.h"
+#include "conversion/mud.h"
+#include "conversion/recipe.h"
+#include "conversion/spec.h"
+#include "conversion/targets.h"
 
 static const char *COCO =
 	"person, bicycle, car, motorcycle, airplane, bus, train, truck, boat, traffic light, "

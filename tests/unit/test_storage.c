@@ -14,8 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "blob.h"
-#include "db.h"
+#include "runtime/blob.h"
+#include "runtime/db.h"
 #include "kt.h"
 
 static const unsigned char m1[] = "CREATE TABLE a (x INTEGER);";
