@@ -185,6 +185,12 @@ int calib_materialize(struct blob_store *bs, const char *const *sha256, size_t n
 		      const struct calib_export *opt, const char *dest, size_t *written,
 		      struct kiln_err *err);
 
+/* The set-order index (0..n-1) of the first image calib_materialize would
+ * write for n images, count and seed: the image a job compares on when its
+ * spec names no test image, so the figure comes from an image the job was
+ * calibrated with.  n == 0 gives 0. */
+size_t calib_first_pick(size_t n, size_t count, uint64_t seed);
+
 /* A contact sheet of up to 64 images (evenly spaced through the set), each
  * letterboxed into a cell x cell square (0: 128), as a JPEG.  *jpeg is new;
  * caller frees with free(). */

@@ -119,6 +119,17 @@ static size_t *sample(size_t n, size_t k, uint64_t seed)
 	return idx;
 }
 
+size_t calib_first_pick(size_t n, size_t count, uint64_t seed)
+{
+	if (n == 0)
+		return 0;
+	size_t k = count == 0 || count > n ? n : count;
+	size_t *pick = sample(n, k, seed);
+	size_t first = pick ? pick[0] : 0;
+	free(pick);
+	return first;
+}
+
 static void put_f32le(unsigned char *p, float f)
 {
 	uint32_t u;

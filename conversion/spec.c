@@ -17,9 +17,11 @@
 
 #include "conversion/target_ops.h"
 
+/* "compared_on" is written by Kiln at submit (jobsys_compared_on) and read
+ * back with the stored spec; one given in a request is ignored. */
 static const char *const TOP_KEYS[] = {"model", "dataset", "target", "name", "input", "outputs",
 				       "quantize", "calibration", "tolerance", "target_options",
-				       "mud", "test_image", "cache", NULL};
+				       "mud", "test_image", "cache", "compared_on", NULL};
 static const char *const INPUT_KEYS[] = {"shape", "pixel_format", "mean", "scale", "std",
 					 "keep_aspect_ratio", "layout", NULL};
 static const char *const CALIB_KEYS[] = {"count", "method", NULL};

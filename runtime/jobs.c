@@ -10,6 +10,8 @@
  */
 #include "runtime/jobs.h"
 
+#include "runtime/results.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,6 +274,14 @@ static cJSON *job_json(sqlite3_stmt *st, int with_spec)
 	add_json(o, "figures", st, 19, 1);
 	cJSON_AddBoolToObject(o, "cancel_requested", sqlite3_column_int(st, 20) != 0);
 	add_int(o, "slurm_job", st, 21);
+	/* One job's page: the figures as labelled rows, worst output first
+	 * (results.h).  The list leaves them out: it is read far more often. */
+	if (with_spec) {
+		cJSON *r = results_build(cJSON_GetObjectItemCaseSensitive(o, "figures"),
+					 cJSON_GetObjectItemCaseSensitive(o, "spec"));
+		if (r)
+			cJSON_AddItemToObject(o, "results", r);
+	}
 	return o;
 }
 

@@ -48,7 +48,8 @@
  *   "state", "step", "step_index", "steps", "progress", "attempt",
  *   "error": {"code", "message"} | null, "cache_key", "cached_from",
  *   "created", "started", "finished", "bundle", "figures": [...],
- *   "cancel_requested", "slurm_job"}
+ *   "cancel_requested", "slurm_job", "results" (jobs_get only: the figures as
+ *   labelled rows, worst output first, see results.h)}
  */
 #ifndef KILN_JOBS_H
 #define KILN_JOBS_H

@@ -25,6 +25,7 @@
 
 struct pending_tpu {
 	int active;
+	char compare[NAME_MAX_LEN];  /* "tpu vs top", from the npz_tool line */
 	char output[NAME_MAX_LEN];
 	char status[32];
 	int passed;          /* 1 PASSED, 0 FAILED, -1 not printed */
@@ -36,9 +37,8 @@ struct pending_p2 {
 	int in_table;        /* after the "Quant Precision Table" title */
 	int col_out, col_cos, col_mse, col_op, n_cols; /* from the header row */
 	int rows;
-	char last_out[NAME_MAX_LEN];
-	double last_cos, last_mse;
-	int last_has_mse;
+	char title[NAME_MAX_LEN];  /* "PerLayer Reference" */
+	cJSON *layers;       /* [{layer, output, cosine, mse}], in table order */
 	char min_layer[NAME_MAX_LEN];
 	double min_cos;
 };
@@ -132,6 +132,8 @@ int logparse_end(struct logparse *p, cJSON *figs)
 
 void logparse_free(struct logparse *p)
 {
+	if (p)
+		cJSON_Delete(p->p2.layers);
 	free(p);
 }
 
@@ -168,20 +170,50 @@ static int number_after(const char *line, const char *key, double *out)
 	return 1;
 }
 
-static cJSON *new_figure(struct logparse *p, const char *output)
+/* kind: "output" (one model output), "summary" (a tool's roll-up line),
+ * "model" (run_qtable's whole-model figure) or "layers" (a per-layer
+ * table). */
+static cJSON *new_figure(struct logparse *p, const char *kind, const char *output)
 {
 	cJSON *f = cJSON_CreateObject();
 	if (f == NULL)
 		return NULL;
 	cJSON_AddStringToObject(f, "parser", p->kind->id);
+	cJSON_AddStringToObject(f, "kind", kind);
 	cJSON_AddStringToObject(f, "output", output);
 	return f;
 }
 
-/* cJSON prints inf and nan as null, which is what a reader of the figure
- * should see for "sqnr = inf" (identical tensors). */
+/* Figures are rounded to what a reader can use: the tools print cosines
+ * with 4-6 decimals but the summary lines in full float precision
+ * ("sqnr 55.91374626151228").  Six decimals keep a cosine's 0.99999x
+ * distinctions; dB figures get two.  cJSON prints inf and nan as null,
+ * which is what a reader should see for "sqnr = inf" (identical tensors). */
+static double round_to(double v, int decimals)
+{
+	if (v != v || v > 1e15 || v < -1e15)
+		return v;
+	double m = 1;
+	for (int i = 0; i < decimals; i++)
+		m *= 10;
+	double r = v * m;
+	r = r < 0 ? -(double)(long long)(-r + 0.5) : (double)(long long)(r + 0.5);
+	return r / m;
+}
+
+static const struct {
+	const char *key;
+	int decimals;
+} ROUNDING[] = {
+	{"cosine", 6}, {"euclidean", 6}, {"min_cosine", 6}, {"sqnr", 2},
+	{"relative_error", 6}, {"mse", 6},
+};
+
 static void add_number(cJSON *f, const char *key, double v)
 {
+	for (size_t i = 0; i < sizeof(ROUNDING) / sizeof(ROUNDING[0]); i++)
+		if (strcmp(ROUNDING[i].key, key) == 0)
+			v = round_to(v, ROUNDING[i].decimals);
 	cJSON_AddNumberToObject(f, key, v);
 }
 
@@ -200,9 +232,11 @@ static int tpu_flush(struct logparse *p, cJSON *figs)
 	t->active = 0;
 	if (!t->have_cos)  /* a header with no numbers is not worth a figure */
 		return 0;
-	cJSON *f = new_figure(p, t->output);
+	cJSON *f = new_figure(p, "output", t->output);
 	if (f == NULL)
 		return 0;
+	if (t->compare[0])
+		cJSON_AddStringToObject(f, "compare", t->compare);
 	cJSON_AddStringToObject(f, "status", t->status);
 	if (t->passed >= 0)
 		cJSON_AddBoolToObject(f, "passed", t->passed);
@@ -237,12 +271,55 @@ static int tpu_header(struct logparse *p, const char *line)
 	if (status == NULL)
 		return 0;
 	struct pending_tpu *t = &p->tpu;
+	char compare[NAME_MAX_LEN];
+	snprintf(compare, sizeof(compare), "%s", t->compare);
 	memset(t, 0, sizeof(*t));
+	snprintf(t->compare, sizeof(t->compare), "%s", compare);
 	t->active = 1;
 	copy_trimmed(t->output, sizeof(t->output), s + 1, (size_t)(close - s - 1));
 	snprintf(t->status, sizeof(t->status), "%s", status);
 	t->passed = strstr(w, "[PASSED]") ? 1 : strstr(w, "[FAILED]") ? 0 : -1;
 	return 1;
+}
+
+/* What an npz file of model_transform/model_deploy holds, by its name's
+ * end (<name>_ref_outputs.npz, <name>_top_outputs.npz,
+ * <name>_<chip>_<quant>_tpu_outputs.npz, ..._model_outputs.npz; see
+ * ../shared/reference/tpu-mlir.md §1, §3, §4). */
+static const struct {
+	const char *suffix, *label;
+} NPZ_KINDS[] = {
+	{"_ref_outputs.npz", "onnx"},
+	{"_top_outputs.npz", "top"},
+	{"_tpu_outputs.npz", "tpu"},
+	{"_model_outputs.npz", "model"},
+};
+
+static const char *npz_kind(const char *s, size_t n)
+{
+	for (size_t i = 0; i < sizeof(NPZ_KINDS) / sizeof(NPZ_KINDS[0]); i++) {
+		size_t l = strlen(NPZ_KINDS[i].suffix);
+		if (n >= l && strncmp(s + n - l, NPZ_KINDS[i].suffix, l) == 0)
+			return NPZ_KINDS[i].label;
+	}
+	return NULL;
+}
+
+/* "[Running]: npz_tool.py compare A.npz B.npz --tolerance ..." names the
+ * two sides of the blocks that follow: "tpu vs top" etc. */
+static void tpu_compare_line(struct logparse *p, const char *c)
+{
+	const char *a = c + strlen("npz_tool.py compare ");
+	size_t al = strcspn(a, " \t");
+	const char *b = a + al;
+	while (*b == ' ' || *b == '\t')
+		b++;
+	size_t bl = strcspn(b, " \t");
+	const char *ka = npz_kind(a, al), *kb = npz_kind(b, bl);
+	if (ka && kb)
+		snprintf(p->tpu.compare, sizeof(p->tpu.compare), "%s vs %s", ka, kb);
+	else
+		p->tpu.compare[0] = '\0';
 }
 
 static int tpu_line(struct logparse *p, const char *line, size_t len, cJSON *figs)
@@ -251,6 +328,12 @@ static int tpu_line(struct logparse *p, const char *line, size_t len, cJSON *fig
 	struct pending_tpu *t = &p->tpu;
 	int n = 0;
 	double v;
+	const char *cmp = strstr(line, "npz_tool.py compare ");
+	if (cmp != NULL) {
+		n += tpu_flush(p, figs);
+		tpu_compare_line(p, cmp);
+		return n;
+	}
 	if (strchr(line, '[') && strchr(line, ']')) {
 		struct pending_tpu saved = *t;
 		if (tpu_header(p, line)) {
@@ -286,8 +369,10 @@ static int tpu_line(struct logparse *p, const char *line, size_t len, cJSON *fig
 		const char *paren = strchr(m, '(');
 		double c, e, q;
 		if (paren && sscanf(paren, "(%lf , %lf , %lf", &c, &e, &q) == 3) {
-			cJSON *f = new_figure(p, "min");
+			cJSON *f = new_figure(p, "summary", "min");
 			if (f) {
+				if (p->tpu.compare[0])
+					cJSON_AddStringToObject(f, "compare", p->tpu.compare);
 				add_number(f, "cosine", c);
 				add_number(f, "euclidean", e);
 				add_number(f, "sqnr", q);
@@ -308,7 +393,7 @@ static int tpu_line(struct logparse *p, const char *line, size_t len, cJSON *fig
 		char tmp[NAME_MAX_LEN];
 		copy_trimmed(tmp, sizeof(tmp), start, (size_t)(oc - start));
 		snprintf(label, sizeof(label), "%s outputs", tmp);
-		cJSON *f = new_figure(p, label);
+		cJSON *f = new_figure(p, "model", label);
 		if (f) {
 			add_number(f, "cosine", v);
 			cJSON_AddItemToArray(figs, f);
@@ -337,7 +422,7 @@ static int pulsar_line(struct logparse *p, const char *line, size_t len, cJSON *
 		s++;
 	char name[NAME_MAX_LEN];
 	copy_trimmed(name, sizeof(name), s, strcspn(s, " \t"));
-	cJSON *f = new_figure(p, name);
+	cJSON *f = new_figure(p, "output", name);
 	if (f == NULL)
 		return 0;
 	add_number(f, "cosine", cos);
@@ -401,27 +486,88 @@ static int ci_equal_prefix(const char *cell, const char *word)
 	return strncasecmp(cell, word, strlen(word)) == 0;
 }
 
+/* The table is per layer and does not mark the model's outputs: one
+ * "layers" figure carries every row, and the job's results pick the rows
+ * whose Output Tensor is one of the spec's outputs (runtime/results.c).
+ * Titling one figure with the last row, as before, mislabelled every
+ * multi-output model. */
+#define P2_MAX_LAYERS 5000   /* rows read from one table */
+/* Rows kept in the figure: the job's figures must stay well under
+ * JOBS_MAX_FIGURES_BYTES (256 KiB) with two builds, so a big model keeps its
+ * worst rows and its last ones (the model outputs end the table). */
+#define P2_KEEP_WORST 360
+#define P2_KEEP_LAST 40
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double row_cos(const cJSON *r)
+{
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(r, "cosine");
+	return cJSON_IsNumber(c) ? c->valuedouble : 2;
+}
+
+static void p2_trim(cJSON *layers)
+{
+	int n = cJSON_GetArraySize(layers);
+	if (n <= P2_KEEP_WORST + P2_KEEP_LAST)
+		return;
+	double *c = malloc(sizeof(double) * (size_t)n);
+	if (c == NULL)
+		return;
+	int i = 0;
+	const cJSON *r;
+	cJSON_ArrayForEach(r, layers)
+		c[i++] = row_cos(r);
+	qsort(c, (size_t)n, sizeof(double), cmp_double);
+	double limit = c[P2_KEEP_WORST - 1];
+	free(c);
+	int kept_worst = 0;
+	i = 0;
+	cJSON *x = layers->child;
+	while (x) {
+		cJSON *next = x->next;
+		double v = row_cos(x);
+		if (i >= n - P2_KEEP_LAST)
+			;  /* the tail stays */
+		else if (v <= limit && kept_worst < P2_KEEP_WORST)
+			kept_worst++;
+		else
+			cJSON_Delete(cJSON_DetachItemViaPointer(layers, x));
+		x = next;
+		i++;
+	}
+}
+
 static int p2_flush(struct logparse *p, cJSON *figs)
 {
 	struct pending_p2 *t = &p->p2;
 	int had = t->rows;
-	char out[NAME_MAX_LEN], min_layer[NAME_MAX_LEN];
-	snprintf(out, sizeof(out), "%s", t->last_out);
+	cJSON *layers = t->layers;
+	char title[NAME_MAX_LEN], min_layer[NAME_MAX_LEN];
+	snprintf(title, sizeof(title), "%s", t->title);
 	snprintf(min_layer, sizeof(min_layer), "%s", t->min_layer);
-	double cos = t->last_cos, mse = t->last_mse, min_cos = t->min_cos;
-	int has_mse = t->last_has_mse;
+	double min_cos = t->min_cos;
 	memset(t, 0, sizeof(*t));
-	if (!had)
+	if (!had || layers == NULL) {
+		cJSON_Delete(layers);
 		return 0;
-	cJSON *f = new_figure(p, out);
-	if (f == NULL)
+	}
+	cJSON *f = new_figure(p, "layers", "");
+	if (f == NULL) {
+		cJSON_Delete(layers);
 		return 0;
-	add_number(f, "cosine", cos);
-	if (has_mse)
-		add_number(f, "mse", mse);
-	cJSON_AddNumberToObject(f, "layers", had);
+	}
+	p2_trim(layers);
+	if (title[0])
+		cJSON_AddStringToObject(f, "table", title);
+	cJSON_AddNumberToObject(f, "count", had);  /* rows in the table, kept or not */
 	add_number(f, "min_cosine", min_cos);
 	cJSON_AddStringToObject(f, "min_layer", min_layer);
+	cJSON_AddItemToObject(f, "layers", layers);
 	cJSON_AddItemToArray(figs, f);
 	return 1;
 }
@@ -430,10 +576,17 @@ static int p2_line(struct logparse *p, const char *line, size_t len, cJSON *figs
 {
 	(void)len;
 	struct pending_p2 *t = &p->p2;
-	if (strstr(line, "Quant Precision Table")) {
+	const char *title = strstr(line, "Quant Precision Table");
+	if (title) {
 		int n = p2_flush(p, figs);
 		t->in_table = 1;
 		t->col_out = t->col_cos = t->col_mse = t->col_op = -1;
+		/* "Quant Precision Table【PerLayer Reference】": the part in the
+		 * brackets (U+3010, U+3011) says what was compared */
+		const char *o = strstr(title, "\xe3\x80\x90");
+		const char *c = o ? strstr(o, "\xe3\x80\x91") : NULL;
+		if (o && c)
+			copy_trimmed(t->title, sizeof(t->title), o + 3, (size_t)(c - o - 3));
 		return n;
 	}
 	if (!t->in_table)
@@ -473,21 +626,27 @@ static int p2_line(struct logparse *p, const char *line, size_t len, cJSON *figs
 	double cos = strtod(cells[t->col_cos], &end);
 	if (end == cells[t->col_cos])
 		return 0;
-	const char *name = t->col_out >= 0 && t->col_out < nc ? cells[t->col_out] :
-			   t->col_op >= 0 && t->col_op < nc ? cells[t->col_op] : "";
-	snprintf(t->last_out, sizeof(t->last_out), "%s", name);
-	t->last_cos = cos;
-	t->last_has_mse = 0;
-	if (t->col_mse >= 0 && t->col_mse < nc) {
-		double mse = strtod(cells[t->col_mse], &end);
-		if (end != cells[t->col_mse]) {
-			t->last_mse = mse;
-			t->last_has_mse = 1;
+	const char *op = t->col_op >= 0 && t->col_op < nc ? cells[t->col_op] : "";
+	const char *name = t->col_out >= 0 && t->col_out < nc ? cells[t->col_out] : op;
+	if (t->layers == NULL && (t->layers = cJSON_CreateArray()) == NULL)
+		return 0;
+	if (t->rows < P2_MAX_LAYERS) {
+		cJSON *r = cJSON_CreateObject();
+		if (r) {
+			cJSON_AddStringToObject(r, "layer", op);
+			cJSON_AddStringToObject(r, "output", name);
+			add_number(r, "cosine", cos);
+			if (t->col_mse >= 0 && t->col_mse < nc) {
+				double mse = strtod(cells[t->col_mse], &end);
+				if (end != cells[t->col_mse])
+					add_number(r, "mse", mse);
+			}
+			cJSON_AddItemToArray(t->layers, r);
 		}
 	}
 	if (t->rows == 0 || cos < t->min_cos) {
 		t->min_cos = cos;
-		snprintf(t->min_layer, sizeof(t->min_layer), "%s", name);
+		snprintf(t->min_layer, sizeof(t->min_layer), "%s", op[0] ? op : name);
 	}
 	t->rows++;
 	return 0;

@@ -13,16 +13,21 @@
  * Parsers (one table row each, see logparse.c):
  *   none      nothing
  *   tpu-mlir  npz_tool compare blocks ("[out]  SIMILAR [PASSED]" then the
- *             cosine/euclidean/sqnr lines) → {"output","status","passed",
- *             "cosine","euclidean","sqnr"}; its "min_similiarity = (c, e, s)"
- *             summary → {"output":"min", ...}; run_qtable's
- *             "int8 outputs_cos:0.99" → {"output":"int8 outputs","cosine"}
+ *             cosine/euclidean/sqnr lines) → {"kind":"output","output",
+ *             "compare","status","passed","cosine","euclidean","sqnr"};
+ *             "compare" ("tpu vs top", "model vs tpu", "top vs onnx") comes
+ *             from the "[Running]: npz_tool.py compare A B" line before the
+ *             blocks; its "min_similiarity = (c, e, s)" summary →
+ *             {"kind":"summary","output":"min",...}; run_qtable's
+ *             "int8 outputs_cos:0.99" → {"kind":"model","output":"int8 outputs"}
  *   pulsar    "Layer: out  2-norm RE: 4.70%  cosine-sim: 0.9989" →
- *             {"output","cosine","relative_error"}
- *   pulsar2   the "Quant Precision Table" (Cosin, MSE columns): one figure at
- *             the end of the table for its last row (the model output) with
- *             the table's worst layer: {"output","cosine","mse","layers",
- *             "min_cosine","min_layer"}
+ *             {"kind":"output","output","cosine","relative_error"}
+ *   pulsar2   the "Quant Precision Table" (Cosin, MSE columns): one figure
+ *             at the end of the table, {"kind":"layers","table","count",
+ *             "min_cosine","min_layer","layers":[{layer,output,cosine,mse}]};
+ *             the table does not say which rows are model outputs, so the
+ *             job's results (results.h) pick them by the spec's outputs
+ * Numbers are rounded (cosines 6 decimals, dB 2).
  * Every figure also carries "parser": id.  Figures are built for display;
  * unparsable lines are ignored, never an error.  Not thread-safe per parser
  * (one step, one thread).  Knows nothing of jobs, events or HTTP.

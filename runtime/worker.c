@@ -237,6 +237,7 @@ struct step_ctx {
 	cJSON *figures;          /* the job's; parsers append to it */
 	int new_figures;
 	int n_figures;           /* in figures, as last counted */
+	int n_figures_at_start;  /* before this step's */
 	char last_line[200];     /* the last non-empty line: a failure's likely cause */
 };
 
@@ -347,6 +348,41 @@ static void join_argv(char *out, size_t cap, char *const *argv)
 	}
 }
 
+/* A step that failed after printing a figure marked FAILED (npz_tool
+ * compare's "[out] NOT_SIMLIAR [FAILED]", which makes model_deploy exit 1)
+ * failed its tolerance: the job's error names that figure and the
+ * tolerance the step was given, not only the tool's last line. */
+static int failed_figure(const cJSON *figures, int from, const struct plan_step *s, char *out,
+			 size_t cap)
+{
+	const char *tol = NULL;
+	for (size_t i = 0; s->argv[i] && s->argv[i + 1]; i++)
+		if (strcmp(s->argv[i], "--tolerance") == 0)
+			tol = s->argv[i + 1];
+	int n = cJSON_GetArraySize(figures);
+	for (int i = from; i < n; i++) {
+		const cJSON *f = cJSON_GetArrayItem(figures, i);
+		if (!cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(f, "passed")))
+			continue;
+		const cJSON *c = cJSON_GetObjectItemCaseSensitive(f, "cosine");
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(f, "euclidean");
+		const char *cmp = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "compare"));
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "output"));
+		char figs[96] = "";
+		if (cJSON_IsNumber(c) && cJSON_IsNumber(e))
+			snprintf(figs, sizeof(figs), "cosine %.6g, euclidean %.6g", c->valuedouble,
+				 e->valuedouble);
+		else if (cJSON_IsNumber(c))
+			snprintf(figs, sizeof(figs), "cosine %.6g", c->valuedouble);
+		snprintf(out, cap, "output '%.120s'%s%s%s %s is below the tolerance%s%s (the "
+			 "similarity check failed; see the results table)",
+			 name ? name : "?", cmp ? " (" : "", cmp ? cmp : "", cmp ? ")" : "", figs, tol ? " " : "",
+			 tol ? tol : "");
+		return 1;
+	}
+	return 0;
+}
+
 static void run_steps(struct worker *w, const struct jobs_claim *job, struct plan *plan,
 		      const char *workdir, struct joblog *log, cJSON *figures,
 		      struct verdict *v)
@@ -395,6 +431,7 @@ static void run_steps(struct worker *w, const struct jobs_claim *job, struct pla
 			.pool = p, .w = w, .job = job->id, .step = s->name, .figures = figures,
 			.index = (int)i, .n_steps = (int)plan->n_steps,
 			.n_figures = cJSON_GetArraySize(figures),
+			.n_figures_at_start = cJSON_GetArraySize(figures),
 		};
 		if (logparse_new(s->parser, &ctx.parser, &err) != 0) {
 			engine_cmd_free(&cmd);
@@ -469,6 +506,11 @@ static void run_steps(struct worker *w, const struct jobs_claim *job, struct pla
 				return;
 			default: {
 				char why[512];
+				if (failed_figure(figures, ctx.n_figures_at_start, s, why,
+						  sizeof(why))) {
+					fail(v, "below_tolerance", "step '%s': %s", s->name, why);
+					return;
+				}
 				snprintf(why, sizeof(why), "%s%s%s", err.msg,
 					 ctx.last_line[0] ? ": " : "", ctx.last_line);
 				fail(v, "step_failed", "step '%s' %s", s->name, why);
@@ -613,8 +655,13 @@ static void run_job(struct worker *w, const struct jobs_claim *job)
 finished_steps:
 	if (v.state != NULL && strcmp(v.state, "succeeded") == 0 && p->finisher != NULL) {
 		if (p->finisher(p->finisher_arg, job, plan, workdir, figures, bundle, sizeof(bundle),
-				&err) != 0)
-			fail(&v, "bundle_failed", "cannot make the bundle: %s%s", err.msg, NULL);
+				&err) != 0) {
+			/* the finisher's own similarity check (worker.h) */
+			if (strcmp(err.field, "tolerance") == 0)
+				fail(&v, "below_tolerance", "%s%s", err.msg, NULL);
+			else
+				fail(&v, "bundle_failed", "cannot make the bundle: %s%s", err.msg, NULL);
+		}
 	}
 	if (v.state != NULL && strcmp(v.state, "cancelled") == 0) {
 		pthread_mutex_lock(&p->lock);

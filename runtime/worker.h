@@ -63,7 +63,9 @@ typedef int (*worker_plan_fn)(void *arg, const struct jobs_claim *job, const cha
 			      struct plan **out, struct kiln_err *err);
 
 /* After every step succeeded: packs the bundle from the workspace and puts
- * its id in bundle (cap bytes).  figures is the job's figure array. */
+ * its id in bundle (cap bytes).  figures is the job's figure array.  An
+ * error with field "tolerance" fails the job as below_tolerance (a figure
+ * the tool printed but did not act on), any other as bundle_failed. */
 typedef int (*worker_finish_fn)(void *arg, const struct jobs_claim *job,
 				const struct plan *plan, const char *workspace,
 				const cJSON *figures, char *bundle, size_t cap,

@@ -300,6 +300,106 @@ int jobsys_test_image(struct jobsys *js, const char *dataset, const char *name,
 	return 0;
 }
 
+/* How each toolchain compares the quantized model with the float one, and
+ * the option that turns the comparison off.  TPU-MLIR (model_transform /
+ * model_deploy --test_input, --test_reference) and pulsar (`pulsar run
+ * --input`) need one image; pulsar2's quant.precision_analysis compares on
+ * the calibration images it quantizes with; the Voyager SDK's deploy.py
+ * prints no comparison at all (voyager-sdk v1.2.5 deploy.py, pipeline.py,
+ * compile.py, checked by the metis helper). */
+enum compare_by { BY_TEST_IMAGE, BY_CALIBRATION, BY_NOTHING };
+static const struct {
+	const char *toolchain;
+	enum compare_by by;
+	const char *option;   /* the spec option that enables it, or NULL */
+	const char *why;      /* said when there is no comparison */
+} COMPARES[] = {
+	{"tpu-mlir", BY_TEST_IMAGE, NULL, NULL},
+	{"pulsar", BY_TEST_IMAGE, "similarity_check",
+	 "target_options.similarity_check is false: pulsar run does not compare"},
+	{"pulsar2", BY_CALIBRATION, "precision_analysis",
+	 "target_options.precision_analysis is false: pulsar2 prints no precision table"},
+	{"voyager", BY_NOTHING, NULL, "the Voyager SDK prints no similarity figure"},
+};
+
+/* The calibration image the job compares on: the first one the job's
+ * calibration sample holds (calib_first_pick), so the default is stable and
+ * is an image the model was calibrated with. */
+static int default_test_image(struct jobsys *js, const char *dataset, int count,
+			      char sha[BLOB_HEX_LEN + 1], char *entry, size_t cap,
+			      struct kiln_err *err)
+{
+	char **shas = NULL;
+	size_t n = 0;
+	int rc = dataset_images(js, dataset, &shas, &n, err);
+	if (rc != 0)
+		return rc;
+	size_t at = calib_first_pick(n, count > 0 ? (size_t)count : 0, CALIB_SEED);
+	snprintf(sha, BLOB_HEX_LEN + 1, "%s", shas[at]);
+	free_list(shas, n);
+	long long ds;
+	sqlite3 *c = db_conn(js->db);
+	sqlite3_stmt *st = NULL;
+	entry[0] = '\0';
+	if (parse_id(dataset, &ds) != 0 || c == NULL ||
+	    sqlite3_prepare_v2(c, "SELECT entry FROM dataset_images WHERE dataset = ? AND"
+			       " sha256 = ? ORDER BY position LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(c, err, "cannot read the dataset's images");
+	sqlite3_bind_int64(st, 1, ds);
+	sqlite3_bind_text(st, 2, sha, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(entry, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int jobsys_compared_on(struct jobsys *js, struct job_spec *s, cJSON **out, struct kiln_err *err)
+{
+	*out = NULL;
+	size_t i = 0;
+	while (i < sizeof(COMPARES) / sizeof(COMPARES[0]) &&
+	       strcmp(COMPARES[i].toolchain, s->t->toolchain) != 0)
+		i++;
+	cJSON *o = cJSON_CreateObject();
+	if (o == NULL)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	int on = i < sizeof(COMPARES) / sizeof(COMPARES[0]) && COMPARES[i].by != BY_NOTHING &&
+		 (COMPARES[i].option == NULL || spec_opt_bool(s, COMPARES[i].option));
+	if (!on) {
+		cJSON_AddStringToObject(o, "source", "none");
+		cJSON_AddStringToObject(o, "why", i < sizeof(COMPARES) / sizeof(COMPARES[0])
+					? COMPARES[i].why : "this toolchain prints no comparison");
+	} else if (COMPARES[i].by == BY_CALIBRATION) {
+		cJSON_AddStringToObject(o, "source", "calibration");
+		cJSON_AddNullToObject(o, "entry");
+		cJSON_AddStringToObject(o, "why", "pulsar2 compares on the calibration images it "
+					"quantizes with");
+	} else if (s->test_image[0]) {
+		cJSON_AddStringToObject(o, "source", "test_image");
+		cJSON_AddStringToObject(o, "entry", s->test_image);
+	} else if (s->dataset[0]) {
+		char sha[BLOB_HEX_LEN + 1], entry[1024];
+		int rc = default_test_image(js, s->dataset, s->calib_count, sha, entry,
+					    sizeof(entry), err);
+		if (rc != 0) {
+			cJSON_Delete(o);
+			return rc;
+		}
+		/* by hash: an archive entry may hold a '/', which a test_image
+		 * id may not */
+		snprintf(s->test_image, sizeof(s->test_image), "%s", sha);
+		cJSON_AddStringToObject(o, "source", "calibration");
+		cJSON_AddStringToObject(o, "entry", entry);
+		cJSON_AddStringToObject(o, "sha256", sha);
+	} else {
+		cJSON_AddStringToObject(o, "source", "none");
+		cJSON_AddStringToObject(o, "why", "the job has no calibration set to take a test "
+					"image from");
+	}
+	*out = o;
+	return 0;
+}
+
 void jobsys_forget(struct jobsys *js, const char *model, const char *dataset)
 {
 	if (js == NULL || js->retention == NULL)
@@ -626,6 +726,36 @@ out:
 	return rc;
 }
 
+/* Toolchains whose tool prints figures but never fails on them (spec.c's
+ * parse_tolerance: pulsar's score table): Kiln holds the outputs' cosines
+ * against the spec's tolerance itself.  The others fail in the tool
+ * (model_deploy --tolerance, pulsar2 compiler.check 3). */
+static const char *const KILN_CHECKS[] = {"pulsar", NULL};
+
+static int check_tolerance(const struct job_spec *s, const cJSON *figures, struct kiln_err *err)
+{
+	int ours = 0;
+	for (int i = 0; KILN_CHECKS[i]; i++)
+		ours |= strcmp(KILN_CHECKS[i], s->t->toolchain) == 0;
+	if (!ours || s->n_tol < 1)
+		return 0;
+	const cJSON *f;
+	cJSON_ArrayForEach(f, figures) {
+		const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "kind"));
+		const cJSON *c = cJSON_GetObjectItemCaseSensitive(f, "cosine");
+		const char *out = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "output"));
+		const char *step = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "step"));
+		if (kind == NULL || strcmp(kind, "output") != 0 || !cJSON_IsNumber(c) ||
+		    c->valuedouble >= s->tol[0])
+			continue;
+		return kiln_errf(err, KILN_EUNPROC, "tolerance",
+				 "step '%.40s': output '%.120s' cosine %.6g is below the tolerance %g "
+				 "(see the results table)", step ? step : "?", out ? out : "?",
+				 c->valuedouble, s->tol[0]);
+	}
+	return 0;
+}
+
 static int finisher(void *arg, const struct jobs_claim *job, const struct plan *plan,
 		    const char *ws, const cJSON *figures, char *bundle, size_t cap,
 		    struct kiln_err *err)
@@ -653,6 +783,8 @@ static int finisher(void *arg, const struct jobs_claim *job, const struct plan *
 		rc = kiln_errf(err, KILN_EIO, "", "cannot empty %s: %s", dir, strerror(errno));
 		goto out;
 	}
+	if ((rc = check_tolerance(c.spec, figures, err)) != 0)
+		goto out;
 	if ((rc = recipe_stage_bundle(r, ws, dir, err)) != 0)
 		goto out;
 	/* Before the bundle is marked good: would the board load it? */

@@ -77,6 +77,16 @@ int jobsys_dataset(struct jobsys *js, const char *id, char set_sha[BLOB_HEX_LEN 
 int jobsys_test_image(struct jobsys *js, const char *dataset, const char *name,
 		      char sha[BLOB_HEX_LEN + 1], struct kiln_err *err);
 
+/* What the job's figures will be measured on, for the spec's
+ * "compared_on" (new object, caller deletes): {"source":"test_image",
+ * "entry"}, {"source":"calibration","entry","sha256"} (and then s->test_image
+ * is set to that image, so every toolchain that compares on one image gets
+ * one), {"source":"calibration","entry":null} for pulsar2, or
+ * {"source":"none","why"} where the tool prints no comparison. */
+struct job_spec;
+int jobsys_compared_on(struct jobsys *js, struct job_spec *s, cJSON **out,
+		       struct kiln_err *err);
+
 /* A model (model != NULL) or dataset was deleted: removes the workspaces
  * of the finished jobs made from it (retention.h), so no copy of its bytes
  * stays in jobs/.  Ids as text, as jobs store them. */

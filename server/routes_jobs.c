@@ -188,61 +188,55 @@ static int check_outputs(struct http_req *req, const char *model_sha, const stru
 	return rc;
 }
 
-void route_jobs_create(struct http_req *req)
+/* Checks one board's spec (in, a copy the function may change) and, when
+ * create is 1, queues it: *id gets the job.  A toolchain that is not ready
+ * is KILN_EUNAVAIL with field "target". */
+/* The not-ready message names the engine, image and the command that gets
+ * it: longer than a kiln_err message holds. */
+#define UNAVAIL_MAX 2048
+
+static int submit_spec(struct http_req *req, cJSON *in, int create, long long *id,
+		       cJSON **warning_out, struct kiln_err *err, char unavail[UNAVAIL_MAX])
 {
 	struct jobsys *js = jobsys_of(req);
-	const cJSON *body = http_req_json(req);
-	struct kiln_err err;
-	kiln_err_clear(&err);
-	if (!cJSON_IsObject(body)) {
-		http_reply_error(req, 400, "invalid", NULL, "the body must be a job spec (a JSON "
-				 "object; see schema/job.schema.json)");
-		return;
-	}
-	/* A job copies its model and images into a workspace: none on a disk
-	 * that is nearly full. */
-	if (diskfree_check(((struct app *)http_req_app(req))->cfg, 0, &err) != 0) {
-		http_reply_kerr(req, &err);
-		return;
-	}
-	cJSON *in = cJSON_Duplicate(body, 1);
-	cJSON *insp = NULL, *canon_json = NULL, *warning = NULL;
+	cJSON *insp = NULL, *canon_json = NULL, *compared_on = NULL, *warning = NULL;
+	long long images = 0;
 	struct job_spec *s = NULL;
 	char *key_text = NULL;
 	char msha[BLOB_HEX_LEN + 1], dsha[BLOB_HEX_LEN + 1] = "", tsha[BLOB_HEX_LEN + 1];
-	if (in == NULL) {
-		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
-		return;
-	}
+	int rc = 0;
 	id_as_text(in, "model");
 	id_as_text(in, "dataset");
 	const char *model = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "model"));
 	const char *dataset = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "dataset"));
 	/* The model first: the spec is checked against its inspection. */
-	if (model && jobsys_model(js, model, msha, &insp, &err) != 0)
-		goto fail;
-	long long images = 0;
-	if (dataset && jobsys_dataset(js, dataset, dsha, &images, &err) != 0)
-		goto fail;
-	if (spec_parse(in, insp, &s, &err) != 0 ||
-	    fit_calibration(in, s, dataset, images, &warning, &err) != 0)
-		goto fail;
-	if (loader_check_submit(s, insp, &err) != 0 || check_outputs(req, msha, s, &err) != 0)
-		goto fail;
-	if (s->test_image[0] && jobsys_test_image(js, s->dataset, s->test_image, tsha, &err) != 0)
-		goto fail;
+	if ((model && (rc = jobsys_model(js, model, msha, &insp, err)) != 0) ||
+	    (dataset && (rc = jobsys_dataset(js, dataset, dsha, &images, err)) != 0) ||
+	    (rc = spec_parse(in, insp, &s, err)) != 0 ||
+	    (rc = fit_calibration(in, s, dataset, images, &warning, err)) != 0 ||
+	    (rc = loader_check_submit(s, insp, err)) != 0 ||
+	    (rc = check_outputs(req, msha, s, err)) != 0 ||
+	    (s->test_image[0] && (rc = jobsys_test_image(js, s->dataset, s->test_image, tsha,
+							  err)) != 0))
+		goto out;
+	/* Every board compares by default: without a test image the job takes
+	 * one of its calibration images, and says which (or why none). */
+	if ((rc = jobsys_compared_on(js, s, &compared_on, err)) != 0)
+		goto out;
 	/* A job whose toolchain cannot run would only fail at its first step;
 	 * say so now, with what to run. */
 	struct engine_status st;
 	if (jobsys_status(js, s->t->toolchain, PROBE_MAX_AGE_S, &st) != 0) {
-		http_reply_error(req, 503, "toolchain_unavailable", "target",
-				 "target %s needs the %s toolchain (engine %s%s%s), which is not "
-				 "ready: %s%s%s", s->target, s->t->toolchain, st.engine,
-				 st.image[0] && strcmp(st.engine, "local") != 0 ? ", image " : "",
-				 strcmp(st.engine, "local") != 0 ? st.image : "", st.message,
-				 st.fix[0] ? ". To fix it, run: " : "", st.fix);
+		snprintf(unavail, UNAVAIL_MAX, "target %s needs the %s toolchain (engine %s%s%s), "
+			 "which is not ready: %s%s%s", s->target, s->t->toolchain, st.engine,
+			 st.image[0] && strcmp(st.engine, "local") != 0 ? ", image " : "",
+			 strcmp(st.engine, "local") != 0 ? st.image : "", st.message,
+			 st.fix[0] ? ". To fix it, run: " : "", st.fix);
+		rc = kiln_errf(err, KILN_EUNAVAIL, "target", "%.255s", unavail);
 		goto out;
 	}
+	if (!create)
+		goto out;
 	/* The key hashes the spec as if caching were on, so a forced rebuild
 	 * makes a bundle the next ordinary submit can reuse. */
 	int cache = s->cache;
@@ -251,9 +245,11 @@ void route_jobs_create(struct http_req *req)
 	s->cache = cache;
 	canon_json = spec_to_json(s);
 	if (key_text == NULL || canon_json == NULL) {
-		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
+		rc = kiln_errf(err, KILN_ENOMEM, "", "out of memory");
 		goto out;
 	}
+	cJSON_AddItemToObject(canon_json, "compared_on", compared_on);
+	compared_on = NULL;
 	char image[1100], key[BLOB_HEX_LEN + 1];
 	jobsys_image_id(jobsys_engine(js, s->t->toolchain), image, sizeof(image));
 	struct bundle_key_in kin = {
@@ -273,30 +269,204 @@ void route_jobs_create(struct http_req *req)
 		.cache_key = cache ? key : NULL,
 		.owner = http_req_who(req)->token_id,  /* [jobs] max_queued_per_token */
 	};
-	int64_t id = 0;
+	int64_t jid = 0;
 	int hit = 0;
-	if (jobs_submit(jobsys_jobs(js), &jn, &id, &hit, &err) != 0)
-		goto fail;
+	if ((rc = jobs_submit(jobsys_jobs(js), &jn, &jid, &hit, err)) != 0)
+		goto out;
+	*id = jid;
 	if (!cache)
-		set_cache_key(req, id, key);
+		set_cache_key(req, jid, key);
 	if (warning && !hit) {
 		/* Also in the job's events, for whoever watches it. */
 		char *text = cJSON_PrintUnformatted(warning);
 		if (text)
-			events_publish(jobs_events(jobsys_jobs(js)), id, "warning", text, NULL);
+			events_publish(jobs_events(jobsys_jobs(js)), jid, "warning", text, NULL);
 		free(text);
 	}
-	reply_job_warn(req, 202, id, warning);
-	warning = NULL;
-	goto out;
-fail:
-	http_reply_kerr(req, &err);
+	if (warning_out) {
+		*warning_out = warning;
+		warning = NULL;
+	}
 out:
-	free(key_text);
 	cJSON_Delete(warning);
+	free(key_text);
 	cJSON_Delete(canon_json);
+	cJSON_Delete(compared_on);
 	spec_free(s);
 	cJSON_Delete(insp);
+	return rc;
+}
+
+static void reply_submit_error(struct http_req *req, const struct kiln_err *err,
+			       const char *unavail)
+{
+	if (err->code == KILN_EUNAVAIL && strcmp(err->field, "target") == 0)
+		http_reply_error(req, 503, "toolchain_unavailable", "target", "%s", unavail);
+	else
+		http_reply_kerr(req, err);
+}
+
+/* "targets": [...] in place of "target": one job per board from one spec.
+ * Options shared by the boards are given once; "target_options": {board:
+ * {...}} holds each board's own.  Every board is checked before anything is
+ * queued: one that cannot take the model is a 422 naming it, and nothing is
+ * created unless "partial": true (then the others run and "refused" lists
+ * it).  Answers {"group": "<first job id>", "jobs": [...], "refused": [...]}. */
+#define MULTI_MAX 16
+
+static void submit_many(struct http_req *req, const cJSON *body)
+{
+	const cJSON *targets = cJSON_GetObjectItemCaseSensitive(body, "targets");
+	const cJSON *topts = cJSON_GetObjectItemCaseSensitive(body, "target_options");
+	int partial = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "partial"));
+	int n = cJSON_IsArray(targets) ? cJSON_GetArraySize(targets) : -1;
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	if (cJSON_GetObjectItemCaseSensitive(body, "target")) {
+		http_reply_error(req, 400, "invalid", "target", "give \"target\" or \"targets\", not both");
+		return;
+	}
+	if (n < 1 || n > MULTI_MAX) {
+		http_reply_error(req, 400, "invalid", "targets", "targets must be an array of 1 to %d "
+				 "target ids (GET /api/v1/targets lists them)", MULTI_MAX);
+		return;
+	}
+	const char *names[MULTI_MAX];
+	for (int i = 0; i < n; i++) {
+		names[i] = cJSON_GetStringValue(cJSON_GetArrayItem(targets, i));
+		for (int k = 0; names[i] && k < i; k++)
+			if (strcmp(names[k], names[i]) == 0)
+				names[i] = NULL;
+		if (names[i] == NULL) {
+			char f[32];
+			snprintf(f, sizeof(f), "targets[%d]", i);
+			http_reply_error(req, 400, "invalid", f, "targets[%d] must be a target id, each "
+					 "board once", i);
+			return;
+		}
+	}
+	if (topts && !cJSON_IsObject(topts)) {
+		http_reply_error(req, 400, "invalid", "target_options", "with \"targets\", "
+				 "target_options is an object keyed by board: {\"maixcam\": {...}}");
+		return;
+	}
+	const cJSON *o;
+	cJSON_ArrayForEach(o, topts) {
+		int known = 0;
+		for (int i = 0; i < n; i++)
+			known |= strcmp(names[i], o->string) == 0;
+		if (!known) {
+			http_reply_error(req, 400, "invalid", "target_options", "target_options has "
+					 "'%.40s', which is not one of targets", o->string);
+			return;
+		}
+	}
+	/* One spec per board: the shared fields, the board, its options. */
+	cJSON *specs[MULTI_MAX] = {0};
+	char unavail[UNAVAIL_MAX];
+	int ok[MULTI_MAX] = {0}, n_ok = 0;
+	struct kiln_err errs[MULTI_MAX];
+	for (int i = 0; i < n; i++) {
+		cJSON *sp = cJSON_Duplicate(body, 1);
+		if (sp == NULL)
+			break;
+		cJSON_DeleteItemFromObjectCaseSensitive(sp, "targets");
+		cJSON_DeleteItemFromObjectCaseSensitive(sp, "partial");
+		cJSON_DeleteItemFromObjectCaseSensitive(sp, "target_options");
+		cJSON_AddStringToObject(sp, "target", names[i]);
+		const cJSON *mine = cJSON_GetObjectItemCaseSensitive(topts, names[i]);
+		if (mine)
+			cJSON_AddItemToObject(sp, "target_options", cJSON_Duplicate(mine, 1));
+		specs[i] = sp;
+		kiln_err_clear(&errs[i]);
+		cJSON *probe = cJSON_Duplicate(sp, 1);
+		long long unused = 0;
+		ok[i] = probe && submit_spec(req, probe, 0, &unused, NULL, &errs[i], unavail) == 0;
+		n_ok += ok[i];
+		cJSON_Delete(probe);
+	}
+	cJSON *reply = NULL;
+	int first_bad = -1;
+	for (int i = 0; i < n && first_bad < 0; i++)
+		if (!ok[i])
+			first_bad = i;
+	if (first_bad >= 0 && (!partial || n_ok == 0)) {
+		char f[32];
+		snprintf(f, sizeof(f), "targets[%d]", first_bad);
+		const struct kiln_err *e = &errs[first_bad];
+		http_reply_error(req, 422, "target_refused", f, "%s cannot take this model%s%s%s: "
+				 "%s; nothing was queued%s", names[first_bad], e->field[0] ? " (" : "",
+				 e->field, e->field[0] ? ")" : "", e->msg,
+				 n > 1 ? " (\"partial\": true queues the other boards)" : "");
+		goto out;
+	}
+	reply = cJSON_CreateObject();
+	cJSON *jobs = cJSON_AddArrayToObject(reply, "jobs");
+	cJSON *refused = cJSON_AddArrayToObject(reply, "refused");
+	long long group = 0;
+	for (int i = 0; i < n; i++) {
+		long long id = 0;
+		if (ok[i] && submit_spec(req, specs[i], 1, &id, NULL, &err, unavail) != 0) {
+			ok[i] = 0;
+			errs[i] = err;
+		}
+		if (!ok[i]) {
+			cJSON *r = cJSON_CreateObject();
+			cJSON_AddStringToObject(r, "target", names[i]);
+			cJSON_AddStringToObject(r, "field", errs[i].field);
+			cJSON_AddStringToObject(r, "message", errs[i].msg);
+			cJSON_AddItemToArray(refused, r);
+			continue;
+		}
+		if (group == 0)
+			group = id;
+		cJSON *j = NULL;
+		if (jobs_get(jobsys_jobs(jobsys_of(req)), id, &j, &err) == 0)
+			cJSON_AddItemToArray(jobs, j);
+	}
+	char g[32];
+	snprintf(g, sizeof(g), "%lld", group);
+	cJSON_AddStringToObject(reply, "group", g);
+	http_reply_json(req, 202, reply);
+	reply = NULL;
+out:
+	cJSON_Delete(reply);
+	for (int i = 0; i < n; i++)
+		cJSON_Delete(specs[i]);
+}
+
+void route_jobs_create(struct http_req *req)
+{
+	const cJSON *body = http_req_json(req);
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	if (!cJSON_IsObject(body)) {
+		http_reply_error(req, 400, "invalid", NULL, "the body must be a job spec (a JSON "
+				 "object; see schema/job.schema.json)");
+		return;
+	}
+	/* A job copies its model and images into a workspace: none on a disk
+	 * that is nearly full. */
+	if (diskfree_check(((struct app *)http_req_app(req))->cfg, 0, &err) != 0) {
+		http_reply_kerr(req, &err);
+		return;
+	}
+	if (cJSON_GetObjectItemCaseSensitive(body, "targets")) {
+		submit_many(req, body);
+		return;
+	}
+	cJSON *in = cJSON_Duplicate(body, 1);
+	if (in == NULL) {
+		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
+		return;
+	}
+	long long id = 0;
+	char unavail[UNAVAIL_MAX] = "";
+	cJSON *warning = NULL;
+	if (submit_spec(req, in, 1, &id, &warning, &err, unavail) != 0)
+		reply_submit_error(req, &err, unavail);
+	else
+		reply_job_warn(req, 202, id, warning);
 	cJSON_Delete(in);
 }
 

@@ -357,6 +357,61 @@ await test('a_maixcam_job_runs_live_to_succeeded_with_its_bundle', async () => {
 	await shot(page, '17b-job');
 });
 
+// issue 16: the job above gave no test image; it compared on a calibration
+// image, and the page shows the figures as a table: outputs x builds, the
+// worst output first, the tolerance, and not the "appear here" placeholder.
+await test('the_job_page_shows_a_results_table_worst_output_first', async () => {
+	if (bundleId === null) return { skip: 'no maixcam job' };
+	const jobId = Number(page.url().match(/#\/jobs\/(\d+)$/)[1]);
+	const job = await (await fetch(`${BASE}/api/v1/jobs/${jobId}`, AUTH)).json();
+	const res = job.results;
+	if (!res || !res.rows.length) throw new Error('no result rows in the job JSON: ' + JSON.stringify(job.figures).slice(0, 200));
+	await page.locator('#results').waitFor();
+	const heads = await page.locator('#results thead th').allInnerTexts();
+	if (heads[0] !== 'Output' || !heads.some((t) => t.startsWith('int8')) || !heads.some((t) => t.startsWith('float'))) throw new Error('columns: ' + heads.join(' | '));
+	const first = await page.locator('#results tbody tr').first().locator('th').innerText();
+	if (first !== res.worst.output) throw new Error(`first row ${first}, worst output ${res.worst.output}`);
+	const worst = await page.locator('#worst').innerText();
+	if (!worst.includes(res.worst.output) || !/cosine 0\.\d{4}/.test(worst)) throw new Error('worst line: ' + worst);
+	const tol = await page.locator('#tolerance').innerText();
+	if (!tol.includes('cosine ≥ 0.9') || !tol.includes('euclidean ≥ 0.6')) throw new Error('tolerance: ' + tol);
+	const on = await page.locator('#compared-on').innerText();
+	if (!on.includes(job.spec.compared_on.entry)) throw new Error('compared on: ' + on);
+	if (await page.getByText('Similarity figures appear here as the tools print them.').count()) throw new Error('placeholder still shown after success');
+	// every number is rounded: no cell shows more than 5 decimals
+	const cells = await page.locator('#results tbody td').allInnerTexts();
+	if (cells.some((c) => /\d\.\d{6,}/.test(c))) throw new Error('unrounded: ' + cells.join(' | '));
+	if ((await page.locator('#results svg.cosbar line.tol').count()) < 1) throw new Error('no tolerance line drawn');
+	await page.locator('#figures').scrollIntoViewIfNeeded();
+	await shot(page, '17c-job-results');
+});
+
+await test('a_maixcam2_job_shows_npu_and_vnpu_columns_and_per_layer_figures', async () => {
+	if (bundleId === null) return { skip: 'no maixcam job' };
+	const back = page.url();
+	const ds = await (await fetch(BASE + '/api/v1/datasets', AUTH)).json();
+	const r = await fetch(BASE + '/api/v1/jobs', { method: 'POST', headers: { ...AUTH.headers, 'Content-Type': 'application/json' },
+		body: JSON.stringify({ model: String(modelId), dataset: String(ds.items[0].id), target: 'maixcam2', name: 'y8', outputs: 'suggested',
+			calibration: { count: 3 }, mud: { model_type: 'yolov8', labels: ['a', 'b', 'c', 'd'] } }) });
+	const job = await r.json();
+	if (r.status !== 202) throw new Error(`POST /jobs: ${r.status} ${JSON.stringify(job).slice(0, 300)}`);
+	await page.goto(`${BASE}/#/jobs/${job.id}`);
+	await page.locator('.meta .badge', { hasText: 'succeeded' }).waitFor({ timeout: 120000 });
+	await page.locator('#results').waitFor();
+	const heads = await page.locator('#results thead th').allInnerTexts();
+	if (!heads.includes('int8 npu') || !heads.includes('int8 vnpu')) throw new Error('columns: ' + heads.join(' | '));
+	const got = await (await fetch(`${BASE}/api/v1/jobs/${job.id}`, AUTH)).json();
+	const outs = await page.locator('#results tbody th').allInnerTexts();
+	if (outs.join() !== got.results.outputs.map((o) => o.output).join()) throw new Error('rows: ' + outs.join(' | '));
+	await page.locator('#layers summary').click();
+	const cos = (await page.locator('#layers tbody td:nth-child(4)').allInnerTexts()).map(Number);
+	if (cos.length < 2 || cos.some((c, i) => i && c < cos[i - 1])) throw new Error('per-layer not worst first: ' + cos.join(' '));
+	await page.locator('#figures').scrollIntoViewIfNeeded();
+	await shot(page, '17d-job-maixcam2-results');
+	await page.goto(back);
+	await page.locator('#bundle a', { hasText: 'Download' }).waitFor();
+});
+
 await test('the_downloaded_bundle_has_the_sha256_the_api_gives', async () => {
 	if (bundleId === null) return { skip: 'no bundle from the maixcam job' };
 	// Still on the job page the previous test left.

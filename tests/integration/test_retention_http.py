@@ -272,7 +272,7 @@ def main():
                                   target="maixcam", name="zero"), "failed")
             assert not os.path.exists(os.path.join(job_dir(d, jid), "work")), "kept"
             st, got = d.json("GET", f"/api/v1/jobs/{jid}")
-            assert got["error"]["code"] == "step_failed", got  # the reason stays
+            assert got["error"]["code"] == "below_tolerance", got  # the reason stays
             assert os.path.isfile(os.path.join(job_dir(d, jid), "log.txt"))
         R.check("zero_failed_workspace_hours_removes_a_failed_workspace_at_once", zero_hours)
     finally:

@@ -657,6 +657,25 @@ def test_seed000_maixcam2_pulsar2_both_npu_modes(tmp):
               "QuantAxModel macs:", "Quant Precision Table"):
         check(s in res[1], "pulsar2 log lacks %r" % s)
     check(" | INFO     | yamain.command.build:build:424 - " in res[1], "log lines not in loguru shape")
+    # The precision table in the shape of pulsar2's own logs (pulsar2-docs
+    # user_guides_advanced/advanced_build_guides.md @ 7a500409; the
+    # EndToEnd columns from the excerpt cited in SOURCES.md): after
+    # "Building native", a heavy-bordered header, one row per layer with the
+    # model outputs among them, light separators, then the "save precision
+    # analysis table to" line.
+    out = res[1]
+    # (the seed config asks for EndToEnd: that table's columns)
+    t = out.index("Quant Precision Table\u3010EndToEnd Reference\u3011")
+    check(out.rindex("Building native", 0, t) >= 0, "table before Building native")
+    lines = out[t:].split("\n")
+    check(lines[1].startswith("\u250f\u2501") and lines[3].startswith("\u2521\u2501"), "no heavy border: %r" % lines[1:4])
+    head = [c.strip() for c in lines[2].strip("\u2503").split("\u2503")]
+    check(head == ["Operator", "Type", "Output Tensor", "Data Type", "Shape", "Cosin Distance"], head)
+    rows = [l for l in lines if l.startswith("\u2502")]
+    names = [[c.strip() for c in r.strip("\u2502").split("\u2502")][2] for r in rows]
+    check(len(rows) == 2 + len(YOLO11_OUTS) and names[2:] == [n for n, _ in YOLO11_OUTS], names)
+    check(lines[5].startswith("\u251c\u2500"), "no separator between rows: %r" % lines[5])
+    check("save precision analysis table to [out_npu/quant/debug/precision_analysis_table.txt]" in out, "no save line")
     exists(tmp, "out_npu/compiled.axmodel", "out_npu/build_context.json", "out_npu/frontend/optimized.onnx",
            "out_npu/quant/quant_axmodel.json", "out_npu/quant/quant_axmodel.onnx", "out_npu/compiler",
            "out_npu/quant/debug/precision_analysis_table.txt", "out_npu/quant/dataset/images/img000.jpg")

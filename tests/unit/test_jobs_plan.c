@@ -14,6 +14,7 @@
 #include "runtime/exec.h"
 #include "kt.h"
 #include "runtime/logparse.h"
+#include "runtime/results.h"
 #include "runtime/plan.h"
 
 static const char *GOOD_PLAN =
@@ -232,7 +233,9 @@ static void logparse__tpu_mlir_npz_compare_gives_cosine_per_output(void)
 	CHECK(cJSON_IsTrue(cJSON_GetObjectItem(a, "passed")));
 	CHECK(num(a, "cosine") == 0.998123);
 	CHECK(num(a, "euclidean") == 0.951);
-	CHECK(num(a, "sqnr") == 26.123);
+	CHECK(num(a, "sqnr") == 26.12);  /* dB, two decimals */
+	CHECK_STR(str(a, "compare"), "tpu vs top");
+	CHECK_STR(str(a, "kind"), "output");
 	cJSON *b = cJSON_GetArrayItem(f, 1);
 	CHECK_STR(str(b, "output"), "/model.22/Concat_output_0");
 	CHECK(cJSON_IsFalse(cJSON_GetObjectItem(b, "passed")));
@@ -258,29 +261,234 @@ static void logparse__pulsar_score_table(void)
 	cJSON_Delete(f);
 }
 
-static void logparse__pulsar2_precision_table_gives_output_and_worst_layer(void)
+/* Rows taken from pulsar2-docs' own log (AXERA-TECH/pulsar2-docs
+ * source/user_guides_advanced/advanced_build_guides.md @ 7a500409,
+ * precision-analysis section: mobilenetv2, the table's first row, its worst
+ * row Add_89 and its last row, the model output "output"). */
+static const char P2_DOC_TABLE[] =
+	"Building native ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━ 100% 0:00:00\n"
+	"                                             Quant Precision Table【PerLayer Reference】\n"
+	"┏━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━┳━━━━━━━┳━━━━━━━━┳━━━━━━━━━┳━━━━━━━━━┓\n"
+	"┃ Operator                ┃          Type          ┃ Output Tensor ┃       Shape       ┃ DType ┃ QDType ┃ Cosin   ┃ MSE     ┃\n"
+	"┡━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━╇━━━━━━━╇━━━━━━━━╇━━━━━━━━━╇━━━━━━━━━┩\n"
+	"│ Conv_0                  │    AxQuantizedConv     │ 317           │ (1, 32, 112, 112) │ FP32  │   U8   │ 0.99993 │ 0.00003 │\n"
+	"├─────────────────────────┼────────────────────────┼───────────────┼───────────────────┼───────┼────────┼─────────┼─────────┤\n"
+	"│ Add_89                  │     AxQuantizedAdd     │ 452           │  (1, 160, 7, 7)   │ FP32  │   U8   │ 0.97100 │ 0.00809 │\n"
+	"├─────────────────────────┼────────────────────────┼───────────────┼───────────────────┼───────┼────────┼─────────┼─────────┤\n"
+	"│ output_DequantizeLinear │   AxDequantizeLinear   │ output        │     (1, 1000)     │ FP32  │  FP32  │ 0.99990 │ 0.00173 │\n"
+	"└─────────────────────────┴────────────────────────┴───────────────┴───────────────────┴───────┴────────┴─────────┴─────────┘\n"
+	"2024-09-25 11:47:01.640 | INFO     | yamain.command.precision_analysis:quant_precision_analysis:401 - save precision analysis table to [output/quant/debug/precision_analysis_table.txt]\n";
+
+static void logparse__pulsar2_precision_table_keeps_every_layer_by_name(void)
 {
-	cJSON *f = feed("pulsar2",
-		"2023-07-29 14:23:07.806 | INFO     | yamain.command.build:build:424 - quant\n"
-		"Quant Precision Table【PerLayer Reference】\n"
-		"┏━━━━━━━━━━┳━━━━━━┳━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━┳━━━━━━━┳━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┓\n"
-		"┃ Operator ┃ Type ┃ Output Tensor ┃ Shape          ┃ DType ┃ QDType ┃ Cosin    ┃ MSE      ┃\n"
-		"┡━━━━━━━━━━╇━━━━━━╇━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━╇━━━━━━━╇━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━┩\n"
-		"│ Conv_0   │ Conv │ 122           │ (1,16,320,320) │ FP32  │ U8     │ 0.999821 │ 0.000120 │\n"
-		"│ Conv_9   │ Conv │ 140           │ (1,32,160,160) │ FP32  │ U8     │ 0.981000 │ 0.004000 │\n"
-		"│ Conv_99  │ Conv │ output0       │ (1,84,8400)    │ FP32  │ U8     │ 0.995500 │ 0.001000 │\n"
-		"└──────────┴──────┴───────────────┴────────────────┴───────┴────────┴──────────┴──────────┘\n"
-		"2023-07-29 14:23:09.000 | INFO     | yamain.command.build:build:500 - next\n");
+	cJSON *f = feed("pulsar2", P2_DOC_TABLE);
 	if (!CHECK_INT(cJSON_GetArraySize(f), 1))
 		return;
 	cJSON *a = cJSON_GetArrayItem(f, 0);
-	CHECK_STR(str(a, "output"), "output0");
-	CHECK(num(a, "cosine") == 0.9955);
-	CHECK(num(a, "mse") == 0.001);
-	CHECK(num(a, "layers") == 3);
-	CHECK(num(a, "min_cosine") == 0.981);
-	CHECK_STR(str(a, "min_layer"), "140");
+	CHECK_STR(str(a, "kind"), "layers");
+	CHECK_STR(str(a, "table"), "PerLayer Reference");
+	CHECK(num(a, "count") == 3);
+	CHECK(num(a, "min_cosine") == 0.971);
+	CHECK_STR(str(a, "min_layer"), "Add_89");
+	cJSON *rows = cJSON_GetObjectItem(a, "layers");
+	CHECK_INT(cJSON_GetArraySize(rows), 3);
+	cJSON *last = cJSON_GetArrayItem(rows, 2);
+	CHECK_STR(str(last, "layer"), "output_DequantizeLinear");
+	CHECK_STR(str(last, "output"), "output");
+	CHECK(num(last, "cosine") == 0.9999);
+	CHECK(num(last, "mse") == 0.00173);
 	cJSON_Delete(f);
+}
+
+/* The EndToEnd table: "Cosin Distance" printed in full, no MSE column (a
+ * pulsar2 log excerpt, see tests/toolchain-double/SOURCES.md). */
+static void logparse__pulsar2_end_to_end_table_rounds_its_cosines(void)
+{
+	cJSON *f = feed("pulsar2",
+		"   Quant Precision Table【EndToEnd Reference】                                 \n"
+		"┏━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┳━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━┓\n"
+		"┃ Operator        ┃ Type               ┃ Output Tensor ┃ Data Type ┃ Shape             ┃ Cosin Distance     ┃\n"
+		"┡━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━╇━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━┩\n"
+		"│ Conv_0          │ AxQuantizedConv    │ 128           │ FP32      │ (1, 32, 320, 320) │ 0.997423529624939  │\n"
+		"├─────────────────┼────────────────────┼───────────────┼───────────┼───────────────────┼────────────────────┤\n"
+		"│ Conv_18         │ AxQuantizedConv    │ 147           │ FP32      │ (1, 64, 160, 160) │ 0.9462912082672119 │\n"
+		"└─────────────────┴────────────────────┴───────────────┴───────────┴───────────────────┴────────────────────┘\n");
+	if (!CHECK_INT(cJSON_GetArraySize(f), 1))
+		return;
+	cJSON *a = cJSON_GetArrayItem(f, 0);
+	CHECK_STR(str(a, "table"), "EndToEnd Reference");
+	CHECK_STR(str(a, "min_layer"), "Conv_18");
+	CHECK(num(a, "min_cosine") == 0.946291);
+	cJSON *r0 = cJSON_GetArrayItem(cJSON_GetObjectItem(a, "layers"), 0);
+	CHECK(num(r0, "cosine") == 0.997424);
+	CHECK(cJSON_GetObjectItem(r0, "mse") == NULL);
+	cJSON_Delete(f);
+}
+
+/* A big model's table: the figure keeps the worst rows and the last ones
+ * (where the outputs are), so two builds stay under the job's figure limit. */
+static void logparse__pulsar2_big_table_keeps_worst_and_last_rows(void)
+{
+	size_t cap = 700 * 120;
+	char *t = malloc(cap), *p = t;
+	p += sprintf(p, "Quant Precision Table【PerLayer Reference】\n"
+		     "┃ Operator ┃ Type ┃ Output Tensor ┃ Shape ┃ DType ┃ QDType ┃ Cosin ┃ MSE ┃\n");
+	for (int i = 0; i < 600; i++)
+		p += sprintf(p, "│ Conv_%d │ AxQuantizedConv │ %d │ (1, 8, 8, 8) │ FP32 │ U8 │ %.5f │ 0.00001 │\n",
+			     i, 1000 + i, i == 300 ? 0.5 : 0.99 + (i % 7) * 0.001);
+	p += sprintf(p, "│ out_Dq │ AxDequantizeLinear │ output │ (1, 1000) │ FP32 │ FP32 │ 0.99990 │ 0.00173 │\n"
+		     "└──┘\n");
+	cJSON *f = feed("pulsar2", t);
+	free(t);
+	cJSON *a = cJSON_GetArrayItem(f, 0);
+	CHECK(num(a, "count") == 601);
+	CHECK_STR(str(a, "min_layer"), "Conv_300");
+	cJSON *rows = cJSON_GetObjectItem(a, "layers");
+	CHECK(cJSON_GetArraySize(rows) <= 400);
+	int have_out = 0, have_bad = 0;
+	cJSON *r;
+	cJSON_ArrayForEach(r, rows) {
+		have_out |= strcmp(str(r, "output"), "output") == 0;
+		have_bad |= strcmp(str(r, "layer"), "Conv_300") == 0;
+	}
+	CHECK(have_out && have_bad);
+	char *text = cJSON_PrintUnformatted(f);
+	CHECK(text && strlen(text) < 64 * 1024);
+	free(text);
+	cJSON_Delete(f);
+}
+
+/* A figure as the worker stores it: the parser's, with the step added. */
+static cJSON *step_figs(const char *parser, const char *step, const char *text, cJSON *into)
+{
+	cJSON *f = feed(parser, text);
+	cJSON *x;
+	while ((x = cJSON_DetachItemFromArray(f, 0)) != NULL) {
+		cJSON_AddStringToObject(x, "step", step);
+		cJSON_AddItemToArray(into, x);
+	}
+	cJSON_Delete(f);
+	return into;
+}
+
+static cJSON *row_for(cJSON *res, const char *stage, const char *output, const char *metric)
+{
+	cJSON *r;
+	cJSON_ArrayForEach(r, cJSON_GetObjectItem(res, "rows"))
+		if (strcmp(str(r, "stage"), stage) == 0 && strcmp(str(r, "output"), output) == 0 &&
+		    strcmp(str(r, "metric"), metric) == 0)
+			return r;
+	return NULL;
+}
+
+/* MaixCAM2: two outputs, an NPU and a vNPU build.  Each output gets its own
+ * row per build, and the worst output comes first (before: one card per
+ * build titled with the last row, the min-cosine from another layer). */
+static void results__pulsar2_rows_name_each_output_and_build(void)
+{
+	static const char NPU[] =
+		"Quant Precision Table【PerLayer Reference】\n"
+		"┃ Operator ┃ Type ┃ Output Tensor ┃ Shape ┃ DType ┃ QDType ┃ Cosin ┃ MSE ┃\n"
+		"│ Conv_0 │ AxQuantizedConv │ 317 │ (1, 32, 112, 112) │ FP32 │ U8 │ 0.95000 │ 0.00003 │\n"
+		"│ Conv_m1 │ AxQuantizedConv │ /model.24/m.1/Conv_output_0 │ (1, 255, 40, 40) │ FP32 │ U8 │ 0.98100 │ 0.00100 │\n"
+		"│ Conv_m2 │ AxQuantizedConv │ /model.24/m.2/Conv_output_0 │ (1, 255, 20, 20) │ FP32 │ U8 │ 0.99900 │ 0.00200 │\n"
+		"└──────┘\n";
+	static const char VNPU[] =
+		"Quant Precision Table【PerLayer Reference】\n"
+		"┃ Operator ┃ Type ┃ Output Tensor ┃ Shape ┃ DType ┃ QDType ┃ Cosin ┃ MSE ┃\n"
+		"│ Conv_m1 │ AxQuantizedConv │ /model.24/m.1/Conv_output_0 │ (1, 255, 40, 40) │ FP32 │ U8 │ 0.98000 │ 0.00100 │\n"
+		"│ Conv_m2 │ AxQuantizedConv │ /model.24/m.2/Conv_output_0 │ (1, 255, 20, 20) │ FP32 │ U8 │ 0.99800 │ 0.00200 │\n"
+		"└──────┘\n";
+	cJSON *figs = cJSON_CreateArray();
+	step_figs("pulsar2", "build_npu", NPU, figs);
+	step_figs("pulsar2", "build_vnpu", VNPU, figs);
+	cJSON *spec = cJSON_Parse("{\"target\":\"maixcam2\",\"quantize\":\"int8\",\"tolerance\":[0.9],"
+				  "\"outputs\":[\"/model.24/m.2/Conv_output_0\","
+				  "\"/model.24/m.1/Conv_output_0\"]}");
+	cJSON *res = results_build(figs, spec);
+	cJSON *r = row_for(res, "int8 npu", "/model.24/m.1/Conv_output_0", "cosine");
+	CHECK(r && num(r, "value") == 0.981);
+	CHECK_STR(str(r, "step"), "build_npu");
+	r = row_for(res, "int8 vnpu", "/model.24/m.1/Conv_output_0", "cosine");
+	CHECK(r && num(r, "value") == 0.98);
+	r = row_for(res, "int8 vnpu", "/model.24/m.2/Conv_output_0", "cosine");
+	CHECK(r && num(r, "value") == 0.998);
+	CHECK(row_for(res, "int8 npu", "317", "cosine") == NULL);  /* a layer, not an output */
+	cJSON *w = cJSON_GetObjectItem(res, "worst");
+	CHECK_STR(str(w, "output"), "/model.24/m.1/Conv_output_0");
+	CHECK_STR(str(w, "stage"), "int8 vnpu");
+	CHECK_STR(str(cJSON_GetArrayItem(cJSON_GetObjectItem(res, "rows"), 0), "output"),
+		  "/model.24/m.1/Conv_output_0");
+	/* per layer, worst first, each with its build */
+	cJSON *l0 = cJSON_GetArrayItem(cJSON_GetObjectItem(res, "layers"), 0);
+	CHECK_STR(str(l0, "layer"), "Conv_0");
+	CHECK_STR(str(l0, "stage"), "int8 npu");
+	cJSON *tol = cJSON_GetArrayItem(cJSON_GetObjectItem(res, "tolerance"), 0);
+	CHECK(tol && tol->valuedouble == 0.9);
+	cJSON_Delete(res);
+	cJSON_Delete(spec);
+	cJSON_Delete(figs);
+}
+
+/* reCamera with a test image: model_transform's compare and model_deploy's
+ * two (npz_tool compare output as in ../shared/reference/tpu-mlir.md §4,
+ * from tpu-mlir issue #186 and Seeed-Studio/wiki-documents issue #2214).
+ * Before: nine unlabelled cards, the summaries among them, and
+ * "sqnr 55.91374626151228". */
+static void results__tpu_mlir_rows_have_step_stage_and_rounded_figures(void)
+{
+	static const char TRANSFORM[] =
+		"[Running]: npz_tool.py compare m_top_outputs.npz m_ref_outputs.npz --tolerance 0.99,0.99 --except - -vv\n"
+		"[output0                         ]      SIMILAR [PASSED]\n"
+		"    (1, 84, 8400) float32 \n"
+		"    cosine_similarity      = 0.999998\n"
+		"    euclidean_similarity   = 0.999412\n"
+		"    sqnr_similarity        = 55.913746\n"
+		"1 compared\n"
+		"1 passed\n"
+		"  0 equal, 0 close, 1 similar\n"
+		"0 failed\n"
+		"  0 not equal, 0 not similar\n"
+		"min_similiarity = (0.9999984502792358, 0.9994121193885803, 55.91374626151228)\n"
+		"Target    m_top_outputs.npz\n"
+		"Reference m_ref_outputs.npz\n"
+		"npz compare PASSED.\n";
+	static const char DEPLOY[] =
+		"[Running]: npz_tool.py compare m_cv181x_int8_sym_tpu_outputs.npz m_top_outputs.npz --tolerance 0.9,0.6 --except - -vv\n"
+		"[output0_Conv                    ]      SIMILAR [PASSED]\n"
+		"    cosine_similarity      = 0.981234\n"
+		"    euclidean_similarity   = 0.801000\n"
+		"    sqnr_similarity        = 14.123456\n"
+		"min_similiarity = (0.9812344312667847, 0.8010001182556152, 14.123456001281738)\n"
+		"[Running]: npz_tool.py compare m_cv181x_int8_sym_model_outputs.npz m_cv181x_int8_sym_tpu_outputs.npz --tolerance 0.99,0.90 --except - -vv\n"
+		"[output0                         ]        EQUAL [PASSED]\n"
+		"min_similiarity = (1.0, 1.0, inf)\n";
+	cJSON *figs = cJSON_CreateArray();
+	step_figs("tpu-mlir", "transform", TRANSFORM, figs);
+	step_figs("tpu-mlir", "deploy", DEPLOY, figs);
+	cJSON *min = cJSON_GetArrayItem(figs, 1);
+	CHECK_STR(str(min, "kind"), "summary");
+	CHECK(num(min, "sqnr") == 55.91);
+	CHECK_STR(str(cJSON_GetArrayItem(figs, 0), "compare"), "top vs onnx");
+	cJSON *spec = cJSON_Parse("{\"target\":\"recamera\",\"quantize\":\"int8\","
+				  "\"tolerance\":[0.9,0.6],\"outputs\":[\"output0\"]}");
+	cJSON *res = results_build(figs, spec);
+	cJSON *r = row_for(res, "float", "output0", "sqnr");
+	CHECK(r && num(r, "value") == 55.91);
+	CHECK_STR(str(r, "compare"), "top vs onnx");
+	r = row_for(res, "int8", "output0", "cosine");
+	CHECK(r && num(r, "value") == 0.981234);
+	CHECK_STR(str(r, "compare"), "tpu vs top");
+	CHECK_STR(str(r, "step"), "deploy");
+	/* no row comes from a summary line */
+	cJSON *x;
+	cJSON_ArrayForEach(x, cJSON_GetObjectItem(res, "rows"))
+		CHECK(strcmp(str(x, "output"), "min") != 0);
+	CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(res, "outputs")), 1);
+	CHECK(num(cJSON_GetObjectItem(res, "worst"), "cosine") == 0.981234);
+	cJSON_Delete(res);
+	cJSON_Delete(spec);
+	cJSON_Delete(figs);
 }
 
 static void logparse__unknown_id_is_refused_and_none_parses_nothing(void)
@@ -584,8 +792,16 @@ static const struct kt_test tests[] = {
 	{"logparse__tpu_mlir_npz_compare_gives_cosine_per_output",
 	 logparse__tpu_mlir_npz_compare_gives_cosine_per_output},
 	{"logparse__pulsar_score_table", logparse__pulsar_score_table},
-	{"logparse__pulsar2_precision_table_gives_output_and_worst_layer",
-	 logparse__pulsar2_precision_table_gives_output_and_worst_layer},
+	{"logparse__pulsar2_precision_table_keeps_every_layer_by_name",
+	 logparse__pulsar2_precision_table_keeps_every_layer_by_name},
+	{"logparse__pulsar2_end_to_end_table_rounds_its_cosines",
+	 logparse__pulsar2_end_to_end_table_rounds_its_cosines},
+	{"logparse__pulsar2_big_table_keeps_worst_and_last_rows",
+	 logparse__pulsar2_big_table_keeps_worst_and_last_rows},
+	{"results__pulsar2_rows_name_each_output_and_build",
+	 results__pulsar2_rows_name_each_output_and_build},
+	{"results__tpu_mlir_rows_have_step_stage_and_rounded_figures",
+	 results__tpu_mlir_rows_have_step_stage_and_rounded_figures},
 	{"logparse__unknown_id_is_refused_and_none_parses_nothing",
 	 logparse__unknown_id_is_refused_and_none_parses_nothing},
 	{"events__ids_increase_ring_drops_oldest_and_reports_the_gap",

@@ -1,9 +1,10 @@
 // job: one conversion, live — the steps as a timeline with a progress bar,
-// the log over Server-Sent Events (auto-scroll, with a pause), similarity
-// figures as a small chart per output, the exact commands as a shell
+// the log over Server-Sent Events (auto-scroll, with a pause), a results
+// table (outputs x builds, worst output first, the tolerance as a line,
+// per-layer figures where the tool prints them), the exact commands as a shell
 // script, the error with what to do next, Cancel/Retry, and the bundle.
 import { api, events } from '../api.js';
-import { badge, bytes, errorBox, fill, h, pageTitle, s, table, toast, when } from '../ui.js';
+import { badge, bytes, debounce, errorBox, fill, h, pageTitle, s, table, toast, when } from '../ui.js';
 import { STATE_KIND } from './jobs.js';
 
 const NEXT_STEP = {
@@ -15,26 +16,99 @@ const NEXT_STEP = {
 	interrupted: 'kilnd stopped while the job ran: Retry.',
 	plan_invalid: 'The conversion plan was refused: the options do not fit this target.',
 	bundle_failed: 'Packing the bundle failed: check free disk space and Retry.',
+	below_tolerance: 'A quantized output is further from the float model than the tolerance allows: see the results table for which output and build. Try more or better calibration images, another calibration method, mixed precision, or cutting the model earlier.',
 };
 const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
-function figureChart(output, figs) {
-	// One bar per metric in 0..1 (cosine, similarity); others as text.
-	const metrics = Object.entries(figs).filter(([k, v]) => typeof v === 'number' && !['step', 'layers'].includes(k));
-	const unit = metrics.filter(([, v]) => v >= 0 && v <= 1);
-	const W = 320, row = 22;
-	const svg = s('svg', { class: 'chart', viewBox: `0 0 ${W} ${Math.max(1, unit.length) * row + 6}`, role: 'img', 'aria-label': `${output}: ` + metrics.map(([k, v]) => `${k} ${v}`).join(', ') });
-	unit.forEach(([k, v], i) => {
-		const y = i * row + 4;
-		svg.append(s('text', { x: 0, y: y + 13 }, k),
-			s('rect', { class: 'axis', x: 90, y: y + 3, width: 180, height: 12, fill: 'none' }),
-			s('rect', { class: 'pt', x: 90, y: y + 3, width: Math.max(1, 180 * v), height: 12 }),
-			s('text', { x: 276, y: y + 13 }, v.toFixed(4)));
-	});
-	const rest = metrics.filter(([, v]) => !(v >= 0 && v <= 1));
-	return h('div', { class: 'card' }, h('h3', null, output, figs.status ? ' ' : null, figs.status ? badge(figs.status, figs.passed === false ? 'bad' : 'ok') : null),
-		unit.length ? svg : null,
-		rest.length ? h('p', { class: 'small muted' }, rest.map(([k, v]) => `${k} ${v}`).join(' · ')) : null);
+// --- the results table: outputs x builds, worst output first -------------
+// The server labels every figure (GET /jobs/:id "results", runtime/results.c):
+// rows of {step, stage, compare, output, metric, value}.
+
+const METRIC_FMT = {
+	cosine: (v) => v.toFixed(v >= 0.999 ? 5 : 4),
+	euclidean: (v) => 'eucl ' + v.toFixed(3),
+	sqnr: (v) => 'sqnr ' + v.toFixed(1) + ' dB',
+	mse: (v) => 'mse ' + (v < 0.001 && v > 0 ? v.toExponential(1) : v.toFixed(4)),
+	relative_error: (v) => 'RE ' + (v * 100).toFixed(1) + ' %',
+};
+const fmt = (m, v) => (typeof v === 'number' ? (METRIC_FMT[m] || String)(v) : m + ' n/a');
+
+function stageKey(r) { return r.compare ? `${r.stage} · ${r.compare}` : r.stage; }
+
+// A bar from lo to 1 with the tolerance drawn as a line across it.
+function cosBar(v, tol, lo) {
+	const W = 72, span = 1 - lo, x = (t) => Math.max(0, Math.min(W, W * (t - lo) / span));
+	return s('svg', { class: 'cosbar', viewBox: `0 0 ${W} 8`, width: W, height: 8, 'aria-hidden': 'true' },
+		s('rect', { class: 'axis', x: 0, y: 1, width: W, height: 6, fill: 'none' }),
+		s('rect', { class: typeof tol === 'number' && v < tol ? 'pt bad' : 'pt', x: 0, y: 1, width: Math.max(1, x(v)), height: 6 }),
+		typeof tol === 'number' ? s('line', { class: 'tol', x1: x(tol), x2: x(tol), y1: 0, y2: 8 }) : null);
+}
+
+function comparedOn(on) {
+	if (!on) return null;
+	if (on.source === 'none') return h('p', { class: 'small', id: 'compared-on' }, 'No similarity figures: ', on.why || 'this toolchain prints none', '.');
+	if (on.source === 'test_image') return h('p', { class: 'small', id: 'compared-on' }, 'Compared on the test image ', h('code', null, on.entry), '.');
+	if (on.entry) return h('p', { class: 'small', id: 'compared-on' }, 'Compared on ', h('code', null, on.entry), ', the first image of the job\'s calibration sample (no test image was given).');
+	return h('p', { class: 'small', id: 'compared-on' }, 'Compared on the calibration images', on.why ? ` (${on.why})` : '', '.');
+}
+
+function resultsTable(res) {
+	const rows = res.rows || [];
+	const tol = Array.isArray(res.tolerance) ? res.tolerance : null;
+	const tcos = tol ? tol[0] : undefined;
+	const stages = [];
+	for (const r of rows) if (!stages.includes(stageKey(r))) stages.push(stageKey(r));
+	const outputs = [];
+	for (const r of rows) if (!outputs.includes(r.output)) outputs.push(r.output);
+	const cos = rows.filter((r) => r.metric === 'cosine' && typeof r.value === 'number').map((r) => r.value);
+	const lo = Math.max(0, Math.min(0.9, (tcos ?? 1) - 0.05, ...cos.map((c) => c - 0.01)));
+	const cell = (out, st) => {
+		const here = rows.filter((r) => r.output === out && stageKey(r) === st);
+		if (!here.length) return h('td', { class: 'num muted' }, '–');
+		const c = here.find((r) => r.metric === 'cosine');
+		const bad = here.some((r) => r.passed === false) || (c && typeof c.value === 'number' && typeof tcos === 'number' && c.value < tcos);
+		return h('td', { class: ['num', bad ? 'below' : ''], title: here.map((r) => `${r.metric} ${r.value}`).join(', ') + ` (step ${here[0].step})` },
+			c ? h('div', { class: bad ? 'cell-bad' : 'cell-ok' }, 'cos ', fmt('cosine', c.value)) : null,
+			c && typeof c.value === 'number' ? cosBar(c.value, tcos, lo) : null,
+			h('div', { class: 'small muted' }, here.filter((r) => r.metric !== 'cosine').map((r) => fmt(r.metric, r.value)).join(' · ')));
+	};
+	const w = res.worst;
+	return [
+		w ? h('p', { id: 'worst' }, 'Worst output: ', h('strong', null, w.output), ` — cosine ${fmt('cosine', w.cosine)} at ${w.stage}`,
+			typeof tcos === 'number' ? (w.cosine < tcos ? [' ', badge('below tolerance', 'bad')] : [' ', badge('within tolerance', 'ok')]) : null) : null,
+		h('p', { class: 'small muted', id: 'tolerance' }, tol ? `Tolerance: cosine ≥ ${tol[0]}${tol.length > 1 ? `, euclidean ≥ ${tol[1]}` : ''} (the line in each bar)` : 'Tolerance: the tool\'s own default'),
+		table([h('th', { scope: 'col' }, 'Output'), ...stages.map((st) => h('th', { scope: 'col', class: 'num' }, st))],
+			outputs.map((o) => h('tr', null, h('th', { scope: 'row', class: 'name mono small' }, o), stages.map((st) => cell(o, st)))),
+			{ id: 'results', class: 'figtable' }),
+	];
+}
+
+// The per-layer figures (pulsar2's precision table), worst first; the
+// cosine column sorts both ways.
+function layersTable(layers) {
+	if (!layers || !layers.length) return null;
+	let asc = true;
+	const body = h('tbody');
+	const draw = () => fill(body, [...layers].sort((a, b) => (asc ? a.cosine - b.cosine : b.cosine - a.cosine)).map((l) => h('tr', null,
+		h('td', { class: 'name mono small' }, l.layer), h('td', { class: 'mono small' }, l.output), h('td', null, l.stage),
+		h('td', { class: 'num' }, fmt('cosine', l.cosine)), h('td', { class: 'num small' }, typeof l.mse === 'number' ? fmt('mse', l.mse) : ''))));
+	const sortBtn = h('button', { type: 'button', class: 'link', 'aria-label': 'Sort by cosine' }, 'Cosine ▲');
+	sortBtn.addEventListener('click', () => { asc = !asc; sortBtn.textContent = `Cosine ${asc ? '▲' : '▼'}`; draw(); });
+	draw();
+	return h('details', { id: 'layers' }, h('summary', null, `Per layer (${layers.length} worst first)`),
+		h('div', { class: 'table-wrap' }, h('table', null,
+			h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Layer'), h('th', { scope: 'col' }, 'Output tensor'), h('th', { scope: 'col' }, 'Build'),
+				h('th', { scope: 'col', class: 'num' }, sortBtn), h('th', { scope: 'col', class: 'num' }, 'MSE'))), body)));
+}
+
+function resultsPanel(job) {
+	const res = job.results || {};
+	const on = res.compared_on || (job.spec && job.spec.compared_on);
+	const rows = res.rows || [];
+	if (rows.length) return [comparedOn(on), ...resultsTable(res), layersTable(res.layers)];
+	if (on && on.source === 'none') return comparedOn(on);
+	if (FINAL.has(job.state)) return [comparedOn(on), h('p', { class: 'muted', id: 'no-figures' }, job.state === 'succeeded' ? 'The tools printed no similarity figure for this job.' : 'No similarity figure was printed before the job ended.')];
+	return [comparedOn(on), h('p', { class: 'muted' }, 'Similarity figures appear here as the tools print them.')];
 }
 
 export default async function render(main, { params, go }) {
@@ -47,7 +121,7 @@ export default async function render(main, { params, go }) {
 	const log = h('pre', { class: 'log', id: 'log', tabindex: '0', 'aria-label': 'Job log' });
 	const follow = h('input', { type: 'checkbox', id: 'follow', checked: true });
 	const errBox = h('div');
-	const figsBox = h('div', { class: 'grid', id: 'figures' });
+	const figsBox = h('div', { id: 'figures' });
 	const bundleBox = h('div', { id: 'bundle' });
 	const actions = h('div', { class: 'row' });
 	let plan = null;
@@ -55,6 +129,9 @@ export default async function render(main, { params, go }) {
 	let logLines = 0;
 
 	try { plan = await api(`/jobs/${job.id}/plan`); } catch { plan = null; }
+	const refetch = debounce(async () => {
+		try { const j = await api(`/jobs/${job.id}`); job = { ...job, results: j.results, figures: j.figures }; drawState(); } catch { /* the next event tries again */ }
+	}, 300);
 
 	function addLog(line) {
 		log.append(line + '\n');
@@ -90,8 +167,7 @@ export default async function render(main, { params, go }) {
 		pct.textContent = `${Math.round((bar.value || 0) * 100)} %${job.step ? ' · ' + job.step : ''}`;
 		fill(errBox, job.error ? h('div', { class: 'alert bad', role: 'alert' },
 			h('strong', null, `${job.error.code}: ${job.error.message}`), NEXT_STEP[job.error.code] || 'Read the log below; Retry when the cause is fixed.') : null);
-		const figs = job.figures || [];
-		fill(figsBox, figs.length ? figs.map((f) => figureChart(f.output || 'output', f)) : h('p', { class: 'muted' }, 'Similarity figures appear here as the tools print them.'));
+		fill(figsBox, resultsPanel(job));
 		const cancel = h('button', { type: 'button', class: 'danger' }, 'Cancel');
 		cancel.addEventListener('click', () => act('cancel'));
 		const retry = h('button', { type: 'button' }, 'Retry');
@@ -145,9 +221,9 @@ export default async function render(main, { params, go }) {
 			h('li', null, `attempt ${job.attempt ?? 1}`), h('li', null, 'submitted ', when(job.created))),
 		h('div', { class: 'progress' }, bar, h('div', { class: 'line' }, pct)),
 		errBox,
-		h('div', { class: 'grid' },
-			h('section', { 'aria-labelledby': 'tl-h' }, h('h2', { id: 'tl-h' }, 'Steps'), timeline, h('div', { class: 'row' }, copy), scriptBox),
-			h('section', { 'aria-labelledby': 'fg-h' }, h('h2', { id: 'fg-h' }, 'Similarity'), figsBox)),
+		h('section', { 'aria-labelledby': 'tl-h' }, h('h2', { id: 'tl-h' }, 'Steps'), timeline, h('div', { class: 'row' }, copy), scriptBox),
+		// full width: one column per build can be five or six wide
+		h('section', { 'aria-labelledby': 'fg-h' }, h('h2', { id: 'fg-h' }, 'Similarity'), figsBox),
 		h('section', { 'aria-labelledby': 'lg-h' },
 			h('div', { class: 'spread' }, h('h2', { id: 'lg-h' }, 'Log'), h('label', { class: 'row small', for: 'follow' }, follow, 'Follow (auto-scroll)')),
 			log),
@@ -164,7 +240,8 @@ export default async function render(main, { params, go }) {
 			step: (d) => { job = { ...job, step: d.name, step_index: d.index }; drawState(); },
 			progress: (d) => { job = { ...job, progress: d.progress }; drawState(); },
 			log: (d) => addLog(typeof d === 'string' ? d : d.line),
-			figure: (d) => { job = { ...job, figures: [...(job.figures || []).filter((f) => f.output !== d.output), d] }; drawState(); },
+			// the server labels the figures: fetch the job's rows again
+			figure: () => refetch(),
 		});
 		es.onerror = () => { if (es.readyState === EventSource.CLOSED) addLog('[live log disconnected: reload to resume]'); };
 	}

@@ -384,20 +384,51 @@ def build(args):
     for n in out_names:
         low = C.low_cosine_for(tool, n, npu_mode)
         cos[n] = C.between(0.90, 0.95, n, "p2low") if low else C.between(0.9991, 0.99995, n, npu_mode, "p2")
+    # The doc's order: "Building native" first, then the table (pulsar2-docs
+    # user_guides_advanced/advanced_build_guides.md, precision analysis).
+    print("Building native \u2501\u2501\u2501\u2501\u2501\u2501\u2501\u2501\u2501\u2501 100% 0:00:00", flush=True)
     if quant.get("precision_analysis"):
         method = quant.get("precision_analysis_method", "PerLayer")
         mode = quant.get("precision_analysis_mode", "Reference")
-        table = ["Quant Precision Table\u3010%s %s\u3011" % (method, mode),
-                 "\u2503 Operator \u2503 Type \u2503 Output Tensor \u2503 Shape \u2503 DType \u2503 QDType "
-                 "\u2503 Cosin \u2503 MSE \u2503"]
-        for n in out_names:
-            table.append("\u2502 %s \u2502 Ax%s \u2502 %s \u2502 %s \u2502 FP32 \u2502 U8 \u2502 %.5f \u2502 %.5f \u2502" % (
-                "op_" + n, producers.get(n, "Conv"), n, shapes.get(n), cos[n], C.between(0.0001, 0.01, n, "mse")))
+        # the table lists every layer; a model output is just one of its
+        # rows: two inner layers first, as a real build's table has
+        rows = [("op_%d" % i, "AxQuantizedConv", str(100 + i), "(1, 16, 80, 80)",
+                 C.between(0.985, 0.99990, digest, npu_mode, "inner", i),
+                 C.between(0.00001, 0.001, digest, "innermse", i)) for i in range(2)]
+        rows += [("op_" + n, "Ax" + producers.get(n, "Conv"), n, str(shapes.get(n)), cos[n],
+                  C.between(0.0001, 0.01, n, "mse")) for n in out_names]
+        if method == "EndToEnd":
+            # the EndToEnd table's columns, cosine printed in full (a
+            # pulsar2 log excerpt "Quant Precision Table【EndToEnd
+            # Reference】", see SOURCES.md)
+            head = ("Operator", "Type", "Output Tensor", "Data Type", "Shape", "Cosin Distance")
+            cells = [head] + [(r[0], r[1], r[2], "FP32", r[3], repr(r[4])) for r in rows]
+        else:
+            head = ("Operator", "Type", "Output Tensor", "Shape", "DType", "QDType", "Cosin", "MSE")
+            cells = [head] + [(r[0], r[1], r[2], r[3], "FP32", "U8", "%.5f" % r[4], "%.5f" % r[5])
+                              for r in rows]
+        w = [max(len(c[i]) for c in cells) for i in range(len(head))]
+
+        def line(l, m, r, fill):
+            return l + m.join(fill * (x + 2) for x in w) + r
+
+        def row(sep, c):
+            return sep + sep.join(" %s " % c[i].ljust(w[i]) for i in range(len(head))) + sep
+        title = "Quant Precision Table\u3010%s %s\u3011" % (method, mode)
+        table = [title.center(sum(w) + 3 * len(w) + 1).rstrip(),
+                 line("\u250f", "\u2533", "\u2513", "\u2501"), row("\u2503", head),
+                 line("\u2521", "\u2547", "\u2529", "\u2501")]
+        for i, c in enumerate(cells[1:]):
+            if i:
+                table.append(line("\u251c", "\u253c", "\u2524", "\u2500"))
+            table.append(row("\u2502", c))
+        table.append(line("\u2514", "\u2534", "\u2518", "\u2500"))
         print("\n".join(table), flush=True)
         C.write_text(os.path.join(qdir, "debug", "precision_analysis_table.txt"), "\n".join(table) + "\n")
         C.write_text(os.path.join(qdir, "debug", "precision_analysis.mmd"),
                      "%% %s\ngraph TD\n" % C.header_line(tool, VERSION, digest, "precision_analysis.mmd"))
-    print("Building native \u2501\u2501\u2501\u2501\u2501\u2501\u2501\u2501\u2501\u2501 100% 0:00:00", flush=True)
+        loguru("INFO", "yamain.command.precision_analysis:quant_precision_analysis:401",
+               "save precision analysis table to [%s]" % os.path.join(qdir, "debug", "precision_analysis_table.txt"))
     macs = int(C.between(1e8, 9e9, digest, "macs"))
     loguru("INFO", "yamain.command.build:compile_npu_subgraph:1004", "QuantAxModel macs: {:,}".format(macs))
     check = int(compiler.get("check", 0))
