@@ -39,9 +39,15 @@ def table_routes():
         src = f.read()
     body = src[src.index("routes_table[] = {"):]
     body = body[:body.index("\n};")]
-    rows = re.findall(r'\{\s*"([A-Z]+)",\s*"([^"]+)",\s*"[^"]+",\s*(ROLE_[A-Z]+),', body)
+    rows = re.findall(r'\{\s*"([A-Z]+)",\s*"([^"]+)",\s*"[^"]+",\s*(ROLE_[A-Z]+),\s*(BODY_[A-Z]+),',
+                      body)
     assert len(rows) == body.count("route_"), "a row the pattern did not read"
-    return {(m, re.sub(r"\{(\w+)\*\}", r"{\1}", p)): ROLE[r] for m, p, r in rows}
+    key = lambda m, p: (m, re.sub(r"\{(\w+)\*\}", r"{\1}", p))  # noqa: E731
+    BODY.update({key(m, p): b for m, p, _, b in rows})
+    return {key(m, p): ROLE[r] for m, p, r, _ in rows}
+
+
+BODY = {}  # (METHOD, path) -> BODY_NONE / BODY_JSON / BODY_STREAM, filled by table_routes
 
 
 def doc_operations(doc):
@@ -96,7 +102,38 @@ def main():
                 if st.startswith(("4", "5")):
                     assert r.get("$ref", "").startswith("#/components/responses/E"), (m, p, st)
 
-    for name in ("every_route_is_documented_with_its_role", "nothing_documented_that_does_not_exist",
+    def request_bodies_match_the_body_kind():
+        for k, kind in BODY.items():
+            rb = ops[k][0].get("requestBody") if k in ops else None
+            types = set((rb or {}).get("content", {}))
+            if kind == "BODY_NONE":
+                assert rb is None, (k, "documents a body the router refuses")
+            elif kind == "BODY_JSON":
+                assert types == {"application/json"}, (k, types)
+            else:
+                assert rb and "application/json" not in types, (k, types)
+
+    def the_json_schemas_are_referenced_where_they_apply():
+        ids = {}
+        for f in SUBSCHEMAS:
+            with open(f) as fh:
+                ids[json.load(fh)["$id"]] = os.path.basename(f)
+        refs = set(re.findall(r'"\$ref":\s*"(https?://[^"#]+)', raw.decode()))
+        assert refs <= set(ids), f"$ref to no schema/ file: {refs - set(ids)}"
+        def ref_of(m, p, *where):
+            o = ops[(m, p)][0]
+            for w in where:
+                o = o[w]
+            return json.dumps(o)
+        assert ids and "job.schema.json" in ref_of("POST", "/api/v1/jobs", "requestBody")
+        assert "dataset.schema.json" in ref_of("GET", "/api/v1/datasets/{id}", "responses", "200")
+        assert "dataset.schema.json" in ref_of("POST", "/api/v1/datasets", "responses", "202")
+        assert "manifest.schema.json" in ref_of("GET", "/api/v1/bundles/{id}/files/{name}",
+                                                "responses", "200")
+
+    for name in ("request_bodies_match_the_body_kind",
+                 "the_json_schemas_are_referenced_where_they_apply",
+                 "every_route_is_documented_with_its_role", "nothing_documented_that_does_not_exist",
                  "path_parameters_match_the_path", "every_operation_documents_the_error_shape"):
         R.check(name, locals()[name])
 
