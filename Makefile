@@ -34,6 +34,8 @@ TEST_SRC := $(sort $(wildcard tests/unit/test_*.c tests/integration/test_*.c))
 TEST_BIN := $(patsubst %.c,$(BUILD)/tests/%,$(notdir $(TEST_SRC)))
 KT_OBJ   := $(BUILD)/obj/tests/lib/kt.o $(BUILD)/obj/tests/lib/kt_server.o
 WEBUI    := $(sort $(wildcard webui/*.html webui/*.css webui/*.js webui/*.svg webui/*/*.js))
+# The API description rides along: GET /api/v1/openapi.json (routes_ui.c).
+WEBUI    += schema/openapi.json
 
 # Keep intermediate objects: two makes in one tree must not delete each
 # other's .o files between compile and link.

@@ -11,6 +11,7 @@ const struct http_route routes_table[] = {
 	{"GET", "/", "ui_index", ROLE_ANON, BODY_NONE, route_ui_index, NULL},
 	{"GET", "/ui/{file}", "ui_file", ROLE_ANON, BODY_NONE, route_ui_file, NULL},
 	{"GET", "/ui/{dir}/{file}", "ui_file", ROLE_ANON, BODY_NONE, route_ui_file, NULL},
+	{"GET", "/api/v1/openapi.json", "openapi", ROLE_ANON, BODY_NONE, route_openapi, NULL},
 	{"POST", "/api/v1/session", "session_create", ROLE_ANON, BODY_JSON, route_session_create,
 	 NULL},
 	{"GET", "/api/v1/session", "session_get", ROLE_ANON, BODY_NONE, route_session_get, NULL},

@@ -10,6 +10,11 @@
  * bytes): a reload costs one 304 per file, and a new kilnd is seen at once.
  * A name is looked up by exact match in the embedded table, so no path the
  * client sends ever reaches the file system.
+ *
+ * GET /api/v1/openapi.json is schema/openapi.json from the same table (the
+ * Makefile embeds it with the web assets): anonymous too, since it describes
+ * the API and holds no data.  /ui/ names always start "webui/", so it is
+ * reachable only through its own route.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -106,4 +111,9 @@ void route_ui_file(struct http_req *req)
 	else
 		snprintf(path, sizeof(path), "webui/%s", file);
 	serve(req, path);
+}
+
+void route_openapi(struct http_req *req)
+{
+	serve(req, "schema/openapi.json");
 }
