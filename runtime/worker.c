@@ -14,7 +14,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 #include "runtime/exec.h"
 #include "runtime/logparse.h"
 #include "runtime/slurm.h"
+#include "runtime/fsutil.h"
 
 struct worker {
 	struct worker_pool *pool;
@@ -112,22 +112,6 @@ static int mkdir_p(const char *path)
 	return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path) != 0 && errno != ENOENT ? -1 : 0;
-}
-
-static int rm_rf(const char *path)
-{
-	struct stat st;
-	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? 0 : -1;
-	return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* log.txt and log.<attempt>.txt, the files a job keeps for good. */
 static int is_log_name(const char *name)
 {
@@ -158,7 +142,7 @@ int worker_remove_workspace(const char *data_dir, int64_t id)
 			continue;
 		char p[PATH_MAX + 300];
 		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		if (rm_rf(p) == 0)
+		if (fs_rm_rf(p) == 0)
 			removed = 1;
 		else
 			failed = 1;
@@ -610,7 +594,7 @@ static void run_job(struct worker *w, const struct jobs_claim *job)
 			job->attempt, job->model, job->target);
 	/* A new attempt starts from the plan's files only, as a person re-running
 	 * the commands in a clean directory would. */
-	if (rm_rf(workdir) != 0 || mkdir_p(workdir) != 0) {
+	if (fs_rm_rf(workdir) != 0 || mkdir_p(workdir) != 0) {
 		fail(&v, "workspace", "cannot prepare %s: %s", workdir, strerror(errno));
 		goto finish;
 	}
@@ -678,7 +662,7 @@ finish:;
 	 * the next attempt starts by emptying it anyway. */
 	if (v.state != NULL && (strcmp(v.state, "succeeded") == 0 ? p->remove_succeeded
 								   : p->remove_failed) &&
-	    rm_rf(workdir) != 0)
+	    fs_rm_rf(workdir) != 0)
 		fprintf(stderr, "level=warn job=%lld msg=\"cannot remove the workspace %s: %s\"\n",
 			(long long)job->id, workdir, strerror(errno));
 	char *fj = figures ? cJSON_PrintUnformatted(figures) : NULL;
