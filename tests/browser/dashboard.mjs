@@ -354,6 +354,10 @@ await test('a_maixcam_job_runs_live_to_succeeded_with_its_bundle', async () => {
 	bundleId = Number((await download.getAttribute('href')).match(/bundles\/(\d+)\/archive/)[1]);
 	const steps = await page.locator('#timeline li.done').count();
 	if (steps < 1) throw new Error('no finished step in the timeline');
+	// kilnd retries only failed or cancelled jobs (409 otherwise): a
+	// succeeded job must not offer Retry, nor Cancel.
+	const offered = await page.getByRole('button', { name: /^(Retry|Cancel)$/ }).count();
+	if (offered !== 0) throw new Error(`a succeeded job offers ${offered} Retry/Cancel button(s)`);
 	await shot(page, '17b-job');
 });
 

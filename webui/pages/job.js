@@ -172,7 +172,10 @@ export default async function render(main, { params, go }) {
 		cancel.addEventListener('click', () => act('cancel'));
 		const retry = h('button', { type: 'button' }, 'Retry');
 		retry.addEventListener('click', () => act('retry'));
-		fill(actions, FINAL.has(job.state) ? retry : cancel);
+		// Retry only where kilnd takes it (runtime/jobs.c: failed or
+		// cancelled); a succeeded job has nothing to retry.
+		const retryable = job.state === 'failed' || job.state === 'cancelled';
+		fill(actions, retryable ? retry : FINAL.has(job.state) ? null : cancel);
 		drawTimeline();
 		if (job.bundle && !bundleBox.dataset.loaded) loadBundle();
 	}
