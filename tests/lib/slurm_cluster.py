@@ -83,6 +83,20 @@ class SlurmCluster:
         self._wait(lambda: subprocess.run(["munge", "-n", "-S", self.munge_socket],
                                           capture_output=True).returncode == 0,
                    10, "munged did not answer on " + self.munge_socket)
+        # The ports are free when picked but another process on this host
+        # (a kilnd binding port 0, another suite's cluster) may take one
+        # before slurmctld binds it: then start again on new ports.
+        for attempt in range(3):
+            try:
+                self._start_slurm(ready_timeout)
+                return
+            except RuntimeError as e:
+                if "Address already in use" not in str(e) or attempt == 2:
+                    raise
+                self._stop_slurm()
+
+    def _start_slurm(self, ready_timeout):
+        d = self.dir
         ctld_port, slurmd_port = _free_ports(2)
         self.ctld_port = ctld_port
         conf = """\
@@ -127,8 +141,11 @@ PartitionName={short} Nodes={node} MaxTime=1 State=UP
                    "the node did not become idle in sinfo")
 
     def _node_idle(self):
-        r = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %t"], env=self.env(),
-                           capture_output=True, text=True, timeout=10)
+        try:
+            r = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %t"], env=self.env(),
+                               capture_output=True, text=True, timeout=10)
+        except subprocess.TimeoutExpired:
+            return False  # not answering yet (or not slurmctld on that port): ask again
         # one line per partition the node is in
         lines = set(r.stdout.splitlines()) if r.returncode == 0 else set()
         return lines == {NODE + " idle"}
@@ -161,6 +178,26 @@ PartitionName={short} Nodes={node} MaxTime=1 State=UP
             with open(os.path.join(ld, n), errors="replace") as f:
                 out.append("--- %s\n%s" % (n, f.read()[-3000:]))
         return "\n".join(out)
+
+    def _stop_slurm(self):
+        """Stops slurmctld and slurmd of a failed start (munged stays)."""
+        keep = []
+        for name, p in self.procs:
+            if name in ("slurmctld", "slurmd"):
+                if p.poll() is None:
+                    p.kill()
+                p.wait()
+            else:
+                keep.append((name, p))
+        self.procs = keep
+        for sub in ("state", "spool"):
+            shutil.rmtree(os.path.join(self.dir, sub), ignore_errors=True)
+            os.makedirs(os.path.join(self.dir, sub), mode=0o700)
+        for log in ("slurmctld.log", "slurmd.log"):  # the next failure is read afresh
+            try:
+                os.unlink(os.path.join(self.dir, "log", log))
+            except FileNotFoundError:
+                pass
 
     def stop(self):
         # slurmd first (it ends the job steps it runs), then the controller, then munge
