@@ -360,32 +360,48 @@ static void exec_run__processes_left_in_the_group_die_with_the_step(void)
 	CHECKF(took < EXEC_DRAIN_MS, "took %lld ms", (long long)took);
 }
 
-static void exec_kill_orphans__kills_only_a_group_carrying_the_marker(void)
+/* A `sleep 1000` in its own process group with KILN_JOB_DIR=dir in its
+ * environment, as a step kilnd started; returns its pid once it has exec'd
+ * (EOF on a close-on-exec pipe: its environ in /proc then holds the
+ * marker), or -1. */
+static pid_t spawn_marked_sleep(const char *dir)
 {
-	/* A close-on-exec pipe: EOF on it means the child has exec'd, so its
-	 * environ (in /proc) holds the marker. */
 	int p[2];
-	if (!CHECK(pipe2(p, O_CLOEXEC) == 0))
-		return;
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return -1;
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(p[0]);
 		setpgid(0, 0);
-		setenv("KILN_JOB_DIR", "/tmp/kt-orphan-marker", 1);
+		setenv("KILN_JOB_DIR", dir, 1);
 		execlp("sleep", "sleep", "1000", (char *)NULL);
-		ssize_t w = write(p[1], "x", 1);
+		ssize_t w = write(p[1], "x", 1);  /* exec failed: say so */
 		(void)w;
 		_exit(127);
 	}
 	close(p[1]);
 	char b;
-	CHECK(read(p[0], &b, 1) == 0);
+	if (pid < 0 || read(p[0], &b, 1) != 0)
+		pid = -1;
 	close(p[0]);
+	return pid;
+}
+
+static int killed_by_sigkill(pid_t pid)
+{
+	int st;
+	return waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+}
+
+static void exec_kill_orphans__kills_only_a_group_carrying_the_marker(void)
+{
+	pid_t pid = spawn_marked_sleep("/tmp/kt-orphan-marker");
+	if (!CHECK(pid > 0))
+		return;
 	CHECK_INT(exec_kill_orphans(pid, "KILN_JOB_DIR=/tmp/other"), 0);
 	CHECK(kill(pid, 0) == 0);
 	CHECK_INT(exec_kill_orphans(pid, "KILN_JOB_DIR=/tmp/kt-orphan-marker"), 1);
-	int st;
-	CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	CHECK(killed_by_sigkill(pid));
 }
 
 /* A kill -9 that lands after the spawn but before the job row records the
@@ -393,26 +409,13 @@ static void exec_kill_orphans__kills_only_a_group_carrying_the_marker(void)
  * (this once left an orphan under load, seen on a fresh machine). */
 static void exec_kill_orphans__finds_by_marker_when_the_group_was_not_recorded(void)
 {
-	int p[2];
-	if (!CHECK(pipe2(p, O_CLOEXEC) == 0))
+	pid_t pid = spawn_marked_sleep("/tmp/kt-orphan-unrecorded");
+	if (!CHECK(pid > 0))
 		return;
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(p[0]);
-		setpgid(0, 0);
-		setenv("KILN_JOB_DIR", "/tmp/kt-orphan-unrecorded", 1);
-		execlp("sleep", "sleep", "1000", (char *)NULL);
-		_exit(127);
-	}
-	close(p[1]);
-	char b;
-	CHECK(read(p[0], &b, 1) == 0);
-	close(p[0]);
 	CHECK_INT(exec_kill_orphans(0, "KILN_JOB_DIR=/tmp/kt-orphan-other"), 0);
 	CHECK(kill(pid, 0) == 0);
 	CHECK_INT(exec_kill_orphans(0, "KILN_JOB_DIR=/tmp/kt-orphan-unrecorded"), 1);
-	int st;
-	CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	CHECK(killed_by_sigkill(pid));
 }
 
 static const struct kt_test tests[] = {
