@@ -93,6 +93,20 @@ int engine_split_args(const char *args, char *buf, size_t cap, char **toks, int 
 	return split_args(args, buf, cap, toks, max);
 }
 
+/* A space-separated setting (engine_args, sbatch_args) must split into at
+ * most ENGINE_MAX_EXTRA_ARGS arguments. */
+static int check_arg_count(const struct engine_conf *c, const char *key, const char *value,
+			   struct kiln_err *err)
+{
+	char buf[512], field[64];
+	char *toks[ENGINE_MAX_EXTRA_ARGS];
+	if (split_args(value, buf, sizeof(buf), toks, ENGINE_MAX_EXTRA_ARGS) >= 0)
+		return 0;
+	snprintf(field, sizeof(field), "toolchain.%.16s.%s", c->toolchain, key);
+	return kiln_errf(err, KILN_EINVAL, field, "[toolchain.%s] %s has more than %d arguments",
+			 c->toolchain, key, ENGINE_MAX_EXTRA_ARGS);
+}
+
 int engine_conf_check(const struct engine_conf *c, struct kiln_err *err)
 {
 	char field[48];
@@ -104,14 +118,9 @@ int engine_conf_check(const struct engine_conf *c, struct kiln_err *err)
 			return kiln_errf(err, KILN_EINVAL, field,
 					 "[toolchain.%s] node_engine cannot be slurm: use docker, "
 					 "podman or local (what runs on the node)", c->toolchain);
-		char buf[512];
-		char *toks[ENGINE_MAX_EXTRA_ARGS];
-		if (split_args(c->sbatch_args, buf, sizeof(buf), toks, ENGINE_MAX_EXTRA_ARGS) < 0) {
-			snprintf(field, sizeof(field), "toolchain.%.16s.sbatch_args", c->toolchain);
-			return kiln_errf(err, KILN_EINVAL, field,
-					 "[toolchain.%s] sbatch_args has more than %d arguments",
-					 c->toolchain, ENGINE_MAX_EXTRA_ARGS);
-		}
+		int rc = check_arg_count(c, "sbatch_args", c->sbatch_args, err);
+		if (rc != 0)
+			return rc;
 		return engine_conf_check(&node, err);
 	}
 	snprintf(field, sizeof(field), "toolchain.%.16s.engine", c->toolchain);
@@ -126,15 +135,7 @@ int engine_conf_check(const struct engine_conf *c, struct kiln_err *err)
 					 "[toolchain.%s] image '%.100s' is not a valid image name",
 					 c->toolchain, c->image);
 	}
-	char buf[512];
-	char *toks[ENGINE_MAX_EXTRA_ARGS];
-	if (split_args(c->engine_args, buf, sizeof(buf), toks, ENGINE_MAX_EXTRA_ARGS) < 0) {
-		snprintf(field, sizeof(field), "toolchain.%.16s.engine_args", c->toolchain);
-		return kiln_errf(err, KILN_EINVAL, field,
-				 "[toolchain.%s] engine_args has more than %d arguments",
-				 c->toolchain, ENGINE_MAX_EXTRA_ARGS);
-	}
-	return 0;
+	return check_arg_count(c, "engine_args", c->engine_args, err);
 }
 
 int engine_container_name(int64_t job, const char *step, char *buf, size_t cap,
