@@ -74,6 +74,11 @@ async function test(name, fn) {
 async function shot(page, name) {
 	await page.waitForTimeout(150); // let fonts and the last frame settle
 	await page.screenshot({ path: join(OUT, name + '.png'), fullPage: true });
+	// Every page shown is also read: a value rendered without its fields
+	// ("[object Object]", a bare "null" or "undefined") is a bug (issue 17).
+	const text = await page.locator('body').innerText();
+	const bad = text.split('\n').find((l) => /\[object Object\]|^\s*(null|undefined|NaN)\s*$/.test(l));
+	if (bad !== undefined) throw new Error(`${name}: the page shows "${bad.trim().slice(0, 120)}"`);
 }
 
 for (const path of ['/api/v1/targets', '/api/v1/datasets', '/api/v1/jobs', '/api/v1/bundles', '/api/v1/devices']) {
