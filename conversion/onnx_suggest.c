@@ -15,6 +15,7 @@
  */
 #include "conversion/onnx_priv.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -373,6 +374,24 @@ static double f32_text(double v)
 	return strtod(b, NULL);
 }
 
+/* A float16 as its shortest text that reads back to the same half (an
+ * export with --half stores 12.34 as 12.34375): the shortest decimal
+ * within half an ulp (2^(e-10) for a normal half) of v. */
+static double f16_text(double v)
+{
+	if (!(v > 0) || !isfinite(v))
+		return v;
+	double ulp = ldexp(1.0, (v < ldexp(1.0, -14) ? -14 : ilogb(v)) - 10);
+	char b[32];
+	for (int p = 1; p <= 8; p++) {
+		snprintf(b, sizeof(b), "%.*g", p, v);
+		double x = strtod(b, NULL);
+		if (fabs(x - v) < ulp / 2)
+			return x;
+	}
+	return v;
+}
+
 /* 1 and g filled when tensor t is an anchor grid constant. */
 static int anchor_grid(const struct onnx_model *m, uint32_t t, struct grid *g)
 {
@@ -402,8 +421,10 @@ static int anchor_grid(const struct onnx_model *m, uint32_t t, struct grid *g)
 		/* expand(): every cell of anchor a holds the same pair */
 		for (size_t k = 1; ok && k < cells; k++)
 			ok = p[2 * k] == p[0] && p[2 * k + 1] == p[1];
-		g->wh[2 * a] = f32_text(p[0]);
-		g->wh[2 * a + 1] = f32_text(p[1]);
+		/* float16 (type 10) or bfloat16 (16) from a --half export */
+		int half = ty->elem == 10 || ty->elem == 16;
+		g->wh[2 * a] = half ? f16_text(p[0]) : f32_text(p[0]);
+		g->wh[2 * a + 1] = half ? f16_text(p[1]) : f32_text(p[1]);
 	}
 	g->na = (size_t)d[1];
 	free(v);

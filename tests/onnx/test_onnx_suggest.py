@@ -199,6 +199,26 @@ def main():
                 assert sg["anchors"] == want, sg.get("anchors")
         R.check("yolov5_anchors_read_back_from_the_detect_head", yolov5_anchors_read_from_the_head)
 
+        # A --half export (ultralytics/yolov5 export.py: model.half()) keeps
+        # the anchor grids as float16 initializers: they read back as the
+        # anchors the user wrote (12.34 is 12.34375 in float16), from
+        # raw_data and from int32_data's 16-bit patterns alike.
+        def yolov5_anchors_from_float16():
+            own = [[12.34, 16.5, 19, 36, 40, 28], [36, 75, 76, 55, 72, 146],
+                   [142, 110, 192, 243, 459.5, 401.5]]
+            # (401.25 would read back as 401.2: the same float16, shorter)
+            for bits in (False, True):
+                m = F.half(F.yolov5(anchors=own), int32_bits=bits)
+                grids = [t for t in m.graph.initializer if "anchor_grid" in t.name]
+                assert len(grids) == 3 and all(t.data_type == onnx.TensorProto.FLOAT16
+                                               for t in grids), grids
+                src = F.save(m, os.path.join(tmp, "half.onnx"))
+                rc, j = F.cli("inspect", src)
+                assert rc == 0, j
+                assert j["anchors"] == own, (bits, j.get("anchors"))
+                assert j["suggested_model_type"] == "yolov5", j["suggested_model_type"]
+        R.check("yolov5_anchors_read_from_a_float16_export", yolov5_anchors_from_float16)
+
         # Pose and seg (same MaixPy table): the levels, then the keypoints
         # Concat (pose) or the mask coefficients and "output1" (seg); the
         # loader's mode 1 wants 4 / 5 outputs, the extra ones 3-D and the
