@@ -146,9 +146,19 @@ def main():
                 assert "maix_nn_yolo11.hpp" in t[b]["suggestion_rule"], t[b]
                 assert t[b]["suggested_model_type"] == "yolo11"
                 assert t[b]["suggested_outputs"][0]["layout"] == "level-concats"
-            # boards without a rule take the general order, said as such
-            assert t["metis"]["suggestion_rule"] is None
-            assert picks("metis") == [x["tensors"] for x in j["suggested_outputs"]]
+            # Metis and AXera-Pi: the box Convs of every level, then the
+            # class Convs: voyager-sdk v1.2.5 ax_models/decoders/yolo.py
+            # _guess_yolo_model ("6 outputs", channels[:3] == 64,
+            # channels[3:] == num_classes); ax-samples 70a5178
+            # examples/ax620/ax_yolov8s_steps.cc (pOutputs[i] DFL,
+            # pOutputs[i + 3] classes)
+            boxes_first = [f"/model.23/{b}.{i}/{b}.{i}.2/Conv_output_0"
+                           for b in ("cv2", "cv3") for i in range(3)]
+            for b, src_file in (("metis", "ax_models/decoders/yolo.py"),
+                                ("axera-pi", "ax_yolov8s_steps.cc")):
+                assert picks(b) == [boxes_first], (b, picks(b))
+                assert t[b]["suggested_outputs"][0]["layout"] == "head-convs-boxes-first"
+                assert src_file in t[b]["suggestion_rule"], t[b]["suggestion_rule"]
             # the general field keeps its meaning (reCamera's cut first)
             assert j["suggested_outputs"][0]["tensors"] == convs
             # each Concat is one level: 4 classes + 64 box channels, NCHW
@@ -173,9 +183,17 @@ def main():
             assert mc[1]["tensors"] == ["/model.22/dfl/conv/Conv_output_0",
                                         "/model.22/Sigmoid_output_0"], mc
             # YOLOv5: maix_nn_yolov5.hpp reads the three anchor Convs
-            # (shape[1] == (classes + 5) * anchors per layer) on every board
+            # (shape[1] == (classes + 5) * anchors per layer), as do
+            # ax-samples' AX620 program and voyager-sdk's decodeyolo;
+            # reCamera's SSCMA-Micro (ma_model_yolov5.cpp generalValid)
+            # takes only the one decoded output [1, boxes, 5 + classes]
             rc, j = F.cli("inspect", os.path.join(tmp, "yolov5.onnx"))
             for b, v in j["targets"].items():
+                if b == "recamera":
+                    assert v["suggested_outputs"][0]["tensors"] == ["output0"], v
+                    assert v["suggested_outputs"][0]["layout"] == "graph-outputs", v
+                    assert "ma_model_yolov5.cpp" in v["suggestion_rule"], v
+                    continue
                 assert v["suggested_outputs"][0]["tensors"] == j["suggested_outputs"][0]["tensors"], b
                 assert v["suggested_outputs"][0]["layout"] == "anchor-convs", b
         R.check("yolov8_and_yolov5_per_board_suggestions", per_board_v8_and_v5)
@@ -247,6 +265,12 @@ def main():
                            for o in onnx.load(out).graph.output]
                     assert got[3:] == shapes, (task, got)
                     check_cut(tmp, src, want)
+                    # reCamera: SSCMA-Micro 60e2ede ma_model_yolo11_pose.cpp /
+                    # ma_model_yolo11_seg.cpp isValid take the decoded outputs
+                    rc_ = j["targets"]["recamera"]
+                    own = [o["name"] for o in j["outputs"]]
+                    assert rc_["suggested_outputs"][0]["tensors"] == own, (task, rc_)
+                    assert "ma_model_yolo11_pose.cpp" in rc_["suggestion_rule"], rc_
         R.check("yolo_pose_and_seg_per_board_suggestions_add_their_outputs", pose_and_seg)
 
         def dynamic_batch():
