@@ -61,6 +61,7 @@ struct loader_out {
 	int rank;                   /* -1: unknown */
 	int64_t d[LOADER_MAX_RANK];
 	int nhwc;                   /* 1: permuted to NHWC on the way (MaixCAM2 dst_perm) */
+	int graph_output;           /* 1: one of the model's own outputs (no cut) */
 };
 
 int loader_check_dst_perm(const struct job_spec *s);

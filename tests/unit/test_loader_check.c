@@ -58,7 +58,7 @@ static void yolo11_six(struct loader_out *o)
 		"/model.23/cv2.2/cv2.2.2/Conv_output_0", "/model.23/cv3.2/cv3.2.2/Conv_output_0"};
 	for (int i = 0; i < 6; i++) {
 		int64_t hw = 80 >> (i / 2);
-		o[i] = (struct loader_out){names[i], 4, {1, i % 2 ? 80 : 64, hw, hw}, 0};
+		o[i] = (struct loader_out){names[i], 4, {1, i % 2 ? 80 : 64, hw, hw}, 0, 0};
 	}
 }
 
@@ -85,8 +85,8 @@ static void loader__yolo11_six_head_convs_are_refused_with_the_layouts_it_takes(
 		CHECK_STR(err.field, "outputs");
 		/* the DFL conv + Sigmoid cut of customize_model_yolov8.md loads */
 		struct loader_out two[2] = {
-			{"/model.23/dfl/conv/Conv_output_0", 4, {1, 1, 4, 8400}, 0},
-			{"/model.23/Sigmoid_output_0", 3, {1, 80, 8400}, 0}};
+			{"/model.23/dfl/conv/Conv_output_0", 4, {1, 1, 4, 8400}, 0, 0},
+			{"/model.23/Sigmoid_output_0", 3, {1, 80, 8400}, 0, 0}};
 		CHECKF(loader_check_outputs(s, two, 2, &err) == 0, "%s", err.msg);
 		/* ... but not with a class tensor of another label count */
 		two[1].d[1] = 3;
@@ -156,11 +156,11 @@ static void loader__yolo11_pose_and_seg_heads_on_maixcam2(void)
 			continue;
 		/* already in MaixCAM2's layout: heads NHWC, 3-D tensors as they are */
 		struct loader_out o[5] = {
-			{"/model.23/Concat_1_output_0", 4, {1, 80, 80, 65}, 1},
-			{"/model.23/Concat_2_output_0", 4, {1, 40, 40, 65}, 1},
-			{"/model.23/Concat_3_output_0", 4, {1, 20, 20, 65}, 1},
-			{"/model.23/Concat_output_0", 3, {1, t ? 32 : 51, 8400}, 0},
-			{"output1", 4, {1, 160, 160, 32}, 1}};
+			{"/model.23/Concat_1_output_0", 4, {1, 80, 80, 65}, 1, 0},
+			{"/model.23/Concat_2_output_0", 4, {1, 40, 40, 65}, 1, 0},
+			{"/model.23/Concat_3_output_0", 4, {1, 20, 20, 65}, 1, 0},
+			{"/model.23/Concat_output_0", 3, {1, t ? 32 : 51, 8400}, 0, 0},
+			{"output1", 4, {1, 160, 160, 32}, 1, 0}};
 		size_t n = t ? 5 : 4;
 		struct kiln_err err = {0};
 		CHECKF(loader_check_outputs(s, o, n, &err) == 0, "%s: %s", types[t], err.msg);
@@ -200,9 +200,9 @@ static void loader__three_labels_for_a_255_channel_yolov5_head_is_a_400_naming_m
 		       strstr(err.msg, "mud labels or anchors not match model's"), "%s", err.msg);
 		/* the same on the head convs' shapes (bundle time) */
 		struct loader_out o[3] = {
-			{"/model.24/m.0/Conv_output_0", 4, {1, 255, 80, 80}, 0},
-			{"/model.24/m.1/Conv_output_0", 4, {1, 255, 40, 40}, 0},
-			{"/model.24/m.2/Conv_output_0", 4, {1, 255, 20, 20}, 0}};
+			{"/model.24/m.0/Conv_output_0", 4, {1, 255, 80, 80}, 0, 0},
+			{"/model.24/m.1/Conv_output_0", 4, {1, 255, 40, 40}, 0, 0},
+			{"/model.24/m.2/Conv_output_0", 4, {1, 255, 20, 20}, 0, 0}};
 		CHECK_INT(loader_check_outputs(s, o, 3, &err), KILN_EINVAL);
 		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
 		CHECK_STR(err.field, "mud.labels");
@@ -344,9 +344,9 @@ static void maixcam2__yolov5_heads_stay_nchw_for_maixcdks_decoder(void)
 		CHECKF(strstr(err.msg, "reads NCHW only") != NULL, "%s", err.msg);
 		/* and were it planned so, the bundle check says the board's words */
 		struct loader_out o[3] = {
-			{"/model.24/m.0/Conv_output_0", 4, {1, 80, 80, 255}, 1},
-			{"/model.24/m.1/Conv_output_0", 4, {1, 40, 40, 255}, 1},
-			{"/model.24/m.2/Conv_output_0", 4, {1, 20, 20, 255}, 1}};
+			{"/model.24/m.0/Conv_output_0", 4, {1, 80, 80, 255}, 1, 0},
+			{"/model.24/m.1/Conv_output_0", 4, {1, 40, 40, 255}, 1, 0},
+			{"/model.24/m.2/Conv_output_0", 4, {1, 20, 20, 255}, 1, 0}};
 		CHECK_INT(loader_check_outputs(s, o, 3, &err), KILN_EINVAL);
 		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
 		CHECKF(strstr(err.msg, "mud labels or anchors not match model's") != NULL, "%s",
