@@ -517,6 +517,22 @@ def main():
                                "mud": {"model_type": "yolov5", "labels": ["a", "b"]}})
             assert st == 400 and r["error"]["field"] == "mud.labels", (st, r)
             assert "3 classes" in r["error"]["message"], r
+            # the other boards' runtimes, in their own words:
+            # reCamera: SSCMA-Micro's ModelFactory finds no decoder for the
+            # three Concats, sscma-node answers "Model not supported";
+            # Metis: voyager-sdk decodeyolo (ax_models/decoders/yolo.py)
+            # wants the box convs first; AXera-Pi: ax-samples' AX620 YOLOv8
+            # program reads 9 outputs, which no cut of this export gives
+            # (so even "suggested" is a 422 naming the layout)
+            for target, outputs, words in (
+                    ("recamera", YOLO11_CONCATS, '"Model not supported"'),
+                    ("metis", six, '"Unknown model type for six, using generic GST decoder"'),
+                    ("axera-pi", "suggested", "reads 9 outputs")):
+                st, r = submit(a, {"model": yolo11["id"], "dataset": ds["id"], "target": target,
+                                   "name": "six", "outputs": outputs, "calibration": {"count": 3},
+                                   "mud": {"model_type": "yolo11", "labels": ["a", "b", "c", "d"]}})
+                assert st == 422 and r["error"]["field"] == "outputs", (target, st, r)
+                assert words in r["error"]["message"], (target, r)
             st, after = a.json("GET", "/api/v1/jobs?limit=100")
             assert len(after["items"]) == len(before["items"]), "a refused job was queued"
         R.check("board_loader_refusals_at_submit_name_the_field", board_loader_refusals_at_submit)
