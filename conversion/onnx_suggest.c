@@ -668,8 +668,12 @@ static const struct board_rule rules[] = {
 	 * ax_models/decoders/yolo.py _guess_yolo_model: YOLOv8 = 6 outputs,
 	 * channels [64, 64, 64, nc, nc, nc]; YOLOv5 = 3 outputs of
 	 * 3 x (5 + nc); anything else "Unknown model type". */
-	{ "metis", { "yolov8", "yolo11" }, { "detect" }, { "head-convs-boxes-first" },
-	  "voyager-sdk's decodeyolo (ax_models/decoders/yolo.py _guess_yolo_model) recognises YOLOv8 by 6 outputs: the three 64-channel box Convs, then the three class Convs" },
+	/* Second choice: the model uncut, as the SDK's own zoo compiles
+	 * ax_models/zoo/yolo/object_detection/yolov8n-coco-onnx.yaml (the
+	 * compiler splits the decode off as the manifest's
+	 * postprocess_graph, which decodeyolo runs; not public: unverified). */
+	{ "metis", { "yolov8", "yolo11" }, { "detect" }, { "head-convs-boxes-first", "graph-outputs" },
+	  "voyager-sdk's decodeyolo (ax_models/decoders/yolo.py _guess_yolo_model) recognises YOLOv8 by 6 outputs: the three 64-channel box Convs, then the three class Convs; the SDK's zoo compiles the uncut model" },
 	{ "metis", { "yolov5" }, { NULL }, { "anchor-convs" },
 	  "voyager-sdk's decodeyolo (ax_models/decoders/yolo.py _guess_yolo_model) recognises YOLOv5 by 3 outputs of 3 x (5 + classes) channels: the head Convs; anchors go in extra_kwargs.YOLO.anchors" },
 };
