@@ -744,6 +744,44 @@ def main():
                 cancel_running)
 
 
+        def reinspect_at_start():
+            # issue 13: a model an older kilnd inspected has no "anchors"
+            # (nor per-board suggestions for every board); a yolov5 job
+            # without mud.anchors got a 400 until the model was uploaded
+            # again.  kilnd re-inspects such records at start.
+            nonlocal b
+            v5 = upload_model(b, "v5_old", F.yolov5(anchors=OWN_ANCHORS))
+            assert b.json("GET", f"/api/v1/models/{v5['id']}")[1]["inspection"]["anchors"] \
+                == OWN_ANCHORS
+            assert b.stop() == 0
+            c = sqlite3.connect(os.path.join(b.data, "kiln.db"), timeout=30)
+            old = json.loads(c.execute("SELECT inspection FROM models WHERE id = ?",
+                                       (v5["id"],)).fetchone()[0])
+            for k in ("anchors", "inspection_version"):
+                del old[k]
+            for t in old["targets"].values():
+                t.pop("suggested_outputs", None)
+            c.execute("UPDATE models SET inspection = ? WHERE id = ?",
+                      (json.dumps(old), v5["id"]))
+            c.commit()
+            c.close()
+            b = Daemon(b_ini, env, data_dir=b_dir)
+            assert "re-inspected stored models" in b.log_text() and "done=" in b.log_text()
+            st, rec = b.json("GET", f"/api/v1/models/{v5['id']}")
+            assert st == 200 and rec["inspection"]["anchors"] == OWN_ANCHORS, rec["inspection"]
+            assert rec["inspection"]["inspection_version"] >= 2
+            assert rec["inspection"]["targets"]["axera-pi"]["suggested_outputs"], rec
+            st, job = submit(b, {"model": v5["id"], "dataset": ds["id"], "target": "maixcam",
+                                 "name": "v5old", "outputs": "suggested",
+                                 "calibration": {"count": 3},
+                                 "mud": {"model_type": "yolov5", "labels": ["a", "b", "c"]}})
+            assert st == 202, (st, job)
+            st, r = b.json("POST", f"/api/v1/jobs/{job['id']}/cancel")
+            assert st in (200, 202), (st, r)
+            final_state(b.events(job["id"]))
+        R.check("models_inspected_by_an_older_kilnd_are_reinspected_at_start",
+                reinspect_at_start)
+
         def kill9_restart():
             nonlocal b
             st, job = submit(b, spec_for("axera-pi", name="crashme"))
