@@ -483,6 +483,10 @@ def main():
             for x in t["targets"]:
                 s = x["toolchain_status"]
                 assert s["ready"] is True and s["simulated"] is True, s
+            # Metis: what a user runs is the network YAML (inference.py takes
+            # it); voyager-sdk v1.2.5 writes build/.../model.json, no
+            # model.axmodel (axelera/app/constants.py, compile.py)
+            assert {x["id"]: x["bundle"] for x in t["targets"]}["metis"] == "network.yaml", t
         R.check("targets_show_each_toolchain_ready_and_simulated", targets_lists_ready_toolchains)
 
         def board_loader_refusals_at_submit():
@@ -637,6 +641,18 @@ def main():
             # Exactly as many: no warning.
             st, r = submit(a, dict(body, calibration={"count": n}))
             assert st == 202 and "warnings" not in r, (st, r)
+            # One image: deploy.py takes --num-cal-images 2..2000
+            # (voyager-sdk v1.2.5 axelera/app/config.py), so the job could
+            # only fail at its plan; a 400 at submit instead, nothing queued
+            st, one, rec = a.upload_dataset("one_photo", tar_of(photos()[:1]),
+                                            "application/x-tar")
+            assert st == 202 and rec["state"] == "ready" and rec["images"] == 1, rec
+            st, before = a.json("GET", "/api/v1/jobs?limit=100")
+            st, r = submit(a, dict(body, dataset=rec["id"], name="one"))
+            assert st == 400 and r["error"]["field"] == "calibration.count", (st, r)
+            assert "--num-cal-images 2 to 2000" in r["error"]["message"], r
+            st, after = a.json("GET", "/api/v1/jobs?limit=100")
+            assert len(after["items"]) == len(before["items"]), "a refused job was queued"
         R.check("calibration_count_is_capped_at_the_dataset_or_400_when_asked",
                 calibration_count_fits_the_dataset)
 
