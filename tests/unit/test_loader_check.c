@@ -708,6 +708,38 @@ static void metis__decodeyolo_wants_box_convs_first(void)
 	cJSON_Delete(insp);
 }
 
+/* Labels against the head's channels on every board, at submit: 3 labels
+ * for yolov5s's 80-class output0 [1,25200,85] (and 79 for YOLO11n's
+ * [1,84,8400]) are a 400 naming mud.labels whatever the board. */
+static void loader__labels_against_the_head_on_every_board(void)
+{
+	static const char *const boards[] = {"maixcam", "maixcam2", "recamera", "axera-pi",
+					     "metis"};
+	cJSON *v5 = cJSON_Parse(INSP_YOLOV5S), *y11 = cJSON_Parse(INSP_YOLO11N);
+	for (size_t b = 0; b < sizeof(boards) / sizeof(boards[0]); b++) {
+		for (int k = 0; k < 2; k++) {
+			struct job_spec *s = spec_for(boards[b], k ? "yolo11" : "yolov5", k ? 79 : 3,
+						      NULL, k ? y11 : v5);
+			if (s == NULL)
+				continue;
+			struct kiln_err err = {0};
+			CHECKF(loader_check_submit(s, k ? y11 : v5, &err) == KILN_EINVAL &&
+			       strcmp(err.field, "mud.labels") == 0 &&
+			       strstr(err.msg, "has 80 classes"),
+			       "%s %s: %s: %s", boards[b], k ? "yolo11" : "yolov5", err.field,
+			       err.msg);
+			spec_free(s);
+			s = spec_for(boards[b], k ? "yolo11" : "yolov5", 80, NULL, k ? y11 : v5);
+			if (s)
+				CHECKF(loader_check_submit(s, k ? y11 : v5, &err) == 0, "%s: %s: %s",
+				       boards[b], err.field, err.msg);
+			spec_free(s);
+		}
+	}
+	cJSON_Delete(v5);
+	cJSON_Delete(y11);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct kt_test tests[] = {
@@ -739,6 +771,8 @@ int main(int argc, char **argv)
 		{"axera_pi__ax_samples_programs_read_outputs_by_position",
 		 axera_pi__ax_samples_programs_read_outputs_by_position},
 		{"metis__decodeyolo_wants_box_convs_first", metis__decodeyolo_wants_box_convs_first},
+		{"loader__labels_against_the_head_on_every_board",
+		 loader__labels_against_the_head_on_every_board},
 	};
 	return kt_main("test_loader_check", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 }
