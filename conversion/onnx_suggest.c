@@ -646,8 +646,14 @@ static const struct board_rule rules[] = {
 	/* SSCMA-Micro ma_model_yolo11_pose.cpp / ma_model_yolo11_seg.cpp
 	 * isValid: one output [1, 5 + 3k, A] (pose), or [1, >= 37, A] and the
 	 * prototypes [1, 32, W/4, W/4] (seg): the export's own outputs. */
-	{ "recamera", { "yolov8", "yolo11" }, { "pose", "seg" }, { "graph-outputs" },
-	  "SSCMA-Micro's YOLO11 pose and seg decoders (sscma/core/model/ma_model_yolo11_pose.cpp, ma_model_yolo11_seg.cpp isValid) take the model's own decoded outputs ([1, 5 + 3 x keypoints, anchors]; [1, 4 + classes + 32, anchors] and the [1, 32, W/4, W/4] prototypes)" },
+	{ "recamera", { "yolov8", "yolo11" }, { "seg" }, { "graph-outputs" },
+	  "SSCMA-Micro's YOLO11 seg decoder (sscma/core/model/ma_model_yolo11_seg.cpp isValid) takes the model's own outputs: [1, 4 + classes + 32, anchors] and the [1, 32, W/4, W/4] prototypes" },
+	/* Yolo11Pose takes the one decoded output, but ModelFactory::create
+	 * tries Classifier first, whose isValid holds for any [1, >= 2, A]:
+	 * in auto mode (sscma-node's) a pose model loads as a classifier, and
+	 * the loader check refuses it. */
+	{ "recamera", { "yolov8", "yolo11" }, { "pose" }, { "graph-outputs" },
+	  "SSCMA-Micro's YOLO11 pose decoder (sscma/core/model/ma_model_yolo11_pose.cpp) takes the model's own [1, 5 + 3 x keypoints, anchors] output, but in auto mode (sscma-node's) ModelFactory::create (ma_model_factory.cpp) tries Classifier first and takes it as one: Kiln refuses the job" },
 	/* SSCMA-Micro ma_model_yolov5.cpp generalValid: exactly one output
 	 * [1, 3 x (S/8^2 + S/16^2 + S/32^2), 5 + nc] with 6 <= 5 + nc <= 85;
 	 * seed 002 keeps that output and quantizes with run_qtable. */

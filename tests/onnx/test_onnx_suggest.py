@@ -270,7 +270,7 @@ def main():
                     rc_ = j["targets"]["recamera"]
                     own = [o["name"] for o in j["outputs"]]
                     assert rc_["suggested_outputs"][0]["tensors"] == own, (task, rc_)
-                    assert "ma_model_yolo11_pose.cpp" in rc_["suggestion_rule"], rc_
+                    assert f"ma_model_yolo11_{task}.cpp" in rc_["suggestion_rule"], rc_
         R.check("yolo_pose_and_seg_per_board_suggestions_add_their_outputs", pose_and_seg)
 
         def dynamic_batch():
