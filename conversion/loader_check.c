@@ -705,7 +705,7 @@ static int check_metis_yolo(const struct ctx *c, const struct loader_out *o, siz
 		return 0;
 	int64_t ch[SPEC_MAX_OUTPUTS], nc = (int64_t)s->n_labels;
 	for (size_t i = 0; i < n; i++) {
-		if (o[i].rank < 0 || o[i].d[o[i].rank > 1 ? 1 : 0] < 0)
+		if (o[i].rank < 1 || o[i].d[o[i].rank > 1 ? 1 : 0] < 0)
 			return 0;
 		/* the ONNX's channel axis: NCHW dim 1 (the SDK reports it last) */
 		ch[i] = o[i].rank == 4 ? o[i].d[o[i].nhwc ? 3 : 1] : o[i].d[o[i].rank - 1];
