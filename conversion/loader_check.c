@@ -1,8 +1,9 @@
 /*
  * loader_check: the board-loader rules as a table (see loader_check.h).
  *
- * Every rule below was read from sipeed/MaixCDK at commit
- * d9741a207552b6e1a38eb247cf4bf62fd5df987d; the quoted log lines are the
+ * The MaixCDK rules were read from sipeed/MaixCDK at commit
+ * d9741a207552b6e1a38eb247cf4bf62fd5df987d; each other board's section
+ * names its repository, commit and files.  The quoted log lines are the
  * runtime's own (its spelling kept), so a user can match them to what the
  * board would print.  Where the runtime does not refuse but would decode
  * garbage (YOLOv5's channel check runs only at the first detect, mode-1
