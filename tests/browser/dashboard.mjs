@@ -155,6 +155,14 @@ await test('uploading_a_yolo_model_shows_its_suggested_outputs', async () => {
 	if (!mc2.includes('/model.22/Concat_1_output_0') || mc2.includes('cv2.0.2')) throw new Error('maixcam2 row: ' + mc2);
 	const rc = await page.locator('#compat tr[data-target="recamera"]').innerText();
 	if (!rc.includes('/model.22/cv2.0/cv2.0.2/Conv_output_0')) throw new Error('recamera row: ' + rc);
+	// Metis and AXera-Pi: the three box Convs first (voyager-sdk
+	// ax_models/decoders/yolo.py _guess_yolo_model; ax-samples
+	// ax_yolov8s_steps.cc), so cv2.1 comes before cv3.0 in their rows
+	for (const b of ['metis', 'axera-pi']) {
+		const row = await page.locator(`#compat tr[data-target="${b}"]`).innerText();
+		const i1 = row.indexOf('/model.22/cv2.1/cv2.1.2/Conv_output_0'), i0 = row.indexOf('/model.22/cv3.0/cv3.0.2/Conv_output_0');
+		if (i1 < 0 || i0 < 0 || i1 > i0 || !row.includes('head-convs-boxes-first')) throw new Error(b + ' row: ' + row);
+	}
 	await shot(page, '03-model');
 });
 
