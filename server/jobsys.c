@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/blobrefs.h"
+#include "runtime/blobrefs.h"
 #include "conversion/bundle.h"
 #include "conversion/calib.h"
 #include "conversion/loader_check.h"

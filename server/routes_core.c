@@ -50,26 +50,3 @@ int routes_id_param(struct http_req *req, const char *name, long long *id)
 	*id = v;
 	return 0;
 }
-
-cJSON *routes_page(sqlite3_stmt *st, int limit, routes_row_fn row, void *ctx)
-{
-	cJSON *o = cJSON_CreateObject();
-	cJSON *items = cJSON_AddArrayToObject(o, "items");
-	int n = 0;
-	long long last = 0, next = 0;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (n == limit) {
-			next = last;
-			break;
-		}
-		last = sqlite3_column_int64(st, 0);
-		cJSON_AddItemToArray(items, row(ctx, st));
-		n++;
-	}
-	sqlite3_finalize(st);
-	if (next)
-		cJSON_AddNumberToObject(o, "next", (double)next);
-	else
-		cJSON_AddNullToObject(o, "next");
-	return o;
-}

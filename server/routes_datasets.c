@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "server/app.h"
-#include "server/blobrefs.h"
+#include "runtime/blobrefs.h"
 #include "server/jobsys.h"
 #include "conversion/calib.h"
 #include "server/routes.h"

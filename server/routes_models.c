@@ -24,7 +24,7 @@
 
 #include "server/app.h"
 #include "runtime/blob.h"
-#include "server/blobrefs.h"
+#include "runtime/blobrefs.h"
 #include "server/jobsys.h"
 #include "conversion/onnx.h"
 #include "server/routes.h"
