@@ -97,14 +97,16 @@ void route_jobs_log(struct http_req *req);
 void route_jobs_events(struct http_req *req);
 void route_targets(struct http_req *req);
 
-/* routes_devices.c */
+/* routes_devices.c: registered boards and what is assigned to them */
 void route_devices_create(struct http_req *req);
 void route_devices_list(struct http_req *req);
 void route_devices_get(struct http_req *req);
 void route_devices_delete(struct http_req *req);
 void route_devices_assign(struct http_req *req);
+/* routes_pull.c: what deploy/kiln-pull.sh asks, with a device token */
 void route_pull(struct http_req *req);
 void route_pull_report(struct http_req *req);
+/* routes_deployments.c: push deployments, run by deploy/deploy.c */
 void route_deployments_create(struct http_req *req);
 void route_deployments_list(struct http_req *req);
 void route_deployments_get(struct http_req *req);
@@ -117,6 +119,13 @@ static inline cJSON *routes_page(sqlite3_stmt *st, int limit, routes_row_fn row,
 {
 	return db_page(st, limit, row, ctx);
 }
+
+/* 0 when body is a JSON object whose keys are all in keys (NULL-ended);
+ * else -1 with a 400 replied naming the first unknown field. */
+int routes_only_keys(struct http_req *req, const cJSON *body, const char *const *keys);
+/* The optional string field key: *out NULL when absent or null; -1 (400
+ * replied) when not a string. */
+int routes_opt_string(struct http_req *req, const cJSON *body, const char *key, const char **out);
 
 /* Parses a positive integer id from the route's {name}; replies 404 and
  * returns -1 when it is not one. */

@@ -50,3 +50,36 @@ int routes_id_param(struct http_req *req, const char *name, long long *id)
 	*id = v;
 	return 0;
 }
+
+int routes_only_keys(struct http_req *req, const cJSON *body, const char *const *keys)
+{
+	if (!cJSON_IsObject(body)) {
+		http_reply_error(req, 400, "invalid", NULL, "the body must be a JSON object");
+		return -1;
+	}
+	for (const cJSON *it = body->child; it; it = it->next) {
+		int known = 0;
+		for (size_t i = 0; keys[i]; i++)
+			known |= strcmp(it->string, keys[i]) == 0;
+		if (!known) {
+			http_reply_error(req, 400, "invalid", it->string, "unknown field '%.64s'",
+					 it->string);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int routes_opt_string(struct http_req *req, const cJSON *body, const char *key, const char **out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, key);
+	*out = NULL;
+	if (v == NULL || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsString(v)) {
+		http_reply_error(req, 400, "invalid", key, "%s must be a string", key);
+		return -1;
+	}
+	*out = v->valuestring;
+	return 0;
+}

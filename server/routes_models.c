@@ -391,25 +391,6 @@ static int derived_name(struct http_req *req, const cJSON *body, const cJSON *pa
 	return 0;
 }
 
-static int only_keys(struct http_req *req, const cJSON *body, const char *const *keys)
-{
-	if (!cJSON_IsObject(body)) {
-		http_reply_error(req, 400, "invalid", NULL, "the body must be a JSON object");
-		return -1;
-	}
-	for (const cJSON *it = body->child; it; it = it->next) {
-		int known = 0;
-		for (size_t i = 0; keys[i]; i++)
-			known |= strcmp(it->string, keys[i]) == 0;
-		if (!known) {
-			http_reply_error(req, 400, "invalid", it->string, "unknown field '%.64s'",
-					 it->string);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 /* Adopts the file at tmp as a blob, inspects it and inserts the derived
  * model; replies either way. */
 static void store_derived(struct http_req *req, const char *tmp, const char *name,
@@ -455,7 +436,7 @@ static void models_cut_work(struct http_req *req)
 		return;
 	const cJSON *body = http_req_json(req);
 	static const char *const keys[] = {"outputs", "name", NULL};
-	if (only_keys(req, body, keys) != 0)
+	if (routes_only_keys(req, body, keys) != 0)
 		return;
 	const cJSON *outs = cJSON_GetObjectItemCaseSensitive(body, "outputs");
 	int n = cJSON_GetArraySize(outs);
@@ -507,7 +488,7 @@ static void models_rewrite_work(struct http_req *req)
 		return;
 	const cJSON *body = http_req_json(req);
 	static const char *const keys[] = {"ir_version", "opset", "name", NULL};
-	if (only_keys(req, body, keys) != 0)
+	if (routes_only_keys(req, body, keys) != 0)
 		return;
 	const cJSON *ir = cJSON_GetObjectItemCaseSensitive(body, "ir_version");
 	const cJSON *opset = cJSON_GetObjectItemCaseSensitive(body, "opset");
