@@ -22,6 +22,7 @@
 
 #include "deploy/deploy_preview.h"
 #include "deploy/deployments.h"
+#include "deploy/devices.h"
 #include "deploy/device.h"
 #include "runtime/exec.h"
 #include "deploy/transport.h"
@@ -271,6 +272,30 @@ static void finish(struct job *j, const char *state, const char *error, const cJ
 		error ? "\"" : "");
 }
 
+/* A push deploy tells the device's record what a pull report would: the
+ * board was seen when it answered, and an install (or its failure) is a
+ * report naming the deployment, so the devices page shows both the same
+ * way.  A board that never answered was not seen. */
+static void update_device(struct job *j, int connected, int ok, const char *why)
+{
+	struct db *db = j->r->opts.db;
+	if (!connected || j->w.device == 0)
+		return;
+	if (!j->w.install) {
+		devices_seen(db, j->w.device);
+		return;
+	}
+	char detail[400], now[32];
+	snprintf(detail, sizeof(detail), "push deployment %lld%s%.300s", j->w.id, ok ? "" : ": ",
+		 ok ? "" : why);
+	db_now(now, sizeof(now));
+	struct kiln_err err;
+	if (devices_report(db, j->w.device, j->w.bundle, ok ? "installed" : "failed", detail, now,
+			   &err) != 0)
+		fprintf(stderr, "level=error deployment=%lld msg=\"cannot update device %lld: %s\"\n",
+			j->w.id, j->w.device, err.msg);
+}
+
 static void rm_work(const char *dir)
 {
 	static const char *const names[] = {"bundle.tar.gz", "kiln_test.py", "kiln_test.sh",
@@ -435,6 +460,7 @@ static void run_one(struct deploy_runner *r, long long id)
 	const char *clean[] = {"rm", "-rf", remote, NULL};
 	struct kiln_err cerr;
 	remote_step(&j, &t, "cleanup", clean, quick_ms, &cerr);
+	update_device(&j, 1, 1, NULL);
 	finish(&j, "succeeded", NULL, result, raw, preview, preview_len);
 	goto out;
 fail:
@@ -443,6 +469,7 @@ fail:
 		struct kiln_err cerr;
 		remote_step(&j, &t, "cleanup", clean2, quick_ms, &cerr);
 	}
+	update_device(&j, connected, 0, err.msg[0] ? err.msg : "failed");
 	finish(&j, "failed", err.msg[0] ? err.msg : "failed", result, raw, NULL, 0);
 out:
 	if (j.work[0])

@@ -5,7 +5,9 @@
  * never in an HTTP handler.  The HTTP side only queues a row
  * (deployments_insert, deploy/deployments.h) and calls deploy_kick(); the
  * runner claims rows oldest first and writes state, steps, result, raw
- * output and preview back through the same store.
+ * output and preview back through the same store.  A push deploy that
+ * reaches the board updates the device as a pull report does (devices.h):
+ * last seen, and a report that installs the bundle (or says why not).
  *
  * Per target, a test program (DEPLOY_PROGRAMS in deploy.c) is copied next
  * to the bundle and run as  <interpreter> <program> <bundle_dir> <model_file>
