@@ -25,6 +25,8 @@ void route_ui_index(struct http_req *req);
 void route_ui_file(struct http_req *req);
 /* schema/openapi.json, embedded with the dashboard's files */
 void route_openapi(struct http_req *req);
+/* deploy/kiln-pull.sh, the same way: what a board being set up fetches */
+void route_pull_script(struct http_req *req);
 
 /* routes_session.c: dashboard sign-in */
 void route_session_create(struct http_req *req);
