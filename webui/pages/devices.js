@@ -268,7 +268,7 @@ export default async function render(main) {
 				const actions = [pick, assign];
 				if (pull) {
 					const setupBtn = h('button', { type: 'button', class: 'small', 'aria-expanded': 'false' }, 'Pull setup');
-					const setupRow = h('tr', { class: 'setup', hidden: true }, h('td', { colspan: 7 }, pullSetup(d, null, 'row')));
+					const setupRow = h('tr', { class: 'setup', hidden: true }, h('td', { colspan: 7, dataset: { label: 'Pull set-up' } }, pullSetup(d, null, 'row')));
 					setupBtn.addEventListener('click', () => { setupRow.hidden = !setupRow.hidden; setupBtn.setAttribute('aria-expanded', String(!setupRow.hidden)); });
 					actions.push(setupBtn);
 					d.setupRow = setupRow;
@@ -287,7 +287,7 @@ export default async function render(main) {
 				}
 				const histBtn = h('button', { type: 'button', class: 'small', 'aria-expanded': String(open.has(d.id)) }, 'History');
 				const histBox = h('div');
-				const histRow = h('tr', { class: 'history', id: `history-${d.id}`, hidden: !open.has(d.id) }, h('td', { colspan: 7 }, h('h3', null, 'History: push deployments and board reports'), histBox));
+				const histRow = h('tr', { class: 'history', id: `history-${d.id}`, hidden: !open.has(d.id) }, h('td', { colspan: 7, dataset: { label: 'History' } }, h('h3', null, 'History: push deployments and board reports'), histBox));
 				histBtn.addEventListener('click', () => {
 					if (open.has(d.id)) open.delete(d.id); else open.add(d.id);
 					histRow.hidden = !open.has(d.id);
