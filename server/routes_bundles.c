@@ -100,9 +100,10 @@ int routes_bundle_load(struct http_req *req, long long id, char sha[BLOB_HEX_LEN
 {
 	struct app *app = http_req_app(req);
 	sqlite3 *c = db_conn(app->db);
-	sqlite3_stmt *st = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT sha256, name FROM bundles WHERE id = ?",
-					   -1, &st, NULL) != SQLITE_OK) {
+	/* Every download and 304 revalidation asks this: prepared once per
+	 * thread (db_stmt), as parsing it cost more than running it. */
+	sqlite3_stmt *st = c ? db_stmt(app->db, "SELECT sha256, name FROM bundles WHERE id = ?") : NULL;
+	if (st == NULL) {
 		reply_db_error(req, c, "cannot read bundle");
 		return -1;
 	}
@@ -116,7 +117,7 @@ int routes_bundle_load(struct http_req *req, long long id, char sha[BLOB_HEX_LEN
 	} else {
 		http_reply_error(req, 404, "not_found", "id", "no bundle with id %lld", id);
 	}
-	sqlite3_finalize(st);
+	db_stmt_done(st);
 	return rc;
 }
 
