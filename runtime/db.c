@@ -39,6 +39,7 @@ struct db_thread {
 };
 
 struct db {
+	unsigned long serial;           /* db_serial() */
 	char *path;
 	pthread_key_t key;
 	pthread_mutex_t lock;           /* guards conns/n_conns */
@@ -78,6 +79,8 @@ int db_open(const char *path, struct db **out, struct kiln_err *err)
 	struct db *db = calloc(1, sizeof(*db));
 	if (db == NULL)
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	static unsigned long serials;
+	db->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
 	db->path = strdup(path);
 	pthread_mutex_init(&db->lock, NULL);
 	if (db->path == NULL || pthread_key_create(&db->key, NULL) != 0) {
@@ -127,6 +130,11 @@ static struct db_thread *thread_conn(struct db *db)
 	pthread_mutex_unlock(&db->lock);
 	pthread_setspecific(db->key, t);
 	return t;
+}
+
+unsigned long db_serial(const struct db *db)
+{
+	return db->serial;
 }
 
 sqlite3 *db_conn(struct db *db)

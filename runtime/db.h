@@ -32,6 +32,10 @@ int db_version(struct db *db, int *version, struct kiln_err *err);
  * be opened (logged).  Owned by db; valid until db_close(). */
 sqlite3 *db_conn(struct db *db);
 
+/* A number no other db_open() of this process returns: caches keyed by
+ * database use it, because a freed db's address may come back. */
+unsigned long db_serial(const struct db *db);
+
 /* The calling thread's prepared statement for sql, prepared on its first
  * use on this thread and kept until db_close(); reset, ready to bind.  sql
  * must be a string that lives as long as db (a literal): the cache is keyed

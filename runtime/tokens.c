@@ -33,7 +33,7 @@
 #define CACHE_SLOTS 64  /* per thread, per kind: more tokens than a fleet's busiest thread sees in 10 s */
 
 struct cache_slot {
-	const struct db *db;      /* two stores in one process (tests) never share entries */
+	unsigned long db;         /* db_serial(): two databases in one process never share entries */
 	unsigned long gen;
 	time_t until;
 	char hash[BLOB_HEX_LEN + 1];
@@ -70,7 +70,7 @@ static int cache_get(struct cache_slot *cache, const struct db *db, const char *
 		     struct tokens_who *who, char *expires)
 {
 	struct cache_slot *s = slot_of(cache, hash);
-	if (s->db != db || s->gen != gen_now() || s->until <= time(NULL) ||
+	if (s->db != db_serial(db) || s->gen != gen_now() || s->until <= time(NULL) ||
 	    strcmp(s->hash, hash) != 0)
 		return 0;
 	*who = s->who;
@@ -84,7 +84,7 @@ static void cache_put(struct cache_slot *cache, const struct db *db, const char 
 		      const char *expires)
 {
 	struct cache_slot *s = slot_of(cache, hash);
-	s->db = db;
+	s->db = db_serial(db);
 	s->gen = gen;
 	s->until = until;
 	memcpy(s->hash, hash, sizeof(s->hash));
