@@ -415,7 +415,7 @@ await test('the_job_page_shows_where_each_slurm_step_ran', async () => {
 		const text = await where.innerText();
 		if (text !== 'Slurm job 4101 on node07 (attempt 1); Slurm job 4102 on node09 (attempt 2)') throw new Error('where it ran: ' + text);
 		if (await page.locator('#timeline .slurm').count() !== 1) throw new Error('a step that has no Slurm job shows one');
-		await shot(page, '17d-job-slurm');
+		await shot(page, '17e-job-slurm');
 	} finally {
 		await page.unroute(url);
 	}
