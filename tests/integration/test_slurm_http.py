@@ -522,8 +522,18 @@ def main():
                 # While kilnd is down the row comes to name a Slurm job
                 # slurmctld never had (as after slurmctld lost its state):
                 # the real cluster answers "Invalid job id" for it.  The
-                # real one is scancel'd so nothing else reads the gate.
+                # real one is scancel'd so nothing else reads the gate, and
+                # once it has ended, the exit status its shell wrote (143)
+                # goes too: a vanished job left none.
                 cluster.run("scancel", str(sid))
+                until = time.monotonic() + 30
+                while slurm_jobs(cluster)[sid][1] != "CANCELLED":
+                    assert time.monotonic() < until, slurm_jobs(cluster)[sid]
+                    time.sleep(0.1)  # polling Slurm's state, with a deadline
+                try:
+                    os.unlink(os.path.join(k.data, "jobs", str(jid), "work", "build.exit"))
+                except FileNotFoundError:
+                    pass
                 gone = sid + 100000
                 seen.append(gone)
                 c = J.sqlite3.connect(os.path.join(k.data, "kiln.db"), timeout=30)
