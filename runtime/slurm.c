@@ -241,6 +241,18 @@ static const struct {
 					       "host's slurm.conf names it ([toolchain.%s])"},
 };
 
+/* What to change, in words, for what sbatch said on stderr. */
+static void refusal_fix(const char *said, const char *toolchain, char *out, size_t cap)
+{
+	const char *fix = "check the Slurm settings in [toolchain.%s]";
+	for (size_t i = 0; i < sizeof(REFUSALS) / sizeof(REFUSALS[0]); i++)
+		if (strstr(said, REFUSALS[i].says) != NULL) {
+			fix = REFUSALS[i].fix;
+			break;
+		}
+	snprintf(out, cap, fix, toolchain);
+}
+
 /* "--time" for sbatch: the configured limit, else the step's timeout in
  * minutes rounded up plus one (Slurm's is the backstop while kilnd is down;
  * kilnd's own deadline is the exact one). */
@@ -306,14 +318,8 @@ static int submit(const struct slurm_step *s, const char *script, const char *lo
 		return 0;
 	}
 	res->outcome = EXEC_SPAWN_FAILED;
-	const char *fix = "check the Slurm settings in [toolchain.%s]";
-	for (size_t i = 0; i < sizeof(REFUSALS) / sizeof(REFUSALS[0]); i++)
-		if (strstr(cap.errl, REFUSALS[i].says) != NULL) {
-			fix = REFUSALS[i].fix;
-			break;
-		}
 	char why[256];
-	snprintf(why, sizeof(why), fix, s->conf->toolchain);
+	refusal_fix(cap.errl, s->conf->toolchain, why, sizeof(why));
 	return kiln_errf(err, KILN_EUNAVAIL, "", "sbatch refused the step: %.200s; %s",
 			 cap.errl[0] ? cap.errl : cap.out, why);
 }
@@ -796,10 +802,13 @@ int slurm_check_shared(const struct engine_conf *c, const char *data_dir, int ti
 	argv[n] = NULL;
 	struct capture cap;
 	long long id = run_capture(argv, &cap) == 0 ? strtoll(cap.out, NULL, 10) : 0;
-	if (id <= 0)
+	if (id <= 0) {
+		char why[256];
+		refusal_fix(cap.errl, c->toolchain, why, sizeof(why));
 		return kiln_errf(err, KILN_EUNAVAIL, "toolchain",
 				 "[toolchain.%s] engine = slurm: sbatch refused the storage probe "
-				 "job: %.200s", c->toolchain, cap.errl[0] ? cap.errl : cap.out);
+				 "job: %.200s; %s", c->toolchain, cap.errl[0] ? cap.errl : cap.out, why);
+	}
 	/* The file appears when the probe ran; the job's end without it means
 	 * the node wrote somewhere this host cannot see. */
 	int64_t t0 = mono_ms(), next_state = t0 + SLURM_STATE_MS;

@@ -399,6 +399,24 @@ def main():
                  f"in {dt:.1f} s, attempt 2 ran as Slurm job {again}: {msg}")
         check("preemption_fails_the_attempt_in_words_and_retries_it", preempted)
 
+        def bad_partition():
+            # Caught before any job: the storage probe at start is an sbatch
+            # with the toolchain's partition, and kilnd refuses to start.
+            d2 = os.path.join(tmp, "badpart")
+            os.makedirs(d2)
+            try:
+                k2 = J.Daemon(ini(bindir, {"pulsar": ["partition = nosuch"]}), env, data_dir=d2)
+            except RuntimeError as e:
+                said = str(e)
+            else:
+                k2.stop()
+                raise AssertionError("kilnd started with a partition Slurm does not have")
+            assert "[toolchain.pulsar] engine = slurm: sbatch refused the storage probe" in said \
+                and "Invalid partition name specified" in said \
+                and "set [toolchain.pulsar] partition to one that `sinfo` lists" in said, \
+                said[-1500:]
+        check("a_partition_slurm_does_not_have_is_refused_at_start_in_words", bad_partition)
+
         def over_maxtime():
             t0 = time.monotonic()
             st, job = J.submit(k, spec_for("metis", name="toolong"))
