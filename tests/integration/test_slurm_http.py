@@ -14,7 +14,8 @@ kernel, never by sleeping.  With a file <gate>.hog beside it, the gated
 program first fills 600 MB of memory (the tpu-mlir toolchain has mem =
 300M).  Covered: a job through Slurm to a bundle, 20 jobs at once, cancel
 (scancel), a Slurm job cancelled behind kilnd's back, sbatch refusing a step
-(memory no node has), a step over the partition's MaxTime, Slurm's own time
+(memory no node has) and a partition Slurm does not have (at kilnd's start,
+by the storage probe), a step over the partition's MaxTime, Slurm's own time
 limit (TIMEOUT, --time=1: the one check that waits for a clock, about 60-90
 s, run beside the others), the node going down under a step (NODE_FAIL),
 preemption by a higher partition (PREEMPTED), running out of memory, kill -9
