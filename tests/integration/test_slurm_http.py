@@ -110,6 +110,17 @@ def slurm_jobs(cluster):
     return out
 
 
+def slurm_jobs_done(cluster, timeout=30):
+    """slurm_jobs() once no job is COMPLETING: kilnd may finish a step on its
+    exit status while Slurm still ends the job on the node (KillWait)."""
+    until = time.monotonic() + timeout
+    while True:
+        known = slurm_jobs(cluster)
+        if all(st != "COMPLETING" for _, st in known.values()) or time.monotonic() > until:
+            return known
+        time.sleep(0.1)  # polling Slurm's state, with a deadline
+
+
 def main():
     t_all = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="kiln-slurm-test-")
@@ -209,7 +220,7 @@ def main():
                     for p in got["slurm_steps"]] == \
                 [(1, e["step"], e["slurm_job"], NODE) for e in placed] and placed, \
                 (got["slurm_steps"], slurm_ev)
-            known = slurm_jobs(cluster)
+            known = slurm_jobs_done(cluster)
             for e in slurm_ev:
                 name, state = known[e["slurm_job"]]
                 assert name == f"kiln-{job['id']}-{e['step']}" and state == "COMPLETED", \
@@ -244,7 +255,7 @@ def main():
                 bundles.add(got["bundle"])
             assert len(bundles) == len(ids), bundles
             # every step of each went through Slurm, under its own name
-            known = slurm_jobs(cluster)
+            known = slurm_jobs_done(cluster)
             for i in ids:
                 names = [n for n, st in known.values() if n.startswith(f"kiln-{i}-")]
                 assert len(names) == 2 and all(
