@@ -320,11 +320,20 @@ static uint32_t lookup(const struct onnx_model *m, const uint8_t *p, size_t n,
 			return ONNX_NONE;
 		}
 		const struct onnx_tensor *t = &m->tensors[e - 1];
-		if (t->hash == h && memcmp(t->name, p, n) == 0 &&
-		    t->name[n] == '\0')
+		if (t->hash == h && t->name_len == n &&
+		    memcmp(m->base + t->name_off, p, n) == 0)
 			return e - 1;
 		i = (i + 1) & (m->hcap - 1);
 	}
+}
+
+char *onnx_tensor_name_copy(const struct onnx_model *m, uint32_t t, char *buf,
+			    size_t size)
+{
+	int n;
+	const char *s = onnx_tensor_name(m, t, &n);
+	snprintf(buf, size, "%.*s", n, s);
+	return buf;
 }
 
 uint32_t onnx_find_tensor(const struct onnx_model *m, const char *name)
@@ -353,7 +362,8 @@ static int rehash(struct onnx_model *m)
 	return 0;
 }
 
-/* The caller has checked the name. */
+/* The caller has checked the name, which is in the file (p points into
+ * m->base): the tensor keeps its offset, not a copy. */
 static int intern(struct onnx_model *m, const uint8_t *p, size_t n,
 		  uint32_t *id, struct kiln_err *err)
 {
@@ -381,9 +391,8 @@ static int intern(struct onnx_model *m, const uint8_t *p, size_t n,
 		m->captensors = cap;
 	}
 	struct onnx_tensor *x = &m->tensors[m->ntensors];
-	x->name = onnx_arena_strdup(m, (const char *)p, n);
-	if (x->name == NULL)
-		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	x->name_off = (uint64_t)(p - m->base);
+	x->name_len = (uint16_t)n;
 	x->hash = h;
 	x->producer = -1;
 	x->init = -1;
@@ -407,7 +416,8 @@ struct sset {
 	uint32_t *tab, cap;
 };
 
-static int sset_add(struct sset *s, const uint8_t *p, size_t n, bool *added)
+/* Adds p[0..n) unless present; *index (may be NULL) gets its entry. */
+static int sset_add(struct sset *s, const uint8_t *p, size_t n, uint32_t *index)
 {
 	if ((s->count + 1) * 2 > s->cap) {
 		uint32_t cap = s->cap ? s->cap * 2 : 64;
@@ -428,8 +438,8 @@ static int sset_add(struct sset *s, const uint8_t *p, size_t n, bool *added)
 	while (s->tab[i] != 0) {
 		const struct sspan *e = &s->v[s->tab[i] - 1];
 		if (e->n == n && memcmp(e->p, p, n) == 0) {
-			if (added)
-				*added = false;
+			if (index)
+				*index = s->tab[i] - 1;
 			return 0;
 		}
 		i = (i + 1) & (s->cap - 1);
@@ -444,8 +454,8 @@ static int sset_add(struct sset *s, const uint8_t *p, size_t n, bool *added)
 	}
 	s->v[s->count] = (struct sspan){ p, (uint32_t)n };
 	s->tab[i] = ++s->count;
-	if (added)
-		*added = true;
+	if (index)
+		*index = s->count - 1;
 	return 0;
 }
 
@@ -475,11 +485,73 @@ struct parse {
 	struct onnx_model *m;
 	struct sset ops;          /* distinct op types, nested included */
 	uint32_t all_nodes;       /* top-level + nested, for the bound */
+	struct sset strs;         /* op types and domains of nodes ... */
+	const char **copies;      /* ... and their one copy each */
+	uint32_t copies_cap;
+	size_t released;          /* file offset up to which pages were dropped */
 };
 
 static int oom(struct kiln_err *err)
 {
 	return kiln_errf(err, KILN_ENOMEM, "", "out of memory while reading the model");
+}
+
+/* One arena copy per distinct string: a million Add nodes share "Add". */
+static const char *shared_str(struct parse *ps, const uint8_t *p, size_t n)
+{
+	uint32_t before = ps->strs.count, k;
+	if (sset_add(&ps->strs, p, n, &k) != 0)
+		return NULL;
+	if (ps->strs.count == before)
+		return ps->copies[k];
+	if (k >= ps->copies_cap) {
+		uint32_t cap = ps->copies_cap ? ps->copies_cap * 2 : 32;
+		const char **c = realloc(ps->copies, cap * sizeof(*c));
+		if (c == NULL)
+			return NULL;
+		ps->copies = c;
+		ps->copies_cap = cap;
+	}
+	ps->copies[k] = onnx_arena_strdup(ps->m, (const char *)p, n);
+	return ps->copies[k];
+}
+
+/* Called as the parse moves through the file: every 2 MB, the pages
+ * behind are dropped, so reading a model costs what the parse keeps, not
+ * the file's size (weights' headers included: with large page-cache
+ * folios one touch maps 2 MB). */
+static void moved_to(struct parse *ps, const uint8_t *p)
+{
+	size_t at = (size_t)(p - ps->m->base);
+	if (at - ps->released >= (2u << 20)) {
+		onnx_release_pages(ps->m);
+		ps->released = at;
+	}
+}
+
+/* Room for n more edges in m->edges; their first index in *at. */
+static int reserve_edges(struct onnx_model *m, uint64_t n, uint32_t *at,
+			 struct kiln_err *err)
+{
+	if (m->nedges + n > UINT32_MAX - 1)
+		return kiln_errf(err, KILN_ETOOBIG, "model",
+				 "the model's nodes have more than %u inputs and outputs in all",
+				 UINT32_MAX - 1);
+	if (m->nedges + n > m->capedges) {
+		uint64_t cap = m->capedges ? m->capedges : 4096;
+		while (cap < m->nedges + n)
+			cap *= 2;
+		if (cap > UINT32_MAX)
+			cap = UINT32_MAX;
+		uint32_t *e = realloc(m->edges, (size_t)cap * sizeof(*e));
+		if (e == NULL)
+			return oom(err);
+		m->edges = e;
+		m->capedges = (uint32_t)cap;
+	}
+	*at = m->nedges;
+	m->nedges += (uint32_t)n;
+	return 0;
 }
 
 static int add_op(struct parse *ps, const uint8_t *p, size_t n,
@@ -853,6 +925,7 @@ static int parse_node(struct parse *ps, const struct pbf *nf, uint32_t idx,
 	memset(n, 0, sizeof(*n));
 	n->off = (size_t)(nf->start - m->base);
 	n->len = (size_t)(nf->stop - nf->start);
+	n->name_off = n->off;
 	while ((rc = pb_next(&r, &f, "NodeProto", err)) > 0) {
 		if (f.num > n->maxfield)
 			n->maxfield = f.num;
@@ -882,55 +955,65 @@ static int parse_node(struct parse *ps, const struct pbf *nf, uint32_t idx,
 		return rc;
 	if (nm && !name_ok(nm, nml, why, sizeof(why)))
 		return bad_name(err, why, "the name of node %u", idx);
-	n->name = onnx_arena_strdup(m, nm ? (const char *)nm : "", nml);
+	/* the name stays in the file (onnx_priv.h) */
+	if (nm) {
+		n->name_off = (uint64_t)(nm - m->base);
+		n->name_len = (uint32_t)nml;
+	}
+	const char *nn = nm ? (const char *)nm : "";
+	int nnl = (int)(nml > 80 ? 80 : nml);
 	if (op == NULL || opl == 0)
 		return kiln_errf(err, KILN_EINVAL, "model",
-				 "node %u ('%s') has no op_type", idx,
-				 n->name ? n->name : "");
+				 "node %u ('%.*s') has no op_type", idx, nnl, nn);
 	if (!name_ok(op, opl, why, sizeof(why)))
-		return bad_name(err, why, "the op_type of node %u ('%s')", idx, n->name);
+		return bad_name(err, why, "the op_type of node %u ('%.*s')", idx, nnl, nn);
 	if (dom && !name_ok(dom, doml, why, sizeof(why)))
-		return bad_name(err, why, "the domain of node %u ('%s')", idx, n->name);
-	n->op = onnx_arena_strdup(m, (const char *)op, opl);
-	n->domain = onnx_arena_strdup(m, dom ? (const char *)dom : "", doml);
-	if (n->name == NULL || n->op == NULL || n->domain == NULL)
+		return bad_name(err, why, "the domain of node %u ('%.*s')", idx, nnl, nn);
+	n->op = shared_str(ps, op, opl);
+	n->domain = shared_str(ps, dom ? dom : (const uint8_t *)"", doml);
+	if (n->op == NULL || n->domain == NULL)
 		return oom(err);
 	if ((rc = add_op(ps, op, opl, err)))
 		return rc;
 	if (nin > ONNX_MAX_NODE_IO || nout > ONNX_MAX_NODE_IO)
 		return kiln_errf(err, KILN_ETOOBIG, "model",
-				 "node %u ('%s', %s) has %u inputs and %u outputs (limit %d each)",
-				 idx, n->name, n->op, nin, nout, ONNX_MAX_NODE_IO);
+				 "node %u ('%.*s', %s) has %u inputs and %u outputs (limit %d each)",
+				 idx, nnl, nn, n->op, nin, nout, ONNX_MAX_NODE_IO);
 	if (nattr > ONNX_MAX_ATTRS)
 		return kiln_errf(err, KILN_ETOOBIG, "model",
-				 "node %u ('%s', %s) has %u attributes (limit %d)",
-				 idx, n->name, n->op, nattr, ONNX_MAX_ATTRS);
-	n->in_ = onnx_arena_alloc(m, (nin + 1) * sizeof(uint32_t));
-	n->out_ = onnx_arena_alloc(m, (nout + 1) * sizeof(uint32_t));
-	n->attrs = onnx_arena_alloc(m, (nattr + 1) * sizeof(*n->attrs));
-	if (n->in_ == NULL || n->out_ == NULL || n->attrs == NULL)
-		return oom(err);
+				 "node %u ('%.*s', %s) has %u attributes (limit %d)",
+				 idx, nnl, nn, n->op, nattr, ONNX_MAX_ATTRS);
+	if ((rc = reserve_edges(m, (uint64_t)nin + nout, &n->e_, err)))
+		return rc;
+	n->nin = nin;
+	n->nout = nout;
+	if (nattr > 0) {
+		n->attrs = onnx_arena_alloc(m, nattr * sizeof(*n->attrs));
+		if (n->attrs == NULL)
+			return oom(err);
+	}
 
 	struct sset implicit = { 0 };
+	uint32_t kin = 0, kout = 0;
 	r = (struct pbr){ nf->data, nf->data + nf->len };
 	while ((rc = pb_next(&r, &f, "NodeProto", err)) > 0) {
 		if (f.num == 1 || f.num == 2) {
 			uint32_t id = ONNX_NONE;
 			if (f.len > 0) {
 				if (!name_ok(f.data, f.len, why, sizeof(why))) {
-					rc = bad_name(err, why, "%s %u of node %u ('%s', %s)",
+					rc = bad_name(err, why, "%s %u of node %u ('%.*s', %s)",
 						      f.num == 1 ? "input" : "output",
-						      f.num == 1 ? n->nin : n->nout,
-						      idx, n->name, n->op);
+						      f.num == 1 ? kin : kout,
+						      idx, nnl, nn, n->op);
 					break;
 				}
 				if ((rc = intern(m, f.data, f.len, &id, err)))
 					break;
 			}
 			if (f.num == 1)
-				n->in_[n->nin++] = id;
+				m->edges[n->e_ + kin++] = id;
 			else
-				n->out_[n->nout++] = id;
+				m->edges[n->e_ + nin + kout++] = id;
 		} else if (f.num == 5) {
 			struct onnx_attr *a = &n->attrs[n->nattr++];
 			a->body = f.data;
@@ -957,16 +1040,16 @@ static int parse_node(struct parse *ps, const struct pbf *nf, uint32_t idx,
 				break;
 			if (an == NULL || anl == 0) {
 				rc = kiln_errf(err, KILN_EINVAL, "model",
-					       "node %u ('%s', %s) has an attribute without a name",
-					       idx, n->name, n->op);
+					       "node %u ('%.*s', %s) has an attribute without a name",
+					       idx, nnl, nn, n->op);
 				break;
 			}
 			if (!name_ok(an, anl, why, sizeof(why))) {
-				rc = bad_name(err, why, "an attribute name of node %u ('%s')",
-					      idx, n->name);
+				rc = bad_name(err, why, "an attribute name of node %u ('%.*s')",
+					      idx, nnl, nn);
 				break;
 			}
-			a->name = onnx_arena_strdup(m, (const char *)an, anl);
+			a->name = shared_str(ps, an, anl);
 			if (a->name == NULL) {
 				rc = oom(err);
 				break;
@@ -982,12 +1065,16 @@ static int parse_node(struct parse *ps, const struct pbf *nf, uint32_t idx,
 		}
 	}
 	if (rc == 0 && implicit.count > 0) {
-		n->implicit_ = onnx_arena_alloc(m, implicit.count * sizeof(uint32_t));
-		if (n->implicit_ == NULL)
-			rc = oom(err);
-		for (uint32_t i = 0; rc == 0 && i < implicit.count; i++)
-			rc = intern(m, implicit.v[i].p, implicit.v[i].n,
-				    &n->implicit_[n->nimplicit++], err);
+		uint32_t at;
+		rc = reserve_edges(m, implicit.count, &at, err);
+		/* contiguous with this node's inputs and outputs: nothing
+		 * else reserved edges since */
+		for (uint32_t i = 0; rc == 0 && i < implicit.count; i++) {
+			uint32_t id;
+			rc = intern(m, implicit.v[i].p, implicit.v[i].n, &id, err);
+			if (rc == 0)
+				m->edges[at + n->nimplicit++] = id;
+		}
 	}
 	sset_free(&implicit);
 	return rc;
@@ -1041,7 +1128,8 @@ static uint64_t typed_count(const struct pbf *f)
 static int check_init_size(const struct onnx_model *m, const struct onnx_init *in,
 			   uint64_t nvals, uint32_t nfields, struct kiln_err *err)
 {
-	const char *name = m->tensors[in->tensor].name;
+	char name[100];
+	onnx_tensor_name_copy(m, in->tensor, name, sizeof(name));
 	uint64_t nelem = 1;
 	bool zero = false, big = false;
 	for (int k = 0; k < in->ndims; k++) {
@@ -1244,16 +1332,17 @@ static int parse_init(struct onnx_model *m, const uint8_t *p, size_t len,
 		 * directory is an attack on whoever loads the file next, so
 		 * the model is refused rather than stored. */
 		if (in->escapes) {
-			char shown[64];
+			char shown[64], tn[64];
 			show((const uint8_t *)s, strlen(s), shown, sizeof(shown));
 			return kiln_errf(err, KILN_EINVAL, "model",
-					 "initializer '%.60s' keeps its data in '%s', outside the model's directory; external data must be a plain relative file name",
-					 m->tensors[in->tensor].name, shown);
+					 "initializer '%s' keeps its data in '%s', outside the model's directory; external data must be a plain relative file name",
+					 onnx_tensor_name_copy(m, in->tensor, tn, sizeof(tn)), shown);
 		}
 	} else if (in->external) {
+		char tn[ONNX_NAME_MAX + 1];
 		return kiln_errf(err, KILN_EINVAL, "model",
 				 "initializer '%s' says its data is external but names no location",
-				 m->tensors[in->tensor].name);
+				 onnx_tensor_name_copy(m, in->tensor, tn, sizeof(tn)));
 	}
 	return 0;
 }
@@ -1295,6 +1384,12 @@ static int parse_vinfo(struct onnx_model *m, const struct pbf *vf,
 		return bad_name(err, why, "the name of graph %s %u", role, k);
 	if ((rc = intern(m, nm, nml, &v->tensor, err)))
 		return rc;
+	/* Graph inputs and outputs are few and named by the API as C
+	 * strings (onnx_feed_name, the inspection); value_info may be one per
+	 * tensor and keeps its name in the file. */
+	if (strcmp(role, "value_info") != 0 &&
+	    (v->name = onnx_arena_strdup(m, (const char *)nm, nml)) == NULL)
+		return oom(err);
 	if (ty != NULL) {
 		if ((rc = parse_type(m, ty, tyl, 0, &v->type, err)))
 			return rc;
@@ -1332,6 +1427,7 @@ static int parse_graph(struct parse *ps, const uint8_t *p, size_t len,
 	uint32_t nn = 0, ni = 0, nv = 0, nin = 0, nout = 0, nval = 0;
 
 	while ((rc = pb_next(&r, &f, "GraphProto", err)) > 0) {
+		moved_to(ps, f.stop);
 		switch (f.num) {
 		case 1: case 5: case 11: case 12: case 13: case 15:
 			if ((rc = want_wt(&f, 2, "GraphProto", "node/initializer/input/output/value_info", err)))
@@ -1369,7 +1465,9 @@ static int parse_graph(struct parse *ps, const uint8_t *p, size_t len,
 		return oom(err);
 
 	r = (struct pbr){ p, p + len };
+	ps->released = 0;
 	while ((rc = pb_next(&r, &f, "GraphProto", err)) > 0) {
+		moved_to(ps, f.stop);
 		switch (f.num) {
 		case 1:
 			rc = parse_node(ps, &f, m->nnodes, err);
@@ -1567,10 +1665,21 @@ static const char *node_label(const struct onnx_model *m, uint32_t i, char *buf,
 			      size_t size)
 {
 	const struct onnx_node *n = &m->nodes[i];
-	if (n->name[0])
-		snprintf(buf, size, "node '%.80s' (%s)", n->name, n->op);
+	int len;
+	const char *name = onnx_node_name(m, n, &len);
+	if (len > 0)
+		snprintf(buf, size, "node '%.*s' (%s)", len > 80 ? 80 : len, name, n->op);
 	else
 		snprintf(buf, size, "node %u (%s)", i, n->op);
+	return buf;
+}
+
+/* The first 100 bytes of t's name, for a message. */
+static const char *tname(const struct onnx_model *m, const struct onnx_tensor *t,
+			 char buf[104])
+{
+	int n = t->name_len > 100 ? 100 : t->name_len;
+	snprintf(buf, 104, "%.*s", n, (const char *)m->base + t->name_off);
 	return buf;
 }
 
@@ -1581,12 +1690,12 @@ static bool defined(const struct onnx_tensor *t)
 
 static int link_graph(struct onnx_model *m, struct kiln_err *err)
 {
-	char a[128], b[128];
+	char a[128], b[128], tn[104];
 	for (uint32_t i = 0; i < m->ninits; i++) {
 		struct onnx_tensor *t = &m->tensors[m->inits[i].tensor];
 		if (t->init >= 0)
 			return kiln_errf(err, KILN_EUNPROC, "model",
-					 "initializer '%.100s' is given twice", t->name);
+					 "initializer '%s' is given twice", tname(m, t, tn));
 		t->init = (int32_t)i;
 	}
 	for (uint32_t k = 0; k < m->ninputs; k++) {
@@ -1615,12 +1724,12 @@ static int link_graph(struct onnx_model *m, struct kiln_err *err)
 			if (t->producer >= 0)
 				return kiln_errf(err, KILN_EUNPROC, "model",
 						 "tensor '%.80s' is produced twice: by %s and by %s",
-						 t->name, node_label(m, (uint32_t)t->producer, a, sizeof(a)),
+						 tname(m, t, tn), node_label(m, (uint32_t)t->producer, a, sizeof(a)),
 						 node_label(m, i, b, sizeof(b)));
 			if (t->init >= 0 || t->is_input)
 				return kiln_errf(err, KILN_EUNPROC, "model",
 						 "tensor '%.80s' is a graph %s and also an output of %s",
-						 t->name, t->init >= 0 ? "initializer" : "input",
+						 tname(m, t, tn), t->init >= 0 ? "initializer" : "input",
 						 node_label(m, i, a, sizeof(a)));
 			t->producer = (int32_t)i;
 		}
@@ -1633,7 +1742,7 @@ static int link_graph(struct onnx_model *m, struct kiln_err *err)
 				continue;
 			return kiln_errf(err, KILN_EUNPROC, "model",
 					 "%s reads '%.80s'%s, which no node produces and which is neither a graph input nor an initializer",
-					 node_label(m, i, a, sizeof(a)), m->tensors[id].name,
+					 node_label(m, i, a, sizeof(a)), tname(m, &m->tensors[id], tn),
 					 k < n->nin ? "" : " (inside a subgraph)");
 		}
 	}
@@ -1641,7 +1750,7 @@ static int link_graph(struct onnx_model *m, struct kiln_err *err)
 		const struct onnx_tensor *t = &m->tensors[m->vinfos[m->outputs[k]].tensor];
 		if (!defined(t))
 			return kiln_errf(err, KILN_EUNPROC, "model",
-					 "graph output '%.80s' is produced by no node", t->name);
+					 "graph output '%s' is produced by no node", tname(m, t, tn));
 	}
 	return 0;
 }
@@ -1783,7 +1892,7 @@ static int topo_sort(struct onnx_model *m, struct kiln_err *err)
 				}
 			}
 		}
-		char a[128], b[128];
+		char a[128], b[128], tn[104];
 		const struct onnx_node *n = &m->nodes[cur];
 		uint32_t via = ONNX_NONE;
 		for (uint32_t k = 0; k < onnx_node_nuse(n) && via == ONNX_NONE; k++) {
@@ -1795,7 +1904,7 @@ static int topo_sort(struct onnx_model *m, struct kiln_err *err)
 		rc = kiln_errf(err, KILN_EUNPROC, "model",
 			       "the graph has a cycle: %s reads '%.60s' from %s, which depends on it again (%u of %u nodes are on or behind a cycle)",
 			       node_label(m, cur, a, sizeof(a)),
-			       via != ONNX_NONE ? m->tensors[via].name : "?",
+			       via != ONNX_NONE ? tname(m, &m->tensors[via], tn) : "?",
 			       node_label(m, via != ONNX_NONE ? (uint32_t)m->tensors[via].producer : cur, b, sizeof(b)),
 			       nn - done, nn);
 	}
@@ -1829,6 +1938,11 @@ static int finish(struct parse *ps, struct kiln_err *err)
 	if (rc == 0)
 		rc = onnx_infer_types(m, err);
 	sset_free(&ps->ops);
+	sset_free(&ps->strs);
+	free(ps->copies);
+	/* What the readers touch later (a few names, attributes, small
+	 * constants) comes back a page at a time. */
+	onnx_release_pages(m);
 	return rc;
 }
 
@@ -1862,152 +1976,21 @@ int onnx_open_mem(const void *buf, size_t len, struct onnx_model **out,
 	return open_common(m, out, err);
 }
 
-/* --- loading a file without its weights ---------------------------------------
+/* --- loading a file ---------------------------------------------------------
  *
- * Mapping the file and skipping raw_data by its length would be enough on
- * paper, but kernels with large page-cache folios (ext4 on 6.x) map a whole
- * 2 MB folio on the first touch of a weight's header, so the "skipped"
- * weights still land in our RSS.  Instead the file is read into an
- * anonymous, lazily-backed mapping of the same size at the same offsets,
- * leaving out the payloads of big tensor-data fields: those pages are never
- * touched and cost nothing.  The parser then runs over that mapping
- * unchanged; the writers map the real file (onnx_write.c).
+ * The file is mapped read-only and parsed in place; the mapping's pages are
+ * dropped every 2 MB of progress and at the end (onnx_release_pages), so
+ * neither the weights nor the graph's own bytes stay in memory: what is
+ * resident afterwards is what the parse built.  (The weights' pages are
+ * never read, but kernels with large page-cache folios map a whole 2 MB
+ * folio on the first touch of a weight's header; dropping them as the
+ * parse moves on keeps that bounded too.)  The file is a blob or our own
+ * upload, never changed while open.
  */
-enum { SK_MODEL, SK_GRAPH, SK_NODE, SK_ATTR, SK_TENSOR, SK_SPARSE, SK_FUNC,
-       SK_TRAIN, SK_LEAF };
-
-/* Tensor data fields left out when bigger than this; small ones (Reshape
- * shapes, scalars) are kept because inference reads them. */
-#define SK_KEEP_MAX 4096
-
-struct sk {
-	int fd;
-	uint8_t *dst;
-	size_t size;
-	size_t woff, wlen;        /* window = file[woff, woff + wlen) */
-	int err_no;
-	uint8_t win[1 << 16];
-};
-
-static int sk_pread(struct sk *s, uint8_t *buf, size_t n, size_t off)
+void onnx_release_pages(const struct onnx_model *m)
 {
-	while (n > 0) {
-		ssize_t k = pread(s->fd, buf, n, (off_t)off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			s->err_no = k < 0 ? errno : EIO;
-			return -1;
-		}
-		buf += k;
-		n -= (size_t)k;
-		off += (size_t)k;
-	}
-	return 0;
-}
-
-/* Pointer to file bytes [off, off + n), n <= the window. */
-static const uint8_t *sk_get(struct sk *s, size_t off, size_t n)
-{
-	if (off >= s->woff && off + n <= s->woff + s->wlen)
-		return s->win + (off - s->woff);
-	size_t len = s->size - off < sizeof(s->win) ? s->size - off : sizeof(s->win);
-	if (len < n || sk_pread(s, s->win, len, off) != 0)
-		return NULL;
-	s->woff = off;
-	s->wlen = len;
-	return s->win;
-}
-
-static int sk_copy(struct sk *s, size_t off, size_t n)
-{
-	if (n <= sizeof(s->win) / 2) {
-		const uint8_t *p = sk_get(s, off, n);
-		if (p == NULL)
-			return -1;
-		memcpy(s->dst + off, p, n);
-		return 0;
-	}
-	return sk_pread(s, s->dst + off, n, off);
-}
-
-static int sk_child(int kind, uint32_t num)
-{
-	switch (kind) {
-	case SK_MODEL:
-		return num == 7 ? SK_GRAPH : num == 25 ? SK_FUNC : num == 20 ? SK_TRAIN : SK_LEAF;
-	case SK_GRAPH:
-		return num == 1 ? SK_NODE : num == 5 ? SK_TENSOR : num == 15 ? SK_SPARSE : SK_LEAF;
-	case SK_NODE:
-		return num == 5 ? SK_ATTR : SK_LEAF;
-	case SK_ATTR:
-		return num == 5 || num == 10 ? SK_TENSOR : num == 6 || num == 11 ? SK_GRAPH
-		       : num == 22 || num == 23 ? SK_SPARSE : SK_LEAF;
-	case SK_SPARSE:
-		return num == 1 || num == 2 ? SK_TENSOR : SK_LEAF;
-	case SK_FUNC:
-		return num == 7 ? SK_NODE : SK_LEAF;
-	case SK_TRAIN:
-		return num == 1 || num == 2 ? SK_GRAPH : SK_LEAF;
-	default:
-		return SK_LEAF;
-	}
-}
-
-static int sk_walk(struct sk *s, size_t off, size_t end, int kind, int depth)
-{
-	while (off < end) {
-		size_t hn = end - off < 20 ? end - off : 20;
-		const uint8_t *h = sk_get(s, off, hn);
-		if (h == NULL)
-			return -1;
-		const uint8_t *p = h, *he = h + hn;
-		uint64_t tag, v;
-		if (pb_varint(&p, he, &tag) != 0)
-			break;
-		int wt = (int)(tag & 7);
-		uint32_t num = (uint32_t)(tag >> 3);
-		size_t n;
-		if (wt == 0) {
-			if (pb_varint(&p, he, &v) != 0)
-				break;
-			n = (size_t)(p - h);
-		} else if (wt == 1 || wt == 5) {
-			n = (size_t)(p - h) + (wt == 1 ? 8 : 4);
-			if (n > end - off)
-				break;
-		} else if (wt == 2) {
-			if (pb_varint(&p, he, &v) != 0)
-				break;
-			size_t hl = (size_t)(p - h);
-			if (v > end - off - hl)
-				break;
-			if (sk_copy(s, off, hl) != 0)
-				return -1;
-			size_t body = off + hl;
-			int sub = sk_child(kind, num);
-			bool data = kind == SK_TENSOR &&
-				    (num == 4 || num == 5 || num == 6 || num == 7 ||
-				     num == 9 || num == 10 || num == 11);
-			if (sub != SK_LEAF && depth < 4 * ONNX_MAX_DEPTH) {
-				if (sk_walk(s, body, body + v, sub, depth + 1) != 0)
-					return -1;
-			} else if (!(data && v > SK_KEEP_MAX)) {
-				if (sk_copy(s, body, v) != 0)
-					return -1;
-			}
-			off = body + v;
-			continue;
-		} else {
-			break;
-		}
-		if (sk_copy(s, off, n) != 0)
-			return -1;
-		off += n;
-	}
-	/* Malformed from here on: copy it as it is, so the parser reports
-	 * exactly what is wrong. */
-	return off < end ? sk_copy(s, off, end - off) : 0;
+	if (m->mapped)
+		madvise((void *)m->base, m->size, MADV_DONTNEED);
 }
 
 int onnx_open(const char *path, struct onnx_model **out, struct kiln_err *err)
@@ -2029,41 +2012,25 @@ int onnx_open(const char *path, struct onnx_model **out, struct kiln_err *err)
 				 (long long)st.st_size, ONNX_MAX_FILE);
 	}
 	struct onnx_model *m = calloc(1, sizeof(*m));
-	struct sk *s = malloc(sizeof(*s));
-	if (m == NULL || s == NULL) {
+	if (m == NULL) {
 		close(fd);
-		free(m);
-		free(s);
 		return oom(err);
 	}
 	m->fd = fd;
 	m->size = (size_t)st.st_size;
 	m->base = (const uint8_t *)"";
 	if (m->size > 0) {
-		void *p = mmap(NULL, m->size, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		void *p = mmap(NULL, m->size, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (p == MAP_FAILED) {
 			int e = errno;
-			free(s);
 			onnx_close(m);
 			return kiln_errf(err, KILN_ENOMEM, "model",
-					 "cannot reserve %zu bytes of address space: %s",
+					 "cannot map %s (%zu bytes): %s", path,
 					 (size_t)st.st_size, strerror(e));
 		}
 		m->base = p;
 		m->mapped = true;
-		*s = (struct sk){ .fd = fd, .dst = p, .size = m->size };
-		if (sk_walk(s, 0, m->size, SK_MODEL, 0) != 0) {
-			int e = s->err_no;
-			free(s);
-			onnx_close(m);
-			return kiln_errf(err, KILN_EIO, "model", "reading %s: %s", path,
-					 strerror(e ? e : EIO));
-		}
-		/* parsing only reads it from here on */
-		mprotect(p, m->size, PROT_READ);
 	}
-	free(s);
 	return open_common(m, out, err);
 }
 
@@ -2076,6 +2043,7 @@ void onnx_close(struct onnx_model *m)
 	if (m->fd >= 0)
 		close(m->fd);
 	free(m->nodes);
+	free(m->edges);
 	free(m->inits);
 	free(m->vinfos);
 	free(m->inputs);
@@ -2149,7 +2117,7 @@ size_t onnx_feed_count(const struct onnx_model *m)
 const char *onnx_feed_name(const struct onnx_model *m, size_t i)
 {
 	const struct onnx_vinfo *v = feed(m, i);
-	return v ? m->tensors[v->tensor].name : NULL;
+	return v ? v->name : NULL;
 }
 
 int onnx_feed_is_dynamic(const struct onnx_model *m, size_t i)

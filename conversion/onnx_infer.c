@@ -455,11 +455,126 @@ cJSON *onnx_shape_json(const struct onnx_type *t)
 }
 
 /* --- inference ----------------------------------------------------------------- */
+
+/* New types are built in m->tscratch (reset for every node) and merged
+ * with an equal type seen before once the node is done (settle below): a
+ * chain of a million Adds of [1, 3, 640, 640] holds one inferred type, not
+ * a million.  A node that overflows the scratch gets arena types, which
+ * are merged all the same. */
+static void *type_alloc(struct onnx_model *m, size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	if (m->tscratch != NULL && m->tscratch_cap - m->tscratch_used >= n) {
+		void *p = m->tscratch + m->tscratch_used;
+		m->tscratch_used += n;
+		return p;
+	}
+	return onnx_arena_alloc(m, n);
+}
+
+static bool in_scratch(const struct onnx_model *m, const struct onnx_type *t)
+{
+	return m->tscratch != NULL && (const uint8_t *)t >= m->tscratch &&
+	       (const uint8_t *)t < m->tscratch + m->tscratch_cap;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static uint32_t str_hash(uint32_t h, const char *s)
+{
+	for (; s && *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return (h ^ 0xff) * 16777619u;
+}
+
+static uint32_t type_hash(const struct onnx_type *t)
+{
+	uint32_t h = 2166136261u;
+	int64_t head[3] = { t->kind, t->elem, t->rank };
+	for (int i = 0; i < 3; i++)
+		h = (h ^ (uint32_t)head[i]) * 16777619u;
+	for (int i = 0; i < t->rank; i++) {
+		const struct onnx_dim *d = &t->dims[i];
+		uint64_t v = d->has_value ? (uint64_t)d->value : UINT64_MAX;
+		h = (h ^ (uint32_t)v) * 16777619u;
+		h = (h ^ (uint32_t)(v >> 32)) * 16777619u;
+		h = str_hash(h, d->param);
+	}
+	return str_hash(h, t->desc);
+}
+
+static bool type_eq(const struct onnx_type *a, const struct onnx_type *b)
+{
+	if (a->kind != b->kind || a->elem != b->elem || a->rank != b->rank ||
+	    !same_str(a->desc, b->desc))
+		return false;
+	for (int i = 0; i < a->rank; i++) {
+		const struct onnx_dim *x = &a->dims[i], *y = &b->dims[i];
+		if (x->has_value != y->has_value || (x->has_value && x->value != y->value) ||
+		    !same_str(x->param, y->param))
+			return false;
+	}
+	return true;
+}
+
+/* The distinct inferred types, open addressing. */
+struct tyset {
+	const struct onnx_type **v;
+	uint32_t count, cap;
+};
+
+/* The merged type equal to t: one seen before, else t itself (copied out
+ * of the scratch).  NULL when out of memory. */
+static const struct onnx_type *settle(struct onnx_model *m, struct tyset *s,
+				      const struct onnx_type *t)
+{
+	if ((s->count + 1) * 2 > s->cap) {
+		uint32_t cap = s->cap ? s->cap * 2 : 256;
+		const struct onnx_type **v = calloc(cap, sizeof(*v));
+		if (v == NULL)
+			return NULL;
+		for (uint32_t k = 0; k < s->cap; k++) {
+			if (s->v[k] == NULL)
+				continue;
+			uint32_t i = type_hash(s->v[k]) & (cap - 1);
+			while (v[i] != NULL)
+				i = (i + 1) & (cap - 1);
+			v[i] = s->v[k];
+		}
+		free(s->v);
+		s->v = v;
+		s->cap = cap;
+	}
+	uint32_t i = type_hash(t) & (s->cap - 1);
+	for (; s->v[i] != NULL; i = (i + 1) & (s->cap - 1))
+		if (type_eq(s->v[i], t))
+			return s->v[i];
+	if (in_scratch(m, t)) {
+		struct onnx_type *c = onnx_arena_alloc(m, sizeof(*c));
+		if (c == NULL)
+			return NULL;
+		*c = *t;
+		if (t->rank > 0) {
+			c->dims = onnx_arena_alloc(m, (size_t)t->rank * sizeof(*c->dims));
+			if (c->dims == NULL)
+				return NULL;
+			memcpy(c->dims, t->dims, (size_t)t->rank * sizeof(*c->dims));
+		}
+		t = c;
+	}
+	s->v[i] = t;
+	s->count++;
+	return t;
+}
+
 static struct onnx_type *new_type(struct onnx_model *m, int elem, int rank)
 {
 	if (rank > ONNX_MAX_RANK)
 		return NULL;
-	struct onnx_type *t = onnx_arena_alloc(m, sizeof(*t));
+	struct onnx_type *t = type_alloc(m, sizeof(*t));
 	if (t == NULL)
 		return NULL;
 	memset(t, 0, sizeof(*t));
@@ -467,7 +582,7 @@ static struct onnx_type *new_type(struct onnx_model *m, int elem, int rank)
 	t->elem = elem;
 	t->rank = rank;
 	if (rank > 0) {
-		t->dims = onnx_arena_alloc(m, (size_t)rank * sizeof(*t->dims));
+		t->dims = type_alloc(m, (size_t)rank * sizeof(*t->dims));
 		if (t->dims == NULL)
 			return NULL;
 		memset(t->dims, 0, (size_t)rank * sizeof(*t->dims));
@@ -1163,23 +1278,50 @@ static void infer_node(struct onnx_model *m, const struct onnx_node *n)
 
 int onnx_infer_types(struct onnx_model *m, struct kiln_err *err)
 {
-	for (uint32_t t = 0; t < m->ntensors; t++) {
+	struct tyset set = { 0 };
+	int rc = 0;
+	m->tscratch_cap = 64 * 1024;
+	m->tscratch_used = 0;
+	m->tscratch = malloc(m->tscratch_cap);
+	if (m->tscratch == NULL)
+		rc = KILN_ENOMEM;
+	for (uint32_t t = 0; rc == 0 && t < m->ntensors; t++) {
 		struct onnx_tensor *x = &m->tensors[t];
 		if (x->vi >= 0 && m->vinfos[x->vi].has_type)
 			x->ty = &m->vinfos[x->vi].type;
 		if (x->init >= 0 && (x->ty == NULL || x->ty->rank < 0)) {
 			const struct onnx_init *in = &m->inits[x->init];
+			m->tscratch_used = 0;
 			struct onnx_type *ty = new_type(m, in->data_type, in->ndims);
-			if (ty == NULL)
-				return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+			if (ty == NULL) {
+				rc = KILN_ENOMEM;
+				break;
+			}
 			if (in->sparse)
 				ty->kind = OK_SPARSE;
 			for (int i = 0; i < in->ndims; i++)
 				ty->dims[i] = dim_known(in->dims[i]);
-			x->ty = ty;
+			if ((x->ty = settle(m, &set, ty)) == NULL)
+				rc = KILN_ENOMEM;
 		}
 	}
-	for (uint32_t i = 0; i < m->nnodes; i++)
-		infer_node(m, &m->nodes[m->topo[i]]);
+	for (uint32_t i = 0; rc == 0 && i < m->nnodes; i++) {
+		const struct onnx_node *n = &m->nodes[m->topo[i]];
+		m->tscratch_used = 0;
+		infer_node(m, n);
+		for (uint32_t k = 0; rc == 0 && k < n->nout; k++) {
+			uint32_t t = onnx_node_out(m, n, k);
+			if (t == ONNX_NONE || !m->tensors[t].inferred ||
+			    m->tensors[t].ty == NULL)
+				continue;
+			if ((m->tensors[t].ty = settle(m, &set, m->tensors[t].ty)) == NULL)
+				rc = KILN_ENOMEM;
+		}
+	}
+	free(set.v);
+	free(m->tscratch);
+	m->tscratch = NULL;
+	if (rc != 0)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
 	return 0;
 }
