@@ -267,7 +267,15 @@ char *onnx_arena_strdup(struct onnx_model *m, const char *s, size_t n);
 /* Tensor id of name, or ONNX_NONE. */
 uint32_t onnx_find_tensor(const struct onnx_model *m, const char *name);
 
-/* Attribute helpers (walk the AttributeProto bytes). */
+/* A text buffer that stops at its size (onnx_types.c). */
+struct onnx_sbuf {
+	char *p;
+	size_t size, len;
+};
+void onnx_sb_add(struct onnx_sbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Attribute helpers (walk the AttributeProto bytes; onnx_attr.c). */
 const struct onnx_attr *onnx_attr_find(const struct onnx_node *n,
 				       const char *name);
 int64_t onnx_attr_int(const struct onnx_node *n, const char *name,
@@ -275,6 +283,9 @@ int64_t onnx_attr_int(const struct onnx_node *n, const char *name,
 /* Copies up to max ints; returns how many the attribute has (-1 absent). */
 int onnx_attr_ints(const struct onnx_node *n, const char *name, int64_t *out,
 		   int max);
+/* String attribute into buf; false when absent. */
+bool onnx_attr_str(const struct onnx_node *n, const char *name, char *buf,
+		   size_t size);
 /* Short human text of a node's attributes into buf. */
 void onnx_attr_summary(const struct onnx_node *n, char *buf, size_t size);
 /* Values of a constant int tensor (initializer or Constant node output):
@@ -289,6 +300,20 @@ int onnx_const_floats(const struct onnx_model *m, uint32_t t, double *out,
  * (ONNX_NONE entries are skipped); mark has nnodes bytes. */
 void onnx_needed_nodes(const struct onnx_model *m, const uint32_t *ids,
 		       size_t n, uint8_t *mark);
+
+/* The distinct inferred types, open addressing. */
+struct onnx_tyset {
+	const struct onnx_type **v;
+	uint32_t count, cap;
+};
+
+/* Memory for a new type: m->tscratch while inference runs (see
+ * onnx_model), else the arena. */
+void *onnx_type_alloc(struct onnx_model *m, size_t n);
+/* The one copy of types equal to t in s: one seen before, else t itself
+ * (copied out of the scratch); NULL when out of memory.  Free s->v after. */
+const struct onnx_type *onnx_type_settle(struct onnx_model *m, struct onnx_tyset *s,
+					 const struct onnx_type *t);
 
 /* Fills every tensor's ty (declared, or inferred for common ops). */
 int onnx_infer_types(struct onnx_model *m, struct kiln_err *err);
