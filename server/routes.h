@@ -83,10 +83,6 @@ void route_bundles_file(struct http_req *req);
  * (206/416), If-Range; sets ETag = "sha".  disposition may be NULL. */
 void routes_send_blob(struct http_req *req, const char *sha, const char *content_type,
 		      const char *disposition);
-/* Reads bundle id's archive sha (and name, when name != NULL); replies 404
- * and returns -1 when it does not exist. */
-int routes_bundle_load(struct http_req *req, long long id, char sha[65], char *name,
-		       size_t name_cap);
 
 /* routes_jobs.c: conversion jobs and the targets they can aim at */
 void route_jobs_create(struct http_req *req);

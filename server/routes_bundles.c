@@ -48,21 +48,6 @@ void routes_send_blob(struct http_req *req, const char *sha, const char *content
 		http_reply_header(req, "Content-Disposition", disposition);
 }
 
-/* --- records ------------------------------------------------------------------- */
-
-int routes_bundle_load(struct http_req *req, long long id, char sha[BLOB_HEX_LEN + 1],
-		       char *name, size_t name_cap)
-{
-	struct app *app = http_req_app(req);
-	struct kiln_err err;
-	kiln_err_clear(&err);
-	if (bundles_archive(app->db, id, "id", sha, name, name_cap, NULL, &err) != 0) {
-		http_reply_kerr(req, &err);
-		return -1;
-	}
-	return 0;
-}
-
 /* --- routes ---------------------------------------------------------------------- */
 
 void route_bundles_list(struct http_req *req)
@@ -106,13 +91,22 @@ void route_bundles_get(struct http_req *req)
 void route_bundles_archive(struct http_req *req)
 {
 	long long id;
-	char sha[BLOB_HEX_LEN + 1], name[128];
-	if (routes_id_param(req, "id", &id) != 0 ||
-	    routes_bundle_load(req, id, sha, name, sizeof(name)) != 0)
+	char sha[BLOB_HEX_LEN + 1], name[128], target[BUNDLES_TARGET_MAX];
+	if (routes_id_param(req, "id", &id) != 0)
 		return;
-	char disp[200];
-	/* name was checked against [A-Za-z0-9._-] when the job was submitted. */
-	snprintf(disp, sizeof(disp), "attachment; filename=\"%s-%lld.tar.gz\"", name, id);
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	struct app *app = http_req_app(req);
+	if (bundles_archive(app->db, id, "id", sha, name, sizeof(name), target, &err) != 0) {
+		http_reply_kerr(req, &err);
+		return;
+	}
+	char disp[300];
+	/* <name>-<board>-<id>.tar.gz, so five boards' downloads of one model
+	 * do not look alike (issue 17).  The archive has no top folder: it
+	 * unpacks where it is put (kiln-pull.sh unpacks into <models>/<name>).
+	 * name and target were checked against [A-Za-z0-9._-] at submit. */
+	snprintf(disp, sizeof(disp), "attachment; filename=\"%s-%s-%lld.tar.gz\"", name, target, id);
 	routes_send_blob(req, sha, "application/gzip", disp);
 }
 

@@ -33,6 +33,9 @@ def archive_conditional_and_ranges():
     assert st == 200, st
     assert hashlib.sha256(body).hexdigest() == a["sha256"]
     assert h["ETag"] == '"%s"' % a["sha256"], h
+    # the download is named for the model, the board and the bundle (issue 17)
+    want = f'attachment; filename="det-maixcam-{a["id"]}.tar.gz"'
+    assert h["Content-Disposition"] == want, h["Content-Disposition"]
     st, h, body = K.request("GET", path, headers={"If-None-Match": h["ETag"]})
     assert st == 304 and body == b"", st
     st, h, body = K.request("GET", path, headers={"Range": "bytes=100-199"})
