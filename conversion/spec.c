@@ -17,11 +17,14 @@
 
 #include "conversion/target_ops.h"
 
-/* "compared_on" is written by Kiln at submit (jobsys_compared_on) and read
- * back with the stored spec; one given in a request is ignored. */
+/* "compared_on" and "warnings" are written by Kiln at submit
+ * (jobsys_compared_on, the calibration checks in routes_jobs.c) and read
+ * back with the stored spec; ones given in a request are ignored, so a
+ * stored spec can be submitted again as it is. */
 static const char *const TOP_KEYS[] = {"model", "dataset", "target", "name", "input", "outputs",
 				       "quantize", "calibration", "tolerance", "target_options",
-				       "mud", "test_image", "cache", "compared_on", NULL};
+				       "mud", "test_image", "cache", "compared_on", "warnings",
+				       NULL};
 static const char *const INPUT_KEYS[] = {"shape", "pixel_format", "mean", "scale", "std",
 					 "keep_aspect_ratio", "layout", NULL};
 static const char *const CALIB_KEYS[] = {"count", "method", NULL};
