@@ -138,6 +138,35 @@ def main():
         R.check("the_calibration_sample_is_listed_with_its_quality_warnings",
                 the_calibration_sample_is_listed_with_warnings)
 
+        def labels_come_from_the_model_and_a_cut_keeps_what_it_cannot_see():
+            # the yolov8 fixture carries Ultralytics' metadata names
+            assert y11["inspection"]["suggested_labels"] == ["a", "b", "c", "d"], y11["inspection"]
+            body = {k: v for k, v in shared.items() if k != "mud"}
+            st, r = J.submit(a, dict(body, target="maixcam", mud={"model_type": "yolo11"}))
+            assert st == 202 and r["spec"]["mud"]["labels"] == ["a", "b", "c", "d"], (st, r)
+            J.final_state(a.events(r["id"]))
+            # a cut YOLOv5 has no Detect head left: the family, model type
+            # and anchors are its parent's
+            v5 = J.upload_model(a, "v5own", F.yolov5(anchors=J.OWN_ANCHORS))
+            outs = v5["suggested_outputs"][0]["tensors"]
+            st, cut = a.json("POST", f"/api/v1/models/{v5['id']}/cut", {"outputs": outs})
+            assert st == 201, (st, cut)
+            st, cut = a.json("GET", f"/api/v1/models/{cut['id']}")
+            assert cut["suggested_model_type"] == "yolov5", cut["suggested_model_type"]
+            assert cut["inspection"]["anchors"] == J.OWN_ANCHORS, cut["inspection"].get("anchors")
+            assert cut["inspection"]["family"] == v5["suggested_outputs"][0]["family"], cut["inspection"]
+            inh = cut["derivation"]["inherited"]
+            assert inh["from"] == v5["id"] and "anchors" in inh["keys"], inh
+            # so a yolov5 job on the cut needs no anchors typed either
+            st, r = J.submit(a, {"model": cut["id"], "dataset": ds["id"], "target": "maixcam",
+                                 "outputs": outs, "mud": {"model_type": "yolov5",
+                                                          "labels": ["a", "b", "c"]}})
+            flat = [x for row in J.OWN_ANCHORS for x in row]
+            assert st == 202 and r["spec"]["mud"]["anchors"] == flat, (st, r)
+            J.final_state(a.events(r["id"]))
+        R.check("labels_come_from_the_model_and_a_cut_keeps_what_it_cannot_see",
+                labels_come_from_the_model_and_a_cut_keeps_what_it_cannot_see)
+
         lds = J.upload_dataset(low)
         ly = J.upload_model(low, "y11", F.yolov8(eleven=True))
         lshared = dict(shared, model=ly["id"], dataset=lds["id"])
