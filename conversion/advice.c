@@ -356,7 +356,7 @@ cJSON *advice_build(const cJSON *job, long long dataset_images)
 		const char *link = SUGGESTIONS[i].link;
 		char path[128];
 		if (link && strcmp(link, "graph") == 0)
-			snprintf(path, sizeof(path), "/models/%.40s/graph", str(job, "model"));
+			snprintf(path, sizeof(path), "/models/%.0f/graph", num(job, "model", 0));
 		else if (link && strcmp(link, "dataset") == 0)
 			snprintf(path, sizeof(path), "/datasets");
 		else if (link && strcmp(link, "edit") == 0)

@@ -133,7 +133,7 @@ int jobcalib_sample(struct db *db, struct blob_store *bs, const char *dataset, i
 	calib_img_dec_free(d);
 	free(idx);
 	cJSON_Delete(all);
-	cJSON_AddStringToObject(o, "dataset", dataset);
+	cJSON_AddNumberToObject(o, "dataset", (double)ds);
 	cJSON_AddNumberToObject(o, "count", (double)k);
 	cJSON_AddNumberToObject(o, "of", (double)n);
 	cJSON_AddItemToObject(o, "images", pick);

@@ -52,6 +52,20 @@ static struct jobsys *jobsys_of(struct http_req *req)
 	return app->jobsys;
 }
 
+/* A job record's id field ("dataset": 3) as the text the stores take;
+ * 0 when it has none. */
+static int job_id_text(const cJSON *job, const char *key, char *buf, size_t cap)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(job, key);
+	if (cJSON_IsNumber(v) && v->valuedouble >= 1)
+		snprintf(buf, cap, "%lld", (long long)v->valuedouble);
+	else if (cJSON_IsString(v) && v->valuestring[0])
+		snprintf(buf, cap, "%s", v->valuestring);
+	else
+		return 0;
+	return 1;
+}
+
 /* The job's record as the reply; 404 when it is gone.  warnings (may be
  * NULL: a cJSON array) is added as "warnings"; the reply owns it then.
  * "advice" says what to try next when the figures are poor (advice.h);
@@ -73,11 +87,11 @@ static void reply_job_warn(struct http_req *req, unsigned status, long long id, 
 	else
 		cJSON_Delete(warnings);
 	long long images = 0;
-	char dsha[BLOB_HEX_LEN + 1];
-	const char *ds = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "dataset"));
+	char dsha[BLOB_HEX_LEN + 1], ds[32];
 	struct kiln_err ignored;
 	kiln_err_clear(&ignored);
-	if (ds == NULL || jobsys_dataset(jobsys_of(req), ds, dsha, &images, &ignored) != 0)
+	if (!job_id_text(o, "dataset", ds, sizeof(ds)) ||
+	    jobsys_dataset(jobsys_of(req), ds, dsha, &images, &ignored) != 0)
 		images = 0;  /* a deleted set: advice without a count */
 	cJSON *adv = advice_build(o, images);
 	cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "error");
@@ -97,16 +111,23 @@ static void reply_job(struct http_req *req, unsigned status, long long id)
 
 /* --- submit --------------------------------------------------------------------- */
 
-/* {"model": 3} is what a person types; the spec's ids are strings. */
-static void id_as_text(cJSON *spec, const char *key)
+/* Ids are numbers in the API, as every record's "id" is (issue 17): {"model":
+ * 3}.  A string ("3"), a fraction or 0 is a 400 naming the field, as device
+ * assignment answers.  The conversion library's spec holds ids as text
+ * (conversion/spec.c), so the number is written into the spec as text here. */
+static int id_as_text(cJSON *spec, const char *key, struct kiln_err *err)
 {
 	cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, key);
-	if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble < 1e15 &&
-	    v->valuedouble == (double)(long long)v->valuedouble) {
-		char buf[32];
-		snprintf(buf, sizeof(buf), "%lld", (long long)v->valuedouble);
-		cJSON_ReplaceItemInObjectCaseSensitive(spec, key, cJSON_CreateString(buf));
-	}
+	if (v == NULL)
+		return 0;  /* spec_parse says which are required */
+	if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble >= 1e15 ||
+	    v->valuedouble != (double)(long long)v->valuedouble)
+		return kiln_errf(err, KILN_EINVAL, key, "%s must be the number of a stored %s "
+				 "(the \"id\" POST /api/v1/%ss answered), e.g. 3", key, key, key);
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%lld", (long long)v->valuedouble);
+	cJSON_ReplaceItemInObjectCaseSensitive(spec, key, cJSON_CreateString(buf));
+	return 0;
 }
 
 /* calibration.count against the dataset's size.  The tools refuse more
@@ -221,8 +242,8 @@ static int submit_spec(struct http_req *req, cJSON *in, int create, long long *i
 	char *key_text = NULL;
 	char msha[BLOB_HEX_LEN + 1], dsha[BLOB_HEX_LEN + 1] = "", tsha[BLOB_HEX_LEN + 1];
 	int rc = 0;
-	id_as_text(in, "model");
-	id_as_text(in, "dataset");
+	if ((rc = id_as_text(in, "model", err)) != 0 || (rc = id_as_text(in, "dataset", err)) != 0)
+		return rc;
 	const char *model = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "model"));
 	const char *dataset = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "dataset"));
 	/* The model first: the spec is checked against its inspection. */
@@ -355,7 +376,7 @@ static void reply_submit_error(struct http_req *req, const struct kiln_err *err,
  * {...}} holds each board's own.  Every board is checked before anything is
  * queued: one that cannot take the model is a 422 naming it, and nothing is
  * created unless "partial": true (then the others run and "refused" lists
- * it).  Answers {"group": "<first job id>", "jobs": [...], "refused": [...]}. */
+ * it).  Answers {"group": <first job id>, "jobs": [...], "refused": [...]}. */
 #define MULTI_MAX 16
 
 /* The spec keys a board may set for itself under target_options.<board>
@@ -507,9 +528,7 @@ static void submit_many(struct http_req *req, const cJSON *body)
 		if (jobs_get(jobsys_jobs(jobsys_of(req)), id, &j, &err) == 0)
 			cJSON_AddItemToArray(jobs, j);
 	}
-	char g[32];
-	snprintf(g, sizeof(g), "%lld", group);
-	cJSON_AddStringToObject(reply, "group", g);
+	cJSON_AddNumberToObject(reply, "group", (double)group);
 	http_reply_json(req, 202, reply);
 	reply = NULL;
 out:
@@ -578,9 +597,7 @@ void route_groups_get(struct http_req *req)
 		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
 		return;
 	}
-	char g[32];
-	snprintf(g, sizeof(g), "%lld", id);
-	cJSON_AddStringToObject(o, "group", g);
+	cJSON_AddNumberToObject(o, "group", (double)id);
 	for (int i = 0; i < n; i++) {
 		cJSON *j = NULL;
 		if (jobs_get(jobs, ids[i], &j, &err) != 0)
@@ -609,9 +626,11 @@ void route_jobs_calibration(struct http_req *req)
 	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(j, "spec");
 	const cJSON *cal = cJSON_GetObjectItemCaseSensitive(spec, "calibration");
 	const cJSON *count = cJSON_GetObjectItemCaseSensitive(cal, "count");
-	const char *ds = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "dataset"));
-	if (jobcalib_sample(app->db, app->blobs, ds, cJSON_IsNumber(count) ? count->valueint : 0, 0,
-			    &o, &err) != 0) {
+	char ds[32];
+	if (!job_id_text(j, "dataset", ds, sizeof(ds)))
+		ds[0] = '\0';
+	if (jobcalib_sample(app->db, app->blobs, ds[0] ? ds : NULL,
+			    cJSON_IsNumber(count) ? count->valueint : 0, 0, &o, &err) != 0) {
 		cJSON_Delete(j);
 		http_reply_kerr(req, &err);
 		return;

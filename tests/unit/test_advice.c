@@ -22,7 +22,7 @@ static cJSON *job(const char *t, const double *cos, int n, double tol, const cha
 	cJSON *j = cJSON_CreateObject();
 	cJSON_AddNumberToObject(j, "id", 7);
 	cJSON_AddStringToObject(j, "target", t);
-	cJSON_AddStringToObject(j, "model", "3");
+	cJSON_AddNumberToObject(j, "model", 3);
 	cJSON_AddItemToObject(j, "spec", cJSON_Parse(spec));
 	cJSON *res = cJSON_AddObjectToObject(j, "results");
 	cJSON *rows = cJSON_AddArrayToObject(res, "rows");

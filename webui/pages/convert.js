@@ -219,7 +219,7 @@ export default async function render(main, { query, go }) {
 
 	function spec() {
 		const ids = chosen();
-		const s = { model: Number(modelSel.value) || modelSel.value, dataset: Number(dataSel.value) || dataSel.value };
+		const s = { model: Number(modelSel.value), dataset: Number(dataSel.value) };
 		if (ids.length === 1) s.target = ids[0];
 		else s.targets = ids;
 		if (nameIn.value.trim()) s.name = nameIn.value.trim();
