@@ -547,6 +547,16 @@ await test('five_boards_from_one_form_give_the_boards_grid', async () => {
 	await shot(page, '20b-boards-grid');
 });
 
+await test('labels_come_from_the_coco_preset_or_the_models_metadata', async () => {
+	await page.goto(`${BASE}/#/convert?model=${modelId}`);
+	await page.locator('#labels-model:not([disabled])').waitFor();
+	await page.locator('#labels-coco').click();
+	const coco = (await page.inputValue('#f-mud-labels')).split('\n');
+	if (coco.length !== 80 || coco[0] !== 'person' || coco[79] !== 'toothbrush') throw new Error('COCO preset: ' + coco.length + ' ' + coco[0]);
+	await page.locator('#labels-model').click();
+	if ((await page.inputValue('#f-mud-labels')) !== 'a\nb\nc\nd') throw new Error('model names: ' + await page.inputValue('#f-mud-labels'));
+});
+
 // the tests below start on the first maixcam job's page
 if (firstJob !== null) {
 	await page.goto(`${BASE}/#/jobs/${firstJob}`);
