@@ -120,7 +120,9 @@ int jobcalib_sample(struct db *db, struct blob_store *bs, const char *dataset, i
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
 	}
 	struct calib_img_dec *d = NULL;
-	if (hashes && calib_img_dec_new(&d, err) != 0)
+	struct kiln_err derr;
+	kiln_err_clear(&derr);
+	if (hashes && calib_img_dec_new(&d, &derr) != 0)
 		d = NULL;  /* no hashes: the duplicate check falls back to sha256 */
 	for (size_t i = 0; i < k; i++) {
 		cJSON *im = cJSON_Duplicate(cJSON_GetArrayItem(all, (int)idx[i]), 1);
