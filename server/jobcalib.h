@@ -8,8 +8,10 @@
  *   jobcalib_sample(db, bs, dataset, count, hashes, &json, err)
  *     {"dataset", "count" (images used), "of" (the set's size), "images":
  *      [{"entry", "sha256", "width", "height"[, "dhash"]}]} in set order;
- *     hashes = 1 adds each image's difference hash (decodes each image at
- *     1/8 scale: about a millisecond an image), at most JOBCALIB_MAX_HASH.
+ *     hashes = 1 adds each image's difference hash, to the first
+ *     JOBCALIB_MAX_HASH images: it decodes each one (at the smallest DCT
+ *     scale), about 2 ms of CPU per 1024x768 photo (432 ms for 200 real
+ *     photos, 1.4 s for 200 of noise), and it runs in the submit request.
  *   jobcalib_warnings(db, bs, spec, &warnings, err)
  *     the quality warnings for a parsed spec (new cJSON array).
  */
@@ -22,7 +24,7 @@
 #include "runtime/db.h"
 #include "runtime/kiln_err.h"
 
-#define JOBCALIB_MAX_HASH 2000
+#define JOBCALIB_MAX_HASH 500
 
 struct job_spec;
 
