@@ -228,9 +228,14 @@ export default async function render(main, { params, go }) {
 		fill(errBox, job.error ? h('div', { class: 'alert bad', role: 'alert' },
 			h('strong', null, `${job.error.code}: ${job.error.message}`), NEXT_STEP[job.error.code] || 'Read the log below; Retry when the cause is fixed.') : null);
 		fill(figsBox, resultsPanel(job));
-		fill(adviceBox, advicePanel(job, resubmit));
+		// redrawn only when they change: every event redraws the state, and
+		// a button under the pointer must stay the same button
+		const advKey = JSON.stringify(job.advice || null);
+		if (adviceBox.dataset.key !== advKey) { adviceBox.dataset.key = advKey; fill(adviceBox, advicePanel(job, resubmit)); }
 		const stored = (job.spec && job.spec.warnings) || [];
-		fill(warnBox, warningsPanel([...stored, ...live.filter((w) => !stored.some((x) => x.message === w.message))]));
+		const warns = [...stored, ...live.filter((w) => !stored.some((x) => x.message === w.message))];
+		const warnKey = JSON.stringify(warns);
+		if (warnBox.dataset.key !== warnKey) { warnBox.dataset.key = warnKey; fill(warnBox, warningsPanel(warns)); }
 		if (!calBox.firstChild) fill(calBox, calibrationLine(job));
 		const cancel = h('button', { type: 'button', class: 'danger' }, 'Cancel');
 		cancel.addEventListener('click', () => act('cancel'));
