@@ -25,6 +25,7 @@
 #include "runtime/embed.h"
 #include "server/http.h"
 #include "server/jobsys.h"
+#include "server/reinspect.h"
 #include "server/routes.h"
 #include "server/session.h"
 #include "runtime/workpool.h"
@@ -222,6 +223,16 @@ int main(int argc, char **argv)
 	if (created)
 		fprintf(stderr, "level=info msg=\"created the first admin token; sign in with "
 			"the token in this file\" file=%s/admin.token\n", cfg.data_dir);
+	/* Models inspected by an older kilnd lack the newer fields (anchors,
+	 * per-board suggestions): inspected again before any job reads them. */
+	int reinspected = 0, reinspect_failed = 0;
+	if (reinspect_stale(app.db, app.blobs, &reinspected, &reinspect_failed, &err) != 0) {
+		logf_err("cannot re-inspect the stored models", &err);
+		goto out;
+	}
+	if (reinspected || reinspect_failed)
+		fprintf(stderr, "level=info msg=\"re-inspected stored models\" done=%d failed=%d\n",
+			reinspected, reinspect_failed);
 	/* Before HTTP: the job routes call into it, and the workers first put
 	 * back the jobs a crash left running (runtime/JOBS.md). */
 	if (jobsys_start(&cfg, app.db, app.blobs, &app.jobsys, &err) != 0) {

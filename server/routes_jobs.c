@@ -251,6 +251,7 @@ static int submit_spec(struct http_req *req, cJSON *in, int create, long long *i
 	    (dataset && (rc = jobsys_dataset(js, dataset, dsha, &images, err)) != 0) ||
 	    (rc = spec_parse(in, insp, &s, err)) != 0 ||
 	    (rc = fit_calibration(in, s, dataset, images, &warning, err)) != 0 ||
+	    (rc = recipe_check(s, err)) != 0 ||
 	    (rc = loader_check_submit(s, insp, err)) != 0 ||
 	    (rc = check_outputs(req, msha, s, err)) != 0 ||
 	    (s->test_image[0] && (rc = jobsys_test_image(js, s->dataset, s->test_image, tsha,

@@ -155,6 +155,14 @@ await test('uploading_a_yolo_model_shows_its_suggested_outputs', async () => {
 	if (!mc2.includes('/model.22/Concat_1_output_0') || mc2.includes('cv2.0.2')) throw new Error('maixcam2 row: ' + mc2);
 	const rc = await page.locator('#compat tr[data-target="recamera"]').innerText();
 	if (!rc.includes('/model.22/cv2.0/cv2.0.2/Conv_output_0')) throw new Error('recamera row: ' + rc);
+	// Metis and AXera-Pi: the three box Convs first (voyager-sdk
+	// ax_models/decoders/yolo.py _guess_yolo_model; ax-samples
+	// ax_yolov8s_steps.cc), so cv2.1 comes before cv3.0 in their rows
+	for (const b of ['metis', 'axera-pi']) {
+		const row = await page.locator(`#compat tr[data-target="${b}"]`).innerText();
+		const i1 = row.indexOf('/model.22/cv2.1/cv2.1.2/Conv_output_0'), i0 = row.indexOf('/model.22/cv3.0/cv3.0.2/Conv_output_0');
+		if (i1 < 0 || i0 < 0 || i1 > i0 || !row.includes('head-convs-boxes-first')) throw new Error(b + ' row: ' + row);
+	}
 	await shot(page, '03-model');
 });
 
@@ -271,6 +279,25 @@ await test('pages_fit_a_360px_phone', async () => {
 		await page.goto(`${BASE}/${path}`);
 		await page.locator('main h1').first().waitFor();
 		await page.waitForTimeout(300);
+		const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+		if (over > 1) throw new Error(`${path} is ${over}px wider than the phone`);
+		await shot(page, name);
+	}
+	// Wide tables are cards on a phone: the matrix's last column (Notes) is
+	// on screen, not scrolled off to the right (issue 17).
+	await page.goto(`${BASE}/#/models/${modelId}`);
+	const notes = page.locator('#compat td[data-label="Notes"]').first();
+	await notes.waitFor();
+	const box = await notes.boundingBox();
+	if (!box || box.x < 0 || box.x + box.width > 361) throw new Error('matrix notes off screen: ' + JSON.stringify(box));
+	// The toolchain strip is one line that opens on demand.
+	const strip = page.locator('details.tc-all');
+	if (await strip.evaluate((d) => d.open)) throw new Error('the toolchain strip is open on a phone');
+	await strip.locator('summary').click();
+	await page.locator('.strip .tc').first().waitFor();
+	for (const [path, name] of [['#/jobs', '13-phone-jobs'], ['#/datasets', '13b-phone-datasets'], ['#/devices', '13c-phone-devices']]) {
+		await page.goto(`${BASE}/${path}`);
+		await page.locator('main h1').first().waitFor();
 		const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 		if (over > 1) throw new Error(`${path} is ${over}px wider than the phone`);
 		await shot(page, name);
