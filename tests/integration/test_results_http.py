@@ -66,7 +66,13 @@ def main():
         def five_boards_from_one_request_with_their_defaults():
             # no calibration.count: each board's default, lowered to the
             # set's 5 images; MaixCAM2's method is its own (target_options)
-            st, r = J.submit(a, dict(shared, targets=BOARDS, target_options={
+            # a classifier: every board's loader takes one (AXera-Pi's YOLOv8
+            # program wants ArgMax outputs an Ultralytics export lacks)
+            cls = J.upload_model(a, "cls", F.classifier())
+            five = {"model": cls["id"], "dataset": ds["id"], "name": "cls", "outputs": "suggested",
+                    "input": {"mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375]},
+                    "mud": {"model_type": "classifier", "labels": ["a", "b", "c", "d", "e"]}}
+            st, r = J.submit(a, dict(five, targets=BOARDS, target_options={
                 "maixcam2": {"calibration": {"method": "Percentile"}, "npu_builds": "npu"}}))
             assert st == 202, (st, r)
             assert [j["target"] for j in r["jobs"]] == BOARDS and r["refused"] == [], r
