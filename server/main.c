@@ -242,7 +242,7 @@ int main(int argc, char **argv)
 	/* The deployment runner picks up deployments queued before a restart. */
 	struct deploy_opts dopts = {app.db, app.blobs, cfg.data_dir, cfg.deploy_connect_timeout,
 				    cfg.deploy_step_timeout};
-	if (deploy_start(&dopts, &err) != 0) {
+	if (deploy_start(&dopts, &app.deploy, &err) != 0) {
 		logf_err("cannot start the deployment runner", &err);
 		goto out;
 	}
@@ -281,7 +281,7 @@ int main(int argc, char **argv)
 	}
 	/* A deployment that ends wakes the ?wait=N requests parked on it. */
 	routes_notify_set(srv);
-	deploy_set_listener(wake_parked, NULL);
+	deploy_set_listener(app.deploy, wake_parked, NULL);
 	char addr[200];
 	snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
 		 http_server_port(srv));
@@ -299,20 +299,20 @@ int main(int argc, char **argv)
 	sigwait(&stop_set, &sig);
 	fprintf(stderr, "level=info msg=\"stopping\" signal=%s grace_s=%d\n",
 		sig == SIGINT ? "SIGINT" : "SIGTERM", cfg.shutdown_grace);
-	deploy_set_listener(NULL, NULL);
+	deploy_set_listener(app.deploy, NULL, NULL);
 	routes_notify_set(NULL);
 	http_server_stop(srv, cfg.shutdown_grace);
 	srv = NULL;
 	rc = 0;
 out:
-	deploy_set_listener(NULL, NULL);
+	deploy_set_listener(app.deploy, NULL, NULL);
 	routes_notify_set(NULL);
 	http_server_stop(srv, 0);
 	workpool_free(app.work); /* after HTTP: offloaded requests use it until then */
 	routes_datasets_stop();    /* a running ingest ends at its next step */
 	workpool_free(app.ingest); /* queued ingests fail; the running one is joined */
 	jobsys_stop(app.jobsys); /* after HTTP: handlers use it until then */
-	deploy_stop();           /* before the database it writes to closes */
+	deploy_stop(app.deploy); /* before the database it writes to closes */
 	blob_store_close(app.blobs);
 	db_close(app.db);
 	if (alog && alog != stderr)

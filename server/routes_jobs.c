@@ -173,17 +173,9 @@ static int fit_calibration(const cJSON *body, struct job_spec *s, const char *da
 static void set_cache_key(struct http_req *req, long long id, const char *key)
 {
 	struct app *app = http_req_app(req);
-	sqlite3 *c = db_conn(app->db);
-	sqlite3_stmt *st = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "UPDATE jobs SET cache_key = ? WHERE id = ?", -1,
-					   &st, NULL) != SQLITE_OK) {
-		sqlite3_finalize(st);
-		return;  /* only a later cache hit is lost */
-	}
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, id);
-	sqlite3_step(st);
-	sqlite3_finalize(st);
+	struct kiln_err err;
+	/* On failure only a later cache hit is lost. */
+	jobs_set_cache_key(jobsys_jobs(app->jobsys), id, key, &err);
 }
 
 /* Every output the spec names must be a tensor of the model: otherwise the
