@@ -491,6 +491,7 @@ const waitFinal = (state) => page.locator('.meta .badge', { hasText: state }).wa
 
 await test('the_job_page_shows_the_calibration_images_and_the_warnings', async () => {
 	if (bundleId === null) return { skip: 'no maixcam job' };
+	await page.setViewportSize({ width: 1280, height: 860 }); // whatever an earlier test left
 	firstJob = Number(page.url().match(/#\/jobs\/(\d+)$/)[1]);
 	const job = await jobOf(firstJob);
 	const n = job.spec.calibration.count;
