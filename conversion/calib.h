@@ -191,6 +191,17 @@ int calib_materialize(struct blob_store *bs, const char *const *sha256, size_t n
  * calibrated with.  n == 0 gives 0. */
 size_t calib_first_pick(size_t n, size_t count, uint64_t seed);
 
+/* The seed every job samples its calibration images with: the same set and
+ * count give the same images, so the cache key stays honest and a job's
+ * sample can be listed again later (server/jobsys.c, server/jobcalib.c). */
+#define CALIB_JOB_SEED 0
+
+/* The set-order indexes (0..n-1, ascending) of the images calib_materialize
+ * writes for n images, count and seed: which images a job calibrated on.
+ * *idx is a new array of n entries of which the first *k are the sample;
+ * caller frees with free().  -1 when out of memory. */
+int calib_sample(size_t n, size_t count, uint64_t seed, size_t **idx, size_t *k);
+
 /* A contact sheet of up to 64 images (evenly spaced through the set), each
  * letterboxed into a cell x cell square (0: 128), as a JPEG.  *jpeg is new;
  * caller frees with free(). */

@@ -119,6 +119,13 @@ static size_t *sample(size_t n, size_t k, uint64_t seed)
 	return idx;
 }
 
+int calib_sample(size_t n, size_t count, uint64_t seed, size_t **idx, size_t *k)
+{
+	*k = count == 0 || count > n ? n : count;
+	*idx = sample(n, *k, seed);
+	return *idx ? 0 : -1;
+}
+
 size_t calib_first_pick(size_t n, size_t count, uint64_t seed)
 {
 	if (n == 0)

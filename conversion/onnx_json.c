@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conversion/onnx_names.h"
 #include "conversion/target_ops.h"
 
 static cJSON *vinfo_json(const struct onnx_model *m, uint32_t vi)
@@ -126,6 +127,10 @@ cJSON *onnx_inspect_json(const struct onnx_model *m)
 	for (uint32_t i = 0; md && i < m->nmeta; i++)
 		if (!cJSON_HasObjectItem(md, m->meta[i].key))
 			cJSON_AddStringToObject(md, m->meta[i].key, m->meta[i].value);
+	/* Ultralytics' class names, as labels a job takes by default */
+	cJSON *names = onnx_names_labels(cJSON_GetStringValue(cJSON_GetObjectItem(md, "names")));
+	if (names)
+		cJSON_AddItemToObject(o, "suggested_labels", names);
 	cJSON *ext = cJSON_AddArrayToObject(o, "external_data");
 	for (uint32_t i = 0; ext && i < m->ninits; i++) {
 		const struct onnx_init *x = &m->inits[i];

@@ -17,11 +17,14 @@
 
 #include "conversion/target_ops.h"
 
-/* "compared_on" is written by Kiln at submit (jobsys_compared_on) and read
- * back with the stored spec; one given in a request is ignored. */
+/* "compared_on" and "warnings" are written by Kiln at submit
+ * (jobsys_compared_on, the calibration checks in routes_jobs.c) and read
+ * back with the stored spec; ones given in a request are ignored, so a
+ * stored spec can be submitted again as it is. */
 static const char *const TOP_KEYS[] = {"model", "dataset", "target", "name", "input", "outputs",
 				       "quantize", "calibration", "tolerance", "target_options",
-				       "mud", "test_image", "cache", "compared_on", NULL};
+				       "mud", "test_image", "cache", "compared_on", "warnings",
+				       NULL};
 static const char *const INPUT_KEYS[] = {"shape", "pixel_format", "mean", "scale", "std",
 					 "keep_aspect_ratio", "layout", NULL};
 static const char *const CALIB_KEYS[] = {"count", "method", NULL};
@@ -850,9 +853,32 @@ static int yolov5_anchors(struct job_spec *s, const cJSON *insp, struct kiln_err
 			 "[10,13,16,30,33,23,30,61,62,45,59,119,116,90,156,198,373,326]");
 }
 
+/* No mud.labels: the class names the model carries (an Ultralytics
+ * export's metadata "names", onnx_names.h), when every one is a usable
+ * MUD label, so nobody types 80 labels per board. */
+static int labels_from_model(struct job_spec *s, const cJSON *insp, struct kiln_err *err)
+{
+	const cJSON *names = cJSON_GetObjectItemCaseSensitive(insp, "suggested_labels");
+	int n = cJSON_GetArraySize(names);
+	if (s->n_labels || !cJSON_IsArray(names) || n < 1 || n > 4096)
+		return 0;
+	const cJSON *x;
+	cJSON_ArrayForEach(x, names)
+		if (!cJSON_IsString(x) || !spec_label_ok(x->valuestring))
+			return 0;
+	if ((s->labels = calloc((size_t)n + 1, sizeof(char *))) == NULL)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	cJSON_ArrayForEach(x, names)
+		if ((s->labels[s->n_labels++] = xstrdup(x->valuestring)) == NULL)
+			return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	return 0;
+}
+
 static int check_mud_needs(struct job_spec *s, const cJSON *insp, struct kiln_err *err)
 {
 	int rc;
+	if (in_list(s->model_type, NEED_LABELS) && (rc = labels_from_model(s, insp, err)) != 0)
+		return rc;
 	if (in_list(s->model_type, NEED_LABELS) && s->n_labels == 0 &&
 	    strcmp(s->t->bundle, "mud") == 0)
 		return kiln_errf(err, KILN_EINVAL, "mud.labels",

@@ -35,7 +35,7 @@ struct jobs {
 #define JOB_COLS "id, model, dataset, target, spec, state, step, step_index, " \
 	"json_array_length(plan, '$.steps'), progress, attempt, error_code, error_message, " \
 	"cache_key, cached_from, created_at, started_at, finished_at, bundle, figures, " \
-	"cancel_requested, slurm_job, slurm_steps"
+	"cancel_requested, slurm_job, slurm_steps, group_id"
 
 static const char *const STATES[] = {
 	"queued", "running", "succeeded", "failed", "cancelled", NULL,
@@ -294,6 +294,7 @@ static cJSON *job_json(sqlite3_stmt *st, int with_spec)
 	cJSON_AddBoolToObject(o, "cancel_requested", sqlite3_column_int(st, 20) != 0);
 	add_int(o, "slurm_job", st, 21);
 	add_json(o, "slurm_steps", st, 22, 1);
+	add_int(o, "group", st, 23);
 	/* One job's page: the figures as labelled rows, worst output first
 	 * (results.h).  The list leaves them out: it is read far more often. */
 	if (with_spec) {
@@ -1413,4 +1414,46 @@ int jobs_requeue_resume(struct jobs *j, int64_t id, struct kiln_err *err)
 	int rc = requeue_unlocked(j, id, 1, err);
 	pthread_mutex_unlock(&j->wlock);
 	return rc;
+}
+
+/* --- groups (several boards from one submit) ---------------------------------- */
+
+int jobs_set_group(struct jobs *j, int64_t id, int64_t group, struct kiln_err *err)
+{
+	pthread_mutex_lock(&j->wlock);
+	sqlite3 *c = conn(j, err);
+	sqlite3_stmt *st = NULL;
+	int rc = c == NULL ? KILN_EIO : prep(c, "UPDATE jobs SET group_id = ? WHERE id = ?", &st, err);
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, group);
+		sqlite3_bind_int64(st, 2, id);
+		rc = run(c, st, err);
+	}
+	pthread_mutex_unlock(&j->wlock);
+	return rc;
+}
+
+int jobs_group(struct jobs *j, int64_t group, int64_t *ids, int cap, int *n,
+	       struct kiln_err *err)
+{
+	*n = 0;
+	sqlite3 *c = conn(j, err);
+	if (c == NULL)
+		return KILN_EIO;
+	sqlite3_stmt *st;
+	int rc = prep(c, "SELECT id FROM jobs WHERE group_id = ? ORDER BY id LIMIT ?", &st, err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, group);
+	sqlite3_bind_int(st, 2, cap);
+	int s;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW && *n < cap)
+		ids[(*n)++] = sqlite3_column_int64(st, 0);
+	if (s != SQLITE_DONE && s != SQLITE_ROW)
+		return db_fail(c, st, err);
+	sqlite3_finalize(st);
+	if (*n == 0)
+		return kiln_errf(err, KILN_ENOTFOUND, "id", "no job group %lld (a group is the "
+				 "first job id of a \"targets\" submit)", (long long)group);
+	return 0;
 }

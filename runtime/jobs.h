@@ -25,6 +25,11 @@
  *                              (submit and retry: KILN_ELIMIT when the owner
  *                              already has max_queued_per_owner queued jobs;
  *                              a cache hit queues nothing and is never refused)
+ *   jobs_set_group(j, id, group, err)   marks a job as one board of a
+ *                              "targets" submit (group = its first job id)
+ *   jobs_group(j, group, ids, cap, &n, err)
+ *                              the group's job ids, oldest first (at most cap);
+ *                              an unknown group is KILN_ENOTFOUND
  *   jobs_set_cache_key(j, id, key, err)   a forced rebuild's key, set after
  *                              submit so later jobs can reuse its bundle
  *   jobs_each_finished(j, &filter, fn, arg, err)
@@ -52,7 +57,8 @@
  *   "error": {"code", "message"} | null, "cache_key", "cached_from",
  *   "created", "started", "finished", "bundle", "figures": [...],
  *   "cancel_requested", "slurm_job", "slurm_steps" (where each step ran:
- *   [{"attempt", "step", "slurm_job", "node"}]), "results" (jobs_get only: the figures as
+ *   [{"attempt", "step", "slurm_job", "node"}]), "group" (null unless one
+ *   board of a "targets" submit), "results" (jobs_get only: the figures as
  *   labelled rows, worst output first, see results.h)}
  */
 #ifndef KILN_JOBS_H
@@ -143,6 +149,9 @@ int jobs_list(struct jobs *j, const char *state, int limit, int64_t after, cJSON
 	      struct kiln_err *err);
 int jobs_cancel(struct jobs *j, int64_t id, struct kiln_err *err);
 int jobs_retry(struct jobs *j, int64_t id, struct kiln_err *err);
+int jobs_set_group(struct jobs *j, int64_t id, int64_t group, struct kiln_err *err);
+int jobs_group(struct jobs *j, int64_t group, int64_t *ids, int cap, int *n,
+	       struct kiln_err *err);
 
 /* Which finished jobs jobs_each_finished() visits; every set field must
  * match.  Strings are compared as stored (ids as text, times as db_now()). */

@@ -36,7 +36,7 @@
 #define PROBE_TIMEOUT_MS ENGINE_PROBE_TIMEOUT_MS
 /* The calibration sample is the same for the same set: a fixed seed keeps
  * the cache key honest (same inputs, same images chosen). */
-#define CALIB_SEED 0
+#define CALIB_SEED CALIB_JOB_SEED
 
 struct probe_cache {
 	struct engine_status st;

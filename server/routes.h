@@ -92,6 +92,8 @@ void route_jobs_cancel(struct http_req *req);
 void route_jobs_retry(struct http_req *req);
 void route_jobs_plan(struct http_req *req);
 void route_jobs_log(struct http_req *req);
+void route_jobs_calibration(struct http_req *req);
+void route_groups_get(struct http_req *req);
 void route_jobs_events(struct http_req *req);
 void route_targets(struct http_req *req);
 

@@ -26,8 +26,10 @@
 #include <unistd.h>
 
 #include "server/app.h"
+#include "conversion/advice.h"
 #include "conversion/bundle.h"
 #include "server/diskfree.h"
+#include "server/jobcalib.h"
 #include "server/jobsys.h"
 #include "conversion/loader_check.h"
 #include "conversion/onnx.h"
@@ -50,26 +52,52 @@ static struct jobsys *jobsys_of(struct http_req *req)
 	return app->jobsys;
 }
 
-/* The job's record as the reply; 404 when it is gone. */
-/* warning (may be NULL) is added to the reply as "warnings": [it]; the
- * reply owns it then. */
-static void reply_job_warn(struct http_req *req, unsigned status, long long id, cJSON *warning)
+/* A job record's id field ("dataset": 3) as the text the stores take;
+ * 0 when it has none. */
+static int job_id_text(const cJSON *job, const char *key, char *buf, size_t cap)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(job, key);
+	if (cJSON_IsNumber(v) && v->valuedouble >= 1)
+		snprintf(buf, cap, "%lld", (long long)v->valuedouble);
+	else if (cJSON_IsString(v) && v->valuestring[0])
+		snprintf(buf, cap, "%s", v->valuestring);
+	else
+		return 0;
+	return 1;
+}
+
+/* The job's record as the reply; 404 when it is gone.  warnings (may be
+ * NULL: a cJSON array) is added as "warnings"; the reply owns it then.
+ * "advice" says what to try next when the figures are poor (advice.h);
+ * a failed job carries it in its error too (below_tolerance, or a tool
+ * that checks its own figures: pulsar2's compiler.check), so a script
+ * reading only the error gets it. */
+static void reply_job_warn(struct http_req *req, unsigned status, long long id, cJSON *warnings)
 {
 	cJSON *o = NULL;
 	struct kiln_err err;
 	kiln_err_clear(&err);
 	if (jobs_get(jobsys_jobs(jobsys_of(req)), id, &o, &err) != 0) {
-		cJSON_Delete(warning);
+		cJSON_Delete(warnings);
 		http_reply_kerr(req, &err);
 		return;
 	}
-	if (warning) {
-		cJSON *w = cJSON_AddArrayToObject(o, "warnings");
-		if (w)
-			cJSON_AddItemToArray(w, warning);
-		else
-			cJSON_Delete(warning);
-	}
+	if (warnings && cJSON_GetArraySize(warnings) > 0)
+		cJSON_AddItemToObject(o, "warnings", warnings);
+	else
+		cJSON_Delete(warnings);
+	long long images = 0;
+	char dsha[BLOB_HEX_LEN + 1], ds[32];
+	struct kiln_err ignored;
+	kiln_err_clear(&ignored);
+	if (!job_id_text(o, "dataset", ds, sizeof(ds)) ||
+	    jobsys_dataset(jobsys_of(req), ds, dsha, &images, &ignored) != 0)
+		images = 0;  /* a deleted set: advice without a count */
+	cJSON *adv = advice_build(o, images);
+	cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "error");
+	if (adv && cJSON_IsObject(e))
+		cJSON_AddItemToObject(e, "advice", cJSON_Duplicate(adv, 1));
+	cJSON_AddItemToObject(o, "advice", adv ? adv : cJSON_CreateNull());
 	char loc[64];
 	snprintf(loc, sizeof(loc), "/api/v1/jobs/%lld", id);
 	http_reply_json(req, status, o);
@@ -195,10 +223,12 @@ static int check_outputs(struct http_req *req, const char *model_sha, const stru
 #define UNAVAIL_MAX 2048
 
 static int submit_spec(struct http_req *req, cJSON *in, int create, long long *id,
-		       cJSON **warning_out, struct kiln_err *err, char unavail[UNAVAIL_MAX])
+		       cJSON **warnings_out, struct kiln_err *err, char unavail[UNAVAIL_MAX])
 {
 	struct jobsys *js = jobsys_of(req);
+	struct app *app = http_req_app(req);
 	cJSON *insp = NULL, *canon_json = NULL, *compared_on = NULL, *warning = NULL;
+	cJSON *warnings = NULL;
 	long long images = 0;
 	struct job_spec *s = NULL;
 	char *key_text = NULL;
@@ -250,6 +280,31 @@ static int submit_spec(struct http_req *req, cJSON *in, int create, long long *i
 	}
 	cJSON_AddItemToObject(canon_json, "compared_on", compared_on);
 	compared_on = NULL;
+	/* What may make the figures poor, said before the job runs: the
+	 * count lowered to the set's size, too few images for the toolchain,
+	 * near-duplicates, shapes far from the input (calib_quality.h).  Kept
+	 * in the spec, so the job's page shows them after a restart too; not
+	 * in the cache key (key_text is made above). */
+	warnings = cJSON_CreateArray();
+	if (warnings == NULL) {
+		rc = kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+		goto out;
+	}
+	if (warning) {
+		cJSON_AddItemToArray(warnings, warning);
+		warning = NULL;
+	}
+	if (s->dataset[0]) {
+		cJSON *q = NULL;
+		struct kiln_err qe;
+		kiln_err_clear(&qe);
+		if (jobcalib_warnings(app->db, app->blobs, s, &q, &qe) == 0)
+			while (q && q->child)
+				cJSON_AddItemToArray(warnings, cJSON_DetachItemViaPointer(q, q->child));
+		cJSON_Delete(q);  /* a set that cannot be listed: no quality warnings */
+	}
+	if (cJSON_GetArraySize(warnings) > 0)
+		cJSON_AddItemToObject(canon_json, "warnings", cJSON_Duplicate(warnings, 1));
 	char image[1100], key[BLOB_HEX_LEN + 1];
 	jobsys_image_id(jobsys_engine(js, s->t->toolchain), image, sizeof(image));
 	struct bundle_key_in kin = {
@@ -276,19 +331,22 @@ static int submit_spec(struct http_req *req, cJSON *in, int create, long long *i
 	*id = jid;
 	if (!cache)
 		set_cache_key(req, jid, key);
-	if (warning && !hit) {
+	const cJSON *w;
+	const cJSON *announce = hit ? NULL : warnings;
+	cJSON_ArrayForEach(w, announce) {
 		/* Also in the job's events, for whoever watches it. */
-		char *text = cJSON_PrintUnformatted(warning);
+		char *text = cJSON_PrintUnformatted(w);
 		if (text)
 			events_publish(jobs_events(jobsys_jobs(js)), jid, "warning", text, NULL);
 		free(text);
 	}
-	if (warning_out) {
-		*warning_out = warning;
-		warning = NULL;
+	if (warnings_out) {
+		*warnings_out = warnings;
+		warnings = NULL;
 	}
 out:
 	cJSON_Delete(warning);
+	cJSON_Delete(warnings);
 	free(key_text);
 	cJSON_Delete(canon_json);
 	cJSON_Delete(compared_on);
@@ -313,6 +371,40 @@ static void reply_submit_error(struct http_req *req, const struct kiln_err *err,
  * created unless "partial": true (then the others run and "refused" lists
  * it).  Answers {"group": <first job id>, "jobs": [...], "refused": [...]}. */
 #define MULTI_MAX 16
+
+/* The spec keys a board may set for itself under target_options.<board>
+ * besides its own options: each board has its own quantize modes,
+ * calibration methods and tolerance (GET /api/v1/targets), so one shared
+ * value would be refused by the others. */
+static const char *const BOARD_SPEC_KEYS[] = {"quantize", "calibration", "tolerance", NULL};
+
+/* sp gets mine's spec keys over its own (calibration merged key by key)
+ * and the rest as its target_options. */
+static void board_options(cJSON *sp, const cJSON *mine)
+{
+	cJSON *opts = cJSON_Duplicate(mine, 1);
+	for (int k = 0; opts && BOARD_SPEC_KEYS[k]; k++) {
+		cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(opts, BOARD_SPEC_KEYS[k]);
+		if (v == NULL)
+			continue;
+		cJSON *shared = cJSON_GetObjectItemCaseSensitive(sp, BOARD_SPEC_KEYS[k]);
+		if (cJSON_IsObject(v) && cJSON_IsObject(shared)) {
+			while (v->child) {
+				cJSON *x = cJSON_DetachItemViaPointer(v, v->child);
+				cJSON_DeleteItemFromObjectCaseSensitive(shared, x->string);
+				cJSON_AddItemToObject(shared, x->string, x);
+			}
+			cJSON_Delete(v);
+		} else {
+			cJSON_DeleteItemFromObjectCaseSensitive(sp, BOARD_SPEC_KEYS[k]);
+			cJSON_AddItemToObject(sp, BOARD_SPEC_KEYS[k], v);
+		}
+	}
+	if (opts && opts->child)
+		cJSON_AddItemToObject(sp, "target_options", opts);
+	else
+		cJSON_Delete(opts);
+}
 
 static void submit_many(struct http_req *req, const cJSON *body)
 {
@@ -376,7 +468,7 @@ static void submit_many(struct http_req *req, const cJSON *body)
 		cJSON_AddStringToObject(sp, "target", names[i]);
 		const cJSON *mine = cJSON_GetObjectItemCaseSensitive(topts, names[i]);
 		if (mine)
-			cJSON_AddItemToObject(sp, "target_options", cJSON_Duplicate(mine, 1));
+			board_options(sp, mine);
 		specs[i] = sp;
 		kiln_err_clear(&errs[i]);
 		cJSON *probe = cJSON_Duplicate(sp, 1);
@@ -420,6 +512,11 @@ static void submit_many(struct http_req *req, const cJSON *body)
 		}
 		if (group == 0)
 			group = id;
+		/* GET /api/v1/groups/{group} finds them again (a lost mark only
+		 * leaves the job out of the grid) */
+		struct kiln_err gerr;
+		kiln_err_clear(&gerr);
+		jobs_set_group(jobsys_jobs(jobsys_of(req)), id, group, &gerr);
 		cJSON *j = NULL;
 		if (jobs_get(jobsys_jobs(jobsys_of(req)), id, &j, &err) == 0)
 			cJSON_AddItemToArray(jobs, j);
@@ -460,12 +557,83 @@ void route_jobs_create(struct http_req *req)
 	}
 	long long id = 0;
 	char unavail[UNAVAIL_MAX] = "";
-	cJSON *warning = NULL;
-	if (submit_spec(req, in, 1, &id, &warning, &err, unavail) != 0)
+	cJSON *warnings = NULL;
+	if (submit_spec(req, in, 1, &id, &warnings, &err, unavail) != 0)
 		reply_submit_error(req, &err, unavail);
 	else
-		reply_job_warn(req, 202, id, warning);
+		reply_job_warn(req, 202, id, warnings);
 	cJSON_Delete(in);
+}
+
+/* --- groups and calibration samples ----------------------------------------------- */
+
+/* GET /api/v1/groups/{id}: the jobs of one "targets" submit, each as GET
+ * /jobs/{id} gives it (figures, advice, bundle), for the boards grid. */
+void route_groups_get(struct http_req *req)
+{
+	long long id;
+	if (routes_id_param(req, "id", &id) != 0)
+		return;
+	struct jobs *jobs = jobsys_jobs(jobsys_of(req));
+	int64_t ids[MULTI_MAX];
+	int n = 0;
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	if (jobs_group(jobs, id, ids, MULTI_MAX, &n, &err) != 0) {
+		http_reply_kerr(req, &err);
+		return;
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON *arr = cJSON_AddArrayToObject(o, "jobs");
+	if (arr == NULL) {
+		cJSON_Delete(o);
+		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
+		return;
+	}
+	cJSON_AddNumberToObject(o, "group", (double)id);
+	for (int i = 0; i < n; i++) {
+		cJSON *j = NULL;
+		if (jobs_get(jobs, ids[i], &j, &err) != 0)
+			continue;  /* deleted between the two reads */
+		cJSON_DeleteItemFromObjectCaseSensitive(j, "figures");  /* "results" has them */
+		cJSON_AddItemToArray(arr, j);
+	}
+	http_reply_json(req, 200, o);
+}
+
+/* GET /api/v1/jobs/{id}/calibration: which images the job calibrated on
+ * (the seeded sample, listed again from the set; jobcalib.h). */
+void route_jobs_calibration(struct http_req *req)
+{
+	long long id;
+	if (routes_id_param(req, "id", &id) != 0)
+		return;
+	struct app *app = http_req_app(req);
+	cJSON *j = NULL, *o = NULL;
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	if (jobs_get(jobsys_jobs(jobsys_of(req)), id, &j, &err) != 0) {
+		http_reply_kerr(req, &err);
+		return;
+	}
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(j, "spec");
+	const cJSON *cal = cJSON_GetObjectItemCaseSensitive(spec, "calibration");
+	const cJSON *count = cJSON_GetObjectItemCaseSensitive(cal, "count");
+	char ds[32];
+	if (!job_id_text(j, "dataset", ds, sizeof(ds)))
+		ds[0] = '\0';
+	if (jobcalib_sample(app->db, app->blobs, ds[0] ? ds : NULL,
+			    cJSON_IsNumber(count) ? count->valueint : 0, 0, &o, &err) != 0) {
+		cJSON_Delete(j);
+		http_reply_kerr(req, &err);
+		return;
+	}
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(cal, "method");
+	cJSON_AddItemToObject(o, "method", m ? cJSON_Duplicate(m, 0) : cJSON_CreateNull());
+	const cJSON *w = cJSON_GetObjectItemCaseSensitive(spec, "warnings");
+	cJSON_AddItemToObject(o, "warnings", w ? cJSON_Duplicate(w, 1) : cJSON_CreateArray());
+	cJSON_Delete(j);
+	http_reply_json(req, 200, o);
 }
 
 /* --- list, one, cancel, retry ------------------------------------------------------ */

@@ -391,10 +391,49 @@ static int derived_name(struct http_req *req, const cJSON *body, const cJSON *pa
 	return 0;
 }
 
+/* What a cut model cannot tell about itself once its head is gone, taken
+ * from its parent's inspection (issue 16): the detected family and model
+ * type, the YOLOv5 anchors (the anchor_grid constants are cut off) and the
+ * class names.  Keys the cut's own inspection has are kept; the derivation
+ * says which were inherited. */
+static const char *const INHERITED[] = {"suggested_model_type", "anchors", "suggested_labels",
+					"family", NULL};
+
+static void inherit_from_parent(cJSON *insp, const cJSON *parent_insp, long long parent,
+				cJSON *derivation)
+{
+	cJSON *took = NULL;
+	/* the family is the first suggestion's (onnx_suggest.c) */
+	const cJSON *sg = cJSON_GetArrayItem(
+		cJSON_GetObjectItemCaseSensitive(parent_insp, "suggested_outputs"), 0);
+	for (int i = 0; insp && parent_insp && INHERITED[i]; i++) {
+		const char *k = INHERITED[i];
+		const cJSON *mine = cJSON_GetObjectItemCaseSensitive(insp, k);
+		const cJSON *theirs = strcmp(k, "family") == 0 ? cJSON_GetObjectItemCaseSensitive(sg, k)
+							      : cJSON_GetObjectItemCaseSensitive(parent_insp, k);
+		if ((mine && !cJSON_IsNull(mine)) || theirs == NULL || cJSON_IsNull(theirs))
+			continue;
+		cJSON_DeleteItemFromObjectCaseSensitive(insp, k);
+		cJSON_AddItemToObject(insp, k, cJSON_Duplicate(theirs, 1));
+		if (took == NULL && (took = cJSON_CreateArray()) == NULL)
+			return;
+		cJSON_AddItemToArray(took, cJSON_CreateString(k));
+	}
+	if (took) {
+		cJSON *o = cJSON_AddObjectToObject(derivation, "inherited");
+		if (o == NULL) {
+			cJSON_Delete(took);
+			return;
+		}
+		cJSON_AddNumberToObject(o, "from", (double)parent);
+		cJSON_AddItemToObject(o, "keys", took);
+	}
+}
+
 /* Adopts the file at tmp as a blob, inspects it and inserts the derived
  * model; replies either way. */
 static void store_derived(struct http_req *req, const char *tmp, const char *name,
-			  long long parent, cJSON *derivation)
+			  long long parent, cJSON *derivation, const cJSON *parent_insp)
 {
 	struct app *app = http_req_app(req);
 	struct kiln_err err;
@@ -409,6 +448,7 @@ static void store_derived(struct http_req *req, const char *tmp, const char *nam
 	}
 	cJSON *insp = onnx_inspect_json(m);
 	onnx_close(m);
+	inherit_from_parent(insp, parent_insp, parent, derivation);
 	char *text = insp ? cJSON_PrintUnformatted(insp) : NULL;
 	char *deriv = cJSON_PrintUnformatted(derivation);
 	cJSON_Delete(insp);
@@ -472,7 +512,19 @@ static void models_cut_work(struct http_req *req)
 			cJSON *d = cJSON_CreateObject();
 			cJSON_AddItemToObject(d, "cut", cJSON_Duplicate(outs, 1));
 			cJSON_AddNumberToObject(d, "nodes", (double)stats.nodes);
-			store_derived(req, tmp, name, id, d);
+			cJSON *full = load_model(req, id, 1, NULL);
+			const cJSON *pi = cJSON_GetObjectItemCaseSensitive(full, "inspection");
+			/* the record lifts these two out of the inspection */
+			cJSON *pinsp = pi ? cJSON_Duplicate(pi, 1) : NULL;
+			for (int k = 0; pinsp && k < 2; k++) {
+				const char *key = k ? "suggested_model_type" : "suggested_outputs";
+				const cJSON *v = cJSON_GetObjectItemCaseSensitive(full, key);
+				if (v)
+					cJSON_AddItemToObject(pinsp, key, cJSON_Duplicate(v, 1));
+			}
+			store_derived(req, tmp, name, id, d, pinsp);
+			cJSON_Delete(pinsp);
+			cJSON_Delete(full);
 			cJSON_Delete(d);
 		}
 	}
@@ -531,7 +583,7 @@ static void models_rewrite_work(struct http_req *req)
 			cJSON_AddNumberToObject(r, "ir_version", ir->valueint);
 			if (opset)
 				cJSON_AddNumberToObject(r, "opset", opset->valueint);
-			store_derived(req, tmp, name, id, d);
+			store_derived(req, tmp, name, id, d, NULL);
 			cJSON_Delete(d);
 		}
 	}

@@ -17,6 +17,8 @@ const routes = [
 	[/^\/convert$/, () => import('./pages/convert.js'), 'convert'],
 	[/^\/jobs$/, () => import('./pages/jobs.js'), 'jobs'],
 	[/^\/jobs\/(?<id>\d+)$/, () => import('./pages/job.js'), 'jobs'],
+	[/^\/jobs\/compare$/, () => import('./pages/compare.js'), 'jobs'],
+	[/^\/groups\/(?<id>\d+)$/, () => import('./pages/group.js'), 'jobs'],
 	[/^\/devices$/, () => import('./pages/devices.js'), 'devices'],
 ];
 

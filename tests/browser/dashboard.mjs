@@ -21,6 +21,7 @@ const BASE = process.env.KILN_BASE;
 const TOKEN = process.env.KILN_TOKEN;
 const OUT = process.env.KILN_OUT;
 const ONNX = process.env.KILN_ONNX;
+const ONNX_CLS = process.env.KILN_ONNX_CLS;
 const CALIB = process.env.KILN_CALIB;
 const CALIB_SLOW = process.env.KILN_CALIB_SLOW;
 const CALIB_DIR = process.env.KILN_CALIB_DIR; // the same images in calib/day and calib/night
@@ -509,6 +510,160 @@ await test('a_maixcam2_job_shows_npu_and_vnpu_columns_and_per_layer_figures', as
 	await page.goto(back);
 	await page.locator('#bundle a', { hasText: 'Download' }).waitFor();
 });
+
+// issue 16: the calibration images a job used and kilnd's warnings about
+// them; Edit and resubmit, Rebuild; advice with one-click resubmit; two
+// jobs compared; five boards from one form and their grid.
+let firstJob = null;
+let rebuiltJob = null;
+let adviceJob = null;
+const jobOf = async (id) => (await fetch(`${BASE}/api/v1/jobs/${id}`, AUTH)).json();
+const waitFinal = (state) => page.locator('.meta .badge', { hasText: state }).waitFor({ timeout: 120000 });
+
+await test('the_job_page_shows_the_calibration_images_and_the_warnings', async () => {
+	if (bundleId === null) return { skip: 'no maixcam job' };
+	await page.setViewportSize({ width: 1280, height: 860 }); // whatever an earlier test left
+	firstJob = Number(page.url().match(/#\/jobs\/(\d+)$/)[1]);
+	const job = await jobOf(firstJob);
+	const n = job.spec.calibration.count;
+	await page.locator('#calib-count').waitFor();
+	if ((await page.locator('#calib-count').innerText()) !== `${n} images`) throw new Error('count: ' + await page.locator('#calib-count').innerText());
+	await page.locator('#calib-images summary').click();
+	await page.locator('#calib-images li').first().waitFor();
+	if ((await page.locator('#calib-images li').count()) !== n) throw new Error('listed images != ' + n);
+	// the default count lowered to the set's size, and fewer than TPU-MLIR's 100
+	const warn = await page.locator('#warnings').innerText();
+	if (!/calibration\.count/.test(warn) || !/fewer than the 100 tpu-mlir recommends/.test(warn)) throw new Error('warnings: ' + warn);
+	await page.locator('#warnings').scrollIntoViewIfNeeded();
+	await shot(page, '19-job-calibration-warnings');
+});
+
+await test('edit_and_resubmit_copies_the_spec_into_the_form', async () => {
+	if (firstJob === null) return { skip: 'no maixcam job' };
+	const job = await jobOf(firstJob);
+	await page.goto(`${BASE}/#/jobs/${firstJob}`);
+	await page.locator('#edit-resubmit').click();
+	await page.waitForURL(/#\/convert\?from=\d+$/);
+	await page.locator('#from-job').waitFor();
+	if ((await page.inputValue('#f-outputs')) !== job.spec.outputs.join('\n')) throw new Error('outputs not copied');
+	if ((await page.inputValue('#f-mud-labels')) !== job.spec.mud.labels.join('\n')) throw new Error('labels not copied');
+	const ticked = await page.locator('#f-targets input:checked').evaluateAll((els) => els.map((e) => e.value));
+	if (ticked.join() !== 'maixcam') throw new Error('boards: ' + ticked.join());
+	await page.fill('#f-name', 'edited');
+	await page.getByRole('button', { name: 'Start conversion' }).click();
+	await page.waitForURL(/#\/jobs\/\d+$/);
+	const id = Number(page.url().match(/#\/jobs\/(\d+)$/)[1]);
+	if (id === firstJob) throw new Error('no new job');
+	const got = await jobOf(id);
+	if (got.spec.name !== 'edited' || got.spec.outputs.join() !== job.spec.outputs.join()) throw new Error('spec: ' + JSON.stringify(got.spec).slice(0, 300));
+	await waitFinal('succeeded');
+});
+
+await test('rebuild_submits_the_same_spec_without_the_cache', async () => {
+	if (firstJob === null) return { skip: 'no maixcam job' };
+	await page.goto(`${BASE}/#/jobs/${firstJob}`);
+	await page.locator('#rebuild').click();
+	await page.waitForURL((u) => /#\/jobs\/\d+$/.test(u.toString()) && !u.toString().endsWith(`/jobs/${firstJob}`));
+	rebuiltJob = Number(page.url().match(/#\/jobs\/(\d+)$/)[1]);
+	await waitFinal('succeeded');
+	const got = await jobOf(rebuiltJob);
+	if (got.spec.cache !== false || got.cached_from !== null) throw new Error(`cache ${got.spec.cache}, cached_from ${got.cached_from}`);
+});
+
+await test('a_job_below_tolerance_shows_advice_and_one_click_resubmits_it', async () => {
+	if (firstJob === null) return { skip: 'no maixcam job' };
+	const job = await jobOf(firstJob);
+	// what webui/components/specs.js resubmittable() does: kilnd's own
+	// additions out, the change in
+	const { compared_on: on, warnings: _w, test_image: ti, ...rest } = job.spec;
+	const spec = { ...rest, ...(on && on.source === 'calibration' ? {} : { test_image: ti }), tolerance: [0.99999, 0.9], cache: false };
+	const r = await fetch(BASE + '/api/v1/jobs', { method: 'POST', headers: { ...AUTH.headers, 'Content-Type': 'application/json' }, body: JSON.stringify(spec) });
+	const j = await r.json();
+	if (r.status !== 202) throw new Error(`POST /jobs: ${r.status} ${JSON.stringify(j).slice(0, 300)}`);
+	await page.goto(`${BASE}/#/jobs/${j.id}`);
+	await waitFinal('failed');
+	await page.locator('#advice').waitFor();
+	const text = await page.locator('#advice').innerText();
+	// MaixCAM: no qtable and no method choice, so BF16 is the change offered
+	if (!/Resubmit with quantize = bf16/.test(text)) throw new Error('advice: ' + text);
+	if (/mixed|Percentile/.test(text)) throw new Error('advice offers what maixcam lacks: ' + text);
+	await page.locator('#advice').scrollIntoViewIfNeeded();
+	await shot(page, '21-job-advice');
+	await page.locator('#advice button[data-advice="bf16"]').click();
+	await page.waitForURL((u) => !u.toString().endsWith(`/jobs/${j.id}`));
+	adviceJob = Number(page.url().match(/#\/jobs\/(\d+)$/)[1]);
+	const got = await jobOf(adviceJob);
+	if (got.spec.quantize !== 'bf16') throw new Error('resubmitted quantize ' + got.spec.quantize);
+	await page.locator('.meta .badge', { hasText: /succeeded|failed/ }).waitFor({ timeout: 120000 });
+});
+
+await test('two_jobs_side_by_side_show_the_spec_and_figures_diff', async () => {
+	if (adviceJob === null) return { skip: 'no advised job' };
+	await page.goto(`${BASE}/#/jobs/compare?a=${firstJob}&b=${adviceJob}`);
+	await page.locator('#spec-diff').waitFor();
+	const keys = await page.locator('#spec-diff tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.key));
+	for (const k of ['quantize', 'tolerance', 'cache']) if (!keys.includes(k)) throw new Error('diff lacks ' + k + ': ' + keys.join(' '));
+	if (keys.includes('model') || keys.includes('mud.labels')) throw new Error('equal fields listed: ' + keys.join(' '));
+	await page.locator('#figures-diff').waitFor();
+	const heads = await page.locator('#figures-diff thead th').allInnerTexts();
+	if (heads.join('|') !== `Output|Build|cosine #${firstJob}|cosine #${adviceJob}|change`) throw new Error('columns: ' + heads.join('|'));
+	if ((await page.locator('#figures-diff tbody tr').count()) < 2) throw new Error('no figure rows');
+	await shot(page, '22-compare');
+});
+
+await test('five_boards_from_one_form_give_the_boards_grid', async () => {
+	if (!CALIB) return { skip: 'no calibration set' };
+	const ds = await (await fetch(BASE + '/api/v1/datasets', AUTH)).json();
+	const boards = ['maixcam', 'recamera', 'maixcam2', 'axera-pi', 'metis'];
+	const set = ds.items.find((d) => d.state === 'ready' && d.images >= 2 && d.images < 10) || ds.items[0];
+	// a classifier: every board's loader takes it (AXera-Pi refuses a
+	// YOLOv8 head without its ArgMax outputs)
+	const up = await fetch(`${BASE}/api/v1/models?name=cls`, { method: 'POST', headers: { ...AUTH.headers, 'Content-Type': 'application/octet-stream' }, body: readFileSync(ONNX_CLS) });
+	const cls = await up.json();
+	if (up.status !== 201 && up.status !== 200) throw new Error('upload: ' + JSON.stringify(cls).slice(0, 200));
+	await page.goto(`${BASE}/#/convert?model=${cls.id}&dataset=${set.id}&targets=${boards.join(',')}`);
+	await page.locator('#convert-form').waitFor();
+	await page.locator('fieldset.board-settings[data-board="metis"]').waitFor();
+	await page.fill('#f-mud-model-type', 'classifier');
+	await page.selectOption('#f-preset', 'imagenet');
+	await page.fill('#f-mud-labels', 'a\nb\nc\nd\ne');
+	// one board's own setting in its own box
+	await page.selectOption('#f-maixcam2-calibration-method', 'MSE');
+	await shot(page, '20a-convert-five-boards');
+	await page.getByRole('button', { name: 'Start 5 conversions' }).click();
+	await page.waitForURL(/#\/groups\/\d+$/);
+	const group = Number(page.url().match(/groups\/(\d+)$/)[1]);
+	await page.locator('#grid').waitFor();
+	await page.waitForFunction(() => [...document.querySelectorAll('#grid tbody tr')].length === 5
+		&& [...document.querySelectorAll('#grid tbody .badge')].every((b) => /succeeded|failed|cancelled/.test(b.textContent)), null, { timeout: 240000 });
+	const g = await (await fetch(`${BASE}/api/v1/groups/${group}`, AUTH)).json();
+	const bad = g.jobs.filter((j) => j.state !== 'succeeded');
+	if (bad.length) throw new Error('not succeeded: ' + bad.map((j) => `${j.target} ${JSON.stringify(j.error)}`).join('; '));
+	const m2 = g.jobs.find((j) => j.target === 'maixcam2');
+	if (m2.spec.calibration.method !== 'MSE') throw new Error('maixcam2 method ' + m2.spec.calibration.method);
+	const rows = await page.locator('#grid tbody tr').evaluateAll((trs) => trs.map((tr) => [tr.dataset.target, tr.innerText]));
+	for (const [t, text] of rows) {
+		if (!/Download/.test(text)) throw new Error(t + ' has no bundle link');
+		if (t === 'metis' ? !/prints no similarity figure/.test(text) : !/worst .* 0\.\d{4}/.test(text)) throw new Error(t + ': ' + text);
+	}
+	await shot(page, '20b-boards-grid');
+});
+
+await test('labels_come_from_the_coco_preset_or_the_models_metadata', async () => {
+	await page.goto(`${BASE}/#/convert?model=${modelId}`);
+	await page.locator('#labels-model:not([disabled])').waitFor();
+	await page.locator('#labels-coco').click();
+	const coco = (await page.inputValue('#f-mud-labels')).split('\n');
+	if (coco.length !== 80 || coco[0] !== 'person' || coco[79] !== 'toothbrush') throw new Error('COCO preset: ' + coco.length + ' ' + coco[0]);
+	await page.locator('#labels-model').click();
+	if ((await page.inputValue('#f-mud-labels')) !== 'a\nb\nc\nd') throw new Error('model names: ' + await page.inputValue('#f-mud-labels'));
+});
+
+// the tests below start on the first maixcam job's page
+if (firstJob !== null) {
+	await page.goto(`${BASE}/#/jobs/${firstJob}`);
+	await page.locator('#bundle a', { hasText: 'Download' }).waitFor();
+}
 
 await test('the_downloaded_bundle_has_the_sha256_the_api_gives', async () => {
 	if (bundleId === null) return { skip: 'no bundle from the maixcam job' };

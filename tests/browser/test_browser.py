@@ -123,6 +123,9 @@ def main():
     os.makedirs(out, exist_ok=True)
     onnx_path = os.path.join(out, "y8.onnx")
     F.save(F.yolov8(), onnx_path)
+    # a classifier: the one model every board's loader takes (issue 16's grid)
+    cls_path = os.path.join(out, "cls.onnx")
+    F.save(F.classifier(), cls_path)
     calib = calib_archive(os.path.join(out, "calib.tar.gz"))
     double = os.path.join(ROOT, "tests", "toolchain-double", "bin")
     ini = "".join(f"[toolchain.{t}]\nengine = local\npath = {double}\n\n"
@@ -135,7 +138,7 @@ def main():
         print("# no openssh-server / openssh-client: the devices test skips", flush=True)
     k = Kilnd(ini)
     env = dict(os.environ, KILN_BASE=k.base, KILN_TOKEN=k.token, KILN_OUT=out,
-               KILN_ONNX=onnx_path, KILN_CALIB=calib or "",
+               KILN_ONNX=onnx_path, KILN_ONNX_CLS=cls_path, KILN_CALIB=calib or "",
                KILN_CALIB_DIR=os.path.join(out, "calib") if calib else "",
                KILN_CALIB_SLOW=slow_archive(os.path.join(out, "slow.tar")) or "",
                KILN_TEST_JPEG=test_jpeg(os.path.join(out, "test.jpg")) or "")

@@ -642,12 +642,14 @@ def main():
             evs = a.events(job["id"])
             assert final_state(evs) == "succeeded", (
                 a.json("GET", f"/api/v1/jobs/{job['id']}")[1].get("error"))
-            w = job.get("warnings") or []
-            assert len(w) == 1 and w[0]["field"] == "calibration.count", job
+            every = job.get("warnings") or []
+            # (and calibration_small, issue 16: 5 is fewer than the SDK's 200)
+            w = [x for x in every if x["field"] == "calibration.count"]
+            assert len(w) == 1, job
             assert w[0]["requested"] == 200 and w[0]["used"] == n, w
             assert f"all {n} of them" in w[0]["message"], w
             warn = [e["data"] for e in evs if e["event"] == "warning"]
-            assert warn == w, (warn, w)
+            assert warn == every, (warn, every)
             st, got = a.json("GET", f"/api/v1/jobs/{job['id']}")
             assert got["spec"]["calibration"]["count"] == n, got["spec"]["calibration"]
             st, plan = a.json("GET", f"/api/v1/jobs/{job['id']}/plan")
@@ -657,9 +659,10 @@ def main():
             st, r = submit(a, dict(body, calibration={"count": n + 1}))
             assert st == 400 and r["error"]["field"] == "calibration.count", (st, r)
             assert f"only {n} images" in r["error"]["message"], r
-            # Exactly as many: no warning.
+            # Exactly as many: no calibration.count warning.
             st, r = submit(a, dict(body, calibration={"count": n}))
-            assert st == 202 and "warnings" not in r, (st, r)
+            assert st == 202, (st, r)
+            assert all(x["field"] != "calibration.count" for x in r.get("warnings", [])), r
             # One image: deploy.py takes --num-cal-images 2..2000
             # (voyager-sdk v1.2.5 axelera/app/config.py), so the job could
             # only fail at its plan; a 400 at submit instead, nothing queued

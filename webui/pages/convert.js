@@ -3,8 +3,14 @@
 // methods, tolerance, each target option with its type, default, bounds and
 // help), so a new board or option needs no change here.  Preprocessing
 // presets fill the input fields; the server's validation error lands next
-// to the field it names.
+// to the field it names.  Several boards at once: tick more than one; the
+// shared options are given once and each board's own (quantize, method,
+// tolerance, options) in its own box; one submit ("targets": [...]) opens
+// the boards grid.  Labels come from the model's metadata (Ultralytics
+// "names") or the COCO-80 preset.  ?from=<job> fills the form from that
+// job's spec (Edit and resubmit).
 import { api, list } from '../api.js';
+import { COCO80 } from '../components/specs.js';
 import { loadTargets } from '../components/toolchains.js';
 import { errorBox, fill, h, pageTitle, shape } from '../ui.js';
 
@@ -54,7 +60,12 @@ export default async function render(main, { query, go }) {
 	const form = h('form', { novalidate: true, id: 'convert-form' });
 	const modelSel = select([['', 'Choose a model…'], ...models.items.map((m) => [m.id, `${m.name} (#${m.id})`])], query.get('model') || '');
 	const dataSel = select([['', 'Choose a calibration set…'], ...datasets.items.map((d) => [d.id, `${d.name} (${d.images} images)`])], query.get('dataset') || '');
-	const targetSel = select(targets.map((t) => [t.id, `${t.id} — ${t.name}`]), query.get('target') || (targets[0] && targets[0].id));
+	// The boards: a checkbox each; the first ticked is the single target.
+	const wanted = new Set((query.get('targets') || query.get('target') || (targets[0] && targets[0].id) || '').split(',').filter(Boolean));
+	const boardChecks = targets.map((t) => h('input', { type: 'checkbox', value: t.id, id: 'f-board-' + t.id, checked: wanted.has(t.id) }));
+	const boardsBox = h('div', { class: 'boards', id: 'f-targets', role: 'group', 'aria-label': 'Boards' },
+		boardChecks.map((c, i) => h('label', { class: 'row board', for: c.id }, c, h('span', null, h('strong', null, targets[i].id), ' ', h('span', { class: 'muted small' }, targets[i].name)))));
+	const chosen = () => boardChecks.filter((c) => c.checked).map((c) => c.value);
 	const nameIn = h('input', { autocomplete: 'off', placeholder: 'model', pattern: '[A-Za-z0-9][A-Za-z0-9._-]{0,39}' });
 
 	// Outputs: the server's suggestion, one of the model's suggestions, or a list.
@@ -78,6 +89,13 @@ export default async function render(main, { query, go }) {
 		const ins = (model.inspection && model.inspection.inputs) || [];
 		fill(modelInfo, ins.map((i) => h('div', null, 'input ', h('code', null, i.name), ' ', shape(i.shape), i.dynamic ? ' — dynamic: give the shape below' : '')));
 		if (!mudType.value && model.suggested_model_type) mudType.value = model.suggested_model_type;
+		const names = (model.inspection && model.inspection.suggested_labels) || [];
+		fromModel.disabled = !names.length;
+		fromModel.textContent = names.length ? `From the model (${names.length} names)` : 'From the model (none in its metadata)';
+		if (names.length && !labels.value.trim()) {
+			labels.value = names.join('\n');
+			labelsSource.textContent = `${names.length} labels from the model's metadata (names)`;
+		}
 	}
 	function syncOutputs() {
 		const v = outSel.value;
@@ -109,27 +127,22 @@ export default async function render(main, { query, go }) {
 	preset.addEventListener('change', applyPreset);
 	applyPreset();
 
-	// Target-specific part, rebuilt when the target changes.
-	const targetBox = h('div');
-	const quant = { el: null };
-	const calCount = h('input', { type: 'number', min: 1, max: 10000 });
-	const calMethod = h('select');
-	const tol = h('input', { autocomplete: 'off' });
-	let optionEls = [];
-	function buildTarget() {
-		const t = targets.find((x) => x.id === targetSel.value);
-		if (!t) return;
-		quant.el = select((t.quantize.allowed || []).map((q) => [q, q]), t.quantize.default);
-		// Empty = the target's default, which kilnd lowers to the set's size
-		// (with a warning); a typed count above the set's size is a 400.
-		calCount.value = '';
-		calCount.placeholder = t.calibration.count != null ? `default ${t.calibration.count}` : '';
+	// Each board's own part, kept per board so ticking another keeps what
+	// was typed.  One board: its fields carry the spec's own keys
+	// (quantize, calibration.method, tolerance, target_options.<key>), so
+	// the server's error lands there; several: under target_options.<board>.
+	const targetBox = h('div', { id: 'board-settings' });
+	const calCount = h('input', { type: 'number', min: 1, max: 10000, id: 'f-calibration-count' });
+	const sections = new Map();
+	function boardSection(t) {
+		if (sections.has(t.id)) return sections.get(t.id);
+		const quant = select((t.quantize.allowed || []).map((q) => [q, q]), t.quantize.default);
 		const methods = t.calibration.methods || [];
-		calMethod.replaceChildren(...(methods.length ? methods.map((m) => h('option', { value: m, selected: m === t.calibration.default_method }, m))
-			: [h('option', { value: '' }, 'fixed by the toolchain')]));
-		calMethod.disabled = !(t.calibration.methods || []).length;
-		tol.value = t.tolerance || '';
-		optionEls = (t.options || []).map((o) => {
+		const calMethod = h('select', null, methods.length ? methods.map((m) => h('option', { value: m, selected: m === t.calibration.default_method }, m))
+			: [h('option', { value: '' }, 'fixed by the toolchain')]);
+		calMethod.disabled = !methods.length;
+		const tol = h('input', { autocomplete: 'off', value: t.tolerance || '' });
+		const optionEls = (t.options || []).map((o) => {
 			let c;
 			if (o.type === 'boolean' || o.type === 'bool') c = h('input', { type: 'checkbox', checked: o.default === true });
 			else if (o.type === 'enum') c = select([['', `default (${o.default ?? 'tool default'})`], ...(o.allowed || []).map((a) => [a, a])], '');
@@ -137,31 +150,78 @@ export default async function render(main, { query, go }) {
 			else c = h('input', { placeholder: Array.isArray(o.default) ? o.default.join(', ') : (o.default ?? '') });
 			return { o, c };
 		});
-		fill(targetBox,
-			h('p', { class: 'muted small' }, `${t.name} · toolchain ${t.toolchain} · hardware ${t.hardware} · bundle ${t.bundle}`),
-			h('div', { class: 'grid' },
-				field('quantize', 'Quantize', quant.el),
-				field('calibration.count', 'Calibration images used', calCount),
-				field('calibration.method', 'Calibration method', calMethod),
-				field('tolerance', 'Tolerance', tol, t.toolchain === 'tpu-mlir' ? 'cosine, euclidean' : 'cosine')),
-			optionEls.length ? h('fieldset', null, h('legend', null, `${t.id} options`),
-				h('div', { class: 'grid' }, optionEls.map(({ o, c }) => field('target_options.' + o.key, o.key, c, o.help)))) : null);
+		const sec = { t, quant, calMethod, tol, optionEls, el: null, single: null };
+		sections.set(t.id, sec);
+		return sec;
 	}
-	targetSel.addEventListener('change', buildTarget);
-	buildTarget();
+	// (Re)draws the board boxes; ids depend on single/several so labels stay unique.
+	function buildTarget() {
+		const ids = chosen();
+		const single = ids.length === 1;
+		const t0 = targets.find((x) => x.id === ids[0]);
+		calCount.placeholder = single && t0 && t0.calibration.count != null ? `default ${t0.calibration.count}` : 'each board\'s default';
+		fill(targetBox, ids.map((id) => {
+			const sec = boardSection(targets.find((x) => x.id === id));
+			const t = sec.t;
+			if (sec.single !== single || !sec.el) {
+				const key = (k) => (single ? k : `target_options.${t.id}.${k}`);
+				const fid = (k) => (single ? undefined : `f-${t.id}-${k}`.replace(/[^a-z0-9-]+/gi, '-'));
+				for (const [el, k] of [[sec.quant, 'quantize'], [sec.calMethod, 'calibration.method'], [sec.tol, 'tolerance']]) el.id = fid(k) || 'f-' + k.replace(/[^a-z0-9]+/gi, '-');
+				for (const { o, c } of sec.optionEls) c.id = fid(o.key) || 'f-target-options-' + o.key.replace(/_/g, '-');
+				sec.el = h('fieldset', { class: 'board-settings', dataset: { board: t.id } }, h('legend', null, single ? `${t.id} settings` : `${t.id} — its own settings`),
+					h('p', { class: 'muted small' }, `${t.name} · toolchain ${t.toolchain} · hardware ${t.hardware} · bundle ${t.bundle}`),
+					h('div', { class: 'grid' },
+						field(key('quantize'), 'Quantize', sec.quant),
+						field(key('calibration.method'), 'Calibration method', sec.calMethod),
+						field(key('tolerance'), 'Tolerance', sec.tol, t.toolchain === 'tpu-mlir' ? 'cosine, euclidean' : 'cosine')),
+					sec.optionEls.length ? h('details', { open: single }, h('summary', null, `${t.id} options`),
+						h('div', { class: 'grid' }, sec.optionEls.map(({ o, c }) => field(single ? 'target_options.' + o.key : `target_options.${t.id}.${o.key}`, o.key, c, o.help)))) : null);
+				sec.single = single;
+			}
+			return sec.el;
+		}), ids.length ? null : h('p', { class: 'err' }, 'Tick at least one board.'));
+		submit.textContent = single || !ids.length ? 'Start conversion' : `Start ${ids.length} conversions`;
+	}
+	// one board's own part of the spec
+	function boardSpec(sec) {
+		const b = {};
+		if (sec.quant.value) b.quantize = sec.quant.value;
+		if (!sec.calMethod.disabled && sec.calMethod.value) b.calibration = { method: sec.calMethod.value };
+		const tl = numbers(sec.tol.value);
+		if (tl) b.tolerance = tl;
+		const to = {};
+		for (const { o, c } of sec.optionEls) {
+			if (o.type === 'boolean' || o.type === 'bool') { if (c.checked !== (o.default === true)) to[o.key] = c.checked; continue; }
+			if (c.value === '') continue;
+			to[o.key] = o.type === 'integer' || o.type === 'number' ? Number(c.value) : o.type === 'numbers' ? numbers(c.value) : c.value;
+		}
+		return { b, to };
+	}
 
 	// MUD / labels.
 	const mudType = h('input', { autocomplete: 'off', placeholder: 'yolov8, yolov5, classifier…' });
 	const mudKind = select([['', '—'], ['detector', 'detector'], ['pose', 'pose'], ['seg', 'seg'], ['obb', 'obb']], '');
 	const labels = h('textarea', { rows: 5, placeholder: 'one label per line (or comma-separated)' });
 	const labelFile = h('input', { type: 'file', accept: '.txt,.names,.csv,text/plain', id: 'f-labels-file' });
-	labelFile.addEventListener('change', async () => { const f = labelFile.files[0]; if (f) labels.value = (await f.text()).trim(); });
+	const labelsSource = h('span', { class: 'hint', id: 'labels-source', 'aria-live': 'polite' });
+	labelFile.addEventListener('change', async () => { const f = labelFile.files[0]; if (f) { labels.value = (await f.text()).trim(); labelsSource.textContent = `from ${f.name}`; } });
+	const coco = h('button', { type: 'button', class: 'small', id: 'labels-coco' }, 'COCO-80 preset');
+	coco.addEventListener('click', () => { labels.value = COCO80.join('\n'); labelsSource.textContent = 'the 80 COCO classes (Ultralytics coco.yaml order)'; });
+	const fromModel = h('button', { type: 'button', class: 'small', id: 'labels-model', disabled: true }, 'From the model');
+	fromModel.addEventListener('click', () => {
+		const names = (model && model.inspection && model.inspection.suggested_labels) || [];
+		labels.value = names.join('\n');
+		labelsSource.textContent = `${names.length} labels from the model's metadata (names)`;
+	});
 
 	const submit = h('button', { type: 'submit', class: 'primary' }, 'Start conversion');
 	const formErr = h('div', { 'aria-live': 'assertive' });
 
 	function spec() {
-		const s = { model: Number(modelSel.value), dataset: Number(dataSel.value), target: targetSel.value };
+		const ids = chosen();
+		const s = { model: Number(modelSel.value), dataset: Number(dataSel.value) };
+		if (ids.length === 1) s.target = ids[0];
+		else s.targets = ids;
 		if (nameIn.value.trim()) s.name = nameIn.value.trim();
 		if (outSel.value === 'suggested') s.outputs = 'suggested';
 		else s.outputs = outList.value.split('\n').map((x) => x.trim()).filter(Boolean);
@@ -176,20 +236,23 @@ export default async function render(main, { query, go }) {
 		input.keep_aspect_ratio = keep.checked;
 		if (layoutSel.value) input.layout = layoutSel.value;
 		s.input = input;
-		if (quant.el && quant.el.value) s.quantize = quant.el.value;
 		const cal = {};
 		if (calCount.value) cal.count = Number(calCount.value);
-		if (!calMethod.disabled && calMethod.value) cal.method = calMethod.value;
-		if (Object.keys(cal).length) s.calibration = cal;
-		const tl = numbers(tol.value);
-		if (tl) s.tolerance = tl;
-		const to = {};
-		for (const { o, c } of optionEls) {
-			if (o.type === 'boolean' || o.type === 'bool') { if (c.checked !== (o.default === true)) to[o.key] = c.checked; continue; }
-			if (c.value === '') continue;
-			to[o.key] = o.type === 'integer' || o.type === 'number' ? Number(c.value) : o.type === 'numbers' ? numbers(c.value) : c.value;
+		if (ids.length === 1) {
+			const { b, to } = boardSpec(sections.get(ids[0]));
+			Object.assign(s, b);
+			if (b.calibration || cal.count) s.calibration = { ...cal, ...(b.calibration || {}) };
+			if (Object.keys(to).length) s.target_options = to;
+		} else {
+			if (cal.count) s.calibration = cal;
+			const per = {};
+			for (const id of ids) {
+				const { b, to } = boardSpec(sections.get(id));
+				const mine = { ...to, ...b };
+				if (Object.keys(mine).length) per[id] = mine;
+			}
+			if (Object.keys(per).length) s.target_options = per;
 		}
-		if (Object.keys(to).length) s.target_options = to;
 		const mud = {};
 		if (mudType.value.trim()) mud.model_type = mudType.value.trim();
 		if (mudKind.value) mud.type = mudKind.value;
@@ -225,10 +288,11 @@ export default async function render(main, { query, go }) {
 			if (!sel.value) { showFieldError({ field: key, message: text }); bad = true; }
 		}
 		if (bad) return;
+		if (!chosen().length) { showFieldError({ field: 'targets', message: 'Tick at least one board.' }); return; }
 		submit.disabled = true;
 		try {
 			const job = await api('/jobs', { method: 'POST', json: spec() });
-			go(`/jobs/${job.id}`);
+			go(job.group ? `/groups/${job.group}` : `/jobs/${job.id}`);
 		} catch (err) {
 			showFieldError(err);
 		} finally {
@@ -236,14 +300,63 @@ export default async function render(main, { query, go }) {
 		}
 	});
 
+	for (const c of boardChecks) c.addEventListener('change', buildTarget);
+	buildTarget();
+
+	// Edit and resubmit: every field from job #from's stored spec.
+	async function applySpec(sp, from) {
+		modelSel.value = String(sp.model);
+		dataSel.value = String(sp.dataset || '');
+		for (const c of boardChecks) c.checked = c.value === sp.target;
+		buildTarget();
+		await loadModel();
+		nameIn.value = sp.name || '';
+		if (Array.isArray(sp.outputs)) {
+			outSel.value = 'custom';
+			syncOutputs();
+			outList.value = sp.outputs.join('\n');
+		}
+		const inp = sp.input || {};
+		preset.value = 'custom';
+		const ins = (model && model.inspection && model.inspection.inputs) || [];
+		if (inp.shape && ins.some((i) => i.dynamic)) shapeIn.value = inp.shape.join(', ');
+		if (inp.pixel_format) pix.value = inp.pixel_format;
+		if (inp.mean) meanIn.value = inp.mean.join(', ');
+		if (inp.std) { norm.value = 'std'; normVals.value = inp.std.join(', '); } else if (inp.scale) { norm.value = 'scale'; normVals.value = inp.scale.join(', '); }
+		keep.checked = !!inp.keep_aspect_ratio;
+		layoutSel.value = inp.layout || '';
+		const sec = sections.get(sp.target);
+		if (sec) {
+			if (sp.quantize) sec.quant.value = sp.quantize;
+			if (sp.calibration && sp.calibration.method && !sec.calMethod.disabled) sec.calMethod.value = sp.calibration.method;
+			if (Array.isArray(sp.tolerance)) sec.tol.value = sp.tolerance.join(', ');
+			for (const { o, c } of sec.optionEls) {
+				const v = (sp.target_options || {})[o.key];
+				if (v === undefined) continue;
+				if (c.type === 'checkbox') c.checked = v === true;
+				else c.value = Array.isArray(v) ? v.join(', ') : String(v);
+			}
+		}
+		if (sp.calibration && sp.calibration.count) calCount.value = sp.calibration.count;
+		const mud = sp.mud || {};
+		mudType.value = mud.model_type || '';
+		mudKind.value = mud.type || '';
+		if (mud.labels) { labels.value = mud.labels.join('\n'); labelsSource.textContent = `from job #${from}`; }
+		fill(formErr, h('div', { class: 'alert info', id: 'from-job' }, h('strong', null, `Editing the spec of job #${from}`),
+			'Change what you need and start the conversion: a new job is made, job #', String(from), ' stays as it was.'));
+	}
+
 	form.append(
 		h('fieldset', null, h('legend', null, 'What'),
 			h('div', { class: 'grid' },
 				field('model', 'Model', modelSel),
 				field('dataset', 'Calibration set', dataSel),
-				field('target', 'Target', targetSel),
-				field('name', 'Bundle name', nameIn, 'base of every file name; default “model”')),
+				field('name', 'Bundle name', nameIn, 'base of every file name; default “model”'),
+				field('calibration.count', 'Calibration images used', calCount, 'empty: each board\'s default, at most the set\'s size')),
 			modelInfo),
+		h('fieldset', { dataset: { field: 'targets' } }, h('legend', null, 'Boards'),
+			h('p', { class: 'hint' }, 'Tick several to convert for each from this one form: the options below are shared, each board\'s own are in its box.'),
+			boardsBox, h('span', { class: 'err', role: 'alert' })),
 		h('fieldset', null, h('legend', null, 'Outputs'),
 			field('outputs', 'Quantize up to', outSel),
 			h('div', { class: 'field', dataset: { field: 'outputs' } }, h('label', { for: 'f-outputs' }, 'Tensors'), outList, h('span', { class: 'err' }))),
@@ -258,14 +371,23 @@ export default async function render(main, { query, go }) {
 				field('input.std', 'Scale or std values', normVals),
 				h('div', { class: 'field', dataset: { field: 'input.keep_aspect_ratio' } },
 					h('label', { class: 'row', for: 'f-keep' }, keep, 'Letterbox (keep aspect ratio)'), h('span', { class: 'err' })))),
-		h('fieldset', null, h('legend', null, 'Target settings'), targetBox),
+		h('fieldset', null, h('legend', null, 'Board settings'), targetBox),
 		h('fieldset', null, h('legend', null, 'Labels and MUD'),
 			h('div', { class: 'grid' },
 				field('mud.model_type', 'Model type', mudType, 'how MaixPy decodes the outputs'),
 				field('mud.type', 'Kind', mudKind),
-				h('div', null, field('mud.labels', 'Labels', labels), field('labels-file', 'Load labels from a file', labelFile)))),
+				h('div', null, field('mud.labels', 'Labels', labels), labelsSource,
+					h('div', { class: 'row' }, fromModel, coco), field('labels-file', 'Load labels from a file', labelFile)))),
 		formErr,
 		h('div', { class: 'row' }, submit));
 	main.append(form);
-	await loadModel();
+	const from = query.get('from');
+	if (from) {
+		try {
+			const j = await api(`/jobs/${encodeURIComponent(from)}`);
+			await applySpec(j.spec || {}, j.id);
+		} catch (err) { fill(formErr, errorBox(err, `Cannot read job #${from}`)); }
+	} else {
+		await loadModel();
+	}
 }

@@ -2,10 +2,14 @@
 // the log over Server-Sent Events (auto-scroll, with a pause), a results
 // table (outputs x builds, worst output first, the tolerance as a line,
 // per-layer figures where the tool prints them), the exact commands as a shell
-// script, the error with what to do next, Cancel/Retry, and the bundle.
+// script, the error with what to do next and the advice read from the
+// figures (one click resubmits with a suggested change), the calibration
+// images used and the warnings about them, Cancel/Retry, Edit and
+// resubmit, Rebuild, Compare, and the bundle.
 // With engine = slurm each step says where it runs: its Slurm job id and
 // node, per attempt ("slurm_steps" of GET /jobs/:id, live from "slurm" events).
 import { api, events } from '../api.js';
+import { changeText, resubmittable } from '../components/specs.js';
 import { badge, bytes, debounce, errorBox, fill, h, pageTitle, s, table, toast, when } from '../ui.js';
 import { STATE_KIND } from './jobs.js';
 
@@ -122,6 +126,58 @@ function layersTable(layers) {
 				h('th', { scope: 'col', class: 'num' }, sortBtn), h('th', { scope: 'col', class: 'num' }, 'MSE'))), body)));
 }
 
+// What to try next (GET /jobs/:id "advice", conversion/advice.c): the kind
+// of failure the figures show and the board's own options for it.
+const KIND_TITLE = {
+	head: 'Quantization loses too much at the head',
+	everywhere: 'Every output is far off: the input the model sees looks wrong',
+	float: 'The float model already differs from the ONNX',
+};
+
+function advicePanel(job, resubmit) {
+	const a = job.advice;
+	if (!a) return null;
+	return h('div', { class: 'alert warn', id: 'advice', role: 'status' },
+		h('strong', null, KIND_TITLE[a.kind] || 'Advice'),
+		h('p', { class: 'small' }, 'Why: ', a.why, '.'),
+		h('ul', { class: 'advice' }, (a.suggestions || []).map((sg) => {
+			let act = null;
+			if (sg.change) {
+				act = h('button', { type: 'button', class: 'small', dataset: { advice: sg.id } }, `Resubmit with ${changeText(sg.change)}`);
+				act.addEventListener('click', () => resubmit(sg.change, act));
+			} else if (sg.link) {
+				act = h('a', { href: '#' + sg.link, class: 'small' }, sg.link.includes('/graph') ? 'Open the graph to cut' : sg.link.startsWith('/convert') ? 'Edit and resubmit' : 'Calibration sets');
+			}
+			return h('li', { dataset: { id: sg.id } }, sg.text, act ? [' ', act] : null);
+		})));
+}
+
+// The calibration images used, and what kilnd warned about them at submit
+// (spec.warnings, also sent live as "warning" events).
+function warningsPanel(list) {
+	if (!list.length) return null;
+	return h('div', { class: 'alert info', id: 'warnings' }, h('strong', null, `Warnings (${list.length})`),
+		h('ul', null, list.map((w) => h('li', { dataset: { code: w.code || w.field || '' } }, w.message))));
+}
+
+function calibrationLine(job) {
+	const cal = (job.spec && job.spec.calibration) || {};
+	if (!job.dataset || !cal.count) return null;
+	const box = h('div', { class: 'small' });
+	const det = h('details', { id: 'calib-images' }, h('summary', null, 'Which images'), box);
+	det.addEventListener('toggle', async () => {
+		if (!det.open || box.dataset.loaded) return;
+		box.dataset.loaded = '1';
+		try {
+			const c = await api(`/jobs/${job.id}/calibration`);
+			fill(box, h('p', { class: 'muted' }, `${c.count} of the set's ${c.of} images, picked by a fixed seed (the same set and count give the same images):`),
+				h('ol', { class: 'calib-list mono' }, c.images.map((i) => h('li', null, i.entry, h('span', { class: 'muted' }, ` ${i.width}×${i.height}`)))));
+		} catch (err) { fill(box, errorBox(err, 'Cannot list the images')); }
+	});
+	return h('div', { id: 'calibration' }, h('p', { class: 'small' }, 'Calibrated on ', h('strong', { id: 'calib-count' }, `${cal.count} image${cal.count === 1 ? '' : 's'}`),
+		' of ', h('a', { href: `#/datasets/${job.dataset}` }, `calibration set #${job.dataset}`), cal.method ? ` with ${cal.method}` : '', '.'), det);
+}
+
 function resultsPanel(job) {
 	const res = job.results || {};
 	const on = res.compared_on || (job.spec && job.spec.compared_on);
@@ -142,6 +198,10 @@ export default async function render(main, { params, go }) {
 	const log = h('pre', { class: 'log', id: 'log', tabindex: '0', 'aria-label': 'Job log' });
 	const follow = h('input', { type: 'checkbox', id: 'follow', checked: true });
 	const errBox = h('div');
+	const adviceBox = h('div');
+	const warnBox = h('div');
+	const calBox = h('div');
+	const live = []; // warnings sent as events while this page is open
 	const figsBox = h('div', { id: 'figures' });
 	const bundleBox = h('div', { id: 'bundle' });
 	const actions = h('div', { class: 'row' });
@@ -151,7 +211,7 @@ export default async function render(main, { params, go }) {
 
 	try { plan = await api(`/jobs/${job.id}/plan`); } catch { plan = null; }
 	const refetch = debounce(async () => {
-		try { const j = await api(`/jobs/${job.id}`); job = { ...job, results: j.results, figures: j.figures }; drawState(); } catch { /* the next event tries again */ }
+		try { const j = await api(`/jobs/${job.id}`); job = { ...job, results: j.results, figures: j.figures, advice: j.advice }; drawState(); } catch { /* the next event tries again */ }
 	}, 300);
 
 	function addLog(line) {
@@ -190,6 +250,15 @@ export default async function render(main, { params, go }) {
 		fill(errBox, job.error ? h('div', { class: 'alert bad', role: 'alert' },
 			h('strong', null, `${job.error.code}: ${job.error.message}`), NEXT_STEP[job.error.code] || 'Read the log below; Retry when the cause is fixed.') : null);
 		fill(figsBox, resultsPanel(job));
+		// redrawn only when they change: every event redraws the state, and
+		// a button under the pointer must stay the same button
+		const advKey = JSON.stringify(job.advice || null);
+		if (adviceBox.dataset.key !== advKey) { adviceBox.dataset.key = advKey; fill(adviceBox, advicePanel(job, resubmit)); }
+		const stored = (job.spec && job.spec.warnings) || [];
+		const warns = [...stored, ...live.filter((w) => !stored.some((x) => x.message === w.message))];
+		const warnKey = JSON.stringify(warns);
+		if (warnBox.dataset.key !== warnKey) { warnBox.dataset.key = warnKey; fill(warnBox, warningsPanel(warns)); }
+		if (!calBox.firstChild) fill(calBox, calibrationLine(job));
 		const cancel = h('button', { type: 'button', class: 'danger' }, 'Cancel');
 		cancel.addEventListener('click', () => act('cancel'));
 		const retry = h('button', { type: 'button' }, 'Retry');
@@ -197,9 +266,28 @@ export default async function render(main, { params, go }) {
 		// Retry only where kilnd takes it (runtime/jobs.c: failed or
 		// cancelled); a succeeded job has nothing to retry.
 		const retryable = job.state === 'failed' || job.state === 'cancelled';
-		fill(actions, retryable ? retry : FINAL.has(job.state) ? null : cancel);
+		const edit = h('a', { class: 'button', href: `#/convert?from=${job.id}`, id: 'edit-resubmit' }, 'Edit and resubmit');
+		// the same spec without the cache: the toolchain runs again
+		const rebuild = h('button', { type: 'button', id: 'rebuild', title: 'Submit the same spec with "cache": false' }, 'Rebuild');
+		rebuild.addEventListener('click', () => resubmit({ cache: false }, rebuild));
+		const compare = h('a', { class: 'button', href: `#/jobs/compare?a=${job.id}`, id: 'compare' }, 'Compare…');
+		fill(actions, retryable ? retry : FINAL.has(job.state) ? null : cancel, job.spec ? [edit, FINAL.has(job.state) ? rebuild : null, compare] : null,
+			job.group ? h('a', { class: 'button', href: `#/groups/${job.group}` }, 'All boards') : null);
 		drawTimeline();
 		if (job.bundle && !bundleBox.dataset.loaded) loadBundle();
+	}
+
+	// A new job from this one's spec with change merged in (advice, Rebuild).
+	async function resubmit(change, btn) {
+		if (btn) btn.disabled = true;
+		try {
+			const j = await api('/jobs', { method: 'POST', json: resubmittable(job.spec, change) });
+			toast(`Job #${j.id} submitted`);
+			go(`/jobs/${j.id}`);
+		} catch (err) {
+			fill(errBox, errorBox(err, 'Cannot resubmit'));
+			if (btn) btn.disabled = false;
+		}
 	}
 
 	async function act(what) {
@@ -246,6 +334,9 @@ export default async function render(main, { params, go }) {
 			h('li', null, `attempt ${job.attempt ?? 1}`), h('li', null, 'submitted ', when(job.created))),
 		h('div', { class: 'progress' }, bar, h('div', { class: 'line' }, pct)),
 		errBox,
+		adviceBox,
+		warnBox,
+		calBox,
 		h('section', { 'aria-labelledby': 'tl-h' }, h('h2', { id: 'tl-h' }, 'Steps'), timeline, h('div', { class: 'row' }, copy), scriptBox),
 		// full width: one column per build can be five or six wide
 		h('section', { 'aria-labelledby': 'fg-h' }, h('h2', { id: 'fg-h' }, 'Similarity'), figsBox),
@@ -268,6 +359,9 @@ export default async function render(main, { params, go }) {
 			log: (d) => addLog(typeof d === 'string' ? d : d.line),
 			// the server labels the figures: fetch the job's rows again
 			figure: () => refetch(),
+			// calibration warnings (the count lowered, too few images,
+			// near-duplicates, shapes far from the input)
+			warning: (d) => { if (d && d.message) { live.push(d); drawState(); } },
 		});
 		es.onerror = () => { if (es.readyState === EventSource.CLOSED) addLog('[live log disconnected: reload to resume]'); };
 	}

@@ -21,7 +21,7 @@ export default async function render(main) {
 			items = after ? items.concat(page.items) : page.items;
 			const rows = items.map((j) => h('tr', null,
 				h('td', null, h('a', { href: `#/jobs/${j.id}` }, `#${j.id}`)),
-				h('td', null, j.target),
+				h('td', null, j.target, j.group ? [' ', h('a', { href: `#/groups/${j.group}`, class: 'small', title: 'the boards grid of its several-boards submit' }, `group #${j.group}`)] : null),
 				h('td', null, h('a', { href: `#/models/${j.model}` }, `model #${j.model}`)),
 				h('td', null, badge(j.state, STATE_KIND[j.state]), j.cached_from ? ' ' : null, j.cached_from ? badge('cached') : null),
 				h('td', null, h('progress', { max: 1, value: j.progress || 0, 'aria-label': `progress of job ${j.id}` })),

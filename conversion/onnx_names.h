@@ -1,0 +1,26 @@
+/*
+ * onnx_names: the class names an Ultralytics export keeps in its ONNX
+ * metadata_props, as labels a job can take without anyone typing them.
+ *
+ * Ultralytics' exporter writes metadata "names" as str() of a Python dict
+ * (ultralytics/engine/exporter.py: `self.metadata = {..., "names":
+ * model.names}` and, for ONNX, `meta.key, meta.value = k, str(v)` into
+ * model_onnx.metadata_props), e.g. "{0: 'person', 1: 'bicycle'}", with
+ * repr's quoting (a name holding ' is written in "").
+ *
+ * API
+ *   onnx_names_labels(text)   new cJSON array of the names in key order,
+ *                             or NULL when text is not such a dict with
+ *                             keys 0..n-1 (n <= ONNX_NAMES_MAX).
+ * Pure.  Called by the inspection (onnx_json.c: "suggested_labels").
+ */
+#ifndef KILN_ONNX_NAMES_H
+#define KILN_ONNX_NAMES_H
+
+#include <cjson/cJSON.h>
+
+#define ONNX_NAMES_MAX 4096
+
+cJSON *onnx_names_labels(const char *text);
+
+#endif
