@@ -1,4 +1,4 @@
--- 011 (issue 16): several boards from one submit.  group_id is the id of
+-- 012 (issue 16): several boards from one submit.  group_id is the id of
 -- the first job of a "targets": [...] request, the same on every job it
 -- made (NULL for a job submitted alone); GET /api/v1/groups/{id} reads
 -- them back for the boards grid.
