@@ -32,6 +32,13 @@ function readyOf(tc) {
 	return null;
 }
 
+// Crossing the phone width (a rotated tablet, a resized window) closes or
+// opens the strip again; one listener for the page's one strip.
+const PHONE = window.matchMedia ? window.matchMedia('(max-width: 640px)') : null;
+if (PHONE) PHONE.addEventListener('change', (e) => {
+	for (const d of document.querySelectorAll('details.tc-all')) d.open = !e.matches;
+});
+
 export async function renderToolchains(el) {
 	fill(el, h('span', { class: 'muted' }, 'Toolchains: checking…'));
 	let body;
@@ -59,7 +66,6 @@ export async function renderToolchains(el) {
 	// opens on demand; wider screens show every toolchain at once.
 	const all = toolchainsOf(body);
 	const nReady = all.filter((tc) => readyOf(tc) === true).length;
-	const wide = !window.matchMedia || !window.matchMedia('(max-width: 640px)').matches;
-	fill(el, h('details', { class: 'tc-all', open: wide },
+	fill(el, h('details', { class: 'tc-all', open: !(PHONE && PHONE.matches) },
 		h('summary', null, `Toolchains: ${nReady} of ${all.length} ready`), items));
 }
