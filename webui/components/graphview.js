@@ -28,7 +28,6 @@ const FILL = {
 	'k-math': ['#fcd34d', '#ca8a04'], 'k-io': ['#60a5fa', '#60a5fa'], '': ['#cbd5e1', '#64748b'],
 };
 const LOD_K = 0.35;
-const K_MIN = 0.005;
 const K_MAX = 3;
 const MINI_W = 180;
 const MINI_H = 130;
@@ -51,6 +50,9 @@ export function graphView(g, { onTensor, onNode, label }) {
 			h('span', null, h('strong', { class: 'l-sugg' }, '┅'), ' suggested')));
 
 	let tx = 0, ty = 0, k = 1;
+	// Zoomed out at most to a quarter of the whole graph's fit (a 10 000-node
+	// chain is 800 000 px tall: a fixed floor would never show it whole).
+	const K_MIN = Math.min(0.03, 0.25 * Math.min(800 / Math.max(g.width, 1), 600 / Math.max(g.height, 1)));
 	let selected = new Set();
 	let suggested = new Set();
 	let focusNode = -1;
