@@ -95,6 +95,8 @@ void route_jobs_plan(struct http_req *req);
 void route_jobs_log(struct http_req *req);
 void route_jobs_events(struct http_req *req);
 void route_targets(struct http_req *req);
+/* routes_settings.c: the settings in force, read-only (admin) */
+void route_settings(struct http_req *req);
 
 /* routes_devices.c */
 void route_devices_create(struct http_req *req);
