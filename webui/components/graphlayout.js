@@ -26,6 +26,16 @@ export const SUB_CHAR = 6.1;
 export const PAD_X = 8;
 const labelWidth = (op) => Math.min(NODE_W_MAX, Math.max(NODE_W, Math.ceil(op.length * OP_CHAR + 2 * PAD_X)));
 
+// A tensor's shape as text: unknown dims '?'; in a box (short) a long
+// symbolic dim keeps its first letter and number ("DynamicDimension.0" → D0).
+export function shapeText(dims, short) {
+	return '[' + dims.map((d) => {
+		if (d === null || d === undefined) return '?';
+		if (!short || typeof d !== 'string' || d.length <= 6) return String(d);
+		return d[0] + ((d.match(/\d+$/) || [''])[0]);
+	}).join('×') + ']';
+}
+
 // The text cut to fit width px at char px a glyph: the end of a name is what
 // tells two tensors apart, so the cut is at the front.
 export function fitText(text, width, char) {

@@ -13,7 +13,7 @@
 // arrows pan, +/- zoom, 0 fits.
 // Tensors (edges) and nodes are clickable; the owner decides what a click
 // means through the callbacks and tells the view what is selected.
-import { edgePath, fitText, NODE_H, OP_CHAR, SUB_CHAR } from './graphlayout.js';
+import { edgePath, fitText, NODE_H, OP_CHAR, shapeText, SUB_CHAR } from './graphlayout.js';
 import { h, s } from '../ui.js';
 
 const KIND = {
@@ -49,6 +49,9 @@ export function graphView(g, { onTensor, onNode, label }) {
 			h('span', null, h('strong', { class: 'l-sel' }, '━'), ' picked output'),
 			h('span', null, h('strong', { class: 'l-sugg' }, '┅'), ' suggested')));
 
+	// The drawing's size in graph units, for tests that check what a fit shows.
+	el.dataset.graphW = String(Math.round(g.width));
+	el.dataset.graphH = String(Math.round(g.height));
 	let tx = 0, ty = 0, k = 1;
 	// Zoomed out at most to a quarter of the whole graph's fit (a 10 000-node
 	// chain is 800 000 px tall: a fixed floor would never show it whole).
@@ -66,7 +69,7 @@ export function graphView(g, { onTensor, onNode, label }) {
 
 	for (const n of g.nodes) {
 		const out0 = n.outputs[0] && g.tensors[n.outputs[0]];
-		n.sub = n.kind === 'node' ? (out0 && out0.shape ? '[' + out0.shape.join('×') + ']' : n.name) : n.name;
+		n.sub = n.kind === 'node' ? (out0 && out0.shape ? shapeText(out0.shape, true) : n.name) : n.name;
 		n.cls = n.kind === 'node' ? (KIND[n.op] || '') : 'k-io';
 	}
 

@@ -51,7 +51,8 @@ function curlOf(doc, method, path, op) {
 	if (method !== 'get') parts.push(`-X ${method.toUpperCase()}`);
 	const body = op.requestBody && op.requestBody.content;
 	if (body && body['application/json']) {
-		const ex = exampleOf(doc, body['application/json'].schema);
+		const mt = body['application/json'];
+		const ex = mt.example !== undefined ? mt.example : exampleOf(doc, mt.schema);
 		parts.push("-H 'Content-Type: application/json'", `-d '${JSON.stringify(ex ?? {})}'`);
 	} else if (body && body['application/octet-stream']) {
 		parts.push('--data-binary @FILE', "-H 'Content-Type: application/octet-stream'");
