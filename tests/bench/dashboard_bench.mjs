@@ -179,7 +179,9 @@ async function graphRender(storageState) {
 			const start = performance.getEntriesByName('graph-start')[0].startTime;
 			const res = performance.getEntriesByType('resource').filter((e) => e.startTime >= start && e.name.includes('/graph'));
 			const stats = document.getElementById('graph-stats').textContent;
+			const at = (n) => { const e = performance.getEntriesByName(n); return e.length ? e[e.length - 1].startTime - start : 0; };
 			resolve({ paint: p[0].startTime - start, fetch: res.length ? res[0].responseEnd - res[0].startTime : 0,
+				data: at('graph-data'), draw: at('graph-drawn') - at('graph-first-draw'), drawn: at('graph-drawn'),
 				layout: Number((stats.match(/laid out in (\d+) ms/) || [0, 0])[1]), stats });
 		};
 		performance.mark('graph-start');
@@ -268,6 +270,10 @@ if (graphs.length) {
 	row(`graph ${GRAPH_NODES} nodes: #/…/graph to first paint`, ms(gp[0].paint), ms(gp[mid].paint), '<= 1000 ms');
 	row('  of which: GET …/graph (start to end)', ms(gf[0]), ms(gf[mid]));
 	row('  of which: layout (in the page)', ms(gl[0]), ms(gl[mid]));
+	const med = (k) => graphs.map((g) => g[k]).sort((a, b) => a - b);
+	row('  #/…/graph to data fetched and parsed', ms(med('data')[0]), ms(med('data')[mid]));
+	row('  first frame drawn (canvas, minimap)', ms(med('draw')[0]), ms(med('draw')[mid]));
+	row('  #/…/graph to first frame drawn', ms(med('drawn')[0]), ms(med('drawn')[mid]));
 }
 if (peer) {
 	const m2 = Math.floor(peer.kiln.length / 2);
