@@ -764,7 +764,7 @@ static int finisher(void *arg, const struct jobs_claim *job, const struct plan *
 	struct jobsys *js = arg;
 	struct jobctx c;
 	struct recipe_out *r = NULL;
-	char dir[PATH_MAX] = "", set_sha[BLOB_HEX_LEN + 1] = "", image[1100], jobid[32], now[32];
+	char dir[PATH_MAX] = "", set_sha[BLOB_HEX_LEN + 1] = "", image[1100], now[32];
 	int rc = ctx_load(js, job, &c, err);
 	if (rc == 0)
 		rc = ctx_plan(&c, ws, &r, err);
@@ -803,14 +803,13 @@ static int finisher(void *arg, const struct jobs_claim *job, const struct plan *
 		goto out;
 	}
 	jobsys_image_id(ec, image, sizeof(image));
-	snprintf(jobid, sizeof(jobid), "%lld", (long long)job->id);
 	db_now(now, sizeof(now));
 	int simulated = bundle_simulated(r, ws);
 	struct bundle_info info = {
 		.name = c.spec->name,
 		.target = c.spec->target,
 		.created = now,
-		.job = jobid,
+		.job = job->id,
 		.model_sha256 = c.model_sha,
 		.dataset_sha256 = set_sha[0] ? set_sha : NULL,
 		.toolchain = ec->toolchain,

@@ -1016,7 +1016,7 @@ static void bundle__packs_twice_to_the_same_bytes(void)
 	snprintf(path, sizeof(path), "%s/sub/a.json", b);
 	kt_write_file(path, "{}", 2);
 	struct bundle_info info = {.name = "m", .target = "maixcam", .created = "2024-01-01T00:00:00Z",
-				   .job = "7", .toolchain = "tpu-mlir", .simulated = 1};
+				   .job = 7, .toolchain = "tpu-mlir", .simulated = 1};
 	struct kiln_err err = {0};
 	if (!CHECKF(bundle_write_manifest(b, &info, &err) == 0, "%s", err.msg))
 		return;
