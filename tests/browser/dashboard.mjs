@@ -403,7 +403,7 @@ await test('a_maixcam2_job_shows_npu_and_vnpu_columns_and_per_layer_figures', as
 	const back = page.url();
 	const ds = await (await fetch(BASE + '/api/v1/datasets', AUTH)).json();
 	const r = await fetch(BASE + '/api/v1/jobs', { method: 'POST', headers: { ...AUTH.headers, 'Content-Type': 'application/json' },
-		body: JSON.stringify({ model: String(modelId), dataset: String(ds.items[0].id), target: 'maixcam2', name: 'y8', outputs: 'suggested',
+		body: JSON.stringify({ model: modelId, dataset: ds.items[0].id, target: 'maixcam2', name: 'y8', outputs: 'suggested',
 			calibration: { count: 3 }, mud: { model_type: 'yolov8', labels: ['a', 'b', 'c', 'd'] } }) });
 	const job = await r.json();
 	if (r.status !== 202) throw new Error(`POST /jobs: ${r.status} ${JSON.stringify(job).slice(0, 300)}`);
