@@ -258,8 +258,9 @@ export function graphView(g, { onTensor, onNode, label }) {
 	}
 	function miniMove(ev) {
 		const r = mini.getBoundingClientRect();
-		const gx = (ev.clientX - r.left - miniX) / miniK;
-		const gy = (ev.clientY - r.top - miniY) / miniK;
+		// The bitmap is MINI_W × MINI_H; CSS may show it smaller (phones).
+		const gx = ((ev.clientX - r.left) * (MINI_W / r.width) - miniX) / miniK;
+		const gy = ((ev.clientY - r.top) * (MINI_H / r.height) - miniY) / miniK;
 		const [w, hgt] = size();
 		tx = w / 2 - gx * k;
 		ty = hgt / 2 - gy * k;
