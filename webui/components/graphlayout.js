@@ -48,6 +48,11 @@ const GAP_X = 22;
 const GAP_Y = 62;
 const LONG_EDGE = 40;
 const SWEEPS = 6;
+const PLACE_PASSES = 4;
+// Past BIG items (boxes and bend points) fewer passes: each pass is O(items)
+// and the drawing of a 10 000-node model changes little after the first
+// ones, while the first paint waits for all of them.
+const BIG = 8000;
 
 export function layout(graph) {
 	const nodes = [];
@@ -169,7 +174,8 @@ export function layout(graph) {
 		for (const n of ns) s += pos[n];
 		return s / ns.length;
 	};
-	for (let sweep = 0; sweep < SWEEPS; sweep++) {
+	const big = items.length > BIG;
+	for (let sweep = 0; sweep < (big ? 3 : SWEEPS); sweep++) {
 		const downward = sweep % 2 === 0;
 		const seq = downward ? layers.slice(1) : layers.slice(0, -1).reverse();
 		const nbrs = downward ? up : down;
@@ -211,7 +217,7 @@ export function layout(graph) {
 		shift /= len;
 		for (let i = 0; i < len; i++) x[layer[i].id] = got[i] + shift;
 	};
-	for (let pass = 0; pass < 4; pass++) {
+	for (let pass = 0; pass < (big ? 2 : PLACE_PASSES); pass++) {
 		for (const layer of layers.slice(1)) place(layer, up);
 		for (const layer of layers.slice(0, -1).reverse()) place(layer, down);
 	}
