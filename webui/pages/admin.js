@@ -128,7 +128,8 @@ async function toolchains(main) {
 					h('dl', { class: 'meta' },
 						h('dt', null, 'Boards'), h('dd', null, (boards.get(tc.toolchain) || []).join(', ') || '—'),
 						h('dt', null, 'Engine'), h('dd', null, tc.engine || '—', tc.engine_ok === false ? [' ', badge('not answering', 'bad')] : null),
-						h('dt', null, 'Image'), h('dd', { class: 'mono' }, tc.image || '—', tc.image_ok === false ? [' ', badge('not there', 'bad')] : null),
+						// engine = local runs the tool from path: no image is used.
+						tc.engine === 'local' ? null : [h('dt', null, 'Image'), h('dd', { class: 'mono' }, tc.image || '—', tc.image_ok === false ? [' ', badge('not there', 'bad')] : null)],
 						h('dt', null, 'Tool'), h('dd', null, tc.tool_ok === true ? 'runs' : tc.tool_ok === false ? 'does not run' : '—')),
 					ok ? null : h('div', { class: 'tc-fix' }, tc.message ? h('p', null, tc.message) : null,
 						tc.fix ? h('div', { class: 'row' }, h('code', { class: 'fix' }, tc.fix), copyButton(tc.fix, `Copy the command that fixes ${tc.toolchain}`)) : null));
