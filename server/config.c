@@ -455,7 +455,8 @@ static cJSON *value_json(const struct setting *s, const char *base)
 	return cJSON_CreateNull();
 }
 
-static int add_row(cJSON *items, const struct setting *s, const char *section, const char *base)
+static int add_row(cJSON *items, const struct setting *s, const char *section, const char *base,
+		   const char *def)
 {
 	cJSON *o = cJSON_CreateObject();
 	if (o == NULL)
@@ -464,7 +465,7 @@ static int add_row(cJSON *items, const struct setting *s, const char *section, c
 	cJSON_AddStringToObject(o, "section", section);
 	cJSON_AddStringToObject(o, "key", s->key);
 	cJSON_AddItemToObject(o, "value", value_json(s, base));
-	cJSON_AddStringToObject(o, "default", s->def);
+	cJSON_AddStringToObject(o, "default", def);
 	cJSON_AddStringToObject(o, "help", s->help);
 	if (s->choices)
 		cJSON_AddStringToObject(o, "choices", s->choices);
@@ -478,15 +479,19 @@ cJSON *config_settings_json(const struct kiln_config *cfg)
 	int bad = items == NULL;
 	for (size_t i = 0; i < N_SETTINGS && !bad; i++)
 		if (strcmp(SETTINGS[i].section, "toolchain.*") != 0)
-			bad = add_row(items, &SETTINGS[i], SETTINGS[i].section, (const char *)cfg) != 0;
+			bad = add_row(items, &SETTINGS[i], SETTINGS[i].section, (const char *)cfg,
+				      SETTINGS[i].def) != 0;
 	/* Toolchain rows grouped per toolchain, as a kiln.ini has them. */
 	for (int t = 0; t < TOOLCHAIN_COUNT && !bad; t++) {
 		char section[64];
 		snprintf(section, sizeof(section), "toolchain.%s", config_toolchain_ids[t]);
 		for (size_t i = 0; i < N_SETTINGS && !bad; i++)
 			if (strcmp(SETTINGS[i].section, "toolchain.*") == 0)
+				/* an empty image means the toolchain's own default */
 				bad = add_row(items, &SETTINGS[i], section,
-					      (const char *)&cfg->toolchains[t]) != 0;
+					      (const char *)&cfg->toolchains[t],
+					      strcmp(SETTINGS[i].key, "image") == 0 ? DEFAULT_IMAGES[t]
+					      : SETTINGS[i].def) != 0;
 	}
 	if (bad) {
 		cJSON_Delete(o);

@@ -41,6 +41,9 @@ def main():
             assert got[("toolchain.pulsar2", "path")]["value"] == "/nonexistent"
             assert got[("toolchain.pulsar2", "engine")]["choices"] == "docker|podman|local|slurm"
             assert ("toolchain.voyager", "engine") in got
+            # a toolchain's image defaults to its own image, not ""
+            img = got[("toolchain.pulsar2", "image")]
+            assert img["value"] == img["default"] and img["default"], img
             assert all(i["help"] for i in items), [i for i in items if not i["help"]]
             assert not any(i["section"] == "toolchain.*" for i in items)
         R.check("settings_are_the_values_in_force", settings_are_the_values_in_force)
