@@ -74,6 +74,11 @@ async function test(name, fn) {
 async function shot(page, name) {
 	await page.waitForTimeout(150); // let fonts and the last frame settle
 	await page.screenshot({ path: join(OUT, name + '.png'), fullPage: true });
+	// Every page shown is also read: a value rendered without its fields
+	// ("[object Object]", a bare "null" or "undefined") is a bug (issue 17).
+	const text = await page.locator('body').innerText();
+	const bad = text.split('\n').find((l) => /\[object Object\]|^\s*(null|undefined|NaN)\s*$/.test(l));
+	if (bad !== undefined) throw new Error(`${name}: the page shows "${bad.trim().slice(0, 120)}"`);
 }
 
 for (const path of ['/api/v1/targets', '/api/v1/datasets', '/api/v1/jobs', '/api/v1/bundles', '/api/v1/devices']) {
@@ -274,6 +279,25 @@ await test('pages_fit_a_360px_phone', async () => {
 		await page.goto(`${BASE}/${path}`);
 		await page.locator('main h1').first().waitFor();
 		await page.waitForTimeout(300);
+		const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+		if (over > 1) throw new Error(`${path} is ${over}px wider than the phone`);
+		await shot(page, name);
+	}
+	// Wide tables are cards on a phone: the matrix's last column (Notes) is
+	// on screen, not scrolled off to the right (issue 17).
+	await page.goto(`${BASE}/#/models/${modelId}`);
+	const notes = page.locator('#compat td[data-label="Notes"]').first();
+	await notes.waitFor();
+	const box = await notes.boundingBox();
+	if (!box || box.x < 0 || box.x + box.width > 361) throw new Error('matrix notes off screen: ' + JSON.stringify(box));
+	// The toolchain strip is one line that opens on demand.
+	const strip = page.locator('details.tc-all');
+	if (await strip.evaluate((d) => d.open)) throw new Error('the toolchain strip is open on a phone');
+	await strip.locator('summary').click();
+	await page.locator('.strip .tc').first().waitFor();
+	for (const [path, name] of [['#/jobs', '13-phone-jobs'], ['#/datasets', '13b-phone-datasets'], ['#/devices', '13c-phone-devices']]) {
+		await page.goto(`${BASE}/${path}`);
+		await page.locator('main h1').first().waitFor();
 		const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 		if (over > 1) throw new Error(`${path} is ${over}px wider than the phone`);
 		await shot(page, name);
