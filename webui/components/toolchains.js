@@ -5,6 +5,7 @@ import { api } from '../api.js';
 import { badge, fill, h } from '../ui.js';
 
 let cache = null;
+let narrowWatched = false;
 
 export async function loadTargets() {
 	if (!cache) cache = api('/targets').catch((e) => { cache = null; throw e; });
@@ -59,7 +60,17 @@ export async function renderToolchains(el) {
 	// opens on demand; wider screens show every toolchain at once.
 	const all = toolchainsOf(body);
 	const nReady = all.filter((tc) => readyOf(tc) === true).length;
-	const wide = !window.matchMedia || !window.matchMedia('(max-width: 640px)').matches;
-	fill(el, h('details', { class: 'tc-all', open: wide },
-		h('summary', null, `Toolchains: ${nReady} of ${all.length} ready`), items));
+	const narrow = window.matchMedia ? window.matchMedia('(max-width: 640px)') : null;
+	const strip = h('details', { class: 'tc-all', open: !narrow || !narrow.matches },
+		h('summary', null, `Toolchains: ${nReady} of ${all.length} ready`), items);
+	// The strip follows the width when it changes (a rotated tablet, a
+	// resized window), not only the width it was drawn at.
+	if (narrow && !narrowWatched) {
+		narrowWatched = true;
+		narrow.addEventListener('change', (e) => {
+			const d = document.querySelector('details.tc-all');
+			if (d) d.open = !e.matches;
+		});
+	}
+	fill(el, strip);
 }
