@@ -36,6 +36,8 @@ KT_OBJ   := $(BUILD)/obj/tests/lib/kt.o $(BUILD)/obj/tests/lib/kt_server.o
 WEBUI    := $(sort $(wildcard webui/*.html webui/*.css webui/*.js webui/*.svg webui/*/*.js))
 # The API description rides along: GET /api/v1/openapi.json (routes_ui.c).
 WEBUI    += schema/openapi.json
+# And the board's pull script: GET /api/v1/pull/kiln-pull.sh (routes_ui.c).
+WEBUI    += deploy/kiln-pull.sh
 
 # Keep intermediate objects: two makes in one tree must not delete each
 # other's .o files between compile and link.
@@ -149,7 +151,11 @@ check: test-deps
 	@BUILD=build-asan UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		ASAN_OPTIONS=detect_leaks=1 bash tests/run.sh
 
-bench: test-deps $(BUILD)/kilnd
+# The benches drive kilnd and the tools (bundle_add, calib, bench_jobs,
+# onnx_inspect_cli); a second make builds them after test-deps installed
+# what they need, so a clean clone runs `make bench` as it is.
+bench: test-deps
+	@$(MAKE) --no-print-directory $(BUILD)/kilnd $(TOOL_BIN)
 	@BUILD=$(BUILD) bash tests/bench/run.sh
 
 fuzz: test-deps $(BUILD)/gen/onnx.pb-c.c $(BUILD)/kilnd $(BUILD)/tools/onnx_inspect_cli

@@ -132,7 +132,7 @@ static const struct target TABLE[] = {
 	 "003", TQ_INT8, "int8", 256, NULL, NULL, NULL, "joint", NULL, 0,
 	 AXERA_PI_OPTS, N(AXERA_PI_OPTS)},
 	{"metis", "Axelera Metis AIPU", "voyager", "metis",
-	 "004", TQ_INT8, "int8", 200, NULL, NULL, NULL, "model.json", NULL, 0,
+	 "004", TQ_INT8, "int8", 200, NULL, NULL, NULL, "network.yaml", NULL, 0,
 	 METIS_OPTS, N(METIS_OPTS)},
 };
 

@@ -12,6 +12,8 @@
 
 #include <sqlite3.h>
 
+#include <cjson/cJSON.h>
+
 #include "runtime/embed.h"
 #include "runtime/kiln_err.h"
 
@@ -32,9 +34,35 @@ int db_version(struct db *db, int *version, struct kiln_err *err);
  * be opened (logged).  Owned by db; valid until db_close(). */
 sqlite3 *db_conn(struct db *db);
 
+/* A number no other db_open() of this process returns: caches keyed by
+ * database use it, because a freed db's address may come back. */
+unsigned long db_serial(const struct db *db);
+
+/* The calling thread's prepared statement for sql, prepared on its first
+ * use on this thread and kept until db_close(); reset, ready to bind.  sql
+ * must be a string that lives as long as db (a literal): the cache is keyed
+ * by its address.  Owned by db: never finalize it; end every use with
+ * db_stmt_done(), which resets it so no read transaction stays open.  One
+ * use of a given sql at a time per thread (no nesting of the same query).
+ * NULL when it cannot be prepared: sqlite3_errmsg(db_conn(db)) says why. */
+sqlite3_stmt *db_stmt(struct db *db, const char *sql);
+/* Resets st and clears its bindings.  Accepts NULL. */
+void db_stmt_done(sqlite3_stmt *st);
+
 /* Closes every thread's connection. No thread may use db afterwards.
  * Accepts NULL. */
 void db_close(struct db *db);
+
+/* A store's database failure as a kiln_err: KILN_EIO, "what: <sqlite's
+ * message>" (c may be NULL: no connection).  Returns KILN_EIO. */
+int db_err(sqlite3 *c, struct kiln_err *err, const char *what);
+
+/* One page of a list, for the stores: steps st (first column the row id,
+ * bound with LIMIT limit + 1 so one more row tells a next page exists) and
+ * returns {"items": [row(ctx, st)...], "next": <last id> | null};
+ * finalizes st. */
+typedef cJSON *(*db_row_fn)(void *ctx, sqlite3_stmt *st);
+cJSON *db_page(sqlite3_stmt *st, int limit, db_row_fn row, void *ctx);
 
 /* Current UTC time as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (>= 32 bytes). */
 void db_now(char *buf, size_t cap);

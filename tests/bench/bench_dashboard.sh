@@ -15,6 +15,7 @@
 # first paint <= 1 s.
 set -eu
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 BUILD=${BUILD:-build}
 JOBS=${BENCH_JOBS:-1000}
 work=$(mktemp -d)
@@ -102,4 +103,13 @@ curl -s --retry 50 --retry-connrefused --retry-delay 0 -o /dev/null "http://127.
 
 KILN_BASE="http://$kaddr" KILN_TOKEN="$token" NGINX_BASE="http://127.0.0.1:$nport" KILN_JOBS="$JOBS" \
 	KILN_GRAPH_MODEL="$graph_model" KILN_GRAPH_JSON="$work/graph.json" KILN_GRAPH_NODES="$GRAPH_NODES" \
-	node tests/bench/dashboard_bench.mjs
+	node tests/bench/dashboard_bench.mjs | tee "$work/out"
+best() { grep -F "$1" "$work/out" | head -1 | awk '{ for (i = 1; i <= NF; i++) if ($(i + 1) == "ms" || $(i + 1) == "KB") { print $i; exit } }'; }
+kin=$(best 'first load / kilnd, signed in')
+ngx=$(best 'first load / nginx, same files')
+jobs=$(best 'jobs list: #/jobs to last row')
+summary_row "dashboard first load, signed in (chromium)" "$kin ms" "nginx, same files: $ngx ms" \
+	"$(awk -v a="$kin" -v b="$ngx" 'BEGIN { printf "%.2f", a / b }') (time)" "<= 300 ms" "$(le "$kin" 300)"
+summary_row "dashboard jobs page, $JOBS jobs" "$jobs ms to the last row" "-" "-" "<= 200 ms" "$(le "$jobs" 200)"
+graph=$(best 'graph to first paint')
+summary_row "dashboard graph view, $GRAPH_NODES nodes" "$graph ms to first paint" "-" "-" "<= 1000 ms" "$(le "$graph" 1000)"

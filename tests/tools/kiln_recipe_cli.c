@@ -11,6 +11,9 @@
  *   kiln_recipe_cli plan SPEC.json INSPECTION.json [TEST_IMAGE]
  *       {"plan": ..., "bundle": [{"name", "src" | "content"}], "version",
  *        "needs_cut", "sh"}
+ *   kiln_recipe_cli loader SPEC.json INSPECTION.json MODEL.onnx
+ *       the submit-time checks beyond the spec (recipe_check, the board's
+ *       loader on the inspection and the model): {"ok": true} or refused
  *   kiln_recipe_cli stage PLAN_OUT.json WORKSPACE DIR   stage a bundle (from plan's output)
  *   kiln_recipe_cli mud-check FILE.mud            MaixPy's checks, files next to it
  *   kiln_recipe_cli bundle DIR OUT.tar.gz [SIMULATED(0|1)]
@@ -24,7 +27,9 @@
 
 #include "runtime/blob.h"
 #include "conversion/bundle.h"
+#include "conversion/loader_check.h"
 #include "conversion/mud.h"
+#include "conversion/onnx.h"
 #include "conversion/recipe.h"
 #include "conversion/spec.h"
 #include "conversion/targets.h"
@@ -127,6 +132,34 @@ static int cmd_plan(int argc, char **argv)
 	return emit(o);
 }
 
+/* The checks a submit makes beyond the spec (recipe_check, the board's
+ * loader on the inspection and on the model's tensors): "ok" or the
+ * refusal, as kilnd would answer. */
+static int cmd_loader(char **argv)
+{
+	cJSON *j = read_json(argv[2]);
+	cJSON *insp = read_json(argv[3]);
+	struct kiln_err err = {0};
+	struct job_spec *s = NULL;
+	struct onnx_model *m = NULL;
+	int rc = j ? spec_parse(j, insp, &s, &err) : kiln_errf(&err, KILN_EINVAL, "", "not JSON");
+	if (rc == 0)
+		rc = recipe_check(s, &err);
+	if (rc == 0)
+		rc = loader_check_submit(s, insp, &err);
+	if (rc == 0 && (rc = onnx_open(argv[4], &m, &err)) == 0) {
+		rc = loader_check_onnx(s, m, &err);
+		onnx_close(m);
+	}
+	cJSON_Delete(j);
+	cJSON_Delete(insp);
+	spec_free(s);
+	if (rc != 0)
+		return refuse(&err);
+	printf("{\"ok\": true}\n");
+	return 0;
+}
+
 static int cmd_stage(char **argv)
 {
 	cJSON *j = read_json(argv[2]);
@@ -213,6 +246,8 @@ int main(int argc, char **argv)
 		return cmd_spec(argc, argv);
 	if (argc >= 4 && strcmp(argv[1], "plan") == 0)
 		return cmd_plan(argc, argv);
+	if (argc >= 5 && strcmp(argv[1], "loader") == 0)
+		return cmd_loader(argv);
 	if (argc >= 5 && strcmp(argv[1], "stage") == 0)
 		return cmd_stage(argv);
 	if (argc >= 3 && strcmp(argv[1], "mud-check") == 0)
@@ -220,6 +255,6 @@ int main(int argc, char **argv)
 	if (argc >= 4 && strcmp(argv[1], "bundle") == 0)
 		return cmd_bundle(argc, argv);
 	fprintf(stderr, "usage: kiln_recipe_cli targets | spec SPEC [INSP] | plan SPEC INSP [IMG] | "
-		"stage PLANOUT WS DIR | mud-check FILE | bundle DIR OUT [SIM]\n");
+		"loader SPEC INSP MODEL | stage PLANOUT WS DIR | mud-check FILE | bundle DIR OUT [SIM]\n");
 	return 2;
 }
