@@ -45,6 +45,7 @@ struct pending_p2 {
 
 struct logparse {
 	const struct parser *kind;
+	double progress;     /* logparse_progress: the furthest reported */
 	struct pending_tpu tpu;
 	struct pending_p2 p2;
 };
@@ -135,6 +136,117 @@ void logparse_free(struct logparse *p)
 	if (p)
 		cJSON_Delete(p->p2.layers);
 	free(p);
+}
+
+/* --- progress bars ----------------------------------------------------------- */
+
+/* One row per progress bar a tool prints, in the order it prints them:
+ * the bar's label and the share [lo, hi] of the step it stands for.  A
+ * label is matched anywhere before the bar (loggers prefix dates).
+ * Longer labels come before their prefixes ("build op serially" before
+ * "build op").
+ *
+ * pulsar2 build: the bars of a whole build, from AXERA-TECH/pulsar2-docs-en
+ *   source/user_guides_quick/quick_start_ax650.rst @ 2deee01f407c8859decacbdb37dd68280c796e48
+ *   ("Stastic Inf tensor:  0%|…| 0/1", "Calibration Progress(Phase 1):   3%|▎ | 1/32 [00:00<00:03,  9.10it/s]",
+ *   "Building native ━━━ 100% 0:00:00", "tiling op...   ━━━ 68/68 0:00:00", … "build jobs   ━━━ 921/921 0:00:00").
+ * tpu-mlir run_calibration: tqdm bars of sophgo/tpu-mlir python/calibration/kld_calibrator.py:
+ *   @ 514788851f91ddbfd0fc4411aeef75b19f2fee2e "activation_collect_and_calc_th for sample: {idx}"
+ *   (one step per calibration image) then "[{bins}] threshold: {tensor}" (find_threshold);
+ *   @ 0b6cb3413581ca2ff244407182e7d1573c1fcff1 (older) "inference and find Min Max *{file}",
+ *   "calc_thresholds: {file}", "[{bins}] threshold: {op}", and SimpleTuner's "tune op: {op}". */
+struct bar_stage {
+	const char *parser;
+	const char *label;
+	double lo, hi;
+};
+
+static const struct bar_stage STAGES[] = {
+	{"pulsar2", "Stastic Inf tensor", 0.00, 0.05},
+	{"pulsar2", "Calibration Progress(Phase 1)", 0.05, 0.45},
+	{"pulsar2", "Building native", 0.45, 0.50},
+	{"pulsar2", "tiling op", 0.50, 0.55},
+	{"pulsar2", "build op serially", 0.55, 0.62},
+	{"pulsar2", "build op", 0.62, 0.70},
+	{"pulsar2", "add ddr swap", 0.70, 0.75},
+	{"pulsar2", "calc input dependencies", 0.75, 0.80},
+	{"pulsar2", "calc output dependencies", 0.80, 0.85},
+	{"pulsar2", "assign eu heuristic", 0.85, 0.88},
+	{"pulsar2", "assign eu onepass", 0.88, 0.91},
+	{"pulsar2", "assign eu greedy", 0.91, 0.94},
+	{"pulsar2", "build jobs", 0.94, 0.99},
+	{"tpu-mlir", "activation_collect_and_calc_th for", 0.00, 0.80},
+	{"tpu-mlir", "inference and find Min Max", 0.00, 0.40},
+	{"tpu-mlir", "calc_thresholds:", 0.40, 0.70},
+	{"tpu-mlir", "] threshold:", 0.80, 0.90},
+	{"tpu-mlir", "tune op:", 0.90, 1.00},
+};
+#define N_STAGES (sizeof(STAGES) / sizeof(STAGES[0]))
+
+/* "n/N" (then a blank, '[' or the end) or "NN%" at s, after blanks: the
+ * fraction, or -1. */
+static double bar_number(const char *s, const char *end)
+{
+	while (s < end && *s == ' ')
+		s++;
+	const char *d = s;
+	long n = 0, total = 0;
+	while (s < end && isdigit((unsigned char)*s) && s - d < 9)
+		n = n * 10 + (*s++ - '0');
+	if (s == d || s >= end)
+		return -1;
+	if (*s == '%')
+		return n <= 100 ? (double)n / 100.0 : -1;
+	if (*s++ != '/')
+		return -1;
+	const char *t = s;
+	while (s < end && isdigit((unsigned char)*s) && s - t < 9)
+		total = total * 10 + (*s++ - '0');
+	if (s == t || total <= 0 || n > total || (s < end && *s != ' ' && *s != '['))
+		return -1;
+	return (double)n / (double)total;
+}
+
+/* The fraction a bar line shows, looking only after its label: tqdm's
+ * "NN%|bar| n/N", or rich's last '━' followed by " n/N" or " NN%". */
+static double bar_fraction(const char *s, const char *end)
+{
+	const char *pct = memmem(s, (size_t)(end - s), "%|", 2);
+	if (pct) {
+		const char *bar_end = memchr(pct + 2, '|', (size_t)(end - pct - 2));
+		if (bar_end)
+			return bar_number(bar_end + 1, end);
+	}
+	static const char RICH[] = "\xe2\x94\x81";  /* U+2501 ━ */
+	const char *last = NULL;
+	for (const char *q = s; (q = memmem(q, (size_t)(end - q), RICH, 3)) != NULL; q += 3)
+		last = q;
+	return last ? bar_number(last + 3, end) : -1;
+}
+
+int logparse_progress(struct logparse *p, const char *line, size_t len, double *frac)
+{
+	if (p == NULL)
+		return 0;
+	const char *end = line + len;
+	for (size_t i = 0; i < N_STAGES; i++) {
+		const struct bar_stage *st = &STAGES[i];
+		if (strcmp(st->parser, p->kind->id) != 0)
+			continue;
+		const char *at = memmem(line, len, st->label, strlen(st->label));
+		if (at == NULL)
+			continue;
+		double r = bar_fraction(at + strlen(st->label), end);
+		if (r < 0)
+			return 0;
+		double f = st->lo + (st->hi - st->lo) * r;
+		if (f < p->progress + LOGPARSE_PROGRESS_STEP && !(r >= 1.0 && f > p->progress))
+			return 0;
+		p->progress = f;
+		*frac = f;
+		return 1;
+	}
+	return 0;
 }
 
 /* --- shared helpers --------------------------------------------------------- */

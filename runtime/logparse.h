@@ -64,6 +64,16 @@ int logparse_line(struct logparse *p, const char *line, size_t len, cJSON *figs)
 int logparse_end(struct logparse *p, cJSON *figs);
 
 /* Accepts NULL. */
+/* A tool's own progress bar (tqdm's "desc: 40%|████  | 4/10 [..." or
+ * rich's "label ━━━━ 68/68 0:00:00" / "label ━━━━ 100% 0:00:00") read as
+ * the step's fraction done: *frac in [0, 1], rising, and 1 is returned
+ * when the line moves it on by at least LOGPARSE_PROGRESS_STEP (or to the
+ * end of a stage); 0 for any other line.  Which bars count, and what
+ * share of the step each one is, is a table per parser in logparse.c
+ * (the bars' labels are the vendors'; the shares are Kiln's estimate). */
+#define LOGPARSE_PROGRESS_STEP 0.01
+int logparse_progress(struct logparse *p, const char *line, size_t len, double *frac);
+
 void logparse_free(struct logparse *p);
 
 #endif

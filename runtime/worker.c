@@ -223,6 +223,8 @@ struct step_ctx {
 	int n_figures;           /* in figures, as last counted */
 	int n_figures_at_start;  /* before this step's */
 	char last_line[200];     /* the last non-empty line: a failure's likely cause */
+	double base, share;      /* the job's progress before this step, and the step's part */
+	double shown;            /* the job's progress last written */
 };
 
 static void publish_json(struct worker_pool *p, int64_t job, const char *type, cJSON *d)
@@ -253,6 +255,16 @@ static void on_line(void *arg, int stream, const char *line, size_t len)
 		}
 		c->new_figures += added;
 		c->n_figures = before + added;
+	}
+	/* The tool's own progress bar moves the job's progress inside the
+	 * step (a Pulsar2 build would otherwise sit at one value for its
+	 * whole run); logparse_progress reports only steps of 1 %. */
+	double f;
+	if (c->parser && logparse_progress(c->parser, line, len, &f)) {
+		double prog = c->base + c->share * f;
+		struct kiln_err err;
+		if (prog > c->shown && jobs_progress(c->pool->jobs, c->job, prog, NULL, &err) == 0)
+			c->shown = prog;
 	}
 	if (c->pool->events == NULL || len == 0)
 		return;
@@ -427,7 +439,10 @@ static void run_steps(struct worker *w, const struct jobs_claim *job, struct pla
 			.index = (int)i, .n_steps = (int)plan->n_steps,
 			.n_figures = cJSON_GetArraySize(figures),
 			.n_figures_at_start = cJSON_GetArraySize(figures),
+			.base = total > 0 ? done / total : (double)i / (double)plan->n_steps,
+			.share = total > 0 ? s->weight / total : 1.0 / (double)plan->n_steps,
 		};
+		ctx.shown = ctx.base;
 		if (logparse_new(s->parser, &ctx.parser, &err) != 0) {
 			engine_cmd_free(&cmd);
 			fail(v, "plan_invalid", "step '%s': %s", s->name, err.msg);

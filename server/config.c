@@ -434,3 +434,69 @@ void config_print_help(FILE *out)
 	}
 	fprintf(out, "  toolchain.* is each of: tpu-mlir, pulsar2, pulsar, voyager\n");
 }
+
+/* The value of row s in base (cfg, or one toolchain's struct), as JSON:
+ * numbers as numbers (sizes in bytes), everything else as the string
+ * kiln.ini holds. */
+static cJSON *value_json(const struct setting *s, const char *base)
+{
+	const void *field = base + s->offset;
+	switch (s->type) {
+	case SET_INT:
+		return cJSON_CreateNumber(*(const int *)field);
+	case SET_INT64:
+	case SET_SIZE:
+		return cJSON_CreateNumber((double)*(const long long *)field);
+	case SET_STR:
+	case SET_ENUM:
+	case SET_LISTEN:
+	case SET_DIR:
+		return cJSON_CreateString((const char *)field);
+	}
+	return cJSON_CreateNull();
+}
+
+static int add_row(cJSON *items, const struct setting *s, const char *section, const char *base,
+		   const char *def)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (o == NULL)
+		return -1;
+	cJSON_AddItemToArray(items, o);
+	cJSON_AddStringToObject(o, "section", section);
+	cJSON_AddStringToObject(o, "key", s->key);
+	cJSON_AddItemToObject(o, "value", value_json(s, base));
+	cJSON_AddStringToObject(o, "default", def);
+	cJSON_AddStringToObject(o, "help", s->help);
+	if (s->choices)
+		cJSON_AddStringToObject(o, "choices", s->choices);
+	return 0;
+}
+
+cJSON *config_settings_json(const struct kiln_config *cfg)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *items = cJSON_AddArrayToObject(o, "items");
+	int bad = items == NULL;
+	for (size_t i = 0; i < N_SETTINGS && !bad; i++)
+		if (strcmp(SETTINGS[i].section, "toolchain.*") != 0)
+			bad = add_row(items, &SETTINGS[i], SETTINGS[i].section, (const char *)cfg,
+				      SETTINGS[i].def) != 0;
+	/* Toolchain rows grouped per toolchain, as a kiln.ini has them. */
+	for (int t = 0; t < TOOLCHAIN_COUNT && !bad; t++) {
+		char section[64];
+		snprintf(section, sizeof(section), "toolchain.%s", config_toolchain_ids[t]);
+		for (size_t i = 0; i < N_SETTINGS && !bad; i++)
+			if (strcmp(SETTINGS[i].section, "toolchain.*") == 0)
+				/* an empty image means the toolchain's own default */
+				bad = add_row(items, &SETTINGS[i], section,
+					      (const char *)&cfg->toolchains[t],
+					      strcmp(SETTINGS[i].key, "image") == 0 ? DEFAULT_IMAGES[t]
+					      : SETTINGS[i].def) != 0;
+	}
+	if (bad) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}

@@ -9,6 +9,8 @@
 
 #include <stdio.h>
 
+#include <cjson/cJSON.h>
+
 #include "runtime/kiln_err.h"
 
 /* Fixed toolchain ids (ARCHITECTURE.md §6), one [toolchain.<id>] section each. */
@@ -77,6 +79,12 @@ int config_load(struct kiln_config *cfg, const char *path, struct kiln_err *err)
 /* Sets one "section.key" (as from a command-line flag) with validation. */
 int config_set(struct kiln_config *cfg, const char *section, const char *key,
 	       const char *value, struct kiln_err *err);
+
+/* Every setting in force, for GET /api/v1/settings (read-only):
+ * {"items": [{"section","key","value","default","help","choices"?}]}, the
+ * toolchain.* rows once per toolchain; sizes in bytes.  NULL when out of
+ * memory.  Nothing in the table is a secret (tokens live in the database). */
+cJSON *config_settings_json(const struct kiln_config *cfg);
 
 /* Prints every setting with its default and help, for `kilnd --help`. */
 void config_print_help(FILE *out);

@@ -53,6 +53,7 @@ const struct http_route routes_table[] = {
 	{"GET", "/api/v1/bundles/{id}/files/{name*}", "bundles_file", ROLE_USER, BODY_NONE,
 	 route_bundles_file, NULL},
 	{"GET", "/api/v1/targets", "targets", ROLE_USER, BODY_NONE, route_targets, NULL},
+	{"GET", "/api/v1/settings", "settings", ROLE_ADMIN, BODY_NONE, route_settings, NULL},
 	{"POST", "/api/v1/jobs", "jobs_create", ROLE_USER, BODY_JSON, route_jobs_create, NULL},
 	{"GET", "/api/v1/jobs", "jobs_list", ROLE_USER, BODY_NONE, route_jobs_list, NULL},
 	{"GET", "/api/v1/jobs/{id}", "jobs_get", ROLE_USER, BODY_NONE, route_jobs_get, NULL},

@@ -96,6 +96,8 @@ void route_jobs_calibration(struct http_req *req);
 void route_groups_get(struct http_req *req);
 void route_jobs_events(struct http_req *req);
 void route_targets(struct http_req *req);
+/* routes_settings.c: the settings in force, read-only (admin) */
+void route_settings(struct http_req *req);
 
 /* routes_devices.c: registered boards and what is assigned to them */
 void route_devices_create(struct http_req *req);

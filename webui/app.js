@@ -20,6 +20,9 @@ const routes = [
 	[/^\/jobs\/compare$/, () => import('./pages/compare.js'), 'jobs'],
 	[/^\/groups\/(?<id>\d+)$/, () => import('./pages/group.js'), 'jobs'],
 	[/^\/devices$/, () => import('./pages/devices.js'), 'devices'],
+	[/^\/docs$/, () => import('./pages/docs.js'), 'docs'],
+	[/^\/admin$/, () => import('./pages/admin.js'), 'admin/tokens'],
+	[/^\/admin\/(?<section>[a-z]+)$/, () => import('./pages/admin.js'), 'admin/tokens'],
 ];
 
 const main = document.getElementById('main');
@@ -82,6 +85,8 @@ function showChrome() {
 	document.getElementById('nav').hidden = !on;
 	document.getElementById('who').hidden = !on;
 	document.getElementById('toolchains').hidden = !on;
+	// Tokens, settings and toolchain status answer 403 to a user token.
+	document.getElementById('nav-admin').hidden = !on || session.user.role !== 'admin';
 	if (on) {
 		document.getElementById('who-name').textContent = `${session.user.name} (${session.user.role})`;
 		renderToolchains(document.getElementById('toolchains'));

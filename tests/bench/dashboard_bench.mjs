@@ -11,9 +11,18 @@
 //                when the list's last row exists (a MutationObserver), then
 //                the next frame (painted); best and median of 5
 //
+//   graph view   performance.mark just before the page goes to the 10k-node
+//                model's #/models/{id}/graph and the graph page's own
+//                'graph-painted' mark (set after the first frame is drawn):
+//                fetch + parse + layout + first paint; best and median of 5
+//   graph layout the layout alone, in a page of the nginx origin: this
+//                session's graphlayout.js and session 2's (the peer) on the
+//                same JSON, alternately, best and median of 5 each
+//
 // Environment: KILN_BASE, KILN_TOKEN, NGINX_BASE, KILN_JOBS (how many jobs
-// bench_dashboard.sh inserted).
-import { readdirSync, statSync } from 'node:fs';
+// bench_dashboard.sh inserted), KILN_GRAPH_MODEL, KILN_GRAPH_JSON,
+// KILN_GRAPH_NODES.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -22,6 +31,9 @@ const BASE = process.env.KILN_BASE;
 const TOKEN = process.env.KILN_TOKEN;
 const NGINX = process.env.NGINX_BASE;
 const JOBS = Number(process.env.KILN_JOBS || 1000);
+const GRAPH_MODEL = process.env.KILN_GRAPH_MODEL;
+const GRAPH_JSON = process.env.KILN_GRAPH_JSON;
+const GRAPH_NODES = Number(process.env.KILN_GRAPH_NODES || 10000);
 const RUNS = Number(process.env.BENCH_RUNS || 5);
 const WEBUI = join(fileURLToPath(import.meta.url), '..', '..', '..', 'webui');
 
@@ -150,6 +162,63 @@ async function jobsRender(storageState) {
 	return r;
 }
 
+// The graph page of the 10k-node model: from a loaded #/models to the
+// page's 'graph-painted' mark.
+async function graphRender(storageState) {
+	const ctx = await browser.newContext({ ...VIEW, storageState });
+	const page = await ctx.newPage();
+	await page.goto(BASE + '/#/models', { waitUntil: 'load' });
+	await page.getByRole('heading', { name: 'Models', exact: true }).waitFor();
+	await page.waitForLoadState('networkidle');
+	const r = await page.evaluate((id) => new Promise((resolve, reject) => {
+		const t = setTimeout(() => reject(new Error('no graph-painted mark after 60 s')), 60000);
+		const poll = () => {
+			const p = performance.getEntriesByName('graph-painted');
+			if (!p.length) { requestAnimationFrame(poll); return; }
+			clearTimeout(t);
+			const start = performance.getEntriesByName('graph-start')[0].startTime;
+			const res = performance.getEntriesByType('resource').filter((e) => e.startTime >= start && e.name.includes('/graph'));
+			const stats = document.getElementById('graph-stats').textContent;
+			const at = (n) => { const e = performance.getEntriesByName(n); return e.length ? e[e.length - 1].startTime - start : 0; };
+			resolve({ paint: p[0].startTime - start, fetch: res.length ? res[0].responseEnd - res[0].startTime : 0,
+				data: at('graph-data'), draw: at('graph-drawn') - at('graph-first-draw'), drawn: at('graph-drawn'),
+				layout: Number((stats.match(/laid out in (\d+) ms/) || [0, 0])[1]), stats });
+		};
+		performance.mark('graph-start');
+		location.hash = `#/models/${id}/graph`;
+		requestAnimationFrame(poll);
+	}), GRAPH_MODEL);
+	await ctx.close();
+	return r;
+}
+
+// Both layouts on the same JSON in one page of the nginx origin.
+async function layoutPeer() {
+	const ctx = await browser.newContext(VIEW);
+	const page = await ctx.newPage();
+	await page.goto(NGINX + '/ui/icon.svg');
+	const r = await page.evaluate(async ({ text, runs }) => {
+		const kiln = await import('/ui/components/graphlayout.js');
+		const peer = await import('/ui/components/graphlayout_s2.js');
+		const out = { kiln: [], peer: [], boxes: 0, peerBoxes: 0 };
+		for (let i = 0; i < runs; i++) {
+			let g = JSON.parse(text);
+			let t0 = performance.now();
+			out.boxes = kiln.layout(g).nodes.length;
+			out.kiln.push(performance.now() - t0);
+			g = JSON.parse(text);
+			t0 = performance.now();
+			out.peerBoxes = peer.layout(g).nodes.length;
+			out.peer.push(performance.now() - t0);
+		}
+		out.kiln.sort((a, b) => a - b);
+		out.peer.sort((a, b) => a - b);
+		return out;
+	}, { text: readFileSync(GRAPH_JSON, 'utf8'), runs: RUNS });
+	await ctx.close();
+	return r;
+}
+
 const ms = (x) => x.toFixed(1) + ' ms';
 const kb = (x) => (x / 1024).toFixed(1) + ' KB';
 const row = (a, b, c, d) => console.log(a.padEnd(44) + String(b).padStart(12) + String(c).padStart(12) + '   ' + (d || ''));
@@ -161,6 +230,9 @@ const ngx = await bestLoad(NGINX, undefined);    // the same files from nginx
 const all = await allAssets(BASE, state);
 const jobs = [];
 for (let i = 0; i < RUNS; i++) jobs.push(await jobsRender(state));
+const graphs = [];
+if (GRAPH_MODEL) for (let i = 0; i < RUNS; i++) graphs.push(await graphRender(state));
+const peer = GRAPH_JSON ? await layoutPeer() : null;
 await browser.close();
 const byDom = [...jobs].sort((a, b) => a.dom - b.dom);
 const byPaint = [...jobs].sort((a, b) => a.paint - b.paint);
@@ -189,6 +261,25 @@ row('  API response end to last row (parse+DOM)', ms(med('afterApi')[0]), ms(med
 if (byDom[0].rows < JOBS) {
 	console.log(`# NOTE: ${JOBS} jobs in the database, but the jobs page rendered ${byDom[0].rows} rows` +
 		` (request: ${byDom[0].api.map((u) => new URL(u).pathname + new URL(u).search).join(', ')})`);
+}
+if (graphs.length) {
+	const gp = [...graphs].sort((a, b) => a.paint - b.paint);
+	const gl = graphs.map((g) => g.layout).sort((a, b) => a - b);
+	const gf = graphs.map((g) => g.fetch).sort((a, b) => a - b);
+	console.log(`# graph: ${GRAPH_NODES}-node model (${gp[0].stats.trim()})`);
+	row(`graph ${GRAPH_NODES} nodes: #/…/graph to first paint`, ms(gp[0].paint), ms(gp[mid].paint), '<= 1000 ms');
+	row('  of which: GET …/graph (start to end)', ms(gf[0]), ms(gf[mid]));
+	row('  of which: layout (in the page)', ms(gl[0]), ms(gl[mid]));
+	const med = (k) => graphs.map((g) => g[k]).sort((a, b) => a - b);
+	row('  #/…/graph to data fetched and parsed', ms(med('data')[0]), ms(med('data')[mid]));
+	row('  first frame drawn (canvas, minimap)', ms(med('draw')[0]), ms(med('draw')[mid]));
+	row('  #/…/graph to first frame drawn', ms(med('drawn')[0]), ms(med('drawn')[mid]));
+}
+if (peer) {
+	const m2 = Math.floor(peer.kiln.length / 2);
+	row(`graph layout, kiln (${peer.boxes} boxes)`, ms(peer.kiln[0]), ms(peer.kiln[m2]), '');
+	row(`graph layout, peer: session 2's (${peer.peerBoxes} boxes)`, ms(peer.peer[0]), ms(peer.peer[m2]), 'peer');
+	console.log(`ratio graph layout kiln/session-2 layout (same JSON, best of ${peer.kiln.length}): ${(peer.kiln[0] / peer.peer[0]).toFixed(2)}`);
 }
 console.log(`ratio first load kilnd/nginx (signed out, same page): ${(kout.best.load / ngx.best.load).toFixed(2)}` +
 	`   (signed in: ${(kin.best.load / ngx.best.load).toFixed(2)})`);

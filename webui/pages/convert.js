@@ -86,6 +86,9 @@ export default async function render(main, { query, go }) {
 		const want = query.get('suggestion');
 		if (want !== null && model.suggested_outputs && model.suggested_outputs[want]) outSel.value = 'sg' + want;
 		syncOutputs();
+		// "Convert with these picks" on the graph page: ?output=<tensor> per pick.
+		const picks = query.getAll('output');
+		if (picks.length && String(model.id) === query.get('model')) { outSel.value = 'custom'; syncOutputs(); outList.value = picks.join('\n'); }
 		const ins = (model.inspection && model.inspection.inputs) || [];
 		fill(modelInfo, ins.map((i) => h('div', null, 'input ', h('code', null, i.name), ' ', shape(i.shape), i.dynamic ? ' — dynamic: give the shape below' : '')));
 		if (!mudType.value && model.suggested_model_type) mudType.value = model.suggested_model_type;

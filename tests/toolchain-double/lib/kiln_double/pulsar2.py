@@ -203,6 +203,17 @@ def check_enum(section, obj):
                              % (obj[key], section, key, ", ".join(values)))
 
 
+def _calibration_bar(i, n):
+    # tqdm's default format, as pulsar2 prints it:
+    # "Calibration Progress(Phase 1):   3%|▎         | 1/32 [00:00<00:03,  9.10it/s]"
+    n = max(n, 1)
+    pct = i * 100 // n
+    bar = ("\u2588" * (i * 10 // n)).ljust(10)
+    rate = "?it/s" if i == 0 else "%5.2fit/s" % C.between(8.5, 9.2, "cal", i)
+    print("Calibration Progress(Phase 1): %3d%%|%s| %d/%d [00:%02d<00:%02d, %s]"
+          % (pct, bar, i, n, i // 9, (n - i) // 9, rate), flush=True)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
@@ -361,6 +372,13 @@ def build(args):
     print("Transformer optimize level: %d" % int(quant.get("transformer_opt_level", 0)))
     n_images = sum(len(im) for _d, im in datasets.values())
     print("%d File(s) Loaded." % n_images, flush=True)
+    # The bars as the quick start's log shows them, one line per image
+    # (SOURCES.md, "Progress inside a step"); kilnd reads them as progress.
+    print("Stastic Inf tensor:   0%|          | 0/1 [00:00<?, ?it/s]")
+    print("Stastic Inf tensor: 100%|\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588| 1/1 [00:00<00:00,  9.09it/s]")
+    print("[%s] AX Runtime Calibration Pass Running ...        " % C.now().strftime("%H:%M:%S"), flush=True)
+    for i in range(n_images // 2):
+        _calibration_bar(i, n_images)
     C.maybe_hang(tool, npu_mode, lambda: print("Calibration Progress(Phase 1):  50%%|\u2588\u2588\u2588\u2588\u2588     | %d/%d"
                                                 % (n_images // 2, n_images), flush=True))
     if C.env_matches("KILN_DOUBLE_FAIL_STEP", tool, npu_mode):
@@ -369,6 +387,8 @@ def build(args):
                          "in compile_ptq_model\nRuntimeError: quantization failed (KILN_DOUBLE_FAIL_STEP)\n")
         loguru("ERROR", "yamain.command.build:build:99", "build failed: quantization failed", sys.stderr)
         return 1
+    for i in range(n_images // 2, n_images + 1):
+        _calibration_bar(i, n_images)
     print("Calibration Progress(Phase 1): 100%%|\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588| %d/%d "
           "[00:01<00:00, 18.07it/s]" % (n_images, n_images))
     print("Finished.")
@@ -446,6 +466,16 @@ def build(args):
                    "compiler check failed: cosine simularity of %s below %g" % (", ".join(bad), thr),
                    sys.stderr)
             return 1
+    # The compiler's rich bars, in the quick start's order; counts from the
+    # model's size so they differ between models as the real ones do.
+    n_ops = max(1, len(out_names)) * 17 + int(C.between(20, 60, digest, "ops"))
+    for label, count in (("tiling op...", n_ops), ("build op serially...", n_ops + 35),
+                         ("build op...", 2 * n_ops + 50), ("add ddr swap...", 5 * n_ops + 150),
+                         ("calc input dependencies...", 9 * n_ops + 300),
+                         ("calc output dependencies...", 9 * n_ops + 300),
+                         ("assign eu heuristic", 9 * n_ops + 300), ("assign eu onepass", 9 * n_ops + 300),
+                         ("assign eu greedy", 9 * n_ops + 300), ("build jobs", 9 * n_ops + 300)):
+        print("%s   %s %d/%d 0:00:00" % (label, "\u2501" * 40, count, count), flush=True)
     axmodel = os.path.join(out_dir, output_name)
     meta = {"kind": "axmodel", "tool": tool, "version": VERSION, "target_hardware": target,
             "npu_mode": npu_mode, "inputs": inputs, "outputs": outputs,

@@ -642,13 +642,16 @@ def run_calibration_main(argv=None):
 
 
 def _progress(label, total, step_fn=None):
+    # tqdm's bar with kld_calibrator's set_description per item: label may
+    # be a function of the item's index (SOURCES.md, "Progress inside a step").
     total = max(total, 1)
     marks = sorted(set([1, total] + [max(1, total * k // 10) for k in range(1, 10)]))
     for i in marks:
         pct = i * 100 // total
         bar = ("\u2588" * (pct // 10)).ljust(10)
+        desc = label(i - 1) if callable(label) else label
         print("%s: %3d%%|%s| %d/%d [00:%02d<00:00, %.2fit/s]" % (
-            label, pct, bar, i, total, i // 50, C.between(20, 60, label, i)), flush=True)
+            desc, pct, bar, i, total, i // 50, C.between(20, 60, desc, i)), flush=True)
         if step_fn:
             step_fn(i)
 
@@ -678,8 +681,12 @@ def _run_calibration(argv):
                                     ("%s/tools/run_calibration.py" % PKG, 110, "<module>", "calibrator.run()"),
                                     ("%s/calibration/kld_calibrator.py" % PKG, 480,
                                      "activation_collect_and_calc_th", "...")])
-    _progress("activation_collect_and_calc_th", len(files), step)
-    _progress("tune", min(args.tune_num, len(files)) or 1)
+    _progress(lambda i: "activation_collect_and_calc_th for sample: %d" % i, len(files), step)
+    layer_names = [n for n, _op in meta["layers"]] or ["output"]
+    _progress(lambda i: "[%d] threshold: %s" % (args.histogram_bin_num, layer_names[min(i, len(layer_names) - 1)]),
+              len(layer_names))
+    if args.tune_num > 0:  # SimpleTuner: one bar item per tensor
+        _progress(lambda i: "tune op: %s" % layer_names[min(i, len(layer_names) - 1)], len(layer_names))
     digest = C.inputs_digest([args.mlir_file] + files, " ".join(sys.argv[1:]))
     hdr = {"kind": "cali-table", "tool": tool, "version": VERSION, "mlir": args.mlir_file,
            "model_name": meta["model_name"], "sample_number": len(files)}
