@@ -546,9 +546,10 @@ static void worker__chatty_tool_is_capped_in_the_log_and_streamed_as_events(void
 
 
 static int stage_inputs(void *arg, const struct jobs_claim *job, const char *ws,
-			struct kiln_err *err)
+			struct plan **plan, struct kiln_err *err)
 {
 	(void)arg;
+	(void)plan;
 	char path[700], text[64];
 	snprintf(path, sizeof(path), "%s/model.onnx", ws);
 	int n = snprintf(text, sizeof(text), "model for attempt %d\n", job->attempt);
