@@ -26,8 +26,7 @@
  *                                 copies the bundle files from the finished
  *                                 workspace into dir (created) and writes the
  *                                 generated ones (the .mud)
- *   recipe_plan_sh(plan, title)   a bash script, in the seeds' style, that does
- *                                 what the plan does; new string, caller free()s
+ *   (the plan as a shell script: runtime/plan_sh.h)
  *
  * Helpers for recipe_<target>.c (one struct recipe_argv per step):
  *   recipe_argv_add(a, s) / recipe_argv_addf(a, fmt, ...) / recipe_argv_free(a)
@@ -80,7 +79,6 @@ int recipe_needs_cut(const struct job_spec *s, const cJSON *inspection);
 const char *recipe_version(const char *target);
 int recipe_stage_bundle(const struct recipe_out *r, const char *workspace, const char *dir,
 			struct kiln_err *err);
-char *recipe_plan_sh(const struct plan *p, const char *title);
 
 /* --- for the recipes -------------------------------------------------------- */
 

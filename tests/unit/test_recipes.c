@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "runtime/blob.h"
+#include "runtime/plan_sh.h"
 #include "conversion/bundle.h"
 #include "kt.h"
 #include "conversion/mud.h"
@@ -912,7 +913,7 @@ static void plan_sh__quotes_what_bash_would_split(void)
 	struct plan_step_spec sp = {.name = "transform", .argv = argv, .toolchain = "tpu-mlir"};
 	CHECK(plan_add_step(p, &sp, &err) == 0);
 	CHECK(plan_add_file(p, "c.json", "KILN_EOF\n", 9, 0, &err) == 0);
-	char *sh = recipe_plan_sh(p, "t");
+	char *sh = plan_sh(p, &(struct plan_sh_opts){.title = "t"});
 	CHECK(strstr(sh, "'[[1,3,640,640]]'") != NULL);
 	CHECK(strstr(sh, "'it'\\''s'") != NULL);
 	CHECK(strstr(sh, "<<'KILN_EOF_1'") != NULL);
