@@ -203,9 +203,9 @@ static int check_tolerance(const struct job_spec *s, const struct toolchain *tc,
 	return 0;
 }
 
-/* Copies the plan's bundle list into dir through the recipe's stager (a
- * view of the plan's strings: nothing is copied or freed here). */
-static int stage(const struct plan *p, const char *ws, const char *dir, struct kiln_err *err)
+/* Through the recipe's stager, on a view of the plan's strings: nothing is
+ * copied or freed here. */
+int convert_stage(const struct plan *p, const char *ws, const char *dir, struct kiln_err *err)
 {
 	struct recipe_bundle_file *files = calloc(p->n_bundle + 1, sizeof(*files));
 	if (files == NULL)
@@ -232,7 +232,7 @@ int convert_finish(const struct convert_job *j, const struct plan *p, const char
 		return kiln_errf(err, KILN_EIO, "", "cannot empty %s: %s", dir, strerror(errno));
 	int rc = check_tolerance(j->spec, tc, figures, err);
 	if (rc == 0)
-		rc = stage(p, ws, dir, err);
+		rc = convert_stage(p, ws, dir, err);
 	if (rc != 0)
 		return rc;
 	/* Before the bundle is marked good: would the board load it? */

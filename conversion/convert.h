@@ -75,6 +75,10 @@ int convert_finish(const struct convert_job *j, const struct plan *p, const char
 		   const char *dir, const cJSON *figures, struct bundle_info *info,
 		   struct kiln_err *err);
 
+/* The plan's bundle files, copied from ws into dir (created) and the
+ * generated ones written: convert_finish's staging alone. */
+int convert_stage(const struct plan *p, const char *ws, const char *dir, struct kiln_err *err);
+
 /* The seed convert_prepare samples the calibration set with: the same set
  * gives the same images, so the cache key stays honest. */
 #define CONVERT_CALIB_SEED 0
