@@ -121,19 +121,24 @@ static const struct target_option METIS_OPTS[] = {
 static const struct target TABLE[] = {
 	{"maixcam", "Sipeed MaixCAM / MaixCAM-Pro (SG2002)", "tpu-mlir", "cv181x",
 	 "001", TQ_INT8 | TQ_BF16, "int8", 200, NULL, NULL, "0.9,0.6", "mud", "cvimodel", 1,
-	 MAIXCAM_OPTS, N(MAIXCAM_OPTS)},
+	 MAIXCAM_OPTS, N(MAIXCAM_OPTS),
+	 "MaixCAM", "maixpy"},
 	{"recamera", "Seeed reCamera (SG2002)", "tpu-mlir", "cv181x",
 	 "002", TQ_INT8 | TQ_BF16 | TQ_F16 | TQ_MIXED, "int8", 100, NULL, NULL, NULL, "mud",
-	 "cvimodel", 1, RECAMERA_OPTS, N(RECAMERA_OPTS)},
+	 "cvimodel", 1, RECAMERA_OPTS, N(RECAMERA_OPTS),
+	 "reCamera", "sscma"},
 	{"maixcam2", "Sipeed MaixCAM2 (AX630C, AX620E platform)", "pulsar2", "AX620E",
 	 "000", TQ_INT8, "int8", 64, PULSAR2_CALIB, "MinMax", "0.9", "mud", "axmodel", 0,
-	 MAIXCAM2_OPTS, N(MAIXCAM2_OPTS)},
+	 MAIXCAM2_OPTS, N(MAIXCAM2_OPTS),
+	 "MaixCAM2", "maixpy"},
 	{"axera-pi", "Sipeed Maix-III AXera-Pi (AX620A)", "pulsar", "AX620",
 	 "003", TQ_INT8, "int8", 256, NULL, NULL, NULL, "joint", NULL, 0,
-	 AXERA_PI_OPTS, N(AXERA_PI_OPTS)},
+	 AXERA_PI_OPTS, N(AXERA_PI_OPTS),
+	 "AXera-Pi", "run_joint"},
 	{"metis", "Axelera Metis AIPU", "voyager", "metis",
 	 "004", TQ_INT8, "int8", 200, NULL, NULL, NULL, "model.json", NULL, 0,
-	 METIS_OPTS, N(METIS_OPTS)},
+	 METIS_OPTS, N(METIS_OPTS),
+	 "Axelera Metis", "voyager"},
 };
 
 const struct target *targets_table(size_t *n)
@@ -248,6 +253,7 @@ static cJSON *target_json(const struct target *t)
 		return NULL;
 	cJSON_AddStringToObject(o, "id", t->id);
 	cJSON_AddStringToObject(o, "name", t->name);
+	cJSON_AddStringToObject(o, "label", t->label);
 	cJSON_AddStringToObject(o, "toolchain", t->toolchain);
 	cJSON_AddStringToObject(o, "hardware", t->hardware);
 	cJSON_AddStringToObject(o, "seed", t->seed);
@@ -307,6 +313,12 @@ static cJSON *target_json(const struct target *t)
 		cJSON_AddItemToArray(opts, x);
 	}
 	return o;
+}
+
+const char *targets_deploy_program(const char *id)
+{
+	const struct target *t = targets_find(id);
+	return t ? t->deploy_program : NULL;
 }
 
 cJSON *targets_json(void)

@@ -17,7 +17,7 @@
  *   target_option_find(t, key)   the option row, or NULL
  *   targets_quantize_ok(t, q)    1 when t accepts quantize mode q
  *   targets_json()               GET /api/v1/targets body (new cJSON; caller
- *                                cJSON_Delete()s): {"targets": [{id, name,
+ *                                cJSON_Delete()s): {"targets": [{id, name, label,
  *                                toolchain, hardware, quantize: {default,
  *                                allowed}, calibration: {count, methods,
  *                                default_method}, input: {...defaults},
@@ -26,6 +26,7 @@
  *                                options: [{key, type, default, allowed,
  *                                min, max, help}]}]}
  *   targets_ids_text(buf, cap)   "maixcam, recamera, ..." for messages
+ *   targets_deploy_program(id)   the board's test program id, for deploy/
  *
  * Knows nothing of HTTP or threads; everything here is static data.
  */
@@ -80,6 +81,10 @@ struct target {
 					  --output_names); 0: the ONNX must be cut first */
 	const struct target_option *options;
 	size_t n_options;
+	const char *label;             /* short name for people: "MaixCAM" */
+	const char *deploy_program;    /* the test program deploy/ runs on the board
+					  (deploy_programs.c row): maixpy | sscma |
+					  run_joint | voyager */
 };
 
 const struct target *targets_table(size_t *n);
@@ -89,6 +94,10 @@ int targets_quantize_ok(const struct target *t, const char *quantize);
 /* Bit for a quantize name ("int8" -> TQ_INT8), 0 when unknown. */
 unsigned targets_quant_bit(const char *quantize);
 
+/* The target's deploy program id (struct target.deploy_program), NULL
+ * for an unknown target: handed to deploy/ by the server, so that deploy/
+ * knows programs, not boards. */
+const char *targets_deploy_program(const char *id);
 /* New object (see above); NULL when out of memory. */
 cJSON *targets_json(void);
 /* Writes the ids separated by ", " into buf. */

@@ -252,7 +252,7 @@ static int load_job(sqlite3 *c, struct job *j, struct kiln_err *err)
 
 /* The bundle file the test program loads: the manifest's first file whose
  * name ends with (or is) the target's suffix, checked to be a plain
- * relative path.  Metis names a whole path (ax_models/kiln/network.yaml). */
+ * relative path.  Voyager's names a whole path (ax_models/kiln/network.yaml). */
 static int model_file(const struct job *j, const struct deploy_program *p, char *out,
 		      size_t cap, struct kiln_err *err)
 {
@@ -260,7 +260,7 @@ static int model_file(const struct job *j, const struct deploy_program *p, char 
 	const cJSON *files = cJSON_GetObjectItemCaseSensitive(m, "files");
 	int rc = kiln_errf(err, KILN_EUNPROC, "bundle",
 			   "bundle %lld has no '*%s' file for the %s test program", j->bundle,
-			   p->model_suffix, p->target);
+			   p->model_suffix, j->target);
 	for (const cJSON *f = files ? files->child : NULL; f; f = f->next) {
 		const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(f, "name"));
 		size_t n = name ? strlen(name) : 0, sn = strlen(p->model_suffix);
@@ -400,7 +400,8 @@ static void run_one(long long id)
 	}
 	if ((rc = load_job(c, &j, &err)) != 0)
 		goto fail;
-	if ((prog = deploy_program_find(j.target)) == NULL) {
+	if ((prog = deploy_program_find(opts.program_of ? opts.program_of(j.target) : NULL)) ==
+	    NULL) {
 		kiln_errf(&err, KILN_EUNPROC, "", "no test program for target '%s'", j.target);
 		goto fail;
 	}

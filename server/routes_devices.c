@@ -198,7 +198,8 @@ static void ensure_runner(struct http_req *req)
 {
 	struct app *app = http_req_app(req);
 	struct deploy_opts o = {app->db, app->blobs, app->cfg->data_dir,
-				app->cfg->deploy_connect_timeout, app->cfg->deploy_step_timeout};
+				app->cfg->deploy_connect_timeout, app->cfg->deploy_step_timeout,
+				targets_deploy_program};
 	struct kiln_err err;
 	kiln_err_clear(&err);
 	if (deploy_start(&o, &err) != 0)
