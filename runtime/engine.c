@@ -406,8 +406,8 @@ int engine_remove_container(const struct engine_conf *c, const char *name)
  * present and still lack it (sophgo/tpuc_dev:v3.1 is only the environment;
  * seed 002 and TPU-MLIR's docs/quick_start/source_en/02_env.rst pip-install
  * tpu_mlir inside it), so readiness runs them, in the image for docker and
- * podman.  tpu-mlir checks both names: MaixCAM's recipe calls
- * model_transform.py (seed 001), reCamera's model_transform (seed 002). */
+ * podman.  tpu-mlir checks both names: seed 001's recipe calls
+ * model_transform.py, seed 002's model_transform. */
 struct toolchain_help {
 	const char *id;
 	const char *program;      /* engine = local: must be on the PATH */

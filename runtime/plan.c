@@ -7,6 +7,7 @@
  * anything and knows nothing of jobs, engines or HTTP.
  */
 #include "runtime/plan.h"
+#include "runtime/toolchain.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -14,18 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const TOOLCHAINS[] = {
-	"tpu-mlir", "pulsar2", "pulsar", "voyager", "local", NULL,
-};
-
+/* A toolchain of the table (runtime/toolchain.h), or "local": the host
+ * itself, for plans given by hand. */
 int plan_toolchain_ok(const char *s)
 {
-	if (s == NULL)
-		return 0;
-	for (int i = 0; TOOLCHAINS[i]; i++)
-		if (strcmp(s, TOOLCHAINS[i]) == 0)
-			return 1;
-	return 0;
+	return s != NULL && (strcmp(s, "local") == 0 || toolchain_find(s) != NULL);
 }
 
 static int name_ok_n(const char *s, size_t n)

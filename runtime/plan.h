@@ -31,7 +31,7 @@
  *   to plan again: "bundle": [{"name": "m.mud", "content": "..."},
  *   {"name": "m.cvimodel", "src": "m_int8.cvimodel"}] (the files the
  *   result is made of: a workspace path a step writes, or generated text)
- *   and "recipe": "maixcam/3" (the recipe version that made the plan).
+ *   and "recipe": "<board>/3" (the recipe version that made the plan).
  *   Both are left out of the JSON when empty.
  *
  * Names (files, steps): 1..64 characters of [A-Za-z0-9._-], starting with a

@@ -28,8 +28,8 @@ static const struct toolchain TOOLCHAINS[] = {
 	 TOOLCHAIN_CALIB_TAR, TOOLCHAIN_COMPARE_TEST_IMAGE, "similarity_check",
 	 "target_options.similarity_check is false: pulsar run does not compare", 1, 1},
 	/* The Voyager SDK's deploy.py prints no comparison at all (voyager-sdk
-	 * v1.2.5 deploy.py, pipeline.py, compile.py, checked by the metis
-	 * helper); it reads a directory of images. */
+	 * v1.2.5 deploy.py, pipeline.py, compile.py, checked by the helper
+	 * session that wrote its recipe); it reads a directory of images. */
 	{"voyager", "Voyager SDK (Axelera)", "axelera/voyager-sdk:latest", "none",
 	 TOOLCHAIN_CALIB_DIR, TOOLCHAIN_COMPARE_NOTHING, NULL,
 	 "the Voyager SDK prints no similarity figure", 1, 0},

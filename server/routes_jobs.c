@@ -347,8 +347,10 @@ static void submit_many(struct http_req *req, const cJSON *body)
 		}
 	}
 	if (topts && !cJSON_IsObject(topts)) {
+		size_t nt;
 		http_reply_error(req, 400, "invalid", "target_options", "with \"targets\", "
-				 "target_options is an object keyed by board: {\"maixcam\": {...}}");
+				 "target_options is an object keyed by board: {\"%s\": {...}}",
+				 targets_table(&nt)[0].id);
 		return;
 	}
 	const cJSON *o;
