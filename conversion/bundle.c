@@ -188,7 +188,10 @@ int bundle_manifest(const char *dir, const struct bundle_info *info, cJSON **out
 		cJSON_Delete(o);
 		return rc;
 	}
-	add_str_or_null(o, "job", info->job);
+	if (info->job > 0)
+		cJSON_AddNumberToObject(o, "job", (double)info->job);
+	else
+		cJSON_AddNullToObject(o, "job");
 	add_str_or_null(o, "model_sha256", info->model_sha256);
 	add_str_or_null(o, "dataset_sha256", info->dataset_sha256);
 	cJSON *tc = cJSON_AddObjectToObject(o, "toolchain");

@@ -48,7 +48,7 @@ struct bundle_info {
 	const char *name;            /* the job spec's name */
 	const char *target;
 	const char *created;         /* RFC 3339 UTC, e.g. the job's finish time */
-	const char *job;             /* job id as text */
+	long long job;               /* the job's id; 0 = none (null) */
 	const char *model_sha256;
 	const char *dataset_sha256;  /* the calibration set's set_sha256 */
 	const char *toolchain;       /* toolchain id */

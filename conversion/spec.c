@@ -227,6 +227,32 @@ static int get_string(const cJSON *o, const char *key, const char *field, int (*
 	return 1;
 }
 
+/* A record id: the API sends a number ({"model": 3}, as every record's id
+ * is); a spec stored by kilnd, or written for kiln_recipe_cli, holds it as
+ * text.  Both end as text in the parsed spec. */
+static int get_id(const cJSON *o, const char *key, const char *rule, char *dst, size_t cap,
+		  struct kiln_err *err)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	if (cJSON_IsNumber(v)) {
+		if (v->valuedouble < 1 || v->valuedouble >= 1e15 ||
+		    v->valuedouble != (double)(long long)v->valuedouble)
+			return fail(err, key, "%s must be a record id: a whole number from 1", key, "");
+		snprintf(dst, cap, "%lld", (long long)v->valuedouble);
+		return 1;
+	}
+	return get_string(o, key, key, spec_id_ok, rule, dst, cap, err);
+}
+
+/* The canonical form gives a record id back as the number it came as. */
+static void add_id(cJSON *o, const char *key, const char *id)
+{
+	if (id[0] >= '1' && id[0] <= '9' && strlen(id) < 16 && strspn(id, "0123456789") == strlen(id))
+		cJSON_AddNumberToObject(o, key, (double)strtoll(id, NULL, 10));
+	else
+		cJSON_AddStringToObject(o, key, id);
+}
+
 static int get_enum(const cJSON *o, const char *key, const char *field, const char *const *allowed,
 		    char *dst, size_t cap, struct kiln_err *err)
 {
@@ -864,11 +890,9 @@ static int parse(struct job_spec *s, const cJSON *j, const cJSON *insp, struct k
 	snprintf(s->target, sizeof(s->target), "%s", s->t->id);
 	const char *idrule = "an id of 1 to 128 letters, digits and . _ : - (starting with a "
 			     "letter or digit)";
-	if ((rc = get_string(j, "model", "model", spec_id_ok, idrule, s->model, sizeof(s->model),
-			     err)) <= 0)
+	if ((rc = get_id(j, "model", idrule, s->model, sizeof(s->model), err)) <= 0)
 		return rc < 0 ? rc : fail(err, "model", "model is required: %s", idrule, "");
-	if ((rc = get_string(j, "dataset", "dataset", spec_id_ok, idrule, s->dataset,
-			     sizeof(s->dataset), err)) <= 0)
+	if ((rc = get_id(j, "dataset", idrule, s->dataset, sizeof(s->dataset), err)) <= 0)
 		return rc < 0 ? rc : fail(err, "dataset", "dataset is required (the calibration "
 					  "images): %s", idrule, "");
 	snprintf(s->name, sizeof(s->name), "model");
@@ -1112,8 +1136,8 @@ cJSON *spec_to_json(const struct job_spec *s)
 	cJSON *o = cJSON_CreateObject();
 	if (o == NULL)
 		return NULL;
-	cJSON_AddStringToObject(o, "model", s->model);
-	cJSON_AddStringToObject(o, "dataset", s->dataset);
+	add_id(o, "model", s->model);
+	add_id(o, "dataset", s->dataset);
 	cJSON_AddStringToObject(o, "target", s->target);
 	cJSON_AddStringToObject(o, "name", s->name);
 	cJSON *in = cJSON_AddObjectToObject(o, "input");

@@ -238,6 +238,23 @@ static void add_json(cJSON *o, const char *key, sqlite3_stmt *st, int i, int arr
 	cJSON_AddItemToObject(o, key, v);
 }
 
+/* The API gives every id as a number (issue 17: "one shape for ids").  A
+ * stored spec keeps its ids as text, as the conversion library reads them
+ * (conversion/spec.c: an id may be any short name there), so the reply turns
+ * an all-digit "model" or "dataset" back into the number the client sent. */
+static void spec_ids_as_numbers(cJSON *spec)
+{
+	static const char *const keys[] = {"model", "dataset"};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, keys[i]));
+		if (t == NULL || t[0] == '\0' || t[0] == '0' || strlen(t) > 15 ||
+		    strspn(t, "0123456789") != strlen(t))
+			continue;
+		cJSON_ReplaceItemInObjectCaseSensitive(spec, keys[i],
+						       cJSON_CreateNumber((double)strtoll(t, NULL, 10)));
+	}
+}
+
 /* A row of JOB_COLS as JSON; with_spec adds the spec. */
 static cJSON *job_json(sqlite3_stmt *st, int with_spec)
 {
@@ -245,11 +262,13 @@ static cJSON *job_json(sqlite3_stmt *st, int with_spec)
 	if (o == NULL)
 		return NULL;
 	add_int(o, "id", st, 0);
-	add_text(o, "model", st, 1);
-	add_text(o, "dataset", st, 2);
+	add_int(o, "model", st, 1);
+	add_int(o, "dataset", st, 2);
 	add_text(o, "target", st, 3);
-	if (with_spec)
+	if (with_spec) {
 		add_json(o, "spec", st, 4, 0);
+		spec_ids_as_numbers(cJSON_GetObjectItemCaseSensitive(o, "spec"));
+	}
 	add_text(o, "state", st, 5);
 	add_text(o, "step", st, 6);
 	add_int(o, "step_index", st, 7);
@@ -270,7 +289,7 @@ static cJSON *job_json(sqlite3_stmt *st, int with_spec)
 	add_text(o, "created", st, 15);
 	add_text(o, "started", st, 16);
 	add_text(o, "finished", st, 17);
-	add_text(o, "bundle", st, 18);
+	add_int(o, "bundle", st, 18);
 	add_json(o, "figures", st, 19, 1);
 	cJSON_AddBoolToObject(o, "cancel_requested", sqlite3_column_int(st, 20) != 0);
 	add_int(o, "slurm_job", st, 21);

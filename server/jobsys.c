@@ -588,7 +588,7 @@ static int finisher(void *arg, const struct jobs_claim *job, const struct plan *
 	struct jobsys *js = arg;
 	struct convert_job *cj = NULL;
 	struct plan *replanned = NULL;
-	char dir[PATH_MAX] = "", set_sha[BLOB_HEX_LEN + 1] = "", image[1100], jobid[32], now[32];
+	char dir[PATH_MAX] = "", set_sha[BLOB_HEX_LEN + 1] = "", image[1100], now[32];
 	char model_sha[BLOB_HEX_LEN + 1];
 	int rc = open_job(js, job, &cj, model_sha, err);
 	if (rc != 0)
@@ -619,11 +619,10 @@ static int finisher(void *arg, const struct jobs_claim *job, const struct plan *
 		goto out;
 	}
 	jobsys_image_id(ec, image, sizeof(image));
-	snprintf(jobid, sizeof(jobid), "%lld", (long long)job->id);
 	db_now(now, sizeof(now));
 	struct bundle_info info = {
 		.created = now,
-		.job = jobid,
+		.job = job->id,
 		.model_sha256 = model_sha,
 		.dataset_sha256 = set_sha[0] ? set_sha : NULL,
 		.toolchain_image = image,

@@ -84,16 +84,23 @@ static void reply_job(struct http_req *req, unsigned status, long long id)
 
 /* --- submit --------------------------------------------------------------------- */
 
-/* {"model": 3} is what a person types; the spec's ids are strings. */
-static void id_as_text(cJSON *spec, const char *key)
+/* Ids are numbers in the API, as every record's "id" is (issue 17): {"model":
+ * 3}.  A string ("3"), a fraction or 0 is a 400 naming the field, as device
+ * assignment answers.  The conversion library's spec holds ids as text
+ * (conversion/spec.c), so the number is written into the spec as text here. */
+static int id_as_text(cJSON *spec, const char *key, struct kiln_err *err)
 {
 	cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, key);
-	if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble < 1e15 &&
-	    v->valuedouble == (double)(long long)v->valuedouble) {
-		char buf[32];
-		snprintf(buf, sizeof(buf), "%lld", (long long)v->valuedouble);
-		cJSON_ReplaceItemInObjectCaseSensitive(spec, key, cJSON_CreateString(buf));
-	}
+	if (v == NULL)
+		return 0;  /* spec_parse says which are required */
+	if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble >= 1e15 ||
+	    v->valuedouble != (double)(long long)v->valuedouble)
+		return kiln_errf(err, KILN_EINVAL, key, "%s must be the number of a stored %s "
+				 "(the \"id\" POST /api/v1/%ss answered), e.g. 3", key, key, key);
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%lld", (long long)v->valuedouble);
+	cJSON_ReplaceItemInObjectCaseSensitive(spec, key, cJSON_CreateString(buf));
+	return 0;
 }
 
 /* calibration.count against the dataset's size.  The tools refuse more
@@ -206,8 +213,8 @@ static int submit_spec(struct http_req *req, cJSON *in, int create, long long *i
 	char *key_text = NULL;
 	char msha[BLOB_HEX_LEN + 1], dsha[BLOB_HEX_LEN + 1] = "", tsha[BLOB_HEX_LEN + 1];
 	int rc = 0;
-	id_as_text(in, "model");
-	id_as_text(in, "dataset");
+	if ((rc = id_as_text(in, "model", err)) != 0 || (rc = id_as_text(in, "dataset", err)) != 0)
+		return rc;
 	const char *model = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "model"));
 	const char *dataset = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "dataset"));
 	/* The model first: the spec is checked against its inspection. */
@@ -312,7 +319,7 @@ static void reply_submit_error(struct http_req *req, const struct kiln_err *err,
  * {...}} holds each board's own.  Every board is checked before anything is
  * queued: one that cannot take the model is a 422 naming it, and nothing is
  * created unless "partial": true (then the others run and "refused" lists
- * it).  Answers {"group": "<first job id>", "jobs": [...], "refused": [...]}. */
+ * it).  Answers {"group": <first job id>, "jobs": [...], "refused": [...]}. */
 #define MULTI_MAX 16
 
 static void submit_many(struct http_req *req, const cJSON *body)
@@ -427,9 +434,7 @@ static void submit_many(struct http_req *req, const cJSON *body)
 		if (jobs_get(jobsys_jobs(jobsys_of(req)), id, &j, &err) == 0)
 			cJSON_AddItemToArray(jobs, j);
 	}
-	char g[32];
-	snprintf(g, sizeof(g), "%lld", group);
-	cJSON_AddStringToObject(reply, "group", g);
+	cJSON_AddNumberToObject(reply, "group", (double)group);
 	http_reply_json(req, 202, reply);
 	reply = NULL;
 out:

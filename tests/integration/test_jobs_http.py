@@ -390,6 +390,25 @@ def main():
         for target, model, spec in cases():
             one_target(target, model, spec)
 
+        def ids_are_numbers():
+            # issue 17: one shape for ids.  Every id in a job, its spec and
+            # its bundle's manifest is a number, as every record's "id" is,
+            # and a string id is refused at submit as device assignment does.
+            body, got, man = done["maixcam"]
+            for k in ("model", "dataset", "bundle"):
+                assert isinstance(got[k], int) and not isinstance(got[k], bool), (k, got[k])
+                st, rec = a.json("GET", f"/api/v1/{k}s/{got[k]}")
+                assert st == 200 and rec["id"] == got[k], (k, st, rec)
+            assert got["spec"]["model"] == got["model"] and got["spec"]["dataset"] == got["dataset"]
+            assert man["job"] == got["id"], man["job"]
+            for k in ("model", "dataset"):
+                st, r = submit(a, dict(body, **{k: str(body[k])}))
+                assert st == 400 and r["error"]["field"] == k, (k, st, r)
+                assert "must be the number of a stored" in r["error"]["message"], r
+            st, r = submit(a, dict(body, model=1.5))
+            assert st == 400 and r["error"]["field"] == "model", (st, r)
+        R.check("ids_are_numbers_in_jobs_specs_and_manifests", ids_are_numbers)
+
         def every_board_compares_by_default():
             # issue 16: without a test_image a job compares on one image of
             # its calibration sample and names it; pulsar2 compares on the
@@ -454,7 +473,7 @@ def main():
                                    target_options={"maixcam2": {"npu_builds": "npu"}}))
             assert st == 202, (st, r)
             assert [j["target"] for j in r["jobs"]] == ["maixcam", "maixcam2"], r
-            assert r["group"] == str(r["jobs"][0]["id"]) and r["refused"] == [], r
+            assert r["group"] == r["jobs"][0]["id"] and r["refused"] == [], r
             for j in r["jobs"]:
                 assert final_state(a.events(j["id"])) == "succeeded", j
             st, j2 = a.json("GET", f"/api/v1/jobs/{r['jobs'][1]['id']}")
@@ -633,7 +652,7 @@ def main():
         R.check("unknown_output_tensor_is_400_naming_outputs", unknown_output)
 
         def missing_model():
-            st, r = submit(a, dict(done["maixcam"][0], model="987654"))
+            st, r = submit(a, dict(done["maixcam"][0], model=987654))
             assert st == 404 and r["error"]["field"] == "model", (st, r)
         R.check("missing_model_is_404_naming_model", missing_model)
 

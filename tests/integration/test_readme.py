@@ -98,9 +98,10 @@ def walkthrough():
     work = tempfile.mkdtemp(prefix="kiln-readme-")
     F.save(F.yolov8(nc=3, eleven=True), os.path.join(work, "yolo11n.onnx"))
     photos(os.path.join(work, "calib"))
-    # deploy/kiln-pull.sh is named relative to the repository in the README
+    # deploy/kiln-pull.sh and kiln-convert.sh are named relative to the repository in the README
     os.makedirs(os.path.join(work, "deploy"))
-    shutil.copy(os.path.join(ROOT, "deploy", "kiln-pull.sh"), os.path.join(work, "deploy"))
+    for script in ("kiln-pull.sh", "kiln-convert.sh"):
+        shutil.copy(os.path.join(ROOT, "deploy", script), os.path.join(work, "deploy"))
     board = SshBoard(work, keys_command=f"/usr/bin/jq -r .ssh_public_key {work}/device.json")
     proc, log, base = start_kilnd(work)
     try:

@@ -42,8 +42,8 @@ int main(int argc, char **argv)
 	db_now(created, sizeof(created));
 	created[19] = 'Z'; /* the manifest wants seconds precision or any fraction; keep it plain */
 	created[20] = '\0';
-	struct bundle_info info = {name, target, created, NULL, NULL, NULL, "tpu-mlir", NULL, NULL,
-				   simulated};
+	struct bundle_info info = {.name = name, .target = target, .created = created,
+				   .toolchain = "tpu-mlir", .simulated = simulated};
 	if (bundle_write_manifest(dir, &info, &err) != 0)
 		return die("manifest", &err);
 	struct blob_store *bs = NULL;

@@ -183,7 +183,7 @@ static int cmd_bundle(int argc, char **argv)
 {
 	struct bundle_info info = {
 		.name = "model", .target = "maixcam", .created = "2024-01-01T00:00:00Z",
-		.job = "1", .model_sha256 = NULL, .dataset_sha256 = NULL, .toolchain = "tpu-mlir",
+		.job = 1, .model_sha256 = NULL, .dataset_sha256 = NULL, .toolchain = "tpu-mlir",
 		.toolchain_image = "localhost/kiln-toolchain-double:latest",
 		.simulated = argc > 4 ? atoi(argv[4]) : 1,
 	};

@@ -705,7 +705,7 @@ static void convert__finishes_from_the_stored_plan_alone(void)
 	stored->n_bundle--;
 	char sha[BLOB_HEX_LEN + 1];
 	blob_sha256_hex("m", 1, sha);
-	struct bundle_info info = {.created = "2026-12-02T00:00:00Z", .job = "1",
+	struct bundle_info info = {.created = "2026-12-02T00:00:00Z", .job = 1,
 				   .model_sha256 = sha};
 	cJSON *low = cJSON_Parse("[{\"kind\":\"output\",\"step\":\"compare\",\"output\":\"536\","
 				 "\"cosine\":0.5}]");
@@ -1110,7 +1110,7 @@ static void bundle__packs_twice_to_the_same_bytes(void)
 	snprintf(path, sizeof(path), "%s/sub/a.json", b);
 	kt_write_file(path, "{}", 2);
 	struct bundle_info info = {.name = "m", .target = "maixcam", .created = "2024-01-01T00:00:00Z",
-				   .job = "7", .toolchain = "tpu-mlir", .simulated = 1};
+				   .job = 7, .toolchain = "tpu-mlir", .simulated = 1};
 	struct kiln_err err = {0};
 	if (!CHECKF(bundle_write_manifest(b, &info, &err) == 0, "%s", err.msg))
 		return;

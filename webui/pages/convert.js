@@ -161,7 +161,7 @@ export default async function render(main, { query, go }) {
 	const formErr = h('div', { 'aria-live': 'assertive' });
 
 	function spec() {
-		const s = { model: Number(modelSel.value) || modelSel.value, dataset: Number(dataSel.value) || dataSel.value, target: targetSel.value };
+		const s = { model: Number(modelSel.value), dataset: Number(dataSel.value), target: targetSel.value };
 		if (nameIn.value.trim()) s.name = nameIn.value.trim();
 		if (outSel.value === 'suggested') s.outputs = 'suggested';
 		else s.outputs = outList.value.split('\n').map((x) => x.trim()).filter(Boolean);
