@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "conversion/target_ops.h"
+#include "runtime/toolchain.h"
 
 static const char *const BOOLS[] = {"true", "false", NULL};
 static const char *const CV181X[] = {"cv181x", NULL};
@@ -278,6 +279,10 @@ static cJSON *target_json(const struct target *t)
 		cJSON_AddStringToObject(o, "tolerance", t->default_tolerance);
 	else
 		cJSON_AddNullToObject(o, "tolerance");
+	/* how many figures the tolerance takes: the toolchain's row (2: cosine
+	 * and euclidean for TPU-MLIR, 1: cosine) */
+	const struct toolchain *tc = toolchain_find(t->toolchain);
+	cJSON_AddNumberToObject(o, "tolerance_values", tc ? tc->tolerance_values : 1);
 	cJSON_AddStringToObject(o, "bundle", t->bundle);
 	if (t->mud_type)
 		cJSON_AddStringToObject(o, "mud_type", t->mud_type);

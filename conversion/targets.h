@@ -21,7 +21,8 @@
  *                                toolchain, hardware, quantize: {default,
  *                                allowed}, calibration: {count, methods,
  *                                default_method}, input: {...defaults},
- *                                tolerance, bundle, limits: {max_ir,
+ *                                tolerance, tolerance_values (1 or 2),
+ *                                bundle, limits: {max_ir,
  *                                max_opset, min_opset, static_shape},
  *                                options: [{key, type, default, allowed,
  *                                min, max, help}]}]}

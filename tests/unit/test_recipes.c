@@ -24,6 +24,7 @@
 #include "runtime/blob.h"
 #include "runtime/plan_sh.h"
 #include "conversion/convert.h"
+#include "deploy/deploy.h"
 #include "conversion/bundle.h"
 #include "kt.h"
 #include "conversion/mud.h"
@@ -994,6 +995,18 @@ static void targets_json__lists_every_target_with_options(void)
 	CHECK_INT(cJSON_GetObjectItemCaseSensitive(lim, "max_opset")->valueint, 17);
 	cJSON *opts = cJSON_GetObjectItemCaseSensitive(rc, "options");
 	CHECK(cJSON_GetArraySize(opts) > 3);
+	/* what the dashboard shows and asks comes from here, not from its own lists */
+	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rc, "label")), "reCamera");
+	CHECK_INT(cJSON_GetObjectItemCaseSensitive(rc, "tolerance_values")->valueint, 2);
+	const cJSON *t;
+	cJSON_ArrayForEach(t, ts) {
+		const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "id"));
+		CHECKF(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "label")) != NULL,
+		       "%s has no label", id);
+		/* the board's test program is a row of deploy/deploy_programs.c */
+		CHECKF(deploy_program_find(targets_deploy_program(id)) != NULL,
+		       "%s names no deploy program deploy/ has", id);
+	}
 	cJSON_Delete(j);
 }
 
