@@ -25,19 +25,8 @@
 #include "conversion/recipe_recamera.h"
 #include "runtime/fsutil.h"
 
-/* The version is part of the cache key: bump it when a recipe's plan or
- * bundle changes, so old cached bundles are not served for new recipes. */
-static const struct {
-	const char *target;
-	recipe_fn fn;
-	const char *version;
-} RECIPES[] = {
-	{"maixcam", recipe_maixcam_plan, "maixcam/2"},
-	{"recamera", recipe_recamera_plan, "recamera/2"},
-	{"maixcam2", recipe_maixcam2_plan, "maixcam2/2"},
-	{"axera-pi", recipe_axera_pi_plan, "axera-pi/1"},
-	{"metis", recipe_metis_plan, "metis/2"},
-};
+/* Each board's recipe and its version are in its row of the board table
+ * (targets.c: recipe, recipe_version). */
 
 static char *xstrdup(const char *s)
 {
@@ -58,10 +47,8 @@ void recipe_paths_default(struct recipe_paths *p)
 
 const char *recipe_version(const char *target)
 {
-	for (size_t i = 0; i < sizeof(RECIPES) / sizeof(RECIPES[0]); i++)
-		if (target && strcmp(RECIPES[i].target, target) == 0)
-			return RECIPES[i].version;
-	return NULL;
+	const struct target *t = targets_find(target);
+	return t ? t->recipe_version : NULL;
 }
 
 static int in_outputs(const cJSON *insp, const char *name)
@@ -146,14 +133,9 @@ int recipe_plan(const struct job_spec *s, const cJSON *insp, const struct recipe
 				 "%s's toolchain (%s) cannot cut the graph: cut the model at the "
 				 "chosen outputs first and plan with the cut model",
 				 s->t->id, s->t->toolchain);
-	recipe_fn fn = NULL;
-	const char *version = NULL;
-	for (size_t i = 0; i < sizeof(RECIPES) / sizeof(RECIPES[0]); i++)
-		if (strcmp(RECIPES[i].target, s->t->id) == 0) {
-			fn = RECIPES[i].fn;
-			version = RECIPES[i].version;
-		}
-	if (fn == NULL)
+	recipe_fn fn = s->t->recipe;
+	const char *version = s->t->recipe_version;
+	if (fn == NULL || version == NULL)
 		return kiln_errf(err, KILN_EINTERNAL, "target", "no recipe for %s", s->t->id);
 	struct recipe_out *r = calloc(1, sizeof(*r));
 	if (r == NULL || (r->plan = plan_new()) == NULL) {

@@ -3,7 +3,8 @@
  * the files to write and the steps to run, exactly as the seed documents
  * do by hand — plus the list of files that make the bundle.
  *
- * One recipe per target (recipe_<target>.c), found through one table here.
+ * One recipe per target (recipe_<target>.c), found through the target's row
+ * (targets.h: recipe, recipe_version).
  * Every path in a plan is relative to the job's workspace (steps run with
  * the workspace as their working directory, /workspace in a container), so
  * the caller must put the model, the calibration images and the test image

@@ -13,6 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conversion/recipe_axera_pi.h"
+#include "conversion/recipe_maixcam.h"
+#include "conversion/recipe_maixcam2.h"
+#include "conversion/recipe_metis.h"
+#include "conversion/recipe_recamera.h"
 #include "conversion/target_ops.h"
 #include "runtime/toolchain.h"
 
@@ -123,23 +128,23 @@ static const struct target TABLE[] = {
 	{"maixcam", "Sipeed MaixCAM / MaixCAM-Pro (SG2002)", "tpu-mlir", "cv181x",
 	 "001", TQ_INT8 | TQ_BF16, "int8", 200, NULL, NULL, "0.9,0.6", "mud", "cvimodel", 1,
 	 MAIXCAM_OPTS, N(MAIXCAM_OPTS),
-	 "MaixCAM", "maixpy"},
+	 "MaixCAM", "maixpy", recipe_maixcam_plan, "maixcam/2"},
 	{"recamera", "Seeed reCamera (SG2002)", "tpu-mlir", "cv181x",
 	 "002", TQ_INT8 | TQ_BF16 | TQ_F16 | TQ_MIXED, "int8", 100, NULL, NULL, NULL, "mud",
 	 "cvimodel", 1, RECAMERA_OPTS, N(RECAMERA_OPTS),
-	 "reCamera", "sscma"},
+	 "reCamera", "sscma", recipe_recamera_plan, "recamera/2"},
 	{"maixcam2", "Sipeed MaixCAM2 (AX630C, AX620E platform)", "pulsar2", "AX620E",
 	 "000", TQ_INT8, "int8", 64, PULSAR2_CALIB, "MinMax", "0.9", "mud", "axmodel", 0,
 	 MAIXCAM2_OPTS, N(MAIXCAM2_OPTS),
-	 "MaixCAM2", "maixpy"},
+	 "MaixCAM2", "maixpy", recipe_maixcam2_plan, "maixcam2/2"},
 	{"axera-pi", "Sipeed Maix-III AXera-Pi (AX620A)", "pulsar", "AX620",
 	 "003", TQ_INT8, "int8", 256, NULL, NULL, NULL, "joint", NULL, 0,
 	 AXERA_PI_OPTS, N(AXERA_PI_OPTS),
-	 "AXera-Pi", "run_joint"},
+	 "AXera-Pi", "run_joint", recipe_axera_pi_plan, "axera-pi/1"},
 	{"metis", "Axelera Metis AIPU", "voyager", "metis",
 	 "004", TQ_INT8, "int8", 200, NULL, NULL, NULL, "model.json", NULL, 0,
 	 METIS_OPTS, N(METIS_OPTS),
-	 "Axelera Metis", "voyager"},
+	 "Axelera Metis", "voyager", recipe_metis_plan, "metis/2"},
 };
 
 const struct target *targets_table(size_t *n)

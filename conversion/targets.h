@@ -5,9 +5,11 @@
  * are told, the quantize modes and calibration methods it accepts, the
  * defaults a job spec gets when it says nothing, and its options
  * (target_options in the job spec) with their types, defaults and allowed
- * values.  The job-spec validator (spec.c), the recipes (recipe_*.c),
- * GET /api/v1/targets (targets_json) and the dashboard form all read this
- * table, so adding a board or an option is one row here.  IR/opset limits
+ * values, its short label, its recipe and recipe version, and the test
+ * program deploy/ runs on it.  The job-spec validator (spec.c), the recipes
+ * (recipe_*.c), GET /api/v1/targets (targets_json), the dashboard (labels,
+ * forms) and the deploy runner (through the server) all read this table,
+ * so adding a board is one row here plus its recipe file.  IR/opset limits
  * and operator lists live in the model-inspection table (target_ops.h) and
  * are joined in by id, never copied.
  *
@@ -64,6 +66,10 @@ enum target_quant {
 	TQ_MIXED = 1 << 3,
 };
 
+struct recipe_ctx;
+struct recipe_out;
+struct kiln_err;
+
 struct target {
 	const char *id;                /* "maixcam" ... ([a-z0-9-]) */
 	const char *name;              /* boards, for people */
@@ -86,6 +92,11 @@ struct target {
 	const char *deploy_program;    /* the test program deploy/ runs on the board
 					  (deploy_programs.c row): maixpy | sscma |
 					  run_joint | voyager */
+	/* Its recipe (recipe_<board>.c) and that recipe's version, part of
+	 * the cache key: bump it whenever the recipe's plan or bundle changes,
+	 * so bundles of the old recipe are not served for the new one. */
+	int (*recipe)(const struct recipe_ctx *c, struct recipe_out *out, struct kiln_err *err);
+	const char *recipe_version;    /* "<id>/<n>" */
 };
 
 const struct target *targets_table(size_t *n);
