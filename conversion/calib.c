@@ -327,7 +327,11 @@ static int add_entry(struct ingest *in, struct archive_entry *e, struct kiln_err
 		}
 		why = buf;
 	} else if (type == AE_IFDIR) {
-		why = "directory";
+		/* A folder only holds entries: it is neither an image nor one to
+		 * list as rejected, or every archive of a folder would show its
+		 * folders as refused (issue 17). */
+		free(norm);
+		return 0;
 	} else if (type == AE_IFCHR || type == AE_IFBLK) {
 		why = "device file";
 	} else if (type == AE_IFIFO) {

@@ -22,6 +22,7 @@ const OUT = process.env.KILN_OUT;
 const ONNX = process.env.KILN_ONNX;
 const CALIB = process.env.KILN_CALIB;
 const CALIB_SLOW = process.env.KILN_CALIB_SLOW;
+const CALIB_DIR = process.env.KILN_CALIB_DIR; // the same images in calib/day and calib/night
 const TEST_JPEG = process.env.KILN_TEST_JPEG;
 const BOARD = process.env.KILN_BOARD_ADDRESS;
 const BOARD_KEYS = process.env.KILN_BOARD_AUTHORIZED_KEYS;
@@ -73,6 +74,11 @@ async function test(name, fn) {
 async function shot(page, name) {
 	await page.waitForTimeout(150); // let fonts and the last frame settle
 	await page.screenshot({ path: join(OUT, name + '.png'), fullPage: true });
+	// Every page shown is also read: a value rendered without its fields
+	// ("[object Object]", a bare "null" or "undefined") is a bug (issue 17).
+	const text = await page.locator('body').innerText();
+	const bad = text.split('\n').find((l) => /\[object Object\]|^\s*(null|undefined|NaN)\s*$/.test(l));
+	if (bad !== undefined) throw new Error(`${name}: the page shows "${bad.trim().slice(0, 120)}"`);
 }
 
 for (const path of ['/api/v1/targets', '/api/v1/datasets', '/api/v1/jobs', '/api/v1/bundles', '/api/v1/devices']) {
@@ -320,6 +326,35 @@ await test('calibration_upload_lists_the_rejected_entry', async () => {
 	await shot(page, '14-dataset');
 });
 
+// A folder picked as people keep their images (issue 17): packed into a tar
+// in the browser, checked by the server like an archive; the folders are
+// not listed as rejected, the broken image is, under its path (calib/day/broken.jpg).
+await test('a_folder_of_images_uploads_as_one_set', async () => {
+	if (!CALIB_DIR) return { skip: 'no calibration folder (python3-pil missing?)' };
+	await page.goto(`${BASE}/#/datasets`);
+	await page.setInputFiles('#dataset-folder', CALIB_DIR);
+	await page.waitForURL(/#\/datasets\/\d+$/);
+	await page.locator('#rejected').waitFor();
+	const id = page.url().match(/datasets\/(\d+)$/)[1];
+	const d = await (await fetch(`${BASE}/api/v1/datasets/${id}`, AUTH)).json();
+	if (d.name !== 'calib') throw new Error('name ' + d.name);
+	if (d.images !== 4) throw new Error(`${d.images} images accepted, want 4: ${JSON.stringify(d.rejected)}`);
+	const rej = (d.rejected || []).map((r) => r.entry);
+	if (rej.length !== 1 || rej[0] !== 'calib/day/broken.jpg') throw new Error('rejected: ' + JSON.stringify(d.rejected));
+	const shown = await page.locator('#rejected').innerText();
+	if (!shown.includes('calib/day/broken.jpg')) throw new Error('page shows: ' + shown);
+	await page.locator('.meta .badge', { hasText: '1 rejected' }).waitFor();
+	if (/^null$/m.test(await page.locator('main').innerText())) throw new Error('the page prints "null"');
+	await shot(page, '14c-dataset-from-folder');
+	// several files picked at once: two images, one set
+	await page.goto(`${BASE}/#/datasets`);
+	await page.setInputFiles('#dataset-files', [join(CALIB_DIR, 'day', 'img_0.jpg'), join(CALIB_DIR, 'night', 'img_1.jpg')]);
+	await page.waitForURL((u) => /#\/datasets\/\d+$/.test(u.hash) && !u.hash.endsWith(`/${id}`));
+	const id2 = page.url().match(/datasets\/(\d+)$/)[1];
+	const d2 = await (await fetch(`${BASE}/api/v1/datasets/${id2}?wait=30`, AUTH)).json();
+	if (d2.images !== 2 || (d2.rejected || []).length) throw new Error('two files: ' + JSON.stringify(d2));
+});
+
 // The upload is answered 202 before the images are checked: the set's page
 // shows the server's progress, then the set once it is ready.
 await test('a_slow_ingest_shows_its_progress_then_the_set', async () => {
@@ -395,7 +430,7 @@ await test('a_maixcam2_job_shows_npu_and_vnpu_columns_and_per_layer_figures', as
 	const back = page.url();
 	const ds = await (await fetch(BASE + '/api/v1/datasets', AUTH)).json();
 	const r = await fetch(BASE + '/api/v1/jobs', { method: 'POST', headers: { ...AUTH.headers, 'Content-Type': 'application/json' },
-		body: JSON.stringify({ model: String(modelId), dataset: String(ds.items[0].id), target: 'maixcam2', name: 'y8', outputs: 'suggested',
+		body: JSON.stringify({ model: Number(modelId), dataset: ds.items[0].id, target: 'maixcam2', name: 'y8', outputs: 'suggested',
 			calibration: { count: 3 }, mud: { model_type: 'yolov8', labels: ['a', 'b', 'c', 'd'] } }) });
 	const job = await r.json();
 	if (r.status !== 202) throw new Error(`POST /jobs: ${r.status} ${JSON.stringify(job).slice(0, 300)}`);

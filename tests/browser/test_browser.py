@@ -55,6 +55,14 @@ def calib_archive(path):
         im.save(buf, "JPEG", quality=85)
         entries.append((f"img_{i}.jpg", buf.getvalue()))
     entries.append(("broken.jpg", entries[0][1][: len(entries[0][1]) // 3]))
+    # The same images as a folder with two subfolders, for the folder and
+    # several-files pickers (they pack it into a tar in the browser).
+    folder = os.path.join(os.path.dirname(path), "calib")
+    for i, (name, data) in enumerate(entries):
+        sub = os.path.join(folder, "day" if i % 2 == 0 else "night")
+        os.makedirs(sub, exist_ok=True)
+        with open(os.path.join(sub, name), "wb") as f:
+            f.write(data)
     with tarfile.open(path, "w:gz") as t:
         for name, data in entries:
             ti = tarfile.TarInfo(name)
@@ -128,6 +136,7 @@ def main():
     k = Kilnd(ini)
     env = dict(os.environ, KILN_BASE=k.base, KILN_TOKEN=k.token, KILN_OUT=out,
                KILN_ONNX=onnx_path, KILN_CALIB=calib or "",
+               KILN_CALIB_DIR=os.path.join(out, "calib") if calib else "",
                KILN_CALIB_SLOW=slow_archive(os.path.join(out, "slow.tar")) or "",
                KILN_TEST_JPEG=test_jpeg(os.path.join(out, "test.jpg")) or "")
     if board:

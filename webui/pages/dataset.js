@@ -70,7 +70,7 @@ export default async function render(main, { params, go }) {
 	main.append(
 		h('div', { class: 'spread' }, h1, h('div', { class: 'row' },
 			ready ? h('a', { class: 'button primary', href: `#/convert?dataset=${d.id}` }, 'Convert with this set…') : null, del)),
-		refusal,
+		refusal || '', // DOM append() would print a null as "null"
 		h('ul', { class: 'meta' },
 			h('li', null, badge(d.state, ready ? 'ok' : 'bad')),
 			h('li', null, badge(`${d.images} accepted`, 'ok')),

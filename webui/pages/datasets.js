@@ -1,5 +1,6 @@
-// datasets: upload a calibration archive (tar, tar.gz, tar.xz, zip) with
-// progress, and the list of calibration sets.  An upload lands on the new
+// datasets: upload a calibration archive (tar, tar.gz, tar.xz, zip), or
+// several images or a folder of them, with progress, and the list of
+// calibration sets.  An upload lands on the new
 // set's page, which follows the server's check (state "ingesting" with
 // progress) and then shows accepted count, rejected entries, thumbnails.
 import { list } from '../api.js';
@@ -49,8 +50,9 @@ export default async function render(main, { go }) {
 			uploader({
 				id: 'dataset', label: 'Image archive (.tar, .tar.gz, .tar.xz, .zip)',
 				accept: '.tar,.gz,.tgz,.xz,.txz,.zip,application/x-tar,application/gzip,application/zip',
-				hint: 'JPEG and PNG inside; folders are fine.', endpoint: '/datasets',
+				hint: 'JPEG and PNG inside; folders are fine. Or drop the images or their folder here.', endpoint: '/datasets',
 				busyText: 'Checking every image…', onDone: (d) => go(`/datasets/${d.id}`),
+				many: { accept: 'image/jpeg,image/png,.jpg,.jpeg,.png', hint: 'packed into one archive here, checked the same way' },
 			})),
 		h('section', { 'aria-labelledby': 'dl-h' }, h('h2', { id: 'dl-h' }, 'Stored sets'), listBox, more));
 	pageTitle(h1, 'Calibration sets');

@@ -60,7 +60,7 @@ function matrix(targets, labels) {
 			t.unsupported_ops_before_suggested_cut && t.unsupported_ops_before_suggested_cut.length
 				? h('div', { class: 'small cell-bad' }, 'before the suggested cut: ', t.unsupported_ops_before_suggested_cut.join(', ')) : null),
 		h('td', null, opsCell(t.cpu_fallback_ops, 'cell-warn')),
-		h('td', null, t.dynamic_inputs && t.dynamic_inputs.length ? h('span', { class: 'cell-warn' }, t.dynamic_inputs.join(', ')) : h('span', { class: 'muted' }, 'none'),
+		h('td', null, t.dynamic_inputs && t.dynamic_inputs.length ? h('span', { class: 'cell-warn' }, t.dynamic_inputs.map((d) => (typeof d === 'object' ? `${d.name} ${d.shape}` : d)).join(', ')) : h('span', { class: 'muted' }, 'none'),
 			t.needs_input_shape ? h('div', { class: 'small cell-warn' }, 'needs input.shape') : null),
 		h('td', { class: 'notes' }, (t.problems || []).length || (t.warnings || []).length
 			? h('ul', null, (t.problems || []).map((p) => h('li', { class: 'cell-bad' }, p)), (t.warnings || []).map((w) => h('li', null, w)))

@@ -56,7 +56,7 @@ export default function render(main, { afterSignIn }) {
 					h('code', null, '<data_dir>/admin.token'), ' (mode 0600; ', h('code', null, 'make run'), ' uses ', h('code', null, './var'), ').'),
 				h('li', null, 'On the server: ', h('code', null, 'cat var/admin.token'), ' — copy the line and paste it above.'),
 				h('li', null, 'An admin can make a token for each person: ',
-					h('code', null, 'curl -H "Authorization: Bearer $ADMIN" -d \'{"name":"ana","role":"user"}\' http://127.0.0.1:8080/api/v1/tokens')),
+					h('code', null, `curl -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' -d '{"name":"ana","role":"user"}' ${location.origin}/api/v1/tokens`)),
 			),
 			h('p', { class: 'muted small' }, 'The browser keeps only a session cookie (HttpOnly, SameSite=Strict) for 12 hours, never the token itself. Revoking the token ends its sessions at once.'))));
 	pageTitle(h1, 'Sign in');
