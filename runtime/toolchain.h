@@ -47,6 +47,7 @@ struct toolchain {
 	enum toolchain_compare compare;
 	const char *compare_option;   /* target option that turns the comparison on, or NULL */
 	const char *no_compare_why;   /* said when there is no comparison */
+	const char *compare_why;      /* said with a calibration-set comparison, or NULL */
 	int tolerance_values;         /* 2: cosine and euclidean; 1: cosine */
 	int kiln_checks_tolerance;    /* 1: the tool prints figures but never fails on
 					 them, so Kiln holds them against the tolerance */

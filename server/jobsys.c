@@ -317,8 +317,8 @@ int jobsys_compared_on(struct jobsys *js, struct job_spec *s, cJSON **out, struc
 	} else if (tc->compare == TOOLCHAIN_COMPARE_CALIBRATION) {
 		cJSON_AddStringToObject(o, "source", "calibration");
 		cJSON_AddNullToObject(o, "entry");
-		cJSON_AddStringToObject(o, "why", "pulsar2 compares on the calibration images it "
-					"quantizes with");
+		cJSON_AddStringToObject(o, "why", tc->compare_why ? tc->compare_why
+					: "the tool compares on the calibration images");
 	} else if (s->test_image[0]) {
 		cJSON_AddStringToObject(o, "source", "test_image");
 		cJSON_AddStringToObject(o, "entry", s->test_image);
