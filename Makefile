@@ -36,6 +36,8 @@ KT_OBJ   := $(BUILD)/obj/tests/lib/kt.o $(BUILD)/obj/tests/lib/kt_server.o
 WEBUI    := $(sort $(wildcard webui/*.html webui/*.css webui/*.js webui/*.svg webui/*/*.js))
 # The API description rides along: GET /api/v1/openapi.json (routes_ui.c).
 WEBUI    += schema/openapi.json
+# And the board's pull script: GET /api/v1/pull/kiln-pull.sh (routes_ui.c).
+WEBUI    += deploy/kiln-pull.sh
 
 # Keep intermediate objects: two makes in one tree must not delete each
 # other's .o files between compile and link.

@@ -1,8 +1,9 @@
 /*
  * loader_check: the board-loader rules as a table (see loader_check.h).
  *
- * Every rule below was read from sipeed/MaixCDK at commit
- * d9741a207552b6e1a38eb247cf4bf62fd5df987d; the quoted log lines are the
+ * The MaixCDK rules were read from sipeed/MaixCDK at commit
+ * d9741a207552b6e1a38eb247cf4bf62fd5df987d; each other board's section
+ * names its repository, commit and files.  The quoted log lines are the
  * runtime's own (its spelling kept), so a user can match them to what the
  * board would print.  Where the runtime does not refuse but would decode
  * garbage (YOLOv5's channel check runs only at the first detect, mode-1
@@ -24,12 +25,16 @@
 
 /* Boards whose runtime is MaixCDK (they read the .mud's [extra]). */
 static const char *const MAIXCDK_TARGETS[] = {"maixcam", "maixcam2", NULL};
+static const char *const RECAMERA[] = {"recamera", NULL};
+static const char *const AXERA_PI[] = {"axera-pi", NULL};
+static const char *const METIS[] = {"metis", NULL};
 
 enum { LAY_NCHW = 1, LAY_NHWC = 2 };
 
 struct ctx {
 	const struct job_spec *s;
 	int64_t h, w;                   /* input size, -1 unknown */
+	int n_inputs;                   /* the model's graph inputs, -1 unknown */
 };
 
 typedef int (*outputs_fn)(const struct ctx *c, const struct loader_out *o, size_t n,
@@ -41,8 +46,19 @@ static int check_yolo11(const struct ctx *c, const struct loader_out *o, size_t 
 			struct kiln_err *err);
 static int check_classifier(const struct ctx *c, const struct loader_out *o, size_t n,
 			    struct kiln_err *err);
+static int check_recamera(const struct ctx *c, const struct loader_out *o, size_t n,
+			  struct kiln_err *err);
+static int check_axera_yolov5(const struct ctx *c, const struct loader_out *o, size_t n,
+			      struct kiln_err *err);
+static int check_axera_yolov8(const struct ctx *c, const struct loader_out *o, size_t n,
+			      struct kiln_err *err);
+static int check_axera_classifier(const struct ctx *c, const struct loader_out *o, size_t n,
+				  struct kiln_err *err);
+static int check_metis_yolo(const struct ctx *c, const struct loader_out *o, size_t n,
+			    struct kiln_err *err);
 
 struct rule {
+	const char *const *targets;
 	const char *model_type;
 	const char *cls;            /* the MaixPy class (nn.YOLOv5 ...) */
 	const char *header;         /* components/nn/include/... */
@@ -62,18 +78,67 @@ struct rule {
  *           NHWC by the first head's dim 3) or mode 2 (DFL + Sigmoid).
  *   classifier: forward takes outputs->begin() (first by name) as scores. */
 static const struct rule RULES[] = {
-	{"yolov5", "YOLOv5", "maix_nn_yolov5.hpp", LAY_NCHW, 0, "yolov5", check_yolov5},
-	{"yolov8", "YOLOv8", "maix_nn_yolov8.hpp (the YOLO11 loader)", LAY_NCHW | LAY_NHWC, 1,
+	{MAIXCDK_TARGETS, "yolov5", "YOLOv5", "maix_nn_yolov5.hpp", LAY_NCHW, 0, "yolov5",
+	 check_yolov5},
+	{MAIXCDK_TARGETS, "yolov8", "YOLOv8", "maix_nn_yolov8.hpp (the YOLO11 loader)",
+	 LAY_NCHW | LAY_NHWC, 1, "yolov8", check_yolo11},
+	{MAIXCDK_TARGETS, "yolo11", "YOLO11", "maix_nn_yolo11.hpp", LAY_NCHW | LAY_NHWC, 1,
 	 "yolov8", check_yolo11},
-	{"yolo11", "YOLO11", "maix_nn_yolo11.hpp", LAY_NCHW | LAY_NHWC, 1, "yolov8",
-	 check_yolo11},
-	{"classifier", "Classifier", "maix_nn_classifier.hpp", LAY_NCHW | LAY_NHWC, 0,
-	 "classifier", check_classifier},
+	{MAIXCDK_TARGETS, "classifier", "Classifier", "maix_nn_classifier.hpp",
+	 LAY_NCHW | LAY_NHWC, 0, "classifier", check_classifier},
+	/* reCamera: SSCMA-Micro picks the decoder itself (ModelFactory::create,
+	 * algorithm 0 as sscma-node sends it), so every model_type is held to
+	 * the same emulation of that choice (check_recamera). */
+	{RECAMERA, "yolov5", "YoloV5", "ma_model_yolov5.cpp", LAY_NCHW, 0, "yolov5",
+	 check_recamera},
+	{RECAMERA, "yolov8", "YoloV8", "ma_model_yolov8.cpp", LAY_NCHW, 0, "yolov8",
+	 check_recamera},
+	{RECAMERA, "yolo11", "Yolo11", "ma_model_yolo11.cpp", LAY_NCHW, 0, "yolov8",
+	 check_recamera},
+	{RECAMERA, "classifier", "Classifier", "ma_model_classifier.cpp", LAY_NCHW, 0,
+	 "classifier", check_recamera},
+	/* AXera-Pi: ax-samples' AX620 programs (one per model kind). */
+	{AXERA_PI, "yolov5", "ax_yolov5s_steps", "examples/ax620/ax_yolov5s_steps.cc",
+	 LAY_NCHW | LAY_NHWC, 0, "yolov5", check_axera_yolov5},
+	{AXERA_PI, "yolov8", "ax_yolov8s_steps", "examples/ax620/ax_yolov8s_steps.cc",
+	 LAY_NCHW | LAY_NHWC, 0, "yolov8", check_axera_yolov8},
+	{AXERA_PI, "yolo11", "ax_yolov8s_steps", "examples/ax620/ax_yolov8s_steps.cc",
+	 LAY_NCHW | LAY_NHWC, 0, "yolov8", check_axera_yolov8},
+	{AXERA_PI, "classifier", "ax_classification_steps",
+	 "examples/ax620/ax_classification_steps.cc", LAY_NCHW | LAY_NHWC, 0, "classifier",
+	 check_axera_classifier},
+	/* Metis: voyager-sdk's decodeyolo (one decoder for the YOLO family) */
+	{METIS, "yolov5", "decodeyolo", "ax_models/decoders/yolo.py", LAY_NCHW, 0, "yolov5",
+	 check_metis_yolo},
+	{METIS, "yolov8", "decodeyolo", "ax_models/decoders/yolo.py", LAY_NCHW, 0, "yolov8",
+	 check_metis_yolo},
+	{METIS, "yolo11", "decodeyolo", "ax_models/decoders/yolo.py", LAY_NCHW, 0, "yolov8",
+	 check_metis_yolo},
+	{METIS, "classifier", "topk", "", LAY_NCHW, 0, "classifier", NULL},
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-static const struct rule *rule_for(const char *model_type)
+static int in_targets(const char *const *v, const char *target)
+{
+	for (size_t i = 0; v[i]; i++)
+		if (strcmp(v[i], target) == 0)
+			return 1;
+	return 0;
+}
+
+/* The row for (target, model_type); NULL when that board has none. */
+static const struct rule *rule_for(const char *target, const char *model_type)
+{
+	for (size_t i = 0; target && model_type && i < N(RULES); i++)
+		if (in_targets(RULES[i].targets, target) &&
+		    strcmp(RULES[i].model_type, model_type) == 0)
+			return &RULES[i];
+	return NULL;
+}
+
+/* Any row of the same model_type (the family grouping is per type). */
+static const struct rule *family_of(const char *model_type)
 {
 	for (size_t i = 0; model_type && i < N(RULES); i++)
 		if (strcmp(RULES[i].model_type, model_type) == 0)
@@ -83,10 +148,7 @@ static const struct rule *rule_for(const char *model_type)
 
 static int maixcdk(const struct job_spec *s)
 {
-	for (size_t i = 0; MAIXCDK_TARGETS[i]; i++)
-		if (strcmp(s->target, MAIXCDK_TARGETS[i]) == 0)
-			return 1;
-	return 0;
+	return in_targets(MAIXCDK_TARGETS, s->target);
 }
 
 static void input_size(const struct job_spec *s, int64_t *h, int64_t *w)
@@ -106,7 +168,7 @@ int loader_check_dst_perm(const struct job_spec *s)
 		return 0;
 	if (strcmp(opt, "nhwc") == 0)
 		return 1;
-	const struct rule *r = rule_for(s->model_type);
+	const struct rule *r = rule_for(s->target, s->model_type);
 	/* no rule: seed 000's config, dst_perm on every 4-D output */
 	return r ? r->perm_by_default : 1;
 }
@@ -230,7 +292,7 @@ static int check_yolo11(const struct ctx *c, const struct loader_out *o, size_t 
 			struct kiln_err *err)
 {
 	const struct job_spec *s = c->s;
-	const struct rule *r = rule_for(s->model_type);
+	const struct rule *r = rule_for(s->target, s->model_type);
 	const char *type = s->mud_type[0] ? s->mud_type : "detector";
 	size_t ti = 0;
 	while (ti < N(Y11_TYPES) && strcmp(Y11_TYPES[ti].type, type) != 0)
@@ -374,19 +436,318 @@ static int check_classifier(const struct ctx *c, const struct loader_out *o, siz
 			 "names", first->name, sh, (long long)k, c->s->n_labels);
 }
 
+/* --- reCamera: SSCMA-Micro ------------------------------------------------------- *
+ *
+ * Seeed-Studio/SSCMA-Micro @ 60e2edecebcdff3a331ce796218e322d1813dd18,
+ * sscma/core/model/ma_model_factory.cpp ModelFactory::create: with
+ * algorithm 0 (sscma-node's default: Seeed-Studio/sscma-example-sg200x
+ * @ c705d180 solutions/sscma-node/main/node/model.cpp, algorithm_(0)) it
+ * tries FOMO, YoloV5, Classifier, PFLD, YoloV8Pose, YoloV8, NvidiaDet,
+ * RTMDet, YoloWorld, Yolo11, Yolo11Pose, Yolo11Seg, Yolo26 and takes the
+ * first whose isValid() holds; none: model.cpp throws "Model not
+ * supported".  The isValid() rules below are the ma_model_<x>.cpp ones.
+ * YoloV8Pose, RTMDet and YoloWorld want 3-D outputs only and NvidiaDet
+ * two at input/16, so none of them takes a layout Kiln suggests; they are
+ * not modelled.  Each YOLO check compares both dims of a head with the
+ * input's width, so the input must be square. */
+enum rc_dec { RC_NONE, RC_FOMO, RC_YOLOV5, RC_CLASSIFIER, RC_YOLOV8, RC_YOLO11,
+	      RC_YOLO11_POSE, RC_YOLO11_SEG };
+static const char *const RC_NAMES[] = {"none", "FOMO", "YoloV5", "Classifier", "YoloV8",
+				       "Yolo11", "Yolo11Pose", "Yolo11Seg"};
+
+static int is4(const struct loader_out *o, int64_t c, int64_t hw)
+{
+	return o->rank == 4 && o->d[0] == 1 && (c < 0 || o->d[1] == c) && o->d[2] == hw &&
+	       o->d[3] == hw;
+}
+
+static enum rc_dec recamera_decoder(int64_t S, int64_t cin, const struct loader_out *o,
+				    size_t n)
+{
+	int64_t box = ((S >> 5) * (S >> 5) + (S >> 4) * (S >> 4) + (S >> 3) * (S >> 3));
+	const struct loader_out *a = &o[0];
+	int r34 = a->rank == 3 || a->rank == 4;
+	if (n == 1 && a->rank == 4 && a->d[0] == 1 && a->d[1] >= 2 && a->d[1] <= S &&
+	    a->d[2] >= 2 && a->d[2] <= S && a->d[3] >= 2)
+		return RC_FOMO;
+	if (n == 1 && r34 && a->d[0] == 1 && a->d[1] == box * cin && a->d[2] >= 6 &&
+	    a->d[2] <= 85)
+		return RC_YOLOV5;
+	if (n == 1 && a->rank >= 2 && a->d[0] == 1 && a->d[1] >= 2 &&
+	    (a->rank != 4 || (a->d[2] == 1 && a->d[3] == 1)))
+		return RC_CLASSIFIER;
+	if (n >= 6) {
+		int v8 = 1, y11 = 1;
+		for (int i = 0; i < 3; i++) {
+			v8 = v8 && is4(&o[i], 64, S >> (i + 3)) && is4(&o[i + 3], -1, S >> (i + 3));
+			y11 = y11 && is4(&o[2 * i], 64, S >> (i + 3)) &&
+			      is4(&o[2 * i + 1], -1, S >> (i + 3));
+		}
+		if (v8)
+			return RC_YOLOV8;
+		if (y11)
+			return RC_YOLO11;
+	}
+	if (n == 1 && r34 && a->d[0] == 1 && a->d[2] == box && a->d[1] >= 6 &&
+	    (a->d[1] - 5) % 3 == 0)
+		return RC_YOLO11_POSE;
+	if (n == 2 && r34 && o[1].rank == 4 && a->d[0] == 1 && a->d[2] == box &&
+	    a->d[1] >= 37 && is4(&o[1], 32, S >> 2))
+		return RC_YOLO11_SEG;
+	return RC_NONE;
+}
+
+static int check_recamera(const struct ctx *c, const struct loader_out *o, size_t n,
+			  struct kiln_err *err)
+{
+	const struct job_spec *s = c->s;
+	if (n == 0 || c->h <= 0 || c->w <= 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (o[i].rank < 0)
+			return 0;
+		for (int k = 0; k < o[i].rank; k++)
+			if (o[i].d[k] < 0)
+				return 0;   /* an unknown dim: nothing certain to say */
+	}
+	if (c->n_inputs > 1)
+		return kiln_errf(err, KILN_EUNPROC, "model", "the board would answer \"Model not "
+				 "supported\": every SSCMA-Micro decoder wants exactly 1 input "
+				 "(ma_model_*.cpp isValid), the model has %d", c->n_inputs);
+	int yolo = strcmp(s->model_type, "classifier") != 0;
+	if (c->h < 32 || c->h % 32 || c->w < 32 || c->w % 32 || (yolo && c->h != c->w))
+		return kiln_errf(err, KILN_EINVAL, "input.shape", "the board would answer \"Model "
+				 "not supported\": SSCMA-Micro wants an input side of at least 32 "
+				 "and a multiple of 32%s (ma_model_*.cpp isValid); this one is "
+				 "%lldx%lld", yolo ? ", square (each head is held to the width)" : "",
+				 (long long)c->h, (long long)c->w);
+	int64_t cin = s->rank == 4 ? s->shape[strcmp(s->layout, "nhwc") == 0 ? 3 : 1] : 3;
+	enum rc_dec d = recamera_decoder(c->w, cin, o, n);
+	char sh[160];
+	shape_text(&o[0], sh, sizeof(sh));
+	if (d == RC_NONE || d == RC_FOMO)
+		return kiln_errf(err, KILN_EUNPROC, "outputs",
+				 "the board would answer \"Model not supported\" for %zu output(s) "
+				 "(first %s): SSCMA-Micro takes six convs [1,64,S,S],[1,classes,S,S] "
+				 "per stride (YOLOv8/YOLO11), one [1,boxes,5+classes] (YOLOv5), one "
+				 "[1,classes] (classifier) or YOLO11 seg's two", n, sh);
+	const char *want = s->mud_type;
+	int ok = strcmp(s->model_type, "yolov5") == 0 ? d == RC_YOLOV5
+	       : strcmp(s->model_type, "classifier") == 0 ? d == RC_CLASSIFIER
+	       : strcmp(want, "pose") == 0 ? d == RC_YOLO11_POSE
+	       : strcmp(want, "seg") == 0 ? d == RC_YOLO11_SEG
+	       : strcmp(want, "detector") == 0 ? d == RC_YOLOV8 || d == RC_YOLO11
+	       : d == RC_YOLOV8 || d == RC_YOLO11 || d == RC_YOLO11_POSE || d == RC_YOLO11_SEG;
+	if (!ok)
+		return kiln_errf(err, KILN_EUNPROC, "outputs",
+				 "SSCMA-Micro's ModelFactory::create (auto, as sscma-node asks) would "
+				 "take these outputs (first %s) as a %s (the first decoder whose "
+				 "isValid holds), not as %s%s%s", sh, RC_NAMES[d], s->model_type,
+				 want[0] ? " " : "", want);
+	if (s->n_labels == 0)
+		return 0;
+	int64_t nc = d == RC_YOLOV5 ? o[0].d[2] - 5 : d == RC_YOLOV8 ? o[3].d[1]
+		   : d == RC_YOLO11 ? o[1].d[1] : d == RC_YOLO11_SEG ? o[0].d[1] - 36
+		   : d == RC_CLASSIFIER ? o[0].d[1] : -1;
+	if (d == RC_YOLO11 || d == RC_YOLOV8)
+		shape_text(&o[d == RC_YOLO11 ? 1 : 3], sh, sizeof(sh));
+	if (nc > 0 && nc != (int64_t)s->n_labels)
+		return kiln_errf(err, KILN_EINVAL, "mud.labels",
+				 "mud.labels has %zu names but SSCMA-Micro's %s reads %lld classes "
+				 "from %s: give one label per class", s->n_labels, RC_NAMES[d],
+				 (long long)nc, sh);
+	return 0;
+}
+
+/* --- AXera-Pi: ax-samples' AX620 programs ------------------------------------------ *
+ *
+ * AXERA-TECH/ax-samples @ 70a517812b4a81a77950740ae3c335d4f4a866ad (the
+ * last tree with examples/ax620/), examples/ax620/ax_yolov5s_steps.cc,
+ * ax_yolov8s_steps.cc, ax_classification_steps.cc, and
+ * examples/base/detection.hpp (generate_proposals_yolov5 / _yolov8).
+ * middleware/io.hpp: "[ERR]: Only single input was accepted(got %u)." */
+
+/* Channels and spatial size of a 4-D head in either layout (the programs
+ * read per cell; which layout pulsar gives the joint is not verified). */
+static int head_dims(const struct loader_out *o, int64_t hw, int64_t *ch)
+{
+	if (o->rank != 4 || o->d[0] != 1)
+		return 0;
+	if (o->d[2] == hw && o->d[3] == hw) {
+		*ch = o->d[1];
+		return 1;
+	}
+	if (o->d[1] == hw && o->d[2] == hw) {
+		*ch = o->d[3];
+		return 1;
+	}
+	return 0;
+}
+
+static int axera_inputs(const struct ctx *c, struct kiln_err *err)
+{
+	if (c->n_inputs > 1)
+		return kiln_errf(err, KILN_EUNPROC, "model", "the board would print \"[ERR]: Only "
+				 "single input was accepted(got %d).\" (ax-samples "
+				 "examples/ax620/middleware/io.hpp)", c->n_inputs);
+	return 0;
+}
+
+static int check_axera_yolov5(const struct ctx *c, const struct loader_out *o, size_t n,
+			      struct kiln_err *err)
+{
+	int rc = axera_inputs(c, err);
+	if (rc != 0 || c->h <= 0)
+		return rc;
+	int64_t want = 3 * ((int64_t)c->s->n_labels + 5);
+	if (n != 3)
+		return kiln_errf(err, KILN_EUNPROC, "outputs",
+				 "ax-samples' AX620 YOLOv5 program (ax_yolov5s_steps.cc) reads every "
+				 "output i as stride 8 << i: it wants the 3 head Convs, stride 8 "
+				 "first; this bundle has %zu", n);
+	for (size_t i = 0; i < n; i++) {
+		int64_t ch, hw = c->h / (8 << i);
+		char sh[160];
+		shape_text(&o[i], sh, sizeof(sh));
+		if (o[i].rank < 0 || o[i].d[1] < 0)
+			continue;
+		if (!head_dims(&o[i], hw, &ch))
+			return kiln_errf(err, KILN_EUNPROC, "outputs",
+					 "ax_yolov5s_steps.cc reads output %zu as stride %d (%lldx%lld "
+					 "cells); %s is %s: list the head Convs stride 8, 16, 32 in "
+					 "that order", i, 8 << i, (long long)hw, (long long)hw,
+					 o[i].name, sh);
+		if (c->s->n_labels && ch != want)
+			return kiln_errf(err, ch % 3 == 0 && ch > 15 ? KILN_EINVAL : KILN_EUNPROC,
+					 ch % 3 == 0 && ch > 15 ? "mud.labels" : "outputs",
+					 "ax-samples' generate_proposals_yolov5 (detection.hpp) reads 3 "
+					 "anchors x (5 + classes) per cell: %s %s has %lld channels, "
+					 "%zu labels make %lld", o[i].name, sh, (long long)ch,
+					 c->s->n_labels, (long long)want);
+	}
+	return 0;
+}
+
+static int check_axera_yolov8(const struct ctx *c, const struct loader_out *o, size_t n,
+			      struct kiln_err *err)
+{
+	int rc = axera_inputs(c, err);
+	if (rc != 0)
+		return rc;
+	if (n != 9)
+		return kiln_errf(err, KILN_EUNPROC, "outputs",
+				 "ax-samples' AX620 YOLOv8 program (ax_yolov8s_steps.cc) reads 9 "
+				 "outputs: 3 DFL (64 ch), 3 class and 3 class-index (an ArgMax per "
+				 "cell, which an Ultralytics export lacks) per stride; this bundle "
+				 "has %zu", n);
+	for (size_t i = 0; c->h > 0 && i < 3; i++) {
+		int64_t hw = c->h / (8 << i), ch[3];
+		for (int k = 0; k < 3; k++) {
+			const struct loader_out *x = &o[i + 3 * (size_t)k];
+			if (x->rank < 0 || x->d[1] < 0)
+				return 0;
+			if (!head_dims(x, hw, &ch[k]))
+				ch[k] = -1;
+		}
+		int64_t nc = (int64_t)c->s->n_labels;
+		if (ch[0] != 64 || ch[2] != 1 || ch[1] < 1 || (nc && ch[1] != nc))
+			return kiln_errf(err, KILN_EUNPROC, "outputs",
+					 "ax_yolov8s_steps.cc reads outputs %zu, %zu, %zu as stride %d's "
+					 "DFL (64 ch), classes (%lld ch) and class index (1 ch), each "
+					 "%lldx%lld: they have %lld, %lld and %lld", i, i + 3, i + 6,
+					 8 << i, (long long)nc, (long long)hw, (long long)hw,
+					 (long long)ch[0], (long long)ch[1], (long long)ch[2]);
+	}
+	return 0;
+}
+
+static int check_axera_classifier(const struct ctx *c, const struct loader_out *o, size_t n,
+				  struct kiln_err *err)
+{
+	int rc = axera_inputs(c, err);
+	if (rc != 0 || c->s->n_labels == 0)
+		return rc;
+	/* every output is printed as its own top 5: the first holds the classes */
+	int64_t k = 1;
+	for (int i = 1; n > 0 && i < o[0].rank; i++) {
+		if (o[0].d[i] < 0)
+			return 0;
+		k *= o[0].d[i];
+	}
+	if (n == 0 || o[0].rank < 2 || k == (int64_t)c->s->n_labels)
+		return 0;
+	return kiln_errf(err, KILN_EINVAL, "mud.labels",
+			 "ax_classification_steps.cc reads output %s as one score per class "
+			 "(output.nSize / sizeof(float)): %lld scores, mud.labels has %zu names",
+			 o[0].name, (long long)k, c->s->n_labels);
+}
+
+/* --- Metis: voyager-sdk's decodeyolo ------------------------------------------------ *
+ *
+ * axelera-ai-hub/voyager-sdk v1.2.5 @ 38c4bf07b2c69a74f5f2a9325f62083d22dc01fa,
+ * ax_models/decoders/yolo.py: configure_model_and_context_info takes the
+ * compiled model's output shapes (NHWC, depadded) and num_classes to
+ * _guess_yolo_model: YOLOv5 = 3 outputs of 3 x (4 + 1 + num_classes)
+ * channels (then "Missing YOLO/anchors in extra_kwargs for <name>"
+ * without anchors), YOLOv8 = 6 outputs, channels[:3] all 64 and
+ * channels[3:] all num_classes, YOLOX = 9; anything else logs "Unknown
+ * model type for <name>, using generic GST decoder", which reads decoded
+ * boxes.  The model's own outputs are what the SDK's zoo compiles (the
+ * compiler splits the decode off as the manifest's postprocess_graph), so
+ * they pass; a cut of raw heads must be one of the patterns. */
+static int check_metis_yolo(const struct ctx *c, const struct loader_out *o, size_t n,
+			    struct kiln_err *err)
+{
+	const struct job_spec *s = c->s;
+	int own = 1;
+	for (size_t i = 0; i < n; i++)
+		own = own && o[i].graph_output;
+	if (own || n == 0)
+		return 0;
+	int64_t ch[SPEC_MAX_OUTPUTS], nc = (int64_t)s->n_labels;
+	for (size_t i = 0; i < n; i++) {
+		if (o[i].rank < 1 || o[i].d[o[i].rank > 1 ? 1 : 0] < 0)
+			return 0;
+		/* the ONNX's channel axis: NCHW dim 1 (the SDK reports it last) */
+		ch[i] = o[i].rank == 4 ? o[i].d[o[i].nhwc ? 3 : 1] : o[i].d[o[i].rank - 1];
+	}
+	int v5 = n == 3, v8 = n == 6;
+	for (size_t i = 0; v5 && i < n; i++)
+		v5 = ch[i] == 3 * (5 + nc);
+	for (size_t i = 0; v8 && i < n; i++)
+		v8 = ch[i] == (i < 3 ? 64 : nc);
+	int is_v5 = strcmp(s->model_type, "yolov5") == 0;
+	if ((is_v5 && v5) || (!is_v5 && v8))
+		return 0;
+	char chs[96] = "";
+	for (size_t i = 0, off = 0; i < n && off < sizeof(chs) - 8; i++)
+		off += (size_t)snprintf(chs + off, sizeof(chs) - off, "%s%lld", i ? "," : "",
+					(long long)ch[i]);
+	return kiln_errf(err, KILN_EUNPROC, "outputs",
+			 "the SDK would log \"Unknown model type for %s, using generic GST "
+			 "decoder\" (ax_models/decoders/yolo.py): channels [%s]; decodeyolo wants "
+			 "%s with %lld classes", s->name, chs,
+			 is_v5 ? "3 head Convs of 3 x (5 + classes)"
+			       : "6: the three 64-ch box Convs, then the three class Convs", (long long)nc);
+}
+
 /* --- entry points ---------------------------------------------------------------- */
+
+static int run_rule(const struct job_spec *s, const struct loader_out *outs, size_t n,
+		    int n_inputs, struct kiln_err *err)
+{
+	const struct rule *r = rule_for(s->target, s->model_type);
+	if (r == NULL || r->check == NULL)
+		return 0;
+	struct ctx c = {s, -1, -1, n_inputs};
+	input_size(s, &c.h, &c.w);
+	return r->check(&c, outs, n, err);
+}
 
 int loader_check_outputs(const struct job_spec *s, const struct loader_out *outs, size_t n,
 			 struct kiln_err *err)
 {
-	if (!maixcdk(s))
-		return 0;
-	const struct rule *r = rule_for(s->model_type);
-	if (r == NULL)
-		return 0;
-	struct ctx c = {s, -1, -1};
-	input_size(s, &c.h, &c.w);
-	return r->check(&c, outs, n, err);
+	return run_rule(s, outs, n, -1, err);
 }
 
 /* The board's view of an output: MaixCAM2's dst_perm [0,2,3,1] turns a
@@ -441,6 +802,10 @@ static int labels_vs_head(const struct job_spec *s, const cJSON *insp, struct ki
 	char sh[160];
 	shape_text(&o, sh, sizeof(sh));
 	size_t nl = s->n_labels;
+	if (nl == 0 && !maixcdk(s))
+		return 0;   /* no labels to hold to the head (MaixCDK needs them) */
+	const char *who = maixcdk(s) ? "MaixCDK would log \"mud labels or anchors not match "
+				       "model's\"" : "the board's decoder reads one label per class";
 	int64_t h, w;
 	input_size(s, &h, &w);
 	if (strcmp(s->model_type, "yolov5") == 0 && n == 1 && o.rank == 3 && o.d[2] > 5) {
@@ -450,11 +815,10 @@ static int labels_vs_head(const struct job_spec *s, const cJSON *insp, struct ki
 			return kiln_errf(err, KILN_EINVAL, "mud.labels",
 					 "mud.labels has %zu names but the model's YOLOv5 head has "
 					 "%lld classes (%s %s = 5 + %lld per box; its convs have %lld "
-					 "channels at 3 anchors): MaixCDK would log \"mud labels or "
-					 "anchors not match model's\"; give %lld labels", nl,
+					 "channels at 3 anchors): %s; give %lld labels", nl,
 					 (long long)nc, o.name, sh, (long long)nc,
-					 (long long)(3 * (nc + 5)), (long long)nc);
-		if (h > 0 && w > 0 && o.d[1] > 0) {
+					 (long long)(3 * (nc + 5)), who, (long long)nc);
+		if (h > 0 && w > 0 && o.d[1] > 0 && s->n_anchors > 0) {
 			int64_t cells = 0;
 			for (int k = 0; k < 3; k++)
 				cells += (h / STRIDES[k]) * (w / STRIDES[k]);
@@ -463,7 +827,7 @@ static int labels_vs_head(const struct job_spec *s, const cJSON *insp, struct ki
 				return kiln_errf(err, KILN_EINVAL, "mud.anchors",
 						 "the model's YOLOv5 head has %lld anchors per level "
 						 "(%s %s over 3 levels of a %lldx%lld input); mud.anchors "
-						 "gives %zu pairs, MaixCDK wants %lld (width,height per "
+						 "gives %zu pairs, the decoder wants %lld (width,height per "
 						 "anchor, stride 8 first)", (long long)(o.d[1] / cells),
 						 o.name, sh, (long long)h, (long long)w,
 						 s->n_anchors / 2, (long long)(3 * (o.d[1] / cells)));
@@ -486,20 +850,18 @@ static int labels_vs_head(const struct job_spec *s, const cJSON *insp, struct ki
 	    o.d[1] != (int64_t)nl)
 		return kiln_errf(err, KILN_EINVAL, "mud.labels",
 				 "mud.labels has %zu names but the classifier's output %s %s has "
-				 "%lld classes: MaixCDK's Classifier takes one label per score",
+				 "%lld classes: the board's classifier takes one label per score",
 				 nl, o.name, sh, (long long)o.d[1]);
 	return 0;
 }
 
 int loader_check_submit(const struct job_spec *s, const cJSON *insp, struct kiln_err *err)
 {
-	if (!maixcdk(s))
-		return 0;
-	const struct rule *r = rule_for(s->model_type);
+	const struct rule *r = rule_for(s->target, s->model_type);
 	if (r == NULL || insp == NULL)
 		return 0;
 	const char *opt = spec_opt(s, "output_layout");
-	if (opt && strcmp(opt, "nhwc") == 0 && !(r->layouts & LAY_NHWC))
+	if (maixcdk(s) && opt && strcmp(opt, "nhwc") == 0 && !(r->layouts & LAY_NHWC))
 		return kiln_errf(err, KILN_EINVAL, "target_options.output_layout",
 				 "target_options.output_layout nhwc puts dst_perm [0,2,3,1] on the "
 				 "outputs, but MaixCDK's %s decoder (%s) reads NCHW only (it checks "
@@ -507,11 +869,11 @@ int loader_check_submit(const struct job_spec *s, const cJSON *insp, struct kiln
 				 r->header);
 	const char *fam = cJSON_GetStringValue(
 		cJSON_GetObjectItemCaseSensitive(insp, "suggested_model_type"));
-	const struct rule *fr = rule_for(fam);
+	const struct rule *fr = family_of(fam);
 	if (fr && strcmp(fr->group, r->group) != 0)
 		return kiln_errf(err, KILN_EINVAL, "mud.model_type",
-				 "mud.model_type is %s but the model's head is a %s one: MaixPy's "
-				 "%s class (%s) could not decode it; use mud.model_type %s (or "
+				 "mud.model_type is %s but the model's head is a %s one: the "
+				 "board's %s (%s) could not decode it; use mud.model_type %s (or "
 				 "leave it out)", s->model_type, fam, r->cls, r->header,
 				 fr->model_type);
 	int rc = labels_vs_head(s, insp, err);
@@ -529,28 +891,34 @@ int loader_check_submit(const struct job_spec *s, const cJSON *insp, struct kiln
 			return 0;
 		memset(&outs[i], 0, sizeof(outs[i]));
 		outs[i].name = s->outputs[i];
+		outs[i].graph_output = 1;
 		from_json(cJSON_GetObjectItemCaseSensitive(g, "shape"), &outs[i]);
 		board_layout(s, &outs[i]);
 	}
-	return loader_check_outputs(s, outs, s->n_outputs, err);
+	int nin = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(insp, "inputs"));
+	return run_rule(s, outs, s->n_outputs, nin > 0 ? nin : -1, err);
 }
 
 int loader_check_bundle(const struct job_spec *s, const char *model_path,
 			const char *bundle_dir, struct kiln_err *err)
 {
-	if (!maixcdk(s))
+	if (rule_for(s->target, s->model_type) == NULL && !maixcdk(s))
 		return 0;
+	struct kiln_err e;
+	int rc;
+	if (!maixcdk(s))
+		goto outputs;   /* only MaixCDK reads a .mud */
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/%s.mud", bundle_dir, s->name);
 	struct mud *m = NULL;
-	struct kiln_err e;
-	int rc = mud_read(path, &m, &e);
+	rc = mud_read(path, &m, &e);
 	if (rc == 0)
 		rc = mud_validate(m, bundle_dir, &e);
 	mud_free(m);
 	if (rc != 0)
 		return kiln_errf(err, KILN_EUNPROC, e.field, "the bundle's %s.mud would not load "
 				 "on the board (MaixCDK): %s", s->name, e.msg);
+outputs:;
 	struct onnx_model *om = NULL;
 	if (onnx_open(model_path, &om, &e) != 0)
 		return kiln_errf(err, KILN_EIO, "model", "cannot read %s for the board-loader "
@@ -568,9 +936,13 @@ int loader_check_bundle(const struct job_spec *s, const char *model_path,
 int loader_check_onnx(const struct job_spec *s, const struct onnx_model *om,
 		      struct kiln_err *err)
 {
-	if (!maixcdk(s) || rule_for(s->model_type) == NULL || s->n_outputs == 0 ||
+	if (rule_for(s->target, s->model_type) == NULL || s->n_outputs == 0 ||
 	    s->n_outputs > SPEC_MAX_OUTPUTS)
 		return 0;
+	int nin = 0;
+	for (uint32_t i = 0; i < om->ninputs; i++)
+		if (om->tensors[om->vinfos[om->inputs[i]].tensor].init < 0)
+			nin++;
 	struct loader_out outs[SPEC_MAX_OUTPUTS];
 	for (size_t i = 0; i < s->n_outputs; i++) {
 		memset(&outs[i], 0, sizeof(outs[i]));
@@ -578,6 +950,7 @@ int loader_check_onnx(const struct job_spec *s, const struct onnx_model *om,
 		outs[i].rank = -1;
 		uint32_t t = onnx_find_tensor(om, s->outputs[i]);
 		const struct onnx_type *ty = t != ONNX_NONE ? om->tensors[t].ty : NULL;
+		outs[i].graph_output = t != ONNX_NONE && om->tensors[t].is_output;
 		if (ty && ty->rank >= 0 && ty->rank <= LOADER_MAX_RANK) {
 			outs[i].rank = ty->rank;
 			for (int k = 0; k < ty->rank; k++)
@@ -585,5 +958,5 @@ int loader_check_onnx(const struct job_spec *s, const struct onnx_model *om,
 		}
 		board_layout(s, &outs[i]);
 	}
-	return loader_check_outputs(s, outs, s->n_outputs, err);
+	return run_rule(s, outs, s->n_outputs, nin, err);
 }

@@ -4,14 +4,21 @@
  * nothing) fails here with the runtime's own words and what to change,
  * instead of being marked good.
  *
- * For MaixCAM and MaixCAM2 the runtime is MaixCDK (MaixPy's nn classes):
- * one table row per model_type (yolov5, yolov8, yolo11, classifier) names
- * the header it was read from, which [extra] keys it needs, the output
- * layouts its decoder reads and the function that checks the outputs'
- * count, ranks and channels against labels and anchors.  Rules and words:
- * sipeed/MaixCDK @ d9741a207552b6e1a38eb247cf4bf62fd5df987d,
- * components/nn/include/maix_nn_{yolov5,yolo11,yolov8,classifier}.hpp.
- * Other targets have no row: their runtimes read no .mud.
+ * One table row per (target, model_type) names the runtime's file it was
+ * read from, the output layouts its decoder reads and the function that
+ * checks the outputs' count, order, ranks and channels against labels and
+ * anchors, quoting the runtime's own words:
+ *   MaixCAM, MaixCAM2: MaixCDK (MaixPy's nn classes; also the .mud's
+ *     [basic]/[extra] keys), sipeed/MaixCDK @ d9741a20,
+ *     components/nn/include/maix_nn_{yolov5,yolo11,yolov8,classifier}.hpp;
+ *   reCamera: SSCMA-Micro's ModelFactory in auto mode, which picks the
+ *     decoder itself, Seeed-Studio/SSCMA-Micro @ 60e2edec,
+ *     sscma/core/model/ma_model_*.cpp isValid ("Model not supported");
+ *   AXera-Pi: ax-samples' AX620 programs, AXERA-TECH/ax-samples @ 70a51781,
+ *     examples/ax620/ax_{yolov5s,yolov8s,classification}_steps.cc;
+ *   Metis: voyager-sdk v1.2.5 @ 38c4bf07, ax_models/decoders/yolo.py
+ *     (decodeyolo's _guess_yolo_model).
+ * Only MaixCDK reads a .mud, so only its bundles have one validated.
  *
  * API
  *   loader_check_dst_perm(spec)
@@ -61,6 +68,7 @@ struct loader_out {
 	int rank;                   /* -1: unknown */
 	int64_t d[LOADER_MAX_RANK];
 	int nhwc;                   /* 1: permuted to NHWC on the way (MaixCAM2 dst_perm) */
+	int graph_output;           /* 1: one of the model's own outputs (no cut) */
 };
 
 int loader_check_dst_perm(const struct job_spec *s);

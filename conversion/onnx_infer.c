@@ -95,6 +95,25 @@ static float f32_of(uint64_t v)
 	return x;
 }
 
+/* IEEE 754 binary16 bits as a double (ONNX FLOAT16, TensorProto type 10):
+ * a half-precision export (yolov5 export.py --half) keeps its constants
+ * so, in raw_data or as 16-bit patterns in int32_data (onnx.proto). */
+static double f16_of(uint64_t v)
+{
+	unsigned sign = (unsigned)(v >> 15) & 1, ex = (unsigned)(v >> 10) & 31,
+		 man = (unsigned)v & 1023;
+	double d = ex == 0 ? ldexp((double)man, -24)
+		 : ex == 31 ? (man ? NAN : INFINITY)
+		 : ldexp((double)(man | 1024), (int)ex - 25);
+	return sign ? -d : d;
+}
+
+/* bfloat16 (type 16): the top half of a float32 */
+static double bf16_of(uint64_t v)
+{
+	return f32_of((v & 0xffff) << 16);
+}
+
 struct sbuf {
 	char *p;
 	size_t size, len;
@@ -301,6 +320,10 @@ static int tensor_values(const uint8_t *p, size_t len, bool want_float,
 					d = f32_of(v); i = (int64_t)d;
 				} else if (f.num == 10) {
 					memcpy(&d, &v, sizeof(d)); i = (int64_t)d;
+				} else if (f.num == 5 && (dt == 10 || dt == 16)) {
+					/* float16/bfloat16 bits in int32_data */
+					d = dt == 10 ? f16_of(v) : bf16_of(v);
+					i = isfinite(d) ? (int64_t)d : 0;
 				} else if (f.num == 5) {
 					i = (int32_t)(uint32_t)v; d = (double)i;
 				} else {
@@ -317,7 +340,8 @@ static int tensor_values(const uint8_t *p, size_t len, bool want_float,
 		}
 	}
 	if (raw != NULL) {
-		size_t w = dt == 7 || dt == 11 ? 8 : dt == 1 || dt == 6 ? 4 : 0;
+		size_t w = dt == 7 || dt == 11 ? 8 : dt == 1 || dt == 6 ? 4
+			 : dt == 10 || dt == 16 ? 2 : 0;
 		if (w == 0 || rawlen % w != 0)
 			return -1;
 		for (size_t k = 0; k < rawlen / w; k++, cnt++) {
@@ -334,6 +358,8 @@ static int tensor_values(const uint8_t *p, size_t len, bool want_float,
 				i = (int32_t)(uint32_t)v; d = (double)i;
 			} else if (dt == 1) {
 				d = f32_of(v); i = (int64_t)d;
+			} else if (dt == 10 || dt == 16) {
+				d = dt == 10 ? f16_of(v) : bf16_of(v); i = isfinite(d) ? (int64_t)d : 0;
 			} else {
 				memcpy(&d, &v, sizeof(d)); i = (int64_t)d;
 			}

@@ -88,6 +88,7 @@ cJSON *onnx_inspect_json(const struct onnx_model *m)
 	cJSON *o = cJSON_CreateObject();
 	if (o == NULL)
 		return NULL;
+	cJSON_AddNumberToObject(o, "inspection_version", ONNX_INSPECTION_VERSION);
 	cJSON_AddNumberToObject(o, "ir_version", (double)m->ir_version);
 	cJSON *p = cJSON_AddObjectToObject(o, "producer");
 	if (p) {

@@ -15,6 +15,7 @@
  */
 #include "conversion/onnx_priv.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +299,22 @@ static void find_yolov8(const struct onnx_model *m, struct clist *l)
 			 box_ch > 0 && cls_ch > 0 ? (long long)(box_ch + cls_ch) : -1LL,
 			 strcmp(task, "pose") == 0 ? ", then the keypoints Concat"
 			 : strcmp(task, "seg") == 0 ? ", then the mask coefficients and the prototypes" : "");
+		/* The same six Convs, the box Convs of every level first, then
+		 * the class Convs: the order voyager-sdk's decodeyolo reads
+		 * (ax_models/decoders/yolo.py _guess_yolo_model, "YOLOv8: 6
+		 * outputs, 64 x 3 then classes x 3") and ax-samples' AX620
+		 * YOLOv8 program (pOutputs[i] DFL, pOutputs[i + 3] classes). */
+		struct cand *bf = cand_new(l, fam, fam, "head-convs-boxes-first");
+		if (bf == NULL)
+			return;
+		bf->task = task;
+		for (uint32_t i = 0; i < nl; i++)
+			cand_add(bf, lv[i][0]);
+		for (uint32_t i = 0; i < nl; i++)
+			cand_add(bf, lv[i][1]);
+		snprintf(bf->reason, sizeof(bf->reason),
+			 "%s Detect head: the %u box Convs (%lld ch), then the %u class Convs (%lld ch), decoded on the CPU",
+			 dw ? "YOLO11" : "YOLOv8", nl, (long long)box_ch, nl, (long long)cls_ch);
 		return;
 	}
 }
@@ -373,6 +390,24 @@ static double f32_text(double v)
 	return strtod(b, NULL);
 }
 
+/* A float16 as its shortest text that reads back to the same half (an
+ * export with --half stores 12.34 as 12.34375): the shortest decimal
+ * within half an ulp (2^(e-10) for a normal half) of v. */
+static double f16_text(double v)
+{
+	if (!(v > 0) || !isfinite(v))
+		return v;
+	double ulp = ldexp(1.0, (v < ldexp(1.0, -14) ? -14 : ilogb(v)) - 10);
+	char b[32];
+	for (int p = 1; p <= 8; p++) {
+		snprintf(b, sizeof(b), "%.*g", p, v);
+		double x = strtod(b, NULL);
+		if (fabs(x - v) < ulp / 2)
+			return x;
+	}
+	return v;
+}
+
 /* 1 and g filled when tensor t is an anchor grid constant. */
 static int anchor_grid(const struct onnx_model *m, uint32_t t, struct grid *g)
 {
@@ -402,8 +437,10 @@ static int anchor_grid(const struct onnx_model *m, uint32_t t, struct grid *g)
 		/* expand(): every cell of anchor a holds the same pair */
 		for (size_t k = 1; ok && k < cells; k++)
 			ok = p[2 * k] == p[0] && p[2 * k + 1] == p[1];
-		g->wh[2 * a] = f32_text(p[0]);
-		g->wh[2 * a + 1] = f32_text(p[1]);
+		/* float16 (type 10) or bfloat16 (16) from a --half export */
+		int half = ty->elem == 10 || ty->elem == 16;
+		g->wh[2 * a] = half ? f16_text(p[0]) : f32_text(p[0]);
+		g->wh[2 * a + 1] = half ? f16_text(p[1]) : f32_text(p[1]);
 	}
 	g->na = (size_t)d[1];
 	free(v);
@@ -578,6 +615,7 @@ void onnx_suggestions_free(struct onnx_suggestion *s, size_t n)
 struct board_rule {
 	const char *target;
 	const char *families[3];
+	const char *tasks[3];       /* {NULL}: any task */
 	const char *layouts[3];
 	const char *why;
 };
@@ -591,17 +629,59 @@ static const struct board_rule rules[] = {
 	 * sipeed/MaixPy 4ca5228 docs/doc/en/vision/customize_model_yolov8.md
 	 * ("Output Node Selection"): scheme 1 (the Concats) for MaixCAM2 and
 	 * MaixCAM, scheme 2 (DFL conv + Sigmoid) also for MaixCAM. */
-	{ "maixcam", { "yolov8", "yolo11" }, { "level-concats", "dfl-sigmoid" },
+	{ "maixcam", { "yolov8", "yolo11" }, { NULL }, { "level-concats", "dfl-sigmoid" },
 	  "MaixCDK's YOLOv8/YOLO11 loader (components/nn/include/maix_nn_yolo11.hpp) takes 3 outputs of classes + 64 channels, or the DFL conv and the class Sigmoid; MaixPy's guide (docs/doc/en/vision/customize_model_yolov8.md) lists both for MaixCAM" },
 	/* The same loader; MaixPy's guide: scheme 2 "Quantization fails on
 	 * MaixCAM2 in practice"; sipeed/MaixPy 93f04f5
 	 * docs/doc/zh/ai_model_converter/maixcam2.md cuts at the three
 	 * Concats (with dst_perm [0,2,3,1] on each). */
-	{ "maixcam2", { "yolov8", "yolo11" }, { "level-concats" },
+	{ "maixcam2", { "yolov8", "yolo11" }, { NULL }, { "level-concats" },
 	  "MaixCDK's YOLOv8/YOLO11 loader (components/nn/include/maix_nn_yolo11.hpp) takes 3 outputs of classes + 64 channels; MaixPy's MaixCAM2 guide (docs/doc/zh/ai_model_converter/maixcam2.md) cuts at the three per-level Concats, and its YOLOv8 guide says the DFL+Sigmoid cut fails to quantize on MaixCAM2" },
-	/* seed 002: reCamera's TPU-MLIR flow cuts at the six cv2/cv3 Convs. */
-	{ "recamera", { "yolov8", "yolo11" }, { "head-convs" },
-	  "reCamera's flow (seed 002) cuts at the six cv2/cv3 head Convs and decodes on the CPU" },
+	/* seed 002: reCamera's TPU-MLIR flow cuts at the six cv2/cv3 Convs;
+	 * Seeed-Studio/SSCMA-Micro 60e2ede sscma/core/model/ma_model_yolo11.cpp
+	 * Yolo11::isValid: outputs 2i / 2i+1 are box [1,64,S,S] / class
+	 * [1,nc,S,S] at S = W/8, W/16, W/32. */
+	{ "recamera", { "yolov8", "yolo11" }, { "detect" }, { "head-convs" },
+	  "reCamera's flow (seed 002) cuts at the six cv2/cv3 head Convs, box and class per level, as SSCMA-Micro's Yolo11 decoder reads them (sscma/core/model/ma_model_yolo11.cpp isValid), and decodes on the CPU" },
+	/* SSCMA-Micro ma_model_yolo11_pose.cpp / ma_model_yolo11_seg.cpp
+	 * isValid: one output [1, 5 + 3k, A] (pose), or [1, >= 37, A] and the
+	 * prototypes [1, 32, W/4, W/4] (seg): the export's own outputs. */
+	{ "recamera", { "yolov8", "yolo11" }, { "seg" }, { "graph-outputs" },
+	  "SSCMA-Micro's YOLO11 seg decoder (sscma/core/model/ma_model_yolo11_seg.cpp isValid) takes the model's own outputs: [1, 4 + classes + 32, anchors] and the [1, 32, W/4, W/4] prototypes" },
+	/* Yolo11Pose takes the one decoded output, but ModelFactory::create
+	 * tries Classifier first, whose isValid holds for any [1, >= 2, A]:
+	 * in auto mode (sscma-node's) a pose model loads as a classifier, and
+	 * the loader check refuses it. */
+	{ "recamera", { "yolov8", "yolo11" }, { "pose" }, { "graph-outputs" },
+	  "SSCMA-Micro's YOLO11 pose decoder (sscma/core/model/ma_model_yolo11_pose.cpp) takes the model's own [1, 5 + 3 x keypoints, anchors] output, but in auto mode (sscma-node's) ModelFactory::create (ma_model_factory.cpp) tries Classifier first and takes it as one: Kiln refuses the job" },
+	/* SSCMA-Micro ma_model_yolov5.cpp generalValid: exactly one output
+	 * [1, 3 x (S/8^2 + S/16^2 + S/32^2), 5 + nc] with 6 <= 5 + nc <= 85;
+	 * seed 002 keeps that output and quantizes with run_qtable. */
+	{ "recamera", { "yolov5" }, { NULL }, { "graph-outputs" },
+	  "SSCMA-Micro's YOLOv5 decoder (sscma/core/model/ma_model_yolov5.cpp generalValid) takes one decoded output [1, boxes, 5 + classes], up to 80 classes; seed 002 keeps the model's output and quantizes it with quantize: mixed" },
+	/* AXERA-TECH/ax-samples 70a5178 examples/ax620/ax_yolov5s_steps.cc:
+	 * output i is stride 8 << i, read per cell as 3 x (5 + nc) logits
+	 * (examples/base/detection.hpp generate_proposals_yolov5, ac324de). */
+	{ "axera-pi", { "yolov5" }, { NULL }, { "anchor-convs" },
+	  "ax-samples' AX620 YOLOv5 program (examples/ax620/ax_yolov5s_steps.cc) reads output i as stride 8 << i, 3 anchors x (5 + classes) per cell: the three head Convs, stride 8 first" },
+	/* ax-samples 70a5178 examples/ax620/ax_yolov8s_steps.cc: pOutputs[i]
+	 * the DFL (64 per cell), pOutputs[i + 3] the classes, pOutputs[i + 6]
+	 * each cell's class index; the box Convs first is as close as a cut
+	 * of an Ultralytics export gets (it has no class-index outputs). */
+	{ "axera-pi", { "yolov8", "yolo11" }, { "detect" }, { "head-convs-boxes-first" },
+	  "ax-samples' AX620 YOLOv8 program (examples/ax620/ax_yolov8s_steps.cc) reads 9 outputs: 3 DFL (64 ch), 3 class (classes ch) and 3 class-index (an ArgMax per cell, which an Ultralytics export lacks); these are its first six" },
+	/* axelera-ai-hub/voyager-sdk v1.2.5 (38c4bf07)
+	 * ax_models/decoders/yolo.py _guess_yolo_model: YOLOv8 = 6 outputs,
+	 * channels [64, 64, 64, nc, nc, nc]; YOLOv5 = 3 outputs of
+	 * 3 x (5 + nc); anything else "Unknown model type". */
+	/* Second choice: the model uncut, as the SDK's own zoo compiles
+	 * ax_models/zoo/yolo/object_detection/yolov8n-coco-onnx.yaml (the
+	 * compiler splits the decode off as the manifest's
+	 * postprocess_graph, which decodeyolo runs; not public: unverified). */
+	{ "metis", { "yolov8", "yolo11" }, { "detect" }, { "head-convs-boxes-first", "graph-outputs" },
+	  "voyager-sdk's decodeyolo (ax_models/decoders/yolo.py _guess_yolo_model) recognises YOLOv8 by 6 outputs: the three 64-channel box Convs, then the three class Convs; the SDK's zoo compiles the uncut model" },
+	{ "metis", { "yolov5" }, { NULL }, { "anchor-convs" },
+	  "voyager-sdk's decodeyolo (ax_models/decoders/yolo.py _guess_yolo_model) recognises YOLOv5 by 3 outputs of 3 x (5 + classes) channels: the head Convs; anchors go in extra_kwargs.YOLO.anchors" },
 };
 
 static bool listed_in(const char *const *v, size_t n, const char *s)
@@ -618,7 +698,9 @@ size_t onnx_suggest_pick(const char *target, const struct onnx_suggestion *all,
 	const struct board_rule *r = NULL;
 	for (size_t i = 0; target && n > 0 && i < sizeof(rules) / sizeof(rules[0]); i++)
 		if (strcmp(rules[i].target, target) == 0 &&
-		    listed_in(rules[i].families, 3, all[0].family))
+		    listed_in(rules[i].families, 3, all[0].family) &&
+		    (rules[i].tasks[0] == NULL ||
+		     (all[0].task && listed_in(rules[i].tasks, 3, all[0].task))))
 			r = &rules[i];
 	size_t k = 0;
 	for (size_t j = 0; r && j < 3 && r->layouts[j]; j++)

@@ -21,6 +21,7 @@
  *                                 spec's outputs are not the model's outputs:
  *                                 the caller cuts first (onnx_cut_file) and
  *                                 plans with the cut model's inspection
+ *   recipe_check(spec, err)       the plan's spec checks, at submit time
  *   recipe_version(target)        "<target>/<n>", part of the cache key; bump
  *                                 n whenever a recipe's output changes
  *   recipe_stage_bundle(out, workspace, dir, err)
@@ -78,6 +79,9 @@ int recipe_plan(const struct job_spec *s, const cJSON *inspection,
 void recipe_out_free(struct recipe_out *r);
 int recipe_needs_cut(const struct job_spec *s, const cJSON *inspection);
 const char *recipe_version(const char *target);
+/* The target's plan-time spec checks that need no files, for submit
+ * (0, or KILN_EINVAL naming the field). */
+int recipe_check(const struct job_spec *s, struct kiln_err *err);
 int recipe_stage_bundle(const struct recipe_out *r, const char *workspace, const char *dir,
 			struct kiln_err *err);
 

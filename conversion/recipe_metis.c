@@ -338,9 +338,17 @@ static int check_spec(const struct job_spec *s, enum task t, struct kiln_err *er
 				 s->n_anchors);
 	if (s->calib_count < 2 || s->calib_count > 2000)
 		return kiln_errf(err, KILN_EINVAL, "calibration.count",
-				 "metis: deploy.py takes --num-cal-images 2 to 2000; "
-				 "calibration.count is %d", s->calib_count);
+				 "metis: deploy.py takes --num-cal-images 2 to 2000 (config.py), so "
+				 "the dataset needs at least 2 images; this job would calibrate on %d",
+				 s->calib_count);
 	return 0;
+}
+
+int recipe_metis_check(const struct job_spec *s, struct kiln_err *err)
+{
+	enum task t;
+	int rc = task_of(s, &t, err);
+	return rc != 0 ? rc : check_spec(s, t, err);
 }
 
 int recipe_metis_plan(const struct recipe_ctx *c, struct recipe_out *out, struct kiln_err *err)

@@ -14,5 +14,9 @@
 #include "conversion/recipe.h"
 
 int recipe_metis_plan(const struct recipe_ctx *c, struct recipe_out *out, struct kiln_err *err);
+/* The spec checks the plan makes that need no files (task, labels,
+ * anchors, --num-cal-images 2..2000 against the count the job will use),
+ * for submit time: 0 or KILN_EINVAL naming the field. */
+int recipe_metis_check(const struct job_spec *s, struct kiln_err *err);
 
 #endif

@@ -142,7 +142,7 @@ static const struct target TABLE[] = {
 	 AXERA_PI_OPTS, N(AXERA_PI_OPTS),
 	 "AXera-Pi", "run_joint", recipe_axera_pi_plan, "axera-pi/1"},
 	{"metis", "Axelera Metis AIPU", "voyager", "metis",
-	 "004", TQ_INT8, "int8", 200, NULL, NULL, NULL, "model.json", NULL, 0,
+	 "004", TQ_INT8, "int8", 200, NULL, NULL, NULL, "network.yaml", NULL, 0,
 	 METIS_OPTS, N(METIS_OPTS),
 	 "Axelera Metis", "voyager", recipe_metis_plan, "metis/2"},
 };

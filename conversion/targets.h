@@ -82,7 +82,9 @@ struct target {
 	const char *const *calib_methods;  /* NULL: the tool has no choice */
 	const char *default_calib_method;
 	const char *default_tolerance; /* "0.9,0.6" (cos,euclid) or "0.9" (cos); NULL = tool default */
-	const char *bundle;            /* "mud" | "model.json" | "joint" */
+	const char *bundle;            /* the file a user runs: "mud" | "joint" | "network.yaml" (Metis: the
+					  network YAML inference.py takes; voyager-sdk v1.2.5 writes
+					  build/<net>/<model>/<cores>/model.json, no model.axmodel) */
 	const char *mud_type;          /* MUD [basic] type, or NULL */
 	int multi_output_cut;          /* 1: the tool cuts at outputs itself (TPU-MLIR
 					  --output_names); 0: the ONNX must be cut first */

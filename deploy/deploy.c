@@ -21,31 +21,35 @@
 #include <unistd.h>
 
 #include "deploy/deploy_preview.h"
+#include "deploy/deployments.h"
+#include "deploy/devices.h"
 #include "deploy/device.h"
 #include "runtime/exec.h"
 #include "deploy/transport.h"
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t done = PTHREAD_COND_INITIALIZER;
-static unsigned long done_seq;
-/* Told when a deployment ends.  Called under listener_lock, so once
- * deploy_set_listener(NULL, NULL) returns no call is running. */
-static pthread_mutex_t listener_lock = PTHREAD_MUTEX_INITIALIZER;
-static void (*listener_fn)(void *ctx);
-static void *listener_ctx;
+/* The runner: one thread and what it shares with the HTTP side.  Owned by
+ * whoever called deploy_start (main.c keeps it in struct app). */
+struct deploy_runner {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int stopping, pending;
+	pthread_t thread;
+	struct deploy_opts opts;
+	char data_dir[1024];
+	/* Told when a deployment ends.  Called under listener_lock, so once
+	 * deploy_set_listener(r, NULL, NULL) returns no call is running. */
+	pthread_mutex_t listener_lock;
+	void (*listener_fn)(void *ctx);
+	void *listener_ctx;
+};
 
-static void notify_listener(void)
+static void notify_listener(struct deploy_runner *r)
 {
-	pthread_mutex_lock(&listener_lock);
-	if (listener_fn)
-		listener_fn(listener_ctx);
-	pthread_mutex_unlock(&listener_lock);
+	pthread_mutex_lock(&r->listener_lock);
+	if (r->listener_fn)
+		r->listener_fn(r->listener_ctx);
+	pthread_mutex_unlock(&r->listener_lock);
 }
-static int started, stopping, pending;
-static pthread_t thread;
-static struct deploy_opts opts;
-static char data_dir[1024];
 
 static int64_t now_ms(void)
 {
@@ -141,44 +145,20 @@ int deploy_result_parse(const char *out, cJSON **result, struct kiln_err *err)
 
 /* --- one deployment -------------------------------------------------------- */
 
+/* One deployment while it runs: its inputs (the store's), the steps so far
+ * and the local staging folder. */
 struct job {
-	long long id, device, bundle;
-	int runs, install;
-	char name[128], target[32], transport[8], address[256], models_dir[256];
-	char bundle_name[128], bundle_target[32], sha[BLOB_HEX_LEN + 1];
-	char *manifest;
-	unsigned char *image;
-	size_t image_len;
+	struct deployment_work w;
+	struct deploy_runner *r;
 	cJSON *steps;
 	char work[1200];
 };
-
-static void db_exec_text(sqlite3 *c, const char *sql, long long id, const char *a,
-			 const char *b)
-{
-	sqlite3_stmt *st = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, sql, -1, &st, NULL) != SQLITE_OK) {
-		fprintf(stderr, "level=error deployment=%lld msg=\"cannot update: %s\"\n", id,
-			c ? sqlite3_errmsg(c) : "no connection");
-		return;
-	}
-	sqlite3_bind_int64(st, 1, id);
-	if (a)
-		sqlite3_bind_text(st, 2, a, -1, SQLITE_TRANSIENT);
-	if (b)
-		sqlite3_bind_text(st, 3, b, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		fprintf(stderr, "level=error deployment=%lld msg=\"cannot update: %s\"\n", id,
-			sqlite3_errmsg(c));
-	sqlite3_finalize(st);
-}
 
 static void save_steps(struct job *j)
 {
 	char *s = cJSON_PrintUnformatted(j->steps);
 	if (s)
-		db_exec_text(db_conn(opts.db), "UPDATE deployments SET steps = ?2 WHERE id = ?1",
-			     j->id, s, NULL);
+		deployments_set_steps(j->r->opts.db, j->w.id, s);
 	free(s);
 }
 
@@ -203,51 +183,8 @@ static void step_end(struct job *j, cJSON *s, const char *state, const char *det
 	if (detail && detail[0])
 		cJSON_AddStringToObject(s, "detail", detail);
 	save_steps(j);
-	fprintf(stderr, "level=info deployment=%lld step=%s state=%s dur_ms=%.0f\n", j->id,
+	fprintf(stderr, "level=info deployment=%lld step=%s state=%s dur_ms=%.0f\n", j->w.id,
 		cJSON_GetStringValue(cJSON_GetObjectItem(s, "name")), state, dur);
-}
-
-static int load_job(sqlite3 *c, struct job *j, struct kiln_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(c,
-		"SELECT d.device, d.bundle, d.runs, d.install, d.test_image,"
-		" v.name, v.target, v.transport, coalesce(v.address, ''), v.models_dir,"
-		" b.name, b.target, b.sha256, b.manifest"
-		" FROM deployments d JOIN devices v ON v.id = d.device"
-		" LEFT JOIN bundles b ON b.id = d.bundle WHERE d.id = ?", -1, &st, NULL) != SQLITE_OK)
-		return kiln_errf(err, KILN_EIO, "", "cannot read deployment: %s", sqlite3_errmsg(c));
-	sqlite3_bind_int64(st, 1, j->id);
-	int rc = 0;
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		rc = kiln_errf(err, KILN_ENOTFOUND, "", "the device of this deployment was deleted");
-	} else if (sqlite3_column_type(st, 12) == SQLITE_NULL) {
-		rc = kiln_errf(err, KILN_ENOTFOUND, "bundle", "bundle %lld no longer exists",
-			       (long long)sqlite3_column_int64(st, 1));
-	} else {
-		j->device = sqlite3_column_int64(st, 0);
-		j->bundle = sqlite3_column_int64(st, 1);
-		j->runs = sqlite3_column_int(st, 2);
-		j->install = sqlite3_column_int(st, 3);
-		int n = sqlite3_column_bytes(st, 4);
-		if (n > 0 && (j->image = malloc((size_t)n)) != NULL) {
-			memcpy(j->image, sqlite3_column_blob(st, 4), (size_t)n);
-			j->image_len = (size_t)n;
-		}
-#define COPY(dst, col) snprintf(dst, sizeof(dst), "%s", (const char *)sqlite3_column_text(st, col))
-		COPY(j->name, 5);
-		COPY(j->target, 6);
-		COPY(j->transport, 7);
-		COPY(j->address, 8);
-		COPY(j->models_dir, 9);
-		COPY(j->bundle_name, 10);
-		COPY(j->bundle_target, 11);
-		COPY(j->sha, 12);
-#undef COPY
-		j->manifest = strdup((const char *)sqlite3_column_text(st, 13));
-	}
-	sqlite3_finalize(st);
-	return rc;
 }
 
 /* The bundle file the test program loads: the manifest's first file whose
@@ -256,11 +193,11 @@ static int load_job(sqlite3 *c, struct job *j, struct kiln_err *err)
 static int model_file(const struct job *j, const struct deploy_program *p, char *out,
 		      size_t cap, struct kiln_err *err)
 {
-	cJSON *m = cJSON_Parse(j->manifest ? j->manifest : "");
+	cJSON *m = cJSON_Parse(j->w.manifest ? j->w.manifest : "");
 	const cJSON *files = cJSON_GetObjectItemCaseSensitive(m, "files");
 	int rc = kiln_errf(err, KILN_EUNPROC, "bundle",
-			   "bundle %lld has no '*%s' file for the %s test program", j->bundle,
-			   p->model_suffix, j->target);
+			   "bundle %lld has no '*%s' file for the %s test program", j->w.bundle,
+			   p->model_suffix, j->w.target);
 	for (const cJSON *f = files ? files->child : NULL; f; f = f->next) {
 		const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(f, "name"));
 		size_t n = name ? strlen(name) : 0, sn = strlen(p->model_suffix);
@@ -323,43 +260,40 @@ static int remote_step(struct job *j, const struct transport *t, const char *nam
 static void finish(struct job *j, const char *state, const char *error, const cJSON *result,
 		   const char *raw, const unsigned char *preview, size_t preview_len)
 {
-	sqlite3 *c = db_conn(opts.db);
-	sqlite3_stmt *st = NULL;
-	char now[32];
-	db_now(now, sizeof(now));
 	char *res = result ? cJSON_PrintUnformatted(result) : NULL;
 	char *steps = cJSON_PrintUnformatted(j->steps);
-	if (c && sqlite3_prepare_v2(c, "UPDATE deployments SET state = ?2, error = ?3, result = ?4,"
-				    " raw_output = coalesce(?5, raw_output), preview = ?6,"
-				    " steps = ?7, finished_at = ?8 WHERE id = ?1", -1, &st,
-				    NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, j->id);
-		sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
-		if (error)
-			sqlite3_bind_text(st, 3, error, -1, SQLITE_TRANSIENT);
-		if (res)
-			sqlite3_bind_text(st, 4, res, -1, SQLITE_TRANSIENT);
-		if (raw)
-			sqlite3_bind_text(st, 5, raw, -1, SQLITE_TRANSIENT);
-		if (preview)
-			sqlite3_bind_blob(st, 6, preview, (int)preview_len, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 7, steps ? steps : "[]", -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 8, now, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			fprintf(stderr, "level=error deployment=%lld msg=\"cannot finish: %s\"\n",
-				j->id, sqlite3_errmsg(c));
-	}
-	sqlite3_finalize(st);
+	struct deployment_end end = {state, error, res, raw, preview, preview_len, steps};
+	deployments_finish(j->r->opts.db, j->w.id, &end);
 	free(res);
 	free(steps);
-	pthread_mutex_lock(&lock);
-	done_seq++;
-	pthread_cond_broadcast(&done);
-	pthread_mutex_unlock(&lock);
-	notify_listener();
+	notify_listener(j->r);
 	fprintf(stderr, "level=info deployment=%lld device=%lld bundle=%lld state=%s%s%s%s\n",
-		j->id, j->device, j->bundle, state, error ? " msg=\"" : "", error ? error : "",
+		j->w.id, j->w.device, j->w.bundle, state, error ? " msg=\"" : "", error ? error : "",
 		error ? "\"" : "");
+}
+
+/* A push deploy tells the device's record what a pull report would: the
+ * board was seen when it answered, and an install (or its failure) is a
+ * report naming the deployment, so the devices page shows both the same
+ * way.  A board that never answered was not seen. */
+static void update_device(struct job *j, int connected, int ok, const char *why)
+{
+	struct db *db = j->r->opts.db;
+	if (!connected || j->w.device == 0)
+		return;
+	if (!j->w.install) {
+		devices_seen(db, j->w.device);
+		return;
+	}
+	char detail[400], now[32];
+	snprintf(detail, sizeof(detail), "push deployment %lld%s%.300s", j->w.id, ok ? "" : ": ",
+		 ok ? "" : why);
+	db_now(now, sizeof(now));
+	struct kiln_err err;
+	if (devices_report(db, j->w.device, j->w.bundle, ok ? "installed" : "failed", detail, now,
+			   &err) != 0)
+		fprintf(stderr, "level=error deployment=%lld msg=\"cannot update device %lld: %s\"\n",
+			j->w.id, j->w.device, err.msg);
 }
 
 static void rm_work(const char *dir)
@@ -374,15 +308,14 @@ static void rm_work(const char *dir)
 	rmdir(dir);
 }
 
-static void run_one(long long id)
+static void run_one(struct deploy_runner *r, long long id)
 {
 	struct job j;
 	memset(&j, 0, sizeof(j));
-	j.id = id;
+	j.r = r;
 	j.steps = cJSON_CreateArray();
 	struct kiln_err err;
 	kiln_err_clear(&err);
-	sqlite3 *c = db_conn(opts.db);
 	cJSON *result = NULL;
 	char *raw = NULL;
 	unsigned char *preview = NULL;
@@ -394,27 +327,23 @@ static void run_one(long long id)
 	int connected = 0, rc;
 	char runs[16];
 
-	if (c == NULL) {
-		kiln_errf(&err, KILN_EIO, "", "no database connection");
+	if ((rc = deployments_load(r->opts.db, id, &j.w, &err)) != 0)
 		goto fail;
-	}
-	if ((rc = load_job(c, &j, &err)) != 0)
-		goto fail;
-	if ((prog = deploy_program_find(opts.program_of ? opts.program_of(j.target) : NULL)) ==
-	    NULL) {
-		kiln_errf(&err, KILN_EUNPROC, "", "no test program for target '%s'", j.target);
+	if ((prog = deploy_program_find(r->opts.program_of ? r->opts.program_of(j.w.target)
+					: NULL)) == NULL) {
+		kiln_errf(&err, KILN_EUNPROC, "", "no test program for target '%s'", j.w.target);
 		goto fail;
 	}
 	enum device_transport kind;
-	if (device_transport_parse(j.transport, &kind) != 0 ||
-	    transport_open(&t, kind, j.address, data_dir, j.device, opts.connect_timeout_s,
+	if (device_transport_parse(j.w.transport, &kind) != 0 ||
+	    transport_open(&t, kind, j.w.address, r->data_dir, j.w.device, r->opts.connect_timeout_s,
 			   &err) != 0)
 		goto fail;
 	if (kind == DEVICE_SSH) {
-		device_key_paths(data_dir, j.device, key, kh, sizeof(key));
+		device_key_paths(r->data_dir, j.w.device, key, kh, sizeof(key));
 		if (access(key, R_OK) != 0) {
 			kiln_errf(&err, KILN_ECONFLICT, "", "device %lld has no ssh key at %s; "
-				  "register it again or give ssh_private_key", j.device, key);
+				  "register it again or give ssh_private_key", j.w.device, key);
 			goto fail;
 		}
 	}
@@ -423,9 +352,9 @@ static void run_one(long long id)
 
 	/* Local staging: the archive is a symlink to its blob, so nothing is
 	 * copied on the server; scp and adb push follow it. */
-	snprintf(j.work, sizeof(j.work), "%s/deploy", data_dir);
+	snprintf(j.work, sizeof(j.work), "%s/deploy", r->data_dir);
 	mkdir(j.work, 0700);
-	snprintf(j.work, sizeof(j.work), "%s/deploy/%lld", data_dir, id);
+	snprintf(j.work, sizeof(j.work), "%s/deploy/%lld", r->data_dir, id);
 	rm_work(j.work);
 	if (mkdir(j.work, 0700) != 0 && errno != EEXIST) {
 		kiln_errf(&err, KILN_EIO, "", "cannot create %s: %s", j.work, strerror(errno));
@@ -435,17 +364,17 @@ static void run_one(long long id)
 	snprintf(local_arch, sizeof(local_arch), "%s/bundle.tar.gz", j.work);
 	snprintf(local_prog, sizeof(local_prog), "%s/%s", j.work, prog->file);
 	snprintf(local_img, sizeof(local_img), "%s/test.jpg", j.work);
-	if (blob_path(opts.blobs, j.sha, blob, sizeof(blob), &err) != 0)
+	if (blob_path(r->opts.blobs, j.w.sha, blob, sizeof(blob), &err) != 0)
 		goto fail;
 	if (access(blob, R_OK) != 0) {
 		kiln_errf(&err, KILN_ENOTFOUND, "bundle", "bundle %lld's archive is missing from "
-			  "the blob store", j.bundle);
+			  "the blob store", j.w.bundle);
 		goto fail;
 	}
-	int has_image = j.image != NULL && prog->uses_image;
+	int has_image = j.w.image != NULL && prog->uses_image;
 	if (symlink(blob, local_arch) != 0 ||
 	    write_file(local_prog, prog->text, strlen(prog->text)) != 0 ||
-	    (has_image && write_file(local_img, j.image, j.image_len) != 0)) {
+	    (has_image && write_file(local_img, j.w.image, j.w.image_len) != 0)) {
 		kiln_errf(&err, KILN_EIO, "", "cannot stage files in %s: %s", j.work,
 			  strerror(errno));
 		goto fail;
@@ -453,13 +382,13 @@ static void run_one(long long id)
 
 	/* Remote layout: <models_dir>/kiln-deploy-<id>/{bundle.tar.gz, program,
 	 * test.jpg, bundle/}; the id is never reused (AUTOINCREMENT). */
-	snprintf(remote, sizeof(remote), "%s/kiln-deploy-%lld", j.models_dir, id);
+	snprintf(remote, sizeof(remote), "%s/kiln-deploy-%lld", j.w.models_dir, id);
 	snprintf(rbundle, sizeof(rbundle), "%s/bundle", remote);
 	snprintf(rarchive, sizeof(rarchive), "%s/bundle.tar.gz", remote);
 	snprintf(rprog, sizeof(rprog), "%s/%s", remote, prog->file);
 	snprintf(rimage, sizeof(rimage), "%s/test.jpg", remote);
-	int quick_ms = (opts.connect_timeout_s + 20) * 1000;
-	int step_ms = opts.step_timeout_s * 1000;
+	int quick_ms = (r->opts.connect_timeout_s + 20) * 1000;
+	int step_ms = r->opts.step_timeout_s * 1000;
 
 	const char *mk[] = {"mkdir", "-p", rbundle, NULL};
 	if (remote_step(&j, &t, "connect", mk, quick_ms, &err) != 0)
@@ -475,7 +404,7 @@ static void run_one(long long id)
 	if (remote_step(&j, &t, "unpack", untar, step_ms, &err) != 0)
 		goto fail;
 
-	snprintf(runs, sizeof(runs), "%d", j.runs);
+	snprintf(runs, sizeof(runs), "%d", j.w.runs);
 	const char *test[] = {prog->interpreter, rprog, rbundle, model, runs,
 			      has_image ? rimage : NULL, NULL};
 	s = step_begin(&j, "test");
@@ -489,7 +418,7 @@ static void run_one(long long id)
 		char why[sizeof(err.msg)];
 		snprintf(why, sizeof(why), "%s", err.msg);
 		kiln_errf(&err, KILN_EIO, "", "the %s test program exited with status %d; its "
-			  "output is kept in raw_output (%.150s)", j.target, o.exit_code, why);
+			  "output is kept in raw_output (%.150s)", j.w.target, o.exit_code, why);
 	}
 	transport_out_free(&o);
 	step_end(&j, s, rc == 0 ? "ok" : "failed", rc == 0 ? NULL : err.msg);
@@ -499,18 +428,18 @@ static void run_one(long long id)
 	const cJSON *dets = cJSON_GetObjectItemCaseSensitive(result, "detections");
 	if (has_image) {
 		s = step_begin(&j, "preview");
-		rc = deploy_preview_draw(j.image, j.image_len, dets,
+		rc = deploy_preview_draw(j.w.image, j.w.image_len, dets,
 					 cJSON_GetObjectItemCaseSensitive(result, "labels"),
 					 &preview, &preview_len, &err);
 		step_end(&j, s, rc == 0 ? "ok" : "failed", rc == 0 ? NULL : err.msg);
 		if (rc != 0)
 			goto fail;
 	}
-	if (j.install) {
+	if (j.w.install) {
 		/* Same layout kiln-pull.sh makes: <models_dir>/<name>, the previous
 		 * one kept as <name>.old until the new one is in place. */
 		char dst[400], old[420];
-		snprintf(dst, sizeof(dst), "%s/%s", j.models_dir, j.bundle_name);
+		snprintf(dst, sizeof(dst), "%s/%s", j.w.models_dir, j.w.bundle_name);
 		snprintf(old, sizeof(old), "%s.old", dst);
 		const char *a1[] = {"rm", "-rf", old, NULL};
 		const char *a2[] = {"mkdir", "-p", dst, NULL};
@@ -532,6 +461,7 @@ static void run_one(long long id)
 	const char *clean[] = {"rm", "-rf", remote, NULL};
 	struct kiln_err cerr;
 	remote_step(&j, &t, "cleanup", clean, quick_ms, &cerr);
+	update_device(&j, 1, 1, NULL);
 	finish(&j, "succeeded", NULL, result, raw, preview, preview_len);
 	goto out;
 fail:
@@ -540,6 +470,7 @@ fail:
 		struct kiln_err cerr;
 		remote_step(&j, &t, "cleanup", clean2, quick_ms, &cerr);
 	}
+	update_device(&j, connected, 0, err.msg[0] ? err.msg : "failed");
 	finish(&j, "failed", err.msg[0] ? err.msg : "failed", result, raw, NULL, 0);
 out:
 	if (j.work[0])
@@ -548,44 +479,27 @@ out:
 	cJSON_Delete(j.steps);
 	free(raw);
 	free(preview);
-	free(j.image);
-	free(j.manifest);
+	deployments_work_free(&j.w);
 }
 
 /* --- the thread --------------------------------------------------------------- */
 
-static long long claim(void)
-{
-	sqlite3 *c = db_conn(opts.db);
-	sqlite3_stmt *st = NULL;
-	char now[32];
-	db_now(now, sizeof(now));
-	if (c == NULL || sqlite3_prepare_v2(c, "UPDATE deployments SET state = 'running',"
-					   " started_at = ? WHERE id = (SELECT id FROM deployments"
-					   " WHERE state = 'queued' ORDER BY id LIMIT 1) RETURNING id",
-					   -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
-	long long id = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
-	return id;
-}
-
 static void *runner(void *arg)
 {
-	(void)arg;
-	pthread_mutex_lock(&lock);
-	while (!stopping) {
-		pending = 0;
-		pthread_mutex_unlock(&lock);
+	struct deploy_runner *r = arg;
+	pthread_mutex_lock(&r->lock);
+	while (!r->stopping) {
+		r->pending = 0;
+		pthread_mutex_unlock(&r->lock);
 		long long id;
-		while (!stopping && (id = claim()) > 0)
-			run_one(id);
-		pthread_mutex_lock(&lock);
-		if (!pending && !stopping)
-			pthread_cond_wait(&wake, &lock);
+		while (!__atomic_load_n(&r->stopping, __ATOMIC_ACQUIRE) &&
+		       (id = deployments_claim(r->opts.db)) > 0)
+			run_one(r, id);
+		pthread_mutex_lock(&r->lock);
+		if (!r->pending && !r->stopping)
+			pthread_cond_wait(&r->wake, &r->lock);
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&r->lock);
 	return NULL;
 }
 
@@ -631,90 +545,66 @@ static void cleanup_after_crash(const char *dir)
 	closedir(d);
 }
 
-int deploy_start(const struct deploy_opts *o, struct kiln_err *err)
+int deploy_start(const struct deploy_opts *o, struct deploy_runner **out,
+		 struct kiln_err *err)
 {
-	pthread_mutex_lock(&lock);
-	if (started) {
-		pthread_mutex_unlock(&lock);
-		return 0;
-	}
-	opts = *o;
-	snprintf(data_dir, sizeof(data_dir), "%s", o->data_dir);
-	opts.data_dir = data_dir;
-	cleanup_after_crash(data_dir);
+	*out = NULL;
+	struct deploy_runner *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->wake, NULL);
+	pthread_mutex_init(&r->listener_lock, NULL);
+	r->opts = *o;
+	snprintf(r->data_dir, sizeof(r->data_dir), "%s", o->data_dir);
+	r->opts.data_dir = r->data_dir;
+	cleanup_after_crash(r->data_dir);
 	/* A deployment 'running' now was cut off by a restart: its board state
 	 * is unknown, so it is failed, not retried behind the user's back. */
-	sqlite3 *c = db_conn(o->db);
-	if (c)
-		sqlite3_exec(c, "UPDATE deployments SET state = 'failed', error = 'kilnd stopped "
-			     "during this deployment; start it again' WHERE state = 'running'",
-			     NULL, NULL, NULL);
-	int rc = pthread_create(&thread, NULL, runner, NULL);
+	deployments_fail_interrupted(o->db);
+	r->pending = 1;
+	int rc = pthread_create(&r->thread, NULL, runner, r);
 	if (rc != 0) {
-		pthread_mutex_unlock(&lock);
+		pthread_cond_destroy(&r->wake);
+		pthread_mutex_destroy(&r->lock);
+		pthread_mutex_destroy(&r->listener_lock);
+		free(r);
 		return kiln_errf(err, KILN_EIO, "", "cannot start the deployment thread: %s",
 				 strerror(rc));
 	}
-	started = 1;
-	pending = 1;
-	pthread_mutex_unlock(&lock);
+	*out = r;
 	return 0;
 }
 
-void deploy_kick(void)
+void deploy_kick(struct deploy_runner *r)
 {
-	pthread_mutex_lock(&lock);
-	pending = 1;
-	pthread_cond_signal(&wake);
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_lock(&r->lock);
+	r->pending = 1;
+	pthread_cond_signal(&r->wake);
+	pthread_mutex_unlock(&r->lock);
 }
 
-void deploy_set_listener(void (*fn)(void *ctx), void *ctx)
+void deploy_set_listener(struct deploy_runner *r, void (*fn)(void *ctx), void *ctx)
 {
-	pthread_mutex_lock(&listener_lock);
-	listener_fn = fn;
-	listener_ctx = ctx;
-	pthread_mutex_unlock(&listener_lock);
-}
-
-unsigned long deploy_seq(void)
-{
-	pthread_mutex_lock(&lock);
-	unsigned long v = done_seq;
-	pthread_mutex_unlock(&lock);
-	return v;
-}
-
-void deploy_wait(unsigned long seen, int timeout_ms)
-{
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&lock);
-	while (done_seq == seen && !stopping)
-		if (pthread_cond_timedwait(&done, &lock, &until) != 0)
-			break;
-	pthread_mutex_unlock(&lock);
-}
-
-void deploy_stop(void)
-{
-	pthread_mutex_lock(&lock);
-	if (!started) {
-		pthread_mutex_unlock(&lock);
+	if (r == NULL)
 		return;
-	}
-	stopping = 1;
-	pthread_cond_signal(&wake);
-	pthread_mutex_unlock(&lock);
-	pthread_join(thread, NULL);
-	pthread_mutex_lock(&lock);
-	started = 0;
-	stopping = 0;
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_lock(&r->listener_lock);
+	r->listener_fn = fn;
+	r->listener_ctx = ctx;
+	pthread_mutex_unlock(&r->listener_lock);
+}
+
+void deploy_stop(struct deploy_runner *r)
+{
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&r->lock);
+	__atomic_store_n(&r->stopping, 1, __ATOMIC_RELEASE);
+	pthread_cond_signal(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+	pthread_join(r->thread, NULL);
+	pthread_cond_destroy(&r->wake);
+	pthread_mutex_destroy(&r->lock);
+	pthread_mutex_destroy(&r->listener_lock);
+	free(r);
 }

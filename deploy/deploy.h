@@ -2,9 +2,12 @@
  * deploy: push deployments — copy a bundle to a board, unpack it, run the
  * target's test program there, collect its one JSON object, draw the
  * preview, install the bundle as <models_dir>/<name> — on one runner thread,
- * never in an HTTP handler.  The HTTP side only inserts a 'queued' row into
- * deployments and calls deploy_kick(); the runner claims rows oldest first
- * and writes state, steps, result, raw output and preview back to the row.
+ * never in an HTTP handler.  The HTTP side only queues a row
+ * (deployments_insert, deploy/deployments.h) and calls deploy_kick(); the
+ * runner claims rows oldest first and writes state, steps, result, raw
+ * output and preview back through the same store.  A push deploy that
+ * reaches the board updates the device as a pull report does (devices.h):
+ * last seen, and a report that installs the bundle (or says why not).
  *
  * Per board runtime, a test program (deploy_programs.c) is copied next
  * to the bundle and run as  <interpreter> <program> <bundle_dir> <model_file>
@@ -14,18 +17,18 @@
  * [[class, score], ...], labels: [...]}; anything else goes to stderr.
  *
  * API
- *   deploy_start(&opts, err)   starts the runner once (later calls return 0);
- *                              fails rows a previous kilnd left 'running'
- *   deploy_kick()              a row was queued
- *   deploy_stop()              lets the current step end (bounded by its
- *                              timeout) and joins the thread; call before
- *                              db_close()
- *   deploy_seq()               a counter bumped each time a deployment ends
- *   deploy_wait(seen, ms)      blocks until deploy_seq() != seen or ms pass
- *   deploy_set_listener(fn, ctx)  fn(ctx) runs (on the runner thread, no
- *                              lock held) each time a deployment ends: the
- *                              HTTP layer wakes its parked ?wait=N requests
- *                              (GET /deployments/{id}); NULL clears it
+ *   deploy_start(&opts, &runner, err)   starts the runner thread; fails rows
+ *                              a previous kilnd left 'running'.  The caller
+ *                              owns the runner (main.c: struct app)
+ *   deploy_kick(runner)        a row was queued
+ *   deploy_stop(runner)        lets the current step end (bounded by its
+ *                              timeout), joins the thread and frees the
+ *                              runner; call before db_close().  NULL is fine
+ *   deploy_set_listener(runner, fn, ctx)  fn(ctx) runs (on the runner thread,
+ *                              no lock held but the listener's) each time a
+ *                              deployment ends: the HTTP layer wakes its
+ *                              parked ?wait=N requests (GET /deployments/{id});
+ *                              NULL clears it
  *   deploy_program_find(id)    the test program row ("maixpy", "sscma",
  *                              "run_joint", "voyager"), or NULL
  *   deploy_result_parse(stdout, &obj, err)  the last-line JSON object, checked;
@@ -65,12 +68,13 @@ struct deploy_program {
 	const char *text;
 };
 
-int deploy_start(const struct deploy_opts *o, struct kiln_err *err);
-void deploy_kick(void);
-void deploy_stop(void);
-unsigned long deploy_seq(void);
-void deploy_wait(unsigned long seen, int timeout_ms);
-void deploy_set_listener(void (*fn)(void *ctx), void *ctx);
+struct deploy_runner;
+
+int deploy_start(const struct deploy_opts *o, struct deploy_runner **out,
+		 struct kiln_err *err);
+void deploy_kick(struct deploy_runner *r);
+void deploy_stop(struct deploy_runner *r);
+void deploy_set_listener(struct deploy_runner *r, void (*fn)(void *ctx), void *ctx);
 const struct deploy_program *deploy_program_find(const char *id);
 int deploy_result_parse(const char *out, cJSON **result, struct kiln_err *err);
 

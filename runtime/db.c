@@ -248,3 +248,32 @@ int db_migrate(struct db *db, const struct embed_file *migs, struct kiln_err *er
 	}
 	return exec_sql(c, "COMMIT", "cannot commit migrations", err);
 }
+
+int db_err(sqlite3 *c, struct kiln_err *err, const char *what)
+{
+	return kiln_errf(err, KILN_EIO, "", "%s: %s", what,
+			 c ? sqlite3_errmsg(c) : "no database connection");
+}
+
+cJSON *db_page(sqlite3_stmt *st, int limit, db_row_fn row, void *ctx)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *items = cJSON_AddArrayToObject(o, "items");
+	int n = 0;
+	long long last = 0, next = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (n == limit) {
+			next = last;
+			break;
+		}
+		last = sqlite3_column_int64(st, 0);
+		cJSON_AddItemToArray(items, row(ctx, st));
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (next)
+		cJSON_AddNumberToObject(o, "next", (double)next);
+	else
+		cJSON_AddNullToObject(o, "next");
+	return o;
+}

@@ -12,6 +12,8 @@
 
 #include <sqlite3.h>
 
+#include <cjson/cJSON.h>
+
 #include "runtime/embed.h"
 #include "runtime/kiln_err.h"
 
@@ -35,6 +37,17 @@ sqlite3 *db_conn(struct db *db);
 /* Closes every thread's connection. No thread may use db afterwards.
  * Accepts NULL. */
 void db_close(struct db *db);
+
+/* A store's database failure as a kiln_err: KILN_EIO, "what: <sqlite's
+ * message>" (c may be NULL: no connection).  Returns KILN_EIO. */
+int db_err(sqlite3 *c, struct kiln_err *err, const char *what);
+
+/* One page of a list, for the stores: steps st (first column the row id,
+ * bound with LIMIT limit + 1 so one more row tells a next page exists) and
+ * returns {"items": [row(ctx, st)...], "next": <last id> | null};
+ * finalizes st. */
+typedef cJSON *(*db_row_fn)(void *ctx, sqlite3_stmt *st);
+cJSON *db_page(sqlite3_stmt *st, int limit, db_row_fn row, void *ctx);
 
 /* Current UTC time as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (>= 32 bytes). */
 void db_now(char *buf, size_t cap);

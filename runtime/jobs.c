@@ -1008,6 +1008,23 @@ static int set_pgid_unlocked(struct jobs *j, int64_t id, pid_t pgid, struct kiln
 	return run(c, st, err);
 }
 
+int jobs_set_cache_key(struct jobs *j, int64_t id, const char *key, struct kiln_err *err)
+{
+	sqlite3 *c = conn(j, err);
+	if (c == NULL)
+		return KILN_EIO;
+	sqlite3_stmt *st;
+	int rc = prep(c, "UPDATE jobs SET cache_key = ? WHERE id = ?", &st, err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, id);
+	pthread_mutex_lock(&j->wlock);
+	rc = run(c, st, err);
+	pthread_mutex_unlock(&j->wlock);
+	return rc;
+}
+
 static int progress_unlocked(struct jobs *j, int64_t id, double progress,
                              const char *figures_json, struct kiln_err *err)
 {

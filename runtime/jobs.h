@@ -25,6 +25,8 @@
  *                              (submit and retry: KILN_ELIMIT when the owner
  *                              already has max_queued_per_owner queued jobs;
  *                              a cache hit queues nothing and is never refused)
+ *   jobs_set_cache_key(j, id, key, err)   a forced rebuild's key, set after
+ *                              submit so later jobs can reuse its bundle
  *   jobs_each_finished(j, &filter, fn, arg, err)
  *                              fn(arg, id) for each finished job the filter
  *                              picks, each under the write lock with its state
@@ -165,6 +167,7 @@ int jobs_set_plan(struct jobs *j, int64_t id, const char *plan_json, struct kiln
 int jobs_step(struct jobs *j, int64_t id, int index, int n_steps, const char *name,
 	      pid_t pgid, struct kiln_err *err);
 int jobs_set_pgid(struct jobs *j, int64_t id, pid_t pgid, struct kiln_err *err);
+int jobs_set_cache_key(struct jobs *j, int64_t id, const char *key, struct kiln_err *err);
 /* The running step (named step) is Slurm job slurm_job: stored in the row
  * (JSON "slurm_job") and published as a "slurm" event {"step","slurm_job"}. */
 int jobs_set_slurm(struct jobs *j, int64_t id, const char *step, int64_t slurm_job,

@@ -1,6 +1,6 @@
 /*
- * app: what every route handler can reach — the settings, the database and
- * the blob store — handed to handlers through http_req_app().  Built and
+ * app: what every route handler can reach — the settings, the database,
+ * the blob store, the job system and the deployment runner — handed to handlers through http_req_app().  Built and
  * torn down by main.c; handlers never free any of it.
  */
 #ifndef KILN_APP_H
@@ -10,6 +10,7 @@
 #include "server/config.h"
 #include "runtime/db.h"
 
+struct deploy_runner;
 struct jobsys;
 struct workpool;
 
@@ -18,6 +19,7 @@ struct app {
 	struct db *db;
 	struct blob_store *blobs;
 	struct jobsys *jobsys;   /* jobs, events, workers, toolchains (jobsys.h) */
+	struct deploy_runner *deploy; /* the push-deployment thread (deploy/deploy.h) */
 	struct workpool *work;   /* heavy request work off the HTTP threads */
 	struct workpool *ingest; /* dataset ingests: long, so apart from `work` */
 };

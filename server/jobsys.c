@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/blobrefs.h"
+#include "runtime/blobrefs.h"
 #include "conversion/bundle.h"
 #include "conversion/calib.h"
 #include "conversion/convert.h"
@@ -28,6 +28,7 @@
 #include "conversion/spec.h"
 #include "runtime/worker.h"
 #include "runtime/fsutil.h"
+#include "runtime/models.h"
 #include "runtime/toolchain.h"
 
 /* How long a start-up probe may take per toolchain; engine.h's default. */
@@ -110,29 +111,7 @@ int jobsys_model(struct jobsys *js, const char *id, char sha[BLOB_HEX_LEN + 1], 
 		*insp = NULL;
 	if (parse_id(id, &n) != 0)
 		return kiln_errf(err, KILN_ENOTFOUND, "model", "no model with id '%.40s'", id);
-	sqlite3 *c = db_conn(js->db);
-	sqlite3_stmt *st = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT sha256, inspection FROM models WHERE id = ?",
-					   -1, &st, NULL) != SQLITE_OK)
-		return db_fail(c, err, "cannot read the model");
-	sqlite3_bind_int64(st, 1, n);
-	int rc = 0;
-	int s = sqlite3_step(st);
-	if (s == SQLITE_ROW) {
-		snprintf(sha, BLOB_HEX_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 0));
-		if (insp) {
-			*insp = cJSON_Parse((const char *)sqlite3_column_text(st, 1));
-			if (*insp == NULL)
-				rc = kiln_errf(err, KILN_EINTERNAL, "model",
-					       "model %lld's stored inspection does not parse", n);
-		}
-	} else if (s == SQLITE_DONE) {
-		rc = kiln_errf(err, KILN_ENOTFOUND, "model", "no model with id %lld", n);
-	} else {
-		rc = db_fail(c, err, "cannot read the model");
-	}
-	sqlite3_finalize(st);
-	return rc;
+	return models_source(js->db, n, "model", sha, insp, err);
 }
 
 int jobsys_dataset(struct jobsys *js, const char *id, char set_sha[BLOB_HEX_LEN + 1],

@@ -26,6 +26,7 @@
 #include "runtime/embed.h"
 #include "server/http.h"
 #include "server/jobsys.h"
+#include "server/reinspect.h"
 #include "server/routes.h"
 #include "server/session.h"
 #include "runtime/workpool.h"
@@ -223,6 +224,16 @@ int main(int argc, char **argv)
 	if (created)
 		fprintf(stderr, "level=info msg=\"created the first admin token; sign in with "
 			"the token in this file\" file=%s/admin.token\n", cfg.data_dir);
+	/* Models inspected by an older kilnd lack the newer fields (anchors,
+	 * per-board suggestions): inspected again before any job reads them. */
+	int reinspected = 0, reinspect_failed = 0;
+	if (reinspect_stale(app.db, app.blobs, &reinspected, &reinspect_failed, &err) != 0) {
+		logf_err("cannot re-inspect the stored models", &err);
+		goto out;
+	}
+	if (reinspected || reinspect_failed)
+		fprintf(stderr, "level=info msg=\"re-inspected stored models\" done=%d failed=%d\n",
+			reinspected, reinspect_failed);
 	/* Before HTTP: the job routes call into it, and the workers first put
 	 * back the jobs a crash left running (runtime/JOBS.md). */
 	if (jobsys_start(&cfg, app.db, app.blobs, &app.jobsys, &err) != 0) {
@@ -232,7 +243,7 @@ int main(int argc, char **argv)
 	/* The deployment runner picks up deployments queued before a restart. */
 	struct deploy_opts dopts = {app.db, app.blobs, cfg.data_dir, cfg.deploy_connect_timeout,
 				    cfg.deploy_step_timeout, targets_deploy_program};
-	if (deploy_start(&dopts, &err) != 0) {
+	if (deploy_start(&dopts, &app.deploy, &err) != 0) {
 		logf_err("cannot start the deployment runner", &err);
 		goto out;
 	}
@@ -271,7 +282,7 @@ int main(int argc, char **argv)
 	}
 	/* A deployment that ends wakes the ?wait=N requests parked on it. */
 	routes_notify_set(srv);
-	deploy_set_listener(wake_parked, NULL);
+	deploy_set_listener(app.deploy, wake_parked, NULL);
 	char addr[200];
 	snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
 		 http_server_port(srv));
@@ -289,20 +300,20 @@ int main(int argc, char **argv)
 	sigwait(&stop_set, &sig);
 	fprintf(stderr, "level=info msg=\"stopping\" signal=%s grace_s=%d\n",
 		sig == SIGINT ? "SIGINT" : "SIGTERM", cfg.shutdown_grace);
-	deploy_set_listener(NULL, NULL);
+	deploy_set_listener(app.deploy, NULL, NULL);
 	routes_notify_set(NULL);
 	http_server_stop(srv, cfg.shutdown_grace);
 	srv = NULL;
 	rc = 0;
 out:
-	deploy_set_listener(NULL, NULL);
+	deploy_set_listener(app.deploy, NULL, NULL);
 	routes_notify_set(NULL);
 	http_server_stop(srv, 0);
 	workpool_free(app.work); /* after HTTP: offloaded requests use it until then */
 	routes_datasets_stop();    /* a running ingest ends at its next step */
 	workpool_free(app.ingest); /* queued ingests fail; the running one is joined */
 	jobsys_stop(app.jobsys); /* after HTTP: handlers use it until then */
-	deploy_stop();           /* before the database it writes to closes */
+	deploy_stop(app.deploy); /* before the database it writes to closes */
 	blob_store_close(app.blobs);
 	db_close(app.db);
 	if (alog && alog != stderr)

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "server/blobrefs.h"
+#include "runtime/blobrefs.h"
 #include "runtime/worker.h"
 
 struct retention {

@@ -75,6 +75,8 @@ const struct http_route routes_table[] = {
 	{"GET", "/api/v1/pull", "pull", ROLE_DEVICE, BODY_NONE, route_pull, NULL},
 	{"POST", "/api/v1/pull/report", "pull_report", ROLE_DEVICE, BODY_JSON, route_pull_report,
 	 NULL},
+	{"GET", "/api/v1/pull/kiln-pull.sh", "pull_script", ROLE_ANON, BODY_NONE, route_pull_script,
+	 NULL},
 	{"POST", "/api/v1/deployments", "deployments_create", ROLE_USER, BODY_JSON,
 	 route_deployments_create, NULL},
 	{"GET", "/api/v1/deployments", "deployments_list", ROLE_USER, BODY_NONE,

@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include "runtime/db.h"
 #include "server/http.h"
 
 extern const struct http_route routes_table[];
@@ -24,6 +25,8 @@ void route_ui_index(struct http_req *req);
 void route_ui_file(struct http_req *req);
 /* schema/openapi.json, embedded with the dashboard's files */
 void route_openapi(struct http_req *req);
+/* deploy/kiln-pull.sh, the same way: what a board being set up fetches */
+void route_pull_script(struct http_req *req);
 
 /* routes_session.c: dashboard sign-in */
 void route_session_create(struct http_req *req);
@@ -96,24 +99,35 @@ void route_jobs_log(struct http_req *req);
 void route_jobs_events(struct http_req *req);
 void route_targets(struct http_req *req);
 
-/* routes_devices.c */
+/* routes_devices.c: registered boards and what is assigned to them */
 void route_devices_create(struct http_req *req);
 void route_devices_list(struct http_req *req);
 void route_devices_get(struct http_req *req);
 void route_devices_delete(struct http_req *req);
 void route_devices_assign(struct http_req *req);
+/* routes_pull.c: what deploy/kiln-pull.sh asks, with a device token */
 void route_pull(struct http_req *req);
 void route_pull_report(struct http_req *req);
+/* routes_deployments.c: push deployments, run by deploy/deploy.c */
 void route_deployments_create(struct http_req *req);
 void route_deployments_list(struct http_req *req);
 void route_deployments_get(struct http_req *req);
 void route_deployments_preview(struct http_req *req);
 
-/* One page of a list: steps st (first column the row id, bound with
- * LIMIT limit + 1 so one more row tells a next page exists) and returns
- * {"items": [row(ctx, st)...], "next": <last id> | null}; finalizes st. */
-typedef cJSON *(*routes_row_fn)(void *ctx, sqlite3_stmt *st);
-cJSON *routes_page(sqlite3_stmt *st, int limit, routes_row_fn row, void *ctx);
+/* One page of a list: db_page (runtime/db.h), which the stores use.  Kept
+ * under this name for routes_tokens.c until its SQL moves into a store. */
+typedef db_row_fn routes_row_fn;
+static inline cJSON *routes_page(sqlite3_stmt *st, int limit, routes_row_fn row, void *ctx)
+{
+	return db_page(st, limit, row, ctx);
+}
+
+/* 0 when body is a JSON object whose keys are all in keys (NULL-ended);
+ * else -1 with a 400 replied naming the first unknown field. */
+int routes_only_keys(struct http_req *req, const cJSON *body, const char *const *keys);
+/* The optional string field key: *out NULL when absent or null; -1 (400
+ * replied) when not a string. */
+int routes_opt_string(struct http_req *req, const cJSON *body, const char *key, const char **out);
 
 /* Parses a positive integer id from the route's {name}; replies 404 and
  * returns -1 when it is not one. */

@@ -51,25 +51,35 @@ int routes_id_param(struct http_req *req, const char *name, long long *id)
 	return 0;
 }
 
-cJSON *routes_page(sqlite3_stmt *st, int limit, routes_row_fn row, void *ctx)
+int routes_only_keys(struct http_req *req, const cJSON *body, const char *const *keys)
 {
-	cJSON *o = cJSON_CreateObject();
-	cJSON *items = cJSON_AddArrayToObject(o, "items");
-	int n = 0;
-	long long last = 0, next = 0;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (n == limit) {
-			next = last;
-			break;
-		}
-		last = sqlite3_column_int64(st, 0);
-		cJSON_AddItemToArray(items, row(ctx, st));
-		n++;
+	if (!cJSON_IsObject(body)) {
+		http_reply_error(req, 400, "invalid", NULL, "the body must be a JSON object");
+		return -1;
 	}
-	sqlite3_finalize(st);
-	if (next)
-		cJSON_AddNumberToObject(o, "next", (double)next);
-	else
-		cJSON_AddNullToObject(o, "next");
-	return o;
+	for (const cJSON *it = body->child; it; it = it->next) {
+		int known = 0;
+		for (size_t i = 0; keys[i]; i++)
+			known |= strcmp(it->string, keys[i]) == 0;
+		if (!known) {
+			http_reply_error(req, 400, "invalid", it->string, "unknown field '%.64s'",
+					 it->string);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int routes_opt_string(struct http_req *req, const cJSON *body, const char *key, const char **out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, key);
+	*out = NULL;
+	if (v == NULL || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsString(v)) {
+		http_reply_error(req, 400, "invalid", key, "%s must be a string", key);
+		return -1;
+	}
+	*out = v->valuestring;
+	return 0;
 }

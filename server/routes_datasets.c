@@ -23,88 +23,16 @@
 #include <unistd.h>
 
 #include "server/app.h"
-#include "server/blobrefs.h"
+#include "runtime/blobrefs.h"
 #include "server/jobsys.h"
 #include "conversion/calib.h"
+#include "conversion/datasets.h"
 #include "server/routes.h"
 #include "server/upload.h"
 #include "runtime/workpool.h"
 
-#define DATASET_COLS "id, name, sha256, size, set_sha256, images, report, created_at, " \
-	"state, progress, error"
 /* Longest ?wait=N, as for deployments. */
 #define DATASET_WAIT_MAX 60
-
-static void reply_db_error(struct http_req *req, sqlite3 *c, const char *what)
-{
-	http_reply_error(req, 500, "io_error", NULL, "%s: %s", what,
-			 c ? sqlite3_errmsg(c) : "no database connection");
-}
-
-/* The images of a dataset in set order, as JSON; NULL on a database error. */
-static cJSON *dataset_images_json(sqlite3 *c, long long id)
-{
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(c, "SELECT sha256, entry, width, height FROM dataset_images"
-			       " WHERE dataset = ? ORDER BY position", -1, &st, NULL) != SQLITE_OK)
-		return NULL;
-	sqlite3_bind_int64(st, 1, id);
-	cJSON *arr = cJSON_CreateArray();
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "sha256", (const char *)sqlite3_column_text(st, 0));
-		cJSON_AddStringToObject(o, "entry", (const char *)sqlite3_column_text(st, 1));
-		cJSON_AddNumberToObject(o, "width", sqlite3_column_int(st, 2));
-		cJSON_AddNumberToObject(o, "height", sqlite3_column_int(st, 3));
-		cJSON_AddItemToArray(arr, o);
-	}
-	sqlite3_finalize(st);
-	return arr;
-}
-
-/* A datasets row as its API record; with_images adds the image list. */
-static cJSON *dataset_json(sqlite3 *c, sqlite3_stmt *st, int with_images)
-{
-	cJSON *o = cJSON_CreateObject();
-	long long id = sqlite3_column_int64(st, 0);
-	cJSON_AddNumberToObject(o, "id", (double)id);
-	cJSON_AddStringToObject(o, "name", (const char *)sqlite3_column_text(st, 1));
-	const char *state = (const char *)sqlite3_column_text(st, 8);
-	cJSON_AddStringToObject(o, "state", state);
-	cJSON_AddNumberToObject(o, "progress", sqlite3_column_double(st, 9));
-	cJSON *error = sqlite3_column_type(st, 10) == SQLITE_NULL ? NULL :
-		       cJSON_Parse((const char *)sqlite3_column_text(st, 10));
-	cJSON_AddItemToObject(o, "error", error ? error : cJSON_CreateNull());
-	/* Hashes exist only once the set is ready; until then null. */
-	const char *sha = (const char *)sqlite3_column_text(st, 2);
-	const char *set = (const char *)sqlite3_column_text(st, 4);
-	if (sha && sha[0])
-		cJSON_AddStringToObject(o, "sha256", sha);
-	else
-		cJSON_AddNullToObject(o, "sha256");
-	cJSON_AddNumberToObject(o, "size", (double)sqlite3_column_int64(st, 3));
-	if (set && set[0])
-		cJSON_AddStringToObject(o, "set_sha256", set);
-	else
-		cJSON_AddNullToObject(o, "set_sha256");
-	cJSON_AddNumberToObject(o, "images", sqlite3_column_int(st, 5));
-	cJSON *report = cJSON_Parse((const char *)sqlite3_column_text(st, 6));
-	cJSON *before = report ? cJSON_DetachItemFromObject(report, "entries_before_error") : NULL;
-	if (before)
-		cJSON_AddItemToObject(o, "entries_before_error", before);
-	/* While ingesting the report is {}: empty lists, not missing keys. */
-	cJSON *rej = report ? cJSON_DetachItemFromObject(report, "rejected") : NULL;
-	cJSON *stats = report ? cJSON_DetachItemFromObject(report, "stats") : NULL;
-	cJSON_AddItemToObject(o, "rejected", rej ? rej : cJSON_CreateArray());
-	cJSON_AddItemToObject(o, "stats", stats ? stats : cJSON_CreateObject());
-	cJSON_Delete(report);
-	cJSON_AddStringToObject(o, "created", (const char *)sqlite3_column_text(st, 7));
-	if (with_images) {
-		cJSON *imgs = dataset_images_json(c, id);
-		cJSON_AddItemToObject(o, "image_list", imgs ? imgs : cJSON_CreateArray());
-	}
-	return o;
-}
 
 static int upload_dataset_begin(struct http_req *req, void **state, struct kiln_err *err)
 {
@@ -117,52 +45,9 @@ const struct http_stream_ops routes_dataset_upload = {
 	upload_dataset_begin, upload_stream_data, upload_stream_free,
 };
 
-/* Makes row id ready with the ingest's result, its archive blob and its
- * images, in one transaction. */
-static int finish_ready(sqlite3 *c, long long id, const char *sha,
-			const struct calib_result *res, const char *report)
-{
-	if (sqlite3_exec(c, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_stmt *st = NULL;
-	int ok = sqlite3_prepare_v2(c, "UPDATE datasets SET sha256 = ?, set_sha256 = ?, images = ?,"
-				    " report = ?, state = 'ready', progress = 1, error = NULL"
-				    " WHERE id = ?", -1, &st, NULL) == SQLITE_OK;
-	if (ok) {
-		sqlite3_bind_text(st, 1, sha, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 2, res->set_sha256, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 3, (sqlite3_int64)res->n_images);
-		sqlite3_bind_text(st, 4, report, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 5, id);
-		ok = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(c) == 1;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (ok)
-		ok = sqlite3_prepare_v2(c, "INSERT INTO dataset_images(dataset, position, sha256, entry,"
-					" width, height) VALUES (?, ?, ?, ?, ?, ?)",
-					-1, &st, NULL) == SQLITE_OK;
-	for (size_t i = 0; ok && i < res->n_images; i++) {
-		const struct calib_image *im = &res->images[i];
-		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
-		sqlite3_bind_text(st, 3, im->sha256, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 4, im->entry, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int(st, 5, (int)im->width);
-		sqlite3_bind_int(st, 6, (int)im->height);
-		ok = sqlite3_step(st) == SQLITE_DONE;
-	}
-	sqlite3_finalize(st);
-	if (ok && sqlite3_exec(c, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
-		return 0;
-	sqlite3_exec(c, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
-}
-
 /* Ends row id in state ("rejected" or "failed") with an error object
  * {code, message, field, status} and, when there is one, the report. */
-static void finish_error(sqlite3 *c, long long id, const char *state, int code,
+static void finish_error(struct db *db, long long id, const char *state, int code,
 			 const struct kiln_err *err, const char *report)
 {
 	cJSON *e = cJSON_CreateObject();
@@ -176,22 +61,7 @@ static void finish_error(sqlite3 *c, long long id, const char *state, int code,
 	cJSON_AddNumberToObject(e, "status", http_status_of(code));
 	char *text = cJSON_PrintUnformatted(e);
 	cJSON_Delete(e);
-	sqlite3_stmt *st = NULL;
-	if (c && text && sqlite3_prepare_v2(c, "UPDATE datasets SET state = ?, error = ?,"
-					    " report = coalesce(?, report) WHERE id = ?", -1, &st,
-					    NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, text, -1, SQLITE_TRANSIENT);
-		if (report)
-			sqlite3_bind_text(st, 3, report, -1, SQLITE_TRANSIENT);
-		else
-			sqlite3_bind_null(st, 3);
-		sqlite3_bind_int64(st, 4, id);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			fprintf(stderr, "level=error dataset=%lld msg=\"cannot record the ingest's "
-				"end: %s\"\n", id, sqlite3_errmsg(c));
-	}
-	sqlite3_finalize(st);
+	datasets_set_error(db, id, state, text, report);
 	free(text);
 }
 
@@ -236,15 +106,7 @@ static int ingest_progress(void *ctx, double done)
 	struct ingest_task *t = ctx;
 	if (__atomic_load_n(&ingest_stopping, __ATOMIC_ACQUIRE))
 		return 1;
-	sqlite3 *c = db_conn(t->app->db);
-	sqlite3_stmt *st = NULL;
-	if (c && sqlite3_prepare_v2(c, "UPDATE datasets SET progress = ? WHERE id = ?"
-				    " AND state = 'ingesting'", -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_double(st, 1, done > 0.99 ? 0.99 : done); /* 1 = stored */
-		sqlite3_bind_int64(st, 2, t->id);
-		sqlite3_step(st);
-	}
-	sqlite3_finalize(st);
+	datasets_progress(t->app->db, t->id, done);
 	return 0;
 }
 
@@ -266,11 +128,11 @@ static void ingest_run(void *arg, int cancelled)
 	struct app *app = t->app;
 	struct kiln_err err;
 	kiln_err_clear(&err);
-	sqlite3 *c = db_conn(app->db);
+	struct db *db = app->db;
 	if (cancelled) {
 		kiln_errf(&err, KILN_EUNAVAIL, "", "kilnd stopped before this ingest ran; "
 			  "upload the archive again");
-		finish_error(c, t->id, "failed", err.code, &err, NULL);
+		finish_error(db, t->id, "failed", err.code, &err, NULL);
 		goto out;
 	}
 	struct calib_result *res = NULL;
@@ -309,19 +171,17 @@ static void ingest_run(void *arg, int cancelled)
 		/* The archive's fault is "rejected"; ours (disk, memory, a
 		 * shutdown) "failed". */
 		int refused = rc == KILN_ETOOBIG || rc == KILN_EUNPROC || rc == KILN_EINVAL;
-		finish_error(c, t->id, refused ? "rejected" : "failed", rc, &err, text);
+		finish_error(db, t->id, refused ? "rejected" : "failed", rc, &err, text);
 	} else if (text == NULL) {
 		blobrefs_unlock();
 		kiln_errf(&err, KILN_ENOMEM, "", "out of memory");
-		finish_error(c, t->id, "failed", err.code, &err, NULL);
+		finish_error(db, t->id, "failed", err.code, &err, NULL);
 	} else if (upload_commit(t->u, sha, &err) != 0) {
 		blobrefs_unlock();
-		finish_error(c, t->id, "failed", err.code, &err, NULL);
-	} else if (c == NULL || finish_ready(c, t->id, sha, res, text) != 0) {
-		kiln_errf(&err, KILN_EIO, "", "cannot store the dataset: %s",
-			  c ? sqlite3_errmsg(c) : "no database connection");
+		finish_error(db, t->id, "failed", err.code, &err, NULL);
+	} else if (datasets_set_ready(db, t->id, sha, res, text, &err) != 0) {
 		blobrefs_unlock();
-		finish_error(c, t->id, "failed", err.code, &err, NULL);
+		finish_error(db, t->id, "failed", err.code, &err, NULL);
 		blobrefs_release(app->db, app->blobs, sha);
 	} else {
 		blobrefs_unlock();
@@ -361,47 +221,19 @@ void route_datasets_create(struct http_req *req)
 	t->lim.progress = ingest_progress;
 	t->lim.progress_ctx = t;
 	/* The row first, so the 202 names a dataset the client can follow. */
-	sqlite3 *c = db_conn(app->db);
-	sqlite3_stmt *st = NULL;
-	char now[32];
-	db_now(now, sizeof(now));
-	if (c == NULL || sqlite3_prepare_v2(c, "INSERT INTO datasets(name, sha256, size, set_sha256,"
-					   " images, report, created_at, state, progress)"
-					   " VALUES (?, '', ?, '', 0, '{}', ?, 'ingesting', 0)",
-					   -1, &st, NULL) != SQLITE_OK) {
+	cJSON *rec = NULL;
+	if (datasets_create(app->db, upload_name(u), upload_size(u), &t->id, &rec, &err) != 0 &&
+	    t->id == 0) {
 		free(t);
-		reply_db_error(req, c, "cannot store the dataset");
+		http_reply_kerr(req, &err);
 		return;
 	}
-	sqlite3_bind_text(st, 1, upload_name(u), -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)upload_size(u));
-	sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-	int ok = sqlite3_step(st) == SQLITE_DONE;
-	sqlite3_finalize(st);
-	if (!ok) {
-		free(t);
-		reply_db_error(req, c, "cannot store the dataset");
-		return;
-	}
-	t->id = sqlite3_last_insert_rowid(c);
 	t->u = u;
 	/* The reply is made before the task can start: the 202 always shows
 	 * the set as it was accepted, "ingesting" at 0. */
-	cJSON *rec = NULL;
-	st = NULL;
-	if (sqlite3_prepare_v2(c, "SELECT " DATASET_COLS " FROM datasets WHERE id = ?", -1, &st,
-			       NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, t->id);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			rec = dataset_json(c, st, 0);
-	}
-	sqlite3_finalize(st);
 	upload_keep(u);
 	if (rec == NULL || workpool_submit(app->ingest, ingest_run, t, &err) != 0) {
-		if (rec == NULL)
-			kiln_errf(&err, KILN_EIO, "", "cannot read the dataset back: %s",
-				  sqlite3_errmsg(c));
-		finish_error(c, t->id, "failed", err.code, &err, NULL);
+		finish_error(app->db, t->id, "failed", err.code, &err, NULL);
 		cJSON_Delete(rec);
 		upload_free(u);
 		free(t);
@@ -417,29 +249,12 @@ void route_datasets_create(struct http_req *req)
 
 void routes_datasets_recover(struct app *app)
 {
-	sqlite3 *c = db_conn(app->db);
-	sqlite3_stmt *st = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "UPDATE datasets SET state = 'failed', error = ?"
-					   " WHERE state = 'ingesting'", -1, &st, NULL) != SQLITE_OK) {
-		sqlite3_finalize(st);
-		return;
-	}
-	sqlite3_bind_text(st, 1, "{\"code\":\"unavailable\",\"message\":\"kilnd stopped during "
-			  "this ingest; upload the archive again\",\"field\":null,\"status\":503}",
-			  -1, SQLITE_STATIC);
-	sqlite3_step(st);
-	int n = sqlite3_changes(c);
-	sqlite3_finalize(st);
+	int n = datasets_recover(app->db, "{\"code\":\"unavailable\",\"message\":\"kilnd "
+				 "stopped during this ingest; upload the archive again\","
+				 "\"field\":null,\"status\":503}");
 	if (n > 0)
 		fprintf(stderr, "level=warn msg=\"datasets left ingesting by a restart are failed\" "
 			"count=%d\n", n);
-}
-
-static cJSON *list_row(void *ctx, sqlite3_stmt *st)
-{
-	cJSON *d = dataset_json(ctx, st, 0);
-	cJSON_DeleteItemFromObject(d, "rejected"); /* lists stay small */
-	return d;
 }
 
 void route_datasets_list(struct http_req *req)
@@ -449,36 +264,24 @@ void route_datasets_list(struct http_req *req)
 	long long after;
 	if (http_req_page(req, &limit, &after) != 0)
 		return;
-	sqlite3 *c = db_conn(app->db);
-	sqlite3_stmt *st = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " DATASET_COLS " FROM datasets WHERE id > ?"
-					   " ORDER BY id LIMIT ?", -1, &st, NULL) != SQLITE_OK) {
-		reply_db_error(req, c, "cannot list datasets");
-		return;
-	}
-	sqlite3_bind_int64(st, 1, after);
-	sqlite3_bind_int(st, 2, limit + 1);
-	http_reply_json(req, 200, routes_page(st, limit, list_row, c));
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	cJSON *o;
+	if (datasets_list(app->db, after, limit, &o, &err) != 0)
+		http_reply_kerr(req, &err);
+	else
+		http_reply_json(req, 200, o);
 }
 
 /* Loads a dataset row into a record; NULL with a 404/500 reply set. */
 static cJSON *load_dataset(struct http_req *req, long long id, int with_images)
 {
 	struct app *app = http_req_app(req);
-	sqlite3 *c = db_conn(app->db);
-	sqlite3_stmt *st = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " DATASET_COLS " FROM datasets WHERE id = ?",
-					   -1, &st, NULL) != SQLITE_OK) {
-		reply_db_error(req, c, "cannot read dataset");
-		return NULL;
-	}
-	sqlite3_bind_int64(st, 1, id);
+	struct kiln_err err;
+	kiln_err_clear(&err);
 	cJSON *o = NULL;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		o = dataset_json(c, st, with_images);
-	else
-		http_reply_error(req, 404, "not_found", "id", "no dataset with id %lld", id);
-	sqlite3_finalize(st);
+	if (datasets_get(app->db, id, with_images, &o, &err) != 0)
+		http_reply_kerr(req, &err);
 	return o;
 }
 
@@ -486,17 +289,7 @@ static cJSON *load_dataset(struct http_req *req, long long id, int with_images)
 static int dataset_done(struct http_req *req, long long id)
 {
 	struct app *app = http_req_app(req);
-	sqlite3 *c = db_conn(app->db);
-	sqlite3_stmt *st = NULL;
-	int done = 1;
-	if (c && sqlite3_prepare_v2(c, "SELECT state = 'ingesting' FROM datasets WHERE id = ?", -1,
-				    &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, id);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			done = sqlite3_column_int(st, 0) == 0;
-	}
-	sqlite3_finalize(st);
-	return done;
+	return !datasets_ingesting(app->db, id);
 }
 
 static int dataset_settled(struct http_req *req, void *ctx, int last)
@@ -579,21 +372,6 @@ void route_datasets_thumbs(struct http_req *req)
 	http_req_offload(req, datasets_thumbs_work);
 }
 
-/* 1 when a queued or running job uses the dataset, 0 when none, -1 on error. */
-static int dataset_in_use(sqlite3 *c, long long id)
-{
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(c, "SELECT count(*) FROM jobs WHERE dataset = CAST(? AS TEXT)"
-			       " AND state IN ('queued', 'running')", -1, &st, NULL) != SQLITE_OK) {
-		sqlite3_finalize(st);
-		return -1;
-	}
-	sqlite3_bind_int64(st, 1, id);
-	int rc = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) > 0 : -1;
-	sqlite3_finalize(st);
-	return rc;
-}
-
 void route_datasets_delete(struct http_req *req)
 {
 	struct app *app = http_req_app(req);
@@ -603,33 +381,10 @@ void route_datasets_delete(struct http_req *req)
 	cJSON *o = load_dataset(req, id, 1);
 	if (o == NULL)
 		return;
-	sqlite3 *c = db_conn(app->db);
-	if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(o, "state")), "ingesting") == 0) {
-		http_reply_error(req, 409, "conflict", "id", "dataset %lld is still being "
-				 "ingested; wait for GET /api/v1/datasets/%lld?wait=60", id, id);
-		cJSON_Delete(o);
-		return;
-	}
-	int used = dataset_in_use(c, id);
-	if (used != 0) {
-		if (used > 0)
-			http_reply_error(req, 409, "conflict", "id",
-					 "dataset %lld is used by a queued or running job; cancel "
-					 "the job or wait for it to finish", id);
-		else
-			reply_db_error(req, c, "cannot check the dataset's jobs");
-		cJSON_Delete(o);
-		return;
-	}
-	sqlite3_stmt *st = NULL;
-	int ok = sqlite3_prepare_v2(c, "DELETE FROM datasets WHERE id = ?", -1, &st, NULL) == SQLITE_OK;
-	if (ok) {
-		sqlite3_bind_int64(st, 1, id);
-		ok = sqlite3_step(st) == SQLITE_DONE;
-	}
-	sqlite3_finalize(st);
-	if (!ok) {
-		reply_db_error(req, c, "cannot delete dataset");
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	if (datasets_delete(app->db, id, &err) != 0) {
+		http_reply_kerr(req, &err);
 		cJSON_Delete(o);
 		return;
 	}

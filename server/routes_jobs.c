@@ -146,17 +146,9 @@ static int fit_calibration(const cJSON *body, struct job_spec *s, const char *da
 static void set_cache_key(struct http_req *req, long long id, const char *key)
 {
 	struct app *app = http_req_app(req);
-	sqlite3 *c = db_conn(app->db);
-	sqlite3_stmt *st = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "UPDATE jobs SET cache_key = ? WHERE id = ?", -1,
-					   &st, NULL) != SQLITE_OK) {
-		sqlite3_finalize(st);
-		return;  /* only a later cache hit is lost */
-	}
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, id);
-	sqlite3_step(st);
-	sqlite3_finalize(st);
+	struct kiln_err err;
+	/* On failure only a later cache hit is lost. */
+	jobs_set_cache_key(jobsys_jobs(app->jobsys), id, key, &err);
 }
 
 /* Every output the spec names must be a tensor of the model: otherwise the
@@ -222,6 +214,7 @@ static int submit_spec(struct http_req *req, cJSON *in, int create, long long *i
 	    (dataset && (rc = jobsys_dataset(js, dataset, dsha, &images, err)) != 0) ||
 	    (rc = spec_parse(in, insp, &s, err)) != 0 ||
 	    (rc = fit_calibration(in, s, dataset, images, &warning, err)) != 0 ||
+	    (rc = recipe_check(s, err)) != 0 ||
 	    (rc = loader_check_submit(s, insp, err)) != 0 ||
 	    (rc = check_outputs(req, msha, s, err)) != 0 ||
 	    (s->test_image[0] && (rc = jobsys_test_image(js, s->dataset, s->test_image, tsha,

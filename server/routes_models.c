@@ -24,83 +24,24 @@
 
 #include "server/app.h"
 #include "runtime/blob.h"
-#include "server/blobrefs.h"
+#include "runtime/blobrefs.h"
 #include "server/jobsys.h"
 #include "conversion/onnx.h"
+#include "runtime/models.h"
 #include "server/routes.h"
 #include "server/upload.h"
 
-#define MODEL_COLS "id, name, sha256, size, created_at, inspection, parent, derivation"
 #define CUT_MAX_OUTPUTS 256
-
-static void reply_db_error(struct http_req *req, sqlite3 *c, const char *what)
-{
-	http_reply_error(req, 500, "io_error", NULL, "%s: %s", what,
-			 c ? sqlite3_errmsg(c) : "no database connection");
-}
-
-/* A model row as its API record.  full = with the inspection. */
-static cJSON *model_json(sqlite3_stmt *st, int full)
-{
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddNumberToObject(o, "id", (double)sqlite3_column_int64(st, 0));
-	cJSON_AddStringToObject(o, "name", (const char *)sqlite3_column_text(st, 1));
-	cJSON_AddStringToObject(o, "sha256", (const char *)sqlite3_column_text(st, 2));
-	cJSON_AddNumberToObject(o, "size", (double)sqlite3_column_int64(st, 3));
-	cJSON_AddStringToObject(o, "created", (const char *)sqlite3_column_text(st, 4));
-	if (sqlite3_column_type(st, 6) == SQLITE_NULL)
-		cJSON_AddNullToObject(o, "parent");
-	else
-		cJSON_AddNumberToObject(o, "parent", (double)sqlite3_column_int64(st, 6));
-	cJSON *deriv = sqlite3_column_type(st, 7) == SQLITE_NULL ? NULL :
-		       cJSON_Parse((const char *)sqlite3_column_text(st, 7));
-	cJSON_AddItemToObject(o, "derivation", deriv ? deriv : cJSON_CreateNull());
-	cJSON *insp = cJSON_Parse((const char *)sqlite3_column_text(st, 5));
-	if (insp == NULL)
-		return o;
-	/* The suggestions are what a user looks for first: lift them to the
-	 * record's top level. */
-	cJSON *sugg = cJSON_DetachItemFromObject(insp, "suggested_outputs");
-	cJSON *mtype = cJSON_DetachItemFromObject(insp, "suggested_model_type");
-	cJSON_AddItemToObject(o, "suggested_outputs", sugg ? sugg : cJSON_CreateArray());
-	cJSON_AddItemToObject(o, "suggested_model_type", mtype ? mtype : cJSON_CreateNull());
-	if (full) {
-		cJSON_AddItemToObject(o, "inspection", insp);
-	} else {
-		cJSON *summary = cJSON_CreateObject();
-		static const char *keep[] = {"ir_version", "node_count", "inputs", "outputs"};
-		for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
-			cJSON *v = cJSON_DetachItemFromObject(insp, keep[i]);
-			if (v)
-				cJSON_AddItemToObject(summary, keep[i], v);
-		}
-		cJSON_AddItemToObject(o, "summary", summary);
-		cJSON_Delete(insp);
-	}
-	return o;
-}
 
 /* Loads one model's record; NULL with a reply already set when absent. */
 static cJSON *load_model(struct http_req *req, long long id, int full, char *sha_out)
 {
 	struct app *app = http_req_app(req);
-	sqlite3 *c = db_conn(app->db);
-	sqlite3_stmt *st = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " MODEL_COLS " FROM models WHERE id = ?",
-					   -1, &st, NULL) != SQLITE_OK) {
-		reply_db_error(req, c, "cannot read model");
-		return NULL;
-	}
-	sqlite3_bind_int64(st, 1, id);
+	struct kiln_err err;
+	kiln_err_clear(&err);
 	cJSON *o = NULL;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		o = model_json(st, full);
-		if (sha_out)
-			snprintf(sha_out, BLOB_HEX_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 2));
-	} else {
-		http_reply_error(req, 404, "not_found", "id", "no model with id %lld", id);
-	}
-	sqlite3_finalize(st);
+	if (models_get(app->db, id, full, "id", &o, sha_out, &err) != 0)
+		http_reply_kerr(req, &err);
 	return o;
 }
 
@@ -111,54 +52,21 @@ static void insert_and_reply(struct http_req *req, const char *name, const char 
 			     const char *derivation)
 {
 	struct app *app = http_req_app(req);
-	sqlite3 *c = db_conn(app->db);
-	sqlite3_stmt *st = NULL;
-	char now[32];
-	db_now(now, sizeof(now));
-	if (c == NULL || sqlite3_prepare_v2(c,
-		"INSERT INTO models(name, sha256, size, created_at, inspection, parent, derivation)"
-		" VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name, sha256) DO NOTHING",
-		-1, &st, NULL) != SQLITE_OK) {
-		reply_db_error(req, c, "cannot store model");
+	struct model_row row = {name, sha, size, inspection, parent, derivation};
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	cJSON *o;
+	int inserted;
+	if (models_insert(app->db, &row, &o, &inserted, &err) != 0) {
+		http_reply_kerr(req, &err);
 		return;
 	}
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, sha, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
-	sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 5, inspection, -1, SQLITE_TRANSIENT);
-	if (parent > 0)
-		sqlite3_bind_int64(st, 6, parent);
-	else
-		sqlite3_bind_null(st, 6);
-	if (derivation)
-		sqlite3_bind_text(st, 7, derivation, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(st, 7);
-	int rc = sqlite3_step(st);
-	int inserted = sqlite3_changes(c) > 0;
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		reply_db_error(req, c, "cannot store model");
-		return;
-	}
-	if (sqlite3_prepare_v2(c, "SELECT " MODEL_COLS " FROM models WHERE name = ? AND sha256 = ?",
-			       -1, &st, NULL) != SQLITE_OK) {
-		reply_db_error(req, c, "cannot read model");
-		return;
-	}
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, sha, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		char loc[64];
-		snprintf(loc, sizeof(loc), "/api/v1/models/%lld", (long long)sqlite3_column_int64(st, 0));
-		/* Same bytes under the same name: the existing record, 200. */
-		http_reply_json(req, inserted ? 201 : 200, model_json(st, 1));
-		http_reply_header(req, "Location", loc);
-	} else {
-		reply_db_error(req, c, "cannot read model");
-	}
-	sqlite3_finalize(st);
+	char loc[64];
+	snprintf(loc, sizeof(loc), "/api/v1/models/%lld",
+		 (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "id")));
+	/* Same bytes under the same name: the existing record, 200. */
+	http_reply_json(req, inserted ? 201 : 200, o);
+	http_reply_header(req, "Location", loc);
 }
 
 /* --- upload ---------------------------------------------------------------- */
@@ -219,12 +127,6 @@ void route_models_create(struct http_req *req)
 
 /* --- list, one, bytes, delete ---------------------------------------------- */
 
-static cJSON *list_row(void *ctx, sqlite3_stmt *st)
-{
-	(void)ctx;
-	return model_json(st, 0);
-}
-
 void route_models_list(struct http_req *req)
 {
 	struct app *app = http_req_app(req);
@@ -237,19 +139,13 @@ void route_models_list(struct http_req *req)
 		http_reply_error(req, 400, "invalid", "q", "q is at most 64 characters");
 		return;
 	}
-	sqlite3 *c = db_conn(app->db);
-	sqlite3_stmt *st = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " MODEL_COLS " FROM models WHERE id > ?"
-					   " AND (?2 IS NULL OR instr(name, ?2) > 0)"
-					   " ORDER BY id LIMIT ?3", -1, &st, NULL) != SQLITE_OK) {
-		reply_db_error(req, c, "cannot list models");
-		return;
-	}
-	sqlite3_bind_int64(st, 1, after);
-	if (q)
-		sqlite3_bind_text(st, 2, q, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(st, 3, limit + 1);
-	http_reply_json(req, 200, routes_page(st, limit, list_row, NULL));
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	cJSON *o;
+	if (models_list(app->db, q, after, limit, &o, &err) != 0)
+		http_reply_kerr(req, &err);
+	else
+		http_reply_json(req, 200, o);
 }
 
 void route_models_get(struct http_req *req)
@@ -278,36 +174,12 @@ void route_models_file(struct http_req *req)
 	routes_send_blob(req, sha, "application/octet-stream", disp);
 }
 
-/* 1 when a queued or running job uses the model, 0 when none, -1 on error. */
-static int model_in_use(sqlite3 *c, long long id)
-{
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(c, "SELECT count(*) FROM jobs WHERE model = CAST(? AS TEXT)"
-			       " AND state IN ('queued', 'running')", -1, &st, NULL) != SQLITE_OK) {
-		sqlite3_finalize(st);
-		return 0; /* no jobs table yet: nothing can use it */
-	}
-	sqlite3_bind_int64(st, 1, id);
-	int rc = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) > 0 : -1;
-	sqlite3_finalize(st);
-	return rc;
-}
-
 static void graph_path(const struct app *app, const char *sha, char *out, size_t cap);
 
 /* The graph file of sha goes with the last model that has those bytes. */
-static void drop_graph_file(const struct app *app, sqlite3 *c, const char *sha)
+static void drop_graph_file(const struct app *app, const char *sha)
 {
-	sqlite3_stmt *st = NULL;
-	int left = 1;
-	if (sqlite3_prepare_v2(c, "SELECT count(*) FROM models WHERE sha256 = ?", -1, &st,
-			       NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, sha, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			left = sqlite3_column_int(st, 0);
-	}
-	sqlite3_finalize(st);
-	if (left == 0) {
+	if (models_count_sha(app->db, sha) == 0) {
 		char path[4200];
 		graph_path(app, sha, path, sizeof(path));
 		unlink(path);
@@ -325,34 +197,17 @@ void route_models_delete(struct http_req *req)
 	if (o == NULL)
 		return;
 	cJSON_Delete(o);
-	sqlite3 *c = db_conn(app->db);
-	int used = c ? model_in_use(c, id) : -1;
-	if (used != 0) {
-		if (used > 0)
-			http_reply_error(req, 409, "conflict", "id",
-					 "model %lld is used by a queued or running job; cancel "
-					 "the job or wait for it to finish", id);
-		else
-			reply_db_error(req, c, "cannot check the model's jobs");
-		return;
-	}
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(c, "DELETE FROM models WHERE id = ?", -1, &st, NULL) != SQLITE_OK) {
-		reply_db_error(req, c, "cannot delete model");
-		return;
-	}
-	sqlite3_bind_int64(st, 1, id);
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		reply_db_error(req, c, "cannot delete model");
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	if (models_delete(app->db, id, &err) != 0) {
+		http_reply_kerr(req, &err);
 		return;
 	}
 	blobrefs_release(app->db, app->blobs, sha);
 	char text[32];
 	snprintf(text, sizeof(text), "%lld", id);
 	jobsys_forget(app->jobsys, text, NULL); /* the copies in job workspaces */
-	drop_graph_file(app, c, sha);
+	drop_graph_file(app, sha);
 	http_reply_empty(req, 204);
 }
 
@@ -536,25 +391,6 @@ static int derived_name(struct http_req *req, const cJSON *body, const cJSON *pa
 	return 0;
 }
 
-static int only_keys(struct http_req *req, const cJSON *body, const char *const *keys)
-{
-	if (!cJSON_IsObject(body)) {
-		http_reply_error(req, 400, "invalid", NULL, "the body must be a JSON object");
-		return -1;
-	}
-	for (const cJSON *it = body->child; it; it = it->next) {
-		int known = 0;
-		for (size_t i = 0; keys[i]; i++)
-			known |= strcmp(it->string, keys[i]) == 0;
-		if (!known) {
-			http_reply_error(req, 400, "invalid", it->string, "unknown field '%.64s'",
-					 it->string);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 /* Adopts the file at tmp as a blob, inspects it and inserts the derived
  * model; replies either way. */
 static void store_derived(struct http_req *req, const char *tmp, const char *name,
@@ -600,7 +436,7 @@ static void models_cut_work(struct http_req *req)
 		return;
 	const cJSON *body = http_req_json(req);
 	static const char *const keys[] = {"outputs", "name", NULL};
-	if (only_keys(req, body, keys) != 0)
+	if (routes_only_keys(req, body, keys) != 0)
 		return;
 	const cJSON *outs = cJSON_GetObjectItemCaseSensitive(body, "outputs");
 	int n = cJSON_GetArraySize(outs);
@@ -652,7 +488,7 @@ static void models_rewrite_work(struct http_req *req)
 		return;
 	const cJSON *body = http_req_json(req);
 	static const char *const keys[] = {"ir_version", "opset", "name", NULL};
-	if (only_keys(req, body, keys) != 0)
+	if (routes_only_keys(req, body, keys) != 0)
 		return;
 	const cJSON *ir = cJSON_GetObjectItemCaseSensitive(body, "ir_version");
 	const cJSON *opset = cJSON_GetObjectItemCaseSensitive(body, "opset");

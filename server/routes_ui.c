@@ -14,7 +14,10 @@
  * GET /api/v1/openapi.json is schema/openapi.json from the same table (the
  * Makefile embeds it with the web assets): anonymous too, since it describes
  * the API and holds no data.  /ui/ names always start "webui/", so it is
- * reachable only through its own route.
+ * reachable only through its own route.  GET /api/v1/pull/kiln-pull.sh is
+ * deploy/kiln-pull.sh the same way, so a board being set up fetches the
+ * script of the kilnd it will talk to (it holds no secret: the token is in
+ * the board's own /etc/kiln-pull.conf).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -51,6 +54,7 @@ static const struct {
 	{".png", "image/png"},
 	{".ico", "image/x-icon"},
 	{".txt", "text/plain; charset=utf-8"},
+	{".sh", "text/x-shellscript; charset=utf-8"},
 };
 
 static const char *content_type(const char *path)
@@ -116,4 +120,9 @@ void route_ui_file(struct http_req *req)
 void route_openapi(struct http_req *req)
 {
 	serve(req, "schema/openapi.json");
+}
+
+void route_pull_script(struct http_req *req)
+{
+	serve(req, "deploy/kiln-pull.sh");
 }

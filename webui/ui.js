@@ -95,9 +95,18 @@ export function toast(text) {
 }
 
 // A table inside a scroll box: head = ['Name', ...], rows = [[cells], ...].
+// A table of more than three columns turns into one card per row on a
+// phone (app.css, max-width 640px): each cell is labelled with its column's
+// name from data-label, so nothing is cut off or scrolled sideways.
 export function table(head, rows, attrs = {}) {
+	const names = head.map((c) => (typeof c === 'string' ? c : c.textContent || ''));
+	for (const tr of rows.flat(Infinity)) {
+		if (!(tr instanceof Element)) continue;
+		[...tr.children].forEach((td, i) => { if (names[i] && !td.dataset.label) td.dataset.label = names[i]; });
+	}
+	const cls = [attrs.class, head.length > 3 ? 'cards' : null].filter(Boolean).join(' ');
 	return h('div', { class: 'table-wrap' },
-		h('table', attrs,
+		h('table', { ...attrs, class: cls || undefined },
 			h('thead', null, h('tr', null, head.map((c) => typeof c === 'string'
 				? h('th', { scope: 'col' }, c) : c))),
 			h('tbody', null, rows)));

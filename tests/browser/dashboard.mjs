@@ -11,7 +11,8 @@
 // KILN_BOARD_AUTHORIZED_KEYS, KILN_BOARD_MODELS (optional: the loopback
 // sshd playing the board, its authorized_keys file and models directory).
 import { createHash } from 'node:crypto';
-import { appendFileSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -155,6 +156,14 @@ await test('uploading_a_yolo_model_shows_its_suggested_outputs', async () => {
 	if (!mc2.includes('/model.22/Concat_1_output_0') || mc2.includes('cv2.0.2')) throw new Error('maixcam2 row: ' + mc2);
 	const rc = await page.locator('#compat tr[data-target="recamera"]').innerText();
 	if (!rc.includes('/model.22/cv2.0/cv2.0.2/Conv_output_0')) throw new Error('recamera row: ' + rc);
+	// Metis and AXera-Pi: the three box Convs first (voyager-sdk
+	// ax_models/decoders/yolo.py _guess_yolo_model; ax-samples
+	// ax_yolov8s_steps.cc), so cv2.1 comes before cv3.0 in their rows
+	for (const b of ['metis', 'axera-pi']) {
+		const row = await page.locator(`#compat tr[data-target="${b}"]`).innerText();
+		const i1 = row.indexOf('/model.22/cv2.1/cv2.1.2/Conv_output_0'), i0 = row.indexOf('/model.22/cv3.0/cv3.0.2/Conv_output_0');
+		if (i1 < 0 || i0 < 0 || i1 > i0 || !row.includes('head-convs-boxes-first')) throw new Error(b + ' row: ' + row);
+	}
 	await shot(page, '03-model');
 });
 
@@ -271,6 +280,25 @@ await test('pages_fit_a_360px_phone', async () => {
 		await page.goto(`${BASE}/${path}`);
 		await page.locator('main h1').first().waitFor();
 		await page.waitForTimeout(300);
+		const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+		if (over > 1) throw new Error(`${path} is ${over}px wider than the phone`);
+		await shot(page, name);
+	}
+	// Wide tables are cards on a phone: the matrix's last column (Notes) is
+	// on screen, not scrolled off to the right (issue 17).
+	await page.goto(`${BASE}/#/models/${modelId}`);
+	const notes = page.locator('#compat td[data-label="Notes"]').first();
+	await notes.waitFor();
+	const box = await notes.boundingBox();
+	if (!box || box.x < 0 || box.x + box.width > 361) throw new Error('matrix notes off screen: ' + JSON.stringify(box));
+	// The toolchain strip is one line that opens on demand.
+	const strip = page.locator('details.tc-all');
+	if (await strip.evaluate((d) => d.open)) throw new Error('the toolchain strip is open on a phone');
+	await strip.locator('summary').click();
+	await page.locator('.strip .tc').first().waitFor();
+	for (const [path, name] of [['#/jobs', '13-phone-jobs'], ['#/datasets', '13b-phone-datasets'], ['#/devices', '13c-phone-devices']]) {
+		await page.goto(`${BASE}/${path}`);
+		await page.locator('main h1').first().waitFor();
 		const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 		if (over > 1) throw new Error(`${path} is ${over}px wider than the phone`);
 		await shot(page, name);
@@ -506,6 +534,102 @@ await test('a_loopback_ssh_board_is_registered_deployed_to_and_shows_the_preview
 	const raw = await page.locator('details pre').innerText();
 	if (!raw.includes('"preview"') || !raw.includes('maixpy')) throw new Error('raw result: ' + raw.slice(0, 200));
 	await shot(page, '19-devices-deployed');
+});
+
+// A board that pulls: the form refuses a bad name next to the field, the
+// registration shows the ready-to-paste kiln-pull.sh set-up (URL, token,
+// cron and systemd), the row has no Deploy button, Assign keeps saying what
+// it did, and once the board ran the pasted set-up (kiln-pull.sh, here on
+// this machine against the same kilnd) the row shows the bundle installed
+// as assigned, with the board's report in its history.
+await test('a_pull_board_gets_its_setup_and_shows_assigned_then_installed', async () => {
+	if (bundleId === null) return { skip: 'no bundle from the maixcam job' };
+	await page.goto(`${BASE}/#/devices`);
+	await page.locator('#d-name').waitFor();
+	await page.selectOption('#d-transport', 'pull');
+	if (await page.locator('#d-address').isVisible()) throw new Error('an address field for a pull board');
+	expected = [{ status: 400, url: '/api/v1/devices' }];
+	await page.fill('#d-name', 'bad name!');
+	await page.getByRole('button', { name: 'Register', exact: true }).click();
+	const nameErr = page.locator('#d-name-err');
+	await nameErr.filter({ hasText: /./ }).waitFor();
+	if ((await page.locator('#d-name').getAttribute('aria-invalid')) !== 'true') throw new Error('the name field is not marked invalid');
+	await shot(page, '20-devices-refusal-next-to-the-field');
+	const models = join(OUT, 'pulled-models');
+	await page.fill('#d-name', 'cam-pull');
+	await page.selectOption('#d-target', 'maixcam');
+	await page.selectOption('#d-transport', 'pull');
+	await page.fill('#d-models', models);
+	await page.getByRole('button', { name: 'Register', exact: true }).click();
+	await page.locator('#d-registered .pull-setup').waitFor();
+	if ((await nameErr.innerText()).trim()) throw new Error('the old refusal is still shown');
+	const devs = await (await fetch(`${BASE}/api/v1/devices?limit=1000`, AUTH)).json();
+	const dev = devs.items.find((d) => d.name === 'cam-pull');
+	const token = (await page.locator(`#reg-pull-token-${dev.id}`).innerText()).trim();
+	if (!/^kiln_[0-9a-f]{64}$/.test(token)) throw new Error('token shown: ' + token);
+	const sh = await page.locator(`#reg-pull-sh-${dev.id}`).innerText();
+	const cron = await page.locator(`#reg-pull-cron-${dev.id}`).innerText();
+	const systemd = await page.locator(`#reg-pull-systemd-${dev.id}`).innerText();
+	for (const want of [`KILN_URL='${BASE}'`, `KILN_TOKEN='${token}'`, `KILN_MODELS_DIR='${models}'`, `'${BASE}/api/v1/pull/kiln-pull.sh'`, 'cat > /etc/kiln-pull.conf']) {
+		if (!sh.includes(want)) throw new Error(`set-up lacks ${want}: ${sh}`);
+	}
+	if (!cron.includes('* * * * * sh /root/kiln-pull.sh') || !cron.includes('crontab -')) throw new Error('cron line: ' + cron);
+	if (!systemd.includes('OnUnitActiveSec=60') || !systemd.includes('systemctl enable --now kiln-pull.timer')) throw new Error('systemd: ' + systemd);
+	// The script the set-up fetches is the one in the repository, served anonymously.
+	const script = await fetch(`${BASE}/api/v1/pull/kiln-pull.sh`);
+	const body = await script.text();
+	if (script.status !== 200 || body !== readFileSync(join(WEBUI, '..', 'deploy', 'kiln-pull.sh'), 'utf8')) throw new Error(`GET /api/v1/pull/kiln-pull.sh: ${script.status}, ${body.length} bytes`);
+	await shot(page, '21-devices-pull-registered');
+
+	const row = page.locator('#devices-table tbody tr[data-device]', { hasText: 'cam-pull' });
+	await row.waitFor();
+	if (await row.getByRole('button', { name: 'Deploy & test' }).count()) throw new Error('a Deploy button on a pull board');
+	await row.locator('select').selectOption(String(bundleId));
+	await row.getByRole('button', { name: 'Assign', exact: true }).click();
+	await row.locator('[role=status]', { hasText: `Assigned #${bundleId}` }).waitFor();
+	await shot(page, '22a-devices-pull-assign-feedback');
+	// Lasting: the table reloads after Assign, and a fresh page shows it from the record.
+	await page.reload();
+	await row.waitFor();
+	if (!(await row.locator('td.assigned').innerText()).includes(`#${bundleId}`)) throw new Error('assigned cell: ' + await row.locator('td.assigned').innerText());
+	if (!(await row.locator('td.installed').innerText()).includes('waits for its next pull')) throw new Error('installed cell: ' + await row.locator('td.installed').innerText());
+	await shot(page, '22-devices-pull-assigned');
+
+	// The board runs what was pasted: its settings file as the here-document writes it, then the script.
+	const conf = join(OUT, 'kiln-pull.conf');
+	const lines = sh.split('\n');
+	const from = lines.indexOf("cat > /etc/kiln-pull.conf <<'EOF'");
+	writeFileSync(conf, lines.slice(from + 1, lines.indexOf('EOF', from)).join('\n') + '\n');
+	const run = spawnSync('sh', [join(WEBUI, '..', 'deploy', 'kiln-pull.sh')], { env: { PATH: process.env.PATH, KILN_PULL_CONF: conf }, encoding: 'utf8', timeout: 60000 });
+	if (run.status !== 0) throw new Error(`kiln-pull.sh exited ${run.status}: ${run.stderr}`);
+	await page.reload();
+	await row.waitFor();
+	const inst = await row.locator('td.installed').innerText();
+	if (!inst.includes(`#${bundleId}`) || !inst.includes('as assigned')) throw new Error('installed cell after the pull: ' + inst);
+	if ((await row.locator('td:nth-child(4)').innerText()).trim() === '—') throw new Error('last seen not shown after the pull');
+	await row.getByRole('button', { name: 'History' }).click();
+	const hist = page.locator(`#history-${dev.id} .history-table`);
+	await hist.waitFor();
+	const htext = await hist.innerText();
+	if (!htext.includes('board report') || !htext.includes('installed')) throw new Error('history: ' + htext);
+	await shot(page, '23-devices-pull-installed-history');
+});
+
+// A push deploy counts as an install too: the loopback ssh board deployed
+// to above shows the bundle installed and the deployment in its history.
+await test('a_push_deploy_shows_installed_and_its_history', async () => {
+	if (!BOARD || !TEST_JPEG || bundleId === null) return { skip: 'no loopback board deployment above' };
+	await page.goto(`${BASE}/#/devices`);
+	const row = page.locator('#devices-table tbody tr[data-device]', { hasText: 'cam-loopback' });
+	await row.waitFor();
+	const inst = await row.locator('td.installed').innerText();
+	if (!inst.includes(`#${bundleId}`)) throw new Error('installed cell after the push deploy: ' + inst);
+	await row.getByRole('button', { name: 'History' }).click();
+	const hist = page.locator(`#history-${await row.getAttribute('data-device')} .history-table`);
+	await hist.waitFor();
+	const htext = await hist.innerText();
+	if (!/push deployment #\d+/.test(htext) || !htext.includes('succeeded')) throw new Error('history: ' + htext);
+	await shot(page, '24-devices-push-history');
 });
 
 await test('every_page_loads_without_console_errors', async () => {

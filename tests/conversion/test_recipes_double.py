@@ -51,7 +51,14 @@ def make_onnx(path, input_name, input_shape, convs, final=None, graph_outputs=No
     for i, (name, shape) in enumerate(convs):
         inits.append(helper.make_tensor("w%d" % i, TensorProto.FLOAT, [shape[1], 4, 1, 1],
                                         [0.01] * (shape[1] * 4)))
-        nodes.append(helper.make_node("Conv", ["stem", "w%d" % i], [name], name="conv%d" % i))
+        conv_out = name if len(shape) == 4 else name + "/conv"
+        nodes.append(helper.make_node("Conv", ["stem", "w%d" % i], [conv_out], name="conv%d" % i))
+        if len(shape) == 3:
+            # [1, C, A]: a head's per-anchor tensor (keypoints, mask
+            # coefficients, the decoded output) is a Conv reshaped
+            inits.append(helper.make_tensor("shape%d" % i, TensorProto.INT64, [3], [1, shape[1], -1]))
+            nodes.append(helper.make_node("Reshape", [conv_out, "shape%d" % i], [name],
+                                          name="reshape%d" % i))
         vinfo.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, shape))
     outs = []
     if final:
@@ -92,7 +99,76 @@ COCO_ANCHORS = [10, 13, 16, 30, 33, 23, 30, 61, 62, 45, 59, 119, 116, 90, 156, 1
 QUOTING_LABELS = ["a: b", "yes", "null", "0x1F", "on", "1:20", "- x", "'q'", 'say "hi" \\ bye',
                   "x\u2028y", "n\u0085l", "% 1", "&a", "*b", "!t", "{c}"]
 
-# (label, seed, onnx builder args, spec)
+LABELS_1000 = ["c%d" % i for i in range(1000)]
+# MaixPy docs/doc/en/vision/customize_model_yolov8.md "Output Node Selection"
+# (sipeed/MaixPy 4ca5228): YOLOv8's per-level Concats are Concat_1..3, YOLO11's
+# Concat, Concat_1, Concat_2; pose/seg add /model.N/Concat_output_0 (keypoints
+# or mask coefficients) and seg "output1" (the prototypes)
+YOLOV8_CONCATS = [("/model.22/Concat_%d_output_0" % (i + 1), [1, 144, 80 >> i, 80 >> i]) for i in range(3)]
+POSE_HEADS = [("/model.23/Concat_%d_output_0" % (i + 1), [1, 65, 80 >> i, 80 >> i]) for i in range(3)] + \
+             [("/model.23/Concat_output_0", [1, 51, 8400])]
+SEG_HEADS = [(n, sh) for n, sh in YOLOV8_CONCATS] + \
+            [("/model.22/Concat_output_0", [1, 32, 8400]), ("output1", [1, 32, 160, 160])]
+YOLOV8_SIX = [("/model.22/%s.%d/%s.%d.2/Conv_output_0" % (b, i, b, i), [1, 64 if b == "cv2" else 80, 80 >> i, 80 >> i])
+              for i in range(3) for b in ("cv2", "cv3")]
+CLASSIFIER = dict(input_name="input", input_shape=[1, 3, 224, 224], convs=[("logits", [1, 1000, 1, 1])],
+                  graph_outputs=["logits"])
+
+
+def config_file(out, suffix):
+    return [f["content"] for f in out["plan"]["files"] if f["name"].endswith(suffix)]
+
+
+def mud_text(out):
+    return [f["content"] for f in out["bundle"] if f["name"].endswith(".mud") and "content" in f][0]
+
+
+def step_argv(out, name):
+    return [st["argv"] for st in out["plan"]["steps"] if st["name"] == name][0]
+
+
+def facts_maixcam2(perm):
+    """MaixPy docs/doc/zh/ai_model_converter/maixcam2.md: dst_perm [0,2,3,1]
+    on each YOLOv8/YOLO11 head; none for YOLOv5, whose MaixCDK decoder
+    (maix_nn_yolov5.hpp) reads NCHW."""
+    def check(ws, out):
+        for text in config_file(out, ".json"):
+            cfg = json.loads(text)
+            got = [("dst_perm" in p) for p in cfg.get("output_processors", [])]
+            assert got and all(g == perm for g in got), (perm, cfg.get("output_processors"))
+    return check
+
+
+def facts_maixcam2_perm_on(names):
+    """dst_perm [0,2,3,1] on exactly these (the 4-D) outputs: a 3-D tensor
+    has no NHWC (loader_check.c, maix_nn_yolo11.hpp reads 3-D as is)."""
+    def check(ws, out):
+        for text in config_file(out, ".json"):
+            procs = json.loads(text).get("output_processors", [])
+            got = sorted(p["tensor_name"] for p in procs if p.get("dst_perm") == [0, 2, 3, 1])
+            assert got == sorted(names), (got, procs)
+    return check
+
+
+def facts_mud(**want):
+    """The .mud's [extra] keys MaixCDK's class reads (maix_nn_*.hpp load())."""
+    def check(ws, out):
+        text = mud_text(out)
+        for k, v in want.items():
+            assert "%s = %s" % (k, v) in text, (k, v, text[:600])
+    return check
+
+
+def facts_output_names(names):
+    """TPU-MLIR --output_names: the cvimodel's outputs in this order, the
+    order SSCMA-Micro's decoders index (ma_model_yolo11.cpp isValid)."""
+    def check(ws, out):
+        argv = step_argv(out, "transform")
+        assert argv[argv.index("--output_names") + 1] == ",".join(names), argv
+    return check
+
+
+# (label, seed, onnx builder args, spec[, facts(ws, out) | ("refused", field, words)])
 CASES = [
     ("maixcam_yolov5s", "001",
      dict(input_name="images", input_shape=[1, 3, 640, 640], convs=YOLOV5, final="output"),
@@ -150,6 +226,87 @@ CASES = [
       "input": {"mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 65.025],
                 "keep_aspect_ratio": False},
       "calibration": {"count": 3}, "mud": {"model_type": "classifier"}}),
+    # --- the board x model matrix (issue 13 "done when") -------------------
+    # MaixCAM, YOLOv8 "mode 1" (maix_nn_yolo11.hpp load(): 3 outputs of
+    # labels + 64 channels; MaixPy customize_model_yolov8.md scheme 1)
+    ("maixcam_yolov8n_concats", "001",
+     dict(input_name="images", input_shape=[1, 3, 640, 640], convs=YOLOV8_CONCATS, final="output0"),
+     {"target": "maixcam", "name": "yolov8n", "outputs": [n for n, _ in YOLOV8_CONCATS],
+      "calibration": {"count": 3}, "mud": {"model_type": "yolov8", "labels": COCO}},
+     facts_mud(model_type="yolov8")),
+    # MaixCAM, YOLO11 pose: mode 1 with 4 outputs, the keypoints [1,51,A]
+    ("maixcam_yolo11n_pose", "001",
+     dict(input_name="images", input_shape=[1, 3, 640, 640], convs=POSE_HEADS, final="output0"),
+     {"target": "maixcam", "name": "yolo11n_pose", "outputs": [n for n, _ in POSE_HEADS],
+      "calibration": {"count": 3}, "mud": {"model_type": "yolo11", "type": "pose", "labels": ["person"]}},
+     facts_mud(model_type="yolo11", type="pose")),
+    ("maixcam_classifier", "001", CLASSIFIER,
+     {"target": "maixcam", "name": "mobilenet", "outputs": ["logits"], "calibration": {"count": 3},
+      "mud": {"model_type": "classifier", "labels": LABELS_1000}},
+     facts_mud(model_type="classifier")),
+    # MaixCAM2, YOLOv5: NCHW heads, no dst_perm
+    ("maixcam2_yolov5s", "000",
+     dict(input_name="images", input_shape=[1, 3, 640, 640], convs=YOLOV5,
+          graph_outputs=[n for n, _ in YOLOV5]),
+     {"target": "maixcam2", "name": "yolov5s", "outputs": [n for n, _ in YOLOV5],
+      "calibration": {"count": 3}, "mud": {"model_type": "yolov5", "labels": COCO, "anchors": COCO_ANCHORS}},
+     facts_maixcam2(False)),
+    # MaixCAM2, YOLOv8 seg: 5 outputs in mode 1, dst_perm on the 4-D ones
+    ("maixcam2_yolov8n_seg", "000",
+     dict(input_name="images", input_shape=[1, 3, 640, 640], convs=SEG_HEADS,
+          graph_outputs=[n for n, _ in SEG_HEADS]),
+     {"target": "maixcam2", "name": "yolov8n_seg", "outputs": [n for n, _ in SEG_HEADS],
+      "calibration": {"count": 3}, "mud": {"model_type": "yolov8", "type": "seg", "labels": COCO}},
+     lambda ws, out: (facts_mud(model_type="yolov8", type="seg")(ws, out),
+                      facts_maixcam2_perm_on([n for n, sh in SEG_HEADS if len(sh) == 4])(ws, out))),
+    ("maixcam2_classifier", "000", CLASSIFIER,
+     {"target": "maixcam2", "name": "mobilenet", "outputs": ["logits"], "calibration": {"count": 3},
+      "mud": {"model_type": "classifier", "labels": LABELS_1000}},
+     facts_mud(model_type="classifier")),
+    # reCamera: SSCMA-Micro ma_model_yolov8.cpp / ma_model_yolo11.cpp isValid
+    # (six [1,64,S,S] / [1,nc,S,S] convs), ma_model_classifier.cpp ([1,k,1,1]),
+    # ma_model_yolo11_seg.cpp ([1,4+nc+32,A] + [1,32,W/4,W/4])
+    ("recamera_yolov8n", "002",
+     dict(input_name="images", input_shape=[1, 3, 640, 640], convs=YOLOV8_SIX, final="output0"),
+     {"target": "recamera", "name": "yolov8n", "outputs": [n for n, _ in YOLOV8_SIX],
+      "calibration": {"count": 3}, "mud": {"model_type": "yolov8", "labels": COCO}},
+     facts_output_names([n for n, _ in YOLOV8_SIX])),
+    ("recamera_classifier", "002", CLASSIFIER,
+     {"target": "recamera", "name": "mobilenet", "outputs": ["logits"], "calibration": {"count": 3},
+      "mud": {"model_type": "classifier", "labels": LABELS_1000}},
+     facts_output_names(["logits"])),
+    ("recamera_yolo11n_seg", "002",
+     dict(input_name="images", input_shape=[1, 3, 640, 640],
+          convs=[("output0", [1, 116, 8400]), ("output1", [1, 32, 160, 160])],
+          graph_outputs=["output0", "output1"]),
+     {"target": "recamera", "name": "yolo11n_seg", "outputs": ["output0", "output1"],
+      "quantize": "mixed", "calibration": {"count": 3},
+      "mud": {"model_type": "yolo11", "type": "seg", "labels": COCO}},
+     facts_output_names(["output0", "output1"])),
+    # AXera-Pi: ax-samples examples/ax620/ax_yolov5s_steps.cc (output i is
+    # stride 8 << i, 3 x (5 + classes) per cell)
+    ("axera_pi_yolov5s", "003",
+     dict(input_name="images", input_shape=[1, 3, 640, 640], convs=YOLOV5,
+          graph_outputs=[n for n, _ in YOLOV5]),
+     {"target": "axera-pi", "name": "yolov5s", "outputs": [n for n, _ in YOLOV5],
+      "calibration": {"count": 3}, "mud": {"model_type": "yolov5", "labels": COCO}}),
+    # what the boards refuse, in their words (no plan is run)
+    ("axera_pi_yolov8n_six", "003",
+     dict(input_name="images", input_shape=[1, 3, 640, 640], convs=YOLOV8_SIX, final="output0"),
+     {"target": "axera-pi", "name": "yolov8n", "outputs": [n for n, _ in YOLOV8_SIX],
+      "calibration": {"count": 3}, "mud": {"model_type": "yolov8", "labels": COCO}},
+     ("refused", "outputs", "ax_yolov8s_steps.cc) reads 9")),
+    ("recamera_yolo11n_pose_is_a_classifier_in_auto", "002",
+     dict(input_name="images", input_shape=[1, 3, 640, 640], convs=[("output0", [1, 56, 8400])],
+          graph_outputs=["output0"]),
+     {"target": "recamera", "name": "yolo11n_pose", "outputs": ["output0"], "calibration": {"count": 3},
+      "mud": {"model_type": "yolo11", "type": "pose", "labels": ["person"]}},
+     ("refused", "outputs", "as a Classifier")),
+    ("metis_yolov8n_interleaved", "004",
+     dict(input_name="images", input_shape=[1, 3, 640, 640], convs=YOLOV8_SIX, final="output0"),
+     {"target": "metis", "name": "yolov8n", "outputs": [n for n, _ in YOLOV8_SIX],
+      "calibration": {"count": 3}, "mud": {"model_type": "yolov8", "labels": COCO}},
+     ("refused", "outputs", "Unknown model type for yolov8n, using generic GST decoder")),
     # user strings that YAML would read as something else unquoted
     ("metis_quoting", "004",
      dict(input_name="images", input_shape=[1, 3, 640, 640], convs=[
@@ -173,7 +330,7 @@ def cli(*args):
 
 
 def workspace(tmp, case):
-    label, seed, onnx_args, spec = case
+    label, seed, onnx_args, spec = case[:4]
     ws = os.path.join(tmp, "ws")
     os.makedirs(os.path.join(ws, "images"))
     make_onnx(os.path.join(ws, "model.onnx"), **onnx_args)
@@ -190,8 +347,16 @@ def workspace(tmp, case):
     return ws
 
 
-def plan_case(tmp, case):
-    label, seed, onnx_args, spec = case
+def loader_case(tmp, ws, ip, sp):
+    """kilnd's submit-time checks beyond the spec (kiln_recipe_cli loader)."""
+    p = run([CLI, "loader", sp, ip, os.path.join(ws, "model.onnx")])
+    if p.returncode not in (0, 3):
+        raise AssertionError("kiln_recipe_cli loader: status %d: %s" % (p.returncode, p.stderr))
+    return json.loads(p.stdout)
+
+
+def plan_case(tmp, case, want_loader=True):
+    label, seed, onnx_args, spec = case[:4]
     ws = workspace(tmp, case)
     insp = run([INSPECT, "inspect", os.path.join(ws, "model.onnx")])
     if insp.returncode != 0:
@@ -203,6 +368,11 @@ def plan_case(tmp, case):
     sp = os.path.join(tmp, "spec.json")
     with open(sp, "w") as f:
         json.dump(full, f)
+    lo = loader_case(tmp, ws, ip, sp)
+    if want_loader is not True:
+        return ws, lo
+    if not lo.get("ok"):
+        raise AssertionError("the board's loader refuses it: %s" % lo)
     out, rc = cli("plan", sp, ip, "test.jpg")
     if rc != 0:
         raise AssertionError("plan refused: %s" % out)
@@ -281,7 +451,7 @@ def check_metis(ws, out, case):
     """The network YAML as the SDK reads it (PyYAML SafeLoader, axelera/app/
     yaml.py), the argv deploy.py's argparse takes, the build tree."""
     import yaml
-    label, _seed, _o, spec = case
+    label, _seed, _o, spec = case[:4]
     name = spec["name"]
     opts = spec.get("target_options", {})
     cores = str(opts.get("aipu_cores", 1))
@@ -364,13 +534,23 @@ def test_metis_names_read_back():
 
 def test_case(case):
     label = case[0]
+    facts = case[4] if len(case) > 4 else None
     tmp = tempfile.mkdtemp(prefix="kiln-recipe-")
     try:
+        if isinstance(facts, tuple):
+            _, field, words = facts
+            ws, lo = plan_case(tmp, case, want_loader=False)
+            err = lo.get("error") or {}
+            assert not lo.get("ok") and err.get("field") == field, lo
+            assert words in err.get("message", ""), lo
+            return
         ws, out = plan_case(tmp, case)
         run_plan(ws, out)
         check_bundle(tmp, ws, out)
         if label.startswith("metis"):
             check_metis(ws, out, case)
+        if facts:
+            facts(ws, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -59,6 +59,7 @@ def maixcam_detector_with_preview():
     dev = register("cam1", "maixcam")
     S["cam1"] = dev
     o = deploy(dev, b["id"])
+    S["det"] = (b["id"], o["id"])
     assert o["state"] == "succeeded", (o["error"], o.get("raw_output"))
     r = o["result"]
     assert r["runtime"] == "maixpy" and r["mode"] == "detector", r
@@ -245,6 +246,31 @@ def unreachable_board_fails_within_timeout():
     assert took < 20, took
 
 
+def push_deploys_update_the_device():
+    """A push deploy tells the device record what a pull report does: the
+    board was seen, the installed bundle, and a report naming the
+    deployment; a failed one is a 'failed' report that keeps what is
+    installed; a board that never answered was not seen."""
+    k = S["k"]
+    bundle, dep = S["det"]
+    st, dev = k.json("GET", f"/api/v1/devices/{S['cam1']['id']}")
+    assert st == 200, dev
+    assert dev["installed_bundle"] == bundle, dev
+    assert dev["last_seen"], dev
+    # Newest first: the garbage deployment (failed after reaching the board)
+    # comes after the good one.
+    statuses = [(r["status"], r["bundle"], r["detail"].split(":")[0]) for r in dev["reports"]]
+    assert statuses[-1] == ("installed", bundle, f"push deployment {dep}"), statuses
+    assert statuses[0][0] == "failed" and "not a JSON object" in dev["reports"][0]["detail"], statuses
+    assert dev["last_status"] == "failed", dev
+    st, page = k.json("GET", "/api/v1/devices")
+    gone = [d for d in page["items"] if d["name"] in ("gone", "silent")]
+    assert len(gone) == 2 and all(d["last_seen"] is None for d in gone), gone
+    for d in gone:
+        st, full = k.json("GET", f"/api/v1/devices/{d['id']}")
+        assert full["reports"] == [] and full["installed_bundle"] is None, full
+
+
 def target_mismatch_and_pull_only():
     k = S["k"]
     st, bundles = k.json("GET", "/api/v1/bundles?target=axera-pi")
@@ -273,6 +299,7 @@ def main():
             garbage_output_is_a_clear_error)
     R.check("unreachable_board_fails_within_the_connect_timeout",
             unreachable_board_fails_within_timeout)
+    R.check("push_deploys_update_the_device_as_pull_reports_do", push_deploys_update_the_device)
     R.check("deployment_refuses_target_mismatch_and_bad_image", target_mismatch_and_pull_only)
     S["board"].stop()
     rc = S["k"].stop()

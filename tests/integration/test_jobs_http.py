@@ -504,6 +504,10 @@ def main():
             for x in t["targets"]:
                 s = x["toolchain_status"]
                 assert s["ready"] is True and s["simulated"] is True, s
+            # Metis: what a user runs is the network YAML (inference.py takes
+            # it); voyager-sdk v1.2.5 writes build/.../model.json, no
+            # model.axmodel (axelera/app/constants.py, compile.py)
+            assert {x["id"]: x["bundle"] for x in t["targets"]}["metis"] == "network.yaml", t
         R.check("targets_show_each_toolchain_ready_and_simulated", targets_lists_ready_toolchains)
 
         def board_loader_refusals_at_submit():
@@ -538,6 +542,22 @@ def main():
                                "mud": {"model_type": "yolov5", "labels": ["a", "b"]}})
             assert st == 400 and r["error"]["field"] == "mud.labels", (st, r)
             assert "3 classes" in r["error"]["message"], r
+            # the other boards' runtimes, in their own words:
+            # reCamera: SSCMA-Micro's ModelFactory finds no decoder for the
+            # three Concats, sscma-node answers "Model not supported";
+            # Metis: voyager-sdk decodeyolo (ax_models/decoders/yolo.py)
+            # wants the box convs first; AXera-Pi: ax-samples' AX620 YOLOv8
+            # program reads 9 outputs, which no cut of this export gives
+            # (so even "suggested" is a 422 naming the layout)
+            for target, outputs, words in (
+                    ("recamera", YOLO11_CONCATS, '"Model not supported"'),
+                    ("metis", six, '"Unknown model type for six, using generic GST decoder"'),
+                    ("axera-pi", "suggested", "reads 9 outputs")):
+                st, r = submit(a, {"model": yolo11["id"], "dataset": ds["id"], "target": target,
+                                   "name": "six", "outputs": outputs, "calibration": {"count": 3},
+                                   "mud": {"model_type": "yolo11", "labels": ["a", "b", "c", "d"]}})
+                assert st == 422 and r["error"]["field"] == "outputs", (target, st, r)
+                assert words in r["error"]["message"], (target, r)
             st, after = a.json("GET", "/api/v1/jobs?limit=100")
             assert len(after["items"]) == len(before["items"]), "a refused job was queued"
         R.check("board_loader_refusals_at_submit_name_the_field", board_loader_refusals_at_submit)
@@ -642,6 +662,18 @@ def main():
             # Exactly as many: no warning.
             st, r = submit(a, dict(body, calibration={"count": n}))
             assert st == 202 and "warnings" not in r, (st, r)
+            # One image: deploy.py takes --num-cal-images 2..2000
+            # (voyager-sdk v1.2.5 axelera/app/config.py), so the job could
+            # only fail at its plan; a 400 at submit instead, nothing queued
+            st, one, rec = a.upload_dataset("one_photo", tar_of(photos()[:1]),
+                                            "application/x-tar")
+            assert st == 202 and rec["state"] == "ready" and rec["images"] == 1, rec
+            st, before = a.json("GET", "/api/v1/jobs?limit=100")
+            st, r = submit(a, dict(body, dataset=rec["id"], name="one"))
+            assert st == 400 and r["error"]["field"] == "calibration.count", (st, r)
+            assert "--num-cal-images 2 to 2000" in r["error"]["message"], r
+            st, after = a.json("GET", "/api/v1/jobs?limit=100")
+            assert len(after["items"]) == len(before["items"]), "a refused job was queued"
         R.check("calibration_count_is_capped_at_the_dataset_or_400_when_asked",
                 calibration_count_fits_the_dataset)
 
@@ -750,6 +782,44 @@ def main():
         R.check("cancel_stops_a_running_step_and_its_inputs_cannot_be_deleted_meanwhile",
                 cancel_running)
 
+
+        def reinspect_at_start():
+            # issue 13: a model an older kilnd inspected has no "anchors"
+            # (nor per-board suggestions for every board); a yolov5 job
+            # without mud.anchors got a 400 until the model was uploaded
+            # again.  kilnd re-inspects such records at start.
+            nonlocal b
+            v5 = upload_model(b, "v5_old", F.yolov5(anchors=OWN_ANCHORS))
+            assert b.json("GET", f"/api/v1/models/{v5['id']}")[1]["inspection"]["anchors"] \
+                == OWN_ANCHORS
+            assert b.stop() == 0
+            c = sqlite3.connect(os.path.join(b.data, "kiln.db"), timeout=30)
+            old = json.loads(c.execute("SELECT inspection FROM models WHERE id = ?",
+                                       (v5["id"],)).fetchone()[0])
+            for k in ("anchors", "inspection_version"):
+                del old[k]
+            for t in old["targets"].values():
+                t.pop("suggested_outputs", None)
+            c.execute("UPDATE models SET inspection = ? WHERE id = ?",
+                      (json.dumps(old), v5["id"]))
+            c.commit()
+            c.close()
+            b = Daemon(b_ini, env, data_dir=b_dir)
+            assert "re-inspected stored models" in b.log_text() and "done=" in b.log_text()
+            st, rec = b.json("GET", f"/api/v1/models/{v5['id']}")
+            assert st == 200 and rec["inspection"]["anchors"] == OWN_ANCHORS, rec["inspection"]
+            assert rec["inspection"]["inspection_version"] >= 2
+            assert rec["inspection"]["targets"]["axera-pi"]["suggested_outputs"], rec
+            st, job = submit(b, {"model": v5["id"], "dataset": ds["id"], "target": "maixcam",
+                                 "name": "v5old", "outputs": "suggested",
+                                 "calibration": {"count": 3},
+                                 "mud": {"model_type": "yolov5", "labels": ["a", "b", "c"]}})
+            assert st == 202, (st, job)
+            st, r = b.json("POST", f"/api/v1/jobs/{job['id']}/cancel")
+            assert st in (200, 202), (st, r)
+            final_state(b.events(job["id"]))
+        R.check("models_inspected_by_an_older_kilnd_are_reinspected_at_start",
+                reinspect_at_start)
 
         def kill9_restart():
             nonlocal b

@@ -329,6 +329,35 @@ def sigmoid_head():
                    [helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 1, 32, 32])])
 
 
+def half(model, int32_bits=False):
+    """The model as a float16 export writes it (ultralytics/yolov5 export.py
+    --half: model.half(), so every float weight and constant, the input and
+    the outputs are FLOAT16): float32 initializers become float16 ones
+    (raw_data, or 16-bit patterns in int32_data when int32_bits, both
+    legal per onnx.proto's TensorProto comments), and float32 value types
+    float16.  Checked with onnx.checker."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    g = m.graph
+    for i, t in enumerate(g.initializer):
+        if t.data_type != TensorProto.FLOAT:
+            continue
+        a = numpy_helper.to_array(t).astype(np.float16)
+        if int32_bits:
+            # make_tensor stores FLOAT16 values as their bit patterns
+            h = helper.make_tensor(t.name, TensorProto.FLOAT16, a.shape,
+                                   a.astype(np.float32).flatten().tolist())
+            assert len(h.int32_data) == a.size and not h.raw_data
+        else:
+            h = numpy_helper.from_array(a, t.name)
+        g.initializer[i].CopyFrom(h)
+    for v in list(g.input) + list(g.output) + list(g.value_info):
+        if v.type.tensor_type.elem_type == TensorProto.FLOAT:
+            v.type.tensor_type.elem_type = TensorProto.FLOAT16
+    onnx.checker.check_model(m, full_check=True)
+    return m
+
+
 def save(model, path):
     onnx.save(model, path)
     return path

@@ -146,9 +146,19 @@ def main():
                 assert "maix_nn_yolo11.hpp" in t[b]["suggestion_rule"], t[b]
                 assert t[b]["suggested_model_type"] == "yolo11"
                 assert t[b]["suggested_outputs"][0]["layout"] == "level-concats"
-            # boards without a rule take the general order, said as such
-            assert t["metis"]["suggestion_rule"] is None
-            assert picks("metis") == [x["tensors"] for x in j["suggested_outputs"]]
+            # Metis and AXera-Pi: the box Convs of every level, then the
+            # class Convs: voyager-sdk v1.2.5 ax_models/decoders/yolo.py
+            # _guess_yolo_model ("6 outputs", channels[:3] == 64,
+            # channels[3:] == num_classes); ax-samples 70a5178
+            # examples/ax620/ax_yolov8s_steps.cc (pOutputs[i] DFL,
+            # pOutputs[i + 3] classes)
+            boxes_first = [f"/model.23/{b}.{i}/{b}.{i}.2/Conv_output_0"
+                           for b in ("cv2", "cv3") for i in range(3)]
+            for b, src_file, rest in (("metis", "ax_models/decoders/yolo.py", [["output0"]]),
+                                      ("axera-pi", "ax_yolov8s_steps.cc", [])):
+                assert picks(b) == [boxes_first] + rest, (b, picks(b))
+                assert t[b]["suggested_outputs"][0]["layout"] == "head-convs-boxes-first"
+                assert src_file in t[b]["suggestion_rule"], t[b]["suggestion_rule"]
             # the general field keeps its meaning (reCamera's cut first)
             assert j["suggested_outputs"][0]["tensors"] == convs
             # each Concat is one level: 4 classes + 64 box channels, NCHW
@@ -173,9 +183,17 @@ def main():
             assert mc[1]["tensors"] == ["/model.22/dfl/conv/Conv_output_0",
                                         "/model.22/Sigmoid_output_0"], mc
             # YOLOv5: maix_nn_yolov5.hpp reads the three anchor Convs
-            # (shape[1] == (classes + 5) * anchors per layer) on every board
+            # (shape[1] == (classes + 5) * anchors per layer), as do
+            # ax-samples' AX620 program and voyager-sdk's decodeyolo;
+            # reCamera's SSCMA-Micro (ma_model_yolov5.cpp generalValid)
+            # takes only the one decoded output [1, boxes, 5 + classes]
             rc, j = F.cli("inspect", os.path.join(tmp, "yolov5.onnx"))
             for b, v in j["targets"].items():
+                if b == "recamera":
+                    assert v["suggested_outputs"][0]["tensors"] == ["output0"], v
+                    assert v["suggested_outputs"][0]["layout"] == "graph-outputs", v
+                    assert "ma_model_yolov5.cpp" in v["suggestion_rule"], v
+                    continue
                 assert v["suggested_outputs"][0]["tensors"] == j["suggested_outputs"][0]["tensors"], b
                 assert v["suggested_outputs"][0]["layout"] == "anchor-convs", b
         R.check("yolov8_and_yolov5_per_board_suggestions", per_board_v8_and_v5)
@@ -198,6 +216,26 @@ def main():
                 rc, sg = F.cli("suggest", src)
                 assert sg["anchors"] == want, sg.get("anchors")
         R.check("yolov5_anchors_read_back_from_the_detect_head", yolov5_anchors_read_from_the_head)
+
+        # A --half export (ultralytics/yolov5 export.py: model.half()) keeps
+        # the anchor grids as float16 initializers: they read back as the
+        # anchors the user wrote (12.34 is 12.34375 in float16), from
+        # raw_data and from int32_data's 16-bit patterns alike.
+        def yolov5_anchors_from_float16():
+            own = [[12.34, 16.5, 19, 36, 40, 28], [36, 75, 76, 55, 72, 146],
+                   [142, 110, 192, 243, 459.5, 401.5]]
+            # (401.25 would read back as 401.2: the same float16, shorter)
+            for bits in (False, True):
+                m = F.half(F.yolov5(anchors=own), int32_bits=bits)
+                grids = [t for t in m.graph.initializer if "anchor_grid" in t.name]
+                assert len(grids) == 3 and all(t.data_type == onnx.TensorProto.FLOAT16
+                                               for t in grids), grids
+                src = F.save(m, os.path.join(tmp, "half.onnx"))
+                rc, j = F.cli("inspect", src)
+                assert rc == 0, j
+                assert j["anchors"] == own, (bits, j.get("anchors"))
+                assert j["suggested_model_type"] == "yolov5", j["suggested_model_type"]
+        R.check("yolov5_anchors_read_from_a_float16_export", yolov5_anchors_from_float16)
 
         # Pose and seg (same MaixPy table): the levels, then the keypoints
         # Concat (pose) or the mask coefficients and "output1" (seg); the
@@ -227,6 +265,12 @@ def main():
                            for o in onnx.load(out).graph.output]
                     assert got[3:] == shapes, (task, got)
                     check_cut(tmp, src, want)
+                    # reCamera: SSCMA-Micro 60e2ede ma_model_yolo11_pose.cpp /
+                    # ma_model_yolo11_seg.cpp isValid take the decoded outputs
+                    rc_ = j["targets"]["recamera"]
+                    own = [o["name"] for o in j["outputs"]]
+                    assert rc_["suggested_outputs"][0]["tensors"] == own, (task, rc_)
+                    assert f"ma_model_yolo11_{task}.cpp" in rc_["suggestion_rule"], rc_
         R.check("yolo_pose_and_seg_per_board_suggestions_add_their_outputs", pose_and_seg)
 
         def dynamic_batch():

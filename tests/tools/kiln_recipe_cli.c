@@ -13,6 +13,9 @@
  *       {"plan": ..., "bundle": [{"name", "src" | "content"}], "version",
  *        "needs_cut", "sh"}   (convert_plan; "bundle" and "version" are the
  *        plan's own "bundle" and "recipe")
+ *   kiln_recipe_cli loader SPEC.json INSPECTION.json MODEL.onnx
+ *       the submit-time checks beyond the spec (recipe_check, the board's
+ *       loader on the inspection and the model): {"ok": true} or refused
  *   kiln_recipe_cli stage PLAN_OUT.json WORKSPACE DIR   stage the plan's bundle files
  *   kiln_recipe_cli mud-check FILE.mud            MaixPy's checks, files next to it
  *   kiln_recipe_cli bundle DIR OUT.tar.gz [SIMULATED(0|1)]
@@ -28,7 +31,10 @@
 #include "runtime/plan_sh.h"
 #include "conversion/bundle.h"
 #include "conversion/convert.h"
+#include "conversion/loader_check.h"
 #include "conversion/mud.h"
+#include "conversion/onnx.h"
+#include "conversion/recipe.h"
 #include "conversion/spec.h"
 #include "conversion/targets.h"
 
@@ -138,6 +144,34 @@ static int cmd_plan(int argc, char **argv)
 	return emit(o);
 }
 
+/* The checks a submit makes beyond the spec (recipe_check, the board's
+ * loader on the inspection and on the model's tensors): "ok" or the
+ * refusal, as kilnd would answer. */
+static int cmd_loader(char **argv)
+{
+	cJSON *j = read_json(argv[2]);
+	cJSON *insp = read_json(argv[3]);
+	struct kiln_err err = {0};
+	struct job_spec *s = NULL;
+	struct onnx_model *m = NULL;
+	int rc = j ? spec_parse(j, insp, &s, &err) : kiln_errf(&err, KILN_EINVAL, "", "not JSON");
+	if (rc == 0)
+		rc = recipe_check(s, &err);
+	if (rc == 0)
+		rc = loader_check_submit(s, insp, &err);
+	if (rc == 0 && (rc = onnx_open(argv[4], &m, &err)) == 0) {
+		rc = loader_check_onnx(s, m, &err);
+		onnx_close(m);
+	}
+	cJSON_Delete(j);
+	cJSON_Delete(insp);
+	spec_free(s);
+	if (rc != 0)
+		return refuse(&err);
+	printf("{\"ok\": true}\n");
+	return 0;
+}
+
 /* The bundle files of a plan command's output, staged from WORKSPACE into
  * DIR as convert_finish stages them (without the manifest and the loader
  * checks, which the bundle command and the tests do). */
@@ -214,6 +248,8 @@ int main(int argc, char **argv)
 		return cmd_spec(argc, argv);
 	if (argc >= 4 && strcmp(argv[1], "plan") == 0)
 		return cmd_plan(argc, argv);
+	if (argc >= 5 && strcmp(argv[1], "loader") == 0)
+		return cmd_loader(argv);
 	if (argc >= 5 && strcmp(argv[1], "stage") == 0)
 		return cmd_stage(argv);
 	if (argc >= 3 && strcmp(argv[1], "mud-check") == 0)
@@ -221,6 +257,6 @@ int main(int argc, char **argv)
 	if (argc >= 4 && strcmp(argv[1], "bundle") == 0)
 		return cmd_bundle(argc, argv);
 	fprintf(stderr, "usage: kiln_recipe_cli targets | spec SPEC [INSP] | plan SPEC INSP [IMG] | "
-		"stage PLANOUT WS DIR | mud-check FILE | bundle DIR OUT [SIM]\n");
+		"loader SPEC INSP MODEL | stage PLANOUT WS DIR | mud-check FILE | bundle DIR OUT [SIM]\n");
 	return 2;
 }

@@ -58,7 +58,7 @@ static void yolo11_six(struct loader_out *o)
 		"/model.23/cv2.2/cv2.2.2/Conv_output_0", "/model.23/cv3.2/cv3.2.2/Conv_output_0"};
 	for (int i = 0; i < 6; i++) {
 		int64_t hw = 80 >> (i / 2);
-		o[i] = (struct loader_out){names[i], 4, {1, i % 2 ? 80 : 64, hw, hw}, 0};
+		o[i] = (struct loader_out){names[i], 4, {1, i % 2 ? 80 : 64, hw, hw}, 0, 0};
 	}
 }
 
@@ -85,8 +85,8 @@ static void loader__yolo11_six_head_convs_are_refused_with_the_layouts_it_takes(
 		CHECK_STR(err.field, "outputs");
 		/* the DFL conv + Sigmoid cut of customize_model_yolov8.md loads */
 		struct loader_out two[2] = {
-			{"/model.23/dfl/conv/Conv_output_0", 4, {1, 1, 4, 8400}, 0},
-			{"/model.23/Sigmoid_output_0", 3, {1, 80, 8400}, 0}};
+			{"/model.23/dfl/conv/Conv_output_0", 4, {1, 1, 4, 8400}, 0, 0},
+			{"/model.23/Sigmoid_output_0", 3, {1, 80, 8400}, 0, 0}};
 		CHECKF(loader_check_outputs(s, two, 2, &err) == 0, "%s", err.msg);
 		/* ... but not with a class tensor of another label count */
 		two[1].d[1] = 3;
@@ -156,11 +156,11 @@ static void loader__yolo11_pose_and_seg_heads_on_maixcam2(void)
 			continue;
 		/* already in MaixCAM2's layout: heads NHWC, 3-D tensors as they are */
 		struct loader_out o[5] = {
-			{"/model.23/Concat_1_output_0", 4, {1, 80, 80, 65}, 1},
-			{"/model.23/Concat_2_output_0", 4, {1, 40, 40, 65}, 1},
-			{"/model.23/Concat_3_output_0", 4, {1, 20, 20, 65}, 1},
-			{"/model.23/Concat_output_0", 3, {1, t ? 32 : 51, 8400}, 0},
-			{"output1", 4, {1, 160, 160, 32}, 1}};
+			{"/model.23/Concat_1_output_0", 4, {1, 80, 80, 65}, 1, 0},
+			{"/model.23/Concat_2_output_0", 4, {1, 40, 40, 65}, 1, 0},
+			{"/model.23/Concat_3_output_0", 4, {1, 20, 20, 65}, 1, 0},
+			{"/model.23/Concat_output_0", 3, {1, t ? 32 : 51, 8400}, 0, 0},
+			{"output1", 4, {1, 160, 160, 32}, 1, 0}};
 		size_t n = t ? 5 : 4;
 		struct kiln_err err = {0};
 		CHECKF(loader_check_outputs(s, o, n, &err) == 0, "%s: %s", types[t], err.msg);
@@ -200,9 +200,9 @@ static void loader__three_labels_for_a_255_channel_yolov5_head_is_a_400_naming_m
 		       strstr(err.msg, "mud labels or anchors not match model's"), "%s", err.msg);
 		/* the same on the head convs' shapes (bundle time) */
 		struct loader_out o[3] = {
-			{"/model.24/m.0/Conv_output_0", 4, {1, 255, 80, 80}, 0},
-			{"/model.24/m.1/Conv_output_0", 4, {1, 255, 40, 40}, 0},
-			{"/model.24/m.2/Conv_output_0", 4, {1, 255, 20, 20}, 0}};
+			{"/model.24/m.0/Conv_output_0", 4, {1, 255, 80, 80}, 0, 0},
+			{"/model.24/m.1/Conv_output_0", 4, {1, 255, 40, 40}, 0, 0},
+			{"/model.24/m.2/Conv_output_0", 4, {1, 255, 20, 20}, 0, 0}};
 		CHECK_INT(loader_check_outputs(s, o, 3, &err), KILN_EINVAL);
 		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
 		CHECK_STR(err.field, "mud.labels");
@@ -344,9 +344,9 @@ static void maixcam2__yolov5_heads_stay_nchw_for_maixcdks_decoder(void)
 		CHECKF(strstr(err.msg, "reads NCHW only") != NULL, "%s", err.msg);
 		/* and were it planned so, the bundle check says the board's words */
 		struct loader_out o[3] = {
-			{"/model.24/m.0/Conv_output_0", 4, {1, 80, 80, 255}, 1},
-			{"/model.24/m.1/Conv_output_0", 4, {1, 40, 40, 255}, 1},
-			{"/model.24/m.2/Conv_output_0", 4, {1, 20, 20, 255}, 1}};
+			{"/model.24/m.0/Conv_output_0", 4, {1, 80, 80, 255}, 1, 0},
+			{"/model.24/m.1/Conv_output_0", 4, {1, 40, 40, 255}, 1, 0},
+			{"/model.24/m.2/Conv_output_0", 4, {1, 20, 20, 255}, 1, 0}};
 		CHECK_INT(loader_check_outputs(s, o, 3, &err), KILN_EINVAL);
 		CHECKF(strlen(err.msg) < sizeof(err.msg) - 1, "message cut: %s", err.msg);
 		CHECKF(strstr(err.msg, "mud labels or anchors not match model's") != NULL, "%s",
@@ -479,6 +479,267 @@ static void loader__bundle_with_a_mud_the_board_refuses_fails(void)
 	cJSON_Delete(insp);
 }
 
+
+/* --- reCamera, AXera-Pi, Metis (issue 13: a loader row per board) -------------- */
+
+/* A 640x640 model whose head the inspection does not describe. */
+static const char *INSP_BARE_640 =
+	"{\"inputs\":[{\"name\":\"images\",\"shape\":[1,3,640,640]}],\"outputs\":[]}";
+
+/* A spec for target with model_type and nl labels (and mud.type when
+ * type is not NULL), checked against the uncut YOLO11n / yolov5s. */
+static struct job_spec *spec_for(const char *target, const char *model_type, int nl,
+				 const char *type, const cJSON *insp)
+{
+	char *labels = labels_json(nl);
+	char spec[4096], ty[64] = "";
+	if (type)
+		snprintf(ty, sizeof(ty), ",\"type\":\"%s\"", type);
+	snprintf(spec, sizeof(spec),
+		 "{\"model\":\"m\",\"dataset\":\"d\",\"target\":\"%s\",\"name\":\"y\","
+		 "\"outputs\":[\"a\"],\"mud\":{\"model_type\":\"%s\",\"labels\":%s%s}}",
+		 target, model_type, labels, ty);
+	free(labels);
+	return parse(spec, insp);
+}
+
+#define WANT_REFUSED(s_, o_, n_, code_, field_, words_)                                  \
+	do {                                                                              \
+		struct kiln_err e_ = {0};                                                 \
+		CHECK_INT(loader_check_outputs((s_), (o_), (n_), &e_), (code_));          \
+		CHECKF(strlen(e_.msg) < sizeof(e_.msg) - 1, "message cut: %s", e_.msg);   \
+		CHECKF(strstr(e_.msg, (words_)) != NULL, "%s", e_.msg);                   \
+		CHECK_STR(e_.field, (field_));                                            \
+	} while (0)
+#define WANT_LOADS(s_, o_, n_)                                                            \
+	do {                                                                              \
+		struct kiln_err e_ = {0};                                                 \
+		CHECKF(loader_check_outputs((s_), (o_), (n_), &e_) == 0, "%s: %s",        \
+		       e_.field, e_.msg);                                                 \
+	} while (0)
+
+/* SSCMA-Micro 60e2ede sscma/core/model/ma_model_yolo11.cpp / _yolov8.cpp
+ * isValid: six 4-D outputs, box [1,64,S,S] and class [1,nc,S,S] per
+ * stride, interleaved (Yolo11) or boxes first (YoloV8); anything else
+ * reaches no decoder and sscma-node (model.cpp) throws "Model not
+ * supported".  The class channels name the labels. */
+static void recamera__yolo_heads_as_sscma_micro_takes_them(void)
+{
+	cJSON *insp = cJSON_Parse(INSP_YOLO11N);
+	struct job_spec *s = spec_for("recamera", "yolo11", 80, NULL, insp);
+	if (s) {
+		struct loader_out o[6];
+		yolo11_six(o);
+		WANT_LOADS(s, o, 6);
+		/* boxes first: YoloV8::isValid (outputs i / i + 3) */
+		struct loader_out g[6];
+		for (int i = 0; i < 3; i++) {
+			g[i] = o[2 * i];
+			g[i + 3] = o[2 * i + 1];
+		}
+		WANT_LOADS(s, g, 6);
+		/* MaixCAM2's three Concats reach no decoder */
+		struct loader_out c3[3] = {
+			{"/model.23/Concat_output_0", 4, {1, 144, 80, 80}, 0, 0},
+			{"/model.23/Concat_1_output_0", 4, {1, 144, 40, 40}, 0, 0},
+			{"/model.23/Concat_2_output_0", 4, {1, 144, 20, 20}, 0, 0}};
+		WANT_REFUSED(s, c3, 3, KILN_EUNPROC, "outputs", "\"Model not supported\"");
+		/* a stride-16 box conv where the stride-8 one belongs */
+		struct loader_out sw[6];
+		memcpy(sw, o, sizeof(sw));
+		sw[0] = o[2];
+		sw[2] = o[0];
+		WANT_REFUSED(s, sw, 6, KILN_EUNPROC, "outputs", "\"Model not supported\"");
+	}
+	spec_free(s);
+	/* 3 labels for the 80-class convs */
+	cJSON *bare = cJSON_Parse(INSP_BARE_640);
+	s = spec_for("recamera", "yolo11", 3, NULL, bare);
+	cJSON_Delete(bare);
+	if (s) {
+		struct loader_out o[6];
+		yolo11_six(o);
+		WANT_REFUSED(s, o, 6, KILN_EINVAL, "mud.labels", "reads 80 classes");
+	}
+	spec_free(s);
+	cJSON_Delete(insp);
+}
+
+/* ma_model_yolov5.cpp generalValid: one output [1, 3 x (S/32^2 + S/16^2 +
+ * S/8^2), 5 + nc] with 6 <= 5 + nc <= 85; the raw head convs reach no
+ * decoder.  ma_model_classifier.cpp comes before Yolo11Pose in
+ * ModelFactory::create and takes any one [1, >= 2, ...] 3-D output, so a
+ * YOLO11-pose model in auto mode is read as a classifier. */
+static void recamera__yolov5_pose_seg_and_classifier_in_factory_order(void)
+{
+	cJSON *insp = cJSON_Parse(INSP_YOLOV5S);
+	struct job_spec *s = spec_for("recamera", "yolov5", 80, NULL, insp);
+	if (s) {
+		struct loader_out one = {"output0", 3, {1, 25200, 85}, 0, 1};
+		WANT_LOADS(s, &one, 1);
+		struct loader_out convs[3] = {
+			{"/model.24/m.0/Conv_output_0", 4, {1, 255, 80, 80}, 0, 0},
+			{"/model.24/m.1/Conv_output_0", 4, {1, 255, 40, 40}, 0, 0},
+			{"/model.24/m.2/Conv_output_0", 4, {1, 255, 20, 20}, 0, 0}};
+		WANT_REFUSED(s, convs, 3, KILN_EUNPROC, "outputs", "\"Model not supported\"");
+	}
+	spec_free(s);
+	cJSON *y11 = cJSON_Parse(INSP_YOLO11N);
+	s = spec_for("recamera", "yolo11", 1, "pose", y11);
+	if (s) {
+		struct loader_out pose = {"output0", 3, {1, 56, 8400}, 0, 1};
+		WANT_REFUSED(s, &pose, 1, KILN_EUNPROC, "outputs", "as a Classifier");
+	}
+	spec_free(s);
+	s = spec_for("recamera", "yolo11", 80, "seg", y11);
+	if (s) {
+		struct loader_out seg[2] = {{"output0", 3, {1, 116, 8400}, 0, 1},
+					    {"output1", 4, {1, 32, 160, 160}, 0, 1}};
+		WANT_LOADS(s, seg, 2);
+		seg[1].d[2] = seg[1].d[3] = 80;
+		WANT_REFUSED(s, seg, 2, KILN_EUNPROC, "outputs", "\"Model not supported\"");
+	}
+	spec_free(s);
+	s = spec_for("recamera", "yolo11", 79, "seg", y11);
+	if (s) {
+		struct loader_out seg[2] = {{"output0", 3, {1, 116, 8400}, 0, 1},
+					    {"output1", 4, {1, 32, 160, 160}, 0, 1}};
+		WANT_REFUSED(s, seg, 2, KILN_EINVAL, "mud.labels", "Yolo11Seg reads 80 classes");
+	}
+	spec_free(s);
+	/* a square input is required by every YOLO decoder */
+	cJSON *wide = cJSON_Parse("{\"inputs\":[{\"name\":\"images\",\"shape\":[1,3,480,640]}],"
+				  "\"outputs\":[]}");
+	s = spec_for("recamera", "yolo11", 80, NULL, wide);
+	if (s) {
+		struct loader_out o[6];
+		yolo11_six(o);
+		WANT_REFUSED(s, o, 6, KILN_EINVAL, "input.shape", "square");
+	}
+	spec_free(s);
+	cJSON_Delete(wide);
+	cJSON_Delete(y11);
+	cJSON_Delete(insp);
+}
+
+/* ax-samples 70a5178 examples/ax620/ax_yolov5s_steps.cc: output i is
+ * stride (1 << i) * 8; detection.hpp generate_proposals_yolov5 reads 3
+ * anchors x (5 + classes) per cell.  ax_yolov8s_steps.cc: pOutputs[i]
+ * DFL, [i + 3] classes, [i + 6] class index: 9 outputs. */
+static void axera_pi__ax_samples_programs_read_outputs_by_position(void)
+{
+	cJSON *insp = cJSON_Parse(INSP_YOLOV5S);
+	struct job_spec *s = spec_for("axera-pi", "yolov5", 80, NULL, insp);
+	struct loader_out convs[3] = {
+		{"/model.24/m.0/Conv_output_0", 4, {1, 255, 80, 80}, 0, 0},
+		{"/model.24/m.1/Conv_output_0", 4, {1, 255, 40, 40}, 0, 0},
+		{"/model.24/m.2/Conv_output_0", 4, {1, 255, 20, 20}, 0, 0}};
+	if (s) {
+		WANT_LOADS(s, convs, 3);
+		struct loader_out rev[3] = {convs[2], convs[1], convs[0]};
+		WANT_REFUSED(s, rev, 3, KILN_EUNPROC, "outputs", "reads output 0 as stride 8");
+		WANT_REFUSED(s, convs, 2, KILN_EUNPROC, "outputs", "this bundle has 2");
+	}
+	spec_free(s);
+	cJSON *bare = cJSON_Parse(INSP_BARE_640);
+	s = spec_for("axera-pi", "yolov5", 3, NULL, bare);
+	cJSON_Delete(bare);
+	if (s)
+		WANT_REFUSED(s, convs, 3, KILN_EINVAL, "mud.labels", "3 anchors x (5 + classes)");
+	spec_free(s);
+	cJSON_Delete(insp);
+	insp = cJSON_Parse(INSP_YOLO11N);
+	s = spec_for("axera-pi", "yolo11", 80, NULL, insp);
+	if (s) {
+		struct loader_out o[9];
+		yolo11_six(o);
+		struct loader_out g[9];
+		for (int i = 0; i < 3; i++) {
+			g[i] = o[2 * i];
+			g[i + 3] = o[2 * i + 1];
+		}
+		WANT_REFUSED(s, g, 6, KILN_EUNPROC, "outputs", "reads 9 outputs");
+		for (int i = 0; i < 3; i++)
+			g[i + 6] = (struct loader_out){"argmax", 4, {1, 1, 80 >> i, 80 >> i}, 0, 0};
+		WANT_LOADS(s, g, 9);
+		g[7].d[1] = 80;
+		WANT_REFUSED(s, g, 9, KILN_EUNPROC, "outputs", "class index (1 ch)");
+	}
+	spec_free(s);
+	cJSON_Delete(insp);
+}
+
+/* voyager-sdk v1.2.5 ax_models/decoders/yolo.py _guess_yolo_model: YOLOv8
+ * is 6 outputs with channels[:3] == 64 and channels[3:] == num_classes,
+ * YOLOv5 3 outputs of 3 x (5 + num_classes); others "Unknown model type
+ * for <name>, using generic GST decoder".  The model's own outputs are
+ * what the SDK's zoo compiles, so they pass. */
+static void metis__decodeyolo_wants_box_convs_first(void)
+{
+	cJSON *insp = cJSON_Parse(INSP_YOLO11N);
+	struct job_spec *s = spec_for("metis", "yolo11", 80, NULL, insp);
+	if (s) {
+		struct loader_out o[6], g[6];
+		yolo11_six(o);
+		WANT_REFUSED(s, o, 6, KILN_EUNPROC, "outputs",
+			     "\"Unknown model type for y, using generic GST decoder\"");
+		for (int i = 0; i < 3; i++) {
+			g[i] = o[2 * i];
+			g[i + 3] = o[2 * i + 1];
+		}
+		WANT_LOADS(s, g, 6);
+		struct loader_out own = {"output0", 3, {1, 84, 8400}, 0, 1};
+		WANT_LOADS(s, &own, 1);
+	}
+	spec_free(s);
+	cJSON_Delete(insp);
+	insp = cJSON_Parse(INSP_YOLOV5S);
+	s = spec_for("metis", "yolov5", 80, NULL, insp);
+	if (s) {
+		struct loader_out convs[3] = {
+			{"/model.24/m.0/Conv_output_0", 4, {1, 255, 80, 80}, 0, 0},
+			{"/model.24/m.1/Conv_output_0", 4, {1, 255, 40, 40}, 0, 0},
+			{"/model.24/m.2/Conv_output_0", 4, {1, 255, 20, 20}, 0, 0}};
+		WANT_LOADS(s, convs, 3);
+		convs[1].d[1] = 24;
+		WANT_REFUSED(s, convs, 3, KILN_EUNPROC, "outputs", "channels [255,24,255]");
+	}
+	spec_free(s);
+	cJSON_Delete(insp);
+}
+
+/* Labels against the head's channels on every board, at submit: 3 labels
+ * for yolov5s's 80-class output0 [1,25200,85] (and 79 for YOLO11n's
+ * [1,84,8400]) are a 400 naming mud.labels whatever the board. */
+static void loader__labels_against_the_head_on_every_board(void)
+{
+	static const char *const boards[] = {"maixcam", "maixcam2", "recamera", "axera-pi",
+					     "metis"};
+	cJSON *v5 = cJSON_Parse(INSP_YOLOV5S), *y11 = cJSON_Parse(INSP_YOLO11N);
+	for (size_t b = 0; b < sizeof(boards) / sizeof(boards[0]); b++) {
+		for (int k = 0; k < 2; k++) {
+			struct job_spec *s = spec_for(boards[b], k ? "yolo11" : "yolov5", k ? 79 : 3,
+						      NULL, k ? y11 : v5);
+			if (s == NULL)
+				continue;
+			struct kiln_err err = {0};
+			CHECKF(loader_check_submit(s, k ? y11 : v5, &err) == KILN_EINVAL &&
+			       strcmp(err.field, "mud.labels") == 0 &&
+			       strstr(err.msg, "has 80 classes"),
+			       "%s %s: %s: %s", boards[b], k ? "yolo11" : "yolov5", err.field,
+			       err.msg);
+			spec_free(s);
+			s = spec_for(boards[b], k ? "yolo11" : "yolov5", 80, NULL, k ? y11 : v5);
+			if (s)
+				CHECKF(loader_check_submit(s, k ? y11 : v5, &err) == 0, "%s: %s: %s",
+				       boards[b], err.field, err.msg);
+			spec_free(s);
+		}
+	}
+	cJSON_Delete(v5);
+	cJSON_Delete(y11);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct kt_test tests[] = {
@@ -503,6 +764,15 @@ int main(int argc, char **argv)
 		 spec__pulsar2_calibration_method_kl_is_refused},
 		{"recamera__f16_is_named_bf16_and_checked_at_seed_002s_tolerance",
 		 recamera__f16_is_named_bf16_and_checked_at_seed_002s_tolerance},
+		{"recamera__yolo_heads_as_sscma_micro_takes_them",
+		 recamera__yolo_heads_as_sscma_micro_takes_them},
+		{"recamera__yolov5_pose_seg_and_classifier_in_factory_order",
+		 recamera__yolov5_pose_seg_and_classifier_in_factory_order},
+		{"axera_pi__ax_samples_programs_read_outputs_by_position",
+		 axera_pi__ax_samples_programs_read_outputs_by_position},
+		{"metis__decodeyolo_wants_box_convs_first", metis__decodeyolo_wants_box_convs_first},
+		{"loader__labels_against_the_head_on_every_board",
+		 loader__labels_against_the_head_on_every_board},
 	};
 	return kt_main("test_loader_check", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 }

@@ -55,5 +55,11 @@ export async function renderToolchains(el) {
 		}
 		return label;
 	});
-	fill(el, h('span', null, 'Toolchains:'), items);
+	// On a phone the strip is one line ("Toolchains: 3 of 4 ready") that
+	// opens on demand; wider screens show every toolchain at once.
+	const all = toolchainsOf(body);
+	const nReady = all.filter((tc) => readyOf(tc) === true).length;
+	const wide = !window.matchMedia || !window.matchMedia('(max-width: 640px)').matches;
+	fill(el, h('details', { class: 'tc-all', open: wide },
+		h('summary', null, `Toolchains: ${nReady} of ${all.length} ready`), items));
 }

@@ -2,7 +2,7 @@
  * blobrefs: the tables that name blobs (see blobrefs.h).  Adding a table
  * that stores blob hashes means adding its row here.
  */
-#include "server/blobrefs.h"
+#include "runtime/blobrefs.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -1,0 +1,312 @@
+/*
+ * datasets: the calibration-set store (see datasets.h).  Every statement on
+ * `datasets` and `dataset_images` made for the HTTP layer is here;
+ * DATASET_COLS is the one column list the record is built from.
+ */
+#include "conversion/datasets.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DATASET_COLS "id, name, sha256, size, set_sha256, images, report, created_at, " \
+	"state, progress, error"
+
+/* The images of a dataset in set order, as JSON; NULL on a database error. */
+static cJSON *dataset_images_json(sqlite3 *c, long long id)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(c, "SELECT sha256, entry, width, height FROM dataset_images"
+			       " WHERE dataset = ? ORDER BY position", -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_int64(st, 1, id);
+	cJSON *arr = cJSON_CreateArray();
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "sha256", (const char *)sqlite3_column_text(st, 0));
+		cJSON_AddStringToObject(o, "entry", (const char *)sqlite3_column_text(st, 1));
+		cJSON_AddNumberToObject(o, "width", sqlite3_column_int(st, 2));
+		cJSON_AddNumberToObject(o, "height", sqlite3_column_int(st, 3));
+		cJSON_AddItemToArray(arr, o);
+	}
+	sqlite3_finalize(st);
+	return arr;
+}
+
+/* A datasets row as its API record; with_images adds the image list. */
+static cJSON *dataset_json(sqlite3 *c, sqlite3_stmt *st, int with_images)
+{
+	cJSON *o = cJSON_CreateObject();
+	long long id = sqlite3_column_int64(st, 0);
+	cJSON_AddNumberToObject(o, "id", (double)id);
+	cJSON_AddStringToObject(o, "name", (const char *)sqlite3_column_text(st, 1));
+	const char *state = (const char *)sqlite3_column_text(st, 8);
+	cJSON_AddStringToObject(o, "state", state);
+	cJSON_AddNumberToObject(o, "progress", sqlite3_column_double(st, 9));
+	cJSON *error = sqlite3_column_type(st, 10) == SQLITE_NULL ? NULL :
+		       cJSON_Parse((const char *)sqlite3_column_text(st, 10));
+	cJSON_AddItemToObject(o, "error", error ? error : cJSON_CreateNull());
+	/* Hashes exist only once the set is ready; until then null. */
+	const char *sha = (const char *)sqlite3_column_text(st, 2);
+	const char *set = (const char *)sqlite3_column_text(st, 4);
+	if (sha && sha[0])
+		cJSON_AddStringToObject(o, "sha256", sha);
+	else
+		cJSON_AddNullToObject(o, "sha256");
+	cJSON_AddNumberToObject(o, "size", (double)sqlite3_column_int64(st, 3));
+	if (set && set[0])
+		cJSON_AddStringToObject(o, "set_sha256", set);
+	else
+		cJSON_AddNullToObject(o, "set_sha256");
+	cJSON_AddNumberToObject(o, "images", sqlite3_column_int(st, 5));
+	cJSON *report = cJSON_Parse((const char *)sqlite3_column_text(st, 6));
+	cJSON *before = report ? cJSON_DetachItemFromObject(report, "entries_before_error") : NULL;
+	if (before)
+		cJSON_AddItemToObject(o, "entries_before_error", before);
+	/* While ingesting the report is {}: empty lists, not missing keys. */
+	cJSON *rej = report ? cJSON_DetachItemFromObject(report, "rejected") : NULL;
+	cJSON *stats = report ? cJSON_DetachItemFromObject(report, "stats") : NULL;
+	cJSON_AddItemToObject(o, "rejected", rej ? rej : cJSON_CreateArray());
+	cJSON_AddItemToObject(o, "stats", stats ? stats : cJSON_CreateObject());
+	cJSON_Delete(report);
+	cJSON_AddStringToObject(o, "created", (const char *)sqlite3_column_text(st, 7));
+	if (with_images) {
+		cJSON *imgs = dataset_images_json(c, id);
+		cJSON_AddItemToObject(o, "image_list", imgs ? imgs : cJSON_CreateArray());
+	}
+	return o;
+}
+
+int datasets_create(struct db *db, const char *name, uint64_t size, long long *id,
+		    cJSON **json, struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	char now[32];
+	db_now(now, sizeof(now));
+	*json = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "INSERT INTO datasets(name, sha256, size, set_sha256,"
+					   " images, report, created_at, state, progress)"
+					   " VALUES (?, '', ?, '', 0, '{}', ?, 'ingesting', 0)",
+					   -1, &st, NULL) != SQLITE_OK)
+		return db_err(c, err, "cannot store the dataset");
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
+	sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+	int ok = sqlite3_step(st) == SQLITE_DONE;
+	sqlite3_finalize(st);
+	if (!ok)
+		return db_err(c, err, "cannot store the dataset");
+	*id = sqlite3_last_insert_rowid(c);
+	return datasets_get(db, *id, 0, json, err);
+}
+
+void datasets_progress(struct db *db, long long id, double done)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	if (c && sqlite3_prepare_v2(c, "UPDATE datasets SET progress = ? WHERE id = ?"
+				    " AND state = 'ingesting'", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_double(st, 1, done > 0.99 ? 0.99 : done); /* 1 = stored */
+		sqlite3_bind_int64(st, 2, id);
+		sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+}
+
+/* Makes row id ready with the ingest's result, its archive blob and its
+ * images, in one transaction. */
+int datasets_set_ready(struct db *db, long long id, const char *sha,
+		       const struct calib_result *res, const char *report, struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	if (c == NULL)
+		return db_err(c, err, "cannot store the dataset");
+	if (sqlite3_exec(c, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return db_err(c, err, "cannot store the dataset");
+	sqlite3_stmt *st = NULL;
+	int ok = sqlite3_prepare_v2(c, "UPDATE datasets SET sha256 = ?, set_sha256 = ?, images = ?,"
+				    " report = ?, state = 'ready', progress = 1, error = NULL"
+				    " WHERE id = ?", -1, &st, NULL) == SQLITE_OK;
+	if (ok) {
+		sqlite3_bind_text(st, 1, sha, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, res->set_sha256, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)res->n_images);
+		sqlite3_bind_text(st, 4, report, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 5, id);
+		ok = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(c) == 1;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (ok)
+		ok = sqlite3_prepare_v2(c, "INSERT INTO dataset_images(dataset, position, sha256, entry,"
+					" width, height) VALUES (?, ?, ?, ?, ?, ?)",
+					-1, &st, NULL) == SQLITE_OK;
+	for (size_t i = 0; ok && i < res->n_images; i++) {
+		const struct calib_image *im = &res->images[i];
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+		sqlite3_bind_text(st, 3, im->sha256, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 4, im->entry, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(st, 5, (int)im->width);
+		sqlite3_bind_int(st, 6, (int)im->height);
+		ok = sqlite3_step(st) == SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	if (ok && sqlite3_exec(c, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+	int rc = db_err(c, err, "cannot store the dataset");
+	sqlite3_exec(c, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+void datasets_set_error(struct db *db, long long id, const char *state, const char *text,
+			const char *report)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	if (c && text && sqlite3_prepare_v2(c, "UPDATE datasets SET state = ?, error = ?,"
+					    " report = coalesce(?, report) WHERE id = ?", -1, &st,
+					    NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, text, -1, SQLITE_TRANSIENT);
+		if (report)
+			sqlite3_bind_text(st, 3, report, -1, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_null(st, 3);
+		sqlite3_bind_int64(st, 4, id);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			fprintf(stderr, "level=error dataset=%lld msg=\"cannot record the ingest's "
+				"end: %s\"\n", id, sqlite3_errmsg(c));
+	}
+	sqlite3_finalize(st);
+}
+
+int datasets_recover(struct db *db, const char *error_json)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "UPDATE datasets SET state = 'failed', error = ?"
+					   " WHERE state = 'ingesting'", -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return 0;
+	}
+	sqlite3_bind_text(st, 1, error_json, -1, SQLITE_TRANSIENT);
+	sqlite3_step(st);
+	int n = sqlite3_changes(c);
+	sqlite3_finalize(st);
+	return n;
+}
+
+static cJSON *list_row(void *ctx, sqlite3_stmt *st)
+{
+	cJSON *d = dataset_json(ctx, st, 0);
+	cJSON_DeleteItemFromObject(d, "rejected"); /* lists stay small */
+	return d;
+}
+
+int datasets_list(struct db *db, long long after, int limit, cJSON **json, struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	*json = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " DATASET_COLS " FROM datasets WHERE id > ?"
+					   " ORDER BY id LIMIT ?", -1, &st, NULL) != SQLITE_OK)
+		return db_err(c, err, "cannot list datasets");
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int(st, 2, limit + 1);
+	*json = db_page(st, limit, list_row, c);
+	return 0;
+}
+
+int datasets_get(struct db *db, long long id, int with_images, cJSON **json,
+		 struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	*json = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " DATASET_COLS " FROM datasets WHERE id = ?",
+					   -1, &st, NULL) != SQLITE_OK)
+		return db_err(c, err, "cannot read dataset");
+	sqlite3_bind_int64(st, 1, id);
+	int rc = 0, s = sqlite3_step(st);
+	if (s == SQLITE_ROW)
+		*json = dataset_json(c, st, with_images);
+	else if (s == SQLITE_DONE)
+		rc = kiln_errf(err, KILN_ENOTFOUND, "id", "no dataset with id %lld", id);
+	else
+		rc = db_err(c, err, "cannot read dataset");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int datasets_ingesting(struct db *db, long long id)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	int ingesting = 0;
+	if (c && sqlite3_prepare_v2(c, "SELECT state = 'ingesting' FROM datasets WHERE id = ?", -1,
+				    &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, id);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			ingesting = sqlite3_column_int(st, 0) != 0;
+	}
+	sqlite3_finalize(st);
+	return ingesting;
+}
+
+/* 1 when a queued or running job uses the dataset, 0 when none, -1 on error. */
+static int in_use(sqlite3 *c, long long id)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(c, "SELECT count(*) FROM jobs WHERE dataset = CAST(? AS TEXT)"
+			       " AND state IN ('queued', 'running')", -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) > 0 : -1;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int datasets_delete(struct db *db, long long id, struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	if (datasets_ingesting(db, id))
+		return kiln_errf(err, KILN_ECONFLICT, "id", "dataset %lld is still being "
+				 "ingested; wait for GET /api/v1/datasets/%lld?wait=60", id, id);
+	int used = c ? in_use(c, id) : -1;
+	if (used > 0)
+		return kiln_errf(err, KILN_ECONFLICT, "id",
+				 "dataset %lld is used by a queued or running job; cancel "
+				 "the job or wait for it to finish", id);
+	if (used < 0)
+		return db_err(c, err, "cannot check the dataset's jobs");
+	sqlite3_stmt *st = NULL;
+	int ok = sqlite3_prepare_v2(c, "DELETE FROM datasets WHERE id = ?", -1, &st, NULL) == SQLITE_OK;
+	if (ok) {
+		sqlite3_bind_int64(st, 1, id);
+		ok = sqlite3_step(st) == SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	return ok ? 0 : db_err(c, err, "cannot delete dataset");
+}
+
+int datasets_image_at(struct db *db, long long id, long long position,
+		      char sha[BLOB_HEX_LEN + 1])
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	sha[0] = '\0';
+	if (c && sqlite3_prepare_v2(c, "SELECT sha256 FROM dataset_images WHERE dataset = ?"
+				    " AND position = ?", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, position);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			snprintf(sha, BLOB_HEX_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	return sha[0] ? 0 : KILN_ENOTFOUND;
+}

@@ -1,0 +1,342 @@
+/*
+ * devices: the device store (see devices.h).  DEVICE_COLS is the one column
+ * list the record is built from; the assignment and the last reports are
+ * read with it.
+ */
+#include "deploy/devices.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define DEVICE_COLS "id, name, target, transport, address, models_dir, token, ssh_public_key," \
+	" created_at, last_seen_at, installed_bundle, last_status, last_detail"
+
+static void add_text_or_null(cJSON *o, const char *key, sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		cJSON_AddNullToObject(o, key);
+	else
+		cJSON_AddStringToObject(o, key, (const char *)sqlite3_column_text(st, col));
+}
+
+static void add_int_or_null(cJSON *o, const char *key, sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		cJSON_AddNullToObject(o, key);
+	else
+		cJSON_AddNumberToObject(o, key, (double)sqlite3_column_int64(st, col));
+}
+
+long long devices_resolve(struct db *db, long long device, char sha[BLOB_HEX_LEN + 1],
+			  char *name, size_t name_cap)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c,
+		"SELECT b.id, b.sha256, b.name FROM assignments a JOIN devices d ON d.id = a.device"
+		" JOIN bundles b ON (a.bundle IS NOT NULL AND b.id = a.bundle) OR"
+		" (a.bundle IS NULL AND b.name = a.model_name AND b.target = d.target)"
+		" WHERE a.device = ? ORDER BY b.id DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(st, 1, device);
+	long long id = 0;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		id = sqlite3_column_int64(st, 0);
+		if (sha)
+			snprintf(sha, BLOB_HEX_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 1));
+		if (name)
+			snprintf(name, name_cap, "%s", (const char *)sqlite3_column_text(st, 2));
+	} else if (rc != SQLITE_DONE) {
+		id = -1;
+	}
+	sqlite3_finalize(st);
+	return id;
+}
+
+static cJSON *device_json(struct db *db, sqlite3 *c, sqlite3_stmt *st, int full)
+{
+	cJSON *o = cJSON_CreateObject();
+	long long id = sqlite3_column_int64(st, 0);
+	cJSON_AddNumberToObject(o, "id", (double)id);
+	cJSON_AddStringToObject(o, "name", (const char *)sqlite3_column_text(st, 1));
+	cJSON_AddStringToObject(o, "target", (const char *)sqlite3_column_text(st, 2));
+	cJSON_AddStringToObject(o, "transport", (const char *)sqlite3_column_text(st, 3));
+	add_text_or_null(o, "address", st, 4);
+	cJSON_AddStringToObject(o, "models_dir", (const char *)sqlite3_column_text(st, 5));
+	cJSON_AddNumberToObject(o, "token_id", (double)sqlite3_column_int64(st, 6));
+	add_text_or_null(o, "ssh_public_key", st, 7);
+	cJSON_AddStringToObject(o, "created", (const char *)sqlite3_column_text(st, 8));
+	add_text_or_null(o, "last_seen", st, 9);
+	add_int_or_null(o, "installed_bundle", st, 10);
+	add_text_or_null(o, "last_status", st, 11);
+	add_text_or_null(o, "last_detail", st, 12);
+	sqlite3_stmt *as = NULL;
+	cJSON *asg = NULL;
+	if (sqlite3_prepare_v2(c, "SELECT model_name, bundle, set_at FROM assignments"
+			       " WHERE device = ?", -1, &as, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(as, 1, id);
+		if (sqlite3_step(as) == SQLITE_ROW) {
+			asg = cJSON_CreateObject();
+			add_text_or_null(asg, "model_name", as, 0);
+			add_int_or_null(asg, "bundle", as, 1);
+			cJSON_AddStringToObject(asg, "set", (const char *)sqlite3_column_text(as, 2));
+			long long b = devices_resolve(db, id, NULL, NULL, 0);
+			if (b > 0)
+				cJSON_AddNumberToObject(asg, "resolved_bundle", (double)b);
+			else
+				cJSON_AddNullToObject(asg, "resolved_bundle");
+		}
+	}
+	sqlite3_finalize(as);
+	cJSON_AddItemToObject(o, "assignment", asg ? asg : cJSON_CreateNull());
+	if (!full)
+		return o;
+	cJSON *reps = cJSON_AddArrayToObject(o, "reports");
+	sqlite3_stmt *rs = NULL;
+	if (sqlite3_prepare_v2(c, "SELECT id, bundle, status, detail, created_at FROM"
+			       " device_reports WHERE device = ? ORDER BY id DESC LIMIT ?",
+			       -1, &rs, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(rs, 1, id);
+		sqlite3_bind_int(rs, 2, DEVICES_REPORTS_SHOWN);
+		while (sqlite3_step(rs) == SQLITE_ROW) {
+			cJSON *r = cJSON_CreateObject();
+			cJSON_AddNumberToObject(r, "id", (double)sqlite3_column_int64(rs, 0));
+			add_int_or_null(r, "bundle", rs, 1);
+			cJSON_AddStringToObject(r, "status", (const char *)sqlite3_column_text(rs, 2));
+			add_text_or_null(r, "detail", rs, 3);
+			cJSON_AddStringToObject(r, "created", (const char *)sqlite3_column_text(rs, 4));
+			cJSON_AddItemToArray(reps, r);
+		}
+	}
+	sqlite3_finalize(rs);
+	return o;
+}
+
+int devices_get(struct db *db, long long id, int full, cJSON **json, struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	*json = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " DEVICE_COLS " FROM devices WHERE id = ?",
+					   -1, &st, NULL) != SQLITE_OK)
+		return db_err(c, err, "cannot read device");
+	sqlite3_bind_int64(st, 1, id);
+	int rc = 0, s = sqlite3_step(st);
+	if (s == SQLITE_ROW)
+		*json = device_json(db, c, st, full);
+	else if (s == SQLITE_DONE)
+		rc = kiln_errf(err, KILN_ENOTFOUND, "id", "no device with id %lld", id);
+	else
+		rc = db_err(c, err, "cannot read device");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* One list row: the record without its details. */
+static cJSON *device_json_row(void *ctx, sqlite3_stmt *st)
+{
+	struct db *db = ctx;
+	return device_json(db, db_conn(db), st, 0);
+}
+
+int devices_list(struct db *db, long long after, int limit, cJSON **json, struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	*json = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " DEVICE_COLS " FROM devices WHERE id > ?"
+					   " ORDER BY id LIMIT ?", -1, &st, NULL) != SQLITE_OK)
+		return db_err(c, err, "cannot list devices");
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int(st, 2, limit + 1);
+	*json = db_page(st, limit, device_json_row, db);
+	return 0;
+}
+
+int devices_insert(struct db *db, const struct device_row *d, long long *id,
+		   struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	if (c == NULL)
+		return db_err(c, err, "cannot store device");
+	char now[32];
+	db_now(now, sizeof(now));
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_ERROR;
+	if (sqlite3_prepare_v2(c, "INSERT INTO devices(name, target, transport, address, models_dir,"
+			       " token, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", -1, &st,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, d->name, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, d->target, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 3, d->transport, -1, SQLITE_TRANSIENT);
+		if (d->address)
+			sqlite3_bind_text(st, 4, d->address, -1, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_null(st, 4);
+		sqlite3_bind_text(st, 5, d->models_dir, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 6, d->token_id);
+		sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		*id = sqlite3_last_insert_rowid(c);
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (sqlite3_extended_errcode(c) == SQLITE_CONSTRAINT_UNIQUE)
+		return kiln_errf(err, KILN_ECONFLICT, "name", "a device named '%s' exists; "
+				 "pick another name or DELETE it first", d->name);
+	return db_err(c, err, "cannot store device");
+}
+
+int devices_set_ssh_key(struct db *db, long long id, const char *pub, struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_ERROR;
+	if (c && sqlite3_prepare_v2(c, "UPDATE devices SET ssh_public_key = ? WHERE id = ?",
+				    -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, pub, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 2, id);
+		rc = sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : kiln_errf(err, KILN_EIO, "", "cannot store the public key");
+}
+
+void devices_remove(struct db *db, long long id)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	if (c && sqlite3_prepare_v2(c, "DELETE FROM devices WHERE id = ?", -1, &st,
+				    NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+}
+
+int devices_assign(struct db *db, long long id, const char *model_name, long long bundle,
+		   struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	char now[32];
+	db_now(now, sizeof(now));
+	if (c == NULL || sqlite3_prepare_v2(c, "INSERT INTO assignments(device, model_name, bundle,"
+					   " set_at) VALUES (?, ?, ?, ?) ON CONFLICT(device) DO"
+					   " UPDATE SET model_name = excluded.model_name,"
+					   " bundle = excluded.bundle, set_at = excluded.set_at",
+					   -1, &st, NULL) != SQLITE_OK)
+		return db_err(c, err, "cannot store assignment");
+	sqlite3_bind_int64(st, 1, id);
+	if (model_name)
+		sqlite3_bind_text(st, 2, model_name, -1, SQLITE_TRANSIENT);
+	if (bundle > 0)
+		sqlite3_bind_int64(st, 3, bundle);
+	sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : db_err(c, err, "cannot store assignment");
+}
+
+int devices_by_token(struct db *db, long long token_id, long long *id, struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	*id = 0;
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT id, last_seen_at IS NULL OR last_seen_at <"
+					   " strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?) FROM devices"
+					   " WHERE token = ?", -1, &st, NULL) != SQLITE_OK)
+		return db_err(c, err, "cannot read device");
+	char ago[32];
+	snprintf(ago, sizeof(ago), "-%d seconds", DEVICES_SEEN_REFRESH_S);
+	sqlite3_bind_text(st, 1, ago, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, token_id);
+	int stale = 0;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		stale = sqlite3_column_int(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (*id != 0 && stale)
+		devices_seen(db, *id);
+	return 0;
+}
+
+int devices_report(struct db *db, long long dev, long long bundle, const char *status,
+		   const char *detail, const char *now, struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	if (c == NULL)
+		return db_err(c, err, "cannot store the report");
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_exec(c, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc == SQLITE_OK &&
+	    sqlite3_prepare_v2(c, "INSERT INTO device_reports(device, bundle, status, detail,"
+			       " created_at) VALUES (?, ?, ?, ?, ?)", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, dev);
+		if (bundle)
+			sqlite3_bind_int64(st, 2, bundle);
+		sqlite3_bind_text(st, 3, status, -1, SQLITE_TRANSIENT);
+		if (detail)
+			sqlite3_bind_text(st, 4, detail, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	} else {
+		rc = SQLITE_ERROR;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc == SQLITE_OK &&
+	    sqlite3_prepare_v2(c, "UPDATE devices SET last_seen_at = ?2, last_status = ?3,"
+			       " last_detail = ?4, installed_bundle = CASE WHEN ?3 = 'installed'"
+			       " OR (?3 = 'current' AND ?5 IS NOT NULL) THEN ?5 ELSE"
+			       " installed_bundle END WHERE id = ?1", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, dev);
+		sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, status, -1, SQLITE_TRANSIENT);
+		if (detail)
+			sqlite3_bind_text(st, 4, detail, -1, SQLITE_TRANSIENT);
+		if (bundle)
+			sqlite3_bind_int64(st, 5, bundle);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	} else if (rc == SQLITE_OK) {
+		rc = SQLITE_ERROR;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	/* Keep the newest DEVICES_REPORTS_KEPT per device: a board reporting
+	 * from cron every minute must not grow the database without bound. */
+	if (rc == SQLITE_OK &&
+	    sqlite3_prepare_v2(c, "DELETE FROM device_reports WHERE device = ?1 AND id <="
+			       " (SELECT id FROM device_reports WHERE device = ?1 ORDER BY id DESC"
+			       " LIMIT 1 OFFSET ?2)", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, dev);
+		sqlite3_bind_int(st, 2, DEVICES_REPORTS_KEPT);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_OK) {
+		int e = db_err(c, err, "cannot store the report");
+		sqlite3_exec(c, "ROLLBACK", NULL, NULL, NULL);
+		return e;
+	}
+	sqlite3_exec(c, "COMMIT", NULL, NULL, NULL);
+	return 0;
+}
+
+void devices_seen(struct db *db, long long id)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	char now[32];
+	db_now(now, sizeof(now));
+	if (c && sqlite3_prepare_v2(c, "UPDATE devices SET last_seen_at = ? WHERE id = ?", -1, &st,
+				    NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, id);
+		sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+}

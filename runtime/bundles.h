@@ -1,0 +1,42 @@
+/*
+ * bundles: reading the bundle store in sqlite (tables `bundles` and
+ * `bundle_files`).  Rows are written once, by the job that made the bundle
+ * (server/jobsys.c's finisher); everything that reads them — the bundle
+ * routes, assignments, push deployments, /pull — comes here.  In runtime/
+ * because deploy/ reads bundles too and may use nothing above runtime.
+ *
+ * API (any thread)
+ *   bundles_get(db, id, full, &json, err)    the API record; full adds
+ *                                            "manifest" and "files"
+ *   bundles_list(db, target|NULL, name|NULL, after, limit, &json, err)
+ *                                            {"items": [...], "next"}
+ *   bundles_archive(db, id, field, sha, name|NULL, cap, target|NULL, err)
+ *                                            the archive's hash, name, target
+ *   bundles_file(db, id, name, sha, err)     one file's hash; KILN_ENOTFOUND
+ *                                            naming "id" or "name"
+ * Not found is KILN_ENOTFOUND "no bundle with id N" on `field` ("id" when
+ * the bundle is the route's own).
+ */
+#ifndef KILN_BUNDLES_H
+#define KILN_BUNDLES_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "runtime/blob.h"
+#include "runtime/db.h"
+#include "runtime/kiln_err.h"
+
+#define BUNDLES_TARGET_MAX 40
+
+int bundles_get(struct db *db, long long id, int full, cJSON **json, struct kiln_err *err);
+int bundles_list(struct db *db, const char *target, const char *name, long long after,
+		 int limit, cJSON **json, struct kiln_err *err);
+int bundles_archive(struct db *db, long long id, const char *field, char sha[BLOB_HEX_LEN + 1],
+		    char *name, size_t name_cap, char target[BUNDLES_TARGET_MAX],
+		    struct kiln_err *err);
+int bundles_file(struct db *db, long long id, const char *name, char sha[BLOB_HEX_LEN + 1],
+		 struct kiln_err *err);
+
+#endif

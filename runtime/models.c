@@ -1,0 +1,213 @@
+/*
+ * models: the model store (see models.h).  Every statement on `models` is
+ * in this file; MODEL_COLS is the one column list the record is built from.
+ */
+#include "runtime/models.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define MODEL_COLS "id, name, sha256, size, created_at, inspection, parent, derivation"
+
+/* A model row as its API record.  full = with the inspection. */
+static cJSON *model_json(sqlite3_stmt *st, int full)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "id", (double)sqlite3_column_int64(st, 0));
+	cJSON_AddStringToObject(o, "name", (const char *)sqlite3_column_text(st, 1));
+	cJSON_AddStringToObject(o, "sha256", (const char *)sqlite3_column_text(st, 2));
+	cJSON_AddNumberToObject(o, "size", (double)sqlite3_column_int64(st, 3));
+	cJSON_AddStringToObject(o, "created", (const char *)sqlite3_column_text(st, 4));
+	if (sqlite3_column_type(st, 6) == SQLITE_NULL)
+		cJSON_AddNullToObject(o, "parent");
+	else
+		cJSON_AddNumberToObject(o, "parent", (double)sqlite3_column_int64(st, 6));
+	cJSON *deriv = sqlite3_column_type(st, 7) == SQLITE_NULL ? NULL :
+		       cJSON_Parse((const char *)sqlite3_column_text(st, 7));
+	cJSON_AddItemToObject(o, "derivation", deriv ? deriv : cJSON_CreateNull());
+	cJSON *insp = cJSON_Parse((const char *)sqlite3_column_text(st, 5));
+	if (insp == NULL)
+		return o;
+	/* The suggestions are what a user looks for first: lift them to the
+	 * record's top level. */
+	cJSON *sugg = cJSON_DetachItemFromObject(insp, "suggested_outputs");
+	cJSON *mtype = cJSON_DetachItemFromObject(insp, "suggested_model_type");
+	cJSON_AddItemToObject(o, "suggested_outputs", sugg ? sugg : cJSON_CreateArray());
+	cJSON_AddItemToObject(o, "suggested_model_type", mtype ? mtype : cJSON_CreateNull());
+	if (full) {
+		cJSON_AddItemToObject(o, "inspection", insp);
+	} else {
+		cJSON *summary = cJSON_CreateObject();
+		static const char *keep[] = {"ir_version", "node_count", "inputs", "outputs"};
+		for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+			cJSON *v = cJSON_DetachItemFromObject(insp, keep[i]);
+			if (v)
+				cJSON_AddItemToObject(summary, keep[i], v);
+		}
+		cJSON_AddItemToObject(o, "summary", summary);
+		cJSON_Delete(insp);
+	}
+	return o;
+}
+
+/* The one SELECT of a model by id: fills *json (when json) and sha and
+ * *insp (when asked). */
+static int select_one(struct db *db, long long id, int full, const char *field, cJSON **json,
+		      char *sha, cJSON **insp, struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " MODEL_COLS " FROM models WHERE id = ?",
+					   -1, &st, NULL) != SQLITE_OK)
+		return db_err(c, err, "cannot read the model");
+	sqlite3_bind_int64(st, 1, id);
+	int rc = 0, s = sqlite3_step(st);
+	if (s == SQLITE_ROW) {
+		if (sha)
+			snprintf(sha, BLOB_HEX_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 2));
+		if (insp && (*insp = cJSON_Parse((const char *)sqlite3_column_text(st, 5))) == NULL)
+			rc = kiln_errf(err, KILN_EINTERNAL, field,
+				       "model %lld's stored inspection does not parse", id);
+		if (json)
+			*json = model_json(st, full);
+	} else if (s == SQLITE_DONE) {
+		rc = kiln_errf(err, KILN_ENOTFOUND, field, "no model with id %lld", id);
+	} else {
+		rc = db_err(c, err, "cannot read the model");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int models_get(struct db *db, long long id, int full, const char *field, cJSON **json,
+	       char sha[BLOB_HEX_LEN + 1], struct kiln_err *err)
+{
+	*json = NULL;
+	return select_one(db, id, full, field, json, sha, NULL, err);
+}
+
+int models_source(struct db *db, long long id, const char *field, char sha[BLOB_HEX_LEN + 1],
+		  cJSON **insp, struct kiln_err *err)
+{
+	if (insp)
+		*insp = NULL;
+	return select_one(db, id, 0, field, NULL, sha, insp, err);
+}
+
+int models_insert(struct db *db, const struct model_row *m, cJSON **json, int *inserted,
+		  struct kiln_err *err)
+{
+	*json = NULL;
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	char now[32];
+	db_now(now, sizeof(now));
+	if (c == NULL || sqlite3_prepare_v2(c,
+		"INSERT INTO models(name, sha256, size, created_at, inspection, parent, derivation)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name, sha256) DO NOTHING",
+		-1, &st, NULL) != SQLITE_OK)
+		return db_err(c, err, "cannot store model");
+	sqlite3_bind_text(st, 1, m->name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, m->sha, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)m->size);
+	sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 5, m->inspection, -1, SQLITE_TRANSIENT);
+	if (m->parent > 0)
+		sqlite3_bind_int64(st, 6, m->parent);
+	else
+		sqlite3_bind_null(st, 6);
+	if (m->derivation)
+		sqlite3_bind_text(st, 7, m->derivation, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, 7);
+	int rc = sqlite3_step(st);
+	*inserted = sqlite3_changes(c) > 0;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_err(c, err, "cannot store model");
+	if (sqlite3_prepare_v2(c, "SELECT " MODEL_COLS " FROM models WHERE name = ? AND sha256 = ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_err(c, err, "cannot read model");
+	sqlite3_bind_text(st, 1, m->name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, m->sha, -1, SQLITE_TRANSIENT);
+	rc = 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*json = model_json(st, 1);
+	else
+		rc = db_err(c, err, "cannot read model");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static cJSON *list_row(void *ctx, sqlite3_stmt *st)
+{
+	(void)ctx;
+	return model_json(st, 0);
+}
+
+int models_list(struct db *db, const char *q, long long after, int limit, cJSON **json,
+		struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	*json = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " MODEL_COLS " FROM models WHERE id > ?"
+					   " AND (?2 IS NULL OR instr(name, ?2) > 0)"
+					   " ORDER BY id LIMIT ?3", -1, &st, NULL) != SQLITE_OK)
+		return db_err(c, err, "cannot list models");
+	sqlite3_bind_int64(st, 1, after);
+	if (q)
+		sqlite3_bind_text(st, 2, q, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 3, limit + 1);
+	*json = db_page(st, limit, list_row, NULL);
+	return 0;
+}
+
+/* 1 when a queued or running job uses the model, 0 when none, -1 on error. */
+static int in_use(sqlite3 *c, long long id)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(c, "SELECT count(*) FROM jobs WHERE model = CAST(? AS TEXT)"
+			       " AND state IN ('queued', 'running')", -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return 0; /* no jobs table yet: nothing can use it */
+	}
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) > 0 : -1;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int models_delete(struct db *db, long long id, struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	int used = c ? in_use(c, id) : -1;
+	if (used > 0)
+		return kiln_errf(err, KILN_ECONFLICT, "id",
+				 "model %lld is used by a queued or running job; cancel "
+				 "the job or wait for it to finish", id);
+	if (used < 0)
+		return db_err(c, err, "cannot check the model's jobs");
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(c, "DELETE FROM models WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
+		return db_err(c, err, "cannot delete model");
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : db_err(c, err, "cannot delete model");
+}
+
+int models_count_sha(struct db *db, const char *sha)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	int n = -1;
+	if (c && sqlite3_prepare_v2(c, "SELECT count(*) FROM models WHERE sha256 = ?", -1, &st,
+				    NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, sha, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			n = sqlite3_column_int(st, 0);
+	}
+	sqlite3_finalize(st);
+	return n;
+}

@@ -1,0 +1,57 @@
+/*
+ * models: the model store in sqlite (table `models`, schema/001_init.sql and
+ * later).  The one place that reads or writes model rows: the HTTP layer's
+ * routes_models.c and the job system's spec checks both come here, so the
+ * record's shape and the "no model with id N" wording exist once.  Knows
+ * nothing of HTTP or ONNX: the inspection is stored and returned as JSON
+ * text the caller made.
+ *
+ * API (any thread; db_conn() gives each its connection)
+ *   models_get(db, id, full, field, &json, sha|NULL, err)
+ *                     the API record (full: with "inspection", else its
+ *                     "summary"); KILN_ENOTFOUND naming `field` when absent
+ *   models_source(db, id, field, sha, &insp|NULL, err)
+ *                     what a job needs: the bytes' hash and the parsed
+ *                     inspection (new cJSON, caller deletes)
+ *   models_insert(db, &row, &json, &inserted, err)
+ *                     a new row, or the existing one with the same name and
+ *                     bytes (inserted = 0); json is its full record
+ *   models_list(db, q|NULL, after, limit, &json, err)
+ *                     {"items": [...summaries], "next": id|null}, oldest
+ *                     first; q keeps names that contain it
+ *   models_delete(db, id, err)
+ *                     KILN_ECONFLICT while a queued or running job uses it
+ *   models_count_sha(db, sha)   rows naming those bytes (-1 on error)
+ */
+#ifndef KILN_MODELS_H
+#define KILN_MODELS_H
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "runtime/blob.h"
+#include "runtime/db.h"
+#include "runtime/kiln_err.h"
+
+struct model_row {
+	const char *name;
+	const char *sha;
+	uint64_t size;
+	const char *inspection;      /* JSON text */
+	long long parent;            /* 0: none */
+	const char *derivation;      /* JSON text or NULL */
+};
+
+int models_get(struct db *db, long long id, int full, const char *field, cJSON **json,
+	       char sha[BLOB_HEX_LEN + 1], struct kiln_err *err);
+int models_source(struct db *db, long long id, const char *field, char sha[BLOB_HEX_LEN + 1],
+		  cJSON **insp, struct kiln_err *err);
+int models_insert(struct db *db, const struct model_row *row, cJSON **json, int *inserted,
+		  struct kiln_err *err);
+int models_list(struct db *db, const char *q, long long after, int limit, cJSON **json,
+		struct kiln_err *err);
+int models_delete(struct db *db, long long id, struct kiln_err *err);
+int models_count_sha(struct db *db, const char *sha);
+
+#endif
