@@ -151,7 +151,11 @@ check: test-deps
 	@BUILD=build-asan UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		ASAN_OPTIONS=detect_leaks=1 bash tests/run.sh
 
-bench: test-deps $(BUILD)/kilnd
+# The benches drive kilnd and the tools (bundle_add, calib, bench_jobs,
+# onnx_inspect_cli); a second make builds them after test-deps installed
+# what they need, so a clean clone runs `make bench` as it is.
+bench: test-deps
+	@$(MAKE) --no-print-directory $(BUILD)/kilnd $(TOOL_BIN)
 	@BUILD=$(BUILD) bash tests/bench/run.sh
 
 fuzz: test-deps $(BUILD)/gen/onnx.pb-c.c $(BUILD)/kilnd $(BUILD)/tools/onnx_inspect_cli

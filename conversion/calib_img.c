@@ -11,7 +11,9 @@
 
 #include <math.h>
 #include <png.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,12 @@
  * 255 * 2^14 * (sum of weights == 1) inside int32 with room for rounding. */
 #define W_BITS 14
 #define W_ONE (1 << W_BITS)
+
+/* An image whose whole decode is above this many bytes takes big_lock
+ * (see render): two ingest threads each holding a 150 MB 50-megapixel
+ * decode were most of kilnd's 352 MB peak. */
+#define BIG_DECODE ((uint64_t)32 << 20)
+static pthread_mutex_t big_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct calib_img_dec {
 	tjhandle tjd;
@@ -378,75 +386,6 @@ static void png_on_warning(png_structp png, png_const_charp msg)
 	(void)msg;
 }
 
-/* Full-size decode to 8-bit RGB into d->dec: palettes expanded, 16-bit
- * scaled, grey replicated, alpha dropped (as PIL's convert("RGB") does). */
-static int decode_png(struct calib_img_dec *d, const unsigned char *p, size_t len,
-		      const struct calib_img_info *info, struct kiln_err *err)
-{
-	struct png_src src = { p, len, 0, "" };
-	png_bytep *volatile rows = NULL;
-	png_infop pi = NULL;
-	png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_on_error,
-						 png_on_warning);
-	if (png == NULL)
-		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
-	pi = png_create_info_struct(png);
-	if (pi == NULL) {
-		png_destroy_read_struct(&png, NULL, NULL);
-		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
-	}
-	if (setjmp(png_jmpbuf(png))) {
-		free(rows);
-		png_destroy_read_struct(&png, &pi, NULL);
-		return kiln_errf(err, KILN_EUNPROC, "", "corrupt or truncated PNG: %s", src.msg);
-	}
-	png_set_read_fn(png, &src, png_read_mem);
-	/* A bad CRC anywhere means the bytes are not what was written. */
-	png_set_crc_action(png, PNG_CRC_DEFAULT, PNG_CRC_ERROR_QUIT);
-	png_set_user_limits(png, info->width, info->height);
-	png_set_chunk_malloc_max(png, 16u << 20);
-	png_read_info(png, pi);
-	if (png_get_image_width(png, pi) != info->width ||
-	    png_get_image_height(png, pi) != info->height)
-		png_error(png, "IHDR differs from the probed header");
-	png_set_expand(png);
-	png_set_scale_16(png);
-	png_set_gray_to_rgb(png);
-	png_set_strip_alpha(png);
-	png_set_interlace_handling(png);
-	png_read_update_info(png, pi);
-	size_t stride = (size_t)info->width * 3;
-	if (png_get_rowbytes(png, pi) != stride)
-		png_error(png, "unexpected row size after conversion");
-	if (grow((void **)&d->dec, &d->dec_cap, stride * info->height, NULL) != 0)
-		png_error(png, "out of memory for the image");
-	rows = malloc(sizeof(*rows) * info->height);
-	if (rows == NULL)
-		png_error(png, "out of memory for row pointers");
-	for (unsigned y = 0; y < info->height; y++)
-		rows[y] = d->dec + y * stride;
-	png_read_image(png, rows);
-	png_read_end(png, NULL);
-	free(rows);
-	png_destroy_read_struct(&png, &pi, NULL);
-	return 0;
-}
-
-/* Decodes into d->dec at a size covering tw x th (stored orientation). */
-static int decode_any(struct calib_img_dec *d, const void *data, size_t len,
-		      const struct calib_img_info *info, unsigned tw, unsigned th,
-		      unsigned *ow, unsigned *oh, struct kiln_err *err)
-{
-	if (info->format == CALIB_IMG_JPEG)
-		return decode_jpeg(d, data, len, info, tw, th, ow, oh, err);
-	if (info->format == CALIB_IMG_PNG) {
-		*ow = info->width;
-		*oh = info->height;
-		return decode_png(d, data, len, info, err);
-	}
-	return kiln_errf(err, KILN_EINTERNAL, "", "decode called without a probed format");
-}
-
 /* --- resizing ------------------------------------------------------------------ */
 
 struct taps {
@@ -526,57 +465,59 @@ static int taps_make(unsigned in, unsigned out, struct taps *t, struct kiln_err 
  * input rows are interleaved into 16-bit pairs and _mm_madd_epi16 multiplies
  * and adds both at once; 16 bytes per step.  The scalar loop does the row's
  * tail and other CPUs, with the same arithmetic, so results are identical. */
+static void vrow(const unsigned char *base, size_t sstride, unsigned rowbytes,
+		 unsigned char *o, const int16_t *w, int n, int32_t *acc)
+{
+	unsigned i = 0;
+#ifdef __SSE2__
+	const __m128i zero = _mm_setzero_si128();
+	const __m128i half = _mm_set1_epi32(W_ONE / 2);
+	for (; i + 16 <= rowbytes; i += 16) {
+		__m128i a0 = half, a1 = half, a2 = half, a3 = half;
+		for (int k = 0; k < n; k += 2) {
+			const unsigned char *r0 = base + (size_t)k * sstride + i;
+			__m128i p = _mm_loadu_si128((const __m128i *)r0);
+			__m128i q = k + 1 < n ? _mm_loadu_si128((const __m128i *)(r0 + sstride)) : zero;
+			__m128i wp = _mm_set1_epi32((int32_t)((uint32_t)(uint16_t)w[k] |
+							      (uint32_t)(uint16_t)w[k + 1] << 16));
+			__m128i plo = _mm_unpacklo_epi8(p, zero), phi = _mm_unpackhi_epi8(p, zero);
+			__m128i qlo = _mm_unpacklo_epi8(q, zero), qhi = _mm_unpackhi_epi8(q, zero);
+			a0 = _mm_add_epi32(a0, _mm_madd_epi16(_mm_unpacklo_epi16(plo, qlo), wp));
+			a1 = _mm_add_epi32(a1, _mm_madd_epi16(_mm_unpackhi_epi16(plo, qlo), wp));
+			a2 = _mm_add_epi32(a2, _mm_madd_epi16(_mm_unpacklo_epi16(phi, qhi), wp));
+			a3 = _mm_add_epi32(a3, _mm_madd_epi16(_mm_unpackhi_epi16(phi, qhi), wp));
+		}
+		a0 = _mm_srai_epi32(a0, W_BITS);
+		a1 = _mm_srai_epi32(a1, W_BITS);
+		a2 = _mm_srai_epi32(a2, W_BITS);
+		a3 = _mm_srai_epi32(a3, W_BITS);
+		__m128i lo = _mm_packs_epi32(a0, a1), hi = _mm_packs_epi32(a2, a3);
+		_mm_storeu_si128((__m128i *)(o + i), _mm_packus_epi16(lo, hi));
+	}
+#endif
+	if (i >= rowbytes)
+		return;
+	for (unsigned j = i; j < rowbytes; j++)
+		acc[j] = W_ONE / 2;
+	for (int k = 0; k < n; k++) {
+		const unsigned char *r = base + (size_t)k * sstride;
+		int32_t wk = w[k];
+		for (unsigned j = i; j < rowbytes; j++)
+			acc[j] += r[j] * wk;
+	}
+	for (unsigned j = i; j < rowbytes; j++) {
+		int32_t v = acc[j] >> W_BITS;
+		o[j] = (unsigned char)(v > 255 ? 255 : v < 0 ? 0 : v);
+	}
+}
+
 static void pass_v(const unsigned char *src, size_t sstride, unsigned rowbytes,
 		   unsigned char *dst, size_t dstride, unsigned dh, const struct taps *t,
 		   int32_t *acc)
 {
-	for (unsigned y = 0; y < dh; y++) {
-		const int16_t *w = t->w + (size_t)y * t->maxn;
-		const unsigned char *base = src + (size_t)t->start[y] * sstride;
-		int n = t->count[y];
-		unsigned char *o = dst + (size_t)y * dstride;
-		unsigned i = 0;
-#ifdef __SSE2__
-		const __m128i zero = _mm_setzero_si128();
-		const __m128i half = _mm_set1_epi32(W_ONE / 2);
-		for (; i + 16 <= rowbytes; i += 16) {
-			__m128i a0 = half, a1 = half, a2 = half, a3 = half;
-			for (int k = 0; k < n; k += 2) {
-				const unsigned char *r0 = base + (size_t)k * sstride + i;
-				__m128i p = _mm_loadu_si128((const __m128i *)r0);
-				__m128i q = k + 1 < n ? _mm_loadu_si128((const __m128i *)(r0 + sstride)) : zero;
-				__m128i wp = _mm_set1_epi32((int32_t)((uint32_t)(uint16_t)w[k] |
-								      (uint32_t)(uint16_t)w[k + 1] << 16));
-				__m128i plo = _mm_unpacklo_epi8(p, zero), phi = _mm_unpackhi_epi8(p, zero);
-				__m128i qlo = _mm_unpacklo_epi8(q, zero), qhi = _mm_unpackhi_epi8(q, zero);
-				a0 = _mm_add_epi32(a0, _mm_madd_epi16(_mm_unpacklo_epi16(plo, qlo), wp));
-				a1 = _mm_add_epi32(a1, _mm_madd_epi16(_mm_unpackhi_epi16(plo, qlo), wp));
-				a2 = _mm_add_epi32(a2, _mm_madd_epi16(_mm_unpacklo_epi16(phi, qhi), wp));
-				a3 = _mm_add_epi32(a3, _mm_madd_epi16(_mm_unpackhi_epi16(phi, qhi), wp));
-			}
-			a0 = _mm_srai_epi32(a0, W_BITS);
-			a1 = _mm_srai_epi32(a1, W_BITS);
-			a2 = _mm_srai_epi32(a2, W_BITS);
-			a3 = _mm_srai_epi32(a3, W_BITS);
-			__m128i lo = _mm_packs_epi32(a0, a1), hi = _mm_packs_epi32(a2, a3);
-			_mm_storeu_si128((__m128i *)(o + i), _mm_packus_epi16(lo, hi));
-		}
-#endif
-		if (i >= rowbytes)
-			continue;
-		for (unsigned j = i; j < rowbytes; j++)
-			acc[j] = W_ONE / 2;
-		for (int k = 0; k < n; k++) {
-			const unsigned char *r = base + (size_t)k * sstride;
-			int32_t wk = w[k];
-			for (unsigned j = i; j < rowbytes; j++)
-				acc[j] += r[j] * wk;
-		}
-		for (unsigned j = i; j < rowbytes; j++) {
-			int32_t v = acc[j] >> W_BITS;
-			o[j] = (unsigned char)(v > 255 ? 255 : v < 0 ? 0 : v);
-		}
-	}
+	for (unsigned y = 0; y < dh; y++)
+		vrow(src + (size_t)t->start[y] * sstride, sstride, rowbytes,
+		     dst + (size_t)y * dstride, t->w + (size_t)y * t->maxn, t->count[y], acc);
 }
 
 /* Horizontal pass over packed RGB.  With SSE2, one 8-byte load holds pixels
@@ -672,6 +613,201 @@ out:
 	return rc;
 }
 
+/* --- PNG, row by row -------------------------------------------------------------
+ *
+ * A 50-megapixel PNG decoded whole is 150 MB of RGB per ingest thread.  A
+ * non-interlaced PNG arrives top to bottom, and the vertical pass needs
+ * only the input rows under one output row's taps (start[y] never
+ * decreases), so rows are read into a window of at most maxn rows, each
+ * output row is computed as soon as its rows are in, then its horizontal
+ * pass: the same arithmetic in the same order as calib_img_resize, so the
+ * pixels are identical.  Interlaced PNGs (Adam7 fills every row again in
+ * each pass) are still decoded whole, one big one at a time (big_lock).
+ */
+
+/* libpng set up for 8-bit RGB rows as decode_png does; NULL when out of
+ * memory.  The caller calls setjmp(png_jmpbuf(*png)) right after. */
+static png_structp png_open(struct png_src *src, png_infop *pi)
+{
+	png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, src, png_on_error,
+						 png_on_warning);
+	if (png == NULL)
+		return NULL;
+	*pi = png_create_info_struct(png);
+	if (*pi == NULL) {
+		png_destroy_read_struct(&png, NULL, NULL);
+		return NULL;
+	}
+	return png;
+}
+
+/* After setjmp: reads the header and sets the conversions to 8-bit RGB
+ * (palettes expanded, 16-bit scaled, grey replicated, alpha dropped, as
+ * PIL's convert("RGB") does).  Errors longjmp. */
+static void png_start(png_structp png, png_infop pi, struct png_src *src,
+		      const struct calib_img_info *info)
+{
+	png_set_read_fn(png, src, png_read_mem);
+	/* A bad CRC anywhere means the bytes are not what was written. */
+	png_set_crc_action(png, PNG_CRC_DEFAULT, PNG_CRC_ERROR_QUIT);
+	png_set_user_limits(png, info->width, info->height);
+	png_set_chunk_malloc_max(png, 16u << 20);
+	png_read_info(png, pi);
+	if (png_get_image_width(png, pi) != info->width ||
+	    png_get_image_height(png, pi) != info->height)
+		png_error(png, "IHDR differs from the probed header");
+	png_set_expand(png);
+	png_set_scale_16(png);
+	png_set_gray_to_rgb(png);
+	png_set_strip_alpha(png);
+	png_set_interlace_handling(png);
+	png_read_update_info(png, pi);
+	if (png_get_rowbytes(png, pi) != (size_t)info->width * 3)
+		png_error(png, "unexpected row size after conversion");
+}
+
+/* Full-size decode to 8-bit RGB into d->dec (interlaced PNGs). */
+static int decode_png(struct calib_img_dec *d, const unsigned char *p, size_t len,
+		      const struct calib_img_info *info, struct kiln_err *err)
+{
+	struct png_src src = { p, len, 0, "" };
+	png_bytep *volatile rows = NULL;
+	png_infop pi = NULL;
+	png_structp png = png_open(&src, &pi);
+	if (png == NULL)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	if (setjmp(png_jmpbuf(png))) {
+		free(rows);
+		png_destroy_read_struct(&png, &pi, NULL);
+		return kiln_errf(err, KILN_EUNPROC, "", "corrupt or truncated PNG: %s", src.msg);
+	}
+	png_start(png, pi, &src, info);
+	size_t stride = (size_t)info->width * 3;
+	if (grow((void **)&d->dec, &d->dec_cap, stride * info->height, NULL) != 0)
+		png_error(png, "out of memory for the image");
+	rows = malloc(sizeof(*rows) * info->height);
+	if (rows == NULL)
+		png_error(png, "out of memory for row pointers");
+	for (unsigned y = 0; y < info->height; y++)
+		rows[y] = d->dec + y * stride;
+	png_read_image(png, rows);
+	png_read_end(png, NULL);
+	free(rows);
+	png_destroy_read_struct(&png, &pi, NULL);
+	return 0;
+}
+
+/* Decodes into d->dec at a size covering tw x th (stored orientation). */
+static int decode_any(struct calib_img_dec *d, const void *data, size_t len,
+		      const struct calib_img_info *info, unsigned tw, unsigned th,
+		      unsigned *ow, unsigned *oh, struct kiln_err *err)
+{
+	if (info->format == CALIB_IMG_JPEG)
+		return decode_jpeg(d, data, len, info, tw, th, ow, oh, err);
+	if (info->format == CALIB_IMG_PNG) {
+		*ow = info->width;
+		*oh = info->height;
+		return decode_png(d, data, len, info, err);
+	}
+	return kiln_errf(err, KILN_EINTERNAL, "", "decode called without a probed format");
+}
+
+/* The rows of a non-interlaced PNG through the window into dst (see
+ * png_stream, which made the taps and buffers). */
+static int png_rows(struct calib_img_dec *d, const unsigned char *p, size_t len,
+		    const struct calib_img_info *info, unsigned tw, unsigned th,
+		    unsigned char *dst, size_t dstride, const struct taps *tv,
+		    const struct taps *thz, struct kiln_err *err)
+{
+	unsigned sw = info->width, sh = info->height;
+	size_t stride = (size_t)sw * 3;
+	struct png_src src = { p, len, 0, "" };
+	png_infop pi = NULL;
+	png_structp png = png_open(&src, &pi);
+	if (png == NULL)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	if (setjmp(png_jmpbuf(png))) {
+		png_destroy_read_struct(&png, &pi, NULL);
+		return kiln_errf(err, KILN_EUNPROC, "", "corrupt or truncated PNG: %s", src.msg);
+	}
+	png_start(png, pi, &src, info);
+	unsigned char *win = d->dec, *row = d->tmp;
+	unsigned next = 0;                /* next input row libpng gives */
+	if (sh == th) {
+		for (; next < sh; next++) {
+			unsigned char *o = dst + (size_t)next * dstride;
+			png_read_row(png, sw == tw ? o : row, NULL);
+			if (sw != tw)
+				pass_h(row, stride, sw, 1, o, dstride, tw, thz);
+		}
+	} else {
+		unsigned wlo = 0, wn = 0;     /* the window holds rows wlo .. wlo+wn-1 */
+		for (unsigned y = 0; y < th; y++) {
+			unsigned s0 = (unsigned)tv->start[y], n = (unsigned)tv->count[y];
+			if (s0 > wlo) {
+				unsigned drop = s0 - wlo < wn ? s0 - wlo : wn;
+				memmove(win, win + drop * stride, (wn - drop) * stride);
+				wn -= drop;
+				wlo = wn ? wlo + drop : next;
+			}
+			for (; next < s0 + n; next++) {
+				if (next < s0) {      /* the window is empty here */
+					png_read_row(png, row, NULL);
+					wlo = next + 1;
+					continue;
+				}
+				png_read_row(png, win + (size_t)wn * stride, NULL);
+				if (wn++ == 0)
+					wlo = next;
+			}
+			unsigned char *o = dst + (size_t)y * dstride;
+			vrow(win + (size_t)(s0 - wlo) * stride, stride, (unsigned)stride,
+			     sw == tw ? o : row, tv->w + (size_t)y * tv->maxn, (int)n, d->acc);
+			if (sw != tw)
+				pass_h(row, stride, sw, 1, o, dstride, tw, thz);
+		}
+	}
+	/* The rest is read too: a truncated or corrupt file is refused
+	 * whatever part of it the output needed. */
+	for (; next < sh; next++)
+		png_read_row(png, row, NULL);
+	png_read_end(png, NULL);
+	png_destroy_read_struct(&png, &pi, NULL);
+	return 0;
+}
+
+/* Decodes a non-interlaced PNG and resizes it to tw x th into dst (stride
+ * dstride) without holding more than a window of input rows. */
+static int png_stream(struct calib_img_dec *d, const unsigned char *p, size_t len,
+		      const struct calib_img_info *info, unsigned tw, unsigned th,
+		      unsigned char *dst, size_t dstride, struct kiln_err *err)
+{
+	unsigned sw = info->width, sh = info->height;
+	size_t stride = (size_t)sw * 3;
+	struct taps tv = { 0 }, thz = { 0 };
+	int rc = 0;
+	if (sh != th)
+		rc = taps_make(sh, th, &tv, err);
+	if (rc == 0 && sw != tw)
+		rc = taps_make(sw, tw, &thz, err);
+	/* window: maxn rows (d->dec); one row for the vertical result or a
+	 * skipped input row (d->tmp); accumulators (d->acc) */
+	size_t wrows = sh != th ? (size_t)tv.maxn : 1;
+	if (rc == 0)
+		rc = grow((void **)&d->dec, &d->dec_cap, wrows * stride, err);
+	if (rc == 0)
+		rc = grow((void **)&d->tmp, &d->tmp_cap, stride, err);
+	if (rc == 0)
+		rc = grow((void **)&d->acc, &d->acc_cap, sizeof(int32_t) * stride, err);
+	if (rc == 0)
+		rc = png_rows(d, p, len, info, tw, th, dst, dstride, &tv, &thz, err);
+	if (tv.start)
+		taps_free(&tv);
+	if (thz.start)
+		taps_free(&thz);
+	return rc;
+}
+
 /* --- orientation and the public pipelines ------------------------------------ */
 
 /* Copies src (w x h, stored orientation) to dst applying EXIF orientation o.
@@ -726,6 +862,19 @@ static void fit_size(unsigned w, unsigned h, unsigned bw, unsigned bh, int enlar
 		*fh = 1;
 }
 
+/* Resizes d->dec (sw x sh) to tw x th and applies orientation o into dst. */
+static int render_oriented(struct calib_img_dec *d, unsigned sw, unsigned sh, unsigned tw,
+			   unsigned th, unsigned o, unsigned char *dst, size_t dstride,
+			   struct kiln_err *err)
+{
+	int rc = grow((void **)&d->ori, &d->ori_cap, (size_t)tw * th * 3, err);
+	if (rc == 0)
+		rc = calib_img_resize(d, d->dec, sw, sh, d->ori, tw, th, (size_t)tw * 3, err);
+	if (rc == 0)
+		orient_copy(d->ori, tw, th, o, dst, dstride);
+	return rc;
+}
+
 /* Decodes, resizes to the oriented size fw x fh and writes it to dst with
  * stride dstride. */
 static int render(struct calib_img_dec *d, const void *data, size_t len,
@@ -735,16 +884,26 @@ static int render(struct calib_img_dec *d, const void *data, size_t len,
 	unsigned o = info->orientation;
 	unsigned tw = o >= 5 ? fh : fw, th = o >= 5 ? fw : fh;   /* stored orientation */
 	unsigned sw = 0, sh = 0;
+	if (info->format == CALIB_IMG_PNG && !info->progressive && o <= 1)
+		return png_stream(d, data, len, info, tw, th, dst, dstride, err);
+	/* Whole decodes of big images one at a time, their buffer given back
+	 * after (a decoder keeps its buffers between images): only
+	 * interlaced PNGs get here big, JPEGs are DCT-scaled first. */
+	uint64_t whole = (uint64_t)info->width * info->height * 3;
+	bool big = info->format == CALIB_IMG_PNG && whole > BIG_DECODE;
+	if (big)
+		pthread_mutex_lock(&big_lock);
 	int rc = decode_any(d, data, len, info, tw, th, &sw, &sh, err);
-	if (rc != 0)
-		return rc;
-	if (o <= 1)
-		return calib_img_resize(d, d->dec, sw, sh, dst, tw, th, dstride, err);
-	rc = grow((void **)&d->ori, &d->ori_cap, (size_t)tw * th * 3, err);
-	if (rc == 0)
-		rc = calib_img_resize(d, d->dec, sw, sh, d->ori, tw, th, (size_t)tw * 3, err);
-	if (rc == 0)
-		orient_copy(d->ori, tw, th, o, dst, dstride);
+	if (rc == 0 && o <= 1)
+		rc = calib_img_resize(d, d->dec, sw, sh, dst, tw, th, dstride, err);
+	else if (rc == 0)
+		rc = render_oriented(d, sw, sh, tw, th, o, dst, dstride, err);
+	if (big) {
+		free(d->dec);
+		d->dec = NULL;
+		d->dec_cap = 0;
+		pthread_mutex_unlock(&big_lock);
+	}
 	return rc;
 }
 

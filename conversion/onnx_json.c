@@ -21,7 +21,7 @@ static cJSON *vinfo_json(const struct onnx_model *m, uint32_t vi)
 	cJSON *o = cJSON_CreateObject();
 	if (o == NULL)
 		return NULL;
-	cJSON_AddStringToObject(o, "name", t->name);
+	cJSON_AddStringToObject(o, "name", v->name ? v->name : "");
 	const struct onnx_type *ty = v->has_type ? &v->type : NULL;
 	cJSON_AddStringToObject(o, "type", onnx_type_name(ty));
 	cJSON_AddNumberToObject(o, "elem_type", ty ? ty->elem : 0);
@@ -132,7 +132,9 @@ cJSON *onnx_inspect_json(const struct onnx_model *m)
 		if (!x->external)
 			continue;
 		cJSON *e = cJSON_CreateObject();
-		cJSON_AddStringToObject(e, "tensor", m->tensors[x->tensor].name);
+		char tn[ONNX_NAME_MAX + 1];
+		cJSON_AddStringToObject(e, "tensor",
+					onnx_tensor_name_copy(m, x->tensor, tn, sizeof(tn)));
 		cJSON_AddStringToObject(e, "location", x->location ? x->location : "");
 		cJSON_AddNumberToObject(e, "offset", (double)x->ext_offset);
 		cJSON_AddNumberToObject(e, "length", (double)x->ext_length);
@@ -182,6 +184,8 @@ struct jb {
 	size_t n, cap;
 	bool oom;      /* or a write error, with f */
 	FILE *f;       /* NULL: keep everything in p */
+	const struct onnx_model *m;
+	size_t since;  /* bytes flushed since the model's pages were dropped */
 };
 
 static void jb_raw(struct jb *b, const char *s, size_t n)
@@ -191,6 +195,14 @@ static void jb_raw(struct jb *b, const char *s, size_t n)
 	if (b->f && b->n + n > JB_FLUSH) {
 		if (b->n && fwrite(b->p, 1, b->n, b->f) != b->n)
 			b->oom = true;
+		/* The names come from the model's file (onnx_priv.h): drop
+		 * its pages now and then, or writing the graph would bring the
+		 * whole file into memory page by page. */
+		b->since += b->n;
+		if (b->since >= ((size_t)4 << 20)) {
+			onnx_release_pages(b->m);
+			b->since = 0;
+		}
 		b->n = 0;
 		if (n > JB_FLUSH) {
 			if (fwrite(s, 1, n, b->f) != n)
@@ -218,11 +230,12 @@ static void jb_lit(struct jb *b, const char *s)
 	jb_raw(b, s, strlen(s));
 }
 
-static void jb_str(struct jb *b, const char *s)
+/* s[0..len) as a JSON string. */
+static void jb_strn(struct jb *b, const char *s, size_t len)
 {
 	jb_raw(b, "\"", 1);
-	const char *run = s;
-	for (; *s; s++) {
+	const char *run = s, *end = s + len;
+	for (; s < end; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
@@ -237,6 +250,18 @@ static void jb_str(struct jb *b, const char *s)
 	}
 	jb_raw(b, run, (size_t)(s - run));
 	jb_raw(b, "\"", 1);
+}
+
+static void jb_str(struct jb *b, const char *s)
+{
+	jb_strn(b, s, strlen(s));
+}
+
+static void jb_tensor(struct jb *b, const struct onnx_model *m, uint32_t t)
+{
+	int len;
+	const char *s = onnx_tensor_name(m, t, &len);
+	jb_strn(b, s, (size_t)len);
 }
 
 static void jb_num(struct jb *b, long long v)
@@ -259,7 +284,10 @@ static void jb_names(struct jb *b, const struct onnx_model *m,
 			    : onnx_node_use(m, n, n->nin + k);
 		if (k)
 			jb_raw(b, ",", 1);
-		jb_str(b, id == ONNX_NONE ? "" : m->tensors[id].name);
+		if (id == ONNX_NONE)
+			jb_raw(b, "\"\"", 2);
+		else
+			jb_tensor(b, m, id);
 	}
 	jb_raw(b, "]", 1);
 }
@@ -291,8 +319,10 @@ static void graph_text(const struct onnx_model *m, struct jb *bp)
 	jb_lit(&b, "{\"nodes\":[");
 	for (uint32_t i = 0; i < m->nnodes && !b.oom; i++) {
 		const struct onnx_node *n = &m->nodes[m->topo[i]];
+		int nl;
+		const char *nm = onnx_node_name(m, n, &nl);
 		jb_lit(&b, i ? ",{\"name\":" : "{\"name\":");
-		jb_str(&b, n->name);
+		jb_strn(&b, nm, (size_t)nl);
 		jb_lit(&b, ",\"op\":");
 		jb_str(&b, n->op);
 		if (n->domain[0]) {
@@ -317,7 +347,7 @@ static void graph_text(const struct onnx_model *m, struct jb *bp)
 		const struct onnx_tensor *x = &m->tensors[t];
 		if (t)
 			jb_raw(&b, ",", 1);
-		jb_str(&b, x->name);
+		jb_tensor(&b, m, t);
 		jb_lit(&b, ":{\"kind\":");
 		jb_str(&b, tensor_kind(x));
 		jb_lit(&b, ",\"type\":");
@@ -332,13 +362,13 @@ static void graph_text(const struct onnx_model *m, struct jb *bp)
 	for (uint32_t k = 0; k < m->ninputs; k++) {
 		if (k)
 			jb_raw(&b, ",", 1);
-		jb_str(&b, m->tensors[m->vinfos[m->inputs[k]].tensor].name);
+		jb_tensor(&b, m, m->vinfos[m->inputs[k]].tensor);
 	}
 	jb_lit(&b, "],\"outputs\":[");
 	for (uint32_t k = 0; k < m->noutputs; k++) {
 		if (k)
 			jb_raw(&b, ",", 1);
-		jb_str(&b, m->tensors[m->vinfos[m->outputs[k]].tensor].name);
+		jb_tensor(&b, m, m->vinfos[m->outputs[k]].tensor);
 	}
 	jb_lit(&b, "]}");
 	*bp = b;
@@ -346,7 +376,7 @@ static void graph_text(const struct onnx_model *m, struct jb *bp)
 
 char *onnx_graph_json_text(const struct onnx_model *m, size_t *len)
 {
-	struct jb b = { 0 };
+	struct jb b = { .m = m };
 	graph_text(m, &b);
 	if (b.oom) {
 		free(b.p);
@@ -359,7 +389,7 @@ char *onnx_graph_json_text(const struct onnx_model *m, size_t *len)
 
 int onnx_graph_json_write(const struct onnx_model *m, FILE *f, struct kiln_err *err)
 {
-	struct jb b = { 0 };
+	struct jb b = { .m = m };
 	b.f = f;
 	graph_text(m, &b);
 	if (!b.oom && b.n && fwrite(b.p, 1, b.n, f) != b.n)

@@ -2,9 +2,15 @@
  * onnx_priv: the in-memory model shared by the onnx_*.c files (reader,
  * JSON, suggestions, writer).  Not for other modules: they use onnx.h.
  *
- * Every string is a NUL-terminated copy in the model's arena; every byte
- * range (off, len) points into the mapped file and covers a whole field,
- * tag included, so the writer can copy it verbatim.
+ * Tensor and node names are not copied: they are (offset, length) into the
+ * mapped file, read with onnx_tensor_name / onnx_node_name (not
+ * NUL-terminated; print them with "%.*s").  A 1M-node model's names are
+ * ~100 MB, more than everything else the reader keeps.  Other strings (op
+ * types, domains, attribute names, dim names, graph input and output names)
+ * are NUL-terminated copies in the model's arena, op types and domains one
+ * copy per distinct string.  Every byte range (off, len) points into the
+ * mapped file and covers a whole field, tag included, so the writer can
+ * copy it verbatim.
  */
 #ifndef KILN_ONNX_PRIV_H
 #define KILN_ONNX_PRIV_H
@@ -56,6 +62,7 @@ struct onnx_type {
 
 struct onnx_vinfo {
 	uint32_t tensor;
+	const char *name;        /* graph inputs and outputs only, else NULL */
 	struct onnx_type type;
 	bool has_type;
 	size_t off, len;
@@ -69,18 +76,20 @@ struct onnx_attr {
 };
 
 struct onnx_node {
-	const char *name, *op, *domain;
+	const char *op, *domain; /* shared: one copy per distinct string */
 	/* Edges, as tensor ids (ONNX_NONE for "", an omitted optional
-	 * input).  Read them only through onnx_node_in/out/use below, never by
-	 * indexing: a file may give any op any number of inputs (an Identity
-	 * with none), so in_[0] need not exist, and only the accessors know.
-	 * The trailing underscore marks the arrays as the parser's. */
-	uint32_t *in_, nin;
-	uint32_t *out_, nout;
-	uint32_t *implicit_, nimplicit; /* outer names read by subgraphs */
-	struct onnx_attr *attrs;
+	 * input), at m->edges[e_ ..]: nin inputs, nout outputs, then the
+	 * nimplicit outer names its subgraphs read.  Read them only through
+	 * onnx_node_in/out/use below, never by indexing: a file may give any
+	 * op any number of inputs (an Identity with none), so input 0 need not
+	 * exist, and only the accessors know.  The trailing underscore marks
+	 * the offset as the parser's. */
+	uint32_t e_, nin, nout, nimplicit;
 	uint32_t nattr;
 	uint32_t maxfield;       /* highest NodeProto field number seen */
+	uint32_t name_len;       /* name: m->base + name_off (see above) */
+	struct onnx_attr *attrs; /* NULL when nattr is 0 */
+	uint64_t name_off;
 	size_t off, len;
 };
 
@@ -103,13 +112,15 @@ struct onnx_init {
 };
 
 struct onnx_tensor {
-	const char *name;
+	uint64_t name_off;       /* name: m->base + name_off (see above) */
+	const struct onnx_type *ty; /* best known type (declared or inferred);
+				       inferred ones are shared by equal types */
 	uint32_t hash;
 	int32_t producer;        /* node index or -1 */
 	int32_t init;            /* initializer index or -1 */
 	int32_t vi;              /* vinfo index (input/output/value_info) or -1 */
+	uint16_t name_len;       /* <= ONNX_NAME_MAX */
 	bool is_input, is_output;
-	const struct onnx_type *ty; /* best known type (declared or inferred) */
 	bool inferred;
 };
 
@@ -130,7 +141,7 @@ struct arena;
 struct onnx_model {
 	const uint8_t *base;
 	size_t size;
-	bool mapped;                  /* base is our anonymous mapping */
+	bool mapped;                  /* base is our read-only map of fd */
 	int fd;                       /* the file, kept for the writers; -1 */
 	struct arena *arena;
 
@@ -154,6 +165,8 @@ struct onnx_model {
 
 	struct onnx_node *nodes;
 	uint32_t nnodes;
+	uint32_t *edges;              /* every node's edges (struct onnx_node) */
+	uint32_t nedges, capedges;
 	struct onnx_init *inits;
 	uint32_t ninits, nsparse;
 	struct onnx_vinfo *vinfos;
@@ -175,27 +188,57 @@ struct onnx_model {
 	uint32_t *topo;               /* node indexes, topological order */
 	uint32_t *cons_start;         /* CSR: consumers of tensor t are */
 	uint32_t *cons;               /* cons[cons_start[t]..cons_start[t+1]) */
+
+	/* While types are inferred (onnx_infer_types): a per-node scratch
+	 * buffer new types are built in before equal ones are merged. */
+	uint8_t *tscratch;
+	size_t tscratch_used, tscratch_cap;
 };
+
+/* Name of tensor t / node n: *len bytes at the returned pointer, not
+ * NUL-terminated; valid while m is open. */
+static inline const char *onnx_tensor_name(const struct onnx_model *m,
+					   uint32_t t, int *len)
+{
+	*len = m->tensors[t].name_len;
+	return (const char *)m->base + m->tensors[t].name_off;
+}
+static inline const char *onnx_node_name(const struct onnx_model *m,
+					 const struct onnx_node *n, int *len)
+{
+	*len = (int)n->name_len;
+	return (const char *)m->base + n->name_off;
+}
+/* Tensor t's name as a C string in buf (size > ONNX_NAME_MAX holds any
+ * name whole); returns buf. */
+char *onnx_tensor_name_copy(const struct onnx_model *m, uint32_t t, char *buf,
+			    size_t size);
+/* Drops the model file's pages from this process's memory (they stay in
+ * the page cache and come back on the next read).  Readers that walk the
+ * whole graph call it every few MB so the mapping's resident part stays
+ * small; harmless from any thread.  No-op for onnx_open_mem models. */
+void onnx_release_pages(const struct onnx_model *m);
 
 /* Checked edges of a node.  Each returns a tensor id < m->ntensors, or
  * ONNX_NONE when n is NULL, k is past the node's inputs (outputs), or the
  * slot is an omitted "" input; callers must handle ONNX_NONE. */
-static inline uint32_t onnx_edge_(const struct onnx_model *m,
-				  const uint32_t *v, uint32_t nv, uint32_t k)
+static inline uint32_t onnx_edge_(const struct onnx_model *m, uint32_t at,
+				  uint32_t nv, uint32_t k)
 {
-	if (v == NULL || k >= nv || v[k] >= m->ntensors)
+	if (k >= nv || (uint64_t)at + k >= m->nedges ||
+	    m->edges[at + k] >= m->ntensors)
 		return ONNX_NONE;
-	return v[k];
+	return m->edges[at + k];
 }
 static inline uint32_t onnx_node_in(const struct onnx_model *m,
 				    const struct onnx_node *n, uint32_t k)
 {
-	return n ? onnx_edge_(m, n->in_, n->nin, k) : ONNX_NONE;
+	return n ? onnx_edge_(m, n->e_, n->nin, k) : ONNX_NONE;
 }
 static inline uint32_t onnx_node_out(const struct onnx_model *m,
 				     const struct onnx_node *n, uint32_t k)
 {
-	return n ? onnx_edge_(m, n->out_, n->nout, k) : ONNX_NONE;
+	return n ? onnx_edge_(m, n->e_ + n->nin, n->nout, k) : ONNX_NONE;
 }
 /* Everything node n reads: its inputs, then the outer tensors its
  * subgraphs read; k < onnx_node_nuse(n). */
@@ -208,8 +251,9 @@ static inline uint32_t onnx_node_use(const struct onnx_model *m,
 {
 	if (n == NULL)
 		return ONNX_NONE;
-	return k < n->nin ? onnx_edge_(m, n->in_, n->nin, k)
-			  : onnx_edge_(m, n->implicit_, n->nimplicit, k - n->nin);
+	return k < n->nin ? onnx_edge_(m, n->e_, n->nin, k)
+			  : onnx_edge_(m, n->e_ + n->nin + n->nout, n->nimplicit,
+				       k - n->nin);
 }
 /* Node i, or NULL when i is not a node index (-1 for "no producer"). */
 static inline const struct onnx_node *onnx_node_at(const struct onnx_model *m,
@@ -223,7 +267,15 @@ char *onnx_arena_strdup(struct onnx_model *m, const char *s, size_t n);
 /* Tensor id of name, or ONNX_NONE. */
 uint32_t onnx_find_tensor(const struct onnx_model *m, const char *name);
 
-/* Attribute helpers (walk the AttributeProto bytes). */
+/* A text buffer that stops at its size (onnx_types.c). */
+struct onnx_sbuf {
+	char *p;
+	size_t size, len;
+};
+void onnx_sb_add(struct onnx_sbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Attribute helpers (walk the AttributeProto bytes; onnx_attr.c). */
 const struct onnx_attr *onnx_attr_find(const struct onnx_node *n,
 				       const char *name);
 int64_t onnx_attr_int(const struct onnx_node *n, const char *name,
@@ -231,6 +283,9 @@ int64_t onnx_attr_int(const struct onnx_node *n, const char *name,
 /* Copies up to max ints; returns how many the attribute has (-1 absent). */
 int onnx_attr_ints(const struct onnx_node *n, const char *name, int64_t *out,
 		   int max);
+/* String attribute into buf; false when absent. */
+bool onnx_attr_str(const struct onnx_node *n, const char *name, char *buf,
+		   size_t size);
 /* Short human text of a node's attributes into buf. */
 void onnx_attr_summary(const struct onnx_node *n, char *buf, size_t size);
 /* Values of a constant int tensor (initializer or Constant node output):
@@ -245,6 +300,20 @@ int onnx_const_floats(const struct onnx_model *m, uint32_t t, double *out,
  * (ONNX_NONE entries are skipped); mark has nnodes bytes. */
 void onnx_needed_nodes(const struct onnx_model *m, const uint32_t *ids,
 		       size_t n, uint8_t *mark);
+
+/* The distinct inferred types, open addressing. */
+struct onnx_tyset {
+	const struct onnx_type **v;
+	uint32_t count, cap;
+};
+
+/* Memory for a new type: m->tscratch while inference runs (see
+ * onnx_model), else the arena. */
+void *onnx_type_alloc(struct onnx_model *m, size_t n);
+/* The one copy of types equal to t in s: one seen before, else t itself
+ * (copied out of the scratch); NULL when out of memory.  Free s->v after. */
+const struct onnx_type *onnx_type_settle(struct onnx_model *m, struct onnx_tyset *s,
+					 const struct onnx_type *t);
 
 /* Fills every tensor's ty (declared, or inferred for common ops). */
 int onnx_infer_types(struct onnx_model *m, struct kiln_err *err);

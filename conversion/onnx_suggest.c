@@ -577,7 +577,9 @@ int onnx_suggest(const struct onnx_model *m, struct onnx_suggestion **out,
 		memcpy(s[i].reason, c->reason, sizeof(s[i].reason));
 		s[i].tensors = calloc(c->n + 1, sizeof(char *));
 		for (size_t k = 0; s[i].tensors && k < c->n; k++) {
-			s[i].tensors[k] = strdup(m->tensors[c->tensors[k]].name);
+			int nl;
+			const char *nm = onnx_tensor_name(m, c->tensors[k], &nl);
+			s[i].tensors[k] = strndup(nm, (size_t)nl);
 			if (s[i].tensors[k] == NULL)
 				break;
 			s[i].ntensors++;

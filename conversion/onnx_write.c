@@ -187,8 +187,9 @@ static int pieces_write(struct wr *w, const struct pieces *ps)
 	return 0;
 }
 
-/* The model's real bytes: m->base only holds what the reader needed (the
- * weights are left out, see onnx.c), so a writer maps the file itself. */
+/* The model's bytes: a writer maps the file itself rather than read
+ * m->base, whose pages the reader drops behind it (onnx_release_pages);
+ * a mapping of its own can be read sequentially. */
 static const uint8_t *source(const struct onnx_model *m, size_t *maplen)
 {
 	*maplen = 0;
@@ -258,7 +259,8 @@ static int add_new_vinfo(struct pieces *ps, const struct onnx_model *m,
 	Onnx__TensorShapeProto shape = ONNX__TENSOR_SHAPE_PROTO__INIT;
 	Onnx__TensorShapeProto__Dimension dims[ONNX_MAX_RANK];
 	Onnx__TensorShapeProto__Dimension *dimp[ONNX_MAX_RANK];
-	vi.name = (char *)x->name;
+	char name[ONNX_NAME_MAX + 1];
+	vi.name = onnx_tensor_name_copy(m, t, name, sizeof(name));
 	*typed = false;
 	if (ty != NULL && ty->kind == OK_TENSOR && ty->elem != 0) {
 		tt.has_elem_type = 1;

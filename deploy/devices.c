@@ -27,16 +27,22 @@ static void add_int_or_null(cJSON *o, const char *key, sqlite3_stmt *st, int col
 		cJSON_AddNumberToObject(o, key, (double)sqlite3_column_int64(st, col));
 }
 
+/* The bundle an assignment `a` of device `d` resolves to now, as the
+ * condition joining `b` (bundles): the exact one, or one of that name for
+ * the device's target (the newest: ORDER BY b.id DESC LIMIT 1). */
+#define RESOLVED_BUNDLE \
+	"(a.bundle IS NOT NULL AND b.id = a.bundle) OR" \
+	" (a.bundle IS NULL AND b.name = a.model_name AND b.target = d.target)"
+
 long long devices_resolve(struct db *db, long long device, char sha[BLOB_HEX_LEN + 1],
 			  char *name, size_t name_cap)
 {
-	sqlite3 *c = db_conn(db);
-	sqlite3_stmt *st = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c,
+	/* Asked for every device record shown: prepared once per thread. */
+	sqlite3_stmt *st = db_conn(db) ? db_stmt(db,
 		"SELECT b.id, b.sha256, b.name FROM assignments a JOIN devices d ON d.id = a.device"
-		" JOIN bundles b ON (a.bundle IS NOT NULL AND b.id = a.bundle) OR"
-		" (a.bundle IS NULL AND b.name = a.model_name AND b.target = d.target)"
-		" WHERE a.device = ? ORDER BY b.id DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+		" JOIN bundles b ON " RESOLVED_BUNDLE
+		" WHERE a.device = ? ORDER BY b.id DESC LIMIT 1") : NULL;
+	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, device);
 	long long id = 0;
@@ -50,7 +56,7 @@ long long devices_resolve(struct db *db, long long device, char sha[BLOB_HEX_LEN
 	} else if (rc != SQLITE_DONE) {
 		id = -1;
 	}
-	sqlite3_finalize(st);
+	db_stmt_done(st);
 	return id;
 }
 
@@ -242,23 +248,46 @@ int devices_assign(struct db *db, long long id, const char *model_name, long lon
 
 int devices_by_token(struct db *db, long long token_id, long long *id, struct kiln_err *err)
 {
+	return devices_pull(db, token_id, id, NULL, NULL, NULL, 0, err);
+}
+
+/* A fleet polls every minute, and most polls are 304s: one statement, kept
+ * prepared per thread (db_stmt), finds the device, whether last_seen is due,
+ * and the bundle its assignment resolves to (issue 19: parsing the two
+ * queries this used to take cost more than running them). */
+int devices_pull(struct db *db, long long token_id, long long *id, long long *bundle,
+		 char sha[BLOB_HEX_LEN + 1], char *name, size_t name_cap, struct kiln_err *err)
+{
 	sqlite3 *c = db_conn(db);
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = c ? db_stmt(db,
+		"SELECT d.id, d.last_seen_at IS NULL OR d.last_seen_at <"
+		" strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?), b.id, b.sha256, b.name FROM devices d"
+		" LEFT JOIN assignments a ON a.device = d.id LEFT JOIN bundles b ON " RESOLVED_BUNDLE
+		" WHERE d.token = ? ORDER BY b.id DESC LIMIT 1") : NULL;
 	*id = 0;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT id, last_seen_at IS NULL OR last_seen_at <"
-					   " strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?) FROM devices"
-					   " WHERE token = ?", -1, &st, NULL) != SQLITE_OK)
+	if (bundle)
+		*bundle = 0;
+	if (st == NULL)
 		return db_err(c, err, "cannot read device");
 	char ago[32];
 	snprintf(ago, sizeof(ago), "-%d seconds", DEVICES_SEEN_REFRESH_S);
 	sqlite3_bind_text(st, 1, ago, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 2, token_id);
-	int stale = 0;
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	int stale = 0, rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
 		*id = sqlite3_column_int64(st, 0);
 		stale = sqlite3_column_int(st, 1);
+		if (bundle) {
+			*bundle = sqlite3_column_int64(st, 2); /* NULL reads as 0 */
+			snprintf(sha, BLOB_HEX_LEN + 1, "%s",
+				 *bundle ? (const char *)sqlite3_column_text(st, 3) : "");
+			snprintf(name, name_cap, "%s",
+				 *bundle ? (const char *)sqlite3_column_text(st, 4) : "");
+		}
 	}
-	sqlite3_finalize(st);
+	db_stmt_done(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_err(c, err, "cannot read device");
 	if (*id != 0 && stale)
 		devices_seen(db, *id);
 	return 0;
@@ -328,15 +357,14 @@ int devices_report(struct db *db, long long dev, long long bundle, const char *s
 
 void devices_seen(struct db *db, long long id)
 {
-	sqlite3 *c = db_conn(db);
-	sqlite3_stmt *st = NULL;
 	char now[32];
 	db_now(now, sizeof(now));
-	if (c && sqlite3_prepare_v2(c, "UPDATE devices SET last_seen_at = ? WHERE id = ?", -1, &st,
-				    NULL) == SQLITE_OK) {
+	sqlite3_stmt *st = db_conn(db) ? db_stmt(db, "UPDATE devices SET last_seen_at = ? WHERE id = ?")
+				       : NULL;
+	if (st) {
 		sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, id);
 		sqlite3_step(st);
+		db_stmt_done(st);
 	}
-	sqlite3_finalize(st);
 }

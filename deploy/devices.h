@@ -22,6 +22,9 @@
  *   devices_by_token(db, token_id, &id, err)
  *                     the device behind a device token (0: none); refreshes
  *                     last_seen at most every DEVICES_SEEN_REFRESH_S
+ *   devices_pull(db, token_id, &id, &bundle|NULL, sha, name, cap, err)
+ *                     devices_by_token and devices_resolve in one statement
+ *                     (the device poll's path): bundle 0 when none
  *   devices_report(db, id, bundle, status, detail|NULL, now, err)
  *                     one report row (newest DEVICES_REPORTS_KEPT kept) and
  *                     the device's last status, last seen and installed
@@ -64,6 +67,8 @@ int devices_assign(struct db *db, long long id, const char *model_name, long lon
 long long devices_resolve(struct db *db, long long id, char sha[BLOB_HEX_LEN + 1], char *name,
 			  size_t name_cap);
 int devices_by_token(struct db *db, long long token_id, long long *id, struct kiln_err *err);
+int devices_pull(struct db *db, long long token_id, long long *id, long long *bundle,
+		 char sha[BLOB_HEX_LEN + 1], char *name, size_t name_cap, struct kiln_err *err);
 int devices_report(struct db *db, long long id, long long bundle, const char *status,
 		   const char *detail, const char *now, struct kiln_err *err);
 void devices_seen(struct db *db, long long id);

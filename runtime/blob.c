@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,12 +29,45 @@ struct blob_store {
 	char root[PATH_CAP - 512];   /* <data_dir>/blobs; short enough for every derived path */
 };
 
+/* A large blob (an upload) is written by a helper thread: the caller's
+ * thread (an HTTP thread reading the socket) only copies into one of
+ * PIPE_BUFS buffers of PIPE_BUF_SIZE, while the helper hashes and writes the
+ * one before, and asks the kernel to start writing back each PIPE_SYNC_STEP
+ * (sync_file_range), so the fsync at commit finds most of the file on disk
+ * already instead of all of it (fsync of a 512 MiB upload took 1.8 s, a
+ * third of its time).  Memory: PIPE_BUFS x PIPE_BUF_SIZE per writer.
+ * Small blobs (most: images, bundle files) never start the helper. */
+#define PIPE_MIN ((uint64_t)4 << 20)      /* bytes before the helper starts */
+#define PIPE_BUF_SIZE ((size_t)1 << 20)
+#define PIPE_BUFS 4
+#define PIPE_SYNC_STEP ((uint64_t)8 << 20)
+
+struct pipe_buf {
+	char *data;
+	size_t len;
+};
+
+struct blob_pipe {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct pipe_buf bufs[PIPE_BUFS];
+	int full[PIPE_BUFS];      /* queued for the helper, in ring order from head */
+	int head, queued;         /* next buffer the helper takes; how many are queued */
+	int filling;              /* the buffer the caller fills (never queued) */
+	int stop;                 /* no more buffers: the helper ends when the ring is empty */
+	int failed;               /* the helper's write failed: errno in err_no */
+	int err_no;
+	uint64_t written, synced; /* helper's counters */
+};
+
 struct blob_writer {
 	struct blob_store *bs;
 	int fd;
 	char tmp[PATH_CAP];
 	EVP_MD_CTX *md;
 	uint64_t size;
+	struct blob_pipe *pipe;   /* NULL until the blob passes PIPE_MIN */
 };
 
 static int fsync_dir(const char *dir, struct kiln_err *err)
@@ -134,21 +168,171 @@ int blob_writer_new(struct blob_store *bs, struct blob_writer **out, struct kiln
 	return 0;
 }
 
-int blob_writer_write(struct blob_writer *w, const void *buf, size_t len, struct kiln_err *err)
+/* write(2) all of buf; 0 or errno. */
+static int write_all(int fd, const char *p, size_t left)
 {
-	const char *p = buf;
-	size_t left = len;
 	while (left > 0) {
-		ssize_t n = write(w->fd, p, left);
+		ssize_t n = write(fd, p, left);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return kiln_errf(err, KILN_EIO, "", "cannot write blob: %s", strerror(errno));
+			return errno;
 		p += n;
 		left -= (size_t)n;
 	}
-	EVP_DigestUpdate(w->md, buf, len);
+	return 0;
+}
+
+static void *pipe_main(void *arg)
+{
+	struct blob_writer *w = arg;
+	struct blob_pipe *bp = w->pipe;
+	pthread_mutex_lock(&bp->lock);
+	for (;;) {
+		while (bp->queued == 0 && !bp->stop)
+			pthread_cond_wait(&bp->cond, &bp->lock);
+		if (bp->queued == 0)
+			break;
+		struct pipe_buf *b = &bp->bufs[bp->head];
+		int failed = bp->failed;
+		pthread_mutex_unlock(&bp->lock);
+		int e = failed ? 0 : write_all(w->fd, b->data, b->len);
+		if (!failed && e == 0) {
+			EVP_DigestUpdate(w->md, b->data, b->len);
+			bp->written += b->len;
+			/* Start writeback of what is written so far; no waiting:
+			 * the disk catches up while the socket is read. */
+			if (bp->written - bp->synced >= PIPE_SYNC_STEP) {
+				sync_file_range(w->fd, (off_t)bp->synced, (off_t)(bp->written - bp->synced),
+						SYNC_FILE_RANGE_WRITE);
+				bp->synced = bp->written;
+			}
+		}
+		pthread_mutex_lock(&bp->lock);
+		if (e != 0 && !bp->failed) {
+			bp->failed = 1;
+			bp->err_no = e;
+		}
+		bp->full[bp->head] = 0;
+		bp->head = (bp->head + 1) % PIPE_BUFS;
+		bp->queued--;
+		pthread_cond_broadcast(&bp->cond);
+	}
+	pthread_mutex_unlock(&bp->lock);
+	return NULL;
+}
+
+static void pipe_free(struct blob_pipe *bp)
+{
+	for (int i = 0; i < PIPE_BUFS; i++)
+		free(bp->bufs[i].data);
+	pthread_mutex_destroy(&bp->lock);
+	pthread_cond_destroy(&bp->cond);
+	free(bp);
+}
+
+/* Starts the helper; on failure (memory, threads) the writer goes on
+ * writing itself, which is only slower. */
+static void pipe_start(struct blob_writer *w)
+{
+	struct blob_pipe *bp = calloc(1, sizeof(*bp));
+	if (bp == NULL)
+		return;
+	int ok = 1;
+	for (int i = 0; i < PIPE_BUFS; i++)
+		ok &= (bp->bufs[i].data = malloc(PIPE_BUF_SIZE)) != NULL;
+	pthread_mutex_init(&bp->lock, NULL);
+	pthread_cond_init(&bp->cond, NULL);
+	bp->written = bp->synced = w->size;
+	w->pipe = bp;
+	if (!ok || pthread_create(&bp->thread, NULL, pipe_main, w) != 0) {
+		w->pipe = NULL;
+		pipe_free(bp);
+	}
+}
+
+/* Hands the buffer being filled to the helper and takes the next free one
+ * (waiting while every buffer is queued).  0, or the helper's errno. */
+static int pipe_push(struct blob_pipe *bp)
+{
+	pthread_mutex_lock(&bp->lock);
+	if (bp->bufs[bp->filling].len > 0) {
+		bp->full[bp->filling] = 1;
+		bp->queued++;
+		pthread_cond_broadcast(&bp->cond);
+		int next = (bp->filling + 1) % PIPE_BUFS;
+		while (bp->full[next] && !bp->failed)
+			pthread_cond_wait(&bp->cond, &bp->lock);
+		if (!bp->failed) { /* failed: the writer is done for, keep out of the ring */
+			bp->filling = next;
+			bp->bufs[next].len = 0;
+		}
+	}
+	int e = bp->failed ? bp->err_no : 0;
+	pthread_mutex_unlock(&bp->lock);
+	return e;
+}
+
+/* Queues what is left and waits for the helper to end: afterwards the
+ * file holds every byte and md has hashed them.  0, or the helper's errno. */
+static int pipe_stop(struct blob_writer *w)
+{
+	struct blob_pipe *bp = w->pipe;
+	w->pipe = NULL;
+	pthread_mutex_lock(&bp->lock);
+	if (bp->bufs[bp->filling].len > 0 && !bp->failed) {
+		bp->full[bp->filling] = 1;
+		bp->queued++;
+	}
+	bp->stop = 1;
+	pthread_cond_broadcast(&bp->cond);
+	pthread_mutex_unlock(&bp->lock);
+	pthread_join(bp->thread, NULL);
+	int e = bp->failed ? bp->err_no : 0;
+	pipe_free(bp);
+	return e;
+}
+
+int blob_writer_write(struct blob_writer *w, const void *buf, size_t len, struct kiln_err *err)
+{
+	if (w->pipe == NULL && w->size + len >= PIPE_MIN)
+		pipe_start(w);
+	struct blob_pipe *bp = w->pipe;
+	if (bp == NULL) {
+		int e = write_all(w->fd, buf, len);
+		if (e != 0)
+			return kiln_errf(err, KILN_EIO, "", "cannot write blob: %s", strerror(e));
+		EVP_DigestUpdate(w->md, buf, len);
+		w->size += len;
+		return 0;
+	}
+	const char *p = buf;
+	size_t left = len;
+	while (left > 0) {
+		/* Only the caller touches the buffer it fills: no lock needed. */
+		struct pipe_buf *b = &bp->bufs[bp->filling];
+		size_t n = PIPE_BUF_SIZE - b->len < left ? PIPE_BUF_SIZE - b->len : left;
+		memcpy(b->data + b->len, p, n);
+		b->len += n;
+		p += n;
+		left -= n;
+		if (b->len == PIPE_BUF_SIZE) {
+			int e = pipe_push(bp);
+			if (e != 0)
+				return kiln_errf(err, KILN_EIO, "", "cannot write blob: %s", strerror(e));
+		}
+	}
 	w->size += len;
+	return 0;
+}
+
+int blob_writer_flush(struct blob_writer *w, struct kiln_err *err)
+{
+	if (w->pipe == NULL)
+		return 0;
+	int e = pipe_stop(w); /* later writes, if any, go straight to the file */
+	if (e != 0)
+		return kiln_errf(err, KILN_EIO, "", "cannot write blob: %s", strerror(e));
 	return 0;
 }
 
@@ -193,6 +377,8 @@ static void to_hex(const unsigned char *d, size_t n, char *hex)
 
 static void free_writer(struct blob_writer *w)
 {
+	if (w->pipe)
+		pipe_stop(w);
 	if (w->fd >= 0)
 		close(w->fd);
 	EVP_MD_CTX_free(w->md);
@@ -203,8 +389,8 @@ int blob_writer_commit(struct blob_writer *w, char hex[BLOB_HEX_LEN + 1], struct
 {
 	unsigned char d[32];
 	unsigned int dlen = 0;
-	int rc = 0;
-	if (EVP_DigestFinal_ex(w->md, d, &dlen) != 1 || dlen != 32)
+	int rc = blob_writer_flush(w, err);
+	if (rc == 0 && (EVP_DigestFinal_ex(w->md, d, &dlen) != 1 || dlen != 32))
 		rc = kiln_errf(err, KILN_EINTERNAL, "", "sha256 failed");
 	if (rc == 0 && fsync(w->fd) != 0)
 		rc = kiln_errf(err, KILN_EIO, "", "cannot fsync blob: %s", strerror(errno));
@@ -413,10 +599,39 @@ int blob_each(struct blob_store *bs, blob_each_fn fn, void *arg, struct kiln_err
 	return 0;
 }
 
+/* blob_sha256_hex runs on every authenticated request (the token's hash):
+ * EVP_Digest made a context and looked SHA-256 up among OpenSSL 3's
+ * providers each time, 8 % of a request in a profile.  So the digest is
+ * fetched once and each thread keeps one context. */
+static pthread_once_t small_once = PTHREAD_ONCE_INIT;
+static pthread_key_t small_key;
+static EVP_MD *small_md;
+
+static void small_free(void *ctx)
+{
+	EVP_MD_CTX_free(ctx);
+}
+
+static void small_init(void)
+{
+	small_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (pthread_key_create(&small_key, small_free) != 0)
+		small_md = NULL;
+}
+
 void blob_sha256_hex(const void *buf, size_t len, char hex[BLOB_HEX_LEN + 1])
 {
 	unsigned char d[32];
 	unsigned int dlen = 0;
-	EVP_Digest(buf, len, d, &dlen, EVP_sha256(), NULL);
+	pthread_once(&small_once, small_init);
+	EVP_MD_CTX *ctx = small_md ? pthread_getspecific(small_key) : NULL;
+	if (small_md && ctx == NULL && (ctx = EVP_MD_CTX_new()) != NULL &&
+	    pthread_setspecific(small_key, ctx) != 0) {
+		EVP_MD_CTX_free(ctx);
+		ctx = NULL;
+	}
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, small_md, NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, buf, len) != 1 || EVP_DigestFinal_ex(ctx, d, &dlen) != 1)
+		EVP_Digest(buf, len, d, &dlen, EVP_sha256(), NULL); /* out of memory: the slow way */
 	to_hex(d, 32, hex);
 }

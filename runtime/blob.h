@@ -37,8 +37,13 @@ uint64_t blob_writer_size(const struct blob_writer *w);
 /* Makes the blob durable and visible; hex receives its sha256 (65 bytes).
  * Frees w whatever the result. */
 int blob_writer_commit(struct blob_writer *w, char hex[BLOB_HEX_LEN + 1], struct kiln_err *err);
+/* Waits until every byte written so far is in the temporary file (a large
+ * blob is written by a helper thread, see blob.c).  0, or KILN_EIO when
+ * that write failed. */
+int blob_writer_flush(struct blob_writer *w, struct kiln_err *err);
 /* The temporary file's path, so a caller can check the bytes (open, mmap)
- * before deciding to commit or abort.  Valid until commit/abort. */
+ * before deciding to commit or abort — after blob_writer_flush().  Valid
+ * until commit/abort. */
 const char *blob_writer_tmp_path(const struct blob_writer *w);
 /* Drops the temporary file; accepts NULL. */
 void blob_writer_abort(struct blob_writer *w);

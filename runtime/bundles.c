@@ -101,9 +101,11 @@ int bundles_archive(struct db *db, long long id, const char *field, char sha[BLO
 		    struct kiln_err *err)
 {
 	sqlite3 *c = db_conn(db);
-	sqlite3_stmt *st = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT sha256, name, target FROM bundles"
-					   " WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
+	/* Every download and 304 revalidation asks this: prepared once per
+	 * thread (db_stmt), as parsing it cost more than running it (issue 19). */
+	sqlite3_stmt *st = c ? db_stmt(db, "SELECT sha256, name, target FROM bundles WHERE id = ?")
+			     : NULL;
+	if (st == NULL)
 		return db_err(c, err, "cannot read bundle");
 	sqlite3_bind_int64(st, 1, id);
 	int rc = 0, s = sqlite3_step(st);
@@ -120,7 +122,7 @@ int bundles_archive(struct db *db, long long id, const char *field, char sha[BLO
 	} else {
 		rc = db_err(c, err, "cannot read bundle");
 	}
-	sqlite3_finalize(st);
+	db_stmt_done(st);
 	return rc;
 }
 

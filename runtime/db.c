@@ -7,6 +7,12 @@
  * and registered here so db_close() can close them all at shutdown.  All
  * connections use WAL (readers never block the writer), a busy_timeout (a
  * writer waits for another instead of failing) and foreign keys.
+ *
+ * Each connection also keeps the statements its thread prepared with
+ * db_stmt(): parsing and planning a query costs more than running it on
+ * kiln.db's small indexed tables (a profile of an authenticated GET put 30 %
+ * of its time in sqlite3_prepare_v2), so the hot paths prepare once per
+ * thread and reuse.
  */
 #include "runtime/db.h"
 
@@ -22,11 +28,22 @@
 #define DB_BUSY_TIMEOUT_MS 5000
 #define DB_MAX_CONNS 256
 
+/* One thread's connection and the statements it keeps (db_stmt). */
+struct db_thread {
+	sqlite3 *c;
+	struct {
+		const char *sql;        /* the caller's string: compared by address */
+		sqlite3_stmt *st;
+	} *stmts;
+	int n_stmts, cap_stmts;
+};
+
 struct db {
+	unsigned long serial;           /* db_serial() */
 	char *path;
 	pthread_key_t key;
 	pthread_mutex_t lock;           /* guards conns/n_conns */
-	sqlite3 *conns[DB_MAX_CONNS];
+	struct db_thread *conns[DB_MAX_CONNS];
 	int n_conns;
 };
 
@@ -62,6 +79,8 @@ int db_open(const char *path, struct db **out, struct kiln_err *err)
 	struct db *db = calloc(1, sizeof(*db));
 	if (db == NULL)
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	static unsigned long serials;
+	db->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
 	db->path = strdup(path);
 	pthread_mutex_init(&db->lock, NULL);
 	if (db->path == NULL || pthread_key_create(&db->key, NULL) != 0) {
@@ -71,25 +90,27 @@ int db_open(const char *path, struct db **out, struct kiln_err *err)
 	}
 	/* Open the first connection now so a bad path fails at start-up, not
 	 * on the first request. */
-	sqlite3 *c;
-	int rc = open_conn(path, &c, err);
+	struct db_thread *t = calloc(1, sizeof(*t));
+	int rc = t ? open_conn(path, &t->c, err) : kiln_errf(err, KILN_ENOMEM, "", "out of memory");
 	if (rc != 0) {
+		free(t);
 		pthread_key_delete(db->key);
 		free(db->path);
 		free(db);
 		return rc;
 	}
-	db->conns[db->n_conns++] = c;
-	pthread_setspecific(db->key, c);
+	db->conns[db->n_conns++] = t;
+	pthread_setspecific(db->key, t);
 	*out = db;
 	return 0;
 }
 
-sqlite3 *db_conn(struct db *db)
+/* The calling thread's connection record, opened on first use. */
+static struct db_thread *thread_conn(struct db *db)
 {
-	sqlite3 *c = pthread_getspecific(db->key);
-	if (c != NULL)
-		return c;
+	struct db_thread *t = pthread_getspecific(db->key);
+	if (t != NULL)
+		return t;
 	struct kiln_err err;
 	pthread_mutex_lock(&db->lock);
 	if (db->n_conns == DB_MAX_CONNS) {
@@ -98,23 +119,84 @@ sqlite3 *db_conn(struct db *db)
 			DB_MAX_CONNS);
 		return NULL;
 	}
-	if (open_conn(db->path, &c, &err) != 0) {
+	t = calloc(1, sizeof(*t));
+	if (t == NULL || open_conn(db->path, &t->c, &err) != 0) {
 		pthread_mutex_unlock(&db->lock);
-		fprintf(stderr, "level=error msg=\"%s\"\n", err.msg);
+		fprintf(stderr, "level=error msg=\"%s\"\n", t ? err.msg : "out of memory");
+		free(t);
 		return NULL;
 	}
-	db->conns[db->n_conns++] = c;
+	db->conns[db->n_conns++] = t;
 	pthread_mutex_unlock(&db->lock);
-	pthread_setspecific(db->key, c);
-	return c;
+	pthread_setspecific(db->key, t);
+	return t;
+}
+
+unsigned long db_serial(const struct db *db)
+{
+	return db->serial;
+}
+
+sqlite3 *db_conn(struct db *db)
+{
+	struct db_thread *t = thread_conn(db);
+	return t ? t->c : NULL;
+}
+
+sqlite3_stmt *db_stmt(struct db *db, const char *sql)
+{
+	struct db_thread *t = thread_conn(db);
+	if (t == NULL)
+		return NULL;
+	for (int i = 0; i < t->n_stmts; i++) {
+		if (t->stmts[i].sql == sql) {
+			/* A caller that forgot db_stmt_done must not leave the
+			 * next one mid-step. */
+			sqlite3_reset(t->stmts[i].st);
+			return t->stmts[i].st;
+		}
+	}
+	if (t->n_stmts == t->cap_stmts) {
+		int cap = t->cap_stmts ? 2 * t->cap_stmts : 16;
+		void *n = realloc(t->stmts, (size_t)cap * sizeof(*t->stmts));
+		if (n == NULL)
+			return NULL;
+		t->stmts = n;
+		t->cap_stmts = cap;
+	}
+	sqlite3_stmt *st = NULL;
+	/* PERSISTENT: kept for the connection's life, so sqlite takes its
+	 * memory from the heap rather than its small lookaside slots. */
+	if (sqlite3_prepare_v3(t->c, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	t->stmts[t->n_stmts].sql = sql;
+	t->stmts[t->n_stmts].st = st;
+	t->n_stmts++;
+	return st;
+}
+
+void db_stmt_done(sqlite3_stmt *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 }
 
 void db_close(struct db *db)
 {
 	if (db == NULL)
 		return;
-	for (int i = 0; i < db->n_conns; i++)
-		sqlite3_close_v2(db->conns[i]);
+	for (int i = 0; i < db->n_conns; i++) {
+		struct db_thread *t = db->conns[i];
+		for (int k = 0; k < t->n_stmts; k++)
+			sqlite3_finalize(t->stmts[k].st);
+		free(t->stmts);
+		sqlite3_close_v2(t->c);
+		free(t);
+	}
 	pthread_key_delete(db->key);
 	pthread_mutex_destroy(&db->lock);
 	free(db->path);

@@ -34,6 +34,21 @@ int db_version(struct db *db, int *version, struct kiln_err *err);
  * be opened (logged).  Owned by db; valid until db_close(). */
 sqlite3 *db_conn(struct db *db);
 
+/* A number no other db_open() of this process returns: caches keyed by
+ * database use it, because a freed db's address may come back. */
+unsigned long db_serial(const struct db *db);
+
+/* The calling thread's prepared statement for sql, prepared on its first
+ * use on this thread and kept until db_close(); reset, ready to bind.  sql
+ * must be a string that lives as long as db (a literal): the cache is keyed
+ * by its address.  Owned by db: never finalize it; end every use with
+ * db_stmt_done(), which resets it so no read transaction stays open.  One
+ * use of a given sql at a time per thread (no nesting of the same query).
+ * NULL when it cannot be prepared: sqlite3_errmsg(db_conn(db)) says why. */
+sqlite3_stmt *db_stmt(struct db *db, const char *sql);
+/* Resets st and clears its bindings.  Accepts NULL. */
+void db_stmt_done(sqlite3_stmt *st);
+
 /* Closes every thread's connection. No thread may use db afterwards.
  * Accepts NULL. */
 void db_close(struct db *db);

@@ -35,7 +35,7 @@ struct jobs {
 #define JOB_COLS "id, model, dataset, target, spec, state, step, step_index, " \
 	"json_array_length(plan, '$.steps'), progress, attempt, error_code, error_message, " \
 	"cache_key, cached_from, created_at, started_at, finished_at, bundle, figures, " \
-	"cancel_requested, slurm_job"
+	"cancel_requested, slurm_job, slurm_steps"
 
 static const char *const STATES[] = {
 	"queued", "running", "succeeded", "failed", "cancelled", NULL,
@@ -293,6 +293,7 @@ static cJSON *job_json(sqlite3_stmt *st, int with_spec)
 	add_json(o, "figures", st, 19, 1);
 	cJSON_AddBoolToObject(o, "cancel_requested", sqlite3_column_int(st, 20) != 0);
 	add_int(o, "slurm_job", st, 21);
+	add_json(o, "slurm_steps", st, 22, 1);
 	/* One job's page: the figures as labelled rows, worst output first
 	 * (results.h).  The list leaves them out: it is read far more often. */
 	if (with_spec) {
@@ -969,11 +970,19 @@ static int set_slurm_unlocked(struct jobs *j, int64_t id, const char *step, int6
 	if (c == NULL)
 		return KILN_EIO;
 	sqlite3_stmt *st;
-	int rc = prep(c, "UPDATE jobs SET slurm_job = ? WHERE id = ?", &st, err);
+	/* One entry per Slurm job: a re-attach after a restart names the same
+	 * job again and adds nothing. */
+	int rc = prep(c, "UPDATE jobs SET slurm_job = ?1, slurm_steps = CASE WHEN EXISTS"
+		      " (SELECT 1 FROM json_each(coalesce(slurm_steps, '[]'))"
+		      "  WHERE json_extract(value, '$.slurm_job') = ?1) THEN slurm_steps"
+		      " ELSE json_insert(coalesce(slurm_steps, '[]'), '$[#]', json_object("
+		      "  'attempt', attempt, 'step', ?3, 'slurm_job', ?1, 'node', NULL)) END"
+		      " WHERE id = ?2", &st, err);
 	if (rc != 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, slurm_job);
 	sqlite3_bind_int64(st, 2, id);
+	bind_text(st, 3, step);
 	if ((rc = run(c, st, err)) != 0)
 		return rc;
 	cJSON *d = cJSON_CreateObject();
@@ -990,6 +999,90 @@ int jobs_set_slurm(struct jobs *j, int64_t id, const char *step, int64_t slurm_j
 {
 	pthread_mutex_lock(&j->wlock);
 	int rc = set_slurm_unlocked(j, id, step, slurm_job, err);
+	pthread_mutex_unlock(&j->wlock);
+	return rc;
+}
+
+static int set_slurm_node_unlocked(struct jobs *j, int64_t id, const char *step,
+				   int64_t slurm_job, const char *node, struct kiln_err *err)
+{
+	sqlite3 *c = conn(j, err);
+	if (c == NULL)
+		return KILN_EIO;
+	sqlite3_stmt *st;
+	int rc = prep(c, "UPDATE jobs SET slurm_steps = (SELECT json_group_array(CASE"
+		      " WHEN json_extract(value, '$.slurm_job') = ?1 THEN json_set(value, '$.node', ?2)"
+		      " ELSE json(value) END) FROM json_each(slurm_steps))"
+		      " WHERE id = ?3 AND slurm_steps IS NOT NULL", &st, err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, slurm_job);
+	bind_text(st, 2, node);
+	sqlite3_bind_int64(st, 3, id);
+	if ((rc = run(c, st, err)) != 0)
+		return rc;
+	cJSON *d = cJSON_CreateObject();
+	if (d) {
+		cJSON_AddStringToObject(d, "step", step);
+		cJSON_AddNumberToObject(d, "slurm_job", (double)slurm_job);
+		cJSON_AddStringToObject(d, "node", node);
+	}
+	publish(j, id, "slurm", d);
+	return 0;
+}
+
+int jobs_set_slurm_node(struct jobs *j, int64_t id, const char *step, int64_t slurm_job,
+			const char *node, struct kiln_err *err)
+{
+	pthread_mutex_lock(&j->wlock);
+	int rc = set_slurm_node_unlocked(j, id, step, slurm_job, node, err);
+	pthread_mutex_unlock(&j->wlock);
+	return rc;
+}
+
+static int finish_unlocked(struct jobs *j, int64_t id, const char *state,
+			   const char *error_code, const char *error_message,
+			   const char *bundle, const char *figures_json, struct kiln_err *err);
+
+static int retry_lost_unlocked(struct jobs *j, int64_t id, const char *code, const char *msg,
+			       int *requeued, struct kiln_err *err)
+{
+	*requeued = 0;
+	sqlite3 *c = conn(j, err);
+	if (c == NULL)
+		return KILN_EIO;
+	sqlite3_stmt *st;
+	/* the same rule as a restart's (jobs_recover): attempts counted from
+	 * the last user's retry */
+	int rc = prep(c, "UPDATE jobs SET state = 'queued', attempt = attempt + 1, progress = 0,"
+		      " step = NULL, step_index = NULL, started_at = NULL, pgid = NULL,"
+		      " slurm_job = NULL, resume_step = NULL"
+		      " WHERE id = ?1 AND state = 'running' AND cancel_requested = 0"
+		      " AND attempt - attempt_base + 1 < ?2 RETURNING attempt", &st, err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, j->max_attempts);
+	int attempt = 0, s;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW)
+		attempt = sqlite3_column_int(st, 0);
+	if (s != SQLITE_DONE)
+		return db_fail(c, st, err);
+	sqlite3_finalize(st);
+	if (attempt > 0) {
+		*requeued = 1;
+		/* the queued event carries why the attempt before ended */
+		publish_state(j, id, "queued", attempt, code, msg);
+		return 0;
+	}
+	return finish_unlocked(j, id, "failed", code, msg, NULL, NULL, err);
+}
+
+int jobs_retry_lost(struct jobs *j, int64_t id, const char *code, const char *msg,
+		    int *requeued, struct kiln_err *err)
+{
+	pthread_mutex_lock(&j->wlock);
+	int rc = retry_lost_unlocked(j, id, code, msg, requeued, err);
 	pthread_mutex_unlock(&j->wlock);
 	return rc;
 }

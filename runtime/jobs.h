@@ -44,13 +44,15 @@
  *   jobs_claim(j, &claim, err)           oldest queued → running (BEGIN IMMEDIATE);
  *                                        claim.id == 0 when the queue is empty
  *   jobs_set_plan, jobs_step, jobs_set_pgid, jobs_progress, jobs_finish,
- *   jobs_cancel_requested, jobs_requeue, jobs_set_slurm, jobs_requeue_resume (engine = slurm)
+ *   jobs_cancel_requested, jobs_requeue, jobs_set_slurm, jobs_set_slurm_node,
+ *   jobs_requeue_resume, jobs_retry_lost (engine = slurm)
  *
  * JSON of a job: {"id", "model", "dataset", "target", "spec" (jobs_get only),
  *   "state", "step", "step_index", "steps", "progress", "attempt",
  *   "error": {"code", "message"} | null, "cache_key", "cached_from",
  *   "created", "started", "finished", "bundle", "figures": [...],
- *   "cancel_requested", "slurm_job", "results" (jobs_get only: the figures as
+ *   "cancel_requested", "slurm_job", "slurm_steps" (where each step ran:
+ *   [{"attempt", "step", "slurm_job", "node"}]), "results" (jobs_get only: the figures as
  *   labelled rows, worst output first, see results.h)}
  */
 #ifndef KILN_JOBS_H
@@ -172,6 +174,17 @@ int jobs_set_cache_key(struct jobs *j, int64_t id, const char *key, struct kiln_
  * (JSON "slurm_job") and published as a "slurm" event {"step","slurm_job"}. */
 int jobs_set_slurm(struct jobs *j, int64_t id, const char *step, int64_t slurm_job,
 		   struct kiln_err *err);
+/* Slurm placed the step's job slurm_job on node (NodeList=): stored in its
+ * "slurm_steps" entry and published as a "slurm" event {"step","slurm_job","node"}. */
+int jobs_set_slurm_node(struct jobs *j, int64_t id, const char *step, int64_t slurm_job,
+			const char *node, struct kiln_err *err);
+/* The cluster lost the running step (NODE_FAIL, preemption, a Slurm job
+ * that vanished): queued again as a new attempt while attempt -
+ * attempt_base + 1 < max_attempts (*requeued = 1; the queued event carries
+ * code and msg), else failed with them as jobs_finish would.  A cancel
+ * requested meanwhile: failed, not run again. */
+int jobs_retry_lost(struct jobs *j, int64_t id, const char *code, const char *msg,
+		    int *requeued, struct kiln_err *err);
 /* figures_json (a JSON array) may be NULL to leave them as they are. */
 int jobs_progress(struct jobs *j, int64_t id, double progress, const char *figures_json,
 		  struct kiln_err *err);

@@ -241,6 +241,18 @@ static const struct {
 					       "host's slurm.conf names it ([toolchain.%s])"},
 };
 
+/* What to change, in words, for what sbatch said on stderr. */
+static void refusal_fix(const char *said, const char *toolchain, char *out, size_t cap)
+{
+	const char *fix = "check the Slurm settings in [toolchain.%s]";
+	for (size_t i = 0; i < sizeof(REFUSALS) / sizeof(REFUSALS[0]); i++)
+		if (strstr(said, REFUSALS[i].says) != NULL) {
+			fix = REFUSALS[i].fix;
+			break;
+		}
+	snprintf(out, cap, fix, toolchain);
+}
+
 /* "--time" for sbatch: the configured limit, else the step's timeout in
  * minutes rounded up plus one (Slurm's is the backstop while kilnd is down;
  * kilnd's own deadline is the exact one). */
@@ -284,6 +296,11 @@ static int submit(const struct slurm_step *s, const char *script, const char *lo
 	time_arg(s, tl, sizeof(tl));
 	if (tl[0])
 		argv[n++] = tl;
+	/* Slurm requeues a batch job on node failure or preemption by default
+	 * (JobRequeue=1) and runs it again later, out of kilnd's sight; kilnd
+	 * wants the ending and its own attempts.  Before sbatch_args, so a
+	 * site's --requeue there still wins. */
+	argv[n++] = "--no-requeue";
 	char buf[512];
 	char *toks[ENGINE_MAX_EXTRA_ARGS];
 	int nt = engine_split_args(s->conf->sbatch_args, buf, sizeof(buf), toks,
@@ -301,14 +318,8 @@ static int submit(const struct slurm_step *s, const char *script, const char *lo
 		return 0;
 	}
 	res->outcome = EXEC_SPAWN_FAILED;
-	const char *fix = "check the Slurm settings in [toolchain.%s]";
-	for (size_t i = 0; i < sizeof(REFUSALS) / sizeof(REFUSALS[0]); i++)
-		if (strstr(cap.errl, REFUSALS[i].says) != NULL) {
-			fix = REFUSALS[i].fix;
-			break;
-		}
 	char why[256];
-	snprintf(why, sizeof(why), fix, s->conf->toolchain);
+	refusal_fix(cap.errl, s->conf->toolchain, why, sizeof(why));
 	return kiln_errf(err, KILN_EUNAVAIL, "", "sbatch refused the step: %.200s; %s",
 			 cap.errl[0] ? cap.errl : cap.out, why);
 }
@@ -389,27 +400,67 @@ static const char *stuck(const struct job_state *st)
 	return NULL;
 }
 
-/* Slurm's endings in words: what happened and what to change. */
+/* Slurm's endings in words: what happened and what to change.  lost: the
+ * cluster lost the step, not the step's own doing (another attempt may
+ * pass).  State names: job_state_string() in src/common/slurm_protocol_defs.c. */
 static const struct {
 	const char *state;
+	int lost;
 	const char *says;   /* %lld job, %s node, %s toolchain */
 } ENDINGS[] = {
-	{"NODE_FAIL", "Slurm job %lld failed with its node %s (NODE_FAIL): check the node "
-		      "(scontrol show node) and retry the job [toolchain.%s]"},
-	{"OUT_OF_MEMORY", "Slurm job %lld ran out of memory on %s (OUT_OF_MEMORY): raise "
-			  "[toolchain.%s] mem"},
-	{"PREEMPTED", "Slurm job %lld was preempted on %s (PREEMPTED) by a higher-priority "
-		      "job: retry it, or choose a partition or QOS without preemption in "
-		      "[toolchain.%s]"},
-	{"BOOT_FAIL", "Slurm job %lld could not boot its node %s (BOOT_FAIL): retry the job "
-		      "or pick another partition in [toolchain.%s]"},
-	{"DEADLINE", "Slurm job %lld passed its deadline on %s (DEADLINE): check --deadline in "
-		     "[toolchain.%s] sbatch_args"},
-	{"CANCELLED", "Slurm job %lld was cancelled outside kilnd on %s (CANCELLED: scancel by "
-		      "a user or an administrator) [toolchain.%s]"},
-	{"FAILED", "Slurm job %lld failed on %s before the tool ended (FAILED): is the "
-		   "workspace shared with the node at the same path? [toolchain.%s]"},
+	{"NODE_FAIL", 1, "Slurm job %lld failed with its node %s (NODE_FAIL): check the node "
+			 "(scontrol show node; an administrator resumes it) [toolchain.%s]"},
+	{"OUT_OF_MEMORY", 0, "Slurm job %lld ran out of memory on %s (OUT_OF_MEMORY: the "
+			     "cgroup's OOM killer): raise [toolchain.%s] mem"},
+	{"PREEMPTED", 1, "Slurm job %lld was preempted on %s (PREEMPTED) by a higher-priority "
+			 "job: choose a partition or QOS without preemption in [toolchain.%s] if "
+			 "this happens often"},
+	{"BOOT_FAIL", 1, "Slurm job %lld could not boot its node %s (BOOT_FAIL): pick another "
+			 "partition in [toolchain.%s] if it goes on"},
+	{"DEADLINE", 0, "Slurm job %lld passed its deadline on %s (DEADLINE): check --deadline "
+			"in [toolchain.%s] sbatch_args"},
+	{"CANCELLED", 0, "Slurm job %lld was cancelled outside kilnd on %s (CANCELLED: scancel "
+			 "by a user or an administrator) [toolchain.%s]"},
+	{"FAILED", 0, "Slurm job %lld failed on %s before the tool ended (FAILED): is the "
+		      "workspace shared with the node at the same path? [toolchain.%s]"},
 };
+
+/* Without cgroups (TaskPlugin=task/none) Slurm's memory limit is
+ * jobacct_gather's OverMemoryKill: the step is SIGKILLed and the job ends
+ * FAILED; only slurmstepd's line in the job's output says why
+ * (jobacct_gather_handle_mem_limit() and _acct_kill_step() in
+ * src/common/slurm_jobacct_gather.c). */
+#define SLURM_OVER_MEM "Exceeded job memory limit"
+
+/* 1 when the last 16 KB of the file hold needle. */
+static int tail_has(const char *path, const char *needle)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	char buf[16385];
+	struct stat sb;
+	off_t from = fstat(fd, &sb) == 0 && sb.st_size > 16384 ? sb.st_size - 16384 : 0;
+	ssize_t r = pread(fd, buf, sizeof(buf) - 1, from);
+	close(fd);
+	if (r <= 0)
+		return 0;
+	buf[r] = '\0';
+	for (ssize_t i = 0; i < r; i++)  /* a NUL in the log must not hide the rest */
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	return strstr(buf, needle) != NULL;
+}
+
+/* A Slurm ending that explains a step better than its exit status: the
+ * ENDINGS row, or NULL (COMPLETED, FAILED with a status of its own...). */
+static int ending_row(const char *state)
+{
+	for (size_t i = 0; i < sizeof(ENDINGS) / sizeof(ENDINGS[0]); i++)
+		if (strcmp(state, ENDINGS[i].state) == 0)
+			return (int)i;
+	return -1;
+}
 
 /* Reads what the log file gained since *off into the job log and the line
  * callback; partial last lines wait in line/len for the rest. */
@@ -472,9 +523,29 @@ static int wait_cancel(struct exec_cancel *c, int ms)
 	return poll(&p, 1, ms) > 0 && (p.revents & POLLIN);
 }
 
+/* Asks for the job's state until it has ended or Slurm forgot it, at most
+ * SLURM_SETTLE_MS; st keeps the last answer. */
+static void settle(int64_t id, struct job_state *st)
+{
+	int64_t until = mono_ms() + SLURM_SETTLE_MS;
+	for (;;) {
+		struct job_state now;
+		if (job_state(id, &now) == 0) {
+			*st = now;
+			if (!now.known || ended(now.state))
+				return;
+		}
+		if (mono_ms() >= until)
+			return;
+		wait_cancel(NULL, 250);
+	}
+}
+
 int slurm_run(const struct slurm_step *s, struct exec_result *res, struct kiln_err *err)
 {
 	memset(res, 0, sizeof(*res));
+	if (s->lost)
+		*s->lost = 0;
 	int64_t t0 = mono_ms();
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -538,8 +609,12 @@ int slurm_run(const struct slurm_step *s, struct exec_result *res, struct kiln_e
 		if (now >= next_state) {
 			next_state = now + SLURM_STATE_MS;
 			if (job_state(id, &st) == 0) {
-				if (st.node[0] && strcmp(st.node, "(null)") != 0)
+				if (st.node[0] && strcmp(st.node, "(null)") != 0 &&
+				    strcmp(st.node, node) != 0) {
 					snprintf(node, sizeof(node), "%s", st.node);
+					if (s->on_node)
+						s->on_node(s->arg, id, node);
+				}
 				const char *never = stuck(&st);
 				if (stopped == EXEC_OK && never != NULL) {
 					slurm_cancel(id);
@@ -593,6 +668,11 @@ int slurm_run(const struct slurm_step *s, struct exec_result *res, struct kiln_e
 		wait_cancel(stopped == EXEC_OK ? s->cancel : NULL,
 			    ms < SLURM_LOG_MS ? (ms > 0 ? ms : 1) : SLURM_LOG_MS);
 	}
+	/* A non-zero status may be Slurm's doing (it signalled the tool for a
+	 * time limit, a node failure, preemption, the OOM killer): wait, a
+	 * bounded time, for the job's own ending and let it speak. */
+	if (stopped == EXEC_OK && status != 0)
+		settle(id, &st);
 	pump(s, log_path, &off, line, &len, &res->out_bytes, 1);
 	res->dur_ms = mono_ms() - t0;
 	if (node[0] && s->log)
@@ -621,6 +701,32 @@ int slurm_run(const struct slurm_step *s, struct exec_result *res, struct kiln_e
 		res->outcome = EXEC_OK;
 		return 0;
 	}
+	const char *where = node[0] ? node : "its node";
+	if (st.known && strcmp(st.state, "TIMEOUT") == 0) {
+		res->outcome = EXEC_TIMEOUT;
+		char tl[48];
+		time_arg(s, tl, sizeof(tl));
+		return kiln_errf(err, KILN_EIO, "",
+				 "reached its Slurm time limit on %s (Slurm job %lld TIMEOUT, %s): "
+				 "raise [toolchain.%s] time", where, (long long)id,
+				 tl[0] ? tl : "the partition's", s->conf->toolchain);
+	}
+	if (st.known && strcmp(st.state, "FAILED") == 0 && tail_has(log_path, SLURM_OVER_MEM)) {
+		res->outcome = EXEC_SIGNAL;
+		return kiln_errf(err, KILN_EIO, "",
+				 "Slurm job %lld ran out of memory on %s (slurmstepd: \"" SLURM_OVER_MEM
+				 "\", killed over its --mem%s%s): raise [toolchain.%s] mem", (long long)id,
+				 where, s->conf->mem[0] ? "=" : "", s->conf->mem, s->conf->toolchain);
+	}
+	int row = st.known ? ending_row(st.state) : -1;
+	/* FAILED with a status of the tool's own is the tool's failure */
+	if (row >= 0 && !(status > 0 && strcmp(st.state, "FAILED") == 0)) {
+		res->outcome = EXEC_SIGNAL;
+		if (s->lost)
+			*s->lost = ENDINGS[row].lost;
+		return kiln_errf(err, KILN_EIO, "", ENDINGS[row].says, (long long)id, where,
+				 s->conf->toolchain);
+	}
 	if (status > 0) {
 		res->outcome = EXEC_EXIT;
 		res->exit_code = status;
@@ -628,23 +734,14 @@ int slurm_run(const struct slurm_step *s, struct exec_result *res, struct kiln_e
 				 (long long)id);
 	}
 	res->outcome = EXEC_SIGNAL;
-	if (!st.known)
+	if (!st.known) {
+		if (s->lost)
+			*s->lost = 1;
 		return kiln_errf(err, KILN_EIO, "",
 				 "Slurm job %lld is not known to Slurm any more and wrote no exit "
 				 "status: it was removed behind kilnd's back or slurmctld lost it",
 				 (long long)id);
-	if (strcmp(st.state, "TIMEOUT") == 0) {
-		res->outcome = EXEC_TIMEOUT;
-		char tl[48];
-		time_arg(s, tl, sizeof(tl));
-		return kiln_errf(err, KILN_EIO, "",
-				 "reached its Slurm time limit (TIMEOUT, %s): raise [toolchain.%s] "
-				 "time", tl[0] ? tl : "the partition's", s->conf->toolchain);
 	}
-	for (size_t i = 0; i < sizeof(ENDINGS) / sizeof(ENDINGS[0]); i++)
-		if (strcmp(st.state, ENDINGS[i].state) == 0)
-			return kiln_errf(err, KILN_EIO, "", ENDINGS[i].says, (long long)id,
-					 node[0] ? node : "its node", s->conf->toolchain);
 	return kiln_errf(err, KILN_EIO, "",
 			 "Slurm job %lld ended %s (Reason=%s) without the tool's exit status",
 			 (long long)id, st.state[0] ? st.state : "in an unknown state", st.reason);
@@ -705,10 +802,13 @@ int slurm_check_shared(const struct engine_conf *c, const char *data_dir, int ti
 	argv[n] = NULL;
 	struct capture cap;
 	long long id = run_capture(argv, &cap) == 0 ? strtoll(cap.out, NULL, 10) : 0;
-	if (id <= 0)
+	if (id <= 0) {
+		char why[256];
+		refusal_fix(cap.errl, c->toolchain, why, sizeof(why));
 		return kiln_errf(err, KILN_EUNAVAIL, "toolchain",
 				 "[toolchain.%s] engine = slurm: sbatch refused the storage probe "
-				 "job: %.200s", c->toolchain, cap.errl[0] ? cap.errl : cap.out);
+				 "job: %.200s; %s", c->toolchain, cap.errl[0] ? cap.errl : cap.out, why);
+	}
 	/* The file appears when the probe ran; the job's end without it means
 	 * the node wrote somewhere this host cannot see. */
 	int64_t t0 = mono_ms(), next_state = t0 + SLURM_STATE_MS;

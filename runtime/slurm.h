@@ -17,7 +17,11 @@
  * Cancel is `scancel <id>`; the step's timeout is kilnd's own deadline
  * (then scancel) and, as a backstop while kilnd is down, sbatch --time.
  * Slurm's own endings (NODE_FAIL, OUT_OF_MEMORY, TIMEOUT, PREEMPTED, ...)
- * become errors that say what happened and what to change.
+ * become errors that say what happened and what to change; they win over
+ * the exit status the script may still have written (Slurm killed the tool,
+ * the shell wrote 137 or 143).  Steps are submitted with --no-requeue: a
+ * node failure or a preemption ends the Slurm job, and kilnd's own attempts
+ * decide whether the step runs again (slurm_step.lost says so).
  *
  * Every Slurm command runs with kilnd's environment, so SLURM_CONF and the
  * munge socket work as for any Slurm user on the submit host.
@@ -47,6 +51,9 @@
 #define SLURM_LOG_MS 200
 /* After scancel, how long we wait for Slurm to report the job ended. */
 #define SLURM_CANCEL_WAIT_MS 30000
+/* After a non-zero exit status, how long we wait for Slurm's own ending
+ * (COMPLETING lasts until the node's processes are gone: KillWait). */
+#define SLURM_SETTLE_MS 15000
 /* The shared-storage probe at start: one tiny job on an idle cluster. */
 #define SLURM_PROBE_TIMEOUT_MS 120000
 
@@ -69,6 +76,13 @@ struct slurm_step {
 	 * the Slurm job running (outcome EXEC_CANCELLED, res->pid = -1) for the
 	 * next kilnd to follow, instead of scancel */
 	int (*detach)(void *arg);
+	/* may be NULL: once Slurm has placed the job, the node(s) it runs on
+	 * (NodeList=, e.g. "node07"), for the dashboard */
+	void (*on_node)(void *arg, int64_t slurm_job, const char *node);
+	/* may be NULL: set to 1 when the cluster lost the step (NODE_FAIL,
+	 * PREEMPTED, BOOT_FAIL, or gone from Slurm with no exit status): the
+	 * step itself did nothing wrong, so another attempt may pass */
+	int *lost;
 };
 
 /* Returns 0 when the tool exited 0 and wrote its outputs; otherwise

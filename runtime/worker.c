@@ -292,6 +292,16 @@ static void on_submit(void *arg, int64_t slurm_job)
 			(long long)c->job, (long long)slurm_job, err.msg);
 }
 
+/* Where the Slurm job runs, for the dashboard ("slurm_steps"). */
+static void on_node(void *arg, int64_t slurm_job, const char *node)
+{
+	struct step_ctx *c = arg;
+	struct kiln_err err;
+	if (jobs_set_slurm_node(c->pool->jobs, c->job, c->step, slurm_job, node, &err) != 0)
+		fprintf(stderr, "level=warn job=%lld msg=\"cannot record the node of Slurm job "
+			"%lld: %s\"\n", (long long)c->job, (long long)slurm_job, err.msg);
+}
+
 /* kilnd is stopping (not a user's cancel): a Slurm step stays in Slurm. */
 static int detach(void *arg)
 {
@@ -305,6 +315,7 @@ static int detach(void *arg)
 /* The outcome of a job, to be written by finish(). */
 struct verdict {
 	int resume;              /* with state NULL: requeue to follow the Slurm step again */
+	int lost;                /* failed: the cluster lost the step; another attempt if any */
 	const char *state;       /* succeeded, failed, cancelled, or NULL = requeue */
 	const char *code;
 	char msg[256];
@@ -430,14 +441,15 @@ static void run_steps(struct worker *w, const struct jobs_claim *job, struct pla
 			.arg = &ctx, .on_spawn = on_spawn, .cancel = w->cancel,
 		};
 		struct exec_result res;
-		int rc;
+		int rc, lost = 0;
 		if (engine_is_slurm(ec)) {
 			struct slurm_step ss = {
 				.conf = ec, .job = job->id, .step = s->name, .workspace = workdir,
 				.cmd = &cmd, .timeout_ms = s->timeout_s * 1000,
 				.outputs = (const char *const *)s->outputs, .log = log,
 				.on_line = on_line, .arg = &ctx, .on_submit = on_submit,
-				.cancel = w->cancel, .detach = detach,
+				.cancel = w->cancel, .detach = detach, .on_node = on_node,
+				.lost = &lost,
 				.attach = job->resume_step >= 0 && i == (size_t)job->resume_step
 						  ? job->slurm_job : 0,
 			};
@@ -498,6 +510,7 @@ static void run_steps(struct worker *w, const struct jobs_claim *job, struct pla
 				snprintf(why, sizeof(why), "%s%s%s", err.msg,
 					 ctx.last_line[0] ? ": " : "", ctx.last_line);
 				fail(v, "step_failed", "step '%s' %s", s->name, why);
+				v->lost = lost;
 				return;
 			}
 			}
@@ -675,21 +688,28 @@ finish:;
 			(long long)job->id, workdir, strerror(errno));
 	char *fj = figures ? cJSON_PrintUnformatted(figures) : NULL;
 	int rc;
-	if (v.state == NULL && v.resume)
+	int again = 0;
+	if (v.state != NULL && v.lost)
+		rc = jobs_retry_lost(p->jobs, job->id, v.code, v.msg, &again, &err);
+	else if (v.state == NULL && v.resume)
 		rc = jobs_requeue_resume(p->jobs, job->id, &err);
 	else if (v.state == NULL)
 		rc = jobs_requeue(p->jobs, job->id, &err);
 	else
 		rc = jobs_finish(p->jobs, job->id, v.state, v.code,
 				 v.code ? v.msg : NULL, bundle[0] ? bundle : NULL, fj, &err);
-	joblog_printf(log, "job %s%s%s", v.state ? v.state : "requeued (kilnd is stopping)",
-			v.code ? ": " : "", v.code ? v.msg : "");
+	if (again)
+		joblog_printf(log, "job attempt %d failed: %s; the cluster lost the step, so it "
+				"runs again as attempt %d", job->attempt, v.msg, job->attempt + 1);
+	else
+		joblog_printf(log, "job %s%s%s", v.state ? v.state : "requeued (kilnd is stopping)",
+				v.code ? ": " : "", v.code ? v.msg : "");
 	if (rc != 0)
 		fprintf(stderr, "level=error job=%lld msg=\"cannot record the result: %s\"\n",
 			(long long)job->id, err.msg);
 	if (!p->quiet)
 		fprintf(stderr, "level=info job=%lld state=%s code=%s dur_ms=%lld\n",
-			(long long)job->id, v.state ? v.state : "queued", v.code ? v.code : "-",
+			(long long)job->id, v.state && !again ? v.state : "queued", v.code ? v.code : "-",
 			(long long)(mono_ms() - t0));
 	free(fj);
 	cJSON_Delete(figures);

@@ -1,9 +1,10 @@
 /*
- * auth: bearer tokens — creating them, checking them, revoking them.
- *
- * A token is "kiln_" + 64 hex digits of getrandom(); the database keeps only
- * its sha256, so lookups are by hash and a stolen kiln.db grants nothing.
- * On first start auth_bootstrap() makes the admin token and writes it to
+ * auth: bearer tokens as the HTTP layer sees them — creating them, checking
+ * them, revoking them, with roles as enum http_role.  The SQL and the cache
+ * of verified tokens live in the tokens store (runtime/tokens.h): a token
+ * is "kiln_" + 64 hex digits of getrandom(), only its sha256 is stored, and
+ * a revoked token is refused on its next request.  On first start
+ * auth_bootstrap() makes the admin token and writes it to
  * <data_dir>/admin.token with mode 0600.
  */
 #ifndef KILN_AUTH_H
@@ -16,6 +17,11 @@
 #include "runtime/kiln_err.h"
 
 #define AUTH_TOKEN_LEN 69 /* "kiln_" + 64 hex */
+
+struct tokens_who;
+
+/* The store's record as a principal (role name mapped to the enum). */
+void auth_principal_of(const struct tokens_who *w, struct http_principal *p);
 
 /* Role name <-> enum: "admin", "user", "device". */
 const char *auth_role_name(enum http_role role);

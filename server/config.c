@@ -94,7 +94,8 @@ static const struct setting SETTINGS[] = {
 	{"jobs", "workers", SET_INT, "1", 1, 64, NULL, KC(workers),
 	 "conversions run at once (they are heavy: one per machine is usual)"},
 	{"jobs", "max_attempts", SET_INT, "2", 1, 100, NULL, KC(max_attempts),
-	 "attempts of a job interrupted by a restart before it is failed"},
+	 "attempts of a job interrupted by a restart, or whose Slurm step the cluster lost "
+	 "(NODE_FAIL, PREEMPTED, vanished), before it is failed"},
 	{"jobs", "failed_workspace_hours", SET_INT, "72", 0, 87600, NULL, KC(failed_workspace_hours),
 	 "hours a failed or cancelled job's workspace (jobs/<id>/work) is kept for debugging; "
 	 "0 = removed when the job ends"},

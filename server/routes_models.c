@@ -340,7 +340,7 @@ static void models_graph_work(struct http_req *req)
 	struct kiln_err err;
 	kiln_err_clear(&err);
 	/* One writer at a time: parsing a 1M-node model for its graph costs
-	 * ~600 MB for a few seconds, and twenty first readers of a new model
+	 * ~170 MB for a few seconds, and twenty first readers of a new model
 	 * must cost that once, not once per work thread.  The ones that
 	 * waited find the file. */
 	pthread_mutex_lock(&graph_lock);

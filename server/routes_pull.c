@@ -13,16 +13,18 @@
 
 #define REPORT_DETAIL_MAX 1000
 
-/* The registered device behind the caller's device token; 0 with a reply
- * set when there is none. */
-static long long calling_device(struct http_req *req)
+/* The registered device behind the caller's device token, and with bundle
+ * (may be NULL) the bundle its assignment resolves to; 0 with a reply set
+ * when there is none. */
+static long long calling_device(struct http_req *req, long long *bundle,
+				char sha[BLOB_HEX_LEN + 1], char *name, size_t name_cap)
 {
 	struct app *app = http_req_app(req);
 	const struct http_principal *who = http_req_who(req);
 	long long id = 0;
 	struct kiln_err err;
 	kiln_err_clear(&err);
-	if (devices_by_token(app->db, who->token_id, &id, &err) != 0) {
+	if (devices_pull(app->db, who->token_id, &id, bundle, sha, name, name_cap, &err) != 0) {
 		http_reply_kerr(req, &err);
 		return 0;
 	}
@@ -34,16 +36,10 @@ static long long calling_device(struct http_req *req)
 
 void route_pull(struct http_req *req)
 {
-	struct app *app = http_req_app(req);
-	long long dev = calling_device(req);
-	if (dev == 0)
-		return;
 	char sha[BLOB_HEX_LEN + 1], name[128];
-	long long b = devices_resolve(app->db, dev, sha, name, sizeof(name));
-	if (b < 0) {
-		http_reply_error(req, 500, "io_error", NULL, "cannot resolve the assignment");
+	long long b = 0;
+	if (calling_device(req, &b, sha, name, sizeof(name)) == 0)
 		return;
-	}
 	if (b == 0) {
 		/* Nothing assigned (or nothing built yet under the assigned name):
 		 * the board keeps what it has. */
@@ -90,7 +86,7 @@ void route_pull_report(struct http_req *req)
 				 REPORT_DETAIL_MAX);
 		return;
 	}
-	long long dev = calling_device(req);
+	long long dev = calling_device(req, NULL, NULL, NULL, 0);
 	if (dev == 0)
 		return;
 	char now[32];

@@ -6,9 +6,9 @@
  * Only sha256(session id) is stored.  The CSRF token is derived from the
  * session id (sha256 of a fixed prefix + id), so it needs no column, a copy
  * of kiln.db cannot produce it, and the page can fetch it again after a
- * reload.  All of the SQL for sessions lives here; the HTTP layer reaches it
- * through http_server_opts.check_session (wired in main.c) and the
- * /api/v1/session routes (routes_session.c).
+ * reload.  The SQL for sessions is the tokens store's (runtime/tokens.h);
+ * the HTTP layer reaches this module through http_server_opts.check_session
+ * (wired in main.c) and the /api/v1/session routes (routes_session.c).
  */
 #ifndef KILN_SESSION_H
 #define KILN_SESSION_H

@@ -181,7 +181,8 @@ int upload_finish(struct upload *u, struct kiln_err *err)
 	if (!upload_name_ok(u->name))
 		return kiln_errf(err, KILN_EINVAL, "name",
 				 "name must be 1-64 characters of A-Z a-z 0-9 . _ -");
-	return 0;
+	/* The handler reads the temporary file next (upload_tmp_path). */
+	return blob_writer_flush(u->w, err);
 }
 
 const char *upload_name(const struct upload *u) { return u->name; }

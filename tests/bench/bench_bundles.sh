@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # bench_bundles: GET /api/v1/bundles/{id}/archive of a 10 MB bundle with 256
-# connections, and If-None-Match revalidation (304) with 1000 connections,
-# kilnd against nginx serving the same file (with its own ETag) in the same
-# run.  Targets (issue 8): >= 0.9x nginx for downloads, >= 0.7x for 304s.
+# connections, If-None-Match revalidation (304) of it with 1000
+# connections, and the device poll: GET /api/v1/pull with a device token
+# and If-None-Match (304, what a fleet polling every minute costs) with
+# 1000 connections; kilnd against nginx serving the same file (with its
+# own ETag) in the same run.  Targets (issue 19): download >= 0.95x nginx;
+# device poll >= 0.7x nginx with p99 <= 3x nginx's; (issue 8) bundle
+# revalidation >= 0.7x.
 set -eu
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 BUILD=${BUILD:-build}
+# A clean clone has no tools yet: build what this bench runs.
+[ -x "$BUILD/tools/bundle_add" ] || make --no-print-directory "$BUILD/tools/bundle_add" >/dev/null
 DUR=${BENCH_DURATION:-10s}
 work=$(mktemp -d)
 trap 'kill ${kpid:-} ${npid:-} 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-ulimit -n 65536 2>/dev/null || ulimit -n 4096
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 printf '[server]\naccess_log = off\nper_ip_connection_limit = 0\nconnection_limit = 4096\nthreads = %s\n' \
 	"${KILN_THREADS:-0}" > "$work/kiln.ini"
@@ -28,6 +35,13 @@ printf '[basic]\ntype = cvimodel\nmodel = m_int8.cvimodel\n' > "$work/b/m.mud"
 bundle=$("$BUILD/tools/bundle_add" "$work/var" "$work/b" m maixcam)
 id=$(echo "$bundle" | sed 's/.*"id": \([0-9]*\).*/\1/')
 sha=$(echo "$bundle" | sed 's/.*"sha256": "\([0-9a-f]*\)".*/\1/')
+# A device that pulls, assigned the bundle's name (resolved per poll).
+dev=$(curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+	-d '{"name": "bench-cam", "target": "maixcam", "transport": "pull"}' "http://$kaddr/api/v1/devices")
+devid=$(echo "$dev" | sed 's/^{"id":\([0-9]*\).*/\1/')
+devtoken=$(echo "$dev" | sed 's/.*"token":"\(kiln_[0-9a-f]*\)".*/\1/')
+curl -sf -o /dev/null -X PUT -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+	-d '{"model_name": "m"}' "http://$kaddr/api/v1/devices/$devid/assignment"
 mkdir -p "$work/www"
 # nginx's workers run as www-data: let them reach the file.
 chmod 755 "$work" "$work/www"
@@ -76,19 +90,40 @@ measure() { # url conns header...
 
 printf '%-18s %6s %10s %9s %9s %10s %9s %9s %6s\n' case conns kilnd_rps k_p99 k_xfer \
 	nginx_rps n_p99 n_xfer ratio
+line() { # case conns krps kp99 kx nrps np99 nx
+	printf '%-18s %6s %10s %9s %9s %10s %9s %9s %6.2f\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" \
+		"$8" "$(echo "$3 / $6" | bc -l)"
+}
+read -r nrps np99 nx nnon <<<"$(measure "http://127.0.0.1:$nport/m.tar.gz" 256)"
 read -r krps kp99 kx knon <<<"$(measure "http://$kaddr/api/v1/bundles/$id/archive" 256 \
 	"Authorization: Bearer $token")"
-read -r nrps np99 nx nnon <<<"$(measure "http://127.0.0.1:$nport/m.tar.gz" 256)"
-dl=$(echo "$krps / $nrps" | bc -l)
-printf '%-18s %6s %10s %9s %9s %10s %9s %9s %6.2f\n' "download 10 MB" 256 "$krps" "$kp99" \
-	"$kx" "$nrps" "$np99" "$nx" "$dl"
+line "download 10 MB" 256 "$krps" "$kp99" "$kx" "$nrps" "$np99" "$nx"
 [ "$knon" = 0 ] || echo "   kilnd non-2xx on download: $knon"
-read -r krps kp99 kx knon <<<"$(measure "http://$kaddr/api/v1/bundles/$id/archive" 1000 \
-	"Authorization: Bearer $token" "If-None-Match: \"$sha\"")"
+dl=$(echo "$krps / $nrps" | bc -l)
+met=$(ge "$dl" 0.95); [ "$knon" = 0 ] || met=no
+summary_row "bundle download 10 MB, 256 conns" "$krps req/s ($kx/s)" "nginx $nrps ($nx/s)" \
+	"$(printf '%.2f' "$dl")" ">= 0.95x nginx" "$met"
+
 read -r nrps np99 nx nnon <<<"$(measure "http://127.0.0.1:$nport/m.tar.gz" 1000 \
 	"If-None-Match: $netag")"
-rv=$(echo "$krps / $nrps" | bc -l)
-printf '%-18s %6s %10s %9s %9s %10s %9s %9s %6.2f\n' "304 revalidation" 1000 "$krps" "$kp99" \
-	"$kx" "$nrps" "$np99" "$nx" "$rv"
+read -r krps kp99 kx knon <<<"$(measure "http://$kaddr/api/v1/bundles/$id/archive" 1000 \
+	"Authorization: Bearer $token" "If-None-Match: \"$sha\"")"
+line "304 revalidation" 1000 "$krps" "$kp99" "$kx" "$nrps" "$np99" "$nx"
 [ "$knon" = 0 ] || echo "   kilnd error replies on revalidation: $knon"
-printf 'ratio kilnd/nginx: download %.2f (target 0.90), revalidation %.2f (target 0.70)\n' "$dl" "$rv"
+rv=$(echo "$krps / $nrps" | bc -l)
+met=$(ge "$rv" 0.70); [ "$knon" = 0 ] || met=no
+summary_row "bundle archive 304, admin token, 1000 conns" "$krps req/s, p99 $kp99" \
+	"nginx $nrps, p99 $np99" "$(printf '%.2f' "$rv")" ">= 0.70x nginx" "$met"
+
+read -r krps kp99 kx knon <<<"$(measure "http://$kaddr/api/v1/pull" 1000 \
+	"Authorization: Bearer $devtoken" "If-None-Match: \"$sha\"")"
+line "device poll 304" 1000 "$krps" "$kp99" "$kx" "$nrps" "$np99" "$nx"
+[ "$knon" = 0 ] || echo "   kilnd error replies on the device poll: $knon"
+pl=$(echo "$krps / $nrps" | bc -l)
+p99x=$(echo "$(ms "$kp99") / $(ms "$np99")" | bc -l)
+met=$(both "$(ge "$pl" 0.70)" "$(le "$p99x" 3)"); [ "$knon" = 0 ] || met=no
+summary_row "device poll GET /api/v1/pull 304, device token, 1000 conns" \
+	"$krps req/s, p99 $kp99" "nginx 304 $nrps, p99 $np99" \
+	"$(printf '%.2f, p99 %.1fx' "$pl" "$p99x")" ">= 0.70x nginx, p99 <= 3x" "$met"
+printf 'ratio kilnd/nginx: download %.2f (target 0.95), revalidation %.2f (target 0.70), device poll %.2f (target 0.70, p99 %.1fx, target 3x)\n' \
+	"$dl" "$rv" "$pl" "$p99x"

@@ -14,6 +14,7 @@
 # /usr/bin/python3 with python3-pil and python3-skimage (make test-deps).
 set -eu
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 BUILD=${BUILD:-build}
 PY=/usr/bin/python3
 N=${CALIB_BENCH_N:-500}
@@ -83,3 +84,7 @@ awk -v n="$N" -v c="$CORES" -v full="$full" -v scaled="$scaled" -v kiln="$kiln" 
 	printf "PIL (draft + resize + paste), 1 process      %8.1f images/s\n", pil
 	printf "ratio kiln / PIL: %.2fx (target 8x; per core %.2fx)\n", kiln / pil, kiln1 / pil
 }'
+ceil=$(awk -v k="$kiln" -v s="$scaled" 'BEGIN { printf "%.2f", k / s }')
+summary_row "calibration: $N photos to 640x640 letterbox, $CORES threads" "$kiln img/s" \
+	"libjpeg-turbo DCT-scaled decode alone $scaled img/s; PIL x$CORES $pilmp" \
+	"$ceil of the ceiling" ">= 0.95 of the decode ceiling" "$(ge "$ceil" 0.95)"

@@ -9,6 +9,7 @@
 # 1 000 jobs render in <= 200 ms.
 set -eu
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 BUILD=${BUILD:-build}
 JOBS=${BENCH_JOBS:-1000}
 work=$(mktemp -d)
@@ -87,4 +88,11 @@ npid=$!
 curl -s --retry 50 --retry-connrefused --retry-delay 0 -o /dev/null "http://127.0.0.1:$nport/"
 
 KILN_BASE="http://$kaddr" KILN_TOKEN="$token" NGINX_BASE="http://127.0.0.1:$nport" KILN_JOBS="$JOBS" \
-	node tests/bench/dashboard_bench.mjs
+	node tests/bench/dashboard_bench.mjs | tee "$work/out"
+best() { grep -F "$1" "$work/out" | head -1 | awk '{ for (i = 1; i <= NF; i++) if ($(i + 1) == "ms" || $(i + 1) == "KB") { print $i; exit } }'; }
+kin=$(best 'first load / kilnd, signed in')
+ngx=$(best 'first load / nginx, same files')
+jobs=$(best 'jobs list: #/jobs to last row')
+summary_row "dashboard first load, signed in (chromium)" "$kin ms" "nginx, same files: $ngx ms" \
+	"$(awk -v a="$kin" -v b="$ngx" 'BEGIN { printf "%.2f", a / b }') (time)" "<= 300 ms" "$(le "$kin" 300)"
+summary_row "dashboard jobs page, $JOBS jobs" "$jobs ms to the last row" "-" "-" "<= 200 ms" "$(le "$jobs" 200)"

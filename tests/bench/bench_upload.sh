@@ -2,10 +2,12 @@
 # bench_upload: a 1 GiB ONNX model POSTed with curl over loopback to kilnd
 # (-T streams the file from disk; streamed into the blob store, hashed, inspected) and to nginx storing the
 # body in a file (client_body_in_file_only), same file, same run.  Prints
-# both throughputs, kilnd's peak-RSS growth during its upload, and the ratio
-# last.  Targets (issue 4): kilnd >= 0.8x nginx; RSS growth <= 16 MiB.
+# both throughputs (best of three rounds taken in turns), kilnd's peak-RSS
+# growth over its uploads, and the ratio last.  Targets (issue 19): kilnd
+# >= 0.9x nginx with sha256 and fsync still done; RSS growth <= 16 MiB.
 set -eu
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 BUILD=${BUILD:-build}
 SIZE_MB=${BENCH_UPLOAD_MB:-1024}
 work=$(mktemp -d)
@@ -72,20 +74,37 @@ npid=$!
 curl -s --retry 50 --retry-connrefused --retry-delay 0 -o /dev/null "http://127.0.0.1:$bport/done"
 
 hwm() { awk '/VmHWM/ {print $2}' /proc/"$1"/status; }
+# Best of ROUNDS, kilnd and nginx taking turns, so a burst of noise from
+# the rest of the machine hits both and the figure is steady.
+ROUNDS=${BENCH_UPLOAD_ROUNDS:-3}
 before=$(hwm $kpid)
-kt=$(curl -s -o "$work/k.out" -w '%{http_code} %{time_total}' -H "Authorization: Bearer $token" \
-	-H 'Content-Type: application/octet-stream' -X POST -T "$work/big.onnx" \
-	"http://$kaddr/api/v1/models?name=big")
+kbest= nbest=
+for r in $(seq "$ROUNDS"); do
+	kt=$(curl -s -o "$work/k.out" -w '%{http_code} %{time_total}' -H "Authorization: Bearer $token" \
+		-H 'Content-Type: application/octet-stream' -X POST -T "$work/big.onnx" \
+		"http://$kaddr/api/v1/models?name=big$r")
+	nt=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' \
+		-H 'Content-Type: application/octet-stream' -X POST -T "$work/big.onnx" \
+		"http://127.0.0.1:$nport/upload")
+	read -r kcode ksecs <<<"$kt"
+	read -r ncode nsecs <<<"$nt"
+	[ "$kcode" = 201 ] || { echo "kilnd answered $kcode: $(head -c 300 "$work/k.out")"; exit 1; }
+	[ "$ncode" = 201 ] || { echo "nginx answered $ncode"; cat "$work/nginx/error.log"; exit 1; }
+	rm -rf "$work"/nginx/body/* # client_body_in_file_only on keeps each body: free the disk
+	[ -z "$kbest" ] || [ "$(le "$ksecs" "$kbest")" = yes ] && kbest=$ksecs
+	[ -z "$nbest" ] || [ "$(le "$nsecs" "$nbest")" = yes ] && nbest=$nsecs
+	printf 'round %d: kilnd %.2f s, nginx %.2f s\n' "$r" "$ksecs" "$nsecs"
+done
 after=$(hwm $kpid)
-nt=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' \
-	-H 'Content-Type: application/octet-stream' -X POST -T "$work/big.onnx" \
-	"http://127.0.0.1:$nport/upload")
-read -r kcode ksecs <<<"$kt"
-read -r ncode nsecs <<<"$nt"
-[ "$kcode" = 201 ] || { echo "kilnd answered $kcode: $(head -c 300 "$work/k.out")"; exit 1; }
-[ "$ncode" = 201 ] || { echo "nginx answered $ncode"; cat "$work/nginx/error.log"; exit 1; }
 mb=$(echo "$bytes / 1048576" | bc -l)
-printf 'upload of %.0f MiB ONNX   kilnd %.0f MiB/s (%.2f s, RSS growth %d KiB)   nginx %.0f MiB/s (%.2f s)\n' \
-	"$mb" "$(echo "$mb / $ksecs" | bc -l)" "$ksecs" $((after - before)) \
-	"$(echo "$mb / $nsecs" | bc -l)" "$nsecs"
-printf 'ratio kilnd/nginx throughput: %.2f\n' "$(echo "$nsecs / $ksecs" | bc -l)"
+growth=$((after - before))
+ratio=$(echo "$nbest / $kbest" | bc -l)
+printf 'upload of %.0f MiB ONNX (best of %d)   kilnd %.0f MiB/s (%.2f s, RSS growth %d KiB)   nginx %.0f MiB/s (%.2f s)\n' \
+	"$mb" "$ROUNDS" "$(echo "$mb / $kbest" | bc -l)" "$kbest" "$growth" \
+	"$(echo "$mb / $nbest" | bc -l)" "$nbest"
+printf 'ratio kilnd/nginx throughput: %.2f\n' "$ratio"
+summary_row "model upload $(printf '%.0f' "$mb") MiB (sha256 + fsync), best of $ROUNDS" \
+	"$(printf '%.0f MiB/s, RSS +%d KiB' "$(echo "$mb / $kbest" | bc -l)" "$growth")" \
+	"$(printf 'nginx body to file %.0f MiB/s' "$(echo "$mb / $nbest" | bc -l)")" \
+	"$(printf '%.2f' "$ratio")" ">= 0.90x nginx, RSS growth <= 16 MiB" \
+	"$(both "$(ge "$ratio" 0.90)" "$(le "$growth" 16384)")"

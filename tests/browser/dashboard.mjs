@@ -453,6 +453,37 @@ await test('the_job_page_shows_a_results_table_worst_output_first', async () => 
 	await shot(page, '17c-job-results');
 });
 
+// issue 18: with engine = slurm each step shows its Slurm job and node, per
+// attempt.  This suite's kilnd runs steps locally, so the job's JSON is given
+// the "slurm_steps" a Slurm run has (that shape is checked against a real
+// cluster by tests/integration/test_slurm_http.py); a live "slurm" event is
+// not exercised here.
+await test('the_job_page_shows_where_each_slurm_step_ran', async () => {
+	if (bundleId === null) return { skip: 'no maixcam job' };
+	const jobId = Number(page.url().match(/#\/jobs\/(\d+)$/)[1]);
+	const plan = await (await fetch(`${BASE}/api/v1/jobs/${jobId}/plan`, AUTH)).json();
+	const first = plan.steps[0].name;
+	const runs = [{ attempt: 1, step: first, slurm_job: 4101, node: 'node07' },
+		{ attempt: 2, step: first, slurm_job: 4102, node: 'node09' }];
+	const url = new RegExp(`/api/v1/jobs/${jobId}$`);
+	await page.route(url, async (route) => {
+		const resp = await route.fetch();
+		const j = await resp.json();
+		await route.fulfill({ response: resp, json: { ...j, slurm_steps: runs } });
+	});
+	try {
+		await page.reload();
+		const where = page.locator(`#timeline .slurm[data-step="${first}"]`);
+		await where.waitFor();
+		const text = await where.innerText();
+		if (text !== 'Slurm job 4101 on node07 (attempt 1); Slurm job 4102 on node09 (attempt 2)') throw new Error('where it ran: ' + text);
+		if (await page.locator('#timeline .slurm').count() !== 1) throw new Error('a step that has no Slurm job shows one');
+		await shot(page, '17e-job-slurm');
+	} finally {
+		await page.unroute(url);
+	}
+});
+
 await test('a_maixcam2_job_shows_npu_and_vnpu_columns_and_per_layer_figures', async () => {
 	if (bundleId === null) return { skip: 'no maixcam job' };
 	const back = page.url();

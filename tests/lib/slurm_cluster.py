@@ -3,8 +3,20 @@
 Starts munged (private socket and key), slurmctld and slurmd from a
 temporary directory with a generated slurm.conf on free loopback ports, and
 waits until `sinfo` shows the node idle.  Everything runs as root
-(SlurmUser=root), with proctrack/linuxproc and task/none so neither cgroups
-nor systemd are needed.  Stops the daemons by the pids it started.
+(SlurmUser=root), with proctrack/linuxproc so systemd is not needed.  Stops
+the daemons by the pids it started.
+
+Memory: --mem is enforced for real.  Where the cgroup v1 memory controller
+is mounted writable (this host), TaskPlugin=task/cgroup puts each job in a
+memory cgroup and the kernel's OOM killer ends it: JobState=OUT_OF_MEMORY.
+Elsewhere TaskPlugin=task/none and jobacct_gather/linux's OverMemoryKill
+SIGKILLs the step: JobState=FAILED and "Exceeded job memory limit" in its
+output.  `cluster.oom_state` says which.  Job ids start at a random
+FirstJobId, so two clusters on one host never share a job's cgroup path.
+
+Preemption: partition `urgent` has PriorityTier=2, PreemptType=
+preempt/partition_prio, PreemptMode=CANCEL: its jobs cancel the jobs of the
+other partitions that stand in their way (JobState=PREEMPTED).
 
 Settings are Slurm 22.05's (Debian bookworm slurm-wlm), from its slurm.conf
 man page; munged's flags from `munged --help` (munge 0.5.15).
@@ -25,6 +37,13 @@ import time
 NODE = "kilnnode"
 PARTITION = "kiln"
 SHORT = "short"   # MaxTime=1 (minute): for jobs asking more, which Slurm leaves pending
+URGENT = "urgent"  # PriorityTier=2: its jobs preempt (cancel) jobs of the other partitions
+
+
+def _cgroup_v1_memory():
+    """The cgroup v1 memory controller, writable here: task/cgroup can use it."""
+    d = "/sys/fs/cgroup/memory"
+    return os.path.isfile(os.path.join(d, "memory.limit_in_bytes")) and os.access(d, os.W_OK)
 
 
 def _free_ports(n):
@@ -46,6 +65,8 @@ class SlurmCluster:
         self.cpus = cpus
         self.procs = []
         self.conf = os.path.join(self.dir, "slurm.conf")
+        self.cgroup = _cgroup_v1_memory()
+        self.oom_state = "OUT_OF_MEMORY" if self.cgroup else "FAILED"
         self.munge_socket = os.path.join(self.dir, "munge", "munge.socket")
         atexit.register(self.stop)  # a test that crashes leaves no daemons behind
         try:
@@ -116,23 +137,38 @@ SlurmdPidFile={d}/slurmd.pid
 SlurmctldLogFile={d}/log/slurmctld.log
 SlurmdLogFile={d}/log/slurmd.log
 ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+TaskPlugin={task}
+FirstJobId={first}
 MpiDefault=none
 SwitchType=switch/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=task=1
+{overmem}AccountingStorageType=accounting_storage/none
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
-SelectTypeParameters=CR_CPU
+SelectTypeParameters=CR_CPU_Memory
+DefMemPerCPU=1500
 ReturnToService=2
 MinJobAge=300
 KillWait=2
+OverTimeLimit=0
+PreemptType=preempt/partition_prio
+PreemptMode=CANCEL
 InactiveLimit=0
-NodeName={node} NodeHostname={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=1000 State=UNKNOWN
-PartitionName={part} Nodes={node} Default=YES MaxTime=INFINITE State=UP
-PartitionName={short} Nodes={node} MaxTime=1 State=UP
+NodeName={node} NodeHostname={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=4000 State=UNKNOWN
+PartitionName={part} Nodes={node} Default=YES MaxTime=INFINITE PriorityTier=1 State=UP
+PartitionName={short} Nodes={node} MaxTime=1 PriorityTier=1 State=UP
+PartitionName={urgent} Nodes={node} MaxTime=INFINITE PriorityTier=2 State=UP
 """.format(ctld=ctld_port, slurmd=slurmd_port, sock=self.munge_socket, d=d, node=NODE,
-           host=socket.gethostname(), cpus=self.cpus, part=PARTITION, short=SHORT)
+           host=socket.gethostname(), cpus=self.cpus, part=PARTITION, short=SHORT, urgent=URGENT,
+           task="task/cgroup" if self.cgroup else "task/none",
+           overmem="" if self.cgroup else "JobAcctGatherParams=OverMemoryKill\n",
+           first=int.from_bytes(os.urandom(3), "big") % 9000000 + 1000000)
+        if self.cgroup:
+            # cgroup.conf is read from slurm.conf's directory (cgroup.conf(5))
+            with open(os.path.join(d, "cgroup.conf"), "w") as f:
+                f.write("CgroupPlugin=cgroup/v1\nCgroupMountpoint=/sys/fs/cgroup\n"
+                        "ConstrainRAMSpace=yes\nConstrainSwapSpace=yes\nAllowedSwapSpace=0\n")
         with open(self.conf, "w") as f:
             f.write(conf)
         self._spawn("slurmctld", ["slurmctld", "-D", "-i", "-f", self.conf])

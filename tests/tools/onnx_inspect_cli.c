@@ -6,13 +6,20 @@
  *
  *   onnx_inspect_cli inspect FILE             inspection JSON
  *   onnx_inspect_cli graph FILE               graph-view JSON
+ *   onnx_inspect_cli graph-file FILE OUT      graph-view JSON written to OUT
+ *                                             as kilnd writes its graph
+ *                                             files (onnx_graph_json_write)
+ *   onnx_inspect_cli open FILE                open and close only
  *   onnx_inspect_cli suggest FILE             suggestions JSON
  *   onnx_inspect_cli cut FILE OUT TENSOR...   write the cut to OUT
  *   onnx_inspect_cli rewrite FILE OUT IR [OPSET]
  *   onnx_inspect_cli time-graph FILE N        build+print the graph JSON N
  *                                             times, report ms per run
  *
- * Errors print {"error": {"code", "field", "message"}} and exit 2.
+ * Errors print {"error": {"code", "field", "message"}} and exit 2.  With
+ * ONNX_CLI_VMHWM set in the environment, the process's peak RSS
+ * (VmHWM, which exec resets: the number is this program's own) goes to
+ * stderr as "vmhwm_kb N" at the end.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -50,6 +57,17 @@ static int emit(cJSON *j)
 	return 0;
 }
 
+static void print_vmhwm(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "VmHWM:", 6) == 0)
+			fprintf(stderr, "vmhwm_kb %ld\n", strtol(line + 6, NULL, 10));
+	if (f)
+		fclose(f);
+}
+
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -79,6 +97,18 @@ int main(int argc, char **argv)
 			printf("%s\n", s);
 		rc = s == NULL;
 		free(s);
+	} else if (strcmp(cmd, "graph-file") == 0 && argc >= 4) {
+		FILE *f = fopen(argv[3], "w");
+		if (f == NULL) {
+			perror(argv[3]);
+			rc = 1;
+		} else {
+			rc = onnx_graph_json_write(m, f, &err) != 0 ? fail(&err) : 0;
+			if (fclose(f) != 0 && rc == 0)
+				rc = 1;
+		}
+	} else if (strcmp(cmd, "open") == 0) {
+		printf("{\"nodes\":%zu}\n", onnx_node_count(m));
 	} else if (strcmp(cmd, "suggest") == 0) {
 		rc = emit(onnx_suggest_json(m));
 	} else if (strcmp(cmd, "cut") == 0 && argc >= 5) {
@@ -124,5 +154,7 @@ int main(int argc, char **argv)
 		rc = 64;
 	}
 	onnx_close(m);
+	if (getenv("ONNX_CLI_VMHWM"))
+		print_vmhwm();
 	return rc;
 }

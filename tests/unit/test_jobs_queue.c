@@ -809,6 +809,47 @@ static void recover__requeues_fails_interrupted_honours_cancel_and_kills_the_orp
 	env_close(&e);
 }
 
+/* engine = slurm, the store's side: a step the cluster lost runs again as
+ * the next attempt while max_attempts allows, then fails with the reason;
+ * "slurm_steps" keeps where each Slurm job ran, once per Slurm job. */
+static void retry_lost__requeues_then_fails_and_slurm_steps_name_each_node(void)
+{
+	struct env e;
+	if (env_open(&e, NULL, 2) != 0)
+		return;
+	const char *plan = "{\"steps\":[{\"name\":\"t\",\"argv\":[\"true\"],\"toolchain\":\"local\"}]}";
+	int64_t id = submit(&e, plan);
+	struct kiln_err err;
+	struct jobs_claim cl;
+	int requeued = -1;
+	for (int attempt = 1; attempt <= 2; attempt++) {
+		CHECK_INT(jobs_claim(e.jobs, &cl, &err), 0);
+		CHECK(cl.id == id && cl.attempt == attempt);
+		jobs_claim_clear(&cl);
+		CHECK_INT(jobs_step(e.jobs, id, 0, 1, "t", 0, &err), 0);
+		CHECK_INT(jobs_set_slurm(e.jobs, id, "t", 100 + attempt, &err), 0);
+		CHECK_INT(jobs_set_slurm(e.jobs, id, "t", 100 + attempt, &err), 0);  /* re-attach */
+		CHECK_INT(jobs_set_slurm_node(e.jobs, id, "t", 100 + attempt, attempt == 1 ? "n1" : "n2",
+					      &err), 0);
+		CHECK_INT(jobs_retry_lost(e.jobs, id, "step_failed", "NODE_FAIL on n1", &requeued, &err),
+			  0);
+		CHECK_INT(requeued, attempt == 1);
+	}
+	cJSON *j = NULL;
+	if (CHECK_INT(jobs_get(e.jobs, id, &j, &err), 0)) {
+		CHECK_STR(cJSON_GetObjectItem(j, "state")->valuestring, "failed");
+		CHECK_INT(cJSON_GetObjectItem(j, "attempt")->valueint, 2);
+		CHECK_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "message")->valuestring,
+			  "NODE_FAIL on n1");
+		char *steps = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "slurm_steps"));
+		CHECK_STR(steps, "[{\"attempt\":1,\"step\":\"t\",\"slurm_job\":101,\"node\":\"n1\"},"
+			  "{\"attempt\":2,\"step\":\"t\",\"slurm_job\":102,\"node\":\"n2\"}]");
+		free(steps);
+		cJSON_Delete(j);
+	}
+	env_close(&e);
+}
+
 /* Reads one line (a pid) from the FIFO: opening blocks until the step
  * opens it for writing. */
 static pid_t read_fifo_pid(const char *fifo)
@@ -930,6 +971,8 @@ static const struct kt_test tests[] = {
 	 worker__thousand_jobs_two_workers_all_succeed_events_in_order},
 	{"recover__requeues_fails_interrupted_honours_cancel_and_kills_the_orphan",
 	 recover__requeues_fails_interrupted_honours_cancel_and_kills_the_orphan},
+	{"retry_lost__requeues_then_fails_and_slurm_steps_name_each_node",
+	 retry_lost__requeues_then_fails_and_slurm_steps_name_each_node},
 	{"restart__kill9_mid_step_requeues_the_job_and_leaves_no_orphan",
 	 restart__kill9_mid_step_requeues_the_job_and_leaves_no_orphan},
 	{"shutdown__worker_stop_requeues_the_running_job_and_stops_its_process",

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -264,6 +267,142 @@ static void blob_reader_never_sees_a_partial_blob(void)
 	blob_store_close(bs);
 }
 
+/* Deterministic bytes that no run of equal pieces can hide a reordering in. */
+static void fill_pattern(unsigned char *b, size_t n)
+{
+	uint32_t x = 2463534242u;
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		b[i] = (unsigned char)x;
+	}
+}
+
+/* A blob past the helper-thread threshold (blob.c: PIPE_MIN), written in
+ * pieces of every awkward size across the 1 MiB buffer edges, is the same
+ * bytes in the same order: in the temporary file after flush, and stored
+ * under the sha256 of those bytes after commit. */
+static void a_large_blob_written_in_odd_pieces_keeps_its_bytes_and_hash(void)
+{
+	struct blob_store *bs;
+	struct kiln_err err;
+	if (!CHECK(blob_store_open(kt_tmpdir(), &bs, &err) == 0))
+		return;
+	size_t n = (23u << 20) + 7;
+	unsigned char *big = malloc(n), *back = malloc(n);
+	fill_pattern(big, n);
+	char want[65], got[65];
+	blob_sha256_hex(big, n, want);
+	struct blob_writer *w;
+	CHECK(blob_writer_new(bs, &w, &err) == 0);
+	static const size_t steps[] = {1, 4093, 65536, (1u << 20) + 3, 7, (1u << 20) - 1, 300000};
+	size_t off = 0;
+	for (int i = 0; off < n; i++) {
+		size_t k = steps[i % (sizeof(steps) / sizeof(steps[0]))];
+		if (k > n - off)
+			k = n - off;
+		if (!CHECK(blob_writer_write(w, big + off, k, &err) == 0))
+			break;
+		off += k;
+	}
+	CHECK(blob_writer_size(w) == n);
+	CHECK(blob_writer_flush(w, &err) == 0);
+	int fd = open(blob_writer_tmp_path(w), O_RDONLY);
+	CHECK(fd >= 0 && read(fd, back, n) == (ssize_t)n && memcmp(big, back, n) == 0);
+	close(fd);
+	CHECK(blob_writer_commit(w, got, &err) == 0);
+	CHECK_STR(got, want);
+	uint64_t size = 0;
+	memset(back, 0, n);
+	CHECK(blob_open(bs, got, &fd, &size, &err) == 0 && size == n);
+	CHECK(read(fd, back, n) == (ssize_t)n && memcmp(big, back, n) == 0);
+	close(fd);
+	free(big);
+	free(back);
+	blob_store_close(bs);
+}
+
+/* The helper thread's failed write (here: the file size limit, EFBIG) is
+ * the writer's error, and nothing is stored. */
+static void a_failed_write_on_the_helper_thread_fails_the_blob(void)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		signal(SIGXFSZ, SIG_IGN);
+		struct rlimit rl = {6u << 20, 6u << 20};
+		setrlimit(RLIMIT_FSIZE, &rl);
+		struct blob_store *bs;
+		struct kiln_err err;
+		if (blob_store_open(kt_tmpdir(), &bs, &err) != 0)
+			_exit(10);
+		static unsigned char chunk[65536];
+		struct blob_writer *w;
+		if (blob_writer_new(bs, &w, &err) != 0)
+			_exit(11);
+		int failed = 0;
+		for (int i = 0; i < 200 && !failed; i++) /* 12.5 MiB */
+			failed = blob_writer_write(w, chunk, sizeof(chunk), &err) != 0;
+		char hex[65];
+		if (!failed)
+			failed = blob_writer_commit(w, hex, &err) != 0;
+		else
+			blob_writer_abort(w);
+		_exit(failed && err.code == KILN_EIO && strstr(err.msg, "too large") ? 0 : 12);
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	char tmp[600];
+	snprintf(tmp, sizeof(tmp), "%s/blobs/tmp", kt_tmpdir());
+	CHECK_INT(count_files(tmp), 0);
+}
+
+struct stmt_probe {
+	struct db *db;
+	sqlite3_stmt *st;
+};
+
+static void *probe_thread(void *arg)
+{
+	struct stmt_probe *p = arg;
+	p->st = db_stmt(p->db, "SELECT count(*) FROM t");
+	db_stmt_done(p->st);
+	return NULL;
+}
+
+/* db_stmt: one prepared statement per thread and SQL, reused, and reset
+ * after each use so it sees rows committed since. */
+static void db_stmt_is_kept_per_thread_and_sees_new_rows(void)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/stmt.db", kt_tmpdir());
+	struct db *db;
+	struct kiln_err err;
+	if (!CHECK(db_open(path, &db, &err) == 0))
+		return;
+	sqlite3_exec(db_conn(db), "CREATE TABLE t (x INTEGER)", NULL, NULL, NULL);
+	static const char sql[] = "SELECT count(*) FROM t";
+	sqlite3_stmt *a = db_stmt(db, sql);
+	CHECK(a != NULL && sqlite3_step(a) == SQLITE_ROW && sqlite3_column_int(a, 0) == 0);
+	db_stmt_done(a);
+	struct stmt_probe p = {db, NULL};
+	pthread_t th;
+	pthread_create(&th, NULL, probe_thread, &p);
+	pthread_join(th, NULL);
+	CHECK(p.st != NULL && p.st != a);
+	/* Another connection's commit is seen by the kept statement. */
+	sqlite3 *other;
+	sqlite3_open(path, &other);
+	CHECK(sqlite3_exec(other, "INSERT INTO t VALUES (1), (2)", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(other);
+	sqlite3_stmt *b = db_stmt(db, sql);
+	CHECK(b == a);
+	CHECK(sqlite3_step(b) == SQLITE_ROW && sqlite3_column_int(b, 0) == 2);
+	db_stmt_done(b);
+	db_close(db);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct kt_test tests[] = {
@@ -276,6 +415,12 @@ int main(int argc, char **argv)
 		{"blob_writer_killed_before_commit_leaves_no_visible_blob",
 		 blob_writer_killed_before_commit_leaves_no_visible_blob},
 		{"blob_reader_never_sees_a_partial_blob", blob_reader_never_sees_a_partial_blob},
+		{"a_large_blob_written_in_odd_pieces_keeps_its_bytes_and_hash",
+		 a_large_blob_written_in_odd_pieces_keeps_its_bytes_and_hash},
+		{"a_failed_write_on_the_helper_thread_fails_the_blob",
+		 a_failed_write_on_the_helper_thread_fails_the_blob},
+		{"db_stmt_is_kept_per_thread_and_sees_new_rows",
+		 db_stmt_is_kept_per_thread_and_sees_new_rows},
 	};
 	return kt_main("storage", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 }

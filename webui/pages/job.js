@@ -3,6 +3,8 @@
 // table (outputs x builds, worst output first, the tolerance as a line,
 // per-layer figures where the tool prints them), the exact commands as a shell
 // script, the error with what to do next, Cancel/Retry, and the bundle.
+// With engine = slurm each step says where it runs: its Slurm job id and
+// node, per attempt ("slurm_steps" of GET /jobs/:id, live from "slurm" events).
 import { api, events } from '../api.js';
 import { badge, bytes, debounce, errorBox, fill, h, pageTitle, s, table, toast, when } from '../ui.js';
 import { STATE_KIND } from './jobs.js';
@@ -19,6 +21,25 @@ const NEXT_STEP = {
 	below_tolerance: 'A quantized output is further from the float model than the tolerance allows: see the results table for which output and build. Try more or better calibration images, another calibration method, mixed precision, or cutting the model earlier.',
 };
 const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
+
+// engine = slurm: "Slurm job 49 on node07" for each Slurm job the step
+// became, the current attempt's last; null for a step that ran here.
+function whereRan(job, name) {
+	const runs = (job.slurm_steps || []).filter((r) => r.step === name);
+	if (!runs.length) return null;
+	const many = runs.length > 1 || runs.some((r) => r.attempt > 1);
+	return h('span', { class: 'small muted slurm', 'data-step': name },
+		runs.map((r, i) => [i ? '; ' : '', `Slurm job ${r.slurm_job}`, r.node ? ` on ${r.node}` : ' (waiting for a node)', many ? ` (attempt ${r.attempt})` : '']));
+}
+
+// A "slurm" event {step, slurm_job[, node]} into job.slurm_steps.
+function withSlurm(job, d) {
+	const list = [...(job.slurm_steps || [])];
+	const i = list.findIndex((r) => r.slurm_job === d.slurm_job);
+	if (i >= 0) list[i] = { ...list[i], node: d.node ?? list[i].node };
+	else list.push({ attempt: job.attempt ?? 1, step: d.step, slurm_job: d.slurm_job, node: d.node ?? null });
+	return { ...job, slurm_job: d.slurm_job, slurm_steps: list };
+}
 
 // --- the results table: outputs x builds, worst output first -------------
 // The server labels every figure (GET /jobs/:id "results", runtime/results.c):
@@ -155,7 +176,8 @@ export default async function render(main, { params, go }) {
 		const idx = job.step_index ?? -1;
 		fill(timeline, steps.map((st, i) => {
 			const cls = job.state === 'succeeded' || i < idx ? 'done' : i === idx ? (job.state === 'failed' ? 'failed' : job.state === 'running' ? 'running' : '') : '';
-			return h('li', { class: cls }, h('span', { class: 'dot', 'aria-hidden': 'true' }), h('span', null, h('strong', null, st.name), ' ', h('code', { class: 'small' }, (st.argv || []).slice(0, 3).join(' '), (st.argv || []).length > 3 ? ' …' : '')),
+			const where = whereRan(job, st.name);
+			return h('li', { class: cls }, h('span', { class: 'dot', 'aria-hidden': 'true' }), h('span', null, h('strong', null, st.name), ' ', h('code', { class: 'small' }, (st.argv || []).slice(0, 3).join(' '), (st.argv || []).length > 3 ? ' …' : ''), where ? [h('br'), where] : null),
 				h('span', { class: 'small muted' }, cls === 'done' ? 'done' : cls === 'running' ? 'running' : cls === 'failed' ? 'failed' : ''));
 		}));
 		if (!steps.length) timeline.append(h('li', { class: 'muted' }, job.state === 'queued' ? 'Waiting for a worker…' : 'No plan stored.'));
@@ -242,6 +264,7 @@ export default async function render(main, { params, go }) {
 			state: (d) => { job = { ...job, state: d.state, attempt: d.attempt ?? job.attempt, error: d.error }; if (FINAL.has(d.state)) { es.close(); api(`/jobs/${job.id}`).then((j) => { job = j; drawState(); }); } drawState(); },
 			step: (d) => { job = { ...job, step: d.name, step_index: d.index }; drawState(); },
 			progress: (d) => { job = { ...job, progress: d.progress }; drawState(); },
+			slurm: (d) => { job = withSlurm(job, d); drawState(); },
 			log: (d) => addLog(typeof d === 'string' ? d : d.line),
 			// the server labels the figures: fetch the job's rows again
 			figure: () => refetch(),

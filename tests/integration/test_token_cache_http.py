@@ -1,0 +1,131 @@
+"""The cache of verified tokens and sessions (runtime/tokens.c) never lets a
+revoked credential through: kilnd remembers a verified token per HTTP
+thread, so each check here first warms that cache on many kept-alive
+connections (a connection stays on one pool thread), then revokes, then
+asks again on every one of them.  Real HTTP on loopback; run with Debian's
+/usr/bin/python3.
+"""
+import http.client
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, os.path.join(HERE, "..", "onnx"))
+
+import onnx_fixtures as F  # noqa: E402
+from kiln_server import Kilnd  # noqa: E402
+
+R = F.Report("test_token_cache_http")
+CONNS = 16  # over the 4 pool threads set below: every thread sees the token
+
+
+def connections(k):
+    host, port = k.base[len("http://"):].rsplit(":", 1)
+    return [http.client.HTTPConnection(host, int(port), timeout=30) for _ in range(CONNS)]
+
+
+def get(conn, path, headers):
+    conn.request("GET", path, headers=headers)
+    r = conn.getresponse()
+    body = r.read()
+    return r.status, body
+
+
+def warm(conns, path, headers):
+    """Two requests per connection: the first fills its thread's cache, the
+    second is answered from it."""
+    for c in conns:
+        for _ in range(2):
+            st, body = get(c, path, headers)
+            assert st == 200, (st, body)
+
+
+def main():
+    k = Kilnd("[server]\nthreads = 4\n")
+    admin = {"Authorization": "Bearer " + k.token}
+    try:
+        def a_revoked_token_is_refused_on_every_connection_that_had_it_cached():
+            st, tok = k.json("POST", "/api/v1/tokens", {"name": "cached", "role": "user"})
+            assert st == 201, tok
+            bearer = {"Authorization": "Bearer " + tok["token"]}
+            conns = connections(k)
+            warm(conns, "/api/v1/models", bearer)
+            warm(conns, "/api/v1/tokens", admin)
+            st, _, body = k.request("DELETE", f"/api/v1/tokens/{tok['id']}")
+            assert st == 204, (st, body)
+            for c in conns:
+                st, body = get(c, "/api/v1/models", bearer)
+                assert st == 401 and b"revoked" in body, (st, body)
+                # Other tokens are unaffected (their entries are checked again).
+                st, body = get(c, "/api/v1/tokens", admin)
+                assert st == 200, (st, body)
+            for c in conns:
+                c.close()
+
+        def a_signed_out_session_is_refused_on_every_connection():
+            st, hdrs, body = k.request("POST", "/api/v1/session",
+                                       json.dumps({"token": k.token}).encode(),
+                                       "application/json", token=None)
+            assert st == 201, (st, body)
+            cookie = {"Cookie": hdrs["Set-Cookie"].split(";", 1)[0]}
+            csrf = json.loads(body)["csrf"]
+            conns = connections(k)
+            warm(conns, "/api/v1/models", cookie)
+            st, _, body = k.request("DELETE", "/api/v1/session", token=None,
+                                    headers=dict(cookie, **{"X-CSRF-Token": csrf}))
+            assert st == 204, (st, body)
+            for c in conns:
+                st, body = get(c, "/api/v1/models", cookie)
+                assert st == 401 and b"session_expired" in body, (st, body)
+                c.close()
+
+        def revoking_a_token_ends_its_cached_sessions():
+            st, tok = k.json("POST", "/api/v1/tokens", {"name": "browser", "role": "user"})
+            assert st == 201, tok
+            st, hdrs, body = k.request("POST", "/api/v1/session",
+                                       json.dumps({"token": tok["token"]}).encode(),
+                                       "application/json", token=None)
+            assert st == 201, (st, body)
+            cookie = {"Cookie": hdrs["Set-Cookie"].split(";", 1)[0]}
+            conns = connections(k)
+            warm(conns, "/api/v1/models", cookie)
+            st, _, body = k.request("DELETE", f"/api/v1/tokens/{tok['id']}")
+            assert st == 204, (st, body)
+            for c in conns:
+                st, body = get(c, "/api/v1/models", cookie)
+                assert st == 401, (st, body)
+                c.close()
+
+        def a_deleted_devices_token_stops_pulling_on_every_connection():
+            st, dev = k.json("POST", "/api/v1/devices",
+                             {"name": "cam-cache", "target": "maixcam", "transport": "pull"})
+            assert st == 201, dev
+            bearer = {"Authorization": "Bearer " + dev["token"]}
+            conns = connections(k)
+            for c in conns:
+                for _ in range(2):
+                    st, body = get(c, "/api/v1/pull", bearer)
+                    assert st == 204, (st, body)  # nothing assigned yet
+            st, _, body = k.request("DELETE", f"/api/v1/devices/{dev['id']}")
+            assert st == 204, (st, body)
+            for c in conns:
+                st, body = get(c, "/api/v1/pull", bearer)
+                assert st == 401, (st, body)
+                c.close()
+
+        for fn in (a_revoked_token_is_refused_on_every_connection_that_had_it_cached,
+                   a_signed_out_session_is_refused_on_every_connection,
+                   revoking_a_token_ends_its_cached_sessions,
+                   a_deleted_devices_token_stops_pulling_on_every_connection):
+            R.check(fn.__name__, fn)
+    finally:
+        rc = k.stop()
+        if rc != 0:
+            R.fail("kilnd_exits_cleanly", f"exit {rc}")
+    R.done()
+
+
+if __name__ == "__main__":
+    main()
