@@ -1,9 +1,9 @@
 /*
- * recipe: the table of recipes, the helpers they share, bundle staging and
- * the shell rendering of a plan (see recipe.h).
+ * recipe: the table of recipes, the helpers they share and bundle staging
+ * (see recipe.h).
  *
- * Recipes build argv arrays, never command strings: recipe_plan_sh is the
- * only place text for a shell is made, and it quotes every element.
+ * Recipes build argv arrays, never command strings: runtime/plan_sh.c is
+ * the only place text for a shell is made, and it quotes every element.
  */
 #include "conversion/recipe.h"
 
@@ -24,21 +24,9 @@
 #include "conversion/recipe_metis.h"
 #include "conversion/recipe_recamera.h"
 #include "runtime/fsutil.h"
-#include "runtime/strbuf.h"
 
-/* The version is part of the cache key: bump it when a recipe's plan or
- * bundle changes, so old cached bundles are not served for new recipes. */
-static const struct {
-	const char *target;
-	recipe_fn fn;
-	const char *version;
-} RECIPES[] = {
-	{"maixcam", recipe_maixcam_plan, "maixcam/2"},
-	{"recamera", recipe_recamera_plan, "recamera/2"},
-	{"maixcam2", recipe_maixcam2_plan, "maixcam2/2"},
-	{"axera-pi", recipe_axera_pi_plan, "axera-pi/1"},
-	{"metis", recipe_metis_plan, "metis/2"},
-};
+/* Each board's recipe and its version are in its row of the board table
+ * (targets.c: recipe, recipe_version). */
 
 static char *xstrdup(const char *s)
 {
@@ -77,10 +65,8 @@ int recipe_check(const struct job_spec *s, struct kiln_err *err)
 
 const char *recipe_version(const char *target)
 {
-	for (size_t i = 0; i < sizeof(RECIPES) / sizeof(RECIPES[0]); i++)
-		if (target && strcmp(RECIPES[i].target, target) == 0)
-			return RECIPES[i].version;
-	return NULL;
+	const struct target *t = targets_find(target);
+	return t ? t->recipe_version : NULL;
 }
 
 static int in_outputs(const cJSON *insp, const char *name)
@@ -165,14 +151,9 @@ int recipe_plan(const struct job_spec *s, const cJSON *insp, const struct recipe
 				 "%s's toolchain (%s) cannot cut the graph: cut the model at the "
 				 "chosen outputs first and plan with the cut model",
 				 s->t->id, s->t->toolchain);
-	recipe_fn fn = NULL;
-	const char *version = NULL;
-	for (size_t i = 0; i < sizeof(RECIPES) / sizeof(RECIPES[0]); i++)
-		if (strcmp(RECIPES[i].target, s->t->id) == 0) {
-			fn = RECIPES[i].fn;
-			version = RECIPES[i].version;
-		}
-	if (fn == NULL)
+	recipe_fn fn = s->t->recipe;
+	const char *version = s->t->recipe_version;
+	if (fn == NULL || version == NULL)
 		return kiln_errf(err, KILN_EINTERNAL, "target", "no recipe for %s", s->t->id);
 	struct recipe_out *r = calloc(1, sizeof(*r));
 	if (r == NULL || (r->plan = plan_new()) == NULL) {
@@ -397,80 +378,4 @@ int recipe_stage_bundle(const struct recipe_out *r, const char *workspace, const
 			return kiln_errf(err, KILN_EIO, "bundle", "cannot write %s", to);
 	}
 	return 0;
-}
-
-/* --- shell rendering -------------------------------------------------------- */
-
-/* Bare when every byte is harmless to bash, else single-quoted. */
-static void sb_quoted(struct strbuf *b, const char *s)
-{
-	int bare = s[0] != '\0';
-	for (const char *p = s; *p; p++)
-		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		      (*p >= '0' && *p <= '9') || strchr("_./:=,@+-%", *p)))
-			bare = 0;
-	if (bare) {
-		strbuf_puts(b, s);
-		return;
-	}
-	strbuf_puts(b, "'");
-	for (const char *p = s; *p; p++) {
-		if (*p == '\'')
-			strbuf_puts(b, "'\\''");
-		else
-			strbuf_add(b, p, 1);
-	}
-	strbuf_puts(b, "'");
-}
-
-char *recipe_plan_sh(const struct plan *p, const char *title)
-{
-	struct strbuf b = {0};
-	strbuf_puts(&b, "#!/bin/bash\n# ");
-	strbuf_puts(&b, title ? title : "Kiln job");
-	strbuf_puts(&b, "\n#\n# What Kiln runs for this job, as a person would type it.  Run it in a "
-		   "directory\n# holding the model, the calibration images and the test image "
-		   "under the names\n# used below, inside the toolchain's container (see "
-		   "kiln.ini [toolchain.*]).\n\nset -e\n");
-	for (size_t i = 0; i < p->n_files; i++) {
-		const struct plan_file *f = &p->files[i];
-		char delim[32] = "KILN_EOF";
-		for (int k = 1; strstr(f->content, delim); k++)
-			snprintf(delim, sizeof(delim), "KILN_EOF_%d", k);
-		strbuf_puts(&b, "\ncat > ");
-		sb_quoted(&b, f->name);
-		strbuf_puts(&b, " <<'");
-		strbuf_puts(&b, delim);
-		strbuf_puts(&b, "'\n");
-		strbuf_add(&b, f->content, f->size);
-		if (f->size && f->content[f->size - 1] != '\n')
-			strbuf_puts(&b, "\n");
-		strbuf_puts(&b, delim);
-		strbuf_puts(&b, "\n");
-		if (f->executable) {
-			strbuf_puts(&b, "chmod +x ");
-			sb_quoted(&b, f->name);
-			strbuf_puts(&b, "\n");
-		}
-	}
-	for (size_t i = 0; i < p->n_steps; i++) {
-		const struct plan_step *st = &p->steps[i];
-		strbuf_puts(&b, "\n# step ");
-		strbuf_puts(&b, st->name);
-		strbuf_puts(&b, " (toolchain ");
-		strbuf_puts(&b, st->toolchain);
-		strbuf_puts(&b, ")\n");
-		/* seed style: the command, then one option (and its value) per line */
-		sb_quoted(&b, st->argv[0]);
-		for (size_t k = 1; k < st->argc; k++) {
-			const char *a = st->argv[k];
-			if (a[0] == '-' && a[1] != '\0')
-				strbuf_puts(&b, " \\\n  ");
-			else
-				strbuf_puts(&b, " ");
-			sb_quoted(&b, a);
-		}
-		strbuf_puts(&b, "\n");
-	}
-	return strbuf_take(&b);
 }

@@ -3,7 +3,8 @@
  * the files to write and the steps to run, exactly as the seed documents
  * do by hand — plus the list of files that make the bundle.
  *
- * One recipe per target (recipe_<target>.c), found through one table here.
+ * One recipe per target (recipe_<target>.c), found through the target's row
+ * (targets.h: recipe, recipe_version).
  * Every path in a plan is relative to the job's workspace (steps run with
  * the workspace as their working directory, /workspace in a container), so
  * the caller must put the model, the calibration images and the test image
@@ -27,8 +28,7 @@
  *                                 copies the bundle files from the finished
  *                                 workspace into dir (created) and writes the
  *                                 generated ones (the .mud)
- *   recipe_plan_sh(plan, title)   a bash script, in the seeds' style, that does
- *                                 what the plan does; new string, caller free()s
+ *   (the plan as a shell script: runtime/plan_sh.h)
  *
  * Helpers for recipe_<target>.c (one struct recipe_argv per step):
  *   recipe_argv_add(a, s) / recipe_argv_addf(a, fmt, ...) / recipe_argv_free(a)
@@ -84,7 +84,6 @@ const char *recipe_version(const char *target);
 int recipe_check(const struct job_spec *s, struct kiln_err *err);
 int recipe_stage_bundle(const struct recipe_out *r, const char *workspace, const char *dir,
 			struct kiln_err *err);
-char *recipe_plan_sh(const struct plan *p, const char *title);
 
 /* --- for the recipes -------------------------------------------------------- */
 

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "conversion/target_ops.h"
+#include "runtime/toolchain.h"
 
 /* "compared_on" and "warnings" are written by Kiln at submit
  * (jobsys_compared_on, the calibration checks in routes_jobs.c) and read
@@ -746,10 +747,12 @@ static int parse_outputs(struct job_spec *s, const cJSON *o, struct kiln_err *er
 
 /* Tolerance: [cos, euclid] for TPU-MLIR (npz_tool compare takes both),
  * [cos] for the others (pulsar2's check_cosine_simularity; the figure a job
- * must reach for pulsar and Voyager, which report but never fail). */
+ * must reach for pulsar and Voyager, which report but never fail): the
+ * toolchain row's tolerance_values. */
 static int parse_tolerance(struct job_spec *s, const cJSON *o, struct kiln_err *err)
 {
-	int want = strcmp(s->t->toolchain, "tpu-mlir") == 0 ? 2 : 1;
+	const struct toolchain *tc = toolchain_find(s->t->toolchain);
+	int want = tc ? tc->tolerance_values : 1;
 	if (o == NULL) {
 		const char *d = s->t->default_tolerance;
 		s->n_tol = 0;

@@ -13,7 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conversion/recipe_axera_pi.h"
+#include "conversion/recipe_maixcam.h"
+#include "conversion/recipe_maixcam2.h"
+#include "conversion/recipe_metis.h"
+#include "conversion/recipe_recamera.h"
 #include "conversion/target_ops.h"
+#include "runtime/toolchain.h"
 
 static const char *const BOOLS[] = {"true", "false", NULL};
 static const char *const CV181X[] = {"cv181x", NULL};
@@ -121,19 +127,24 @@ static const struct target_option METIS_OPTS[] = {
 static const struct target TABLE[] = {
 	{"maixcam", "Sipeed MaixCAM / MaixCAM-Pro (SG2002)", "tpu-mlir", "cv181x",
 	 "001", TQ_INT8 | TQ_BF16, "int8", 200, NULL, NULL, "0.9,0.6", "mud", "cvimodel", 1,
-	 MAIXCAM_OPTS, N(MAIXCAM_OPTS)},
+	 MAIXCAM_OPTS, N(MAIXCAM_OPTS),
+	 "MaixCAM", "maixpy", recipe_maixcam_plan, "maixcam/2"},
 	{"recamera", "Seeed reCamera (SG2002)", "tpu-mlir", "cv181x",
 	 "002", TQ_INT8 | TQ_BF16 | TQ_F16 | TQ_MIXED, "int8", 100, NULL, NULL, NULL, "mud",
-	 "cvimodel", 1, RECAMERA_OPTS, N(RECAMERA_OPTS)},
+	 "cvimodel", 1, RECAMERA_OPTS, N(RECAMERA_OPTS),
+	 "reCamera", "sscma", recipe_recamera_plan, "recamera/2"},
 	{"maixcam2", "Sipeed MaixCAM2 (AX630C, AX620E platform)", "pulsar2", "AX620E",
 	 "000", TQ_INT8, "int8", 64, PULSAR2_CALIB, "MinMax", "0.9", "mud", "axmodel", 0,
-	 MAIXCAM2_OPTS, N(MAIXCAM2_OPTS)},
+	 MAIXCAM2_OPTS, N(MAIXCAM2_OPTS),
+	 "MaixCAM2", "maixpy", recipe_maixcam2_plan, "maixcam2/2"},
 	{"axera-pi", "Sipeed Maix-III AXera-Pi (AX620A)", "pulsar", "AX620",
 	 "003", TQ_INT8, "int8", 256, NULL, NULL, NULL, "joint", NULL, 0,
-	 AXERA_PI_OPTS, N(AXERA_PI_OPTS)},
+	 AXERA_PI_OPTS, N(AXERA_PI_OPTS),
+	 "AXera-Pi", "run_joint", recipe_axera_pi_plan, "axera-pi/1"},
 	{"metis", "Axelera Metis AIPU", "voyager", "metis",
 	 "004", TQ_INT8, "int8", 200, NULL, NULL, NULL, "network.yaml", NULL, 0,
-	 METIS_OPTS, N(METIS_OPTS)},
+	 METIS_OPTS, N(METIS_OPTS),
+	 "Axelera Metis", "voyager", recipe_metis_plan, "metis/2"},
 };
 
 const struct target *targets_table(size_t *n)
@@ -248,6 +259,7 @@ static cJSON *target_json(const struct target *t)
 		return NULL;
 	cJSON_AddStringToObject(o, "id", t->id);
 	cJSON_AddStringToObject(o, "name", t->name);
+	cJSON_AddStringToObject(o, "label", t->label);
 	cJSON_AddStringToObject(o, "toolchain", t->toolchain);
 	cJSON_AddStringToObject(o, "hardware", t->hardware);
 	cJSON_AddStringToObject(o, "seed", t->seed);
@@ -272,6 +284,10 @@ static cJSON *target_json(const struct target *t)
 		cJSON_AddStringToObject(o, "tolerance", t->default_tolerance);
 	else
 		cJSON_AddNullToObject(o, "tolerance");
+	/* how many figures the tolerance takes: the toolchain's row (2: cosine
+	 * and euclidean for TPU-MLIR, 1: cosine) */
+	const struct toolchain *tc = toolchain_find(t->toolchain);
+	cJSON_AddNumberToObject(o, "tolerance_values", tc ? tc->tolerance_values : 1);
 	cJSON_AddStringToObject(o, "bundle", t->bundle);
 	if (t->mud_type)
 		cJSON_AddStringToObject(o, "mud_type", t->mud_type);
@@ -307,6 +323,12 @@ static cJSON *target_json(const struct target *t)
 		cJSON_AddItemToArray(opts, x);
 	}
 	return o;
+}
+
+const char *targets_deploy_program(const char *id)
+{
+	const struct target *t = targets_find(id);
+	return t ? t->deploy_program : NULL;
 }
 
 cJSON *targets_json(void)

@@ -5,9 +5,11 @@
  * are told, the quantize modes and calibration methods it accepts, the
  * defaults a job spec gets when it says nothing, and its options
  * (target_options in the job spec) with their types, defaults and allowed
- * values.  The job-spec validator (spec.c), the recipes (recipe_*.c),
- * GET /api/v1/targets (targets_json) and the dashboard form all read this
- * table, so adding a board or an option is one row here.  IR/opset limits
+ * values, its short label, its recipe and recipe version, and the test
+ * program deploy/ runs on it.  The job-spec validator (spec.c), the recipes
+ * (recipe_*.c), GET /api/v1/targets (targets_json), the dashboard (labels,
+ * forms) and the deploy runner (through the server) all read this table,
+ * so adding a board is one row here plus its recipe file.  IR/opset limits
  * and operator lists live in the model-inspection table (target_ops.h) and
  * are joined in by id, never copied.
  *
@@ -17,15 +19,17 @@
  *   target_option_find(t, key)   the option row, or NULL
  *   targets_quantize_ok(t, q)    1 when t accepts quantize mode q
  *   targets_json()               GET /api/v1/targets body (new cJSON; caller
- *                                cJSON_Delete()s): {"targets": [{id, name,
+ *                                cJSON_Delete()s): {"targets": [{id, name, label,
  *                                toolchain, hardware, quantize: {default,
  *                                allowed}, calibration: {count, methods,
  *                                default_method}, input: {...defaults},
- *                                tolerance, bundle, limits: {max_ir,
+ *                                tolerance, tolerance_values (1 or 2),
+ *                                bundle, limits: {max_ir,
  *                                max_opset, min_opset, static_shape},
  *                                options: [{key, type, default, allowed,
  *                                min, max, help}]}]}
  *   targets_ids_text(buf, cap)   "maixcam, recamera, ..." for messages
+ *   targets_deploy_program(id)   the board's test program id, for deploy/
  *
  * Knows nothing of HTTP or threads; everything here is static data.
  */
@@ -62,6 +66,10 @@ enum target_quant {
 	TQ_MIXED = 1 << 3,
 };
 
+struct recipe_ctx;
+struct recipe_out;
+struct kiln_err;
+
 struct target {
 	const char *id;                /* "maixcam" ... ([a-z0-9-]) */
 	const char *name;              /* boards, for people */
@@ -82,6 +90,15 @@ struct target {
 					  --output_names); 0: the ONNX must be cut first */
 	const struct target_option *options;
 	size_t n_options;
+	const char *label;             /* short name for people: "MaixCAM" */
+	const char *deploy_program;    /* the test program deploy/ runs on the board
+					  (deploy_programs.c row): maixpy | sscma |
+					  run_joint | voyager */
+	/* Its recipe (recipe_<board>.c) and that recipe's version, part of
+	 * the cache key: bump it whenever the recipe's plan or bundle changes,
+	 * so bundles of the old recipe are not served for the new one. */
+	int (*recipe)(const struct recipe_ctx *c, struct recipe_out *out, struct kiln_err *err);
+	const char *recipe_version;    /* "<id>/<n>" */
 };
 
 const struct target *targets_table(size_t *n);
@@ -91,6 +108,10 @@ int targets_quantize_ok(const struct target *t, const char *quantize);
 /* Bit for a quantize name ("int8" -> TQ_INT8), 0 when unknown. */
 unsigned targets_quant_bit(const char *quantize);
 
+/* The target's deploy program id (struct target.deploy_program), NULL
+ * for an unknown target: handed to deploy/ by the server, so that deploy/
+ * knows programs, not boards. */
+const char *targets_deploy_program(const char *id);
 /* New object (see above); NULL when out of memory. */
 cJSON *targets_json(void);
 /* Writes the ids separated by ", " into buf. */

@@ -189,7 +189,7 @@ static void step_end(struct job *j, cJSON *s, const char *state, const char *det
 
 /* The bundle file the test program loads: the manifest's first file whose
  * name ends with (or is) the target's suffix, checked to be a plain
- * relative path.  Metis names a whole path (ax_models/kiln/network.yaml). */
+ * relative path.  Voyager's names a whole path (ax_models/kiln/network.yaml). */
 static int model_file(const struct job *j, const struct deploy_program *p, char *out,
 		      size_t cap, struct kiln_err *err)
 {
@@ -197,7 +197,7 @@ static int model_file(const struct job *j, const struct deploy_program *p, char 
 	const cJSON *files = cJSON_GetObjectItemCaseSensitive(m, "files");
 	int rc = kiln_errf(err, KILN_EUNPROC, "bundle",
 			   "bundle %lld has no '*%s' file for the %s test program", j->w.bundle,
-			   p->model_suffix, p->target);
+			   p->model_suffix, j->w.target);
 	for (const cJSON *f = files ? files->child : NULL; f; f = f->next) {
 		const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(f, "name"));
 		size_t n = name ? strlen(name) : 0, sn = strlen(p->model_suffix);
@@ -329,7 +329,8 @@ static void run_one(struct deploy_runner *r, long long id)
 
 	if ((rc = deployments_load(r->opts.db, id, &j.w, &err)) != 0)
 		goto fail;
-	if ((prog = deploy_program_find(j.w.target)) == NULL) {
+	if ((prog = deploy_program_find(r->opts.program_of ? r->opts.program_of(j.w.target)
+					: NULL)) == NULL) {
 		kiln_errf(&err, KILN_EUNPROC, "", "no test program for target '%s'", j.w.target);
 		goto fail;
 	}

@@ -9,7 +9,7 @@
  * reaches the board updates the device as a pull report does (devices.h):
  * last seen, and a report that installs the bundle (or says why not).
  *
- * Per target, a test program (DEPLOY_PROGRAMS in deploy.c) is copied next
+ * Per board runtime, a test program (deploy_programs.c) is copied next
  * to the bundle and run as  <interpreter> <program> <bundle_dir> <model_file>
  * <runs> [image.jpg].  Its contract: the last line of stdout is one JSON
  * object {runtime, mode, load_ms, runs, latency_ms: [...] and/or
@@ -29,7 +29,8 @@
  *                              deployment ends: the HTTP layer wakes its
  *                              parked ?wait=N requests (GET /deployments/{id});
  *                              NULL clears it
- *   deploy_program_find(target)    the target's test program row, or NULL
+ *   deploy_program_find(id)    the test program row ("maixpy", "sscma",
+ *                              "run_joint", "voyager"), or NULL
  *   deploy_result_parse(stdout, &obj, err)  the last-line JSON object, checked;
  *                              new cJSON (caller deletes) with "summary" added
  */
@@ -53,10 +54,13 @@ struct deploy_opts {
 	const char *data_dir;        /* copied */
 	int connect_timeout_s;       /* ssh ConnectTimeout */
 	int step_timeout_s;          /* copy / test-run deadline */
+	/* The test program id a job's target runs (conversion's target row):
+	 * deploy/ knows programs, the server knows which board runs which. */
+	const char *(*program_of)(const char *target);
 };
 
 struct deploy_program {
-	const char *target;
+	const char *id;                /* maixpy | sscma | run_joint | voyager */
 	const char *file;            /* name on the board */
 	const char *interpreter;     /* "python3" | "sh" */
 	const char *model_suffix;    /* which bundle file is the model */
@@ -71,7 +75,7 @@ int deploy_start(const struct deploy_opts *o, struct deploy_runner **out,
 void deploy_kick(struct deploy_runner *r);
 void deploy_stop(struct deploy_runner *r);
 void deploy_set_listener(struct deploy_runner *r, void (*fn)(void *ctx), void *ctx);
-const struct deploy_program *deploy_program_find(const char *target);
+const struct deploy_program *deploy_program_find(const char *id);
 int deploy_result_parse(const char *out, cJSON **result, struct kiln_err *err);
 
 #endif

@@ -2,7 +2,7 @@
  * deploy_preview: the test-run picture — kilnd decodes the test JPEG, draws
  * each detection's box and "label score" onto it and encodes a new JPEG
  * (libjpeg-turbo), so a headless board still gives a picture, like the
- * reCamera Node-RED preview (seed 002).  Knows nothing of HTTP or boards.
+ * Node-RED preview of seed 002.  Knows nothing of HTTP or boards.
  *
  * API
  *   deploy_preview_check(jpeg, len, &w, &h, err)   a JPEG we will draw on?

@@ -1,7 +1,9 @@
 /*
- * deploy_programs: the test program each target runs on the board (the
- * "run it once to see that it works" step of every seed), one row per
- * target.  Each is a file the deploy runner copies next to the bundle and
+ * deploy_programs: the test program each board runtime runs (the "run it
+ * once to see that it works" step of every seed), one row per program.
+ * Which board runs which is the board's row (conversion/targets.c
+ * deploy_program), handed in by the server (deploy_opts.program_of), so
+ * this folder names runtimes, not boards.  Each is a file the deploy runner copies next to the bundle and
  * runs as  <interpreter> <file> <bundle_dir> <model_file> <runs> [image.jpg];
  * each prints one JSON object as its last stdout line (deploy.h has the
  * contract) and sends everything else to stderr.  They are plain text kept
@@ -12,11 +14,11 @@
 
 #include "deploy/deploy.h"
 
-/* MaixCAM / MaixCAM2 (seeds 000, 001): MaixPy's maix.nn loads the .mud;
+/* maixpy (seeds 000, 001): MaixPy's maix.nn loads the .mud;
  * [extra] model_type picks the YOLOv5 / YOLOv8 / YOLO11 decoder, type =
  * classifier the classifier, anything else runs the bare network. */
 static const char MAIXPY[] =
-	"# Kiln test program for MaixCAM / MaixCAM2 (MaixPy, maix.nn).\n"
+	"# Kiln test program for MaixPy boards (maix.nn).\n"
 	"# Run by kilnd: python3 kiln_test.py <bundle_dir> <model.mud> <runs> [image.jpg]\n"
 	"# The last stdout line is one JSON object; everything else goes to stderr.\n"
 	"import configparser, json, sys, time\n"
@@ -71,12 +73,12 @@ static const char MAIXPY[] =
 	"\n"
 	"main()\n";
 
-/* AXera-Pi (seed 003): `run_joint model.joint --repeat N --warmup W` and its
+/* run_joint (seed 003): `run_joint model.joint --repeat N --warmup W` and its
  * "Run task took N us (K rounds for average)" line.  run_joint feeds raw
  * HWC tensors, not JPEGs, so this runner measures latency only. */
 static const char RUN_JOINT[] =
 	"#!/bin/sh\n"
-	"# Kiln test program for AXera-Pi: run_joint (seed 003).\n"
+	"# Kiln test program: run_joint (seed 003).\n"
 	"# Run by kilnd: sh kiln_test.sh <bundle_dir> <model.joint> <runs> [image]\n"
 	"dir=$1 model=$2 runs=$3\n"
 	"log=$(run_joint \"$dir/$model\" --repeat \"$runs\" --warmup 1 2>&1)\n"
@@ -91,11 +93,11 @@ static const char RUN_JOINT[] =
 	"printf '{\"runtime\":\"run_joint\",\"mode\":\"latency\",\"load_ms\":null,\"runs\":%s,"
 	"\"latency_avg_ms\":%s,\"latency_ms\":[],\"detections\":[]}\\n' \"$runs\" \"$ms\"\n";
 
-/* reCamera (seed 002): `sscma-model model.cvimodel in.jpg out.jpg`, timed
+/* sscma (seed 002): `sscma-model model.cvimodel in.jpg out.jpg`, timed
  * per run from /proc/uptime (busybox has no sub-second date). */
 static const char SSCMA[] =
 	"#!/bin/sh\n"
-	"# Kiln test program for reCamera: sscma-model (seed 002).\n"
+	"# Kiln test program: sscma-model (seed 002).\n"
 	"# Run by kilnd: sh kiln_test.sh <bundle_dir> <model.cvimodel> <runs> <image.jpg>\n"
 	"dir=$1 model=$2 runs=$3 img=${4:-}\n"
 	"[ -n \"$img\" ] || { echo 'kiln_test: sscma-model needs a test image' >&2; exit 2; }\n"
@@ -111,20 +113,20 @@ static const char SSCMA[] =
 	"printf '{\"runtime\":\"sscma-model\",\"mode\":\"latency\",\"load_ms\":null,\"runs\":%s,"
 	"\"latency_ms\":[%s],\"clock\":\"proc_uptime_10ms\",\"detections\":[]}\\n' \"$runs\" \"$lat\"\n";
 
-/* Metis (seed 004): the Voyager SDK's ./inference.py, run the way the SDK
+/* voyager (seed 004): the Voyager SDK's ./inference.py, run the way the SDK
  * takes it (axelera-ai-hub/voyager-sdk v1.2.5, commit 38c4bf07: inference.py,
  * axelera/app/config.py create_inference_argparser / _resolve_network,
- * axelera/app/yaml_parser.py; tests/toolchain-double/SOURCES.md "Metis
- * on-device test program"): the network is a name or a YAML registered
+ * axelera/app/yaml_parser.py; tests/toolchain-double/SOURCES.md, the
+ * section on the on-device test program): the network is a name or a YAML registered
  * from ax_models/ under the working directory, never a model.json, and the
  * compiled model is found under --build-root as <net>/<model>/<cores>/.  So
- * the program runs from the unpacked bundle, which conversion/recipe_metis.c
+ * the program runs from the unpacked bundle, which the board's recipe
  * lays out as ax_models/kiln/network.yaml + build/<name>/<name>/...; the
  * image path is made absolute first, as the cd would break a relative one.
  * Timed per run the same way as sscma-model. */
 static const char VOYAGER[] =
 	"#!/bin/sh\n"
-	"# Kiln test program for Axelera Metis: Voyager SDK inference.py (seed 004).\n"
+	"# Kiln test program: Voyager SDK inference.py (seed 004).\n"
 	"# Run by kilnd: sh kiln_test.sh <bundle_dir> <ax_models/kiln/network.yaml> <runs> <image.jpg>\n"
 	"dir=$1 net=$2 runs=$3 img=${4:-}\n"
 	"[ -n \"$img\" ] || { echo 'kiln_test: inference.py needs a test image' >&2; exit 2; }\n"
@@ -143,17 +145,16 @@ static const char VOYAGER[] =
 	"\"latency_ms\":[%s],\"clock\":\"proc_uptime_10ms\",\"detections\":[]}\\n' \"$runs\" \"$lat\"\n";
 
 static const struct deploy_program PROGRAMS[] = {
-	{"maixcam", "kiln_test.py", "python3", ".mud", 1, MAIXPY},
-	{"maixcam2", "kiln_test.py", "python3", ".mud", 1, MAIXPY},
-	{"axera-pi", "kiln_test.sh", "sh", ".joint", 0, RUN_JOINT},
-	{"recamera", "kiln_test.sh", "sh", ".cvimodel", 1, SSCMA},
-	{"metis", "kiln_test.sh", "sh", "ax_models/kiln/network.yaml", 1, VOYAGER},
+	{"maixpy", "kiln_test.py", "python3", ".mud", 1, MAIXPY},
+	{"run_joint", "kiln_test.sh", "sh", ".joint", 0, RUN_JOINT},
+	{"sscma", "kiln_test.sh", "sh", ".cvimodel", 1, SSCMA},
+	{"voyager", "kiln_test.sh", "sh", "ax_models/kiln/network.yaml", 1, VOYAGER},
 };
 
-const struct deploy_program *deploy_program_find(const char *target)
+const struct deploy_program *deploy_program_find(const char *id)
 {
 	for (size_t i = 0; i < sizeof(PROGRAMS) / sizeof(PROGRAMS[0]); i++)
-		if (target && strcmp(PROGRAMS[i].target, target) == 0)
+		if (id && strcmp(PROGRAMS[i].id, id) == 0)
 			return &PROGRAMS[i];
 	return NULL;
 }

@@ -10,7 +10,7 @@
 #   MODEL.onnx  the model; the same bytes uploaded twice are one model
 #   CALIB       a folder of JPEG/PNG images (packed here as a tar.gz), or an
 #               archive kilnd takes as is (tar, tar.gz, tar.bz2, tar.xz, zip)
-#   BOARD       maixcam, maixcam2, recamera, axera-pi, metis (GET /api/v1/targets)
+#   BOARD       a target id, as GET /api/v1/targets lists them
 #   -n NAME     the job and bundle name (default: the model's file name)
 #   -s SPEC     a JSON object with the rest of the job spec, shared by the
 #               boards: "outputs", "input", "mud", "calibration",

@@ -36,7 +36,7 @@
  *                                            --help`, `pulsar2 version`...), is it the
  *                                            toolchain double, what to run if not
  *   engine_status_json(&status)              for GET /api/v1/targets
- *   engine_plan_script(plan, confs, n, job)  the plan as a shell script
+ * The plan as a shell script with these commands is runtime/plan_sh.h.
  */
 #ifndef KILN_ENGINE_H
 #define KILN_ENGINE_H
@@ -133,15 +133,6 @@ int engine_remove_container(const struct engine_conf *c, const char *name);
 /* Fills st; returns 0 when the toolchain is ready, KILN_EUNAVAIL when not
  * (st->message and st->fix say why and what to do). */
 int engine_probe(const struct engine_conf *c, int timeout_ms, struct engine_status *st);
-
-/* The plan as a POSIX shell script a person could run in an empty
- * directory to repeat the job by hand (GET /api/v1/jobs/{id}/plan?format=sh):
- * the files written with printf, then each step's exact command line through
- * its engine, with "$PWD" as the workspace.  Every argument is single-quoted
- * unless it is plainly safe.  New string, caller free()s; NULL when out of
- * memory. */
-char *engine_plan_script(const struct plan *p, const struct engine_conf *confs, size_t n,
-			 int64_t job);
 
 /* {"toolchain","engine","image","engine_ok","image_ok","tool_ok","simulated","ready",
  *  "message","fix"};

@@ -7,6 +7,7 @@
  * anything and knows nothing of jobs, engines or HTTP.
  */
 #include "runtime/plan.h"
+#include "runtime/toolchain.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -14,18 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const TOOLCHAINS[] = {
-	"tpu-mlir", "pulsar2", "pulsar", "voyager", "local", NULL,
-};
-
+/* A toolchain of the table (runtime/toolchain.h), or "local": the host
+ * itself, for plans given by hand. */
 int plan_toolchain_ok(const char *s)
 {
-	if (s == NULL)
-		return 0;
-	for (int i = 0; TOOLCHAINS[i]; i++)
-		if (strcmp(s, TOOLCHAINS[i]) == 0)
-			return 1;
-	return 0;
+	return s != NULL && (strcmp(s, "local") == 0 || toolchain_find(s) != NULL);
 }
 
 static int name_ok_n(const char *s, size_t n)
@@ -101,6 +95,12 @@ void plan_free(struct plan *p)
 	for (size_t i = 0; i < p->n_steps; i++)
 		step_clear(&p->steps[i]);
 	free(p->steps);
+	for (size_t i = 0; i < p->n_bundle; i++) {
+		free(p->bundle[i].name);
+		free(p->bundle[i].src);
+		free(p->bundle[i].content);
+	}
+	free(p->bundle);
 	free(p);
 }
 
@@ -297,8 +297,87 @@ int plan_add_step(struct plan *p, const struct plan_step_spec *spec, struct kiln
 	return rc;
 }
 
+static int check_bundle_file(const struct plan *p, size_t idx, const char *name,
+			     const char *src, const char *content, size_t len,
+			     struct kiln_err *err)
+{
+	char field[64];
+	snprintf(field, sizeof(field), "bundle[%zu]", idx);
+	if (idx >= PLAN_MAX_BUNDLE)
+		return kiln_errf(err, KILN_ETOOBIG, "bundle", "a bundle may hold at most %d files",
+				 PLAN_MAX_BUNDLE);
+	if (!plan_path_ok(name))
+		return kiln_errf(err, KILN_EINVAL, field, "bundle file name '%.80s' is not allowed: "
+				 "use '/'-separated parts of A-Z a-z 0-9 . _ -", name ? name : "");
+	if ((src == NULL) == (content == NULL))
+		return kiln_errf(err, KILN_EINVAL, field, "%s needs either src or content", field);
+	if (src != NULL && !plan_path_ok(src))
+		return kiln_errf(err, KILN_EINVAL, field, "%s: src '%.80s' is not a workspace path",
+				 field, src);
+	if (content != NULL && len > PLAN_MAX_FILE_BYTES)
+		return kiln_errf(err, KILN_ETOOBIG, field, "%s is larger than %d bytes", field,
+				 PLAN_MAX_FILE_BYTES);
+	for (size_t i = 0; i < idx && i < p->n_bundle; i++)
+		if (strcmp(p->bundle[i].name, name) == 0)
+			return kiln_errf(err, KILN_EINVAL, field, "bundle file '%s' is listed twice",
+					 name);
+	return 0;
+}
+
+int plan_add_bundle_file(struct plan *p, const char *name, const char *src,
+			 const char *content, struct kiln_err *err)
+{
+	size_t len = content ? strlen(content) : 0;
+	int rc = check_bundle_file(p, p->n_bundle, name, src, content, len, err);
+	if (rc != 0)
+		return rc;
+	struct plan_bundle_file *nb = realloc(p->bundle, (p->n_bundle + 1) * sizeof(*nb));
+	if (nb == NULL)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	p->bundle = nb;
+	struct plan_bundle_file f = {strdup(name), src ? strdup(src) : NULL,
+				     content ? strdup(content) : NULL, len};
+	if (f.name == NULL || (src && f.src == NULL) || (content && f.content == NULL)) {
+		free(f.name);
+		free(f.src);
+		free(f.content);
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	}
+	p->bundle[p->n_bundle++] = f;
+	return 0;
+}
+
+static int recipe_ok(const char *v)
+{
+	size_t n = strlen(v);
+	if (n >= PLAN_RECIPE_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') ||
+		      strchr("/._-", v[i])))
+			return 0;
+	return 1;
+}
+
+int plan_set_recipe(struct plan *p, const char *version, struct kiln_err *err)
+{
+	if (version == NULL || !recipe_ok(version))
+		return kiln_errf(err, KILN_EINVAL, "recipe", "recipe version '%.40s' is not allowed",
+				 version ? version : "");
+	snprintf(p->recipe, sizeof(p->recipe), "%s", version);
+	return 0;
+}
+
 int plan_validate(const struct plan *p, struct kiln_err *err)
 {
+	if (!recipe_ok(p->recipe))
+		return kiln_errf(err, KILN_EINVAL, "recipe", "recipe version is not allowed");
+	for (size_t i = 0; i < p->n_bundle; i++) {
+		const struct plan_bundle_file *b = &p->bundle[i];
+		int rc = check_bundle_file(p, i, b->name, b->src, b->content, b->size, err);
+		if (rc != 0)
+			return rc;
+	}
 	if (p->n_files > PLAN_MAX_FILES)
 		return kiln_errf(err, KILN_ETOOBIG, "files", "a plan may write at most %d files",
 				 PLAN_MAX_FILES);
@@ -458,8 +537,9 @@ static int step_from_json(const cJSON *j, size_t idx, struct plan_step *s,
 
 int plan_from_json(const cJSON *json, struct plan **out, struct kiln_err *err)
 {
-	static const char *const KEYS[] = {"files", "steps", NULL};
+	static const char *const KEYS[] = {"files", "steps", "bundle", "recipe", NULL};
 	static const char *const FILE_KEYS[] = {"name", "content", "executable", NULL};
+	static const char *const BUNDLE_KEYS[] = {"name", "src", "content", NULL};
 	if (!cJSON_IsObject(json))
 		return kiln_errf(err, KILN_EINVAL, "plan", "a plan must be a JSON object");
 	int rc = only_keys(json, KEYS, "plan", err);
@@ -518,6 +598,42 @@ int plan_from_json(const cJSON *json, struct plan **out, struct kiln_err *err)
 		/* counted before parsing so a half-built step is freed too */
 		p->n_steps++;
 		if ((rc = step_from_json(s, i, &p->steps[i], err)) != 0)
+			goto fail;
+	}
+	const cJSON *recipe = cJSON_GetObjectItemCaseSensitive(json, "recipe");
+	if (recipe != NULL && (!cJSON_IsString(recipe) ||
+			       (rc = plan_set_recipe(p, recipe->valuestring, err)) != 0)) {
+		if (rc == 0)
+			rc = kiln_errf(err, KILN_EINVAL, "recipe", "recipe must be a string");
+		goto fail;
+	}
+	const cJSON *bundle = cJSON_GetObjectItemCaseSensitive(json, "bundle");
+	if (bundle != NULL && !cJSON_IsArray(bundle)) {
+		rc = kiln_errf(err, KILN_EINVAL, "bundle", "bundle must be an array");
+		goto fail;
+	}
+	i = 0;
+	for (const cJSON *b = bundle ? bundle->child : NULL; b; b = b->next, i++) {
+		char where[32];
+		snprintf(where, sizeof(where), "bundle[%zu]", i);
+		if (!cJSON_IsObject(b)) {
+			rc = kiln_errf(err, KILN_EINVAL, where, "%s must be an object", where);
+			goto fail;
+		}
+		if ((rc = only_keys(b, BUNDLE_KEYS, where, err)) != 0)
+			goto fail;
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(b, "name");
+		const cJSON *src = cJSON_GetObjectItemCaseSensitive(b, "src");
+		const cJSON *content = cJSON_GetObjectItemCaseSensitive(b, "content");
+		if (!cJSON_IsString(name) || (src && !cJSON_IsString(src)) ||
+		    (content && !cJSON_IsString(content))) {
+			rc = kiln_errf(err, KILN_EINVAL, where, "%s needs a string name and a string "
+				       "src or content", where);
+			goto fail;
+		}
+		if ((rc = plan_add_bundle_file(p, name->valuestring,
+					       src ? src->valuestring : NULL,
+					       content ? content->valuestring : NULL, err)) != 0)
 			goto fail;
 	}
 	if ((rc = plan_validate(p, err)) != 0)
@@ -595,6 +711,24 @@ cJSON *plan_to_json(const struct plan *p)
 		if (!cJSON_AddStringToObject(o, "parser", s->parser))
 			goto oom;
 	}
+	if (p->n_bundle > 0) {
+		cJSON *bundle = cJSON_AddArrayToObject(j, "bundle");
+		for (size_t i = 0; bundle && i < p->n_bundle; i++) {
+			const struct plan_bundle_file *b = &p->bundle[i];
+			cJSON *o = cJSON_CreateObject();
+			if (o == NULL)
+				goto oom;
+			cJSON_AddItemToArray(bundle, o);
+			if (!cJSON_AddStringToObject(o, "name", b->name) ||
+			    !(b->src ? cJSON_AddStringToObject(o, "src", b->src)
+				     : cJSON_AddStringToObject(o, "content", b->content)))
+				goto oom;
+		}
+		if (bundle == NULL)
+			goto oom;
+	}
+	if (p->recipe[0] && !cJSON_AddStringToObject(j, "recipe", p->recipe))
+		goto oom;
 	return j;
 oom:
 	cJSON_Delete(j);

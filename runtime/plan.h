@@ -17,6 +17,8 @@
  *   plan_total_weight(p)
  *   plan_name_ok(s) / plan_path_ok(s)             the allow-lists, for other modules
  *   plan_toolchain_ok(s)
+ *   plan_add_bundle_file(p, name, src, content, err)  a file of the job's result
+ *   plan_set_recipe(p, version)                   what made the plan (cache key part)
  *
  * JSON form (unknown keys are rejected so a typo is an error, not a default):
  *   {"files": [{"name": "config.json", "content": "...", "executable": false}],
@@ -25,6 +27,12 @@
  *               "outputs": ["m.mlir"], "weight": 1, "parser": "tpu-mlir"}]}
  *   files, outputs, weight (default 1), parser (default "none") and
  *   executable (default false) may be omitted; timeout_s defaults to 3600.
+ *   Two optional keys carry what finishing the job needs, so it never has
+ *   to plan again: "bundle": [{"name": "m.mud", "content": "..."},
+ *   {"name": "m.cvimodel", "src": "m_int8.cvimodel"}] (the files the
+ *   result is made of: a workspace path a step writes, or generated text)
+ *   and "recipe": "<board>/3" (the recipe version that made the plan).
+ *   Both are left out of the JSON when empty.
  *
  * Names (files, steps): 1..64 characters of [A-Za-z0-9._-], starting with a
  * letter or digit (so never "." or ".." or hidden).  Outputs are workspace-
@@ -56,6 +64,8 @@
 #define PLAN_DEFAULT_TIMEOUT_S 3600
 #define PLAN_MAX_WEIGHT 1000.0
 #define PLAN_TOOLCHAIN_MAX 16
+#define PLAN_MAX_BUNDLE 1024             /* a manifest lists <= 1024 files */
+#define PLAN_RECIPE_MAX 32
 
 struct plan_file {
 	char *name;        /* owned by the plan */
@@ -76,11 +86,23 @@ struct plan_step {
 	char parser[LOGPARSE_ID_MAX];      /* logparse id */
 };
 
+/* A file of the job's result: copied from the workspace (src) or written
+ * from content.  Exactly one of src and content is set. */
+struct plan_bundle_file {
+	char *name;        /* owned; path inside the bundle (plan_path_ok) */
+	char *src;         /* owned; workspace path a step writes, or NULL */
+	char *content;     /* owned; generated text, or NULL */
+	size_t size;       /* bytes of content */
+};
+
 struct plan {
 	struct plan_file *files;
 	size_t n_files;
 	struct plan_step *steps;
 	size_t n_steps;
+	struct plan_bundle_file *bundle;   /* may be empty (a plan given by hand) */
+	size_t n_bundle;
+	char recipe[PLAN_RECIPE_MAX];      /* "" when not made by a recipe */
 };
 
 /* What plan_add_step copies from (all borrowed). */
@@ -105,6 +127,12 @@ int plan_add_file(struct plan *p, const char *name, const char *content, size_t 
 /* Copies a step into the plan (checked against the bounds). */
 int plan_add_step(struct plan *p, const struct plan_step_spec *spec, struct kiln_err *err);
 
+/* Copies a bundle file into the plan (name and src checked with
+ * plan_path_ok, content bounded by PLAN_MAX_FILE_BYTES). */
+int plan_add_bundle_file(struct plan *p, const char *name, const char *src,
+			 const char *content, struct kiln_err *err);
+/* KILN_EINVAL when version does not fit or holds other than [a-z0-9/._-]. */
+int plan_set_recipe(struct plan *p, const char *version, struct kiln_err *err);
 /* Checks every bound and allow-list; err->field names the offending element
  * ("steps[1].argv[0]"). */
 int plan_validate(const struct plan *p, struct kiln_err *err);

@@ -12,7 +12,7 @@
 #include <string.h>
 
 /* The recipes' step names (conversion/recipe_*.c) and the build each
- * compares.  recamera's single "deploy" is whatever the spec quantizes to. */
+ * compares.  Seed 002's single "deploy" is whatever the spec quantizes to. */
 static const struct {
 	const char *step, *stage;
 } STAGES[] = {

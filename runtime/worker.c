@@ -626,18 +626,26 @@ static void run_job(struct worker *w, const struct jobs_claim *job)
 		fail(&v, "workspace", "cannot prepare %s: %s", workdir, strerror(errno));
 		goto finish;
 	}
-	if (p->preparer != NULL && p->preparer(p->preparer_arg, job, workdir, &err) != 0) {
-		fail(&v, "inputs", "cannot put the job's inputs in its workspace: %s%s", err.msg,
-		     NULL);
-		goto finish;
+	if (p->preparer != NULL) {
+		int rc = p->preparer(p->preparer_arg, job, workdir,
+				     job->plan_json != NULL ? NULL : &plan, &err);
+		if (rc == WORKER_EPLAN) {
+			fail(&v, "plan_invalid", "cannot plan this job: %s%s", err.msg, NULL);
+			goto finish;
+		}
+		if (rc != 0) {
+			fail(&v, "inputs", "cannot put the job's inputs in its workspace: %s%s",
+			     err.msg, NULL);
+			goto finish;
+		}
 	}
 	if (job->plan_json != NULL) {
 		if (plan_parse(job->plan_json, strlen(job->plan_json), &plan, &err) != 0) {
 			fail(&v, "plan_invalid", "the stored plan is not valid: %s%s", err.msg, NULL);
 			goto finish;
 		}
-	} else if (p->planner != NULL) {
-		if (p->planner(p->planner_arg, job, workdir, &plan, &err) != 0) {
+	} else if (plan != NULL || p->planner != NULL) {
+		if (plan == NULL && p->planner(p->planner_arg, job, workdir, &plan, &err) != 0) {
 			fail(&v, "plan_invalid", "cannot plan this job: %s%s", err.msg, NULL);
 			goto finish;
 		}

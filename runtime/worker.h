@@ -53,9 +53,15 @@
 
 /* Puts a job's inputs (model, calibration images, test image) into its
  * fresh, empty workspace; called at the start of every attempt, before the
- * planner and before the plan's files are written. */
+ * planner and before the plan's files are written.  plan is NULL when the
+ * job has a stored plan; otherwise the preparer may plan the job from the
+ * same reading of its spec and set *plan (a new plan the worker frees),
+ * and the planner is not asked.  A preparer that fails while planning
+ * returns WORKER_EPLAN (err says why): the job fails as plan_invalid, as
+ * when the planner fails, not as inputs. */
 typedef int (*worker_prepare_fn)(void *arg, const struct jobs_claim *job, const char *workspace,
-				 struct kiln_err *err);
+				 struct plan **plan, struct kiln_err *err);
+#define WORKER_EPLAN 1
 
 /* Makes the plan for a job stored without one (the recipes, later).
  * *out is a new plan the worker frees. */

@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "runtime/toolchain.h"
+
 const char *const config_toolchain_ids[TOOLCHAIN_COUNT] = {
 	"tpu-mlir", "pulsar2", "pulsar", "voyager",
 };
@@ -135,16 +137,13 @@ static const struct setting SETTINGS[] = {
 };
 #define N_SETTINGS (sizeof(SETTINGS) / sizeof(SETTINGS[0]))
 
-/* Default images, from the seeds (see ../shared/seeds/README.md). */
-static const char *const DEFAULT_IMAGES[TOOLCHAIN_COUNT] = {
-	/* tpuc_dev:v3.1 + tpu_mlir 1.7 (seed 002), built from
-	 * deploy/toolchains/tpu-mlir.Containerfile: the vendor image alone
-	 * lacks TPU-MLIR */
-	"localhost/kiln-tpu-mlir:1.7",
-	"pulsar2:latest",         /* seed 000: image loaded from the pulsar2 tarball */
-	"sipeed/pulsar:latest",   /* seed 003 */
-	"axelera/voyager-sdk:latest",
-};
+/* The image of a toolchain whose section names none: its row's
+ * (runtime/toolchain.c, which says where each comes from). */
+static const char *default_image(int t)
+{
+	const struct toolchain *tc = toolchain_find(config_toolchain_ids[t]);
+	return tc ? tc->default_image : "";
+}
 
 /* Finds the row for section/key; *tc receives the toolchain index for
  * toolchain sections, -1 otherwise. */
@@ -372,7 +371,7 @@ void config_defaults(struct kiln_config *cfg)
 			char sec[64];
 			snprintf(sec, sizeof(sec), "toolchain.%s", config_toolchain_ids[t]);
 			config_set(cfg, sec, s->key,
-				   strcmp(s->key, "image") == 0 ? DEFAULT_IMAGES[t] : s->def, &err);
+				   strcmp(s->key, "image") == 0 ? default_image(t) : s->def, &err);
 		}
 	}
 }

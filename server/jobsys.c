@@ -23,20 +23,16 @@
 #include "runtime/blobrefs.h"
 #include "conversion/bundle.h"
 #include "conversion/calib.h"
-#include "conversion/loader_check.h"
-#include "conversion/onnx.h"
-#include "conversion/recipe.h"
+#include "conversion/convert.h"
 #include "server/retention.h"
 #include "conversion/spec.h"
 #include "runtime/worker.h"
 #include "runtime/fsutil.h"
 #include "runtime/models.h"
+#include "runtime/toolchain.h"
 
 /* How long a start-up probe may take per toolchain; engine.h's default. */
 #define PROBE_TIMEOUT_MS ENGINE_PROBE_TIMEOUT_MS
-/* The calibration sample is the same for the same set: a fixed seed keeps
- * the cache key honest (same inputs, same images chosen). */
-#define CALIB_SEED CALIB_JOB_SEED
 
 struct probe_cache {
 	struct engine_status st;
@@ -105,34 +101,6 @@ void jobsys_image_id(const struct engine_conf *c, char *buf, size_t cap)
 		snprintf(buf, cap, "local:%s", c->path);
 	else
 		snprintf(buf, cap, "%s", c->image);
-}
-
-/* The double marks everything it writes: model files start with
- * "KILN-TOOLCHAIN-DOUBLE ...", JSON carries "kiln_toolchain_double"
- * (tests/toolchain-double/README.md).  Only what the tool produced decides,
- * so the double reached through any folder or image name is still caught
- * and a real toolchain kept under a folder named toolchain-double is not. */
-static int bundle_simulated(const struct recipe_out *r, const char *ws)
-{
-	for (size_t i = 0; i < r->n_files; i++) {
-		if (r->files[i].src == NULL)
-			continue;
-		char path[PATH_MAX], head[4097];
-		snprintf(path, sizeof(path), "%s/%s", ws, r->files[i].src);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ssize_t n = read(fd, head, sizeof(head) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		head[n] = '\0';
-		/* binary files may hold NULs before the JSON marker: search all n bytes */
-		if (memmem(head, (size_t)n, "KILN-TOOLCHAIN-DOUBLE", 21) ||
-		    memmem(head, (size_t)n, "kiln_toolchain_double", 21))
-			return 1;
-	}
-	return 0;
 }
 
 int jobsys_model(struct jobsys *js, const char *id, char sha[BLOB_HEX_LEN + 1], cJSON **insp,
@@ -279,28 +247,6 @@ int jobsys_test_image(struct jobsys *js, const char *dataset, const char *name,
 	return 0;
 }
 
-/* How each toolchain compares the quantized model with the float one, and
- * the option that turns the comparison off.  TPU-MLIR (model_transform /
- * model_deploy --test_input, --test_reference) and pulsar (`pulsar run
- * --input`) need one image; pulsar2's quant.precision_analysis compares on
- * the calibration images it quantizes with; the Voyager SDK's deploy.py
- * prints no comparison at all (voyager-sdk v1.2.5 deploy.py, pipeline.py,
- * compile.py, checked by the metis helper). */
-enum compare_by { BY_TEST_IMAGE, BY_CALIBRATION, BY_NOTHING };
-static const struct {
-	const char *toolchain;
-	enum compare_by by;
-	const char *option;   /* the spec option that enables it, or NULL */
-	const char *why;      /* said when there is no comparison */
-} COMPARES[] = {
-	{"tpu-mlir", BY_TEST_IMAGE, NULL, NULL},
-	{"pulsar", BY_TEST_IMAGE, "similarity_check",
-	 "target_options.similarity_check is false: pulsar run does not compare"},
-	{"pulsar2", BY_CALIBRATION, "precision_analysis",
-	 "target_options.precision_analysis is false: pulsar2 prints no precision table"},
-	{"voyager", BY_NOTHING, NULL, "the Voyager SDK prints no similarity figure"},
-};
-
 /* The calibration image the job compares on: the first one the job's
  * calibration sample holds (calib_first_pick), so the default is stable and
  * is an image the model was calibrated with. */
@@ -313,7 +259,7 @@ static int default_test_image(struct jobsys *js, const char *dataset, int count,
 	int rc = dataset_images(js, dataset, &shas, &n, err);
 	if (rc != 0)
 		return rc;
-	size_t at = calib_first_pick(n, count > 0 ? (size_t)count : 0, CALIB_SEED);
+	size_t at = calib_first_pick(n, count > 0 ? (size_t)count : 0, CONVERT_CALIB_SEED);
 	snprintf(sha, BLOB_HEX_LEN + 1, "%s", shas[at]);
 	free_list(shas, n);
 	long long ds;
@@ -335,24 +281,23 @@ static int default_test_image(struct jobsys *js, const char *dataset, int count,
 int jobsys_compared_on(struct jobsys *js, struct job_spec *s, cJSON **out, struct kiln_err *err)
 {
 	*out = NULL;
-	size_t i = 0;
-	while (i < sizeof(COMPARES) / sizeof(COMPARES[0]) &&
-	       strcmp(COMPARES[i].toolchain, s->t->toolchain) != 0)
-		i++;
+	/* How the toolchain compares the quantized model with the float one,
+	 * and the option that turns it off: the toolchain's row. */
+	const struct toolchain *tc = toolchain_find(s->t->toolchain);
 	cJSON *o = cJSON_CreateObject();
 	if (o == NULL)
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
-	int on = i < sizeof(COMPARES) / sizeof(COMPARES[0]) && COMPARES[i].by != BY_NOTHING &&
-		 (COMPARES[i].option == NULL || spec_opt_bool(s, COMPARES[i].option));
+	int on = tc != NULL && tc->compare != TOOLCHAIN_COMPARE_NOTHING &&
+		 (tc->compare_option == NULL || spec_opt_bool(s, tc->compare_option));
 	if (!on) {
 		cJSON_AddStringToObject(o, "source", "none");
-		cJSON_AddStringToObject(o, "why", i < sizeof(COMPARES) / sizeof(COMPARES[0])
-					? COMPARES[i].why : "this toolchain prints no comparison");
-	} else if (COMPARES[i].by == BY_CALIBRATION) {
+		cJSON_AddStringToObject(o, "why", tc && tc->no_compare_why ? tc->no_compare_why
+					: "this toolchain prints no comparison");
+	} else if (tc->compare == TOOLCHAIN_COMPARE_CALIBRATION) {
 		cJSON_AddStringToObject(o, "source", "calibration");
 		cJSON_AddNullToObject(o, "entry");
-		cJSON_AddStringToObject(o, "why", "pulsar2 compares on the calibration images it "
-					"quantizes with");
+		cJSON_AddStringToObject(o, "why", tc->compare_why ? tc->compare_why
+					: "the tool compares on the calibration images");
 	} else if (s->test_image[0]) {
 		cJSON_AddStringToObject(o, "source", "test_image");
 		cJSON_AddStringToObject(o, "entry", s->test_image);
@@ -453,142 +398,52 @@ static void *probe_all(void *arg)
 
 /* --- the worker hooks ------------------------------------------------------------- */
 
-/* What every hook works out again from the claimed row: the hooks run at
- * different times (and attempts), so nothing is carried between them. */
-struct jobctx {
-	char model_sha[BLOB_HEX_LEN + 1];
-	cJSON *insp;            /* the stored model's inspection */
-	cJSON *cut_insp;        /* the cut model's, when the recipe needs a cut */
-	struct job_spec *spec;
-	int cut;
-};
+/* The hooks find a job's inputs in kilnd's tables and blob store and hand
+ * them, as paths, to the conversion library (conversion/convert.h); each
+ * hook parses the stored spec once (convert_job_open). */
 
-static void ctx_clear(struct jobctx *c)
+static int open_job(struct jobsys *js, const struct jobs_claim *job, struct convert_job **cj,
+		    char model_sha[BLOB_HEX_LEN + 1], struct kiln_err *err)
 {
-	cJSON_Delete(c->insp);
-	cJSON_Delete(c->cut_insp);
-	spec_free(c->spec);
-	memset(c, 0, sizeof(*c));
+	cJSON *insp = NULL;
+	*cj = NULL;
+	int rc = jobsys_model(js, job->model, model_sha, &insp, err);
+	if (rc != 0)
+		return rc;
+	return convert_job_open(job->spec_json, strlen(job->spec_json), insp, cj, err);
 }
 
-static int ctx_load(struct jobsys *js, const struct jobs_claim *job, struct jobctx *c,
-		    struct kiln_err *err)
-{
-	memset(c, 0, sizeof(*c));
-	int rc = jobsys_model(js, job->model, c->model_sha, &c->insp, err);
-	if (rc == 0)
-		rc = spec_parse_text(job->spec_json, strlen(job->spec_json), c->insp, &c->spec, err);
-	if (rc == 0)
-		c->cut = recipe_needs_cut(c->spec, c->insp);
-	return rc;
-}
-
-static void ctx_paths(const struct jobctx *c, struct recipe_paths *p)
-{
-	recipe_paths_default(p);
-	if (c->spec->test_image[0])
-		p->test_image = JOBSYS_TEST_IMAGE;
-}
-
-/* The recipe's output for the job, planned from the workspace's model:
- * the cut model's inspection when a cut was made. */
-static int ctx_plan(struct jobctx *c, const char *ws, struct recipe_out **out,
-		    struct kiln_err *err)
-{
-	if (c->cut && c->cut_insp == NULL) {
-		char path[PATH_MAX];
-		struct recipe_paths p;
-		ctx_paths(c, &p);
-		snprintf(path, sizeof(path), "%s/%s", ws, p.model);
-		struct onnx_model *m = NULL;
-		int rc = onnx_open(path, &m, err);
-		if (rc != 0)
-			return rc;
-		c->cut_insp = onnx_inspect_json(m);
-		onnx_close(m);
-		if (c->cut_insp == NULL)
-			return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
-	}
-	struct recipe_paths p;
-	ctx_paths(c, &p);
-	return recipe_plan(c->spec, c->cut ? c->cut_insp : c->insp, &p, out, err);
-}
-
-static int prepare(void *arg, const struct jobs_claim *job, const char *ws,
+/* Inputs, then (when the job has no stored plan) the plan, from one
+ * reading of the spec. */
+static int prepare(void *arg, const struct jobs_claim *job, const char *ws, struct plan **plan,
 		   struct kiln_err *err)
 {
 	struct jobsys *js = arg;
-	struct jobctx c;
-	struct recipe_paths p;
-	char src[4200], dst[PATH_MAX];
+	struct convert_job *cj = NULL;
+	char model_sha[BLOB_HEX_LEN + 1], model_path[4200], test_path[4200];
 	char **shas = NULL;
 	size_t n = 0;
-	int rc = ctx_load(js, job, &c, err);
-	if (rc != 0)
-		goto out;
-	ctx_paths(&c, &p);
-	snprintf(dst, sizeof(dst), "%s/%s", ws, p.model);
-	if ((rc = blob_path(js->bs, c.model_sha, src, sizeof(src), err)) != 0)
-		goto out;
-	if (c.cut) {
-		/* pulsar2, pulsar and Voyager compile the whole graph: the model
-		 * they get must end at the spec's outputs. */
-		struct onnx_model *m = NULL;
-		if ((rc = onnx_open(src, &m, err)) != 0)
-			goto out;
-		rc = onnx_cut_file(m, (const char *const *)c.spec->outputs, c.spec->n_outputs, dst,
-				   NULL, err);
-		onnx_close(m);
-	} else {
-		rc = fs_copy_file(src, dst, err);
-	}
-	if (rc != 0 || job->dataset == NULL)
-		goto out;
-	if ((rc = dataset_images(js, job->dataset, &shas, &n, err)) != 0)
-		goto out;
-	struct calib_export opt;
-	calib_export_default(&opt);
-	/* The tar-taking tools (pulsar2's calibration_dataset, pulsar's
-	 * dataset_conf_calibration) get images.tar; the others a directory. */
-	const char *tc = c.spec->t->toolchain;
-	int tar = strcmp(tc, "pulsar2") == 0 || strcmp(tc, "pulsar") == 0;
-	opt.layout = tar ? CALIB_TAR : CALIB_DIR;
-	opt.count = c.spec->calib_count > 0 ? (size_t)c.spec->calib_count : 0;
-	opt.seed = CALIB_SEED;
-	snprintf(dst, sizeof(dst), "%s/%s", ws, tar ? p.images_tar : p.images_dir);
-	if ((rc = calib_materialize(js->bs, (const char *const *)shas, n, &opt, dst, NULL,
-				    err)) != 0)
-		goto out;
-	if (c.spec->test_image[0]) {
-		char sha[BLOB_HEX_LEN + 1];
-		if ((rc = jobsys_test_image(js, job->dataset, c.spec->test_image, sha, err)) != 0 ||
-		    (rc = blob_path(js->bs, sha, src, sizeof(src), err)) != 0)
-			goto out;
-		snprintf(dst, sizeof(dst), "%s/%s", ws, JOBSYS_TEST_IMAGE);
-		rc = fs_copy_file(src, dst, err);
-	}
-out:
-	free_list(shas, n);
-	ctx_clear(&c);
-	return rc;
-}
-
-static int planner(void *arg, const struct jobs_claim *job, const char *ws, struct plan **out,
-		   struct kiln_err *err)
-{
-	struct jobsys *js = arg;
-	struct jobctx c;
-	struct recipe_out *r = NULL;
-	*out = NULL;
-	int rc = ctx_load(js, job, &c, err);
+	int rc = open_job(js, job, &cj, model_sha, err);
 	if (rc == 0)
-		rc = ctx_plan(&c, ws, &r, err);
-	if (rc == 0) {
-		*out = r->plan;   /* the worker frees the plan; the rest goes here */
-		r->plan = NULL;
+		rc = blob_path(js->bs, model_sha, model_path, sizeof(model_path), err);
+	struct convert_inputs in = {.model_path = model_path, .bs = js->bs};
+	if (rc == 0 && job->dataset != NULL) {
+		rc = dataset_images(js, job->dataset, &shas, &n, err);
+		in.images = (const char *const *)shas;
+		in.n_images = n;
 	}
-	recipe_out_free(r);
-	ctx_clear(&c);
+	if (rc == 0 && job->dataset != NULL && cj->spec->test_image[0]) {
+		char sha[BLOB_HEX_LEN + 1];
+		if ((rc = jobsys_test_image(js, job->dataset, cj->spec->test_image, sha, err)) == 0 &&
+		    (rc = blob_path(js->bs, sha, test_path, sizeof(test_path), err)) == 0)
+			in.test_image_path = test_path;
+	}
+	if (rc == 0)
+		rc = convert_prepare(cj, &in, ws, err);
+	if (rc == 0 && plan != NULL && convert_plan(cj, ws, plan, err) != 0)
+		rc = WORKER_EPLAN;
+	free_list(shas, n);
+	convert_job_close(cj);
 	return rc;
 }
 
@@ -705,98 +560,53 @@ out:
 	return rc;
 }
 
-/* Toolchains whose tool prints figures but never fails on them (spec.c's
- * parse_tolerance: pulsar's score table): Kiln holds the outputs' cosines
- * against the spec's tolerance itself.  The others fail in the tool
- * (model_deploy --tolerance, pulsar2 compiler.check 3). */
-static const char *const KILN_CHECKS[] = {"pulsar", NULL};
-
-static int check_tolerance(const struct job_spec *s, const cJSON *figures, struct kiln_err *err)
-{
-	int ours = 0;
-	for (int i = 0; KILN_CHECKS[i]; i++)
-		ours |= strcmp(KILN_CHECKS[i], s->t->toolchain) == 0;
-	if (!ours || s->n_tol < 1)
-		return 0;
-	const cJSON *f;
-	cJSON_ArrayForEach(f, figures) {
-		const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "kind"));
-		const cJSON *c = cJSON_GetObjectItemCaseSensitive(f, "cosine");
-		const char *out = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "output"));
-		const char *step = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "step"));
-		if (kind == NULL || strcmp(kind, "output") != 0 || !cJSON_IsNumber(c) ||
-		    c->valuedouble >= s->tol[0])
-			continue;
-		return kiln_errf(err, KILN_EUNPROC, "tolerance",
-				 "step '%.40s': output '%.120s' cosine %.6g is below the tolerance %g "
-				 "(see the results table)", step ? step : "?", out ? out : "?",
-				 c->valuedouble, s->tol[0]);
-	}
-	return 0;
-}
-
 static int finisher(void *arg, const struct jobs_claim *job, const struct plan *plan,
 		    const char *ws, const cJSON *figures, char *bundle, size_t cap,
 		    struct kiln_err *err)
 {
-	(void)plan;
 	struct jobsys *js = arg;
-	struct jobctx c;
-	struct recipe_out *r = NULL;
+	struct convert_job *cj = NULL;
+	struct plan *replanned = NULL;
 	char dir[PATH_MAX] = "", set_sha[BLOB_HEX_LEN + 1] = "", image[1100], now[32];
-	int rc = ctx_load(js, job, &c, err);
-	if (rc == 0)
-		rc = ctx_plan(&c, ws, &r, err);
+	char model_sha[BLOB_HEX_LEN + 1];
+	int rc = open_job(js, job, &cj, model_sha, err);
 	if (rc != 0)
 		goto out;
+	/* A plan stored by a kilnd from before plans carried their bundle list
+	 * (a job requeued across the upgrade) is planned again, once. */
+	if (plan->n_bundle == 0 && plan->recipe[0] == '\0') {
+		if ((rc = convert_plan(cj, ws, &replanned, err)) != 0)
+			goto out;
+		plan = replanned;
+	}
 	/* The bundle is staged beside the workspace (<job dir>/bundle), so a
 	 * tool's leftovers never end up in it. */
 	snprintf(dir, sizeof(dir), "%s", ws);
 	char *slash = strrchr(dir, '/');
 	if (slash == NULL) {
 		rc = kiln_errf(err, KILN_EINTERNAL, "", "workspace path %s has no parent", ws);
+		dir[0] = '\0';
 		goto out;
 	}
 	snprintf(slash, sizeof(dir) - (size_t)(slash - dir), "/bundle");
-	if (fs_rm_rf(dir) != 0) {
-		rc = kiln_errf(err, KILN_EIO, "", "cannot empty %s: %s", dir, strerror(errno));
-		goto out;
-	}
-	if ((rc = check_tolerance(c.spec, figures, err)) != 0)
-		goto out;
-	if ((rc = recipe_stage_bundle(r, ws, dir, err)) != 0)
-		goto out;
-	/* Before the bundle is marked good: would the board load it? */
-	struct recipe_paths lp;
-	ctx_paths(&c, &lp);
-	char model_path[PATH_MAX];
-	snprintf(model_path, sizeof(model_path), "%.2000s/%.1000s", ws, lp.model);
-	if ((rc = loader_check_bundle(c.spec, model_path, dir, err)) != 0)
-		goto out;
 	if (job->dataset && (rc = jobsys_dataset(js, job->dataset, set_sha, NULL, err)) != 0)
 		goto out;
-	const struct engine_conf *ec = jobsys_engine(js, c.spec->t->toolchain);
+	const struct engine_conf *ec = jobsys_engine(js, cj->spec->t->toolchain);
 	if (ec == NULL) {
 		rc = kiln_errf(err, KILN_EINTERNAL, "", "no settings for toolchain %s",
-			       c.spec->t->toolchain);
+			       cj->spec->t->toolchain);
 		goto out;
 	}
 	jobsys_image_id(ec, image, sizeof(image));
 	db_now(now, sizeof(now));
-	int simulated = bundle_simulated(r, ws);
 	struct bundle_info info = {
-		.name = c.spec->name,
-		.target = c.spec->target,
 		.created = now,
 		.job = job->id,
-		.model_sha256 = c.model_sha,
+		.model_sha256 = model_sha,
 		.dataset_sha256 = set_sha[0] ? set_sha : NULL,
-		.toolchain = ec->toolchain,
 		.toolchain_image = image,
-		.similarity = figures,
-		.simulated = simulated,
 	};
-	if ((rc = bundle_write_manifest(dir, &info, err)) != 0)
+	if ((rc = convert_finish(cj, plan, ws, dir, figures, &info, err)) != 0)
 		goto out;
 	char tgz[BLOB_HEX_LEN + 1];
 	uint64_t size = 0;
@@ -806,7 +616,7 @@ static int finisher(void *arg, const struct jobs_claim *job, const struct plan *
 	blobrefs_lock();
 	rc = bundle_pack(dir, js->bs, tgz, &size, err);
 	if (rc == 0)
-		rc = store_bundle(js, job, c.spec, dir, tgz, size, simulated, &id, err);
+		rc = store_bundle(js, job, cj->spec, dir, tgz, size, info.simulated, &id, err);
 	blobrefs_unlock();
 	if (rc == 0)
 		snprintf(bundle, cap, "%lld", id);
@@ -816,8 +626,8 @@ out:
 	if (dir[0] && fs_rm_rf(dir) != 0)
 		fprintf(stderr, "level=warn job=%lld msg=\"cannot remove %s: %s\"\n",
 			(long long)job->id, dir, strerror(errno));
-	recipe_out_free(r);
-	ctx_clear(&c);
+	plan_free(replanned);
+	convert_job_close(cj);
 	return rc;
 }
 
@@ -872,7 +682,6 @@ int jobsys_start(const struct kiln_config *cfg, struct db *db, struct blob_store
 		.engines = js->ec,
 		.n_engines = TOOLCHAIN_COUNT,
 		.preparer = prepare, .preparer_arg = js,
-		.planner = planner, .planner_arg = js,
 		.finisher = finisher, .finisher_arg = js,
 		.remove_succeeded_workspace = 1,
 		.remove_failed_workspace = cfg->failed_workspace_hours == 0,

@@ -4,16 +4,15 @@
  * and to the recipes (conversion/).
  *
  * Started by main.c after the database is migrated and before HTTP starts;
- * stopped after HTTP has stopped (the routes call into it).  The worker
- * hooks live here:
- *   preparer  <workspace>/model.onnx (the model's blob, or the cut model when
- *             recipe_needs_cut says the tool cannot cut it), the calibration
- *             images as images/ (TPU-MLIR, Voyager) or images.tar (pulsar2,
- *             pulsar), and the spec's test image as test.jpg
- *   planner   stored spec + the model's inspection -> recipe_plan -> plan
- *   finisher  recipe_stage_bundle into <job dir>/bundle, manifest.json
- *             (simulated when the toolchain is the test double), the packed
- *             .tar.gz and every file as blobs, the bundles/bundle_files rows
+ * stopped after HTTP has stopped (the routes call into it).  It is wiring:
+ * the worker hooks find a job's inputs (the model's blob and inspection,
+ * the dataset's image hashes, the test image) in kilnd's tables and hand
+ * them as paths to the conversion library (conversion/convert.h):
+ *   preparer  convert_prepare, then convert_plan when the job has no
+ *             stored plan (one parse of the spec for both)
+ *   finisher  convert_finish into <job dir>/bundle from the stored plan's
+ *             bundle list, then the packed .tar.gz and every file as
+ *             blobs, the bundles/bundle_files rows
  *
  * The spec's test_image names an image of the job's own dataset: its
  * sha256, its archive entry name, or that name's last part with or without
@@ -39,9 +38,6 @@
 #include "runtime/events.h"
 #include "runtime/jobs.h"
 #include "runtime/kiln_err.h"
-
-/* Where the spec's test image is put in the workspace. */
-#define JOBSYS_TEST_IMAGE "test.jpg"
 
 struct jobsys;
 

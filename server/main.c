@@ -21,6 +21,7 @@
 #include "server/app.h"
 #include "server/auth.h"
 #include "server/config.h"
+#include "conversion/targets.h"
 #include "deploy/deploy.h"
 #include "runtime/embed.h"
 #include "server/http.h"
@@ -241,7 +242,7 @@ int main(int argc, char **argv)
 	}
 	/* The deployment runner picks up deployments queued before a restart. */
 	struct deploy_opts dopts = {app.db, app.blobs, cfg.data_dir, cfg.deploy_connect_timeout,
-				    cfg.deploy_step_timeout};
+				    cfg.deploy_step_timeout, targets_deploy_program};
 	if (deploy_start(&dopts, &app.deploy, &err) != 0) {
 		logf_err("cannot start the deployment runner", &err);
 		goto out;

@@ -49,7 +49,7 @@ const struct http_route routes_table[] = {
 	{"GET", "/api/v1/bundles/{id}", "bundles_get", ROLE_USER, BODY_NONE, route_bundles_get, NULL},
 	{"GET", "/api/v1/bundles/{id}/archive", "bundles_archive", ROLE_USER, BODY_NONE,
 	 route_bundles_archive, NULL},
-	/* A tail: a Metis bundle nests files under build/<m>/<m>/1/. */
+	/* A tail: a Voyager bundle nests files under build/<m>/<m>/1/. */
 	{"GET", "/api/v1/bundles/{id}/files/{name*}", "bundles_file", ROLE_USER, BODY_NONE,
 	 route_bundles_file, NULL},
 	{"GET", "/api/v1/targets", "targets", ROLE_USER, BODY_NONE, route_targets, NULL},

@@ -158,7 +158,7 @@ void route_bundles_file(struct http_req *req)
 	long long id;
 	if (routes_id_param(req, "id", &id) != 0)
 		return;
-	/* A tail parameter: a Metis bundle nests its files under
+	/* A tail parameter: a Voyager bundle nests its files under
 	 * build/<model>/<model>/1/. */
 	const char *name = http_req_param(req, "name");
 	if (name == NULL)

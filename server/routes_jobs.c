@@ -31,6 +31,7 @@
 #include "server/diskfree.h"
 #include "server/jobcalib.h"
 #include "server/jobsys.h"
+#include "runtime/plan_sh.h"
 #include "conversion/loader_check.h"
 #include "conversion/onnx.h"
 #include "conversion/recipe.h"
@@ -438,8 +439,10 @@ static void submit_many(struct http_req *req, const cJSON *body)
 		}
 	}
 	if (topts && !cJSON_IsObject(topts)) {
+		size_t nt;
 		http_reply_error(req, 400, "invalid", "target_options", "with \"targets\", "
-				 "target_options is an object keyed by board: {\"maixcam\": {...}}");
+				 "target_options is an object keyed by board: {\"%s\": {...}}",
+				 targets_table(&nt)[0].id);
 		return;
 	}
 	const cJSON *o;
@@ -745,7 +748,13 @@ void route_jobs_plan(struct http_req *req)
 	}
 	char title[96];
 	snprintf(title, sizeof(title), "Kiln job %lld", shown);
-	char *sh = recipe_plan_sh(p, title);
+	/* The commands kilnd really runs: each step through its toolchain's
+	 * engine (the container command, or the local tool with its PATH). */
+	size_t n_confs = 0;
+	const struct engine_conf *confs = jobsys_engines(jobsys_of(req), &n_confs);
+	struct plan_sh_opts so = {.title = title, .confs = confs, .n_confs = n_confs,
+				  .job = shown};
+	char *sh = plan_sh(p, &so);
 	plan_free(p);
 	if (sh == NULL) {
 		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");

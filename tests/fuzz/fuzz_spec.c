@@ -19,6 +19,7 @@
 #include "conversion/mud.h"
 #include "conversion/recipe.h"
 #include "conversion/spec.h"
+#include "runtime/plan_sh.h"
 
 static cJSON *inspection;
 
@@ -57,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p.test_image = "test.jpg";
 	struct recipe_out *r = NULL;
 	if (recipe_plan(s, inspection, &p, &r, &e) == 0) {
-		free(recipe_plan_sh(r->plan, "fuzz"));
+		free(plan_sh(r->plan, &(struct plan_sh_opts){.title = "fuzz"}));
 		recipe_out_free(r);
 	}
 	spec_free(s);

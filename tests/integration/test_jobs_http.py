@@ -375,6 +375,8 @@ def main():
                 st, plan = a.json("GET", f"/api/v1/jobs/{job['id']}/plan")
                 assert st == 200 and plan["steps"], plan
                 assert plan["steps"][0]["argv"][0].encode() in sh, plan["steps"][0]["argv"][0]
+                # ... as kilnd runs it: engine = local puts the tool's folder first on PATH
+                assert f"PATH={DOUBLE}:\"$PATH\" ".encode() in sh, sh[:600]
                 # The log: whole, and one range of it.
                 st, hdr, log = a.request("GET", f"/api/v1/jobs/{job['id']}/log")
                 assert st == 200 and b"attempt 1" in log, log[:300]

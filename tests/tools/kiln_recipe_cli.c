@@ -1,6 +1,7 @@
 /*
- * kiln_recipe_cli: a thin command line over conversion/{targets,spec,
- * recipe,mud,bundle}.h, so the Python tests (tests/conversion/) can check
+ * kiln_recipe_cli: a thin command line over the conversion library
+ * (conversion/convert.h, and targets, spec, mud and bundle for the checks
+ * around it), so the Python tests (tests/conversion/) can check
  * the C validator against the JSON Schema, run plans against the toolchain
  * double and check manifests against their schema.  Built by `make
  * tests-build` into $(BUILD)/tools/; not installed.
@@ -10,11 +11,12 @@
  *       {"ok": true, "canonical": {...}} or {"ok": false, "error": {...}}
  *   kiln_recipe_cli plan SPEC.json INSPECTION.json [TEST_IMAGE]
  *       {"plan": ..., "bundle": [{"name", "src" | "content"}], "version",
- *        "needs_cut", "sh"}
+ *        "needs_cut", "sh"}   (convert_plan; "bundle" and "version" are the
+ *        plan's own "bundle" and "recipe")
  *   kiln_recipe_cli loader SPEC.json INSPECTION.json MODEL.onnx
  *       the submit-time checks beyond the spec (recipe_check, the board's
  *       loader on the inspection and the model): {"ok": true} or refused
- *   kiln_recipe_cli stage PLAN_OUT.json WORKSPACE DIR   stage a bundle (from plan's output)
+ *   kiln_recipe_cli stage PLAN_OUT.json WORKSPACE DIR   stage the plan's bundle files
  *   kiln_recipe_cli mud-check FILE.mud            MaixPy's checks, files next to it
  *   kiln_recipe_cli bundle DIR OUT.tar.gz [SIMULATED(0|1)]
  *       writes DIR/manifest.json, packs; prints {"manifest", "sha256"}
@@ -26,7 +28,9 @@
 #include <string.h>
 
 #include "runtime/blob.h"
+#include "runtime/plan_sh.h"
 #include "conversion/bundle.h"
+#include "conversion/convert.h"
 #include "conversion/loader_check.h"
 #include "conversion/mud.h"
 #include "conversion/onnx.h"
@@ -89,46 +93,54 @@ static int cmd_spec(int argc, char **argv)
 	return emit(o);
 }
 
+/* A whole file as text; new string, caller free()s; NULL when unreadable. */
+static char *read_text(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return NULL;
+	static const size_t max = 4 << 20;
+	char *buf = malloc(max + 1);
+	*len = buf ? fread(buf, 1, max, f) : 0;
+	fclose(f);
+	if (buf)
+		buf[*len] = '\0';
+	return buf;
+}
+
+/* convert_plan with the workspace "." (where a cut model would be read). */
 static int cmd_plan(int argc, char **argv)
 {
-	cJSON *j = read_json(argv[2]);
-	cJSON *insp = read_json(argv[3]);
+	size_t len = 0;
+	char *text = read_text(argv[2], &len);
 	struct kiln_err err = {0};
-	struct job_spec *s = NULL;
-	struct recipe_out *r = NULL;
-	int rc = j ? spec_parse(j, insp, &s, &err) : kiln_errf(&err, KILN_EINVAL, "", "not JSON");
-	struct recipe_paths p;
-	recipe_paths_default(&p);
-	if (argc > 4)
-		p.test_image = argv[4];
-	int cut = rc == 0 ? recipe_needs_cut(s, insp) : 0;
+	struct convert_job *cj = NULL;
+	struct plan *p = NULL;
+	int rc = text ? convert_job_open(text, len, read_json(argv[3]), &cj, &err)
+		      : kiln_errf(&err, KILN_EINVAL, "", "cannot read %s", argv[2]);
+	free(text);
+	/* TEST_IMAGE: the job compares on an image, put in the workspace as
+	 * CONVERT_TEST_IMAGE, as kilnd does for a spec's test_image. */
+	if (rc == 0 && argc > 4)
+		snprintf(cj->spec->test_image, sizeof(cj->spec->test_image), "%s", argv[4]);
 	if (rc == 0)
-		rc = recipe_plan(s, insp, &p, &r, &err);
-	cJSON_Delete(j);
-	cJSON_Delete(insp);
+		rc = convert_plan(cj, ".", &p, &err);
 	if (rc != 0) {
-		spec_free(s);
+		convert_job_close(cj);
 		return refuse(&err);
 	}
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddItemToObject(o, "plan", plan_to_json(r->plan));
-	cJSON *b = cJSON_AddArrayToObject(o, "bundle");
-	for (size_t i = 0; i < r->n_files; i++) {
-		cJSON *x = cJSON_CreateObject();
-		cJSON_AddStringToObject(x, "name", r->files[i].name);
-		if (r->files[i].src)
-			cJSON_AddStringToObject(x, "src", r->files[i].src);
-		else
-			cJSON_AddStringToObject(x, "content", r->files[i].content);
-		cJSON_AddItemToArray(b, x);
-	}
-	cJSON_AddStringToObject(o, "version", r->version);
-	cJSON_AddBoolToObject(o, "needs_cut", cut);
-	char *sh = recipe_plan_sh(r->plan, "Kiln plan (kiln_recipe_cli)");
+	cJSON *pj = plan_to_json(p);
+	cJSON_AddItemToObject(o, "plan", pj);
+	cJSON_AddItemReferenceToObject(o, "bundle", cJSON_GetObjectItemCaseSensitive(pj, "bundle"));
+	cJSON_AddStringToObject(o, "version", p->recipe);
+	cJSON_AddBoolToObject(o, "needs_cut", cj->cut);
+	struct plan_sh_opts so = {.title = "Kiln plan (kiln_recipe_cli)"};
+	char *sh = plan_sh(p, &so);
 	cJSON_AddStringToObject(o, "sh", sh ? sh : "");
 	free(sh);
-	recipe_out_free(r);
-	spec_free(s);
+	plan_free(p);
+	convert_job_close(cj);
 	return emit(o);
 }
 
@@ -160,29 +172,19 @@ static int cmd_loader(char **argv)
 	return 0;
 }
 
+/* The bundle files of a plan command's output, staged from WORKSPACE into
+ * DIR as convert_finish stages them (without the manifest and the loader
+ * checks, which the bundle command and the tests do). */
 static int cmd_stage(char **argv)
 {
 	cJSON *j = read_json(argv[2]);
-	const cJSON *b = cJSON_GetObjectItemCaseSensitive(j, "bundle");
-	struct recipe_out r = {0};
 	struct kiln_err err = {0};
-	int rc = 0;
-	for (const cJSON *x = b ? b->child : NULL; x && rc == 0; x = x->next) {
-		const cJSON *src = cJSON_GetObjectItemCaseSensitive(x, "src");
-		const cJSON *content = cJSON_GetObjectItemCaseSensitive(x, "content");
-		rc = recipe_bundle(&r, cJSON_GetObjectItemCaseSensitive(x, "name")->valuestring,
-				   cJSON_IsString(src) ? src->valuestring : NULL,
-				   cJSON_IsString(content) ? content->valuestring : NULL, &err);
-	}
-	if (rc == 0)
-		rc = recipe_stage_bundle(&r, argv[3], argv[4], &err);
-	for (size_t i = 0; i < r.n_files; i++) {
-		free(r.files[i].name);
-		free(r.files[i].src);
-		free(r.files[i].content);
-	}
-	free(r.files);
+	struct plan *p = NULL;
+	int rc = plan_from_json(cJSON_GetObjectItemCaseSensitive(j, "plan"), &p, &err);
 	cJSON_Delete(j);
+	if (rc == 0)
+		rc = convert_stage(p, argv[3], argv[4], &err);
+	plan_free(p);
 	if (rc != 0)
 		return refuse(&err);
 	printf("{\"ok\": true}\n");

@@ -16,6 +16,7 @@
 #include "runtime/logparse.h"
 #include "runtime/results.h"
 #include "runtime/plan.h"
+#include "runtime/plan_sh.h"
 
 static const char *GOOD_PLAN =
 	"{\"files\": [{\"name\": \"config.json\", \"content\": \"{}\"},"
@@ -736,7 +737,7 @@ static void engine_probe__missing_engine_says_how_to_install_it(void)
 }
 
 
-static void engine_plan_script__is_a_script_that_repeats_the_job(void)
+static void plan_sh__with_engines_is_a_script_that_repeats_the_job(void)
 {
 	const char *dir = kt_tmpdir();
 	struct plan *p;
@@ -752,11 +753,11 @@ static void engine_plan_script__is_a_script_that_repeats_the_job(void)
 		return;
 	struct engine_conf c = {.toolchain = "tpu-mlir", .engine = "podman",
 				.image = "sophgo/tpuc_dev:v3.1", .engine_args = "--runtime runc"};
-	char *sh = engine_plan_script(p, &c, 1, 7);
+	char *sh = plan_sh(p, &(struct plan_sh_opts){.confs = &c, .n_confs = 1, .job = 7});
 	if (!CHECK(sh != NULL))
 		return;
 	CHECKF(strstr(sh, "podman run --rm --name kiln-7-conv -v \"$PWD\":/workspace -w /workspace "
-			  "--runtime runc sophgo/tpuc_dev:v3.1 model_transform --x\n") != NULL, "%s", sh);
+			  "--runtime runc sophgo/tpuc_dev:v3.1 model_transform \\\n  --x\n") != NULL, "%s", sh);
 	CHECKF(strstr(sh, "./tool.sh out.txt 'a b'\\''c $HOME'\n") != NULL, "%s", sh);
 	/* run it up to the container step, which is cut off here */
 	char *cut = strstr(sh, "\n# step 2/2");
@@ -781,10 +782,96 @@ static void engine_plan_script__is_a_script_that_repeats_the_job(void)
 	plan_free(p);
 }
 
+/* What finishing a job needs travels with the stored plan: the bundle's
+ * files and the recipe version survive the JSON, and a bad entry is
+ * refused naming it. */
+static void plan_parse__keeps_the_bundle_list_and_recipe_version(void)
+{
+	const char *json =
+		"{\"steps\":[{\"name\":\"s\",\"argv\":[\"true\"],\"toolchain\":\"local\"}],"
+		" \"bundle\":[{\"name\":\"m.mud\",\"content\":\"[basic]\\n\"},"
+		"  {\"name\":\"build/m/m.cvimodel\",\"src\":\"out/m_int8.cvimodel\"}],"
+		" \"recipe\":\"maixcam/3\"}";
+	struct plan *p, *q;
+	struct kiln_err err;
+	if (!CHECKF(parse(json, &p, &err) == 0, "%s", err.msg))
+		return;
+	CHECK_INT(p->n_bundle, 2);
+	CHECK_STR(p->recipe, "maixcam/3");
+	CHECK_STR(p->bundle[0].content, "[basic]\n");
+	CHECK(p->bundle[0].src == NULL);
+	CHECK_STR(p->bundle[1].src, "out/m_int8.cvimodel");
+	char *s = plan_to_string(p);
+	if (CHECK(s != NULL) && CHECKF(parse(s, &q, &err) == 0, "%s", err.msg)) {
+		CHECK_INT(q->n_bundle, 2);
+		CHECK_STR(q->bundle[1].name, "build/m/m.cvimodel");
+		CHECK_STR(q->recipe, "maixcam/3");
+		plan_free(q);
+	}
+	free(s);
+	plan_free(p);
+	static const struct bad bad[] = {
+		{"{\"steps\":[{\"name\":\"s\",\"argv\":[\"true\"],\"toolchain\":\"local\"}],"
+		 "\"bundle\":[{\"name\":\"../m\",\"src\":\"m\"}]}", "bundle[0]"},
+		{"{\"steps\":[{\"name\":\"s\",\"argv\":[\"true\"],\"toolchain\":\"local\"}],"
+		 "\"bundle\":[{\"name\":\"m\",\"src\":\"m\",\"content\":\"x\"}]}", "bundle[0]"},
+		{"{\"steps\":[{\"name\":\"s\",\"argv\":[\"true\"],\"toolchain\":\"local\"}],"
+		 "\"recipe\":\"Maix Cam\"}", "recipe"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		kiln_err_clear(&err);
+		CHECKF(parse(bad[i].json, &p, &err) != 0, "%s", bad[i].json);
+		CHECK_STR(err.field, bad[i].field);
+	}
+}
+
+/* Without engines the script is the tools' own commands, and a file that
+ * does not end in a newline is written byte for byte (the seeds'
+ * here-document would add one). */
+static void plan_sh__writes_files_exactly_and_steps_in_the_seeds_style(void)
+{
+	const char *dir = kt_tmpdir();
+	const char *json =
+		"{\"files\":[{\"name\":\"a.txt\",\"content\":\"no newline $HOME\"},"
+		"  {\"name\":\"b.txt\",\"content\":\"line 'one'\\nKILN_EOF\\n\"}],"
+		" \"steps\":[{\"name\":\"s\",\"argv\":[\"cp\",\"-f\",\"a.txt\",\"c.txt\"],"
+		"   \"toolchain\":\"tpu-mlir\",\"outputs\":[\"c.txt\"]}]}";
+	struct plan *p;
+	struct kiln_err err;
+	if (!CHECKF(parse(json, &p, &err) == 0, "%s", err.msg))
+		return;
+	char *sh = plan_sh(p, &(struct plan_sh_opts){.title = "t"});
+	if (!CHECK(sh != NULL))
+		return;
+	CHECKF(strstr(sh, "cp \\\n  -f a.txt c.txt\n") != NULL, "%s", sh);
+	CHECKF(strstr(sh, "<<'KILN_EOF_1'\n") != NULL, "%s", sh);
+	char path[600];
+	snprintf(path, sizeof(path), "%s/job.sh", dir);
+	CHECK(kt_write_file(path, sh, strlen(sh)) == 0);
+	char *argv[] = {"/bin/sh", path, NULL};
+	struct exec_req req = {.argv = argv, .cwd = dir};
+	struct exec_result res;
+	CHECKF(exec_run(&req, &res, &err) == 0 && res.exit_code == 0, "%s", err.msg);
+	const char *want[][2] = {{"a.txt", "no newline $HOME"}, {"b.txt", "line 'one'\nKILN_EOF\n"},
+				 {"c.txt", "no newline $HOME"}};
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, want[i][0]);
+		char *out = kt_read_file(path, NULL);
+		CHECK_STR(out, want[i][1]);
+		free(out);
+	}
+	free(sh);
+	plan_free(p);
+}
+
 static const struct kt_test tests[] = {
 	{"plan_parse__reads_files_and_steps_with_defaults",
 	 plan_parse__reads_files_and_steps_with_defaults},
 	{"plan_to_string__round_trips", plan_to_string__round_trips},
+	{"plan_parse__keeps_the_bundle_list_and_recipe_version",
+	 plan_parse__keeps_the_bundle_list_and_recipe_version},
+	{"plan_sh__writes_files_exactly_and_steps_in_the_seeds_style",
+	 plan_sh__writes_files_exactly_and_steps_in_the_seeds_style},
 	{"plan_parse__rejects_bad_names_paths_and_bounds_naming_the_field",
 	 plan_parse__rejects_bad_names_paths_and_bounds_naming_the_field},
 	{"plan_parse__bounds_steps_args_and_file_sizes", plan_parse__bounds_steps_args_and_file_sizes},
@@ -818,8 +905,8 @@ static const struct kt_test tests[] = {
 	 engine_probe__simulated_is_what_the_tool_says_not_its_path},
 	{"engine_probe__missing_engine_says_how_to_install_it",
 	 engine_probe__missing_engine_says_how_to_install_it},
-	{"engine_plan_script__is_a_script_that_repeats_the_job",
-	 engine_plan_script__is_a_script_that_repeats_the_job},
+	{"plan_sh__with_engines_is_a_script_that_repeats_the_job",
+	 plan_sh__with_engines_is_a_script_that_repeats_the_job},
 };
 
 int main(int argc, char **argv)

@@ -546,9 +546,10 @@ static void worker__chatty_tool_is_capped_in_the_log_and_streamed_as_events(void
 
 
 static int stage_inputs(void *arg, const struct jobs_claim *job, const char *ws,
-			struct kiln_err *err)
+			struct plan **plan, struct kiln_err *err)
 {
 	(void)arg;
+	(void)plan;
 	char path[700], text[64];
 	snprintf(path, sizeof(path), "%s/model.onnx", ws);
 	int n = snprintf(text, sizeof(text), "model for attempt %d\n", job->attempt);
@@ -575,6 +576,77 @@ static void worker__preparer_stages_inputs_on_every_attempt(void)
 	CHECK_INT(jobs_retry(e.jobs, id, &err), 0);
 	CHECK_STR(wait_final(&e, id, 20000), "failed");
 	CHECK(wait_log(&e, id, "model for attempt 2", 0));
+	env_close(&e);
+}
+
+/* A preparer that plans (the conversion library reads the spec once for
+ * both): its plan runs and is stored, and the planner is not asked; a
+ * preparer that fails while planning fails the job as plan_invalid. */
+static int planner_must_not_run(void *arg, const struct jobs_claim *job, const char *ws,
+				struct plan **out, struct kiln_err *err)
+{
+	(void)arg;
+	(void)job;
+	(void)ws;
+	(void)out;
+	CHECK(!"the planner ran although the preparer planned");
+	return kiln_errf(err, KILN_EINTERNAL, "", "planner called");
+}
+
+static int stage_and_plan(void *arg, const struct jobs_claim *job, const char *ws,
+			  struct plan **plan, struct kiln_err *err)
+{
+	int *calls = arg;
+	(*calls)++;
+	if (strcmp(job->target, "maixcam2") == 0) {
+		kiln_errf(err, KILN_EINVAL, "outputs", "the recipe refused this spec");
+		return WORKER_EPLAN;
+	}
+	if (stage_inputs(NULL, job, ws, NULL, err) != 0)
+		return -1;
+	if (plan == NULL)
+		return 0;
+	char *text = sh_plan("cat model.onnx", 60, NULL);
+	int rc = text ? plan_parse(text, strlen(text), plan, err) : KILN_ENOMEM;
+	free(text);
+	return rc;
+}
+
+static void worker__preparer_plans_from_the_same_reading_and_the_planner_is_not_asked(void)
+{
+	struct env e;
+	if (env_open(&e, NULL, 0) != 0)
+		return;
+	struct kiln_err err;
+	int calls = 0;
+	struct worker_conf wc = {.data_dir = e.dir, .workers = 1, .quiet = 1,
+				 .preparer = stage_and_plan, .preparer_arg = &calls,
+				 .planner = planner_must_not_run};
+	if (!CHECKF(worker_start(e.jobs, &wc, &e.pool, &err) == 0, "%s", err.msg))
+		return;
+	int64_t id = submit(&e, NULL);   /* no plan: the preparer makes it */
+	CHECK_STR(wait_final(&e, id, 20000), "succeeded");
+	CHECK_INT(calls, 1);
+	CHECK(wait_log(&e, id, "model for attempt 1", 0));
+	cJSON *pj = NULL;
+	CHECK_INT(jobs_get_plan(e.jobs, id, &pj, &err), 0);   /* stored, as a planner's */
+	CHECK(cJSON_IsObject(pj));
+	cJSON_Delete(pj);
+	struct jobs_new jn = {.model = "m", .target = "maixcam2", .spec = NULL};
+	cJSON *spec = cJSON_CreateObject();
+	jn.spec = spec;
+	int64_t bad = 0;
+	int hit = 0;
+	if (CHECKF(jobs_submit(e.jobs, &jn, &bad, &hit, &err) == 0, "%s", err.msg)) {
+		CHECK_STR(wait_final(&e, bad, 20000), "failed");
+		cJSON *j = NULL;
+		if (CHECK_INT(jobs_get(e.jobs, bad, &j, &err), 0)) {
+			cJSON *er = cJSON_GetObjectItem(j, "error");
+			CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(er, "code")), "plan_invalid");
+			cJSON_Delete(j);
+		}
+	}
+	cJSON_Delete(spec);
 	env_close(&e);
 }
 
@@ -889,6 +961,8 @@ static const struct kt_test tests[] = {
 	 worker__chatty_tool_is_capped_in_the_log_and_streamed_as_events},
 	{"worker__preparer_stages_inputs_on_every_attempt",
 	 worker__preparer_stages_inputs_on_every_attempt},
+	{"worker__preparer_plans_from_the_same_reading_and_the_planner_is_not_asked",
+	 worker__preparer_plans_from_the_same_reading_and_the_planner_is_not_asked},
 	{"jobs__submit_checks_input_and_list_pages_newest_first",
 	 jobs__submit_checks_input_and_list_pages_newest_first},
 	{"jobs__cache_hit_finishes_at_once_with_the_same_bundle",

@@ -22,6 +22,9 @@
 #include <unistd.h>
 
 #include "runtime/blob.h"
+#include "runtime/plan_sh.h"
+#include "conversion/convert.h"
+#include "deploy/deploy.h"
 #include "conversion/bundle.h"
 #include "kt.h"
 #include "conversion/mud.h"
@@ -638,6 +641,98 @@ static void recipe__axera_pi_prototxt_quotes_strings(void)
 	golden_free(&g);
 }
 
+/* --- the conversion library (convert.h), without HTTP ----------------------- */
+
+/* What a finished job's steps left: each bundle file the plan names as a
+ * workspace path, marked as the toolchain double marks what it writes. */
+static void write_tool_outputs(const struct plan *p, const char *ws)
+{
+	for (size_t i = 0; i < p->n_bundle; i++) {
+		if (p->bundle[i].src == NULL)
+			continue;
+		char path[900];
+		snprintf(path, sizeof(path), "%s/%s", ws, p->bundle[i].src);
+		for (char *sl = strchr(path + strlen(ws) + 1, '/'); sl; sl = strchr(sl + 1, '/')) {
+			*sl = '\0';
+			mkdir(path, 0755);
+			*sl = '/';
+		}
+		CHECK(kt_write_file(path, "KILN-TOOLCHAIN-DOUBLE joint\n", 27) == 0);
+	}
+}
+
+/* The plan as the job row stores it is all finishing needs: the bundle is
+ * made from its list (an entry dropped from the stored plan is not in the
+ * bundle, so nothing planned again), the toolchain's row decides that Kiln
+ * holds pulsar's figures against the tolerance, and the manifest says the
+ * double made it. */
+static void convert__finishes_from_the_stored_plan_alone(void)
+{
+	const char *spec =
+		"{\"model\":\"m5\",\"dataset\":\"d5\",\"target\":\"axera-pi\",\"name\":\"mnv2\","
+		"\"outputs\":[\"536\"],\"calibration\":{\"count\":4},\"tolerance\":[0.9]}";
+	const char *dir = kt_tmpdir();
+	char ws[600], bdir[600], path[1400];
+	snprintf(ws, sizeof(ws), "%s/work", dir);
+	snprintf(bdir, sizeof(bdir), "%s/bundle", dir);
+	mkdir(ws, 0755);
+	struct kiln_err err = {0};
+	struct convert_job *cj = NULL;
+	struct plan *p = NULL, *stored = NULL;
+	if (!CHECKF(convert_job_open(spec, strlen(spec), cJSON_Parse(INSP_MOBILENETV2), &cj,
+				     &err) == 0, "%s: %s", err.field, err.msg))
+		return;
+	CHECK(cj->cut == 0);
+	if (!CHECKF(convert_plan(cj, ws, &p, &err) == 0, "%s: %s", err.field, err.msg))
+		goto out;
+	CHECK_STR(p->recipe, recipe_version("axera-pi"));
+	char *text = plan_to_string(p);
+	if (!CHECK(text != NULL) ||
+	    !CHECKF(plan_parse(text, strlen(text), &stored, &err) == 0, "%s", err.msg)) {
+		free(text);
+		goto out;
+	}
+	free(text);
+	if (!CHECK(stored->n_bundle >= 2))
+		goto out;
+	write_tool_outputs(stored, ws);
+	/* the last entry leaves the stored list: finishing must not find it again */
+	const char *dropped = stored->bundle[stored->n_bundle - 1].name;
+	char dropped_name[256];
+	snprintf(dropped_name, sizeof(dropped_name), "%s", dropped);
+	free(stored->bundle[stored->n_bundle - 1].name);
+	free(stored->bundle[stored->n_bundle - 1].src);
+	free(stored->bundle[stored->n_bundle - 1].content);
+	stored->n_bundle--;
+	char sha[BLOB_HEX_LEN + 1];
+	blob_sha256_hex("m", 1, sha);
+	struct bundle_info info = {.created = "2026-12-02T00:00:00Z", .job = 1,
+				   .model_sha256 = sha};
+	cJSON *low = cJSON_Parse("[{\"kind\":\"output\",\"step\":\"compare\",\"output\":\"536\","
+				 "\"cosine\":0.5}]");
+	CHECK(convert_finish(cj, stored, ws, bdir, low, &info, &err) == KILN_EUNPROC);
+	CHECK_STR(err.field, "tolerance");
+	cJSON_Delete(low);
+	cJSON *figs = cJSON_CreateArray();
+	kiln_err_clear(&err);
+	CHECKF(convert_finish(cj, stored, ws, bdir, figs, &info, &err) == 0, "%s: %s", err.field,
+	       err.msg);
+	cJSON_Delete(figs);
+	CHECK(info.simulated == 1);
+	CHECK_STR(info.toolchain, "pulsar");
+	snprintf(path, sizeof(path), "%s/manifest.json", bdir);
+	CHECK(access(path, F_OK) == 0);
+	snprintf(path, sizeof(path), "%s/%s", bdir, stored->bundle[0].name);
+	CHECKF(access(path, F_OK) == 0, "%s", path);
+	snprintf(path, sizeof(path), "%s/%s", bdir, dropped_name);
+	CHECKF(access(path, F_OK) != 0, "%s is in the bundle though the stored plan dropped it",
+	       dropped_name);
+out:
+	plan_free(stored);
+	plan_free(p);
+	convert_job_close(cj);
+}
+
 static const char *INSP_YOLOV5S_CUT =
 	"{\"ir_version\":8,\"opsets\":[{\"domain\":\"\",\"version\":17}],"
 	"\"inputs\":[{\"name\":\"images\",\"shape\":[1,3,640,640],\"dynamic\":false}],"
@@ -900,6 +995,18 @@ static void targets_json__lists_every_target_with_options(void)
 	CHECK_INT(cJSON_GetObjectItemCaseSensitive(lim, "max_opset")->valueint, 17);
 	cJSON *opts = cJSON_GetObjectItemCaseSensitive(rc, "options");
 	CHECK(cJSON_GetArraySize(opts) > 3);
+	/* what the dashboard shows and asks comes from here, not from its own lists */
+	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rc, "label")), "reCamera");
+	CHECK_INT(cJSON_GetObjectItemCaseSensitive(rc, "tolerance_values")->valueint, 2);
+	const cJSON *t;
+	cJSON_ArrayForEach(t, ts) {
+		const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "id"));
+		CHECKF(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "label")) != NULL,
+		       "%s has no label", id);
+		/* the board's test program is a row of deploy/deploy_programs.c */
+		CHECKF(deploy_program_find(targets_deploy_program(id)) != NULL,
+		       "%s names no deploy program deploy/ has", id);
+	}
 	cJSON_Delete(j);
 }
 
@@ -912,7 +1019,7 @@ static void plan_sh__quotes_what_bash_would_split(void)
 	struct plan_step_spec sp = {.name = "transform", .argv = argv, .toolchain = "tpu-mlir"};
 	CHECK(plan_add_step(p, &sp, &err) == 0);
 	CHECK(plan_add_file(p, "c.json", "KILN_EOF\n", 9, 0, &err) == 0);
-	char *sh = recipe_plan_sh(p, "t");
+	char *sh = plan_sh(p, &(struct plan_sh_opts){.title = "t"});
 	CHECK(strstr(sh, "'[[1,3,640,640]]'") != NULL);
 	CHECK(strstr(sh, "'it'\\''s'") != NULL);
 	CHECK(strstr(sh, "<<'KILN_EOF_1'") != NULL);
@@ -1074,6 +1181,8 @@ int main(int argc, char **argv)
 {
 	static const struct kt_test tests[] = {
 		{"golden__maixcam_yolov5s_matches_seed_001", golden__maixcam_yolov5s_matches_seed_001},
+		{"convert__finishes_from_the_stored_plan_alone",
+		 convert__finishes_from_the_stored_plan_alone},
 		{"golden__recamera_yolo11n_int8_matches_seed_002",
 		 golden__recamera_yolo11n_int8_matches_seed_002},
 		{"golden__recamera_yolov5s_mixed_matches_seed_002",

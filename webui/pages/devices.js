@@ -183,7 +183,11 @@ export default async function render(main) {
 	try { bundles = (await list('/bundles', { limit: 200 })).items; } catch { bundles = []; }
 
 	const name = h('input', { id: 'd-name', autocomplete: 'off', required: true });
-	const target = h('select', { id: 'd-target' }, (targets.length ? targets.map((t) => t.id) : ['maixcam', 'recamera', 'maixcam2', 'axera-pi', 'metis']).map((t) => h('option', { value: t }, t)));
+	// The boards come from GET /api/v1/targets only: without it the form
+	// says so rather than offering a list kilnd may not accept.
+	const target = h('select', { id: 'd-target', required: true },
+		targets.length ? targets.map((t) => h('option', { value: t.id }, t.label ? `${t.label} (${t.id})` : t.id))
+			: h('option', { value: '', disabled: true }, 'boards unavailable: GET /api/v1/targets failed'));
 	const transport = h('select', { id: 'd-transport' }, h('option', { value: 'ssh' }, 'ssh (kilnd pushes)'), h('option', { value: 'adb' }, 'adb (kilnd pushes)'), h('option', { value: 'pull' }, 'pull (the board fetches with kiln-pull.sh)'));
 	const address = h('input', { id: 'd-address', autocomplete: 'off', placeholder: 'root@<board address>:22 or adb serial' });
 	const sshKey = h('textarea', { id: 'd-sshkey', rows: 3, autocomplete: 'off', spellcheck: 'false', placeholder: '-----BEGIN OPENSSH PRIVATE KEY-----' });

@@ -3,9 +3,8 @@
 // compatibility matrix with each board's own suggested cut, the operator histogram, and the actions (graph
 // view, convert, download, delete).
 import { api } from '../api.js';
+import { loadTargets } from '../components/toolchains.js';
 import { badge, bytes, errorBox, fill, h, pageTitle, shape, table, toast, when } from '../ui.js';
-
-const TARGET_NAMES = { maixcam: 'MaixCAM', recamera: 'reCamera', maixcam2: 'MaixCAM2', 'axera-pi': 'AXera-Pi', metis: 'Axelera Metis' };
 
 function ioRows(kind, items) {
 	return items.map((t) => h('tr', null,
@@ -46,9 +45,11 @@ function boardCut(t) {
 		t.suggestion_rule ? h('div', { class: 'muted small' }, t.suggestion_rule) : null);
 }
 
-function matrix(targets) {
+// labels: board id -> its short name, from GET /api/v1/targets (the board
+// table is kilnd's; the page names no board itself).
+function matrix(targets, labels) {
 	const rows = Object.entries(targets || {}).map(([id, t]) => h('tr', { dataset: { target: id } },
-		h('td', null, TARGET_NAMES[id] || id, h('div', { class: 'muted small' }, id, ' · ', t.toolchain)),
+		h('td', null, labels[id] || id, h('div', { class: 'muted small' }, id, ' · ', t.toolchain)),
 		h('td', null, verdict(t)),
 		h('td', null, boardCut(t)),
 		h('td', null, h('span', { class: t.ir && t.ir.ok === false ? 'cell-bad' : '' }, t.ir ? `${t.ir.model} (max ${t.ir.max ?? 'any'})` : '—')),
@@ -91,6 +92,10 @@ function derivation(m) {
 export default async function render(main, { params, go }) {
 	const m = await api(`/models/${params.id}`);
 	const insp = m.inspection || {};
+	const labels = {};
+	try {
+		for (const t of (await loadTargets()).targets || []) labels[t.id] = t.label || t.name;
+	} catch { /* the ids alone still say which board */ }
 	const h1 = h('h1', null, m.name);
 	const msg = h('div', { 'aria-live': 'polite' });
 
@@ -158,7 +163,7 @@ export default async function render(main, { params, go }) {
 			suggestions.length ? h('ol', { class: 'grid', id: 'suggestions', role: 'list' }, suggestions) : h('p', { class: 'muted' }, 'No suggestion for this graph: pick outputs in the graph view.')),
 		h('section', { 'aria-labelledby': 'compat-h' },
 			h('h2', { id: 'compat-h' }, 'Compatibility per target'),
-			matrix(insp.targets)),
+			matrix(insp.targets, labels)),
 		h('section', { 'aria-labelledby': 'ops-h', class: 'grid' },
 			h('div', { class: 'card' }, h('h2', { id: 'ops-h' }, 'Operators'), histogram(insp.op_histogram)),
 			insp.metadata && Object.keys(insp.metadata).length ? h('div', { class: 'card' }, h('h2', null, 'Metadata'),

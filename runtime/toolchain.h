@@ -1,0 +1,60 @@
+/*
+ * toolchain: the one table of toolchains Kiln runs — one row per toolchain,
+ * with everything about it that is not a board's: its fixed id (one
+ * [toolchain.<id>] section in kiln.ini), the image a job runs in when the
+ * settings name none, the log parser of its steps, how it wants the
+ * calibration images (a directory or one tar), how it compares the
+ * quantized model with the float one (on one test image, on the calibration
+ * set, or not at all) and whether Kiln holds the figures against the
+ * tolerance itself.  The settings table (server/config.c), the plan
+ * allow-list (plan.c), the spec's tolerance (conversion/spec.c), the
+ * conversion library (conversion/convert.c) and GET /api/v1/targets read
+ * it, so adding a toolchain is one row here plus its engine probe row
+ * (engine.c) and its log parser (logparse.c).
+ *
+ * API
+ *   toolchain_table(&n)     the rows (static), in kiln.ini's order
+ *   toolchain_find(id)      the row for id, or NULL ("local" has none)
+ *   toolchain_ids_text(buf, cap)   "tpu-mlir, pulsar2, ..." for messages
+ *
+ * Knows nothing of boards, HTTP or threads; everything here is static data.
+ */
+#ifndef KILN_TOOLCHAIN_H
+#define KILN_TOOLCHAIN_H
+
+#include <stddef.h>
+
+/* How the calibration images reach the tool. */
+enum toolchain_calib {
+	TOOLCHAIN_CALIB_DIR,   /* a directory of images (TPU-MLIR --dataset, Voyager) */
+	TOOLCHAIN_CALIB_TAR,   /* one tar (pulsar2 calibration_dataset, pulsar
+				  dataset_conf_calibration) */
+};
+
+/* What the tool compares the quantized model with the float one on. */
+enum toolchain_compare {
+	TOOLCHAIN_COMPARE_TEST_IMAGE,   /* one image (model_deploy --test_input, pulsar run) */
+	TOOLCHAIN_COMPARE_CALIBRATION,  /* the images it quantizes with (pulsar2) */
+	TOOLCHAIN_COMPARE_NOTHING,      /* prints no comparison (Voyager deploy.py) */
+};
+
+struct toolchain {
+	const char *id;               /* tpu-mlir | pulsar2 | pulsar | voyager */
+	const char *name;             /* for people */
+	const char *default_image;    /* [toolchain.<id>] image when kiln.ini says none */
+	const char *parser;           /* logparse id of its steps */
+	enum toolchain_calib calib;
+	enum toolchain_compare compare;
+	const char *compare_option;   /* target option that turns the comparison on, or NULL */
+	const char *no_compare_why;   /* said when there is no comparison */
+	const char *compare_why;      /* said with a calibration-set comparison, or NULL */
+	int tolerance_values;         /* 2: cosine and euclidean; 1: cosine */
+	int kiln_checks_tolerance;    /* 1: the tool prints figures but never fails on
+					 them, so Kiln holds them against the tolerance */
+};
+
+const struct toolchain *toolchain_table(size_t *n);
+const struct toolchain *toolchain_find(const char *id);
+void toolchain_ids_text(char *buf, size_t cap);
+
+#endif
