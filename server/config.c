@@ -490,7 +490,7 @@ cJSON *config_settings_json(const struct kiln_config *cfg)
 				/* an empty image means the toolchain's own default */
 				bad = add_row(items, &SETTINGS[i], section,
 					      (const char *)&cfg->toolchains[t],
-					      strcmp(SETTINGS[i].key, "image") == 0 ? DEFAULT_IMAGES[t]
+					      strcmp(SETTINGS[i].key, "image") == 0 ? default_image(t)
 					      : SETTINGS[i].def) != 0;
 	}
 	if (bad) {
