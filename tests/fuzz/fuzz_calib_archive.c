@@ -6,7 +6,7 @@
  * storing into a throwaway blob store.  Finds crashes, leaks and undefined
  * behaviour in the two passes, the entry rules and the decoders behind them.
  *
- * fuzz-sources: conversion/calib.c conversion/calib_img.c conversion/calib_export.c runtime/blob.c runtime/fsutil.c runtime/kiln_err.c
+ * fuzz-sources: conversion/[a-z]*.c runtime/[a-z]*.c build/gen/onnx.pb-c.c build/gen/migrations.c
  * fuzz-seeds: tests/fuzz/calib_seeds.py archive
  */
 #include <stdint.h>

@@ -4,7 +4,7 @@
  * must end in a kiln_err naming the line, never a crash.  config_load reads
  * a path, so each input is written to one temporary file first.
  *
- * fuzz-sources: server/config.c runtime/kiln_err.c
+ * fuzz-sources: server/config.c conversion/[a-z]*.c runtime/[a-z]*.c build/gen/onnx.pb-c.c build/gen/migrations.c
  * fuzz-seeds: tests/fuzz/ini_seeds.py
  */
 #include <stdint.h>

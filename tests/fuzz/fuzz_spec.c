@@ -7,7 +7,7 @@
  * prototxt (AXera-Pi), JSON (Pulsar2), INI (the MUD) and argv; the plan is
  * also rendered as a shell script.  Nothing is written to disk.
  *
- * fuzz-sources: conversion/[a-z]*.c runtime/kiln_err.c runtime/plan.c runtime/blob.c runtime/fsutil.c runtime/strbuf.c runtime/logparse.c build/gen/onnx.pb-c.c
+ * fuzz-sources: conversion/[a-z]*.c runtime/[a-z]*.c build/gen/onnx.pb-c.c build/gen/migrations.c
  * fuzz-seeds: tests/fuzz/spec_seeds.py
  */
 #include <stdint.h>
