@@ -749,18 +749,25 @@ static int parse_outputs(struct job_spec *s, const cJSON *o, struct kiln_err *er
  * [cos] for the others (pulsar2's check_cosine_simularity; the figure a job
  * must reach for pulsar and Voyager, which report but never fail): the
  * toolchain row's tolerance_values. */
+/* The target's default tolerance ("0.9,0.6") as numbers; how many. */
+static int default_tolerance(const struct target *t, double tol[2])
+{
+	const char *d = t->default_tolerance;
+	int n = 0;
+	while (d && *d && n < 2) {
+		char *end;
+		tol[n++] = strtod(d, &end);
+		d = *end == ',' ? end + 1 : end;
+	}
+	return n;
+}
+
 static int parse_tolerance(struct job_spec *s, const cJSON *o, struct kiln_err *err)
 {
 	const struct toolchain *tc = toolchain_find(s->t->toolchain);
 	int want = tc ? tc->tolerance_values : 1;
 	if (o == NULL) {
-		const char *d = s->t->default_tolerance;
-		s->n_tol = 0;
-		while (d && *d && s->n_tol < 2) {
-			char *end;
-			s->tol[s->n_tol++] = strtod(d, &end);
-			d = *end == ',' ? end + 1 : end;
-		}
+		s->n_tol = default_tolerance(s->t, s->tol);
 		return 0;
 	}
 	int n = cJSON_IsArray(o) ? cJSON_GetArraySize(o) : -1;
@@ -777,6 +784,17 @@ static int parse_tolerance(struct job_spec *s, const cJSON *o, struct kiln_err *
 	}
 	s->n_tol = n;
 	return 0;
+}
+
+int spec_tolerance_is_default(const struct job_spec *s)
+{
+	double d[2];
+	if (default_tolerance(s->t, d) != s->n_tol)
+		return 0;
+	for (int i = 0; i < s->n_tol; i++)
+		if (d[i] != s->tol[i])
+			return 0;
+	return 1;
 }
 
 /* The anchors the model's YOLOv5 Detect head holds (the inspection's

@@ -125,6 +125,9 @@ char *spec_canonical(const struct job_spec *s);
 
 const char *spec_opt(const struct job_spec *s, const char *key);
 int spec_opt_bool(const struct job_spec *s, const char *key);
+/* 1 when the spec's tolerance is the target's default (the user set none,
+ * or set exactly that). */
+int spec_tolerance_is_default(const struct job_spec *s);
 double spec_opt_num(const struct job_spec *s, const char *key);
 
 /* Shortest decimal text that strtod reads back as v ("0.00392156862745098",

@@ -673,6 +673,16 @@ int slurm_run(const struct slurm_step *s, struct exec_result *res, struct kiln_e
 	 * bounded time, for the job's own ending and let it speak. */
 	if (stopped == EXEC_OK && status != 0)
 		settle(id, &st);
+	/* A step quicker than one state poll ends before its node was read
+	 * (the exit file comes first): Slurm still knows a finished job for
+	 * MinJobAge, so ask it once more, or the dashboard says nothing of
+	 * where the step ran (seen on a quiet machine). */
+	if (node[0] == '\0' && job_state(id, &st) == 0 && st.node[0] &&
+	    strcmp(st.node, "(null)") != 0) {
+		snprintf(node, sizeof(node), "%s", st.node);
+		if (s->on_node)
+			s->on_node(s->arg, id, node);
+	}
 	pump(s, log_path, &off, line, &len, &res->out_bytes, 1);
 	res->dur_ms = mono_ms() - t0;
 	if (node[0] && s->log)

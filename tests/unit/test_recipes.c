@@ -363,6 +363,31 @@ static void golden__maixcam_yolov5s_matches_seed_001(void)
 	free(labels);
 }
 
+/* A tolerance the user sets holds for the BF16 deploy too; the default
+ * (seed 001's INT8 tolerance) leaves BF16 at the tool's own, as the seed
+ * does (golden test above).  Before, a BF16 job with tolerance 0.99999
+ * passed at cosine 0.99935. */
+static void maixcam__a_tolerance_set_holds_for_the_bf16_deploy(void)
+{
+	const char *spec = "{\"model\":\"m1\",\"dataset\":\"d1\",\"target\":\"maixcam\","
+			   "\"name\":\"yolov5s\",\"input\":{\"shape\":[1,3,640,640]},"
+			   "\"outputs\":[" YOLOV5_CONVS "],\"quantize\":\"bf16\","
+			   "\"tolerance\":[0.99999,0.9],\"mud\":{\"model_type\":\"yolov5\","
+			   "\"labels\":[\"a\"]},\"test_image\":\"dog\"}";
+	struct recipe_paths p = {"yolov5s.onnx", "images", "images.tar", "dog.jpg"};
+	struct golden g;
+	if (plan_it(spec, INSP_YOLOV5S, &p, &g)) {
+		const struct plan_step *st = step_named(g.r->plan, "deploy_bf16");
+		int found = 0;
+		for (size_t i = 0; st && i + 1 < st->argc; i++)
+			found |= strcmp(st->argv[i], "--tolerance") == 0 &&
+				 strcmp(st->argv[i + 1], "0.99999,0.9") == 0;
+		CHECKF(found, "deploy_bf16 has no --tolerance 0.99999,0.9 (%s)",
+		       st ? "step found" : "no deploy_bf16 step");
+	}
+	golden_free(&g);
+}
+
 #define YOLO11_CONVS "\"/model.23/cv2.0/cv2.0.2/Conv_output_0\"," \
 	"\"/model.23/cv3.0/cv3.0.2/Conv_output_0\",\"/model.23/cv2.1/cv2.1.2/Conv_output_0\"," \
 	"\"/model.23/cv3.1/cv3.1.2/Conv_output_0\",\"/model.23/cv2.2/cv2.2.2/Conv_output_0\"," \
@@ -1181,6 +1206,8 @@ int main(int argc, char **argv)
 {
 	static const struct kt_test tests[] = {
 		{"golden__maixcam_yolov5s_matches_seed_001", golden__maixcam_yolov5s_matches_seed_001},
+		{"maixcam__a_tolerance_set_holds_for_the_bf16_deploy",
+		 maixcam__a_tolerance_set_holds_for_the_bf16_deploy},
 		{"convert__finishes_from_the_stored_plan_alone",
 		 convert__finishes_from_the_stored_plan_alone},
 		{"golden__recamera_yolo11n_int8_matches_seed_002",
