@@ -268,6 +268,16 @@ static int probe_png(const unsigned char *p, size_t len, struct calib_img_info *
 	if ((ct != 0 && ct != 2 && ct != 3 && ct != 4 && ct != 6) || depth == 0 || depth > 16)
 		return kiln_errf(err, KILN_EUNPROC, "", "corrupt PNG header: colour type %u, depth %u",
 				 ct, depth);
+	/* Deflate packs at most 1032:1 (a 258-byte match in a 2-bit code), so
+	 * a file smaller than its rows over 1032 is truncated whatever follows.
+	 * Said from the header, before any row is decoded: the streaming
+	 * decoder builds its resize taps for the declared height first, and a
+	 * 31-byte file declaring 1 x 1572880 cost seconds (found by fuzz_calib_image). */
+	static const unsigned channels[7] = {1, 0, 3, 1, 2, 0, 4};
+	uint64_t rowbytes = 1 + ((uint64_t)w * channels[ct] * depth + 7) / 8;
+	if ((uint64_t)len * 1032 < (uint64_t)h * rowbytes)
+		return kiln_errf(err, KILN_EUNPROC, "", "truncated PNG: %zu bytes cannot hold "
+				 "%ux%u pixels", len, w, h);
 	info->format = CALIB_IMG_PNG;
 	info->width = w;
 	info->height = h;
