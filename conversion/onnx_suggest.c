@@ -644,7 +644,7 @@ static const struct board_rule rules[] = {
 	 * Yolo11::isValid: outputs 2i / 2i+1 are box [1,64,S,S] / class
 	 * [1,nc,S,S] at S = W/8, W/16, W/32. */
 	{ "recamera", { "yolov8", "yolo11" }, { "detect" }, { "head-convs" },
-	  "reCamera's flow (seed 002) cuts at the six cv2/cv3 head Convs, box and class per level, as SSCMA-Micro's Yolo11 decoder reads them (sscma/core/model/ma_model_yolo11.cpp isValid), and decodes on the CPU" },
+	  "Seeed's reCamera guide cuts at the six cv2/cv3 head Convs, box and class per level, as SSCMA-Micro's Yolo11 decoder reads them (sscma/core/model/ma_model_yolo11.cpp isValid), and decodes on the CPU" },
 	/* SSCMA-Micro ma_model_yolo11_pose.cpp / ma_model_yolo11_seg.cpp
 	 * isValid: one output [1, 5 + 3k, A] (pose), or [1, >= 37, A] and the
 	 * prototypes [1, 32, W/4, W/4] (seg): the export's own outputs. */
@@ -660,7 +660,7 @@ static const struct board_rule rules[] = {
 	 * [1, 3 x (S/8^2 + S/16^2 + S/32^2), 5 + nc] with 6 <= 5 + nc <= 85;
 	 * seed 002 keeps that output and quantizes with run_qtable. */
 	{ "recamera", { "yolov5" }, { NULL }, { "graph-outputs" },
-	  "SSCMA-Micro's YOLOv5 decoder (sscma/core/model/ma_model_yolov5.cpp generalValid) takes one decoded output [1, boxes, 5 + classes], up to 80 classes; seed 002 keeps the model's output and quantizes it with quantize: mixed" },
+	  "SSCMA-Micro's YOLOv5 decoder (sscma/core/model/ma_model_yolov5.cpp generalValid) takes one decoded output [1, boxes, 5 + classes], up to 80 classes; Seeed's reCamera guide keeps the model's output and quantizes it with quantize: mixed" },
 	/* AXERA-TECH/ax-samples 70a5178 examples/ax620/ax_yolov5s_steps.cc:
 	 * output i is stride 8 << i, read per cell as 3 x (5 + nc) logits
 	 * (examples/base/detection.hpp generate_proposals_yolov5, ac324de). */

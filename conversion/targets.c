@@ -44,67 +44,67 @@ static const char *const METIS_BOARDS[] = {"pcie", "m2", NULL};
  * so the tools carry their .py names there. */
 static const struct target_option MAIXCAM_OPTS[] = {
 	{"processor", TOPT_ENUM, "cv181x", CV181X, 0, 0, 0,
-	 "TPU-MLIR --processor; MaixCAM and MaixCAM-Pro are SG2002 = cv181x (seed 001)"},
+	 "TPU-MLIR --processor; MaixCAM and MaixCAM-Pro are SG2002 = cv181x (Sipeed's MaixCAM guide)"},
 	{"bf16_model", TOPT_BOOL, "false", BOOLS, 0, 0, 0,
-	 "also deploy <name>_bf16.cvimodel, as seed 001 does; useful when INT8 loses too much"},
+	 "also deploy <name>_bf16.cvimodel, as Sipeed's MaixCAM guide does; useful when INT8 loses too much"},
 	{"quant_input", TOPT_BOOL, "true", BOOLS, 0, 0, 0,
-	 "INT8 input so maix.nn.NN.forward_image skips a float conversion (seed 001)"},
+	 "INT8 input so maix.nn.NN.forward_image skips a float conversion (Sipeed's MaixCAM guide)"},
 	{"transform_tolerance", TOPT_NUMLIST, "0.99,0.99", NULL, -1, 1, 2,
-	 "model_transform --tolerance cos,euclid: the float MLIR against ONNX (seed 001)"},
+	 "model_transform --tolerance cos,euclid: the float MLIR against ONNX (Sipeed's MaixCAM guide)"},
 	{"tool_names", TOPT_ENUM, "py", TOOL_NAMES, 0, 0, 0,
-	 "py: model_transform.py (docker image, seed 001); plain: model_transform (pip wheel)"},
+	 "py: model_transform.py (docker image, Sipeed's MaixCAM guide); plain: model_transform (pip wheel)"},
 };
 
 /* reCamera: Seeed's guide (seed 002) uses the pip wheel tpu_mlir==1.7. */
 static const struct target_option RECAMERA_OPTS[] = {
 	{"processor", TOPT_ENUM, "cv181x", CV181X, 0, 0, 0,
-	 "TPU-MLIR --processor; reCamera is SG2002 = cv181x (seed 002)"},
+	 "TPU-MLIR --processor; reCamera is SG2002 = cv181x (Seeed's reCamera guide)"},
 	{"customization_format", TOPT_ENUM, "auto", CUSTOM_FORMATS, 0, 0, 0,
 	 "fused-preprocess input format; auto = RGB_PACKED/BGR_PACKED/GRAYSCALE from "
-	 "input.pixel_format (seed 002 uses RGB_PACKED for the camera's frames)"},
+	 "input.pixel_format (Seeed's reCamera guide uses RGB_PACKED for the camera's frames)"},
 	{"fuse_preprocess", TOPT_BOOL, "true", BOOLS, 0, 0, 0,
-	 "--fuse_preprocess --aligned_input: the NPU takes the camera frame as is (seed 002)"},
+	 "--fuse_preprocess --aligned_input: the NPU takes the camera frame as is (Seeed's reCamera guide)"},
 	{"min_layer_cos", TOPT_NUMBER, "0.99", NULL, 0, 1, 0,
-	 "run_qtable --min_layer_cos for quantize=mixed (seed 002)"},
+	 "run_qtable --min_layer_cos for quantize=mixed (Seeed's reCamera guide)"},
 	{"expected_cos", TOPT_NUMBER, "0.999", NULL, 0, 1, 0,
-	 "run_qtable --expected_cos for quantize=mixed (seed 002)"},
+	 "run_qtable --expected_cos for quantize=mixed (Seeed's reCamera guide)"},
 	{"fp_type", TOPT_ENUM, NULL, FP_TYPES, 0, 0, 0,
 	 "run_qtable --fp_type; unset = the tool's default (auto)"},
 	{"tool_names", TOPT_ENUM, "plain", TOOL_NAMES, 0, 0, 0,
-	 "plain: model_transform (pip wheel 1.7, seed 002); py: model_transform.py"},
+	 "plain: model_transform (pip wheel 1.7, Seeed's reCamera guide); py: model_transform.py"},
 };
 
 /* MaixCAM2: Sipeed's guide (seed 000) and its convert.sh / config.json. */
 static const struct target_option MAIXCAM2_OPTS[] = {
 	{"target_hardware", TOPT_ENUM, "AX620E", AX620E, 0, 0, 0,
-	 "pulsar2 --target_hardware; MaixCAM2's AX630C is the AX620E platform (seed 000)"},
+	 "pulsar2 --target_hardware; MaixCAM2's AX630C is the AX620E platform (Sipeed's MaixCAM2 guide)"},
 	{"npu_builds", TOPT_ENUM, "both", NPU_BUILDS, 0, 0, 0,
 	 "both: NPU2 -> <name>_npu.axmodel and NPU1 -> <name>_vnpu.axmodel, so MaixPy can run "
-	 "with or without AI-ISP (seed 000)"},
+	 "with or without AI-ISP (Sipeed's MaixCAM2 guide)"},
 	{"precision_analysis", TOPT_BOOL, "true", BOOLS, 0, 0, 0,
-	 "quant.precision_analysis: prints the per-layer cosine table Kiln reports (seed 000)"},
+	 "quant.precision_analysis: prints the per-layer cosine table Kiln reports (Sipeed's MaixCAM2 guide)"},
 	{"compiler_check", TOPT_INT, "3", NULL, 0, 3, 0,
-	 "compiler.check: 3 = cosine check of the outputs against tolerance (seed 000)"},
+	 "compiler.check: 3 = cosine check of the outputs against tolerance (Sipeed's MaixCAM2 guide)"},
 	{"output_layout", TOPT_ENUM, "auto", OUT_LAYOUTS, 0, 0, 0,
 	 "auto: the layout the model_type's MaixCDK decoder reads: dst_perm [0,2,3,1] (NHWC) on "
 	 "4-D outputs for yolov8/yolo11 (MaixPy maixcam2.md), none for yolov5 (its decoder "
 	 "reads NCHW, maix_nn_yolov5.hpp); nhwc/nchw force it"},
 	{"onnxsim", TOPT_BOOL, "true", BOOLS, 0, 0, 0,
-	 "onnx_opt.enable_onnxsim: simplify the cut model inside pulsar2 (seed 000 runs onnxsim "
+	 "onnx_opt.enable_onnxsim: simplify the cut model inside pulsar2 (Sipeed's MaixCAM2 guide runs onnxsim "
 	 "after the cut; pulsar2-docs quick_start_ax620e.md; pulsar2's default is false)"},
 	{"csc_mode", TOPT_ENUM, "NoCSC", CSC_MODES, 0, 0, 0,
-	 "input_processors csc_mode (seed 000)"},
+	 "input_processors csc_mode (Sipeed's MaixCAM2 guide)"},
 };
 
 /* AXera-Pi: Sipeed's guide (seed 003), legacy pulsar in sipeed/pulsar. */
 static const struct target_option AXERA_PI_OPTS[] = {
 	{"virtual_npu", TOPT_ENUM, "111", VNPU_MODES, 0, 0, 0,
 	 "ax620_virtual_npu: 111 shares the NPU with AI-ISP, which the camera turns on; "
-	 "0 = whole NPU (no camera).  112 is reserved for AI-ISP and never offered (seed 003)"},
+	 "0 = whole NPU (no camera).  112 is reserved for AI-ISP and never offered (Sipeed's AXera-Pi guide)"},
 	{"optimize_slim_model", TOPT_BOOL, "true", BOOLS, 0, 0, 0,
-	 "cpu_backend_settings.axe_setting.axe_param.optimize_slim_model (seed 003)"},
+	 "cpu_backend_settings.axe_setting.axe_param.optimize_slim_model (Sipeed's AXera-Pi guide)"},
 	{"similarity_check", TOPT_BOOL, "true", BOOLS, 0, 0, 0,
-	 "run `pulsar run` against the ONNX with the test image for the cosine figure (seed 003)"},
+	 "run `pulsar run` against the ONNX with the test image for the cosine figure (Sipeed's AXera-Pi guide)"},
 };
 
 /* Metis: Voyager SDK v1.2.5 deploy.py with a network YAML (recipe_metis.c). */

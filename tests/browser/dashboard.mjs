@@ -79,7 +79,8 @@ async function shot(page, name) {
 	// Every page shown is also read: a value rendered without its fields
 	// ("[object Object]", a bare "null" or "undefined") is a bug (issue 17).
 	const text = await page.locator('body').innerText();
-	const bad = text.split('\n').find((l) => /\[object Object\]|^\s*(null|undefined|NaN)\s*$/.test(l));
+	// an error's raw code ("step_failed: …") is for scripts; people read words
+	const bad = text.split('\n').find((l) => /\[object Object\]|^\s*(null|undefined|NaN)\s*$|\b(step_failed|below_tolerance|missing_output|toolchain_unavailable|plan_invalid|bundle_failed): /.test(l));
 	if (bad !== undefined) throw new Error(`${name}: the page shows "${bad.trim().slice(0, 120)}"`);
 }
 

@@ -5,7 +5,7 @@
 import { api, list } from '../api.js';
 import { flatten } from '../components/specs.js';
 import { badge, errorBox, fill, h, pageTitle, table } from '../ui.js';
-import { STATE_KIND } from './jobs.js';
+import { ERROR_TITLE, STATE_KIND } from './jobs.js';
 
 // Stored specs carry what kilnd added (compared_on's sha, warnings): the
 // diff shows what a person chose.
@@ -69,7 +69,7 @@ function head(j) {
 	return h('div', { class: 'card' }, h('h2', null, h('a', { href: `#/jobs/${j.id}` }, `Job #${j.id}`), ' ', badge(j.state, STATE_KIND[j.state])),
 		h('p', { class: 'small' }, `${j.target} · model #${j.model} · set #${j.dataset}`),
 		h('p', { class: 'small' }, w ? ['worst: ', h('code', null, w.output), ` ${w.cosine.toFixed(4)} at ${w.stage}`] : 'no figures'),
-		j.error ? h('p', { class: 'small err' }, `${j.error.code}: ${j.error.message}`) : null);
+		j.error ? h('p', { class: 'small err', title: j.error.code }, `${ERROR_TITLE[j.error.code] || 'Failed'}: ${j.error.message}`) : null);
 }
 
 export default async function render(main, { query, go }) {

@@ -377,7 +377,7 @@ export default async function render(main, { query, go }) {
 		h('fieldset', null, h('legend', null, 'Board settings'), targetBox),
 		h('fieldset', null, h('legend', null, 'Labels and MUD'),
 			h('div', { class: 'grid' },
-				field('mud.model_type', 'Model type', mudType, 'how MaixPy decodes the outputs'),
+				field('mud.model_type', 'Model type', mudType, 'the head the board\'s runtime decodes (YOLOv5, YOLOv8, YOLO11, classifier…)'),
 				field('mud.type', 'Kind', mudKind),
 				h('div', null, field('mud.labels', 'Labels', labels), labelsSource,
 					h('div', { class: 'row' }, fromModel, coco), field('labels-file', 'Load labels from a file', labelFile)))),

@@ -5,7 +5,7 @@
 // job is still queued or running.
 import { api } from '../api.js';
 import { badge, errorBox, fill, h, pageTitle, table } from '../ui.js';
-import { STATE_KIND } from './jobs.js';
+import { ERROR_TITLE, STATE_KIND } from './jobs.js';
 
 const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
@@ -36,7 +36,7 @@ export default async function render(main, { params }) {
 				h('th', { scope: 'row' }, h('strong', null, j.target)),
 				h('td', null, h('a', { href: `#/jobs/${j.id}` }, `#${j.id}`)),
 				h('td', null, badge(j.state, STATE_KIND[j.state]), j.state === 'running' && j.step ? h('div', { class: 'small muted' }, `${j.step} · ${Math.round((j.progress || 0) * 100)} %`) : null,
-					j.error ? h('div', { class: 'small err' }, j.error.code) : null),
+					j.error ? h('div', { class: 'small err', title: j.error.code }, ERROR_TITLE[j.error.code] || 'failed') : null),
 				h('td', null, figures(j)),
 				h('td', null, j.bundle ? h('a', { class: 'button small', href: `/api/v1/bundles/${j.bundle}/archive`, download: '' }, 'Download') : h('span', { class: 'muted' }, '—')))),
 			{ id: 'grid', class: 'figtable' }),

@@ -11,7 +11,7 @@
 import { api, events } from '../api.js';
 import { changeText, resubmittable } from '../components/specs.js';
 import { badge, bytes, debounce, errorBox, fill, h, pageTitle, s, table, toast, when } from '../ui.js';
-import { STATE_KIND } from './jobs.js';
+import { ERROR_TITLE, STATE_KIND } from './jobs.js';
 
 const NEXT_STEP = {
 	toolchain_unavailable: 'The toolchain for this target is not installed: see the toolchain strip above for the command that gets it, then Retry.',
@@ -248,7 +248,8 @@ export default async function render(main, { params, go }) {
 		bar.value = job.progress || (job.state === 'succeeded' ? 1 : 0);
 		pct.textContent = `${Math.round((bar.value || 0) * 100)} %${job.step ? ' · ' + job.step : ''}`;
 		fill(errBox, job.error ? h('div', { class: 'alert bad', role: 'alert' },
-			h('strong', null, `${job.error.code}: ${job.error.message}`), NEXT_STEP[job.error.code] || 'Read the log below; Retry when the cause is fixed.') : null);
+			h('strong', null, ERROR_TITLE[job.error.code] || 'The job failed'), h('p', null, job.error.message),
+			NEXT_STEP[job.error.code] || 'Read the log below; Retry when the cause is fixed.') : null);
 		fill(figsBox, resultsPanel(job));
 		// redrawn only when they change: every event redraws the state, and
 		// a button under the pointer must stay the same button
