@@ -419,6 +419,15 @@ await test('a_maixcam_job_runs_live_to_succeeded_with_its_bundle', async () => {
 	await page.selectOption('#f-outputs-mode', 'sg1');
 	await page.fill('#f-mud-labels', 'a\nb\nc\nd');
 	await shot(page, '16b-convert-filled');
+	// "Copy as curl" gives the same request as a command: run it as a
+	// script would, with the token in KILN_TOKEN (issue 17).
+	await page.click('#convert-curl');
+	const cmd = await page.locator('#convert-curl-cmd').innerText();
+	if (!cmd.startsWith('curl -fsS -H "Authorization: Bearer $KILN_TOKEN"') || !cmd.includes('/api/v1/jobs')) throw new Error('curl: ' + cmd);
+	const ran = spawnSync('sh', ['-c', cmd], { env: { ...process.env, KILN_TOKEN: TOKEN }, encoding: 'utf8' });
+	if (ran.status !== 0) throw new Error(`the copied curl failed (${ran.status}): ${ran.stderr} ${ran.stdout}`);
+	const queued = JSON.parse(ran.stdout);
+	if (!(queued.id || queued.group)) throw new Error('the copied curl queued nothing: ' + ran.stdout);
 	await page.getByRole('button', { name: 'Start conversion' }).click();
 	await page.waitForURL(/#\/jobs\/\d+$/);
 	await page.locator('.meta .badge', { hasText: 'succeeded' }).waitFor({ timeout: 120000 });
@@ -432,6 +441,15 @@ await test('a_maixcam_job_runs_live_to_succeeded_with_its_bundle', async () => {
 	const offered = await page.getByRole('button', { name: /^(Retry|Cancel)$/ }).count();
 	if (offered !== 0) throw new Error(`a succeeded job offers ${offered} Retry/Cancel button(s)`);
 	await shot(page, '17b-job');
+	// the download as a command: the bundle's bytes, under its name
+	await page.click('#download-curl');
+	const dl = await page.locator('#download-curl-cmd').innerText();
+	const dir = join(OUT, 'curl-download');
+	spawnSync('mkdir', ['-p', dir]);
+	const got = spawnSync('sh', ['-c', dl], { cwd: dir, env: { ...process.env, KILN_TOKEN: TOKEN }, encoding: 'utf8' });
+	if (got.status !== 0) throw new Error(`the copied download failed: ${got.stderr}`);
+	const files = readdirSync(dir).filter((f) => f.endsWith('.tar.gz'));
+	if (files.length !== 1 || !/-maixcam-\d+\.tar\.gz$/.test(files[0])) throw new Error('downloaded: ' + files.join(','));
 });
 
 // issue 16: the job above gave no test image; it compared on a calibration

@@ -5,6 +5,7 @@
 // picked or dropped too: they are packed into one tar (components/tarball.js)
 // and sent as an archive would be, so the server checks them the same way.
 import { upload } from '../api.js';
+import { curlButton, curlOf } from './curl.js';
 import { droppedFiles, tarball } from './tarball.js';
 import { bytes, errorBox, fill, h, safeName } from '../ui.js';
 
@@ -109,9 +110,17 @@ export function uploader({ id, label, accept, hint, endpoint, onDone, busyText =
 			h('label', { class: 'button', for: id + '-folder' }, 'Choose a folder…'), folderIn,
 			h('span', { class: 'muted small' }, many.hint || ''));
 	}
+	// The same upload from a shell: the file as the raw body, ?name= names it.
+	const example = many ? 'calib.tar.gz' : 'model.onnx';
+	const curl = curlButton(() => {
+		const name = nameInput.value.trim() || safeName(input.files[0] ? input.files[0].name : example);
+		const sep = endpoint.includes('?') ? '&' : '?';
+		return curlOf({ method: 'POST', path: `${endpoint}${sep}name=${encodeURIComponent(name)}`,
+			upload: input.files[0] ? input.files[0].name : example });
+	}, { id: id + '-curl' });
 	return h('div', { class: 'uploader' },
 		h('div', { class: 'field' },
 			h('label', { for: id + '-name' }, 'Name ', h('span', { class: 'hint' }, '(optional; 1-64 of A-Z a-z 0-9 . _ -)')),
 			nameInput),
-		zone, pickers, status, errors);
+		zone, pickers, status, errors, curl);
 }

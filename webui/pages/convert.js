@@ -10,6 +10,7 @@
 // "names") or the COCO-80 preset.  ?from=<job> fills the form from that
 // job's spec (Edit and resubmit).
 import { api, list } from '../api.js';
+import { curlButton, curlOf } from '../components/curl.js';
 import { COCO80 } from '../components/specs.js';
 import { loadTargets } from '../components/toolchains.js';
 import { errorBox, fill, h, pageTitle, shape } from '../ui.js';
@@ -382,7 +383,8 @@ export default async function render(main, { query, go }) {
 				h('div', null, field('mud.labels', 'Labels', labels), labelsSource,
 					h('div', { class: 'row' }, fromModel, coco), field('labels-file', 'Load labels from a file', labelFile)))),
 		formErr,
-		h('div', { class: 'row' }, submit));
+		h('div', { class: 'row' }, submit,
+			curlButton(() => curlOf({ method: 'POST', path: '/jobs', json: spec() }), { id: 'convert-curl' })));
 	main.append(form);
 	const from = query.get('from');
 	if (from) {

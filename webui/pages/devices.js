@@ -7,6 +7,7 @@
 // the raw result on demand.  The server's refusals land next to the field
 // they name.
 import { api, list } from '../api.js';
+import { curlButton, curlOf } from '../components/curl.js';
 import { loadTargets } from '../components/toolchains.js';
 import { badge, errorBox, fill, h, pageTitle, s, table, when } from '../ui.js';
 
@@ -287,7 +288,8 @@ export default async function render(main) {
 							load();
 						} catch (err) { fill(out, errorBox(err, 'Cannot deploy')); }
 					});
-					actions.push(deploy);
+					actions.push(deploy, curlButton(() => curlOf({ method: 'POST', path: '/deployments',
+						json: { bundle: Number(pick.value), device: d.id, test: { runs: 10 } } }), { id: `deploy-curl-${d.id}` }));
 				}
 				const histBtn = h('button', { type: 'button', class: 'small', 'aria-expanded': String(open.has(d.id)) }, 'History');
 				const histBox = h('div');

@@ -9,6 +9,7 @@
 // With engine = slurm each step says where it runs: its Slurm job id and
 // node, per attempt ("slurm_steps" of GET /jobs/:id, live from "slurm" events).
 import { api, events } from '../api.js';
+import { curlButton, curlOf } from '../components/curl.js';
 import { changeText, resubmittable } from '../components/specs.js';
 import { badge, bytes, debounce, errorBox, fill, h, pageTitle, s, table, toast, when } from '../ui.js';
 import { ERROR_TITLE, STATE_KIND } from './jobs.js';
@@ -306,7 +307,9 @@ export default async function render(main, { params, go }) {
 			const b = await api(`/bundles/${job.bundle}`);
 			const files = (b.manifest && b.manifest.files) || b.files || [];
 			fill(bundleBox, h('div', { class: 'spread' }, h('h2', null, 'Bundle ', (b.simulated || (b.manifest && b.manifest.simulated)) ? badge('simulated: made with the toolchain double', 'sim') : null),
-				h('a', { class: 'button primary', href: `/api/v1/bundles/${job.bundle}/archive`, download: '' }, 'Download .tar.gz')),
+				h('div', { class: 'row' },
+					curlButton(() => curlOf({ path: `/bundles/${job.bundle}/archive`, output: true }), { id: 'download-curl' }),
+					h('a', { class: 'button primary', href: `/api/v1/bundles/${job.bundle}/archive`, download: '' }, 'Download .tar.gz'))),
 			table(['File', 'Size', 'sha256'], files.map((f) => h('tr', null,
 				h('td', { class: 'name' }, h('a', { href: `/api/v1/bundles/${job.bundle}/files/${encodeURIComponent(f.name)}` }, f.name)),
 				h('td', { class: 'num' }, bytes(f.size)), h('td', { class: 'mono small' }, (f.sha256 || '').slice(0, 16) + '…')))),
