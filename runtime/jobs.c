@@ -964,6 +964,20 @@ static int step_unlocked(struct jobs *j, int64_t id, int index, int n_steps,
 	return 0;
 }
 
+/* The "slurm" event: where a step runs (node NULL until Slurm says). */
+static void publish_slurm(struct jobs *j, int64_t id, const char *step, int64_t slurm_job,
+			  const char *node)
+{
+	cJSON *d = cJSON_CreateObject();
+	if (d) {
+		cJSON_AddStringToObject(d, "step", step);
+		cJSON_AddNumberToObject(d, "slurm_job", (double)slurm_job);
+		if (node)
+			cJSON_AddStringToObject(d, "node", node);
+	}
+	publish(j, id, "slurm", d);
+}
+
 static int set_slurm_unlocked(struct jobs *j, int64_t id, const char *step, int64_t slurm_job,
 			      struct kiln_err *err)
 {
@@ -986,12 +1000,7 @@ static int set_slurm_unlocked(struct jobs *j, int64_t id, const char *step, int6
 	bind_text(st, 3, step);
 	if ((rc = run(c, st, err)) != 0)
 		return rc;
-	cJSON *d = cJSON_CreateObject();
-	if (d) {
-		cJSON_AddStringToObject(d, "step", step);
-		cJSON_AddNumberToObject(d, "slurm_job", (double)slurm_job);
-	}
-	publish(j, id, "slurm", d);
+	publish_slurm(j, id, step, slurm_job, NULL);
 	return 0;
 }
 
@@ -1022,13 +1031,7 @@ static int set_slurm_node_unlocked(struct jobs *j, int64_t id, const char *step,
 	sqlite3_bind_int64(st, 3, id);
 	if ((rc = run(c, st, err)) != 0)
 		return rc;
-	cJSON *d = cJSON_CreateObject();
-	if (d) {
-		cJSON_AddStringToObject(d, "step", step);
-		cJSON_AddNumberToObject(d, "slurm_job", (double)slurm_job);
-		cJSON_AddStringToObject(d, "node", node);
-	}
-	publish(j, id, "slurm", d);
+	publish_slurm(j, id, step, slurm_job, node);
 	return 0;
 }
 
