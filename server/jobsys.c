@@ -240,8 +240,10 @@ int jobsys_test_image(struct jobsys *js, const char *dataset, const char *name,
 		}
 	}
 	sqlite3_finalize(st);
+	/* 400, not 404: the request's field is wrong, no path names a missing
+	 * record (issue 16: "400 naming the field"). */
 	if (!found)
-		return kiln_errf(err, KILN_ENOTFOUND, "test_image",
+		return kiln_errf(err, KILN_EINVAL, "test_image",
 				 "test_image '%.64s' is not an image of dataset %lld: give an image's "
 				 "sha256 or its file name from the archive", name, ds);
 	return 0;

@@ -686,6 +686,14 @@ def main():
             assert st == 400 and r["error"]["field"].startswith("outputs"), (st, r)
         R.check("unknown_output_tensor_is_400_naming_outputs", unknown_output)
 
+        def test_image_not_in_the_set():
+            # issue 16: a test image that is not one of the set's: 400 naming the field
+            for bad in ("no-such-photo.jpg", "0" * 64):
+                st, r = submit(a, dict(done["maixcam"][0], test_image=bad))
+                assert st == 400 and r["error"]["field"] == "test_image", (bad, st, r)
+                assert "is not an image of dataset" in r["error"]["message"], r
+        R.check("a_test_image_not_in_the_set_is_400_naming_it", test_image_not_in_the_set)
+
         def missing_model():
             st, r = submit(a, dict(done["maixcam"][0], model=987654))
             assert st == 404 and r["error"]["field"] == "model", (st, r)
