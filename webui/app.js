@@ -69,9 +69,13 @@ async function route() {
 	try {
 		const mod = await load();
 		if (my !== seq) return;
-		main.replaceChildren();
+		// Each page draws into a view of its own: a render still awaiting
+		// (a graph's fetch) when the address changes then finishes into a
+		// view no longer shown, instead of adding a second graph to the page.
+		const view = h('div', { class: 'view' });
+		main.replaceChildren(view);
 		const params = path.match(re).groups || {};
-		const c = await mod.default(main, { params, query, go, afterSignIn: () => go((wanted || '#/models').slice(1)) });
+		const c = await mod.default(view, { params, query, go, afterSignIn: () => go((wanted || '#/models').slice(1)) });
 		if (my !== seq) { if (typeof c === 'function') c(); return; }
 		cleanup = typeof c === 'function' ? c : null;
 	} catch (err) {

@@ -84,7 +84,8 @@ export async function run({ test, page, BASE, TOKEN, PPOCR, VOYAGER_BIN, shot, e
 	await test('graph_deep_link_search_and_labels_that_fit', async () => {
 		if (!id) return { skip: 'no PaddleOCR-shaped model' };
 		await page.goto(`${BASE}/#/models/${id}/graph?node=p2o.globalaveragepool_0`);
-		await page.locator('#node-details h2').waitFor();
+		// the panel of this address's node, not the one the last page left
+		await page.locator('#node-details h2', { hasText: 'GlobalAveragePool' }).waitFor();
 		if ((await page.locator('#node-details h2').innerText()) !== 'GlobalAveragePool') throw new Error('wrong node opened');
 		await page.waitForTimeout(150);
 		const sel = '.canvas svg [aria-label="GlobalAveragePool p2o.globalaveragepool_0"]';
@@ -97,7 +98,7 @@ export async function run({ test, page, BASE, TOKEN, PPOCR, VOYAGER_BIN, shot, e
 		if (bad.length) throw new Error('labels overflow: ' + bad.slice(0, 5).join(', '));
 		// Folded constants are listed with the node that reads them.
 		await page.goto(`${BASE}/#/models/${id}/graph?node=p2o.clip_0`);
-		await page.locator('#node-details h2').waitFor();
+		await page.locator('#node-details h2', { hasText: 'Clip' }).waitFor();
 		const ins = await page.locator('#node-details').innerText();
 		if ((ins.match(/\(constant/g) || []).length !== 2) throw new Error('Clip inputs: ' + ins);
 		await shot(page, 'g3-ppocr-deep-link');
