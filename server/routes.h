@@ -133,4 +133,14 @@ int routes_opt_string(struct http_req *req, const cJSON *body, const char *key, 
  * returns -1 when it is not one. */
 int routes_id_param(struct http_req *req, const char *name, long long *id);
 
+/* ?wait=N, the long-poll of a record that changes state (datasets while
+ * ingesting, deployments while running): *secs 0 when absent; -1 (400
+ * replied) when not 0-ROUTES_WAIT_MAX. */
+#define ROUTES_WAIT_MAX 60
+int routes_wait_param(struct http_req *req, long *secs);
+
+/* Parks req for up to secs on check(req, ctx, last) with ctx = a copy of
+ * id (freed by the park); -1 (500 replied) when out of memory. */
+int routes_park_id(struct http_req *req, long secs, long long id, http_park_fn check);
+
 #endif

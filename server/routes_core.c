@@ -31,6 +31,35 @@ void route_metrics(struct http_req *req)
 	free(text);
 }
 
+int routes_wait_param(struct http_req *req, long *secs)
+{
+	const char *w = http_req_query(req, "wait");
+	*secs = 0;
+	if (w == NULL)
+		return 0;
+	char *end;
+	long v = strtol(w, &end, 10);
+	if (*w == '\0' || *end != '\0' || v < 0 || v > ROUTES_WAIT_MAX) {
+		http_reply_error(req, 400, "invalid", "wait", "wait must be 0-%d seconds",
+				 ROUTES_WAIT_MAX);
+		return -1;
+	}
+	*secs = v;
+	return 0;
+}
+
+int routes_park_id(struct http_req *req, long secs, long long id, http_park_fn check)
+{
+	long long *ctx = malloc(sizeof(*ctx));
+	if (ctx == NULL) {
+		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
+		return -1;
+	}
+	*ctx = id;
+	http_req_park(req, (int)secs, check, ctx, free);
+	return 0;
+}
+
 int routes_id_param(struct http_req *req, const char *name, long long *id)
 {
 	const char *s = http_req_param(req, name);

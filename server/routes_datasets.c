@@ -32,7 +32,6 @@
 #include "runtime/workpool.h"
 
 /* Longest ?wait=N, as for deployments. */
-#define DATASET_WAIT_MAX 60
 
 static int upload_dataset_begin(struct http_req *req, void **state, struct kiln_err *err)
 {
@@ -309,25 +308,12 @@ void route_datasets_get(struct http_req *req)
 	if (routes_id_param(req, "id", &id) != 0)
 		return;
 	/* ?wait=N: long-poll (parked, no thread held) until the ingest ends. */
-	const char *w = http_req_query(req, "wait");
-	if (w) {
-		char *end;
-		long secs = strtol(w, &end, 10);
-		if (*w == '\0' || *end != '\0' || secs < 0 || secs > DATASET_WAIT_MAX) {
-			http_reply_error(req, 400, "invalid", "wait", "wait must be 0-%d seconds",
-					 DATASET_WAIT_MAX);
-			return;
-		}
-		if (secs > 0 && !dataset_done(req, id)) {
-			long long *ctx = malloc(sizeof(*ctx));
-			if (ctx == NULL) {
-				http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
-				return;
-			}
-			*ctx = id;
-			http_req_park(req, (int)secs, dataset_settled, ctx, free);
-			return;
-		}
+	long secs;
+	if (routes_wait_param(req, &secs) != 0)
+		return;
+	if (secs > 0 && !dataset_done(req, id)) {
+		routes_park_id(req, secs, id, dataset_settled);
+		return;
 	}
 	cJSON *o = load_dataset(req, id, 1);
 	if (o)

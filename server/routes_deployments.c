@@ -246,27 +246,14 @@ void route_deployments_get(struct http_req *req)
 	 * a script or the dashboard learns the result without polling.  The
 	 * request is parked, not its thread: four waits once held four of the
 	 * 2 x cores HTTP threads for a minute and /healthz went unanswered. */
-	const char *w = http_req_query(req, "wait");
-	if (w) {
-		char *end;
-		long secs = strtol(w, &end, 10);
-		if (*w == '\0' || *end != '\0' || secs < 0 || secs > 60) {
-			http_reply_error(req, 400, "invalid", "wait", "wait must be 0-60 seconds");
-			return;
-		}
-		long long *ctx = malloc(sizeof(*ctx));
-		if (ctx == NULL) {
-			http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
-			return;
-		}
-		*ctx = id;
-		if (secs > 0 && deployment_settled(req, ctx, 0) == 0) {
-			http_req_park(req, (int)secs, deployment_settled, ctx, free);
-			return;
-		}
-		free(ctx);
-		if (secs > 0)
-			return; /* deployment_settled replied */
+	long secs;
+	if (routes_wait_param(req, &secs) != 0)
+		return;
+	if (secs > 0) {
+		/* deployment_settled replies itself when it has already ended */
+		if (deployment_settled(req, &id, 0) == 0)
+			routes_park_id(req, secs, id, deployment_settled);
+		return;
 	}
 	reply_deployment(req, id, 200);
 }

@@ -165,6 +165,19 @@ def main():
         refused("archive_without_images_is_refused", tar_gz(junk), 422, "images")
         half = tar_gz(good)
         refused("upload_cut_half_way_is_refused", half[: len(half) // 2], 422, "archive")
+
+        def bad_waits():
+            # ?wait= of datasets and deployments: one rule (routes_wait_param)
+            st, sets = k.json("GET", "/api/v1/datasets")
+            ds = sets["items"][0]["id"]
+            for path in (f"/api/v1/datasets/{ds}", "/api/v1/deployments/1"):
+                for w in ("61", "-1", "x", ""):
+                    st, r = k.json("GET", f"{path}?wait={w}")
+                    assert st == 400 and r["error"]["field"] == "wait", (path, w, st, r)
+                    assert r["error"]["message"] == "wait must be 0-60 seconds", r
+            st, r = k.json("GET", f"/api/v1/datasets/{ds}?wait=0")
+            assert st == 200 and r["id"] == ds, r
+        R.check("a_wait_outside_0_60_seconds_is_400", bad_waits)
     finally:
         rc = k.stop()
         if rc != 0:
