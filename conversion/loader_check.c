@@ -22,51 +22,30 @@
 #include "conversion/mud.h"
 #include "conversion/onnx.h"
 #include "conversion/onnx_priv.h"
+#include "conversion/targets.h"
 
-/* Boards whose runtime is MaixCDK (they read the .mud's [extra]). */
-static const char *const MAIXCDK_TARGETS[] = {"maixcam", "maixcam2", NULL};
-static const char *const RECAMERA[] = {"recamera", NULL};
-static const char *const AXERA_PI[] = {"axera-pi", NULL};
-static const char *const METIS[] = {"metis", NULL};
-
-enum { LAY_NCHW = 1, LAY_NHWC = 2 };
-
-struct ctx {
+struct loader_ctx {
 	const struct job_spec *s;
 	int64_t h, w;                   /* input size, -1 unknown */
 	int n_inputs;                   /* the model's graph inputs, -1 unknown */
 };
 
-typedef int (*outputs_fn)(const struct ctx *c, const struct loader_out *o, size_t n,
-			  struct kiln_err *err);
-
-static int check_yolov5(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_yolov5(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			struct kiln_err *err);
-static int check_yolo11(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_yolo11(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			struct kiln_err *err);
-static int check_classifier(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_classifier(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			    struct kiln_err *err);
-static int check_recamera(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_recamera(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			  struct kiln_err *err);
-static int check_axera_yolov5(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_axera_yolov5(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			      struct kiln_err *err);
-static int check_axera_yolov8(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_axera_yolov8(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			      struct kiln_err *err);
-static int check_axera_classifier(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_axera_classifier(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 				  struct kiln_err *err);
-static int check_metis_yolo(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_metis_yolo(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			    struct kiln_err *err);
-
-struct rule {
-	const char *const *targets;
-	const char *model_type;
-	const char *cls;            /* the MaixPy class (nn.YOLOv5 ...) */
-	const char *header;         /* components/nn/include/... */
-	unsigned layouts;           /* output layouts the decoder reads */
-	int perm_by_default;        /* MaixCAM2 "auto": dst_perm [0,2,3,1] */
-	const char *group;          /* models of one family, for "contradicts" */
-	outputs_fn check;
-};
 
 /* [extra] keys each class needs (model_type, input_type, mean, scale,
  * labels; anchors for YOLOv5) are mud_validate's, run on the staged .mud;
@@ -77,78 +56,92 @@ struct rule {
  *   yolo11: load() mode 1 (3/4/5 outputs of labels + 64 channels, NCHW or
  *           NHWC by the first head's dim 3) or mode 2 (DFL + Sigmoid).
  *   classifier: forward takes outputs->begin() (first by name) as scores. */
-static const struct rule RULES[] = {
-	{MAIXCDK_TARGETS, "yolov5", "YOLOv5", "maix_nn_yolov5.hpp", LAY_NCHW, 0, "yolov5",
+const struct loader_rule LOADER_MAIXCDK[] = {
+	{"yolov5", "YOLOv5", "maix_nn_yolov5.hpp", LOADER_NCHW, 0, "yolov5",
 	 check_yolov5},
-	{MAIXCDK_TARGETS, "yolov8", "YOLOv8", "maix_nn_yolov8.hpp (the YOLO11 loader)",
-	 LAY_NCHW | LAY_NHWC, 1, "yolov8", check_yolo11},
-	{MAIXCDK_TARGETS, "yolo11", "YOLO11", "maix_nn_yolo11.hpp", LAY_NCHW | LAY_NHWC, 1,
+	{"yolov8", "YOLOv8", "maix_nn_yolov8.hpp (the YOLO11 loader)",
+	 LOADER_NCHW | LOADER_NHWC, 1, "yolov8", check_yolo11},
+	{"yolo11", "YOLO11", "maix_nn_yolo11.hpp", LOADER_NCHW | LOADER_NHWC, 1,
 	 "yolov8", check_yolo11},
-	{MAIXCDK_TARGETS, "classifier", "Classifier", "maix_nn_classifier.hpp",
-	 LAY_NCHW | LAY_NHWC, 0, "classifier", check_classifier},
+	{"classifier", "Classifier", "maix_nn_classifier.hpp",
+	 LOADER_NCHW | LOADER_NHWC, 0, "classifier", check_classifier},
+	{NULL},
+};
+
+const struct loader_rule LOADER_RECAMERA[] = {
 	/* reCamera: SSCMA-Micro picks the decoder itself (ModelFactory::create,
 	 * algorithm 0 as sscma-node sends it), so every model_type is held to
 	 * the same emulation of that choice (check_recamera). */
-	{RECAMERA, "yolov5", "YoloV5", "ma_model_yolov5.cpp", LAY_NCHW, 0, "yolov5",
+	{"yolov5", "YoloV5", "ma_model_yolov5.cpp", LOADER_NCHW, 0, "yolov5",
 	 check_recamera},
-	{RECAMERA, "yolov8", "YoloV8", "ma_model_yolov8.cpp", LAY_NCHW, 0, "yolov8",
+	{"yolov8", "YoloV8", "ma_model_yolov8.cpp", LOADER_NCHW, 0, "yolov8",
 	 check_recamera},
-	{RECAMERA, "yolo11", "Yolo11", "ma_model_yolo11.cpp", LAY_NCHW, 0, "yolov8",
+	{"yolo11", "Yolo11", "ma_model_yolo11.cpp", LOADER_NCHW, 0, "yolov8",
 	 check_recamera},
-	{RECAMERA, "classifier", "Classifier", "ma_model_classifier.cpp", LAY_NCHW, 0,
+	{"classifier", "Classifier", "ma_model_classifier.cpp", LOADER_NCHW, 0,
 	 "classifier", check_recamera},
+	{NULL},
+};
+
+const struct loader_rule LOADER_AXERA_PI[] = {
 	/* AXera-Pi: ax-samples' AX620 programs (one per model kind). */
-	{AXERA_PI, "yolov5", "ax_yolov5s_steps", "examples/ax620/ax_yolov5s_steps.cc",
-	 LAY_NCHW | LAY_NHWC, 0, "yolov5", check_axera_yolov5},
-	{AXERA_PI, "yolov8", "ax_yolov8s_steps", "examples/ax620/ax_yolov8s_steps.cc",
-	 LAY_NCHW | LAY_NHWC, 0, "yolov8", check_axera_yolov8},
-	{AXERA_PI, "yolo11", "ax_yolov8s_steps", "examples/ax620/ax_yolov8s_steps.cc",
-	 LAY_NCHW | LAY_NHWC, 0, "yolov8", check_axera_yolov8},
-	{AXERA_PI, "classifier", "ax_classification_steps",
-	 "examples/ax620/ax_classification_steps.cc", LAY_NCHW | LAY_NHWC, 0, "classifier",
+	{"yolov5", "ax_yolov5s_steps", "examples/ax620/ax_yolov5s_steps.cc",
+	 LOADER_NCHW | LOADER_NHWC, 0, "yolov5", check_axera_yolov5},
+	{"yolov8", "ax_yolov8s_steps", "examples/ax620/ax_yolov8s_steps.cc",
+	 LOADER_NCHW | LOADER_NHWC, 0, "yolov8", check_axera_yolov8},
+	{"yolo11", "ax_yolov8s_steps", "examples/ax620/ax_yolov8s_steps.cc",
+	 LOADER_NCHW | LOADER_NHWC, 0, "yolov8", check_axera_yolov8},
+	{"classifier", "ax_classification_steps",
+	 "examples/ax620/ax_classification_steps.cc", LOADER_NCHW | LOADER_NHWC, 0, "classifier",
 	 check_axera_classifier},
+	{NULL},
+};
+
+const struct loader_rule LOADER_METIS[] = {
 	/* Metis: voyager-sdk's decodeyolo (one decoder for the YOLO family) */
-	{METIS, "yolov5", "decodeyolo", "ax_models/decoders/yolo.py", LAY_NCHW, 0, "yolov5",
+	{"yolov5", "decodeyolo", "ax_models/decoders/yolo.py", LOADER_NCHW, 0, "yolov5",
 	 check_metis_yolo},
-	{METIS, "yolov8", "decodeyolo", "ax_models/decoders/yolo.py", LAY_NCHW, 0, "yolov8",
+	{"yolov8", "decodeyolo", "ax_models/decoders/yolo.py", LOADER_NCHW, 0, "yolov8",
 	 check_metis_yolo},
-	{METIS, "yolo11", "decodeyolo", "ax_models/decoders/yolo.py", LAY_NCHW, 0, "yolov8",
+	{"yolo11", "decodeyolo", "ax_models/decoders/yolo.py", LOADER_NCHW, 0, "yolov8",
 	 check_metis_yolo},
-	{METIS, "classifier", "topk", "", LAY_NCHW, 0, "classifier", NULL},
+	{"classifier", "topk", "", LOADER_NCHW, 0, "classifier", NULL},
+	{NULL},
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-static int in_targets(const char *const *v, const char *target)
+/* The board's row for model_type; NULL when that board has none. */
+static const struct loader_rule *rule_in(const struct loader_rule *r, const char *model_type)
 {
-	for (size_t i = 0; v[i]; i++)
-		if (strcmp(v[i], target) == 0)
-			return 1;
-	return 0;
-}
-
-/* The row for (target, model_type); NULL when that board has none. */
-static const struct rule *rule_for(const char *target, const char *model_type)
-{
-	for (size_t i = 0; target && model_type && i < N(RULES); i++)
-		if (in_targets(RULES[i].targets, target) &&
-		    strcmp(RULES[i].model_type, model_type) == 0)
-			return &RULES[i];
+	for (size_t i = 0; r && model_type && r[i].model_type; i++)
+		if (strcmp(r[i].model_type, model_type) == 0)
+			return &r[i];
 	return NULL;
 }
 
-/* Any row of the same model_type (the family grouping is per type). */
-static const struct rule *family_of(const char *model_type)
+static const struct loader_rule *rule_for(const struct job_spec *s, const char *model_type)
 {
-	for (size_t i = 0; model_type && i < N(RULES); i++)
-		if (strcmp(RULES[i].model_type, model_type) == 0)
-			return &RULES[i];
+	return s->t ? rule_in(s->t->loader_rules, model_type) : NULL;
+}
+
+/* Any board's row of the same model_type (the family grouping is per type). */
+static const struct loader_rule *family_of(const char *model_type)
+{
+	size_t n;
+	const struct target *t = targets_table(&n);
+	for (size_t i = 0; model_type && i < n; i++) {
+		const struct loader_rule *r = rule_in(t[i].loader_rules, model_type);
+		if (r)
+			return r;
+	}
 	return NULL;
 }
 
+/* The runtime reads the .mud's [extra] (MaixCDK). */
 static int maixcdk(const struct job_spec *s)
 {
-	return in_targets(MAIXCDK_TARGETS, s->target);
+	return s->t && s->t->reads_mud;
 }
 
 static void input_size(const struct job_spec *s, int64_t *h, int64_t *w)
@@ -168,7 +161,7 @@ int loader_check_dst_perm(const struct job_spec *s)
 		return 0;
 	if (strcmp(opt, "nhwc") == 0)
 		return 1;
-	const struct rule *r = rule_for(s->target, s->model_type);
+	const struct loader_rule *r = rule_for(s, s->model_type);
 	/* no rule: seed 000's config, dst_perm on every 4-D output */
 	return r ? r->perm_by_default : 1;
 }
@@ -195,7 +188,7 @@ static int by_name(const void *a, const void *b)
 	return strcmp((*x)->name, (*y)->name);
 }
 
-static int check_yolov5(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_yolov5(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			struct kiln_err *err)
 {
 	const struct job_spec *s = c->s;
@@ -264,7 +257,7 @@ static int check_yolov5(const struct ctx *c, const struct loader_out *o, size_t 
 
 static const int STRIDES[3] = {8, 16, 32};
 
-static int64_t anchor_num(const struct ctx *c)
+static int64_t anchor_num(const struct loader_ctx *c)
 {
 	if (c->h <= 0 || c->w <= 0)
 		return -1;
@@ -288,11 +281,11 @@ static const struct {
 	{"seg", 5, 4, " + coefficients [1,32,A] + protos"},
 };
 
-static int check_yolo11(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_yolo11(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			struct kiln_err *err)
 {
 	const struct job_spec *s = c->s;
-	const struct rule *r = rule_for(s->target, s->model_type);
+	const struct loader_rule *r = rule_for(s, s->model_type);
 	const char *type = s->mud_type[0] ? s->mud_type : "detector";
 	size_t ti = 0;
 	while (ti < N(Y11_TYPES) && strcmp(Y11_TYPES[ti].type, type) != 0)
@@ -407,7 +400,7 @@ static int check_yolo11(const struct ctx *c, const struct loader_out *o, size_t 
 
 /* --- classifier ------------------------------------------------------------------ */
 
-static int check_classifier(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_classifier(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			    struct kiln_err *err)
 {
 	if (n == 0)
@@ -497,7 +490,7 @@ static enum rc_dec recamera_decoder(int64_t S, int64_t cin, const struct loader_
 	return RC_NONE;
 }
 
-static int check_recamera(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_recamera(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			  struct kiln_err *err)
 {
 	const struct job_spec *s = c->s;
@@ -584,7 +577,7 @@ static int head_dims(const struct loader_out *o, int64_t hw, int64_t *ch)
 	return 0;
 }
 
-static int axera_inputs(const struct ctx *c, struct kiln_err *err)
+static int axera_inputs(const struct loader_ctx *c, struct kiln_err *err)
 {
 	if (c->n_inputs > 1)
 		return kiln_errf(err, KILN_EUNPROC, "model", "the board would print \"[ERR]: Only "
@@ -593,7 +586,7 @@ static int axera_inputs(const struct ctx *c, struct kiln_err *err)
 	return 0;
 }
 
-static int check_axera_yolov5(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_axera_yolov5(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			      struct kiln_err *err)
 {
 	int rc = axera_inputs(c, err);
@@ -628,7 +621,7 @@ static int check_axera_yolov5(const struct ctx *c, const struct loader_out *o, s
 	return 0;
 }
 
-static int check_axera_yolov8(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_axera_yolov8(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			      struct kiln_err *err)
 {
 	int rc = axera_inputs(c, err);
@@ -661,7 +654,7 @@ static int check_axera_yolov8(const struct ctx *c, const struct loader_out *o, s
 	return 0;
 }
 
-static int check_axera_classifier(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_axera_classifier(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 				  struct kiln_err *err)
 {
 	int rc = axera_inputs(c, err);
@@ -695,7 +688,7 @@ static int check_axera_classifier(const struct ctx *c, const struct loader_out *
  * boxes.  The model's own outputs are what the SDK's zoo compiles (the
  * compiler splits the decode off as the manifest's postprocess_graph), so
  * they pass; a cut of raw heads must be one of the patterns. */
-static int check_metis_yolo(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_metis_yolo(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			    struct kiln_err *err)
 {
 	const struct job_spec *s = c->s;
@@ -736,10 +729,10 @@ static int check_metis_yolo(const struct ctx *c, const struct loader_out *o, siz
 static int run_rule(const struct job_spec *s, const struct loader_out *outs, size_t n,
 		    int n_inputs, struct kiln_err *err)
 {
-	const struct rule *r = rule_for(s->target, s->model_type);
+	const struct loader_rule *r = rule_for(s, s->model_type);
 	if (r == NULL || r->check == NULL)
 		return 0;
-	struct ctx c = {s, -1, -1, n_inputs};
+	struct loader_ctx c = {s, -1, -1, n_inputs};
 	input_size(s, &c.h, &c.w);
 	return r->check(&c, outs, n, err);
 }
@@ -754,7 +747,7 @@ int loader_check_outputs(const struct job_spec *s, const struct loader_out *outs
  * 4-D NCHW tensor into NHWC; MaixCAM keeps the ONNX layout. */
 static void board_layout(const struct job_spec *s, struct loader_out *o)
 {
-	if (strcmp(s->target, "maixcam2") != 0 || o->rank != 4 || !loader_check_dst_perm(s))
+	if (s->t == NULL || !s->t->output_perm || o->rank != 4 || !loader_check_dst_perm(s))
 		return;
 	int64_t c = o->d[1];
 	o->d[1] = o->d[2];
@@ -857,11 +850,11 @@ static int labels_vs_head(const struct job_spec *s, const cJSON *insp, struct ki
 
 int loader_check_submit(const struct job_spec *s, const cJSON *insp, struct kiln_err *err)
 {
-	const struct rule *r = rule_for(s->target, s->model_type);
+	const struct loader_rule *r = rule_for(s, s->model_type);
 	if (r == NULL || insp == NULL)
 		return 0;
 	const char *opt = spec_opt(s, "output_layout");
-	if (maixcdk(s) && opt && strcmp(opt, "nhwc") == 0 && !(r->layouts & LAY_NHWC))
+	if (maixcdk(s) && opt && strcmp(opt, "nhwc") == 0 && !(r->layouts & LOADER_NHWC))
 		return kiln_errf(err, KILN_EINVAL, "target_options.output_layout",
 				 "target_options.output_layout nhwc puts dst_perm [0,2,3,1] on the "
 				 "outputs, but MaixCDK's %s decoder (%s) reads NCHW only (it checks "
@@ -869,7 +862,7 @@ int loader_check_submit(const struct job_spec *s, const cJSON *insp, struct kiln
 				 r->header);
 	const char *fam = cJSON_GetStringValue(
 		cJSON_GetObjectItemCaseSensitive(insp, "suggested_model_type"));
-	const struct rule *fr = family_of(fam);
+	const struct loader_rule *fr = family_of(fam);
 	if (fr && strcmp(fr->group, r->group) != 0)
 		return kiln_errf(err, KILN_EINVAL, "mud.model_type",
 				 "mud.model_type is %s but the model's head is a %s one: the "
@@ -902,7 +895,7 @@ int loader_check_submit(const struct job_spec *s, const cJSON *insp, struct kiln
 int loader_check_bundle(const struct job_spec *s, const char *model_path,
 			const char *bundle_dir, struct kiln_err *err)
 {
-	if (rule_for(s->target, s->model_type) == NULL && !maixcdk(s))
+	if (rule_for(s, s->model_type) == NULL && !maixcdk(s))
 		return 0;
 	struct kiln_err e;
 	int rc;
@@ -936,7 +929,7 @@ outputs:;
 int loader_check_onnx(const struct job_spec *s, const struct onnx_model *om,
 		      struct kiln_err *err)
 {
-	if (rule_for(s->target, s->model_type) == NULL || s->n_outputs == 0 ||
+	if (rule_for(s, s->model_type) == NULL || s->n_outputs == 0 ||
 	    s->n_outputs > SPEC_MAX_OUTPUTS)
 		return 0;
 	int nin = 0;

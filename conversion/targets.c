@@ -4,8 +4,9 @@
  * Every default below names the seed (../shared/seeds) or vendor document
  * it comes from, because a default here becomes a flag on a real command
  * line.  The table is static and read-only, so any thread may read it.
- * IR/opset limits are not repeated here: targets_json joins them in from
- * target_ops (the model-inspection table) by id.
+ * IR/opset limits are not repeated here: each row points to its toolchain's
+ * row of target_ops (the model-inspection table), its runtime's loader
+ * rules and output suggestions.
  */
 #include "conversion/targets.h"
 
@@ -13,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conversion/loader_check.h"
+#include "conversion/onnx.h"
 #include "conversion/recipe_axera_pi.h"
 #include "conversion/recipe_maixcam.h"
 #include "conversion/recipe_maixcam2.h"
@@ -128,23 +131,28 @@ static const struct target TABLE[] = {
 	{"maixcam", "Sipeed MaixCAM / MaixCAM-Pro (SG2002)", "tpu-mlir", "cv181x",
 	 "001", TQ_INT8 | TQ_BF16, "int8", 200, NULL, NULL, "0.9,0.6", "mud", "cvimodel", 1,
 	 MAIXCAM_OPTS, N(MAIXCAM_OPTS),
-	 "MaixCAM", "maixpy", recipe_maixcam_plan, "maixcam/2"},
+	 "MaixCAM", "maixpy", recipe_maixcam_plan, "maixcam/2",
+	 &TARGET_OPS_TPU_MLIR, LOADER_MAIXCDK, SUGGEST_MAIXCAM, 1, 0, NULL},
 	{"recamera", "Seeed reCamera (SG2002)", "tpu-mlir", "cv181x",
 	 "002", TQ_INT8 | TQ_BF16 | TQ_F16 | TQ_MIXED, "int8", 100, NULL, NULL, NULL, "mud",
 	 "cvimodel", 1, RECAMERA_OPTS, N(RECAMERA_OPTS),
-	 "reCamera", "sscma", recipe_recamera_plan, "recamera/2"},
+	 "reCamera", "sscma", recipe_recamera_plan, "recamera/2",
+	 &TARGET_OPS_TPU_MLIR_17, LOADER_RECAMERA, SUGGEST_RECAMERA, 0, 0, NULL},
 	{"maixcam2", "Sipeed MaixCAM2 (AX630C, AX620E platform)", "pulsar2", "AX620E",
 	 "000", TQ_INT8, "int8", 64, PULSAR2_CALIB, "MinMax", "0.9", "mud", "axmodel", 0,
 	 MAIXCAM2_OPTS, N(MAIXCAM2_OPTS),
-	 "MaixCAM2", "maixpy", recipe_maixcam2_plan, "maixcam2/2"},
+	 "MaixCAM2", "maixpy", recipe_maixcam2_plan, "maixcam2/2",
+	 &TARGET_OPS_PULSAR2_AX620E, LOADER_MAIXCDK, SUGGEST_MAIXCAM2, 1, 1, NULL},
 	{"axera-pi", "Sipeed Maix-III AXera-Pi (AX620A)", "pulsar", "AX620",
 	 "003", TQ_INT8, "int8", 256, NULL, NULL, NULL, "joint", NULL, 0,
 	 AXERA_PI_OPTS, N(AXERA_PI_OPTS),
-	 "AXera-Pi", "run_joint", recipe_axera_pi_plan, "axera-pi/1"},
+	 "AXera-Pi", "run_joint", recipe_axera_pi_plan, "axera-pi/1",
+	 &TARGET_OPS_PULSAR_AX620A, LOADER_AXERA_PI, SUGGEST_AXERA_PI, 0, 0, NULL},
 	{"metis", "Axelera Metis AIPU", "voyager", "metis",
 	 "004", TQ_INT8, "int8", 200, NULL, NULL, NULL, "network.yaml", NULL, 0,
 	 METIS_OPTS, N(METIS_OPTS),
-	 "Axelera Metis", "voyager", recipe_metis_plan, "metis/2"},
+	 "Axelera Metis", "voyager", recipe_metis_plan, "metis/2",
+	 &TARGET_OPS_VOYAGER, LOADER_METIS, SUGGEST_METIS, 0, 0, recipe_metis_check},
 };
 
 const struct target *targets_table(size_t *n)
@@ -294,7 +302,7 @@ static cJSON *target_json(const struct target *t)
 	else
 		cJSON_AddNullToObject(o, "mud_type");
 	cJSON_AddBoolToObject(o, "cuts_outputs_itself", t->multi_output_cut);
-	const struct target_ops *ops = target_ops_find(t->id);
+	const struct target_ops *ops = t->ops;
 	cJSON *l = cJSON_AddObjectToObject(o, "limits");
 	if (l && ops) {
 		cJSON_AddNumberToObject(l, "max_ir", ops->max_ir);
