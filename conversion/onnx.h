@@ -170,7 +170,8 @@ cJSON *onnx_yolov5_anchors_json(const struct onnx_model *m);
 struct suggest_rule {
 	const char *families[3];
 	const char *tasks[3];       /* {NULL}: any task */
-	const char *layouts[3];
+	const char *layouts[3];     /* {"none"}: no cut loads; the general order is
+				       shown with why, and the loader check refuses */
 	const char *why;            /* names the vendor source */
 };
 /* Per runtime (onnx_suggest.c); MaixCAM and MaixCAM2 differ by layouts. */

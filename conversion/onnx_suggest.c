@@ -676,6 +676,16 @@ const struct suggest_rule SUGGEST_AXERA_PI[] = {
 	 * of an Ultralytics export gets (it has no class-index outputs). */
 	{ { "yolov8", "yolo11" }, { "detect" }, { "head-convs-boxes-first" },
 	  "ax-samples' AX620 YOLOv8 program (examples/ax620/ax_yolov8s_steps.cc) reads 9 outputs: 3 DFL (64 ch), 3 class (classes ch) and 3 class-index (an ArgMax per cell, which an Ultralytics export lacks); these are its first six" },
+	/* ax-samples 2f447b6 examples/ax620/ax_yolov8s_pose_steps.cc and
+	 * 4380467 ax_yolov8s_seg_steps.cc read tensors no cut of an
+	 * Ultralytics export has (detection.hpp: per level one
+	 * score+DFL+keypoints tensor of 116 channels; for seg the class-index
+	 * outputs again).  No layout is offered: the general order is shown
+	 * with this rule's words, and the loader check refuses. */
+	{ { "yolov8", "yolo11" }, { "pose" }, { "none" },
+	  "ax-samples' AX620 pose program (examples/ax620/ax_yolov8s_pose_steps.cc) reads 3 outputs of 116 channels per cell (score, 4 x 16 DFL, 17 x 3 keypoints), which an Ultralytics export has no tensor for: Kiln refuses the job" },
+	{ { "yolov8", "yolo11" }, { "seg" }, { "none" },
+	  "ax-samples' AX620 seg program (examples/ax620/ax_yolov8s_seg_steps.cc) reads 10 outputs: DFL + mask coefficients, classes and class-index (an ArgMax per cell, which an Ultralytics export lacks) per stride, then the prototypes: Kiln refuses the job" },
 	{ { NULL }, { NULL }, { NULL }, NULL },
 };
 
@@ -692,6 +702,15 @@ const struct suggest_rule SUGGEST_METIS[] = {
 	  "voyager-sdk's decodeyolo (ax_models/decoders/yolo.py _guess_yolo_model) recognises YOLOv8 by 6 outputs: the three 64-channel box Convs, then the three class Convs; the SDK's zoo compiles the uncut model" },
 	{ { "yolov5" }, { NULL }, { "anchor-convs" },
 	  "voyager-sdk's decodeyolo (ax_models/decoders/yolo.py _guess_yolo_model) recognises YOLOv5 by 3 outputs of 3 x (5 + classes) channels: the head Convs; anchors go in extra_kwargs.YOLO.anchors" },
+	/* voyager-sdk v1.2.5 ax_models/zoo/yolo/keypoint_detection/
+	 * yolov8npose-coco-onnx.yaml and instance_segmentation/
+	 * yolov8nseg-coco-onnx.yaml compile the Ultralytics export uncut;
+	 * decoders/yolopose.py reads [1, 56, A], decoders/yoloseg.py "a list
+	 * of two tensors" (the 3-D predictions and the 4-D prototypes). */
+	{ { "yolov8", "yolo11" }, { "pose" }, { "graph-outputs" },
+	  "voyager-sdk's decodeyolopose (ax_models/decoders/yolopose.py) reads the model's own [1, 56, anchors] output (17 x 3 COCO keypoints, one class), as the SDK's zoo compiles yolov8n-pose uncut (ax_models/zoo/yolo/keypoint_detection/yolov8npose-coco-onnx.yaml)" },
+	{ { "yolov8", "yolo11" }, { "seg" }, { "graph-outputs" },
+	  "voyager-sdk's decodeyoloseg (ax_models/decoders/yoloseg.py) reads the model's own two outputs, [1, 4 + classes + 32, anchors] and the prototypes, as the SDK's zoo compiles yolov8n-seg uncut (ax_models/zoo/yolo/instance_segmentation/yolov8nseg-coco-onnx.yaml)" },
 	{ { NULL }, { NULL }, { NULL }, NULL },
 };
 
@@ -719,8 +738,10 @@ size_t onnx_suggest_pick(const struct suggest_rule *rules, const struct onnx_sug
 				idx[k++] = i;
 	if (k == 0) {
 		/* no rule, or the model lacks every layout the rule lists:
-		 * the general order, said as such */
-		r = NULL;
+		 * the general order, said as such; a rule of layout "none"
+		 * (the board loads no cut of this task) keeps its words */
+		if (r && strcmp(r->layouts[0], "none") != 0)
+			r = NULL;
 		for (size_t i = 0; i < n; i++)
 			idx[k++] = i;
 	}

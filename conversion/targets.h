@@ -67,6 +67,15 @@ enum target_quant {
 	TQ_MIXED = 1 << 3,
 };
 
+/* How a board's runtime sees 4-D outputs (struct target.output_perm). */
+enum target_perm {
+	TARGET_PERM_NONE,    /* as in the ONNX */
+	TARGET_PERM_OPTION,  /* NHWC when target_options.output_layout puts dst_perm
+				[0,2,3,1] on them (MaixCAM2's pulsar2 config) */
+	TARGET_PERM_ALWAYS,  /* NHWC: the build always asks for it (AXera-Pi's
+				pulsar build --output_tensor_layout nhwc) */
+};
+
 struct recipe_ctx;
 struct recipe_out;
 struct kiln_err;
@@ -115,9 +124,7 @@ struct target {
 	const struct suggest_rule *suggest_rules;
 	int reads_mud;                 /* 1: the runtime reads the .mud's [extra] (MaixCDK),
 					  so the staged .mud is validated */
-	int output_perm;               /* 1: target_options.output_layout may put dst_perm
-					  [0,2,3,1] on 4-D outputs (pulsar2 config), so
-					  the loader sees them NHWC */
+	enum target_perm output_perm;  /* how its runtime sees 4-D outputs */
 	/* Spec checks its plan makes that can be made at submit (NULL: none). */
 	int (*submit_check)(const struct job_spec *s, struct kiln_err *err);
 };
