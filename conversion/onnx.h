@@ -114,9 +114,10 @@ const char *onnx_elem_type_name(int elem_type);
 /* Returns a new cJSON object (caller frees with cJSON_Delete), or NULL when
  * out of memory.  It carries "inspection_version": ONNX_INSPECTION_VERSION,
  * raised whenever a field is added or its meaning changes (2: YOLOv5
- * "anchors", per-board suggestions for every target), so a record stored
- * by an older kilnd is inspected again (server/reinspect.c). */
-#define ONNX_INSPECTION_VERSION 2
+ * "anchors", per-board suggestions for every target; 3: pose/seg
+ * suggestions on Metis and AXera-Pi), so a record stored by an older
+ * kilnd is inspected again (server/reinspect.c). */
+#define ONNX_INSPECTION_VERSION 3
 cJSON *onnx_inspect_json(const struct onnx_model *m);
 
 /* Output suggestions, best first. */
