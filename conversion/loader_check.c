@@ -586,12 +586,26 @@ static int axera_inputs(const struct loader_ctx *c, struct kiln_err *err)
 	return 0;
 }
 
+/* The AX620 programs of ax-samples, for the refusal of a task without one
+ * (AXERA-TECH/ax-samples examples/ax620/, the YOLOv8 ones). */
+#define AX620_YOLO_PROGRAMS "ax_yolov8s_steps.cc (detect), ax_yolov8s_pose_steps.cc, " \
+	"ax_yolov8s_seg_steps.cc"
+
 static int check_axera_yolov5(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			      struct kiln_err *err)
 {
 	int rc = axera_inputs(c, err);
-	if (rc != 0 || c->h <= 0)
+	if (rc != 0)
 		return rc;
+	/* ax-samples has ax_yolov5s_seg_steps.cc too, but Kiln holds a yolov5
+	 * job to the detect program only: say so rather than pass it as one */
+	if (c->s->mud_type[0] && strcmp(c->s->mud_type, "detector") != 0)
+		return kiln_errf(err, KILN_EUNPROC, "mud.type",
+				 "on AXera-Pi Kiln checks yolov5 against ax-samples' detect program "
+				 "(examples/ax620/ax_yolov5s_steps.cc) only; mud.type %s is taken for "
+				 "yolov8/yolo11 (" AX620_YOLO_PROGRAMS ")", c->s->mud_type);
+	if (c->h <= 0)
+		return 0;
 	int64_t want = 3 * ((int64_t)c->s->n_labels + 5);
 	if (n != 3)
 		return kiln_errf(err, KILN_EUNPROC, "outputs",
@@ -621,11 +635,6 @@ static int check_axera_yolov5(const struct loader_ctx *c, const struct loader_ou
 	}
 	return 0;
 }
-
-/* The AX620 programs of ax-samples, for the refusal of a task without one
- * (AXERA-TECH/ax-samples examples/ax620/, the YOLOv8 ones). */
-#define AX620_YOLO_PROGRAMS "ax_yolov8s_steps.cc (detect), ax_yolov8s_pose_steps.cc, " \
-	"ax_yolov8s_seg_steps.cc"
 
 /* ax_yolov8s_pose_steps.cc (ax-samples @ 2f447b6b): outputs 0..2 are
  * strides 8, 16, 32, each read by detection.hpp generate_proposals_yolov8_pose

@@ -745,6 +745,18 @@ static void axera_pi__pose_seg_programs_and_no_obb(void)
 	}
 	spec_free(s);
 	cJSON_Delete(insp);
+	/* a yolov5 seg job is not passed as a detect one */
+	insp = cJSON_Parse(INSP_YOLOV5S);
+	s = spec_for("axera-pi", "yolov5", 80, "seg", insp);
+	if (s) {
+		struct loader_out convs[3] = {
+			{"/model.24/m.0/Conv_output_0", 4, {1, 80, 80, 255}, 1, 0},
+			{"/model.24/m.1/Conv_output_0", 4, {1, 40, 40, 255}, 1, 0},
+			{"/model.24/m.2/Conv_output_0", 4, {1, 20, 20, 255}, 1, 0}};
+		WANT_REFUSED(s, convs, 3, KILN_EUNPROC, "mud.type", "ax_yolov5s_steps.cc");
+	}
+	spec_free(s);
+	cJSON_Delete(insp);
 }
 
 /* voyager-sdk v1.2.5 @ 38c4bf07: the zoo's yolov8npose-coco-onnx.yaml and
