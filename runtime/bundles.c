@@ -53,30 +53,22 @@ static cJSON *bundle_json(sqlite3 *c, sqlite3_stmt *st, int full)
 	return o;
 }
 
-int bundles_get(struct db *db, long long id, int full, cJSON **json, struct kiln_err *err)
-{
-	sqlite3 *c = db_conn(db);
-	sqlite3_stmt *st = NULL;
-	*json = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " BUNDLE_COLS " FROM bundles WHERE id = ?",
-					   -1, &st, NULL) != SQLITE_OK)
-		return db_err(c, err, "cannot read bundle");
-	sqlite3_bind_int64(st, 1, id);
-	int rc = 0, s = sqlite3_step(st);
-	if (s == SQLITE_ROW)
-		*json = bundle_json(c, st, full);
-	else if (s == SQLITE_DONE)
-		rc = kiln_errf(err, KILN_ENOTFOUND, "id", "no bundle with id %lld", id);
-	else
-		rc = db_err(c, err, "cannot read bundle");
-	sqlite3_finalize(st);
-	return rc;
-}
-
 /* One list row: the record without its details. */
 static cJSON *bundle_json_row(void *ctx, sqlite3_stmt *st)
 {
 	return bundle_json(ctx, st, 0);
+}
+
+static cJSON *bundle_full_row(void *ctx, sqlite3_stmt *st)
+{
+	return bundle_json(ctx, st, 1);
+}
+
+int bundles_get(struct db *db, long long id, int full, cJSON **json, struct kiln_err *err)
+{
+	return db_get(db, "SELECT " BUNDLE_COLS " FROM bundles WHERE id = ?", id,
+		      full ? bundle_full_row : bundle_json_row, db_conn(db), "bundle",
+		      "cannot read bundle", json, err);
 }
 
 int bundles_list(struct db *db, const char *target, const char *name, long long after,

@@ -209,37 +209,20 @@ static cJSON *list_row(void *ctx, sqlite3_stmt *st)
 
 int datasets_list(struct db *db, long long after, int limit, cJSON **json, struct kiln_err *err)
 {
-	sqlite3 *c = db_conn(db);
-	sqlite3_stmt *st = NULL;
-	*json = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " DATASET_COLS " FROM datasets WHERE id > ?"
-					   " ORDER BY id LIMIT ?", -1, &st, NULL) != SQLITE_OK)
-		return db_err(c, err, "cannot list datasets");
-	sqlite3_bind_int64(st, 1, after);
-	sqlite3_bind_int(st, 2, limit + 1);
-	*json = db_page(st, limit, list_row, c);
-	return 0;
+	return db_list(db, "SELECT " DATASET_COLS " FROM datasets WHERE id > ?1 ORDER BY id"
+		       " LIMIT ?2", after, limit, list_row, db_conn(db), "cannot list datasets",
+		       json, err);
 }
+
+static cJSON *record_row(void *ctx, sqlite3_stmt *st) { return dataset_json(ctx, st, 0); }
+static cJSON *full_row(void *ctx, sqlite3_stmt *st) { return dataset_json(ctx, st, 1); }
 
 int datasets_get(struct db *db, long long id, int with_images, cJSON **json,
 		 struct kiln_err *err)
 {
-	sqlite3 *c = db_conn(db);
-	sqlite3_stmt *st = NULL;
-	*json = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " DATASET_COLS " FROM datasets WHERE id = ?",
-					   -1, &st, NULL) != SQLITE_OK)
-		return db_err(c, err, "cannot read dataset");
-	sqlite3_bind_int64(st, 1, id);
-	int rc = 0, s = sqlite3_step(st);
-	if (s == SQLITE_ROW)
-		*json = dataset_json(c, st, with_images);
-	else if (s == SQLITE_DONE)
-		rc = kiln_errf(err, KILN_ENOTFOUND, "id", "no dataset with id %lld", id);
-	else
-		rc = db_err(c, err, "cannot read dataset");
-	sqlite3_finalize(st);
-	return rc;
+	return db_get(db, "SELECT " DATASET_COLS " FROM datasets WHERE id = ?", id,
+		      with_images ? full_row : record_row, db_conn(db), "dataset",
+		      "cannot read dataset", json, err);
 }
 
 int datasets_ingesting(struct db *db, long long id)
