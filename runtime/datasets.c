@@ -297,19 +297,6 @@ int datasets_image_at(struct db *db, long long id, long long position,
 
 /* --- for jobs: a spec names its set by id text ---------------------------------- */
 
-/* The id a spec or a route gives as text; -1 when it is not a row id. */
-static int parse_id(const char *text, long long *id)
-{
-	if (text == NULL || *text == '\0' || strlen(text) > 18)
-		return -1;
-	char *end;
-	long long v = strtoll(text, &end, 10);
-	if (*end != '\0' || v <= 0)
-		return -1;
-	*id = v;
-	return 0;
-}
-
 static int no_dataset(const char *id, struct kiln_err *err)
 {
 	return kiln_errf(err, KILN_ENOTFOUND, "dataset", "no dataset with id '%.40s'", id);
@@ -319,7 +306,7 @@ int datasets_source(struct db *db, const char *id, char set_sha[BLOB_HEX_LEN + 1
 		    long long *images, struct kiln_err *err)
 {
 	long long n;
-	if (parse_id(id, &n) != 0)
+	if (db_parse_id(id, &n) != 0)
 		return no_dataset(id, err);
 	sqlite3 *c = db_conn(db);
 	sqlite3_stmt *st = NULL;
@@ -358,51 +345,72 @@ void datasets_free_shas(char **shas, size_t n)
 	free(shas);
 }
 
+/* Calls fn(ctx, sha, entry) for each image of set ds in set order until fn
+ * returns non-zero, which is returned; 0 after the last; a database failure
+ * is db_err. */
+typedef int (*image_fn)(void *ctx, const char *sha, const char *entry);
+static int each_image(struct db *db, long long ds, image_fn fn, void *ctx, struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT sha256, entry FROM dataset_images"
+					   " WHERE dataset = ? ORDER BY position", -1, &st,
+					   NULL) != SQLITE_OK)
+		return db_err(c, err, "cannot read the dataset's images");
+	sqlite3_bind_int64(st, 1, ds);
+	int rc = 0, s;
+	while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW)
+		rc = fn(ctx, (const char *)sqlite3_column_text(st, 0),
+			(const char *)sqlite3_column_text(st, 1));
+	if (rc == 0 && s != SQLITE_DONE)
+		rc = db_err(c, err, "cannot read the dataset's images");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+struct sha_list {
+	char **v;
+	size_t n, cap;
+	struct kiln_err *err;
+};
+
+static int add_sha(void *ctx, const char *sha, const char *entry)
+{
+	struct sha_list *l = ctx;
+	(void)entry;
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 64;
+		char **nv = realloc(l->v, nc * sizeof(char *));
+		if (nv == NULL)
+			return kiln_errf(l->err, KILN_ENOMEM, "", "out of memory");
+		l->v = nv;
+		l->cap = nc;
+	}
+	if ((l->v[l->n] = strdup(sha)) == NULL)
+		return kiln_errf(l->err, KILN_ENOMEM, "", "out of memory");
+	l->n++;
+	return 0;
+}
+
 int datasets_image_shas(struct db *db, const char *id, char ***out, size_t *n,
 			struct kiln_err *err)
 {
 	long long ds;
 	*out = NULL;
 	*n = 0;
-	if (parse_id(id, &ds) != 0)
+	if (db_parse_id(id, &ds) != 0)
 		return no_dataset(id, err);
-	sqlite3 *c = db_conn(db);
-	sqlite3_stmt *st = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT sha256 FROM dataset_images WHERE dataset = ?"
-					   " ORDER BY position", -1, &st, NULL) != SQLITE_OK)
-		return db_err(c, err, "cannot read the dataset's images");
-	sqlite3_bind_int64(st, 1, ds);
-	size_t cap = 0;
-	int rc = 0, s;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*n == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			char **nv = realloc(*out, nc * sizeof(char *));
-			if (nv == NULL) {
-				rc = kiln_errf(err, KILN_ENOMEM, "", "out of memory");
-				break;
-			}
-			*out = nv;
-			cap = nc;
-		}
-		char *v = strdup((const char *)sqlite3_column_text(st, 0));
-		if (v == NULL) {
-			rc = kiln_errf(err, KILN_ENOMEM, "", "out of memory");
-			break;
-		}
-		(*out)[(*n)++] = v;
-	}
-	if (rc == 0 && s != SQLITE_DONE)
-		rc = db_err(c, err, "cannot read the dataset's images");
-	sqlite3_finalize(st);
-	if (rc == 0 && *n == 0)
+	struct sha_list l = {.err = err};
+	int rc = each_image(db, ds, add_sha, &l, err);
+	if (rc == 0 && l.n == 0)
 		rc = kiln_errf(err, KILN_ENOTFOUND, "dataset", "dataset %lld has no images", ds);
 	if (rc != 0) {
-		datasets_free_shas(*out, *n);
-		*out = NULL;
-		*n = 0;
+		datasets_free_shas(l.v, l.n);
+		return rc;
 	}
-	return rc;
+	*out = l.v;
+	*n = l.n;
+	return 0;
 }
 
 /* 1 when name names the archive entry: the whole entry, its last part, or
@@ -420,36 +428,37 @@ static int entry_matches(const char *entry, const char *name)
 	return strlen(name) == stem && strncmp(base, name, stem) == 0;
 }
 
+struct image_match {
+	const char *name;
+	char *sha;
+};
+
+static int match_image(void *ctx, const char *sha, const char *entry)
+{
+	struct image_match *m = ctx;
+	if (strcmp(sha, m->name) != 0 && !entry_matches(entry, m->name))
+		return 0;
+	snprintf(m->sha, BLOB_HEX_LEN + 1, "%s", sha);
+	return 1;
+}
+
 int datasets_find_image(struct db *db, const char *id, const char *name,
 			char sha[BLOB_HEX_LEN + 1], struct kiln_err *err)
 {
 	long long ds;
-	if (parse_id(id, &ds) != 0)
+	if (db_parse_id(id, &ds) != 0)
 		return no_dataset(id, err);
-	sqlite3 *c = db_conn(db);
-	sqlite3_stmt *st = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT sha256, entry FROM dataset_images"
-					   " WHERE dataset = ? ORDER BY position", -1, &st,
-					   NULL) != SQLITE_OK)
-		return db_err(c, err, "cannot read the dataset's images");
-	sqlite3_bind_int64(st, 1, ds);
-	int found = 0;
-	while (!found && sqlite3_step(st) == SQLITE_ROW) {
-		const char *h = (const char *)sqlite3_column_text(st, 0);
-		const char *e = (const char *)sqlite3_column_text(st, 1);
-		if (strcmp(h, name) == 0 || entry_matches(e, name)) {
-			snprintf(sha, BLOB_HEX_LEN + 1, "%s", h);
-			found = 1;
-		}
-	}
-	sqlite3_finalize(st);
+	struct image_match m = {name, sha};
+	int rc = each_image(db, ds, match_image, &m, err);
+	if (rc == 1)
+		return 0;
 	/* 400, not 404: the request's field is wrong, no path names a missing
 	 * record (issue 16: "400 naming the field"). */
-	if (!found)
-		return kiln_errf(err, KILN_EINVAL, "test_image",
-				 "test_image '%.64s' is not an image of dataset %lld: give an image's "
-				 "sha256 or its file name from the archive", name, ds);
-	return 0;
+	if (rc == 0)
+		rc = kiln_errf(err, KILN_EINVAL, "test_image",
+			       "test_image '%.64s' is not an image of dataset %lld: give an image's "
+			       "sha256 or its file name from the archive", name, ds);
+	return rc;
 }
 
 void datasets_image_entry(struct db *db, const char *id, const char *sha, char *entry,
@@ -459,7 +468,7 @@ void datasets_image_entry(struct db *db, const char *id, const char *sha, char *
 	sqlite3 *c = db_conn(db);
 	sqlite3_stmt *st = NULL;
 	entry[0] = '\0';
-	if (parse_id(id, &ds) != 0 || c == NULL ||
+	if (db_parse_id(id, &ds) != 0 || c == NULL ||
 	    sqlite3_prepare_v2(c, "SELECT entry FROM dataset_images WHERE dataset = ? AND"
 			       " sha256 = ? ORDER BY position LIMIT 1", -1, &st, NULL) != SQLITE_OK)
 		return;
@@ -474,7 +483,7 @@ int datasets_images_json(struct db *db, const char *id, cJSON **json, struct kil
 {
 	long long ds;
 	*json = NULL;
-	if (parse_id(id, &ds) != 0)
+	if (db_parse_id(id, &ds) != 0)
 		return no_dataset(id, err);
 	sqlite3 *c = db_conn(db);
 	if (c == NULL || (*json = dataset_images_json(c, ds)) == NULL)

@@ -360,6 +360,18 @@ cJSON *db_page(sqlite3_stmt *st, int limit, db_row_fn row, void *ctx)
 	return o;
 }
 
+int db_parse_id(const char *text, long long *id)
+{
+	if (text == NULL || *text == '\0' || strlen(text) > 18)
+		return -1;
+	char *end;
+	long long v = strtoll(text, &end, 10);
+	if (*end != '\0' || v <= 0)
+		return -1;
+	*id = v;
+	return 0;
+}
+
 int db_list(struct db *db, const char *sql, long long after, int limit, db_row_fn row,
 	    void *ctx, const char *what, cJSON **json, struct kiln_err *err)
 {

@@ -76,6 +76,10 @@ int db_list(struct db *db, const char *sql, long long after, int limit, db_row_f
 int db_get(struct db *db, const char *sql, long long id, db_row_fn row, void *ctx,
 	   const char *noun, const char *what, cJSON **json, struct kiln_err *err);
 
+/* A row id given as text (a job spec's "model", "dataset"): 0 and *id, or
+ * -1 when text is not a positive decimal of at most 18 digits. */
+int db_parse_id(const char *text, long long *id);
+
 /* Current UTC time as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (>= 32 bytes). */
 void db_now(char *buf, size_t cap);
 

@@ -58,20 +58,6 @@ struct jobsys {
 	int probe_started;
 };
 
-/* --- small helpers ------------------------------------------------------------- */
-
-static int parse_id(const char *text, long long *id)
-{
-	if (text == NULL || *text == '\0' || strlen(text) > 18)
-		return -1;
-	char *end;
-	long long v = strtoll(text, &end, 10);
-	if (*end != '\0' || v <= 0)
-		return -1;
-	*id = v;
-	return 0;
-}
-
 /* --- public lookups ------------------------------------------------------------ */
 
 struct jobs *jobsys_jobs(struct jobsys *js) { return js->jobs; }
@@ -105,7 +91,7 @@ int jobsys_model(struct jobsys *js, const char *id, char sha[BLOB_HEX_LEN + 1], 
 	long long n;
 	if (insp)
 		*insp = NULL;
-	if (parse_id(id, &n) != 0)
+	if (db_parse_id(id, &n) != 0)
 		return kiln_errf(err, KILN_ENOTFOUND, "model", "no model with id '%.40s'", id);
 	return models_source(js->db, n, "model", sha, insp, err);
 }
