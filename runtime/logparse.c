@@ -720,10 +720,57 @@ static int p2_flush(struct logparse *p, cJSON *figs)
 	return 1;
 }
 
+/* pulsar2's compiler check (--compiler.check, the build's simulation of the
+ * compiled graph against its quantized reference) logs one line per checked
+ * tensor through loguru, e.g. (AXERA-TECH/pulsar2-docs @ b32f7c1d and
+ * pulsar2-docs-en @ 83fa86a4, source/user_guides_advanced/
+ * advanced_build_guides.md):
+ *   2024-12-10 14:38:32.352 | SUCCESS  | yamain.common.util:check_data:206 -
+ *   check npu graph [subgraph_npu_1_b1] [op_5:AxQuantizedConv_out],
+ *   (1, 56, 56, 144), uint8 successfully!
+ * The docs show only the passing line.  Any other check_data line about a
+ * tensor (another level, no "successfully") is the check failing on it: a
+ * failed figure, so a build that then exits non-zero fails as
+ * below_tolerance, as TPU-MLIR's --tolerance does, not as step_failed. */
+static int p2_check_line(struct logparse *p, const char *line, cJSON *figs)
+{
+	const char *src = strstr(line, ":check_data:");
+	const char *msg = src ? strstr(src, " - check npu graph [") : NULL;
+	if (msg == NULL)
+		return -1;
+	const char *bar = strchr(line, '|');
+	const char *bar2 = bar ? strchr(bar + 1, '|') : NULL;
+	char level[32] = "";
+	if (bar && bar2 && bar2 < src)
+		copy_trimmed(level, sizeof(level), bar + 1, (size_t)(bar2 - bar - 1));
+	if (strcmp(level, "SUCCESS") == 0 && strstr(msg, "successfully") != NULL)
+		return 0;
+	/* "[graph] [tensor]": the second bracket names the tensor */
+	const char *g = strchr(msg + 3, ']');
+	const char *o = g ? strstr(g, " [") : NULL;
+	const char *c = o ? strchr(o + 2, ']') : NULL;
+	char tensor[NAME_MAX_LEN] = "";
+	if (o && c)
+		copy_trimmed(tensor, sizeof(tensor), o + 2, (size_t)(c - o - 2));
+	cJSON *f = new_figure(p, "output", tensor[0] ? tensor : "?");
+	if (f == NULL)
+		return 0;
+	cJSON_AddStringToObject(f, "compare", "compiler check");
+	cJSON_AddBoolToObject(f, "passed", 0);
+	cJSON_AddItemToArray(figs, f);
+	return 1;
+}
+
 static int p2_line(struct logparse *p, const char *line, size_t len, cJSON *figs)
 {
 	(void)len;
 	struct pending_p2 *t = &p->p2;
+	if (strstr(line, ":check_data:") != NULL) {
+		int n = t->in_table ? p2_flush(p, figs) : 0;
+		int k = p2_check_line(p, line, figs);
+		if (k >= 0)
+			return n + k;
+	}
 	const char *title = strstr(line, "Quant Precision Table");
 	if (title) {
 		int n = p2_flush(p, figs);
