@@ -25,6 +25,7 @@
 
 #include "runtime/exec.h"
 #include "runtime/logparse.h"
+#include "runtime/toolchain.h"
 #include "runtime/slurm.h"
 #include "runtime/fsutil.h"
 
@@ -443,7 +444,7 @@ static void run_steps(struct worker *w, const struct jobs_claim *job, struct pla
 			.share = total > 0 ? s->weight / total : 1.0 / (double)plan->n_steps,
 		};
 		ctx.shown = ctx.base;
-		if (logparse_new(s->parser, &ctx.parser, &err) != 0) {
+		if (toolchain_logparse_new(s->parser, &ctx.parser, &err) != 0) {
 			engine_cmd_free(&cmd);
 			fail(v, "plan_invalid", "step '%s': %s", s->name, err.msg);
 			return;
