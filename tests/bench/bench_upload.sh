@@ -78,14 +78,22 @@ hwm() { awk '/VmHWM/ {print $2}' /proc/"$1"/status; }
 # the rest of the machine hits both and the figure is steady.
 ROUNDS=${BENCH_UPLOAD_ROUNDS:-3}
 before=$(hwm $kpid)
+# CPU seconds (user + system, exited threads included) of kilnd and of
+# nginx's workers: steadier than wall time on a loaded machine.
+cpu() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' /proc/"$p"/stat))); done; echo "$t"; }
+nworkers() { ps -o pid= --ppid "$npid" | tr -d ' '; }
+kcpu=0 ncpu=0
 kbest= nbest=
 for r in $(seq "$ROUNDS"); do
+	k0=$(cpu $kpid) n0=$(cpu $(nworkers))
 	kt=$(curl -s -o "$work/k.out" -w '%{http_code} %{time_total}' -H "Authorization: Bearer $token" \
 		-H 'Content-Type: application/octet-stream' -X POST -T "$work/big.onnx" \
 		"http://$kaddr/api/v1/models?name=big$r")
 	nt=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' \
 		-H 'Content-Type: application/octet-stream' -X POST -T "$work/big.onnx" \
 		"http://127.0.0.1:$nport/upload")
+	n1=$(cpu $(nworkers))
+	kcpu=$((kcpu + $(cpu $kpid) - k0)) ncpu=$((ncpu + n1 - n0))
 	read -r kcode ksecs <<<"$kt"
 	read -r ncode nsecs <<<"$nt"
 	[ "$kcode" = 201 ] || { echo "kilnd answered $kcode: $(head -c 300 "$work/k.out")"; exit 1; }
@@ -102,6 +110,9 @@ ratio=$(echo "$nbest / $kbest" | bc -l)
 printf 'upload of %.0f MiB ONNX (best of %d)   kilnd %.0f MiB/s (%.2f s, RSS growth %d KiB)   nginx %.0f MiB/s (%.2f s)\n' \
 	"$mb" "$ROUNDS" "$(echo "$mb / $kbest" | bc -l)" "$kbest" "$growth" \
 	"$(echo "$mb / $nbest" | bc -l)" "$nbest"
+tck=$(getconf CLK_TCK)
+printf 'CPU per upload (mean of %d): kilnd %.2f s, nginx %.2f s\n' "$ROUNDS" \
+	"$(echo "$kcpu / $ROUNDS / $tck" | bc -l)" "$(echo "$ncpu / $ROUNDS / $tck" | bc -l)"
 printf 'ratio kilnd/nginx throughput: %.2f\n' "$ratio"
 summary_row "model upload $(printf '%.0f' "$mb") MiB (sha256 + fsync), best of $ROUNDS" \
 	"$(printf '%.0f MiB/s, RSS +%d KiB' "$(echo "$mb / $kbest" | bc -l)" "$growth")" \
