@@ -31,7 +31,8 @@ static int stale_ids(sqlite3 *c, long long **ids, struct kiln_err *err)
 	if (*ids == NULL)
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
 	if (sqlite3_prepare_v2(c, "SELECT id FROM models WHERE coalesce(json_extract("
-			       "inspection, '$.inspection_version'), 0) < ? ORDER BY id",
+			       "inspection, '$.inspection_version'), 0) < ?"
+			       " AND deleted_at IS NULL ORDER BY id", /* a tombstone has no file */
 			       -1, &st, NULL) != SQLITE_OK) {
 		free(*ids);
 		*ids = NULL;

@@ -33,8 +33,9 @@
 
 #define CUT_MAX_OUTPUTS 256
 
-/* Loads one model's record; NULL with a reply already set when absent. */
-static cJSON *load_model(struct http_req *req, long long id, int full, char *sha_out)
+/* Loads one model's record, a tombstone too; NULL with a reply already
+ * set when absent. */
+static cJSON *load_record(struct http_req *req, long long id, int full, char *sha_out)
 {
 	struct app *app = http_req_app(req);
 	struct kiln_err err;
@@ -43,6 +44,22 @@ static cJSON *load_model(struct http_req *req, long long id, int full, char *sha
 	if (models_get(app->db, id, full, "id", &o, sha_out, &err) != 0)
 		http_reply_kerr(req, &err);
 	return o;
+}
+
+/* As load_record, for what needs the file (bytes, graph, cut, delete): a
+ * deleted model's record is still there but its file is not, 410. */
+static cJSON *load_model(struct http_req *req, long long id, int full, char *sha_out)
+{
+	cJSON *o = load_record(req, id, full, sha_out);
+	const char *at = cJSON_GetStringValue(cJSON_GetObjectItem(o, "deleted_at"));
+	if (o == NULL || at == NULL)
+		return o;
+	char msg[160];
+	snprintf(msg, sizeof(msg), "model %lld was deleted on %.10s; its file is no longer kept",
+		 id, at);
+	http_reply_error(req, 410, "gone", "id", msg);
+	cJSON_Delete(o);
+	return NULL;
 }
 
 /* Inserts a model row (or finds the same name+bytes) and replies with it.
@@ -139,10 +156,18 @@ void route_models_list(struct http_req *req)
 		http_reply_error(req, 400, "invalid", "q", "q is at most 64 characters");
 		return;
 	}
+	/* Deleted models (tombstones) are hidden unless asked for. */
+	const char *del = http_req_query(req, "deleted");
+	if (del && strcmp(del, "include") != 0 && strcmp(del, "exclude") != 0) {
+		http_reply_error(req, 400, "invalid", "deleted",
+				 "deleted is 'include' or 'exclude' (the default)");
+		return;
+	}
 	struct kiln_err err;
 	kiln_err_clear(&err);
 	cJSON *o;
-	if (models_list(app->db, q, after, limit, &o, &err) != 0)
+	if (models_list(app->db, q, del && strcmp(del, "include") == 0, after, limit, &o,
+			&err) != 0)
 		http_reply_kerr(req, &err);
 	else
 		http_reply_json(req, 200, o);
@@ -153,7 +178,7 @@ void route_models_get(struct http_req *req)
 	long long id;
 	if (routes_id_param(req, "id", &id) != 0)
 		return;
-	cJSON *o = load_model(req, id, 1, NULL);
+	cJSON *o = load_record(req, id, 1, NULL);
 	if (o)
 		http_reply_json(req, 200, o);
 }
@@ -199,7 +224,10 @@ void route_models_delete(struct http_req *req)
 	cJSON_Delete(o);
 	struct kiln_err err;
 	kiln_err_clear(&err);
-	if (models_delete(app->db, id, &err) != 0) {
+	int kept;
+	/* A model jobs used stays as a tombstone (their pages keep the link,
+	 * README "Deleting a model"); its file goes either way. */
+	if (models_delete(app->db, id, &kept, &err) != 0) {
 		http_reply_kerr(req, &err);
 		return;
 	}
