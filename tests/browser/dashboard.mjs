@@ -414,6 +414,30 @@ await test('a_slow_ingest_shows_its_progress_then_the_set', async () => {
 	await page.locator('img.sheet').waitFor();
 });
 
+// issue 17: the set's page shows every accepted image with its file name
+// and size, a page at a time, the images loading as they scroll in.
+await test('the_set_page_has_a_gallery_with_file_names', async () => {
+	const sets = (await (await fetch(`${BASE}/api/v1/datasets`, AUTH)).json()).items.filter((x) => x.state === 'ready');
+	if (!sets.length) return { skip: 'no calibration set' };
+	const best = sets.reduce((a, b) => (b.images > a.images ? b : a));
+	const d = await (await fetch(`${BASE}/api/v1/datasets/${best.id}`, AUTH)).json();
+	await page.goto(`${BASE}/#/datasets/${d.id}`);
+	await page.locator('#gallery li').first().waitFor();
+	const want = Math.min(60, d.image_list.length);
+	if ((await page.locator('#gallery li').count()) !== want) throw new Error(`gallery shows ${await page.locator('#gallery li').count()} of ${d.image_list.length}, want ${want} first`);
+	const caps = await page.locator('#gallery figcaption').allInnerTexts();
+	d.image_list.slice(0, want).forEach((im, i) => {
+		if (!caps[i].includes(im.entry) || !caps[i].includes(`${im.width} × ${im.height} px`)) throw new Error(`tile ${i}: ${caps[i]} (want ${im.entry})`);
+	});
+	await page.waitForFunction(() => { const i = document.querySelector('#gallery img'); return i && i.complete && i.naturalWidth > 0; });
+	if (d.image_list.length > 60) {
+		await page.locator('#gallery-more').click();
+		if ((await page.locator('#gallery li').count()) !== Math.min(120, d.image_list.length)) throw new Error('Show more did not add a page');
+	} else if (await page.locator('#gallery-more').isVisible()) throw new Error('Show more offered with every image shown');
+	await page.locator('#gallery').scrollIntoViewIfNeeded();
+	await shot(page, '14d-dataset-gallery');
+});
+
 await test('a_maixcam_job_runs_live_to_succeeded_with_its_bundle', async () => {
 	if (!CALIB || !(await apiAvailable('/api/v1/jobs'))) return { skip: 'no calibration set or POST /api/v1/jobs not routed' };
 	const ds = await (await fetch(BASE + '/api/v1/datasets', { headers: { Authorization: 'Bearer ' + TOKEN } })).json();
@@ -807,7 +831,7 @@ await test('a_failed_deployment_shows_its_error_in_words', async () => {
 	await row.getByRole('button', { name: 'Deploy & test' }).click();
 	await page.locator('.badge').filter({ hasText: /^failed$/ }).waitFor({ timeout: 60000 });
 	const err = await page.locator('#deploy-error').innerText();
-	if (!/^Could not reach the board: /.test(err) || /^error: /m.test(err)) throw new Error('deployment error: ' + err);
+	if (!/^Could not reach the board:\s+cannot reach/.test(err) || /^error:/m.test(err)) throw new Error('deployment error: ' + err);
 	await shot(page, '19b-devices-deploy-failed');
 	await row.getByRole('button', { name: 'History' }).click();
 	const hist = page.locator(`#history-${await row.getAttribute('data-device')} .history-table`);
