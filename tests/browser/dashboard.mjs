@@ -436,6 +436,34 @@ await test('the_set_page_has_a_gallery_with_file_names', async () => {
 	} else if (await page.locator('#gallery-more').isVisible()) throw new Error('Show more offered with every image shown');
 	await page.locator('#gallery').scrollIntoViewIfNeeded();
 	await shot(page, '14d-dataset-gallery');
+	// A set of 500 (the record's list repeated; image n is served as the real
+	// image ((n-1) mod k)+1): 60 tiles first, 60 more per click, each image
+	// loaded lazily (the browser asks as tiles come near the view).
+	const k = d.image_list.length;
+	const big = { ...d, images: 500, image_list: Array.from({ length: 500 }, (_, i) => ({ ...d.image_list[i % k], entry: `big/${i}-${d.image_list[i % k].entry}` })) };
+	const asked = new Set();
+	await page.route(new RegExp(`/api/v1/datasets/${d.id}$`), (route) => route.fulfill({ json: big }));
+	await page.route(new RegExp(`/api/v1/datasets/${d.id}/images/\\d+$`), (route) => {
+		const n = Number(route.request().url().match(/(\d+)$/)[1]);
+		asked.add(n);
+		return route.continue({ url: route.request().url().replace(/\d+$/, String(((n - 1) % k) + 1)) });
+	});
+	try {
+		await page.goto(`${BASE}/#/datasets`);
+		await page.locator('main h1').first().waitFor();
+		await page.goto(`${BASE}/#/datasets/${d.id}`);
+		await page.locator('#gallery li').first().waitFor();
+		if ((await page.locator('#gallery li').count()) !== 60) throw new Error('500 images: first page has ' + await page.locator('#gallery li').count());
+		await page.locator('#gallery-more').click();
+		if ((await page.locator('#gallery li').count()) !== 120) throw new Error('500 images: Show more gave ' + await page.locator('#gallery li').count());
+		if ((await page.locator('#gallery-count').innerText()) !== 'Showing 120 of 500') throw new Error('count: ' + await page.locator('#gallery-count').innerText());
+		const last = await page.locator('#gallery figcaption').nth(119).innerText();
+		if (!last.includes('big/119-')) throw new Error('tile 120: ' + last);
+		if ((await page.locator('#gallery img:not([loading="lazy"])').count()) !== 0) throw new Error('a gallery image loads eagerly');
+		if (!asked.size) throw new Error('no gallery image was asked for');
+	} finally {
+		await page.unrouteAll();
+	}
 });
 
 await test('a_maixcam_job_runs_live_to_succeeded_with_its_bundle', async () => {
