@@ -10,7 +10,8 @@
  *   logparse_end(p, figs)              end of output: flushes a pending figure
  *   logparse_ids()                     NULL-terminated table of ids, for help
  *
- * Parsers (one table row each, see logparse.c):
+ * Parsers (each a toolchain row's `log`, runtime/toolchain.c; the line
+ * shapes are logparse.c's):
  *   none      nothing
  *   tpu-mlir  npz_tool compare blocks ("[out]  SIMILAR [PASSED]" then the
  *             cosine/euclidean/sqnr lines) → {"kind":"output","output",
@@ -44,6 +45,14 @@
 #define LOGPARSE_ID_MAX 32
 
 struct logparse;
+
+/* The parsers, named by the toolchain rows (runtime/toolchain.c: a row's
+ * `log`, and its `parser` id is what a plan step's "parser" says).  Opaque
+ * here: their line shapes and progress bars are logparse.c's tables. */
+struct logparse_kind;
+extern const struct logparse_kind logparse_tpu_mlir;
+extern const struct logparse_kind logparse_pulsar;
+extern const struct logparse_kind logparse_pulsar2;
 
 /* 1 when id names a parser ("" and "none" included), else 0. */
 int logparse_known(const char *id);

@@ -30,6 +30,11 @@
  *                     use it; else the row goes, or (kept = 1) stays as a
  *                     tombstone when a job or a derived model names it
  *   models_count_sha(db, sha)   live rows naming those bytes (-1 on error)
+ *   models_stale(db, version, &ids, err)
+ *                     ids (-1 terminated, malloc'd) of the live records
+ *                     whose inspection_version is below version, oldest
+ *                     first (a tombstone has no file to re-inspect)
+ *   models_set_inspection(db, id, text, err)   a record's new inspection
  */
 #ifndef KILN_MODELS_H
 #define KILN_MODELS_H
@@ -61,5 +66,8 @@ int models_list(struct db *db, const char *q, int deleted, long long after, int 
 		cJSON **json, struct kiln_err *err);
 int models_delete(struct db *db, long long id, int *kept, struct kiln_err *err);
 int models_count_sha(struct db *db, const char *sha);
+int models_stale(struct db *db, int version, long long **ids, struct kiln_err *err);
+int models_set_inspection(struct db *db, long long id, const char *inspection,
+			  struct kiln_err *err);
 
 #endif
