@@ -424,7 +424,7 @@ static void pull_command(const struct engine_conf *c, char *out, size_t cap)
 struct check_memo {
 	char key[1200];
 	int tool_ok, simulated;
-	char message[256], fix[512];
+	char message[sizeof(((struct engine_status *)0)->message)], fix[512];
 };
 
 #define MEMO_SLOTS 8

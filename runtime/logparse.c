@@ -18,7 +18,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "runtime/toolchain.h"
 
 /* A name taken from a log line (a tensor, a layer) is for display only; cut
  * it so one absurd line cannot grow the job's figures. */
@@ -81,65 +80,13 @@ static int p2_end(struct logparse *p, cJSON *figs);
 
 static const struct logparse_kind NONE = {NULL, NULL, NULL, 0};
 
-/* "" and "none" parse nothing; any other id is a toolchain row's parser. */
-static const struct logparse_kind *find(const char *id)
+int logparse_new(const struct logparse_kind *kind, const char *id, struct logparse **out,
+		 struct kiln_err *err)
 {
-	if (id == NULL || id[0] == '\0' || strcmp(id, "none") == 0)
-		return &NONE;
-	size_t n;
-	const struct toolchain *tc = toolchain_table(&n);
-	for (size_t i = 0; i < n; i++)
-		if (tc[i].log != NULL && strcmp(tc[i].parser, id) == 0)
-			return tc[i].log;
-	return NULL;
-}
-
-int logparse_known(const char *id)
-{
-	return find(id) != NULL;
-}
-
-static const char *ids[TOOLCHAIN_COUNT_MAX + 2];
-static pthread_once_t ids_once = PTHREAD_ONCE_INIT;
-
-static void ids_fill(void)
-{
-	size_t n, k = 0;
-	const struct toolchain *tc = toolchain_table(&n);
-	ids[k++] = "none";
-	for (size_t i = 0; i < n && k < TOOLCHAIN_COUNT_MAX + 1; i++)
-		if (tc[i].log != NULL)
-			ids[k++] = tc[i].parser;
-	ids[k] = NULL;
-}
-
-const char *const *logparse_ids(void)
-{
-	pthread_once(&ids_once, ids_fill);
-	return ids;
-}
-
-int logparse_new(const char *id, struct logparse **out, struct kiln_err *err)
-{
-	const struct logparse_kind *k = find(id);
-	if (k == NULL) {
-		char known[200] = "";
-		size_t used = 0;
-		const char *const *v = logparse_ids();
-		for (size_t i = 0; v[i] && used < sizeof(known); i++) {
-			int w = snprintf(known + used, sizeof(known) - used, "%s%s",
-					 i == 0 ? "" : v[i + 1] ? ", " : " or ", v[i]);
-			if (w < 0)
-				break;
-			used += (size_t)w;
-		}
-		return kiln_errf(err, KILN_EINVAL, "parser", "unknown log parser '%.40s': use %s",
-				 id, known);
-	}
 	struct logparse *p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
-	p->kind = k;
+	p->kind = kind != NULL ? kind : &NONE;
 	snprintf(p->id, sizeof(p->id), "%s", id && id[0] ? id : "none");
 	*out = p;
 	return 0;

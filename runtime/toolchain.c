@@ -4,8 +4,11 @@
  */
 #include "runtime/toolchain.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "runtime/kiln_err.h"
 
 /* Readiness probes.  tpu-mlir checks both names: seed 001's recipe calls
  * model_transform.py, seed 002's model_transform; sophgo/tpuc_dev:v3.1 is
@@ -110,4 +113,65 @@ void toolchain_ids_text(char *buf, size_t cap)
 			break;
 		used += (size_t)w;
 	}
+}
+
+/* "" and "none" parse nothing (*kind NULL); any other id is a row's parser.
+ * Returns 0 when id is known. */
+static int parser_find(const char *id, const struct logparse_kind **kind)
+{
+	*kind = NULL;
+	if (id == NULL || id[0] == '\0' || strcmp(id, "none") == 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(TOOLCHAINS) / sizeof(TOOLCHAINS[0]); i++)
+		if (TOOLCHAINS[i].log != NULL && strcmp(TOOLCHAINS[i].parser, id) == 0) {
+			*kind = TOOLCHAINS[i].log;
+			return 0;
+		}
+	return -1;
+}
+
+int toolchain_parser_known(const char *id)
+{
+	const struct logparse_kind *k;
+	return parser_find(id, &k) == 0;
+}
+
+static const char *parser_ids[TOOLCHAIN_COUNT_MAX + 2];
+static pthread_once_t parser_ids_once = PTHREAD_ONCE_INIT;
+
+static void parser_ids_fill(void)
+{
+	size_t k = 0;
+	parser_ids[k++] = "none";
+	for (size_t i = 0; i < sizeof(TOOLCHAINS) / sizeof(TOOLCHAINS[0]) &&
+			   k < TOOLCHAIN_COUNT_MAX + 1; i++)
+		if (TOOLCHAINS[i].log != NULL)
+			parser_ids[k++] = TOOLCHAINS[i].parser;
+	parser_ids[k] = NULL;
+}
+
+const char *const *toolchain_parser_ids(void)
+{
+	pthread_once(&parser_ids_once, parser_ids_fill);
+	return parser_ids;
+}
+
+int toolchain_logparse_new(const char *id, struct logparse **out, struct kiln_err *err)
+{
+	const struct logparse_kind *k;
+	if (parser_find(id, &k) != 0) {
+		char known[200] = "";
+		size_t used = 0;
+		const char *const *v = toolchain_parser_ids();
+		for (size_t i = 0; v[i] && used < sizeof(known); i++) {
+			int w = snprintf(known + used, sizeof(known) - used, "%s%s",
+					 i == 0 ? "" : v[i + 1] ? ", " : " or ", v[i]);
+			if (w < 0)
+				break;
+			used += (size_t)w;
+		}
+		return kiln_errf(err, KILN_EINVAL, "parser", "unknown log parser '%.40s': use %s",
+				 id, known);
+	}
+	return logparse_new(k, id, out, err);
 }

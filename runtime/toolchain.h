@@ -18,6 +18,9 @@
  *   toolchain_table(&n)     the rows (static), in kiln.ini's order
  *   toolchain_find(id)      the row for id, or NULL ("local" has none)
  *   toolchain_ids_text(buf, cap)   "tpu-mlir, pulsar2, ..." for messages
+ *   toolchain_parser_known(id)     is id a step parser? ("" and "none" are)
+ *   toolchain_parser_ids()         NULL-terminated parser ids, for help
+ *   toolchain_logparse_new(id, &p, err)   a step's parser by id (logparse_new)
  *
  * Knows nothing of boards, HTTP or threads; everything here is static data.
  */
@@ -74,5 +77,15 @@ struct toolchain {
 const struct toolchain *toolchain_table(size_t *n);
 const struct toolchain *toolchain_find(const char *id);
 void toolchain_ids_text(char *buf, size_t cap);
+
+/* 1 when id names a parser ("" and "none" included), else 0. */
+int toolchain_parser_known(const char *id);
+
+/* The parser ids ("none" first), NULL-terminated; static. */
+const char *const *toolchain_parser_ids(void);
+
+/* New parser state for a step whose plan names parser id; an unknown id is
+ * KILN_EINVAL naming the known ones. */
+int toolchain_logparse_new(const char *id, struct logparse **out, struct kiln_err *err);
 
 #endif

@@ -14,6 +14,7 @@
 #include "runtime/exec.h"
 #include "kt.h"
 #include "runtime/logparse.h"
+#include "runtime/toolchain.h"
 #include "runtime/results.h"
 #include "runtime/plan.h"
 #include "runtime/plan_sh.h"
@@ -179,7 +180,7 @@ static cJSON *feed(const char *parser, const char *text)
 	struct logparse *lp;
 	struct kiln_err err;
 	cJSON *figs = cJSON_CreateArray();
-	if (logparse_new(parser, &lp, &err) != 0)
+	if (toolchain_logparse_new(parser, &lp, &err) != 0)
 		return figs;
 	const char *s = text;
 	while (*s) {
@@ -535,7 +536,7 @@ static void logparse__unknown_id_is_refused_and_none_parses_nothing(void)
 {
 	struct logparse *lp;
 	struct kiln_err err;
-	CHECK_INT(logparse_new("regex", &lp, &err), KILN_EINVAL);
+	CHECK_INT(toolchain_logparse_new("regex", &lp, &err), KILN_EINVAL);
 	cJSON *f = feed("none", "Layer: x  cosine-sim: 0.5\n");
 	CHECK_INT(cJSON_GetArraySize(f), 0);
 	cJSON_Delete(f);
