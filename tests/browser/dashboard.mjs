@@ -421,9 +421,13 @@ await test('the_set_page_has_a_gallery_with_file_names', async () => {
 	if (!sets.length) return { skip: 'no calibration set' };
 	const best = sets.reduce((a, b) => (b.images > a.images ? b : a));
 	const d = await (await fetch(`${BASE}/api/v1/datasets/${best.id}`, AUTH)).json();
+	// another page first: the previous test may have left a set's page, whose
+	// gallery would be read before this one is drawn
+	await page.goto(`${BASE}/#/jobs`);
+	await page.locator('main h1').first().waitFor();
 	await page.goto(`${BASE}/#/datasets/${d.id}`);
-	await page.locator('#gallery li').first().waitFor();
 	const want = Math.min(60, d.image_list.length);
+	await page.locator('#gallery-count', { hasText: `Showing ${want} of ${d.image_list.length}` }).waitFor();
 	if ((await page.locator('#gallery li').count()) !== want) throw new Error(`gallery shows ${await page.locator('#gallery li').count()} of ${d.image_list.length}, want ${want} first`);
 	const caps = await page.locator('#gallery figcaption').allInnerTexts();
 	d.image_list.slice(0, want).forEach((im, i) => {
@@ -452,7 +456,7 @@ await test('the_set_page_has_a_gallery_with_file_names', async () => {
 		await page.goto(`${BASE}/#/datasets`);
 		await page.locator('main h1').first().waitFor();
 		await page.goto(`${BASE}/#/datasets/${d.id}`);
-		await page.locator('#gallery li').first().waitFor();
+		await page.locator('#gallery-count', { hasText: 'Showing 60 of 500' }).waitFor();
 		if ((await page.locator('#gallery li').count()) !== 60) throw new Error('500 images: first page has ' + await page.locator('#gallery li').count());
 		await page.locator('#gallery-more').click();
 		if ((await page.locator('#gallery li').count()) !== 120) throw new Error('500 images: Show more gave ' + await page.locator('#gallery li').count());
