@@ -8,7 +8,9 @@ writer had been one at a time already, and big inspections (and cuts and
 rewrites) now take the same lock.  Four concurrent uploads of the 1M-node
 chain (onnx_fixtures.big_chain, 173 MB) with work_threads = 4 must leave
 kilnd's peak RSS (VmHWM in /proc/<pid>/status) under 320 MB, where one
-parse plus the server is ~200 MB and four at once are ~700 MB.  While they
+parse plus the server is ~175 MB and four at once were 650 MB.  (Under
+ASan, make check, RSS counts the sanitizer's quarantine: the uploads still
+run, the bound is skipped.)  While they
 run, GET /healthz is answered: the waits are on work threads, not HTTP
 threads.  The figures are printed as INFO lines; nothing here is timed.
 """
@@ -23,7 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "onnx"))
 import onnx_fixtures as F  # noqa: E402
-from kiln_server import Kilnd  # noqa: E402
+from kiln_server import Kilnd, sanitized  # noqa: E402
 
 R = F.Report("test_inspect_memory_http")
 UPLOADS = 4
@@ -54,10 +56,11 @@ def upload(k, name, data):
 
 def main():
     k = Kilnd("[server]\nwork_threads = 4\n")
+    S = {}
     try:
         data, last = F.big_chain(1_000_000)
 
-        def concurrent_big_inspections_stay_under_320_mb():
+        def concurrent_big_uploads():
             pid = k.proc.pid
             before = status_kb(pid, "VmHWM")
             results = {}
@@ -85,9 +88,20 @@ def main():
                 st, o = results[i]
                 assert st == 201, (i, st, o)
                 assert o["inspection"]["outputs"][0]["name"] == last, o["inspection"]["outputs"]
-            assert peak < LIMIT_KB, f"peak RSS {peak} KB, over {LIMIT_KB} KB"
-        R.check("four_concurrent_inspections_of_a_1m_node_model_stay_under_320_mb",
-                concurrent_big_inspections_stay_under_320_mb)
+            S["peak"] = peak
+        R.check("four_concurrent_big_uploads_are_inspected_and_stored",
+                concurrent_big_uploads)
+
+        def peak_under_320_mb():
+            assert "peak" in S, "the uploads did not finish"
+            assert S["peak"] < LIMIT_KB, f"peak RSS {S['peak']} KB, over {LIMIT_KB} KB"
+        if sanitized():
+            R.skip("four_concurrent_inspections_of_a_1m_node_model_stay_under_320_mb",
+                   "kilnd is built with ASan, whose quarantine and shadow memory count in "
+                   "its RSS; the bound is checked on the plain build")
+        else:
+            R.check("four_concurrent_inspections_of_a_1m_node_model_stay_under_320_mb",
+                    peak_under_320_mb)
     finally:
         rc = k.stop()
 
