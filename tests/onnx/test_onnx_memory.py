@@ -10,6 +10,12 @@ long names (173 MB), encoded directly (onnx_fixtures.big_chain;
 python3-onnx's helper takes 40 s for it).  The peak is the CLI's own VmHWM (ONNX_CLI_VMHWM), not a
 timing.  The same file through python3-onnx is checked on a small chain,
 so the encoding is what onnx.load reads.
+
+The cut and the IR rewrite copy the model's bytes out of its mapping; they
+drop its pages as they go, so their peak is the parse's plus a few MB (it
+was plus the file: cut 376 MB, rewrite 324 MB).  Under ASan (make check)
+the work runs but the bounds are skipped: RSS then counts the sanitizer's
+quarantine.
 """
 import os
 import subprocess
@@ -17,8 +23,10 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import onnx  # noqa: E402
 import onnx_fixtures as F  # noqa: E402
+from kiln_server import sanitized  # noqa: E402
 
 R = F.Report("test_onnx_memory")
 LIMIT_KB = 256 * 1024
@@ -40,6 +48,12 @@ def main():
         R.skip("all", f"{F.CLI} not built (make tests-build)")
         sys.exit(0)
     S = {}
+    # Under ASan (make check) RSS counts the sanitizer's quarantine and
+    # shadow: the work runs and is checked, the bounds are not.
+    bounded = not sanitized(F.CLI)
+    if not bounded:
+        R.skip("peak_rss_bounds", f"{F.CLI} is built with ASan; the bounds are checked "
+               "on the plain build")
     with tempfile.TemporaryDirectory() as tmp:
         def encoding_is_what_onnx_reads():
             data, last = F.big_chain(300)
@@ -65,11 +79,14 @@ def main():
                   f"JSON {size / 1e6:.0f} MB): peak RSS {kb / 1024:.0f} MB", flush=True)
             assert head == b'{"nodes":[' and tail.endswith(f'"outputs":["{last}"]}}'.encode()), \
                 (head, tail[-120:])
-            assert kb < LIMIT_KB, f"peak RSS {kb} KB, over {LIMIT_KB} KB"
+            graph_kb = kb
             rc, kb, _ = peak_kb("inspect", path)
             print(f"INFO inspection of it: peak RSS {kb / 1024:.0f} MB", flush=True)
-            assert rc == 0 and kb < LIMIT_KB, (rc, kb)
+            assert rc == 0, f"inspect: exit {rc}"
             S["path"], S["last"], S["inspect_kb"] = path, last, kb
+            assert not bounded or graph_kb < LIMIT_KB, \
+                f"graph file: peak RSS {graph_kb} KB, over {LIMIT_KB} KB"
+            assert not bounded or kb < LIMIT_KB, f"inspect: peak RSS {kb} KB, over {LIMIT_KB} KB"
         R.check("graph_file_and_inspection_of_a_1m_node_model_stay_under_256_mb",
                 graph_file_of_1m_nodes_under_256_mb)
 
@@ -86,13 +103,13 @@ def main():
             print(f"INFO cut of it at its last output (all 1M nodes kept): peak RSS "
                   f"{kb / 1024:.0f} MB", flush=True)
             assert rc == 0 and b'"nodes":1000000' in out, (rc, out[:200])
-            assert kb < bound, f"cut: peak RSS {kb} KB, over {bound} KB"
+            assert not bounded or kb < bound, f"cut: peak RSS {kb} KB, over {bound} KB"
             rw = os.path.join(tmp, "rw.onnx")
             rc, kb, out = peak_kb("rewrite", path, rw, "7", "14")
             print(f"INFO rewrite of it to IR 7 / opset 14: peak RSS {kb / 1024:.0f} MB",
                   flush=True)
             assert rc == 0 and os.path.getsize(rw) == size, (rc, out[:200])
-            assert kb < bound, f"rewrite: peak RSS {kb} KB, over {bound} KB"
+            assert not bounded or kb < bound, f"rewrite: peak RSS {kb} KB, over {bound} KB"
         R.check("cut_and_rewrite_of_a_1m_node_model_cost_no_more_than_its_parse",
                 cut_and_rewrite_of_1m_nodes_cost_no_more_than_the_parse)
     R.done()
