@@ -55,34 +55,6 @@ static int read_fd(int fd, unsigned char *buf, size_t len)
 	return 0;
 }
 
-/* Reads a whole blob into a new buffer (caller frees). */
-static int read_blob(struct blob_store *bs, const char *sha, unsigned char **out, size_t *len,
-		     struct kiln_err *err)
-{
-	int fd;
-	uint64_t size;
-	int rc = blob_open(bs, sha, &fd, &size, err);
-	if (rc != 0)
-		return rc;
-	if (size > BLOB_READ_CAP) {
-		close(fd);
-		return kiln_errf(err, KILN_EUNPROC, "", "blob %.16s is %llu bytes, not a normalised image",
-				 sha, (unsigned long long)size);
-	}
-	unsigned char *buf = malloc(size ? size : 1);
-	if (buf == NULL || read_fd(fd, buf, size) != 0) {
-		int e = errno;
-		close(fd);
-		free(buf);
-		return buf ? kiln_errf(err, KILN_EIO, "", "cannot read blob %.16s: %s", sha, strerror(e))
-			   : kiln_errf(err, KILN_ENOMEM, "", "out of memory");
-	}
-	close(fd);
-	*out = buf;
-	*len = size;
-	return 0;
-}
-
 static uint64_t splitmix(uint64_t *s)
 {
 	uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
@@ -356,7 +328,7 @@ int calib_materialize(struct blob_store *bs, const char *const *sha256, size_t n
 		const char *sha = sha256[pick[i]];
 		unsigned char *data = NULL, *enc = NULL;
 		size_t dlen = 0, elen = 0;
-		rc = read_blob(bs, sha, &data, &dlen, err);
+		rc = blob_read(bs, sha, BLOB_READ_CAP, &data, &dlen, err);
 		int raw = rc == 0 && !opt->npy && opt->fit == CALIB_FIT_NONE;
 		if (rc == 0 && !raw)
 			rc = export_one(d, data, dlen, opt, px, &enc, &elen, err);
@@ -409,7 +381,7 @@ int calib_contact_sheet(struct blob_store *bs, const char *const *sha256, size_t
 		unsigned char *data = NULL;
 		size_t dlen = 0;
 		struct kiln_err e = { 0 };
-		if (!blob_hex_valid(sha256[at]) || read_blob(bs, sha256[at], &data, &dlen, &e) != 0)
+		if (!blob_hex_valid(sha256[at]) || blob_read(bs, sha256[at], BLOB_READ_CAP, &data, &dlen, &e) != 0)
 			continue;   /* a missing thumbnail leaves its cell empty */
 		if (calib_img_letterbox(d, data, dlen, &lim, inner, inner, bg, thumb, NULL, &e) == 0) {
 			unsigned x0 = (unsigned)(i % cols) * cell + 2, y0 = (unsigned)(i / cols) * cell + 2;

@@ -7,44 +7,21 @@
  */
 #include "conversion/calib_quality.h"
 
+#include "runtime/toolchain.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The least calibration images each toolchain's vendor asks for. */
-static const struct {
-	const char *toolchain;
-	int count;
-	const char *source;
-} RECOMMENDED[] = {
-	/* "The number of input data depends on the situation but is normally
-	 * around 100 to 1000": sophgo/tpu-mlir @ 8d11f573,
-	 * docs/quick_start/source_en/Appx.02_cv18xx_guide.rst, "MLIR to INT8 Model" */
-	{"tpu-mlir", 100, "TPU-MLIR's CV18xx guide: \"normally around 100 to 1000\" images"},
-	/* quant.input_configs[].calibration_size defaults to 32
-	 * (AXERA-TECH/pulsar2-docs-en, user_guides_config/config.md; see
-	 * ../shared/reference/axera-axelera.md) */
-	{"pulsar2", 32, "Pulsar2's calibration_size default of 32 images"},
-	/* dataset_conf_calibration size 256 in Sipeed's AXera-Pi guide (seed 003;
-	 * ../shared/reference/axera-axelera.md) */
-	{"pulsar", 256, "the AXera-Pi guide's dataset_conf_calibration size of 256"},
-	/* deploy.py --num-cal-images defaults to 200 (2..2000): voyager-sdk
-	 * v1.2.5 (38c4bf07) axelera/app/config.py */
-	{"voyager", 200, "the Voyager SDK's --num-cal-images default of 200"},
-};
-
+/* The least calibration images each toolchain's vendor asks for: the
+ * toolchain row's (runtime/toolchain.c, with the sources). */
 int calib_quality_recommended(const char *toolchain, const char **source)
 {
-	for (size_t i = 0; toolchain && i < sizeof(RECOMMENDED) / sizeof(RECOMMENDED[0]); i++)
-		if (strcmp(RECOMMENDED[i].toolchain, toolchain) == 0) {
-			if (source)
-				*source = RECOMMENDED[i].source;
-			return RECOMMENDED[i].count;
-		}
+	const struct toolchain *tc = toolchain_find(toolchain);
 	if (source)
-		*source = "";
-	return 0;
+		*source = tc ? tc->calib_recommended_why : "";
+	return tc ? tc->calib_recommended : 0;
 }
 
 static const char *str(const cJSON *o, const char *k)

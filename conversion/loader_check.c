@@ -22,51 +22,30 @@
 #include "conversion/mud.h"
 #include "conversion/onnx.h"
 #include "conversion/onnx_priv.h"
+#include "conversion/targets.h"
 
-/* Boards whose runtime is MaixCDK (they read the .mud's [extra]). */
-static const char *const MAIXCDK_TARGETS[] = {"maixcam", "maixcam2", NULL};
-static const char *const RECAMERA[] = {"recamera", NULL};
-static const char *const AXERA_PI[] = {"axera-pi", NULL};
-static const char *const METIS[] = {"metis", NULL};
-
-enum { LAY_NCHW = 1, LAY_NHWC = 2 };
-
-struct ctx {
+struct loader_ctx {
 	const struct job_spec *s;
 	int64_t h, w;                   /* input size, -1 unknown */
 	int n_inputs;                   /* the model's graph inputs, -1 unknown */
 };
 
-typedef int (*outputs_fn)(const struct ctx *c, const struct loader_out *o, size_t n,
-			  struct kiln_err *err);
-
-static int check_yolov5(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_yolov5(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			struct kiln_err *err);
-static int check_yolo11(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_yolo11(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			struct kiln_err *err);
-static int check_classifier(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_classifier(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			    struct kiln_err *err);
-static int check_recamera(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_recamera(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			  struct kiln_err *err);
-static int check_axera_yolov5(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_axera_yolov5(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			      struct kiln_err *err);
-static int check_axera_yolov8(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_axera_yolov8(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			      struct kiln_err *err);
-static int check_axera_classifier(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_axera_classifier(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 				  struct kiln_err *err);
-static int check_metis_yolo(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_metis_yolo(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			    struct kiln_err *err);
-
-struct rule {
-	const char *const *targets;
-	const char *model_type;
-	const char *cls;            /* the MaixPy class (nn.YOLOv5 ...) */
-	const char *header;         /* components/nn/include/... */
-	unsigned layouts;           /* output layouts the decoder reads */
-	int perm_by_default;        /* MaixCAM2 "auto": dst_perm [0,2,3,1] */
-	const char *group;          /* models of one family, for "contradicts" */
-	outputs_fn check;
-};
 
 /* [extra] keys each class needs (model_type, input_type, mean, scale,
  * labels; anchors for YOLOv5) are mud_validate's, run on the staged .mud;
@@ -77,78 +56,92 @@ struct rule {
  *   yolo11: load() mode 1 (3/4/5 outputs of labels + 64 channels, NCHW or
  *           NHWC by the first head's dim 3) or mode 2 (DFL + Sigmoid).
  *   classifier: forward takes outputs->begin() (first by name) as scores. */
-static const struct rule RULES[] = {
-	{MAIXCDK_TARGETS, "yolov5", "YOLOv5", "maix_nn_yolov5.hpp", LAY_NCHW, 0, "yolov5",
+const struct loader_rule LOADER_MAIXCDK[] = {
+	{"yolov5", "YOLOv5", "maix_nn_yolov5.hpp", LOADER_NCHW, 0, "yolov5",
 	 check_yolov5},
-	{MAIXCDK_TARGETS, "yolov8", "YOLOv8", "maix_nn_yolov8.hpp (the YOLO11 loader)",
-	 LAY_NCHW | LAY_NHWC, 1, "yolov8", check_yolo11},
-	{MAIXCDK_TARGETS, "yolo11", "YOLO11", "maix_nn_yolo11.hpp", LAY_NCHW | LAY_NHWC, 1,
+	{"yolov8", "YOLOv8", "maix_nn_yolov8.hpp (the YOLO11 loader)",
+	 LOADER_NCHW | LOADER_NHWC, 1, "yolov8", check_yolo11},
+	{"yolo11", "YOLO11", "maix_nn_yolo11.hpp", LOADER_NCHW | LOADER_NHWC, 1,
 	 "yolov8", check_yolo11},
-	{MAIXCDK_TARGETS, "classifier", "Classifier", "maix_nn_classifier.hpp",
-	 LAY_NCHW | LAY_NHWC, 0, "classifier", check_classifier},
+	{"classifier", "Classifier", "maix_nn_classifier.hpp",
+	 LOADER_NCHW | LOADER_NHWC, 0, "classifier", check_classifier},
+	{NULL},
+};
+
+const struct loader_rule LOADER_RECAMERA[] = {
 	/* reCamera: SSCMA-Micro picks the decoder itself (ModelFactory::create,
 	 * algorithm 0 as sscma-node sends it), so every model_type is held to
 	 * the same emulation of that choice (check_recamera). */
-	{RECAMERA, "yolov5", "YoloV5", "ma_model_yolov5.cpp", LAY_NCHW, 0, "yolov5",
+	{"yolov5", "YoloV5", "ma_model_yolov5.cpp", LOADER_NCHW, 0, "yolov5",
 	 check_recamera},
-	{RECAMERA, "yolov8", "YoloV8", "ma_model_yolov8.cpp", LAY_NCHW, 0, "yolov8",
+	{"yolov8", "YoloV8", "ma_model_yolov8.cpp", LOADER_NCHW, 0, "yolov8",
 	 check_recamera},
-	{RECAMERA, "yolo11", "Yolo11", "ma_model_yolo11.cpp", LAY_NCHW, 0, "yolov8",
+	{"yolo11", "Yolo11", "ma_model_yolo11.cpp", LOADER_NCHW, 0, "yolov8",
 	 check_recamera},
-	{RECAMERA, "classifier", "Classifier", "ma_model_classifier.cpp", LAY_NCHW, 0,
+	{"classifier", "Classifier", "ma_model_classifier.cpp", LOADER_NCHW, 0,
 	 "classifier", check_recamera},
+	{NULL},
+};
+
+const struct loader_rule LOADER_AXERA_PI[] = {
 	/* AXera-Pi: ax-samples' AX620 programs (one per model kind). */
-	{AXERA_PI, "yolov5", "ax_yolov5s_steps", "examples/ax620/ax_yolov5s_steps.cc",
-	 LAY_NCHW | LAY_NHWC, 0, "yolov5", check_axera_yolov5},
-	{AXERA_PI, "yolov8", "ax_yolov8s_steps", "examples/ax620/ax_yolov8s_steps.cc",
-	 LAY_NCHW | LAY_NHWC, 0, "yolov8", check_axera_yolov8},
-	{AXERA_PI, "yolo11", "ax_yolov8s_steps", "examples/ax620/ax_yolov8s_steps.cc",
-	 LAY_NCHW | LAY_NHWC, 0, "yolov8", check_axera_yolov8},
-	{AXERA_PI, "classifier", "ax_classification_steps",
-	 "examples/ax620/ax_classification_steps.cc", LAY_NCHW | LAY_NHWC, 0, "classifier",
+	{"yolov5", "ax_yolov5s_steps", "examples/ax620/ax_yolov5s_steps.cc",
+	 LOADER_NCHW | LOADER_NHWC, 0, "yolov5", check_axera_yolov5},
+	{"yolov8", "ax_yolov8s_steps", "examples/ax620/ax_yolov8s_steps.cc",
+	 LOADER_NCHW | LOADER_NHWC, 0, "yolov8", check_axera_yolov8},
+	{"yolo11", "ax_yolov8s_steps", "examples/ax620/ax_yolov8s_steps.cc",
+	 LOADER_NCHW | LOADER_NHWC, 0, "yolov8", check_axera_yolov8},
+	{"classifier", "ax_classification_steps",
+	 "examples/ax620/ax_classification_steps.cc", LOADER_NCHW | LOADER_NHWC, 0, "classifier",
 	 check_axera_classifier},
+	{NULL},
+};
+
+const struct loader_rule LOADER_METIS[] = {
 	/* Metis: voyager-sdk's decodeyolo (one decoder for the YOLO family) */
-	{METIS, "yolov5", "decodeyolo", "ax_models/decoders/yolo.py", LAY_NCHW, 0, "yolov5",
+	{"yolov5", "decodeyolo", "ax_models/decoders/yolo.py", LOADER_NCHW, 0, "yolov5",
 	 check_metis_yolo},
-	{METIS, "yolov8", "decodeyolo", "ax_models/decoders/yolo.py", LAY_NCHW, 0, "yolov8",
+	{"yolov8", "decodeyolo", "ax_models/decoders/yolo.py", LOADER_NCHW, 0, "yolov8",
 	 check_metis_yolo},
-	{METIS, "yolo11", "decodeyolo", "ax_models/decoders/yolo.py", LAY_NCHW, 0, "yolov8",
+	{"yolo11", "decodeyolo", "ax_models/decoders/yolo.py", LOADER_NCHW, 0, "yolov8",
 	 check_metis_yolo},
-	{METIS, "classifier", "topk", "", LAY_NCHW, 0, "classifier", NULL},
+	{"classifier", "topk", "", LOADER_NCHW, 0, "classifier", NULL},
+	{NULL},
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-static int in_targets(const char *const *v, const char *target)
+/* The board's row for model_type; NULL when that board has none. */
+static const struct loader_rule *rule_in(const struct loader_rule *r, const char *model_type)
 {
-	for (size_t i = 0; v[i]; i++)
-		if (strcmp(v[i], target) == 0)
-			return 1;
-	return 0;
-}
-
-/* The row for (target, model_type); NULL when that board has none. */
-static const struct rule *rule_for(const char *target, const char *model_type)
-{
-	for (size_t i = 0; target && model_type && i < N(RULES); i++)
-		if (in_targets(RULES[i].targets, target) &&
-		    strcmp(RULES[i].model_type, model_type) == 0)
-			return &RULES[i];
+	for (size_t i = 0; r && model_type && r[i].model_type; i++)
+		if (strcmp(r[i].model_type, model_type) == 0)
+			return &r[i];
 	return NULL;
 }
 
-/* Any row of the same model_type (the family grouping is per type). */
-static const struct rule *family_of(const char *model_type)
+static const struct loader_rule *rule_for(const struct job_spec *s, const char *model_type)
 {
-	for (size_t i = 0; model_type && i < N(RULES); i++)
-		if (strcmp(RULES[i].model_type, model_type) == 0)
-			return &RULES[i];
+	return s->t ? rule_in(s->t->loader_rules, model_type) : NULL;
+}
+
+/* Any board's row of the same model_type (the family grouping is per type). */
+static const struct loader_rule *family_of(const char *model_type)
+{
+	size_t n;
+	const struct target *t = targets_table(&n);
+	for (size_t i = 0; model_type && i < n; i++) {
+		const struct loader_rule *r = rule_in(t[i].loader_rules, model_type);
+		if (r)
+			return r;
+	}
 	return NULL;
 }
 
+/* The runtime reads the .mud's [extra] (MaixCDK). */
 static int maixcdk(const struct job_spec *s)
 {
-	return in_targets(MAIXCDK_TARGETS, s->target);
+	return s->t && s->t->reads_mud;
 }
 
 static void input_size(const struct job_spec *s, int64_t *h, int64_t *w)
@@ -168,7 +161,7 @@ int loader_check_dst_perm(const struct job_spec *s)
 		return 0;
 	if (strcmp(opt, "nhwc") == 0)
 		return 1;
-	const struct rule *r = rule_for(s->target, s->model_type);
+	const struct loader_rule *r = rule_for(s, s->model_type);
 	/* no rule: seed 000's config, dst_perm on every 4-D output */
 	return r ? r->perm_by_default : 1;
 }
@@ -195,7 +188,7 @@ static int by_name(const void *a, const void *b)
 	return strcmp((*x)->name, (*y)->name);
 }
 
-static int check_yolov5(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_yolov5(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			struct kiln_err *err)
 {
 	const struct job_spec *s = c->s;
@@ -264,7 +257,7 @@ static int check_yolov5(const struct ctx *c, const struct loader_out *o, size_t 
 
 static const int STRIDES[3] = {8, 16, 32};
 
-static int64_t anchor_num(const struct ctx *c)
+static int64_t anchor_num(const struct loader_ctx *c)
 {
 	if (c->h <= 0 || c->w <= 0)
 		return -1;
@@ -288,11 +281,11 @@ static const struct {
 	{"seg", 5, 4, " + coefficients [1,32,A] + protos"},
 };
 
-static int check_yolo11(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_yolo11(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			struct kiln_err *err)
 {
 	const struct job_spec *s = c->s;
-	const struct rule *r = rule_for(s->target, s->model_type);
+	const struct loader_rule *r = rule_for(s, s->model_type);
 	const char *type = s->mud_type[0] ? s->mud_type : "detector";
 	size_t ti = 0;
 	while (ti < N(Y11_TYPES) && strcmp(Y11_TYPES[ti].type, type) != 0)
@@ -407,7 +400,7 @@ static int check_yolo11(const struct ctx *c, const struct loader_out *o, size_t 
 
 /* --- classifier ------------------------------------------------------------------ */
 
-static int check_classifier(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_classifier(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			    struct kiln_err *err)
 {
 	if (n == 0)
@@ -497,7 +490,7 @@ static enum rc_dec recamera_decoder(int64_t S, int64_t cin, const struct loader_
 	return RC_NONE;
 }
 
-static int check_recamera(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_recamera(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			  struct kiln_err *err)
 {
 	const struct job_spec *s = c->s;
@@ -567,24 +560,24 @@ static int check_recamera(const struct ctx *c, const struct loader_out *o, size_
  * examples/base/detection.hpp (generate_proposals_yolov5 / _yolov8).
  * middleware/io.hpp: "[ERR]: Only single input was accepted(got %u)." */
 
-/* Channels and spatial size of a 4-D head in either layout (the programs
- * read per cell; which layout pulsar gives the joint is not verified). */
+/* Channels of a 4-D head as the board holds it.  Pulsar (axera/neuwizard
+ * 0.6.0.1 and later; the double pins 0.6.1.20) writes a joint's outputs
+ * NCHW unless told otherwise, and takes `--output_tensor_layout nhwc`
+ * (AXERA-TECH/pulsar-docs @ f391cff2 source/user_guides_advanced/
+ * advanced_guides.rst, "Joint Layout配置" and the build options; faq.rst:
+ * detection models are built with --output_tensor_layout nhwc).  The
+ * ax-samples programs read each cell's channels contiguously
+ * (detection.hpp: cls_ptr[h * feat_w * cls_num + w * cls_num + c]), so
+ * Kiln's build passes nhwc and the board sees [1, H, W, C] only. */
 static int head_dims(const struct loader_out *o, int64_t hw, int64_t *ch)
 {
-	if (o->rank != 4 || o->d[0] != 1)
+	if (o->rank != 4 || o->d[0] != 1 || o->d[1] != hw || o->d[2] != hw)
 		return 0;
-	if (o->d[2] == hw && o->d[3] == hw) {
-		*ch = o->d[1];
-		return 1;
-	}
-	if (o->d[1] == hw && o->d[2] == hw) {
-		*ch = o->d[3];
-		return 1;
-	}
-	return 0;
+	*ch = o->d[3];
+	return 1;
 }
 
-static int axera_inputs(const struct ctx *c, struct kiln_err *err)
+static int axera_inputs(const struct loader_ctx *c, struct kiln_err *err)
 {
 	if (c->n_inputs > 1)
 		return kiln_errf(err, KILN_EUNPROC, "model", "the board would print \"[ERR]: Only "
@@ -593,12 +586,26 @@ static int axera_inputs(const struct ctx *c, struct kiln_err *err)
 	return 0;
 }
 
-static int check_axera_yolov5(const struct ctx *c, const struct loader_out *o, size_t n,
+/* The AX620 programs of ax-samples, for the refusal of a task without one
+ * (AXERA-TECH/ax-samples examples/ax620/, the YOLOv8 ones). */
+#define AX620_YOLO_PROGRAMS "ax_yolov8s_steps.cc (detect), ax_yolov8s_pose_steps.cc, " \
+	"ax_yolov8s_seg_steps.cc"
+
+static int check_axera_yolov5(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			      struct kiln_err *err)
 {
 	int rc = axera_inputs(c, err);
-	if (rc != 0 || c->h <= 0)
+	if (rc != 0)
 		return rc;
+	/* ax-samples has ax_yolov5s_seg_steps.cc too, but Kiln holds a yolov5
+	 * job to the detect program only: say so rather than pass it as one */
+	if (c->s->mud_type[0] && strcmp(c->s->mud_type, "detector") != 0)
+		return kiln_errf(err, KILN_EUNPROC, "mud.type",
+				 "on AXera-Pi Kiln checks yolov5 against ax-samples' detect program "
+				 "(examples/ax620/ax_yolov5s_steps.cc) only; mud.type %s is taken for "
+				 "yolov8/yolo11 (" AX620_YOLO_PROGRAMS ")", c->s->mud_type);
+	if (c->h <= 0)
+		return 0;
 	int64_t want = 3 * ((int64_t)c->s->n_labels + 5);
 	if (n != 3)
 		return kiln_errf(err, KILN_EUNPROC, "outputs",
@@ -613,8 +620,9 @@ static int check_axera_yolov5(const struct ctx *c, const struct loader_out *o, s
 			continue;
 		if (!head_dims(&o[i], hw, &ch))
 			return kiln_errf(err, KILN_EUNPROC, "outputs",
-					 "ax_yolov5s_steps.cc reads output %zu as stride %d (%lldx%lld "
-					 "cells); %s is %s: list the head Convs stride 8, 16, 32 in "
+					 "ax_yolov5s_steps.cc reads output %zu as stride %d, [1,%lld,%lld,C] "
+					 "channels last (the joint is built --output_tensor_layout nhwc); "
+					 "%s is %s on the board: list the head Convs stride 8, 16, 32 in "
 					 "that order", i, 8 << i, (long long)hw, (long long)hw,
 					 o[i].name, sh);
 		if (c->s->n_labels && ch != want)
@@ -628,12 +636,98 @@ static int check_axera_yolov5(const struct ctx *c, const struct loader_out *o, s
 	return 0;
 }
 
-static int check_axera_yolov8(const struct ctx *c, const struct loader_out *o, size_t n,
+/* ax_yolov8s_pose_steps.cc (ax-samples @ 2f447b6b): outputs 0..2 are
+ * strides 8, 16, 32, each read by detection.hpp generate_proposals_yolov8_pose
+ * as 1 score + 4 x 16 DFL + 17 x 3 keypoints = 116 per cell, one class
+ * (label 0). */
+static int check_axera_pose(const struct loader_ctx *c, const struct loader_out *o, size_t n,
+			    struct kiln_err *err)
+{
+	if (c->s->n_labels > 1)
+		return kiln_errf(err, KILN_EINVAL, "mud.labels",
+				 "ax_yolov8s_pose_steps.cc reads one class (every box is label 0, "
+				 "detection.hpp generate_proposals_yolov8_pose); mud.labels has %zu "
+				 "names: give one", c->s->n_labels);
+	if (n != 3)
+		return kiln_errf(err, KILN_EUNPROC, "outputs",
+				 "ax-samples' AX620 pose program (ax_yolov8s_pose_steps.cc) reads 3 "
+				 "outputs, stride 8 << i, of 116 per cell (score, 4 x 16 DFL, 17 x 3 "
+				 "keypoints), which no cut of an Ultralytics export gives; this "
+				 "bundle has %zu", n);
+	for (size_t i = 0; c->h > 0 && i < n; i++) {
+		int64_t ch, hw = c->h / (8 << i);
+		char sh[160];
+		shape_text(&o[i], sh, sizeof(sh));
+		if (o[i].rank < 0 || o[i].d[1] < 0)
+			continue;
+		if (!head_dims(&o[i], hw, &ch) || ch != 116)
+			return kiln_errf(err, KILN_EUNPROC, "outputs",
+					 "ax_yolov8s_pose_steps.cc reads output %zu as stride %d: "
+					 "[1,%lld,%lld,116] (score, 4 x 16 DFL, 17 x 3 keypoints per cell, "
+					 "channels last); %s is %s", i, 8 << i, (long long)hw,
+					 (long long)hw, o[i].name, sh);
+	}
+	return 0;
+}
+
+/* ax_yolov8s_seg_steps.cc (ax-samples @ 43804670): outputs i (DFL + 32
+ * mask coefficients, 96 per cell), i + 3 (classes), i + 6 (class index)
+ * per stride and 9 the prototypes, read by generate_proposals_yolov8_seg
+ * and get_out_bbox_mask (32 x H/4 x W/4). */
+static int check_axera_seg(const struct loader_ctx *c, const struct loader_out *o, size_t n,
+			   struct kiln_err *err)
+{
+	if (n != 10)
+		return kiln_errf(err, KILN_EUNPROC, "outputs",
+				 "ax-samples' AX620 seg program (ax_yolov8s_seg_steps.cc) reads 10 "
+				 "outputs: 3 DFL + mask coefficients (96 ch), 3 class, 3 class-index "
+				 "(an ArgMax per cell, which an Ultralytics export lacks) and the "
+				 "prototypes; this bundle has %zu", n);
+	int64_t nc = (int64_t)c->s->n_labels;
+	for (size_t i = 0; c->h > 0 && i < 3; i++) {
+		int64_t hw = c->h / (8 << i), ch[3];
+		for (int k = 0; k < 3; k++) {
+			const struct loader_out *x = &o[i + 3 * (size_t)k];
+			if (x->rank < 0 || x->d[1] < 0)
+				return 0;
+			if (!head_dims(x, hw, &ch[k]))
+				ch[k] = -1;
+		}
+		if (ch[0] != 96 || ch[2] != 1 || ch[1] < 1 || (nc && ch[1] != nc))
+			return kiln_errf(err, KILN_EUNPROC, "outputs",
+					 "ax_yolov8s_seg_steps.cc reads outputs %zu, %zu, %zu as stride "
+					 "%d's DFL + mask coefficients (96 ch), classes (%lld ch) and "
+					 "class index (1 ch), each %lldx%lld channels last: they have "
+					 "%lld, %lld and %lld", i, i + 3, i + 6, 8 << i, (long long)nc,
+					 (long long)hw, (long long)hw, (long long)ch[0],
+					 (long long)ch[1], (long long)ch[2]);
+	}
+	int64_t pch;
+	if (c->h > 0 && o[9].rank >= 0 && o[9].d[1] >= 0 &&
+	    (!head_dims(&o[9], c->h / 4, &pch) || pch != 32))
+		return kiln_errf(err, KILN_EUNPROC, "outputs",
+				 "ax_yolov8s_seg_steps.cc reads output 9 as the prototypes, 32 "
+				 "channels at H/4 x W/4 (%lldx%lld, channels last)",
+				 (long long)(c->h / 4), (long long)(c->w / 4));
+	return 0;
+}
+
+static int check_axera_yolov8(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			      struct kiln_err *err)
 {
 	int rc = axera_inputs(c, err);
 	if (rc != 0)
 		return rc;
+	const char *type = c->s->mud_type;
+	if (strcmp(type, "pose") == 0)
+		return check_axera_pose(c, o, n, err);
+	if (strcmp(type, "seg") == 0)
+		return check_axera_seg(c, o, n, err);
+	if (type[0] && strcmp(type, "detector") != 0)
+		return kiln_errf(err, KILN_EUNPROC, "mud.type",
+				 "ax-samples has no AX620 program for mud.type %s: its YOLOv8 "
+				 "programs (AXERA-TECH/ax-samples examples/ax620/) are "
+				 AX620_YOLO_PROGRAMS "; use mud.type detector, pose or seg", type);
 	if (n != 9)
 		return kiln_errf(err, KILN_EUNPROC, "outputs",
 				 "ax-samples' AX620 YOLOv8 program (ax_yolov8s_steps.cc) reads 9 "
@@ -661,7 +755,7 @@ static int check_axera_yolov8(const struct ctx *c, const struct loader_out *o, s
 	return 0;
 }
 
-static int check_axera_classifier(const struct ctx *c, const struct loader_out *o, size_t n,
+static int check_axera_classifier(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 				  struct kiln_err *err)
 {
 	int rc = axera_inputs(c, err);
@@ -695,10 +789,80 @@ static int check_axera_classifier(const struct ctx *c, const struct loader_out *
  * boxes.  The model's own outputs are what the SDK's zoo compiles (the
  * compiler splits the decode off as the manifest's postprocess_graph), so
  * they pass; a cut of raw heads must be one of the patterns. */
-static int check_metis_yolo(const struct ctx *c, const struct loader_out *o, size_t n,
+/* voyager-sdk v1.2.5 @ 38c4bf07: pose and seg networks of the zoo
+ * (ax_models/zoo/yolo/keypoint_detection/yolov8npose-coco-onnx.yaml,
+ * instance_segmentation/yolov8nseg-coco-onnx.yaml) compile the export
+ * uncut.  decodeyolopose (ax_models/decoders/yolopose.py) passes the GST
+ * decoder classes:1 and CocoBodyKeypointsMeta's keypoints_shape [17, 3]
+ * (axelera/app/meta/keypoint.py), and reads [1, 4 + 1 + 51, anchors];
+ * decodeyoloseg (ax_models/decoders/yoloseg.py) wants "a list of two
+ * tensors": [1, 4 + num_classes + 32, anchors] and the 4-D prototypes. */
+#define METIS_DECODERS "retinaface, rtmdet, ssd, yolo, yolopose, yoloseg"
+
+static int check_metis_task(const struct loader_ctx *c, const struct loader_out *o, size_t n,
+			    int seg, struct kiln_err *err)
+{
+	const struct job_spec *s = c->s;
+	const char *dec = seg ? "decodeyoloseg (ax_models/decoders/yoloseg.py)"
+			      : "decodeyolopose (ax_models/decoders/yolopose.py)";
+	for (size_t i = 0; i < n; i++)
+		if (!o[i].graph_output)
+			return kiln_errf(err, KILN_EUNPROC, "outputs",
+					 "voyager-sdk's %s reads the model's own outputs, as the "
+					 "SDK's zoo compiles the %s export uncut; %s is a cut: give "
+					 "outputs \"suggested\" or the model's outputs", dec,
+					 seg ? "yolov8n-seg" : "yolov8n-pose", o[i].name);
+	size_t want = seg ? 2 : 1;
+	if (n != want)
+		return kiln_errf(err, KILN_EUNPROC, "outputs",
+				 "voyager-sdk's %s reads %s; this model gives %zu output(s)", dec,
+				 seg ? "two: [1, 4 + classes + 32, anchors] and the 4-D prototypes"
+				     : "one [1, 56, anchors] (4 box + 1 score + 17 x 3 keypoints)", n);
+	const struct loader_out *p = &o[0];
+	for (size_t i = 0; i < n; i++)
+		if (o[i].rank == 3)
+			p = &o[i];
+	if (p->rank != 3 || p->d[1] < 0)
+		return p->rank < 0 || p->rank == 3 ? 0
+		       : kiln_errf(err, KILN_EUNPROC, "outputs", "voyager-sdk's %s reads a 3-D "
+				   "[1, channels, anchors] output; the model has none", dec);
+	char sh[160];
+	shape_text(p, sh, sizeof(sh));
+	if (!seg && p->d[1] != 56)
+		return kiln_errf(err, KILN_EUNPROC, "outputs",
+				 "voyager-sdk's %s reads COCO body keypoints, 17 x 3 "
+				 "(CocoBodyKeypointsMeta.keypoints_shape), with one class: [1, 56, "
+				 "anchors]; %s is %s", dec, p->name, sh);
+	if (!seg && s->n_labels > 1)
+		return kiln_errf(err, KILN_EINVAL, "mud.labels",
+				 "voyager-sdk's %s decodes one class (classes:1); mud.labels has %zu "
+				 "names: give one", dec, s->n_labels);
+	if (seg && s->n_labels && p->d[1] - 36 != (int64_t)s->n_labels)
+		return kiln_errf(err, KILN_EINVAL, "mud.labels",
+				 "mud.labels has %zu names but %s %s holds %lld classes (4 box + "
+				 "classes + 32 mask coefficients), which decodeyoloseg reads with "
+				 "num_classes: give %lld labels", s->n_labels, p->name, sh,
+				 (long long)(p->d[1] - 36), (long long)(p->d[1] - 36));
+	return 0;
+}
+
+static int check_metis_yolo(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			    struct kiln_err *err)
 {
 	const struct job_spec *s = c->s;
+	const char *type = s->mud_type;
+	if (strcmp(type, "pose") == 0 || strcmp(type, "seg") == 0)
+		return strcmp(s->model_type, "yolov5") == 0
+		       ? kiln_errf(err, KILN_EUNPROC, "mud.type",
+				   "voyager-sdk v1.2.5's %s decoder is the YOLOv8 one (its zoo has "
+				   "yolov8*-pose and yolov8*seg networks only); a yolov5 %s model has "
+				   "no decoder", type, type)
+		       : check_metis_task(c, o, n, type[0] == 's', err);
+	if (type[0] && strcmp(type, "detector") != 0)
+		return kiln_errf(err, KILN_EUNPROC, "mud.type",
+				 "voyager-sdk v1.2.5 has no decoder for mud.type %s: "
+				 "ax_models/decoders/ holds " METIS_DECODERS "; Metis takes "
+				 "mud.type detector, pose or seg", type);
 	int own = 1;
 	for (size_t i = 0; i < n; i++)
 		own = own && o[i].graph_output;
@@ -736,10 +900,10 @@ static int check_metis_yolo(const struct ctx *c, const struct loader_out *o, siz
 static int run_rule(const struct job_spec *s, const struct loader_out *outs, size_t n,
 		    int n_inputs, struct kiln_err *err)
 {
-	const struct rule *r = rule_for(s->target, s->model_type);
+	const struct loader_rule *r = rule_for(s, s->model_type);
 	if (r == NULL || r->check == NULL)
 		return 0;
-	struct ctx c = {s, -1, -1, n_inputs};
+	struct loader_ctx c = {s, -1, -1, n_inputs};
 	input_size(s, &c.h, &c.w);
 	return r->check(&c, outs, n, err);
 }
@@ -750,11 +914,14 @@ int loader_check_outputs(const struct job_spec *s, const struct loader_out *outs
 	return run_rule(s, outs, n, -1, err);
 }
 
-/* The board's view of an output: MaixCAM2's dst_perm [0,2,3,1] turns a
- * 4-D NCHW tensor into NHWC; MaixCAM keeps the ONNX layout. */
+/* The board's view of an output (struct target.output_perm): MaixCAM2's
+ * dst_perm [0,2,3,1] (when loader_check_dst_perm) and AXera-Pi's
+ * --output_tensor_layout nhwc turn a 4-D NCHW tensor into NHWC; the other
+ * boards keep the ONNX layout. */
 static void board_layout(const struct job_spec *s, struct loader_out *o)
 {
-	if (strcmp(s->target, "maixcam2") != 0 || o->rank != 4 || !loader_check_dst_perm(s))
+	if (s->t == NULL || o->rank != 4 || s->t->output_perm == TARGET_PERM_NONE ||
+	    (s->t->output_perm == TARGET_PERM_OPTION && !loader_check_dst_perm(s)))
 		return;
 	int64_t c = o->d[1];
 	o->d[1] = o->d[2];
@@ -857,11 +1024,11 @@ static int labels_vs_head(const struct job_spec *s, const cJSON *insp, struct ki
 
 int loader_check_submit(const struct job_spec *s, const cJSON *insp, struct kiln_err *err)
 {
-	const struct rule *r = rule_for(s->target, s->model_type);
+	const struct loader_rule *r = rule_for(s, s->model_type);
 	if (r == NULL || insp == NULL)
 		return 0;
 	const char *opt = spec_opt(s, "output_layout");
-	if (maixcdk(s) && opt && strcmp(opt, "nhwc") == 0 && !(r->layouts & LAY_NHWC))
+	if (maixcdk(s) && opt && strcmp(opt, "nhwc") == 0 && !(r->layouts & LOADER_NHWC))
 		return kiln_errf(err, KILN_EINVAL, "target_options.output_layout",
 				 "target_options.output_layout nhwc puts dst_perm [0,2,3,1] on the "
 				 "outputs, but MaixCDK's %s decoder (%s) reads NCHW only (it checks "
@@ -869,7 +1036,7 @@ int loader_check_submit(const struct job_spec *s, const cJSON *insp, struct kiln
 				 r->header);
 	const char *fam = cJSON_GetStringValue(
 		cJSON_GetObjectItemCaseSensitive(insp, "suggested_model_type"));
-	const struct rule *fr = family_of(fam);
+	const struct loader_rule *fr = family_of(fam);
 	if (fr && strcmp(fr->group, r->group) != 0)
 		return kiln_errf(err, KILN_EINVAL, "mud.model_type",
 				 "mud.model_type is %s but the model's head is a %s one: the "
@@ -902,7 +1069,7 @@ int loader_check_submit(const struct job_spec *s, const cJSON *insp, struct kiln
 int loader_check_bundle(const struct job_spec *s, const char *model_path,
 			const char *bundle_dir, struct kiln_err *err)
 {
-	if (rule_for(s->target, s->model_type) == NULL && !maixcdk(s))
+	if (rule_for(s, s->model_type) == NULL && !maixcdk(s))
 		return 0;
 	struct kiln_err e;
 	int rc;
@@ -936,7 +1103,7 @@ outputs:;
 int loader_check_onnx(const struct job_spec *s, const struct onnx_model *om,
 		      struct kiln_err *err)
 {
-	if (rule_for(s->target, s->model_type) == NULL || s->n_outputs == 0 ||
+	if (rule_for(s, s->model_type) == NULL || s->n_outputs == 0 ||
 	    s->n_outputs > SPEC_MAX_OUTPUTS)
 		return 0;
 	int nin = 0;

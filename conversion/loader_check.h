@@ -71,6 +71,28 @@ struct loader_out {
 	int graph_output;           /* 1: one of the model's own outputs (no cut) */
 };
 
+struct loader_ctx;
+typedef int (*loader_outputs_fn)(const struct loader_ctx *c, const struct loader_out *o,
+				 size_t n, struct kiln_err *err);
+
+/* One row per model_type of a runtime; a board's row of targets.c points
+ * to its runtime's table, which ends with a row whose model_type is NULL. */
+struct loader_rule {
+	const char *model_type;
+	const char *cls;            /* the runtime's class or program (nn.YOLOv5 ...) */
+	const char *header;         /* the vendor file it was read from */
+	unsigned layouts;           /* output layouts the decoder reads (LOADER_NCHW ...) */
+	int perm_by_default;        /* MaixCAM2 "auto": dst_perm [0,2,3,1] */
+	const char *group;          /* models of one family, for "contradicts" */
+	loader_outputs_fn check;    /* NULL: no output rule */
+};
+
+enum { LOADER_NCHW = 1, LOADER_NHWC = 2 };
+
+/* The runtimes' tables (loader_check.c). */
+extern const struct loader_rule LOADER_MAIXCDK[], LOADER_RECAMERA[], LOADER_AXERA_PI[],
+	LOADER_METIS[];
+
 int loader_check_dst_perm(const struct job_spec *s);
 int loader_check_submit(const struct job_spec *s, const cJSON *insp, struct kiln_err *err);
 int loader_check_bundle(const struct job_spec *s, const char *model_path,

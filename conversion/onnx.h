@@ -114,9 +114,10 @@ const char *onnx_elem_type_name(int elem_type);
 /* Returns a new cJSON object (caller frees with cJSON_Delete), or NULL when
  * out of memory.  It carries "inspection_version": ONNX_INSPECTION_VERSION,
  * raised whenever a field is added or its meaning changes (2: YOLOv5
- * "anchors", per-board suggestions for every target), so a record stored
- * by an older kilnd is inspected again (server/reinspect.c). */
-#define ONNX_INSPECTION_VERSION 2
+ * "anchors", per-board suggestions for every target; 3: pose/seg
+ * suggestions on Metis and AXera-Pi), so a record stored by an older
+ * kilnd is inspected again (server/reinspect.c). */
+#define ONNX_INSPECTION_VERSION 3
 cJSON *onnx_inspect_json(const struct onnx_model *m);
 
 /* Output suggestions, best first. */
@@ -163,12 +164,27 @@ size_t onnx_yolov5_anchors(const struct onnx_model *m, double *out, size_t max,
  * null; NULL on OOM. */
 cJSON *onnx_yolov5_anchors_json(const struct onnx_model *m);
 
-/* The suggestions the runtime of board `target` loads, best first: writes
- * indexes into all[0..n) to idx (room for n) and returns how many.  *why
- * (may be NULL) gets the board rule that chose them, naming its vendor
- * source (static text), or NULL when the board has no rule for the model's
- * family and takes the board-independent order. */
-size_t onnx_suggest_pick(const char *target, const struct onnx_suggestion *all,
+/* What one board's runtime loads for a family (and task), best first.  A
+ * board's rows (struct target.suggest_rules) end with a row whose
+ * families[0] is NULL.  Only the layouts a row lists are offered for that
+ * board: the others would compile and then fail to load. */
+struct suggest_rule {
+	const char *families[3];
+	const char *tasks[3];       /* {NULL}: any task */
+	const char *layouts[3];     /* {"none"}: no cut loads; the general order is
+				       shown with why, and the loader check refuses */
+	const char *why;            /* names the vendor source */
+};
+/* Per runtime (onnx_suggest.c); MaixCAM and MaixCAM2 differ by layouts. */
+extern const struct suggest_rule SUGGEST_MAIXCAM[], SUGGEST_MAIXCAM2[], SUGGEST_RECAMERA[],
+	SUGGEST_AXERA_PI[], SUGGEST_METIS[];
+
+/* The suggestions the runtime of a board (its rows, may be NULL) loads,
+ * best first: writes indexes into all[0..n) to idx (room for n) and
+ * returns how many.  *why (may be NULL) gets the board rule that chose
+ * them, naming its vendor source (static text), or NULL when the board has
+ * no rule for the model's family and takes the board-independent order. */
+size_t onnx_suggest_pick(const struct suggest_rule *rules, const struct onnx_suggestion *all,
 			 size_t n, size_t *idx, const char **why);
 /* {tensors, family, model_type, layout, task, reason} of one suggestion; caller
  * cJSON_Delete()s; NULL on OOM. */

@@ -610,19 +610,11 @@ void onnx_suggestions_free(struct onnx_suggestion *s, size_t n)
 
 /* --- per board --------------------------------------------------------------
  *
- * What each board's runtime loads, by family, best first.  A board or family
- * without a row takes the board-independent order (onnx_suggest's).  Only
- * the layouts a row lists are offered for that board: the others would
- * compile and then fail to load. */
-struct board_rule {
-	const char *target;
-	const char *families[3];
-	const char *tasks[3];       /* {NULL}: any task */
-	const char *layouts[3];
-	const char *why;
-};
+ * What each board's runtime loads, by family, best first (struct
+ * suggest_rule, onnx.h); a board's row of targets.c points to its table.  A
+ * family without a row takes the board-independent order (onnx_suggest's). */
 
-static const struct board_rule rules[] = {
+const struct suggest_rule SUGGEST_MAIXCAM[] = {
 	/* sipeed/MaixCDK d9741a2 components/nn/include/maix_nn_yolo11.hpp
 	 * (YOLOv8 derives from it, maix_nn_yolov8.hpp), load(): "mode 1" is
 	 * exactly 3 outputs of labels + reg_max*4 channels at strides
@@ -631,47 +623,73 @@ static const struct board_rule rules[] = {
 	 * sipeed/MaixPy 4ca5228 docs/doc/en/vision/customize_model_yolov8.md
 	 * ("Output Node Selection"): scheme 1 (the Concats) for MaixCAM2 and
 	 * MaixCAM, scheme 2 (DFL conv + Sigmoid) also for MaixCAM. */
-	{ "maixcam", { "yolov8", "yolo11" }, { NULL }, { "level-concats", "dfl-sigmoid" },
+	{ { "yolov8", "yolo11" }, { NULL }, { "level-concats", "dfl-sigmoid" },
 	  "MaixCDK's YOLOv8/YOLO11 loader (components/nn/include/maix_nn_yolo11.hpp) takes 3 outputs of classes + 64 channels, or the DFL conv and the class Sigmoid; MaixPy's guide (docs/doc/en/vision/customize_model_yolov8.md) lists both for MaixCAM" },
+	{ { NULL }, { NULL }, { NULL }, NULL },
+};
+
+const struct suggest_rule SUGGEST_MAIXCAM2[] = {
 	/* The same loader; MaixPy's guide: scheme 2 "Quantization fails on
 	 * MaixCAM2 in practice"; sipeed/MaixPy 93f04f5
 	 * docs/doc/zh/ai_model_converter/maixcam2.md cuts at the three
 	 * Concats (with dst_perm [0,2,3,1] on each). */
-	{ "maixcam2", { "yolov8", "yolo11" }, { NULL }, { "level-concats" },
+	{ { "yolov8", "yolo11" }, { NULL }, { "level-concats" },
 	  "MaixCDK's YOLOv8/YOLO11 loader (components/nn/include/maix_nn_yolo11.hpp) takes 3 outputs of classes + 64 channels; MaixPy's MaixCAM2 guide (docs/doc/zh/ai_model_converter/maixcam2.md) cuts at the three per-level Concats, and its YOLOv8 guide says the DFL+Sigmoid cut fails to quantize on MaixCAM2" },
+	{ { NULL }, { NULL }, { NULL }, NULL },
+};
+
+const struct suggest_rule SUGGEST_RECAMERA[] = {
 	/* seed 002: reCamera's TPU-MLIR flow cuts at the six cv2/cv3 Convs;
 	 * Seeed-Studio/SSCMA-Micro 60e2ede sscma/core/model/ma_model_yolo11.cpp
 	 * Yolo11::isValid: outputs 2i / 2i+1 are box [1,64,S,S] / class
 	 * [1,nc,S,S] at S = W/8, W/16, W/32. */
-	{ "recamera", { "yolov8", "yolo11" }, { "detect" }, { "head-convs" },
+	{ { "yolov8", "yolo11" }, { "detect" }, { "head-convs" },
 	  "Seeed's reCamera guide cuts at the six cv2/cv3 head Convs, box and class per level, as SSCMA-Micro's Yolo11 decoder reads them (sscma/core/model/ma_model_yolo11.cpp isValid), and decodes on the CPU" },
 	/* SSCMA-Micro ma_model_yolo11_pose.cpp / ma_model_yolo11_seg.cpp
 	 * isValid: one output [1, 5 + 3k, A] (pose), or [1, >= 37, A] and the
 	 * prototypes [1, 32, W/4, W/4] (seg): the export's own outputs. */
-	{ "recamera", { "yolov8", "yolo11" }, { "seg" }, { "graph-outputs" },
+	{ { "yolov8", "yolo11" }, { "seg" }, { "graph-outputs" },
 	  "SSCMA-Micro's YOLO11 seg decoder (sscma/core/model/ma_model_yolo11_seg.cpp isValid) takes the model's own outputs: [1, 4 + classes + 32, anchors] and the [1, 32, W/4, W/4] prototypes" },
 	/* Yolo11Pose takes the one decoded output, but ModelFactory::create
 	 * tries Classifier first, whose isValid holds for any [1, >= 2, A]:
 	 * in auto mode (sscma-node's) a pose model loads as a classifier, and
 	 * the loader check refuses it. */
-	{ "recamera", { "yolov8", "yolo11" }, { "pose" }, { "graph-outputs" },
+	{ { "yolov8", "yolo11" }, { "pose" }, { "graph-outputs" },
 	  "SSCMA-Micro's YOLO11 pose decoder (sscma/core/model/ma_model_yolo11_pose.cpp) takes the model's own [1, 5 + 3 x keypoints, anchors] output, but in auto mode (sscma-node's) ModelFactory::create (ma_model_factory.cpp) tries Classifier first and takes it as one: Kiln refuses the job" },
 	/* SSCMA-Micro ma_model_yolov5.cpp generalValid: exactly one output
 	 * [1, 3 x (S/8^2 + S/16^2 + S/32^2), 5 + nc] with 6 <= 5 + nc <= 85;
 	 * seed 002 keeps that output and quantizes with run_qtable. */
-	{ "recamera", { "yolov5" }, { NULL }, { "graph-outputs" },
+	{ { "yolov5" }, { NULL }, { "graph-outputs" },
 	  "SSCMA-Micro's YOLOv5 decoder (sscma/core/model/ma_model_yolov5.cpp generalValid) takes one decoded output [1, boxes, 5 + classes], up to 80 classes; Seeed's reCamera guide keeps the model's output and quantizes it with quantize: mixed" },
+	{ { NULL }, { NULL }, { NULL }, NULL },
+};
+
+const struct suggest_rule SUGGEST_AXERA_PI[] = {
 	/* AXERA-TECH/ax-samples 70a5178 examples/ax620/ax_yolov5s_steps.cc:
 	 * output i is stride 8 << i, read per cell as 3 x (5 + nc) logits
 	 * (examples/base/detection.hpp generate_proposals_yolov5, ac324de). */
-	{ "axera-pi", { "yolov5" }, { NULL }, { "anchor-convs" },
+	{ { "yolov5" }, { NULL }, { "anchor-convs" },
 	  "ax-samples' AX620 YOLOv5 program (examples/ax620/ax_yolov5s_steps.cc) reads output i as stride 8 << i, 3 anchors x (5 + classes) per cell: the three head Convs, stride 8 first" },
 	/* ax-samples 70a5178 examples/ax620/ax_yolov8s_steps.cc: pOutputs[i]
 	 * the DFL (64 per cell), pOutputs[i + 3] the classes, pOutputs[i + 6]
 	 * each cell's class index; the box Convs first is as close as a cut
 	 * of an Ultralytics export gets (it has no class-index outputs). */
-	{ "axera-pi", { "yolov8", "yolo11" }, { "detect" }, { "head-convs-boxes-first" },
+	{ { "yolov8", "yolo11" }, { "detect" }, { "head-convs-boxes-first" },
 	  "ax-samples' AX620 YOLOv8 program (examples/ax620/ax_yolov8s_steps.cc) reads 9 outputs: 3 DFL (64 ch), 3 class (classes ch) and 3 class-index (an ArgMax per cell, which an Ultralytics export lacks); these are its first six" },
+	/* ax-samples 2f447b6 examples/ax620/ax_yolov8s_pose_steps.cc and
+	 * 4380467 ax_yolov8s_seg_steps.cc read tensors no cut of an
+	 * Ultralytics export has (detection.hpp: per level one
+	 * score+DFL+keypoints tensor of 116 channels; for seg the class-index
+	 * outputs again).  No layout is offered: the general order is shown
+	 * with this rule's words, and the loader check refuses. */
+	{ { "yolov8", "yolo11" }, { "pose" }, { "none" },
+	  "ax-samples' AX620 pose program (examples/ax620/ax_yolov8s_pose_steps.cc) reads 3 outputs of 116 channels per cell (score, 4 x 16 DFL, 17 x 3 keypoints), which an Ultralytics export has no tensor for: Kiln refuses the job" },
+	{ { "yolov8", "yolo11" }, { "seg" }, { "none" },
+	  "ax-samples' AX620 seg program (examples/ax620/ax_yolov8s_seg_steps.cc) reads 10 outputs: DFL + mask coefficients, classes and class-index (an ArgMax per cell, which an Ultralytics export lacks) per stride, then the prototypes: Kiln refuses the job" },
+	{ { NULL }, { NULL }, { NULL }, NULL },
+};
+
+const struct suggest_rule SUGGEST_METIS[] = {
 	/* axelera-ai-hub/voyager-sdk v1.2.5 (38c4bf07)
 	 * ax_models/decoders/yolo.py _guess_yolo_model: YOLOv8 = 6 outputs,
 	 * channels [64, 64, 64, nc, nc, nc]; YOLOv5 = 3 outputs of
@@ -680,10 +698,20 @@ static const struct board_rule rules[] = {
 	 * ax_models/zoo/yolo/object_detection/yolov8n-coco-onnx.yaml (the
 	 * compiler splits the decode off as the manifest's
 	 * postprocess_graph, which decodeyolo runs; not public: unverified). */
-	{ "metis", { "yolov8", "yolo11" }, { "detect" }, { "head-convs-boxes-first", "graph-outputs" },
+	{ { "yolov8", "yolo11" }, { "detect" }, { "head-convs-boxes-first", "graph-outputs" },
 	  "voyager-sdk's decodeyolo (ax_models/decoders/yolo.py _guess_yolo_model) recognises YOLOv8 by 6 outputs: the three 64-channel box Convs, then the three class Convs; the SDK's zoo compiles the uncut model" },
-	{ "metis", { "yolov5" }, { NULL }, { "anchor-convs" },
+	{ { "yolov5" }, { NULL }, { "anchor-convs" },
 	  "voyager-sdk's decodeyolo (ax_models/decoders/yolo.py _guess_yolo_model) recognises YOLOv5 by 3 outputs of 3 x (5 + classes) channels: the head Convs; anchors go in extra_kwargs.YOLO.anchors" },
+	/* voyager-sdk v1.2.5 ax_models/zoo/yolo/keypoint_detection/
+	 * yolov8npose-coco-onnx.yaml and instance_segmentation/
+	 * yolov8nseg-coco-onnx.yaml compile the Ultralytics export uncut;
+	 * decoders/yolopose.py reads [1, 56, A], decoders/yoloseg.py "a list
+	 * of two tensors" (the 3-D predictions and the 4-D prototypes). */
+	{ { "yolov8", "yolo11" }, { "pose" }, { "graph-outputs" },
+	  "voyager-sdk's decodeyolopose (ax_models/decoders/yolopose.py) reads the model's own [1, 56, anchors] output (17 x 3 COCO keypoints, one class), as the SDK's zoo compiles yolov8n-pose uncut (ax_models/zoo/yolo/keypoint_detection/yolov8npose-coco-onnx.yaml)" },
+	{ { "yolov8", "yolo11" }, { "seg" }, { "graph-outputs" },
+	  "voyager-sdk's decodeyoloseg (ax_models/decoders/yoloseg.py) reads the model's own two outputs, [1, 4 + classes + 32, anchors] and the prototypes, as the SDK's zoo compiles yolov8n-seg uncut (ax_models/zoo/yolo/instance_segmentation/yolov8nseg-coco-onnx.yaml)" },
+	{ { NULL }, { NULL }, { NULL }, NULL },
 };
 
 static bool listed_in(const char *const *v, size_t n, const char *s)
@@ -694,13 +722,12 @@ static bool listed_in(const char *const *v, size_t n, const char *s)
 	return false;
 }
 
-size_t onnx_suggest_pick(const char *target, const struct onnx_suggestion *all,
+size_t onnx_suggest_pick(const struct suggest_rule *rules, const struct onnx_suggestion *all,
 			 size_t n, size_t *idx, const char **why)
 {
-	const struct board_rule *r = NULL;
-	for (size_t i = 0; target && n > 0 && i < sizeof(rules) / sizeof(rules[0]); i++)
-		if (strcmp(rules[i].target, target) == 0 &&
-		    listed_in(rules[i].families, 3, all[0].family) &&
+	const struct suggest_rule *r = NULL;
+	for (size_t i = 0; rules && n > 0 && rules[i].families[0]; i++)
+		if (listed_in(rules[i].families, 3, all[0].family) &&
 		    (rules[i].tasks[0] == NULL ||
 		     (all[0].task && listed_in(rules[i].tasks, 3, all[0].task))))
 			r = &rules[i];
@@ -711,8 +738,10 @@ size_t onnx_suggest_pick(const char *target, const struct onnx_suggestion *all,
 				idx[k++] = i;
 	if (k == 0) {
 		/* no rule, or the model lacks every layout the rule lists:
-		 * the general order, said as such */
-		r = NULL;
+		 * the general order, said as such; a rule of layout "none"
+		 * (the board loads no cut of this task) keeps its words */
+		if (r && strcmp(r->layouts[0], "none") != 0)
+			r = NULL;
 		for (size_t i = 0; i < n; i++)
 			idx[k++] = i;
 	}

@@ -45,22 +45,12 @@ void recipe_paths_default(struct recipe_paths *p)
 	p->test_image = NULL;
 }
 
-/* Per-target spec checks a plan makes that can be made at submit, once
+/* The board's spec checks its plan makes that can be made at submit, once
  * the calibration count is fitted to the dataset (a 1-image dataset on
- * Metis is a 400, not a job failing at plan). */
-static const struct {
-	const char *target;
-	int (*check)(const struct job_spec *s, struct kiln_err *err);
-} SUBMIT_CHECKS[] = {
-	{"metis", recipe_metis_check},
-};
-
+ * Metis is a 400, not a job failing at plan): struct target.submit_check. */
 int recipe_check(const struct job_spec *s, struct kiln_err *err)
 {
-	for (size_t i = 0; i < sizeof(SUBMIT_CHECKS) / sizeof(SUBMIT_CHECKS[0]); i++)
-		if (strcmp(SUBMIT_CHECKS[i].target, s->target) == 0)
-			return SUBMIT_CHECKS[i].check(s, err);
-	return 0;
+	return s->t && s->t->submit_check ? s->t->submit_check(s, err) : 0;
 }
 
 const char *recipe_version(const char *target)

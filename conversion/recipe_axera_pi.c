@@ -1,7 +1,8 @@
 /*
  * recipe_axera_pi: Sipeed's AXera-Pi (Maix-III, AX620A) guide (seed 003)
  * as a plan: the prototxt of the seed, `pulsar build` -> <name>.joint and
- * the output config, then `pulsar run` against the ONNX with the test image
+ * the output config (outputs NHWC, as ax-samples reads them), then
+ * `pulsar run` against the ONNX with the test image
  * for the cosine figure the seed reads ("cosine-sim: 0.9862").
  *
  * Preprocessing is written as the seed does: affine_preprocess scales the
@@ -138,6 +139,14 @@ int recipe_axera_pi_plan(const struct recipe_ctx *c, struct recipe_out *out, str
 	recipe_argv_add(&a, cfg);
 	recipe_argv_add(&a, "--output_config");
 	recipe_argv_add(&a, outcfg);
+	/* Pulsar writes NCHW outputs by default (axera/neuwizard 0.6.0.1 and
+	 * later); ax-samples' programs read channels last, and pulsar-docs
+	 * (AXERA-TECH/pulsar-docs @ f391cff2, faq.rst and
+	 * user_guides_advanced/advanced_guides.rst "Joint Layout") build
+	 * detection models with this flag.  loader_check holds the outputs
+	 * to it (struct target.output_perm). */
+	recipe_argv_add(&a, "--output_tensor_layout");
+	recipe_argv_add(&a, "nhwc");
 	const char *outs[] = {joint, outcfg, NULL};
 	struct recipe_step_def d = {"build", &a, "pulsar", T_BUILD, outs, 6, "pulsar"};
 	rc = recipe_step(out, &d, err);

@@ -126,43 +126,66 @@ static void yquote(struct strbuf *b, const char *s)
 
 /* --- the network --------------------------------------------------------------- */
 
-enum task { TASK_DETECT, TASK_CLASSIFY };
+/* The network's task, its task_category and its decoder (voyager-sdk
+ * v1.2.5: ax_models/zoo/yolo/object_detection/yolov8n-coco-onnx.yaml,
+ * keypoint_detection/yolov8npose-coco-onnx.yaml,
+ * instance_segmentation/yolov8nseg-coco-onnx.yaml; the decoders'
+ * classes in ax_models/decoders/{yolo,yolopose,yoloseg}.py). */
+enum task { TASK_DETECT, TASK_CLASSIFY, TASK_POSE, TASK_SEG };
+static const struct {
+	const char *category, *decoder, *cls, *file;
+} TASKS[] = {
+	[TASK_DETECT] = {"ObjectDetection", "decodeyolo", "DecodeYolo", "yolo.py"},
+	[TASK_CLASSIFY] = {"Classification", NULL, NULL, NULL},
+	[TASK_POSE] = {"KeypointDetection", "decodeyolopose", "DecodeYoloPose", "yolopose.py"},
+	[TASK_SEG] = {"InstanceSegmentation", "decodeyoloseg", "DecodeYoloSeg", "yoloseg.py"},
+};
 
 static int task_of(const struct job_spec *s, enum task *t, struct kiln_err *err)
 {
 	const char *opt = spec_opt(s, "task_category");
 	int yolo = strcmp(s->model_type, "yolov5") == 0 || strcmp(s->model_type, "yolov8") == 0 ||
 		   strcmp(s->model_type, "yolo11") == 0;
-	if (s->mud_type[0] && strcmp(s->mud_type, "detector") != 0)
-		return kiln_errf(err, KILN_EINVAL, "mud.type",
-				 "metis: Kiln writes Voyager pipelines for detection and "
-				 "classification; mud.type '%s' needs the SDK's pose/segmentation "
-				 "decoders, which it does not write", s->mud_type);
-	if (opt && strcmp(opt, "ObjectDetection") == 0) {
-		if (!yolo)
+	int yolo8 = yolo && strcmp(s->model_type, "yolov5") != 0;
+	int pose = strcmp(s->mud_type, "pose") == 0, seg = strcmp(s->mud_type, "seg") == 0;
+	if (s->mud_type[0] && !pose && !seg && strcmp(s->mud_type, "detector") != 0)
+		return kiln_errf(err, KILN_EUNPROC, "mud.type",
+				 "metis: voyager-sdk v1.2.5 has no decoder for mud.type '%s' "
+				 "(ax_models/decoders/ holds retinaface, rtmdet, ssd, yolo, yolopose, "
+				 "yoloseg): use detector, pose or seg", s->mud_type);
+	if ((pose || seg) && !yolo8)
+		return kiln_errf(err, KILN_EINVAL, "mud.model_type",
+				 "metis: the SDK's %s decoder is the YOLOv8 one (its zoo has "
+				 "yolov8*-pose/-seg networks only): mud.model_type must be yolov8 or "
+				 "yolo11 (got '%s')", pose ? "pose" : "seg", s->model_type);
+	enum task want = pose ? TASK_POSE : seg ? TASK_SEG : yolo ? TASK_DETECT : TASK_CLASSIFY;
+	int known = yolo || strcmp(s->model_type, "classifier") == 0;
+	if (opt && strcmp(opt, "auto") != 0) {
+		enum task k = TASK_DETECT;
+		while (strcmp(TASKS[k].category, opt) != 0)
+			k++;   /* the option's enum is these categories */
+		if (k != TASK_CLASSIFY && !yolo)
 			return kiln_errf(err, KILN_EINVAL, "mud.model_type",
-					 "metis: ObjectDetection is written with the SDK's decodeyolo, "
-					 "so mud.model_type must be yolov5, yolov8 or yolo11 (got '%s')",
+					 "metis: %s is written with the SDK's %s, so mud.model_type "
+					 "must be %s (got '%s')", opt, TASKS[k].decoder,
+					 k == TASK_DETECT ? "yolov5, yolov8 or yolo11" : "yolov8 or yolo11",
 					 s->model_type);
-		*t = TASK_DETECT;
+		if (k != TASK_CLASSIFY && yolo && k != want)
+			return kiln_errf(err, KILN_EINVAL, "target_options.task_category",
+					 "metis: target_options.task_category %s contradicts mud.type "
+					 "'%s' (%s)", opt, s->mud_type[0] ? s->mud_type : "detector",
+					 TASKS[want].category);
+		*t = k;
 		return 0;
 	}
-	if (opt && strcmp(opt, "Classification") == 0) {
-		*t = TASK_CLASSIFY;
-		return 0;
-	}
-	if (yolo) {
-		*t = TASK_DETECT;
-		return 0;
-	}
-	if (strcmp(s->model_type, "classifier") == 0) {
-		*t = TASK_CLASSIFY;
+	if (known) {
+		*t = want;
 		return 0;
 	}
 	return kiln_errf(err, KILN_EINVAL, "target_options.task_category",
 			 "metis needs the task: set target_options.task_category "
-			 "(ObjectDetection, Classification) or mud.model_type (yolov5, yolov8, "
-			 "yolo11, classifier)");
+			 "(ObjectDetection, Classification, KeypointDetection, InstanceSegmentation) "
+			 "or mud.model_type (yolov5, yolov8, yolo11, classifier)");
 }
 
 /* "0.485, 0.456, 0.406": Normalize's mean/std are strings (operators/
@@ -217,13 +240,19 @@ static void postprocess(struct strbuf *b, const struct job_spec *s, enum task t)
 	char conf[40], iou[40];
 	spec_fmt_number(spec_opt_num(s, "confidence_threshold"), conf, sizeof(conf));
 	spec_fmt_number(spec_opt_num(s, "nms_iou_threshold"), iou, sizeof(iou));
-	/* DecodeYolo's fields (decoders/yolo.py); box_format and
-	 * normalized_coord have no default there and must be given. */
-	strbuf_printf(b, "      postprocess:\n        - decodeyolo:\n"
+	/* The decoders' fields (decoders/yolo.py, yolopose.py, yoloseg.py);
+	 * box_format and normalized_coord have no default there and must be
+	 * given.  Pose decodes one class (yolopose.py passes classes:1), so
+	 * NMS is class-agnostic there and takes no multi-label switch. */
+	strbuf_printf(b, "      postprocess:\n        - %s:\n"
 		   "            box_format: xywh\n            normalized_coord: false\n"
 		   "            max_nms_boxes: 30000\n            conf_threshold: %s\n"
-		   "            nms_iou_threshold: %s\n            nms_class_agnostic: false\n"
-		   "            nms_top_k: 300\n            use_multi_label: false\n", conf, iou);
+		   "            nms_iou_threshold: %s\n", TASKS[t].decoder, conf, iou);
+	if (t == TASK_POSE)
+		YS(b, "            nms_top_k: 300\n");
+	else
+		YS(b, "            nms_class_agnostic: false\n            nms_top_k: 300\n"
+		      "            use_multi_label: false\n");
 }
 
 /* extra_kwargs: max_compiler_cores, because deploy.py compiles for
@@ -270,9 +299,10 @@ static char *network_yaml(const struct recipe_ctx *c, enum task t)
 	YS(&b, "\n      input:\n        type: image\n");
 	preprocess(&b, s, w, h);
 	postprocess(&b, s, t);
-	if (t == TASK_DETECT)
-		YS(&b, "operators:\n  decodeyolo:\n    class: DecodeYolo\n"
-			  "    class_path: $AXELERA_FRAMEWORK/ax_models/decoders/yolo.py\n");
+	if (TASKS[t].decoder)
+		strbuf_printf(&b, "operators:\n  %s:\n    class: %s\n"
+			      "    class_path: $AXELERA_FRAMEWORK/ax_models/decoders/%s\n",
+			      TASKS[t].decoder, TASKS[t].cls, TASKS[t].file);
 	YS(&b, "models:\n  ");
 	yquote(&b, s->name);
 	YS(&b, ":\n    class: AxONNXModel\n"
@@ -282,7 +312,7 @@ static char *network_yaml(const struct recipe_ctx *c, enum task t)
 	yquote(&b, wp);
 	strbuf_printf(&b, "\n    task_category: %s\n    input_tensor_layout: %s\n"
 		    "    input_tensor_shape: [%s]\n    input_color_format: %s\n",
-		t == TASK_DETECT ? "ObjectDetection" : "Classification", nhwc ? "NHWC" : "NCHW",
+		TASKS[t].category, nhwc ? "NHWC" : "NCHW",
 		shape, color);
 	if (s->n_labels)
 		strbuf_printf(&b, "    num_classes: %zu\n", s->n_labels);
@@ -325,9 +355,14 @@ static int check_spec(const struct job_spec *s, enum task t, struct kiln_err *er
 	if (s->rank != 4)
 		return kiln_errf(err, KILN_EINVAL, "input.shape", "metis takes an image input "
 				 "[N, C, H, W]; input.shape has %d dims", s->rank);
-	if (t == TASK_DETECT && s->n_labels == 0)
+	if ((t == TASK_DETECT || t == TASK_SEG) && s->n_labels == 0)
 		return kiln_errf(err, KILN_EINVAL, "mud.labels", "mud.labels (the class names) is "
-				 "required on metis for a detector: decodeyolo needs the class count");
+				 "required on metis for a %s: %s needs the class count",
+				 t == TASK_SEG ? "segmenter" : "detector", TASKS[t].decoder);
+	if (t == TASK_POSE && s->n_labels > 1)
+		return kiln_errf(err, KILN_EINVAL, "mud.labels", "metis: decodeyolopose decodes one "
+				 "class (classes:1, ax_models/decoders/yolopose.py); mud.labels has "
+				 "%zu names: give one", s->n_labels);
 	if (t == TASK_DETECT && strcmp(s->model_type, "yolov5") == 0 &&
 	    (s->n_anchors == 0 || s->n_anchors % 6 != 0 || s->n_anchors / 6 > MAX_ANCHOR_ROWS))
 		return kiln_errf(err, KILN_EINVAL, "mud.anchors",

@@ -363,7 +363,7 @@ static long long opset_of(const cJSON *insp)
 /* IR/opset against the toolchain's documented limits (target_ops.h). */
 static int check_versions(const struct job_spec *s, const cJSON *insp, struct kiln_err *err)
 {
-	const struct target_ops *ops = target_ops_find(s->t->id);
+	const struct target_ops *ops = s->t->ops;
 	if (ops == NULL)
 		return 0;
 	const cJSON *irj = cJSON_GetObjectItemCaseSensitive(insp, "ir_version");

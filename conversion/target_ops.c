@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "conversion/onnx_priv.h"
+#include "conversion/targets.h"
 
 /* TPU-MLIR's ONNX front end: the keys of OnnxConverter.onnxop_factory in
  * github.com/sophgo/tpu-mlir python/transform/OnnxConverter.py (commit
@@ -91,36 +92,26 @@ static const char *const voyager_ops[] = {
 	"Transpose", NULL,
 };
 
-static const struct target_ops table[] = {
-	{ "maixcam", "tpu-mlir", 0, 0, 0, false, true, false, tpu_mlir_ops,
-	  "sophgo/tpu-mlir python/transform/OnnxConverter.py onnxop_factory" },
-	/* Seeed's reCamera guide (seeds/002): TPU-MLIR 1.7 wants IR <= 8 and
-	 * opset <= 17. */
-	{ "recamera", "tpu-mlir", 8, 0, 17, true, true, false, tpu_mlir_ops,
-	  "sophgo/tpu-mlir OnnxConverter.py; limits from Seeed's reCamera conversion guide" },
-	{ "maixcam2", "pulsar2", 0, 11, 0, true, true, false, pulsar2_ax620e_ops,
-	  "AXERA-TECH/pulsar2-docs-en appendix/op_support_list_ax620e.md" },
-	/* The op list's "ONNX OpSet" column says v13; the Sipeed guide
-	 * exports opset 11.  Inferred, so only a warning. */
-	{ "axera-pi", "pulsar", 0, 0, 13, false, true, false, pulsar_ax620a_ops,
-	  "AXERA-TECH/pulsar-docs appendix/op_support_list.rst" },
-	{ "metis", "voyager", 0, 14, 17, true, true, true, voyager_ops,
-	  "axelera-ai-hub/voyager-sdk docs/reference/compiler/onnx-opset17-support.md" },
-};
-
-const struct target_ops *target_ops_table(size_t *n)
-{
-	*n = sizeof(table) / sizeof(table[0]);
-	return table;
-}
-
-const struct target_ops *target_ops_find(const char *id)
-{
-	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
-		if (strcmp(table[i].id, id) == 0)
-			return &table[i];
-	return NULL;
-}
+/* One row per toolchain and its limits; struct target points to its row. */
+const struct target_ops TARGET_OPS_TPU_MLIR = {
+	"tpu-mlir", 0, 0, 0, false, true, false, tpu_mlir_ops,
+	"sophgo/tpu-mlir python/transform/OnnxConverter.py onnxop_factory"};
+/* Seeed's reCamera guide (seeds/002): TPU-MLIR 1.7 wants IR <= 8 and
+ * opset <= 17. */
+const struct target_ops TARGET_OPS_TPU_MLIR_17 = {
+	"tpu-mlir", 8, 0, 17, true, true, false, tpu_mlir_ops,
+	"sophgo/tpu-mlir OnnxConverter.py; limits from Seeed's reCamera conversion guide"};
+const struct target_ops TARGET_OPS_PULSAR2_AX620E = {
+	"pulsar2", 0, 11, 0, true, true, false, pulsar2_ax620e_ops,
+	"AXERA-TECH/pulsar2-docs-en appendix/op_support_list_ax620e.md"};
+/* The op list's "ONNX OpSet" column says v13; the Sipeed guide
+ * exports opset 11.  Inferred, so only a warning. */
+const struct target_ops TARGET_OPS_PULSAR_AX620A = {
+	"pulsar", 0, 0, 13, false, true, false, pulsar_ax620a_ops,
+	"AXERA-TECH/pulsar-docs appendix/op_support_list.rst"};
+const struct target_ops TARGET_OPS_VOYAGER = {
+	"voyager", 0, 14, 17, true, true, true, voyager_ops,
+	"axelera-ai-hub/voyager-sdk docs/reference/compiler/onnx-opset17-support.md"};
 
 static bool listed(const char *const *ops, const char *op)
 {
@@ -245,11 +236,11 @@ static uint8_t *suggested_region(const struct onnx_model *m,
  * "suggestion_rule" (the board rule and its source, or null); returns the
  * first one (owned by g) or NULL. */
 static const struct onnx_suggestion *add_target_suggestions(cJSON *o,
-		const struct target_ops *t, struct sugg *g)
+		const struct target *bt, struct sugg *g)
 {
 	cJSON *arr = cJSON_AddArrayToObject(o, "suggested_outputs");
 	const char *why = NULL;
-	size_t k = g->n ? onnx_suggest_pick(t->id, g->all, g->n, g->idx, &why) : 0;
+	size_t k = g->n ? onnx_suggest_pick(bt->suggest_rules, g->all, g->n, g->idx, &why) : 0;
 	for (size_t i = 0; arr && i < k; i++)
 		cJSON_AddItemToArray(arr, onnx_suggestion_json(&g->all[g->idx[i]]));
 	const struct onnx_suggestion *first = k ? &g->all[g->idx[0]] : NULL;
@@ -264,15 +255,16 @@ static const struct onnx_suggestion *add_target_suggestions(cJSON *o,
 	return first;
 }
 
-static cJSON *check(const struct onnx_model *m, const struct target_ops *t,
+static cJSON *check(const struct onnx_model *m, const struct target *bt,
 		    const uint8_t *fold, struct sugg *g)
 {
+	const struct target_ops *t = bt->ops;
 	cJSON *o = cJSON_CreateObject();
 	if (o == NULL)
 		return NULL;
 	cJSON_AddStringToObject(o, "toolchain", t->toolchain);
 	/* ops after this board's own cut do not reach its compiler */
-	uint8_t *region = suggested_region(m, add_target_suggestions(o, t, g));
+	uint8_t *region = suggested_region(m, add_target_suggestions(o, bt, g));
 	cJSON *problems = cJSON_CreateArray();
 	cJSON *warnings = cJSON_CreateArray();
 	cJSON *unsup = cJSON_CreateArray();
@@ -385,7 +377,7 @@ static cJSON *check(const struct onnx_model *m, const struct target_ops *t,
 }
 
 cJSON *target_ops_check_json(const struct onnx_model *m,
-			     const struct target_ops *t)
+			     const struct target *t)
 {
 	uint8_t *fold = foldable(m);
 	struct sugg g;
@@ -404,8 +396,10 @@ cJSON *target_ops_json(const struct onnx_model *m)
 	uint8_t *fold = foldable(m);
 	struct sugg g;
 	sugg_load(m, &g);
-	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
-		cJSON_AddItemToObject(o, table[i].id, check(m, &table[i], fold, &g));
+	size_t n;
+	const struct target *t = targets_table(&n);
+	for (size_t i = 0; i < n; i++)
+		cJSON_AddItemToObject(o, t[i].id, check(m, &t[i], fold, &g));
 	sugg_free(&g);
 	free(fold);
 	return o;

@@ -2,8 +2,10 @@
  * target_ops: what each target's toolchain accepts from an ONNX model —
  * supported operators (from the vendors' published lists), IR/opset
  * limits, and whether a fixed input shape is required — and the check of a
- * parsed model against them.  One row per target; adding a board adds a
- * row.  Used by onnx_inspect_json (the model record) and by recipes.
+ * parsed model against them.  One row per toolchain (and limits); each
+ * board's row of targets.c points to its own (struct target.ops), so
+ * nothing here names a board.  Used by onnx_inspect_json (the model
+ * record), the spec validator and GET /api/v1/targets.
  */
 #ifndef KILN_TARGET_OPS_H
 #define KILN_TARGET_OPS_H
@@ -15,8 +17,9 @@
 
 struct onnx_model;
 
+struct target;
+
 struct target_ops {
-	const char *id;           /* "maixcam", "recamera", ... */
 	const char *toolchain;    /* "tpu-mlir", "pulsar2", "pulsar", "voyager" */
 	int max_ir;               /* highest IR accepted; 0 = none documented */
 	int min_opset, max_opset; /* default domain; 0 = none documented */
@@ -28,10 +31,12 @@ struct target_ops {
 	const char *source;       /* where the list comes from */
 };
 
-/* The table; n targets.  Rows are static. */
-const struct target_ops *target_ops_table(size_t *n);
-/* The row for id, or NULL. */
-const struct target_ops *target_ops_find(const char *id);
+/* The rows (static), one per toolchain and its limits. */
+extern const struct target_ops TARGET_OPS_TPU_MLIR;      /* MaixCAM: no documented limits */
+extern const struct target_ops TARGET_OPS_TPU_MLIR_17;   /* reCamera: TPU-MLIR 1.7, IR 8, opset 17 */
+extern const struct target_ops TARGET_OPS_PULSAR2_AX620E;
+extern const struct target_ops TARGET_OPS_PULSAR_AX620A;
+extern const struct target_ops TARGET_OPS_VOYAGER;
 
 /* {"<target id>": {"toolchain", "ok", "unsupported_ops", "cpu_fallback_ops",
  *   "unsupported_ops_before_suggested_cut", "ir", "opset",
@@ -41,8 +46,8 @@ const struct target_ops *target_ops_find(const char *id);
  * the "before the cut" check uses the target's own first suggestion; 
  * caller cJSON_Delete()s; NULL on OOM. */
 cJSON *target_ops_json(const struct onnx_model *m);
-/* The same object for one target. */
+/* The same object for one target (its ops and suggestion rows). */
 cJSON *target_ops_check_json(const struct onnx_model *m,
-			     const struct target_ops *t);
+			     const struct target *t);
 
 #endif

@@ -4,8 +4,9 @@
  * Every default below names the seed (../shared/seeds) or vendor document
  * it comes from, because a default here becomes a flag on a real command
  * line.  The table is static and read-only, so any thread may read it.
- * IR/opset limits are not repeated here: targets_json joins them in from
- * target_ops (the model-inspection table) by id.
+ * IR/opset limits are not repeated here: each row points to its toolchain's
+ * row of target_ops (the model-inspection table), its runtime's loader
+ * rules and output suggestions.
  */
 #include "conversion/targets.h"
 
@@ -13,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conversion/loader_check.h"
+#include "conversion/onnx.h"
 #include "conversion/recipe_axera_pi.h"
 #include "conversion/recipe_maixcam.h"
 #include "conversion/recipe_maixcam2.h"
@@ -36,7 +39,11 @@ static const char *const CSC_MODES[] = {"NoCSC", "FullRange", "LimitedRange", NU
  * source/user_guides_config/config.md).  There is no KL. */
 static const char *const PULSAR2_CALIB[] = {"MinMax", "Percentile", "MSE", NULL};
 static const char *const VNPU_MODES[] = {"111", "0", NULL};
-static const char *const TASKS[] = {"auto", "ObjectDetection", "Classification", NULL};
+/* task_category: voyager-sdk v1.2.5 docs/tutorials/custom_weights.md (YOLO
+ * detectors ObjectDetection, YOLOv8-Pose KeypointDetection, YOLOv8-seg
+ * InstanceSegmentation), as the zoo's pose/seg networks say. */
+static const char *const TASKS[] = {"auto", "ObjectDetection", "Classification",
+				    "KeypointDetection", "InstanceSegmentation", NULL};
 /* voyager-sdk config.py, class Metis: pcie, m2 ("none" means detect a card) */
 static const char *const METIS_BOARDS[] = {"pcie", "m2", NULL};
 
@@ -112,7 +119,8 @@ static const struct target_option METIS_OPTS[] = {
 	{"aipu_cores", TOPT_INT, "1", NULL, 1, 4, 0,
 	 "deploy.py --aipu-cores (choices 1-4, config.py); the build tree's <cores>/ directory"},
 	{"task_category", TOPT_ENUM, "auto", TASKS, 0, 0, 0,
-	 "network YAML task_category; auto = from mud.model_type (yolo* -> ObjectDetection)"},
+	 "network YAML task_category; auto = from mud.model_type and mud.type (yolo* -> "
+	 "ObjectDetection, pose -> KeypointDetection, seg -> InstanceSegmentation)"},
 	{"confidence_threshold", TOPT_NUMBER, "0.25", NULL, 0, 1, 0,
 	 "decodeyolo conf_threshold (the SDK's YOLO pipelines use 0.25)"},
 	{"nms_iou_threshold", TOPT_NUMBER, "0.45", NULL, 0, 1, 0,
@@ -128,23 +136,28 @@ static const struct target TABLE[] = {
 	{"maixcam", "Sipeed MaixCAM / MaixCAM-Pro (SG2002)", "tpu-mlir", "cv181x",
 	 "001", TQ_INT8 | TQ_BF16, "int8", 200, NULL, NULL, "0.9,0.6", "mud", "cvimodel", 1,
 	 MAIXCAM_OPTS, N(MAIXCAM_OPTS),
-	 "MaixCAM", "maixpy", recipe_maixcam_plan, "maixcam/2"},
+	 "MaixCAM", "maixpy", recipe_maixcam_plan, "maixcam/2",
+	 &TARGET_OPS_TPU_MLIR, LOADER_MAIXCDK, SUGGEST_MAIXCAM, 1, TARGET_PERM_NONE, NULL},
 	{"recamera", "Seeed reCamera (SG2002)", "tpu-mlir", "cv181x",
 	 "002", TQ_INT8 | TQ_BF16 | TQ_F16 | TQ_MIXED, "int8", 100, NULL, NULL, NULL, "mud",
 	 "cvimodel", 1, RECAMERA_OPTS, N(RECAMERA_OPTS),
-	 "reCamera", "sscma", recipe_recamera_plan, "recamera/2"},
+	 "reCamera", "sscma", recipe_recamera_plan, "recamera/2",
+	 &TARGET_OPS_TPU_MLIR_17, LOADER_RECAMERA, SUGGEST_RECAMERA, 0, TARGET_PERM_NONE, NULL},
 	{"maixcam2", "Sipeed MaixCAM2 (AX630C, AX620E platform)", "pulsar2", "AX620E",
 	 "000", TQ_INT8, "int8", 64, PULSAR2_CALIB, "MinMax", "0.9", "mud", "axmodel", 0,
 	 MAIXCAM2_OPTS, N(MAIXCAM2_OPTS),
-	 "MaixCAM2", "maixpy", recipe_maixcam2_plan, "maixcam2/2"},
+	 "MaixCAM2", "maixpy", recipe_maixcam2_plan, "maixcam2/2",
+	 &TARGET_OPS_PULSAR2_AX620E, LOADER_MAIXCDK, SUGGEST_MAIXCAM2, 1, TARGET_PERM_OPTION, NULL},
 	{"axera-pi", "Sipeed Maix-III AXera-Pi (AX620A)", "pulsar", "AX620",
 	 "003", TQ_INT8, "int8", 256, NULL, NULL, NULL, "joint", NULL, 0,
 	 AXERA_PI_OPTS, N(AXERA_PI_OPTS),
-	 "AXera-Pi", "run_joint", recipe_axera_pi_plan, "axera-pi/1"},
+	 "AXera-Pi", "run_joint", recipe_axera_pi_plan, "axera-pi/2",
+	 &TARGET_OPS_PULSAR_AX620A, LOADER_AXERA_PI, SUGGEST_AXERA_PI, 0, TARGET_PERM_ALWAYS, NULL},
 	{"metis", "Axelera Metis AIPU", "voyager", "metis",
 	 "004", TQ_INT8, "int8", 200, NULL, NULL, NULL, "network.yaml", NULL, 0,
 	 METIS_OPTS, N(METIS_OPTS),
-	 "Axelera Metis", "voyager", recipe_metis_plan, "metis/2"},
+	 "Axelera Metis", "voyager", recipe_metis_plan, "metis/3",
+	 &TARGET_OPS_VOYAGER, LOADER_METIS, SUGGEST_METIS, 0, TARGET_PERM_NONE, recipe_metis_check},
 };
 
 const struct target *targets_table(size_t *n)
@@ -294,7 +307,7 @@ static cJSON *target_json(const struct target *t)
 	else
 		cJSON_AddNullToObject(o, "mud_type");
 	cJSON_AddBoolToObject(o, "cuts_outputs_itself", t->multi_output_cut);
-	const struct target_ops *ops = target_ops_find(t->id);
+	const struct target_ops *ops = t->ops;
 	cJSON *l = cJSON_AddObjectToObject(o, "limits");
 	if (l && ops) {
 		cJSON_AddNumberToObject(l, "max_ir", ops->max_ir);

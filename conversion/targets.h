@@ -9,9 +9,10 @@
  * program deploy/ runs on it.  The job-spec validator (spec.c), the recipes
  * (recipe_*.c), GET /api/v1/targets (targets_json), the dashboard (labels,
  * forms) and the deploy runner (through the server) all read this table,
- * so adding a board is one row here plus its recipe file.  IR/opset limits
- * and operator lists live in the model-inspection table (target_ops.h) and
- * are joined in by id, never copied.
+ * so adding a board is one row here plus its recipe file (and, for a new
+ * runtime, its tables: operators in target_ops.c, loader rules in
+ * loader_check.c, output suggestions in onnx_suggest.c), which the row
+ * points to.  No other file compares a board id.
  *
  * API
  *   targets_table(&n)            the rows (static)
@@ -66,12 +67,25 @@ enum target_quant {
 	TQ_MIXED = 1 << 3,
 };
 
+/* How a board's runtime sees 4-D outputs (struct target.output_perm). */
+enum target_perm {
+	TARGET_PERM_NONE,    /* as in the ONNX */
+	TARGET_PERM_OPTION,  /* NHWC when target_options.output_layout puts dst_perm
+				[0,2,3,1] on them (MaixCAM2's pulsar2 config) */
+	TARGET_PERM_ALWAYS,  /* NHWC: the build always asks for it (AXera-Pi's
+				pulsar build --output_tensor_layout nhwc) */
+};
+
 struct recipe_ctx;
 struct recipe_out;
 struct kiln_err;
+struct job_spec;
+struct target_ops;
+struct loader_rule;
+struct suggest_rule;
 
 struct target {
-	const char *id;                /* "maixcam" ... ([a-z0-9-]) */
+	const char *id;                /* the board id, [a-z0-9-] (maixcam, ...) */
 	const char *name;              /* boards, for people */
 	const char *toolchain;         /* tpu-mlir | pulsar2 | pulsar | voyager */
 	const char *hardware;          /* what the tools are told: cv181x, AX620E ... */
@@ -99,6 +113,20 @@ struct target {
 	 * so bundles of the old recipe are not served for the new one. */
 	int (*recipe)(const struct recipe_ctx *c, struct recipe_out *out, struct kiln_err *err);
 	const char *recipe_version;    /* "<id>/<n>" */
+	/* What its toolchain accepts from an ONNX model (target_ops.c). */
+	const struct target_ops *ops;
+	/* Its runtime's loader rules, one row per model_type, ended by a row
+	 * whose model_type is NULL (loader_check.c; MaixCAM and MaixCAM2
+	 * share MaixCDK's). */
+	const struct loader_rule *loader_rules;
+	/* What its runtime loads, per family and task, best first, ended by
+	 * a row whose families[0] is NULL (onnx_suggest.c). */
+	const struct suggest_rule *suggest_rules;
+	int reads_mud;                 /* 1: the runtime reads the .mud's [extra] (MaixCDK),
+					  so the staged .mud is validated */
+	enum target_perm output_perm;  /* how its runtime sees 4-D outputs */
+	/* Spec checks its plan makes that can be made at submit (NULL: none). */
+	int (*submit_check)(const struct job_spec *s, struct kiln_err *err);
 };
 
 const struct target *targets_table(size_t *n);

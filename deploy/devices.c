@@ -119,26 +119,6 @@ static cJSON *device_json(struct db *db, sqlite3 *c, sqlite3_stmt *st, int full)
 	return o;
 }
 
-int devices_get(struct db *db, long long id, int full, cJSON **json, struct kiln_err *err)
-{
-	sqlite3 *c = db_conn(db);
-	sqlite3_stmt *st = NULL;
-	*json = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " DEVICE_COLS " FROM devices WHERE id = ?",
-					   -1, &st, NULL) != SQLITE_OK)
-		return db_err(c, err, "cannot read device");
-	sqlite3_bind_int64(st, 1, id);
-	int rc = 0, s = sqlite3_step(st);
-	if (s == SQLITE_ROW)
-		*json = device_json(db, c, st, full);
-	else if (s == SQLITE_DONE)
-		rc = kiln_errf(err, KILN_ENOTFOUND, "id", "no device with id %lld", id);
-	else
-		rc = db_err(c, err, "cannot read device");
-	sqlite3_finalize(st);
-	return rc;
-}
-
 /* One list row: the record without its details. */
 static cJSON *device_json_row(void *ctx, sqlite3_stmt *st)
 {
@@ -146,18 +126,24 @@ static cJSON *device_json_row(void *ctx, sqlite3_stmt *st)
 	return device_json(db, db_conn(db), st, 0);
 }
 
+static cJSON *device_full_row(void *ctx, sqlite3_stmt *st)
+{
+	struct db *db = ctx;
+	return device_json(db, db_conn(db), st, 1);
+}
+
+int devices_get(struct db *db, long long id, int full, cJSON **json, struct kiln_err *err)
+{
+	return db_get(db, "SELECT " DEVICE_COLS " FROM devices WHERE id = ?", id,
+		      full ? device_full_row : device_json_row, db, "device",
+		      "cannot read device", json, err);
+}
+
 int devices_list(struct db *db, long long after, int limit, cJSON **json, struct kiln_err *err)
 {
-	sqlite3 *c = db_conn(db);
-	sqlite3_stmt *st = NULL;
-	*json = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " DEVICE_COLS " FROM devices WHERE id > ?"
-					   " ORDER BY id LIMIT ?", -1, &st, NULL) != SQLITE_OK)
-		return db_err(c, err, "cannot list devices");
-	sqlite3_bind_int64(st, 1, after);
-	sqlite3_bind_int(st, 2, limit + 1);
-	*json = db_page(st, limit, device_json_row, db);
-	return 0;
+	return db_list(db, "SELECT " DEVICE_COLS " FROM devices WHERE id > ?1 ORDER BY id"
+		       " LIMIT ?2", after, limit, device_json_row, db, "cannot list devices",
+		       json, err);
 }
 
 int devices_insert(struct db *db, const struct device_row *d, long long *id,

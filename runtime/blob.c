@@ -555,6 +555,44 @@ int blob_open(const struct blob_store *bs, const char *hex, int *fd, uint64_t *s
 	return 0;
 }
 
+int blob_read(const struct blob_store *bs, const char *hex, uint64_t cap, unsigned char **out,
+	      size_t *len, struct kiln_err *err)
+{
+	int fd;
+	uint64_t size;
+	*out = NULL;
+	int rc = blob_open(bs, hex, &fd, &size, err);
+	if (rc != 0)
+		return rc;
+	if (size > cap) {
+		close(fd);
+		return kiln_errf(err, KILN_EUNPROC, "", "blob %.16s is %llu bytes, not a normalised image",
+				 hex, (unsigned long long)size);
+	}
+	unsigned char *buf = malloc(size ? size : 1);
+	size_t got = 0;
+	while (buf && got < size) {
+		ssize_t r = read(fd, buf + got, size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	int e = errno;
+	close(fd);
+	if (buf == NULL)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	if (got != size) {
+		free(buf);
+		return kiln_errf(err, KILN_EIO, "", "cannot read blob %.16s: %s", hex,
+				 got < size ? (e ? strerror(e) : "short read") : strerror(e));
+	}
+	*out = buf;
+	*len = size;
+	return 0;
+}
+
 int blob_remove(struct blob_store *bs, const char *hex, struct kiln_err *err)
 {
 	char p[PATH_CAP + 100];

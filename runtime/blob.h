@@ -74,6 +74,11 @@ int blob_path(const struct blob_store *bs, const char *hex, char *buf, size_t ca
  * absent. */
 int blob_open(const struct blob_store *bs, const char *hex, int *fd, uint64_t *size,
 	      struct kiln_err *err);
+/* Reads a whole blob of at most cap bytes into a new buffer (*out, caller
+ * frees).  KILN_EUNPROC when it is larger: callers that read images into
+ * memory (calibration export, a job's sample hashes) name what they expect. */
+int blob_read(const struct blob_store *bs, const char *hex, uint64_t cap, unsigned char **out,
+	      size_t *len, struct kiln_err *err);
 /* Removes a blob (callers check that no record still names it). */
 int blob_remove(struct blob_store *bs, const char *hex, struct kiln_err *err);
 

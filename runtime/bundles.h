@@ -1,8 +1,8 @@
 /*
- * bundles: reading the bundle store in sqlite (tables `bundles` and
- * `bundle_files`).  Rows are written once, by the job that made the bundle
- * (server/jobsys.c's finisher); everything that reads them — the bundle
- * routes, assignments, push deployments, /pull — comes here.  In runtime/
+ * bundles: the bundle store in sqlite (tables `bundles` and `bundle_files`).
+ * Rows are written once, by the job that made the bundle (server/jobsys.c's
+ * finisher calls bundles_insert); everything that reads them — the bundle
+ * routes, assignments, push deployments, /pull — comes here too.  In runtime/
  * because deploy/ reads bundles too and may use nothing above runtime.
  *
  * API (any thread)
@@ -14,6 +14,13 @@
  *                                            the archive's hash, name, target
  *   bundles_file(db, id, name, sha, err)     one file's hash; KILN_ENOTFOUND
  *                                            naming "id" or "name"
+ *   bundles_insert(db, bs, &row, dir, &id, err)
+ *                                            the bundle row and one
+ *                                            bundle_files row per file that
+ *                                            dir/manifest.json lists (plus
+ *                                            manifest.json), each file put in
+ *                                            the blob store; one transaction.
+ *                                            Call with blobrefs held.
  * Not found is KILN_ENOTFOUND "no bundle with id N" on `field` ("id" when
  * the bundle is the route's own).
  */
@@ -21,6 +28,7 @@
 #define KILN_BUNDLES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
@@ -30,6 +38,16 @@
 
 #define BUNDLES_TARGET_MAX 40
 
+/* What the finisher knows of a new bundle; the files come from its dir. */
+struct bundle_row {
+	long long job;
+	const char *name;
+	const char *target;
+	const char *sha256;     /* the packed archive's blob */
+	uint64_t size;
+	int simulated;
+};
+
 int bundles_get(struct db *db, long long id, int full, cJSON **json, struct kiln_err *err);
 int bundles_list(struct db *db, const char *target, const char *name, long long after,
 		 int limit, cJSON **json, struct kiln_err *err);
@@ -38,5 +56,7 @@ int bundles_archive(struct db *db, long long id, const char *field, char sha[BLO
 		    struct kiln_err *err);
 int bundles_file(struct db *db, long long id, const char *name, char sha[BLOB_HEX_LEN + 1],
 		 struct kiln_err *err);
+int bundles_insert(struct db *db, struct blob_store *bs, const struct bundle_row *row,
+		   const char *dir, long long *id, struct kiln_err *err);
 
 #endif

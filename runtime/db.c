@@ -359,3 +359,49 @@ cJSON *db_page(sqlite3_stmt *st, int limit, db_row_fn row, void *ctx)
 		cJSON_AddNullToObject(o, "next");
 	return o;
 }
+
+int db_parse_id(const char *text, long long *id)
+{
+	if (text == NULL || *text == '\0' || strlen(text) > 18)
+		return -1;
+	char *end;
+	long long v = strtoll(text, &end, 10);
+	if (*end != '\0' || v <= 0)
+		return -1;
+	*id = v;
+	return 0;
+}
+
+int db_list(struct db *db, const char *sql, long long after, int limit, db_row_fn row,
+	    void *ctx, const char *what, cJSON **json, struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	*json = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_err(c, err, what);
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int(st, 2, limit + 1);
+	*json = db_page(st, limit, row, ctx);
+	return 0;
+}
+
+int db_get(struct db *db, const char *sql, long long id, db_row_fn row, void *ctx,
+	   const char *noun, const char *what, cJSON **json, struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	*json = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_err(c, err, what);
+	sqlite3_bind_int64(st, 1, id);
+	int rc = 0, s = sqlite3_step(st);
+	if (s == SQLITE_ROW)
+		*json = row(ctx, st);
+	else if (s == SQLITE_DONE)
+		rc = kiln_errf(err, KILN_ENOTFOUND, "id", "no %s with id %lld", noun, id);
+	else
+		rc = db_err(c, err, what);
+	sqlite3_finalize(st);
+	return rc;
+}

@@ -64,6 +64,22 @@ int db_err(sqlite3 *c, struct kiln_err *err, const char *what);
 typedef cJSON *(*db_row_fn)(void *ctx, sqlite3_stmt *st);
 cJSON *db_page(sqlite3_stmt *st, int limit, db_row_fn row, void *ctx);
 
+/* A whole page of a list without filters: sql's ?1 is bound to after and
+ * ?2 to limit + 1 (so: "... WHERE id > ?1 ORDER BY id LIMIT ?2"), then
+ * db_page.  A database failure is db_err(what). */
+int db_list(struct db *db, const char *sql, long long after, int limit, db_row_fn row,
+	    void *ctx, const char *what, cJSON **json, struct kiln_err *err);
+
+/* One record by id, for the stores: prepares sql (one parameter, bound to
+ * id) and, on a row, *json = row(ctx, st).  No row is KILN_ENOTFOUND on
+ * field "id", "no <noun> with id N"; a database failure db_err(what). */
+int db_get(struct db *db, const char *sql, long long id, db_row_fn row, void *ctx,
+	   const char *noun, const char *what, cJSON **json, struct kiln_err *err);
+
+/* A row id given as text (a job spec's "model", "dataset"): 0 and *id, or
+ * -1 when text is not a positive decimal of at most 18 digits. */
+int db_parse_id(const char *text, long long *id);
+
 /* Current UTC time as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (>= 32 bytes). */
 void db_now(char *buf, size_t cap);
 

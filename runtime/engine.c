@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "runtime/exec.h"
+#include "runtime/toolchain.h"
 
 extern char **environ;
 
@@ -401,54 +402,9 @@ int engine_remove_container(const struct engine_conf *c, const char *name)
 	return rc;
 }
 
-/* Where each toolchain's image comes from, its main program (for local),
- * and the commands that prove the tool is really there: an image can be
- * present and still lack it (sophgo/tpuc_dev:v3.1 is only the environment;
- * seed 002 and TPU-MLIR's docs/quick_start/source_en/02_env.rst pip-install
- * tpu_mlir inside it), so readiness runs them, in the image for docker and
- * podman.  tpu-mlir checks both names: seed 001's recipe calls
- * model_transform.py, seed 002's model_transform. */
-struct toolchain_help {
-	const char *id;
-	const char *program;      /* engine = local: must be on the PATH */
-	const char *how;          /* printf: engine, image (twice at most) */
-	const char *const *checks[3]; /* argv lists run in the image; NULL-ended */
-	const char *build;        /* printf: engine, tag: builds an image with the tool */
-	const char *build_tag;    /* the tag to suggest when the configured one is a vendor base */
-};
-
-static const char *const TPU_PY[] = {"model_transform.py", "--help", NULL};
-static const char *const TPU_PLAIN[] = {"model_transform", "--help", NULL};
-/* `pulsar2 version`: AXERA-TECH/pulsar2-docs-en @ 83fa86a4
- * source/user_guides_quick/quick_start_ax620e.md ("build, run and version").
- * `pulsar version`: AXERA-TECH/pulsar-docs-en source/user_guides_quick/
- * quick_start.rst, usage "pulsar [-h] {debug,build,version,info,run,view}". */
-static const char *const PULSAR2_VER[] = {"pulsar2", "version", NULL};
-static const char *const PULSAR_VER[] = {"pulsar", "version", NULL};
-static const char *const VOYAGER_HELP[] = {"deploy.py", "--help", NULL};
-
-#define TPU_MLIR_BUILD "%s build -t %s -f deploy/toolchains/tpu-mlir.Containerfile deploy/toolchains"
-
-static const struct toolchain_help HELP[] = {
-	{"tpu-mlir", "model_transform", NULL, {TPU_PY, TPU_PLAIN, NULL}, TPU_MLIR_BUILD,
-	 "localhost/kiln-tpu-mlir:1.7"},
-	{"pulsar2", "pulsar2",
-	 "download pulsar2_<version>.tar.gz from https://huggingface.co/AXERA-TECH/Pulsar2, "
-	 "then: %s load -i pulsar2_<version>.tar.gz and tag it as %s", {PULSAR2_VER, NULL},
-	 NULL, NULL},
-	{"pulsar", "pulsar", NULL, {PULSAR_VER, NULL}, NULL, NULL},
-	{"voyager", "deploy.py",
-	 "build the Voyager SDK image (github.com/axelera-ai-hub/voyager-sdk) with %s "
-	 "and tag it as %s", {VOYAGER_HELP, NULL}, NULL, NULL},
-};
-
-static const struct toolchain_help *help_for(const char *id)
-{
-	for (size_t i = 0; i < sizeof(HELP) / sizeof(HELP[0]); i++)
-		if (strcmp(HELP[i].id, id) == 0)
-			return &HELP[i];
-	return NULL;
-}
+/* What proves a toolchain is there (its program for local, the commands run
+ * in its image, how to get or build the image) is its row's: runtime/
+ * toolchain.c.  "local" has no row: the host itself. */
 
 /* podman needs a registry in the name to pull without a prompt; docker
  * assumes docker.io. */
@@ -468,7 +424,7 @@ static void pull_command(const struct engine_conf *c, char *out, size_t cap)
 struct check_memo {
 	char key[1200];
 	int tool_ok, simulated;
-	char message[256], fix[512];
+	char message[sizeof(((struct engine_status *)0)->message)], fix[512];
 };
 
 #define MEMO_SLOTS 8
@@ -509,7 +465,7 @@ static void memo_put(const char *key, const struct engine_status *st)
  * that Kiln ships a Containerfile for: build it under the configured tag,
  * or under Kiln's own tag when the configured one is the vendor's base
  * image (building over sophgo/tpuc_dev:v3.1 would hide the base). */
-static void build_fix(const struct engine_conf *c, const struct toolchain_help *h, char *out,
+static void build_fix(const struct engine_conf *c, const struct toolchain *h, char *out,
 		      size_t cap)
 {
 	int local = strcmp(c->engine, "local") == 0;
@@ -525,14 +481,14 @@ static void build_fix(const struct engine_conf *c, const struct toolchain_help *
 		snprintf(out, cap, "%s", cmd);
 }
 
-/* Runs each of h->checks (in the image for containers, with the conf's
+/* Runs each of h->probes (in the image for containers, with the conf's
  * PATH for local); 0 when all exit 0.  Marks st->simulated when the tool
  * answered as the toolchain double. */
-static int check_inside(const struct engine_conf *c, const struct toolchain_help *h,
+static int check_inside(const struct engine_conf *c, const struct toolchain *h,
 			const char *search, int timeout_ms, struct engine_status *st)
 {
 	int container = is_container(c);
-	for (int i = 0; i < 3 && h->checks[i]; i++) {
+	for (int i = 0; i < 3 && h->probes[i]; i++) {
 		struct vec a = {0};
 		if (container) {
 			vec_add(&a, c->engine);
@@ -546,8 +502,8 @@ static int check_inside(const struct engine_conf *c, const struct toolchain_help
 				vec_add(&a, toks[k]);
 			vec_add(&a, c->image);
 		}
-		for (size_t k = 0; h->checks[i][k]; k++)
-			vec_add(&a, h->checks[i][k]);
+		for (size_t k = 0; h->probes[i][k]; k++)
+			vec_add(&a, h->probes[i][k]);
 		char **argv = vec_take(&a);
 		if (argv == NULL) {
 			snprintf(st->message, sizeof(st->message), "out of memory");
@@ -560,20 +516,20 @@ static int check_inside(const struct engine_conf *c, const struct toolchain_help
 			st->simulated = 1;
 		if (rc == 0)
 			continue;
-		const char *tool = h->checks[i][0];
+		const char *tool = h->probes[i][0];
 		if (container)
 			snprintf(st->message, sizeof(st->message),
 				 "image %.100s present but %s missing inside (`%s %s` in it: %.60s)",
-				 c->image, tool, tool, h->checks[i][1], cap.first);
+				 c->image, tool, tool, h->probes[i][1], cap.first);
 		else
 			snprintf(st->message, sizeof(st->message), "`%s %s` does not run: %.120s",
-				 tool, h->checks[i][1], cap.first);
+				 tool, h->probes[i][1], cap.first);
 		if (h->build)
 			build_fix(c, h, st->fix, sizeof(st->fix));
 		else
 			snprintf(st->fix, sizeof(st->fix),
 				 "install the %s toolchain in the image (or on the host for engine = "
-				 "local) so that `%s %s` runs", c->toolchain, tool, h->checks[i][1]);
+				 "local) so that `%s %s` runs", c->toolchain, tool, h->probes[i][1]);
 		return KILN_EUNAVAIL;
 	}
 	st->tool_ok = 1;
@@ -613,7 +569,7 @@ int engine_probe(const struct engine_conf *c, int timeout_ms, struct engine_stat
 		snprintf(st->engine, sizeof(st->engine), "slurm");
 		return rc;
 	}
-	const struct toolchain_help *h = help_for(c->toolchain);
+	const struct toolchain *h = toolchain_find(c->toolchain);
 	if (!is_container(c)) {
 		st->image_ok = 1;
 		if (h == NULL) {  /* toolchain "local": the host itself */
@@ -707,8 +663,8 @@ int engine_probe(const struct engine_conf *c, int timeout_ms, struct engine_stat
 		 c->image, c->engine);
 	if (h != NULL && h->build != NULL)
 		build_fix(c, h, st->fix, sizeof(st->fix));
-	else if (h != NULL && h->how != NULL)
-		snprintf(st->fix, sizeof(st->fix), h->how, c->engine, c->image);
+	else if (h != NULL && h->install_how != NULL)
+		snprintf(st->fix, sizeof(st->fix), h->install_how, c->engine, c->image);
 	else
 		pull_command(c, st->fix, sizeof(st->fix));
 	return KILN_EUNAVAIL;

@@ -91,7 +91,7 @@ struct engine_status {
 	int image_ok;          /* containers: the image is present; local: 1 */
 	int tool_ok;           /* the toolchain's programs run (in the image) */
 	int simulated;         /* they answered as the toolchain double (its marker) */
-	char message[256];     /* what is wrong; "" when ready */
+	char message[sizeof(((struct kiln_err *)0)->msg)];     /* what is wrong; "" when ready */
 	char fix[512];         /* the command a user would run; "" when ready */
 };
 

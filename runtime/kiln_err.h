@@ -32,7 +32,7 @@ enum kiln_code {
 struct kiln_err {
 	int code;          /* enum kiln_code */
 	char field[64];    /* input field the error is about, or "" */
-	char msg[256];     /* what went wrong and what to do */
+	char msg[512];     /* what went wrong and what to do (a loader refusal names every layout its runtime takes) */
 };
 
 /* Sets err (when non-NULL) and returns code, so callers can write

@@ -12,10 +12,12 @@
 #include "runtime/logparse.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
 
 /* A name taken from a log line (a tensor, a layer) is for display only; cut
  * it so one absurd line cannot grow the job's figures. */
@@ -44,7 +46,8 @@ struct pending_p2 {
 };
 
 struct logparse {
-	const struct parser *kind;
+	const struct logparse_kind *kind;
+	char id[LOGPARSE_ID_MAX];  /* the toolchain row's parser id, for figures */
 	double progress;     /* logparse_progress: the furthest reported */
 	struct pending_tpu tpu;
 	struct pending_p2 p2;
@@ -53,10 +56,20 @@ struct logparse {
 typedef int (*line_fn)(struct logparse *p, const char *line, size_t len, cJSON *figs);
 typedef int (*end_fn)(struct logparse *p, cJSON *figs);
 
-struct parser {
-	const char *id;
+/* One row per progress bar a tool prints (see the parsers' tables below). */
+struct bar_stage {
+	const char *label;
+	double lo, hi;
+};
+
+/* A parser's line matcher, end-of-output flush and progress bars.  Which
+ * toolchain's lines go through which parser is the toolchain row's
+ * (runtime/toolchain.c), so no toolchain is named here. */
+struct logparse_kind {
 	line_fn line;
 	end_fn end;
+	const struct bar_stage *stages;
+	size_t n_stages;
 };
 
 static int tpu_line(struct logparse *p, const char *line, size_t len, cJSON *figs);
@@ -65,47 +78,16 @@ static int pulsar_line(struct logparse *p, const char *line, size_t len, cJSON *
 static int p2_line(struct logparse *p, const char *line, size_t len, cJSON *figs);
 static int p2_end(struct logparse *p, cJSON *figs);
 
-static const struct parser PARSERS[] = {
-	{"none", NULL, NULL},
-	{"tpu-mlir", tpu_line, tpu_end},
-	{"pulsar", pulsar_line, NULL},
-	{"pulsar2", p2_line, p2_end},
-};
-#define N_PARSERS (sizeof(PARSERS) / sizeof(PARSERS[0]))
+static const struct logparse_kind NONE = {NULL, NULL, NULL, 0};
 
-static const char *const IDS[] = {"none", "tpu-mlir", "pulsar", "pulsar2", NULL};
-
-static const struct parser *find(const char *id)
+int logparse_new(const struct logparse_kind *kind, const char *id, struct logparse **out,
+		 struct kiln_err *err)
 {
-	if (id == NULL || id[0] == '\0')
-		return &PARSERS[0];
-	for (size_t i = 0; i < N_PARSERS; i++)
-		if (strcmp(PARSERS[i].id, id) == 0)
-			return &PARSERS[i];
-	return NULL;
-}
-
-int logparse_known(const char *id)
-{
-	return find(id) != NULL;
-}
-
-const char *const *logparse_ids(void)
-{
-	return IDS;
-}
-
-int logparse_new(const char *id, struct logparse **out, struct kiln_err *err)
-{
-	const struct parser *k = find(id);
-	if (k == NULL)
-		return kiln_errf(err, KILN_EINVAL, "parser",
-				 "unknown log parser '%.40s': use none, tpu-mlir, pulsar or pulsar2",
-				 id);
 	struct logparse *p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
-	p->kind = k;
+	p->kind = kind != NULL ? kind : &NONE;
+	snprintf(p->id, sizeof(p->id), "%s", id && id[0] ? id : "none");
 	*out = p;
 	return 0;
 }
@@ -155,33 +137,36 @@ void logparse_free(struct logparse *p)
  *   (one step per calibration image) then "[{bins}] threshold: {tensor}" (find_threshold);
  *   @ 0b6cb3413581ca2ff244407182e7d1573c1fcff1 (older) "inference and find Min Max *{file}",
  *   "calc_thresholds: {file}", "[{bins}] threshold: {op}", and SimpleTuner's "tune op: {op}". */
-struct bar_stage {
-	const char *parser;
-	const char *label;
-	double lo, hi;
+static const struct bar_stage P2_STAGES[] = {
+	{"Stastic Inf tensor", 0.00, 0.05},
+	{"Calibration Progress(Phase 1)", 0.05, 0.45},
+	{"Building native", 0.45, 0.50},
+	{"tiling op", 0.50, 0.55},
+	{"build op serially", 0.55, 0.62},
+	{"build op", 0.62, 0.70},
+	{"add ddr swap", 0.70, 0.75},
+	{"calc input dependencies", 0.75, 0.80},
+	{"calc output dependencies", 0.80, 0.85},
+	{"assign eu heuristic", 0.85, 0.88},
+	{"assign eu onepass", 0.88, 0.91},
+	{"assign eu greedy", 0.91, 0.94},
+	{"build jobs", 0.94, 0.99},
 };
 
-static const struct bar_stage STAGES[] = {
-	{"pulsar2", "Stastic Inf tensor", 0.00, 0.05},
-	{"pulsar2", "Calibration Progress(Phase 1)", 0.05, 0.45},
-	{"pulsar2", "Building native", 0.45, 0.50},
-	{"pulsar2", "tiling op", 0.50, 0.55},
-	{"pulsar2", "build op serially", 0.55, 0.62},
-	{"pulsar2", "build op", 0.62, 0.70},
-	{"pulsar2", "add ddr swap", 0.70, 0.75},
-	{"pulsar2", "calc input dependencies", 0.75, 0.80},
-	{"pulsar2", "calc output dependencies", 0.80, 0.85},
-	{"pulsar2", "assign eu heuristic", 0.85, 0.88},
-	{"pulsar2", "assign eu onepass", 0.88, 0.91},
-	{"pulsar2", "assign eu greedy", 0.91, 0.94},
-	{"pulsar2", "build jobs", 0.94, 0.99},
-	{"tpu-mlir", "activation_collect_and_calc_th for", 0.00, 0.80},
-	{"tpu-mlir", "inference and find Min Max", 0.00, 0.40},
-	{"tpu-mlir", "calc_thresholds:", 0.40, 0.70},
-	{"tpu-mlir", "] threshold:", 0.80, 0.90},
-	{"tpu-mlir", "tune op:", 0.90, 1.00},
+static const struct bar_stage TPU_STAGES[] = {
+	{"activation_collect_and_calc_th for", 0.00, 0.80},
+	{"inference and find Min Max", 0.00, 0.40},
+	{"calc_thresholds:", 0.40, 0.70},
+	{"] threshold:", 0.80, 0.90},
+	{"tune op:", 0.90, 1.00},
 };
-#define N_STAGES (sizeof(STAGES) / sizeof(STAGES[0]))
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The parsers the toolchain rows name (logparse.h). */
+const struct logparse_kind logparse_tpu_mlir = {tpu_line, tpu_end, TPU_STAGES, N_OF(TPU_STAGES)};
+const struct logparse_kind logparse_pulsar = {pulsar_line, NULL, NULL, 0};
+const struct logparse_kind logparse_pulsar2 = {p2_line, p2_end, P2_STAGES, N_OF(P2_STAGES)};
 
 /* "n/N" (then a blank, '[' or the end) or "NN%" at s, after blanks: the
  * fraction, or -1. */
@@ -229,10 +214,8 @@ int logparse_progress(struct logparse *p, const char *line, size_t len, double *
 	if (p == NULL)
 		return 0;
 	const char *end = line + len;
-	for (size_t i = 0; i < N_STAGES; i++) {
-		const struct bar_stage *st = &STAGES[i];
-		if (strcmp(st->parser, p->kind->id) != 0)
-			continue;
+	for (size_t i = 0; i < p->kind->n_stages; i++) {
+		const struct bar_stage *st = &p->kind->stages[i];
 		const char *at = memmem(line, len, st->label, strlen(st->label));
 		if (at == NULL)
 			continue;
@@ -290,7 +273,7 @@ static cJSON *new_figure(struct logparse *p, const char *kind, const char *outpu
 	cJSON *f = cJSON_CreateObject();
 	if (f == NULL)
 		return NULL;
-	cJSON_AddStringToObject(f, "parser", p->kind->id);
+	cJSON_AddStringToObject(f, "parser", p->id);
 	cJSON_AddStringToObject(f, "kind", kind);
 	cJSON_AddStringToObject(f, "output", output);
 	return f;
@@ -684,10 +667,57 @@ static int p2_flush(struct logparse *p, cJSON *figs)
 	return 1;
 }
 
+/* pulsar2's compiler check (--compiler.check, the build's simulation of the
+ * compiled graph against its quantized reference) logs one line per checked
+ * tensor through loguru, e.g. (AXERA-TECH/pulsar2-docs @ b32f7c1d and
+ * pulsar2-docs-en @ 83fa86a4, source/user_guides_advanced/
+ * advanced_build_guides.md):
+ *   2024-12-10 14:38:32.352 | SUCCESS  | yamain.common.util:check_data:206 -
+ *   check npu graph [subgraph_npu_1_b1] [op_5:AxQuantizedConv_out],
+ *   (1, 56, 56, 144), uint8 successfully!
+ * The docs show only the passing line.  Any other check_data line about a
+ * tensor (another level, no "successfully") is the check failing on it: a
+ * failed figure, so a build that then exits non-zero fails as
+ * below_tolerance, as TPU-MLIR's --tolerance does, not as step_failed. */
+static int p2_check_line(struct logparse *p, const char *line, cJSON *figs)
+{
+	const char *src = strstr(line, ":check_data:");
+	const char *msg = src ? strstr(src, " - check npu graph [") : NULL;
+	if (msg == NULL)
+		return -1;
+	const char *bar = strchr(line, '|');
+	const char *bar2 = bar ? strchr(bar + 1, '|') : NULL;
+	char level[32] = "";
+	if (bar && bar2 && bar2 < src)
+		copy_trimmed(level, sizeof(level), bar + 1, (size_t)(bar2 - bar - 1));
+	if (strcmp(level, "SUCCESS") == 0 && strstr(msg, "successfully") != NULL)
+		return 0;
+	/* "[graph] [tensor]": the second bracket names the tensor */
+	const char *g = strchr(msg + 3, ']');
+	const char *o = g ? strstr(g, " [") : NULL;
+	const char *c = o ? strchr(o + 2, ']') : NULL;
+	char tensor[NAME_MAX_LEN] = "";
+	if (o && c)
+		copy_trimmed(tensor, sizeof(tensor), o + 2, (size_t)(c - o - 2));
+	cJSON *f = new_figure(p, "output", tensor[0] ? tensor : "?");
+	if (f == NULL)
+		return 0;
+	cJSON_AddStringToObject(f, "compare", "compiler check");
+	cJSON_AddBoolToObject(f, "passed", 0);
+	cJSON_AddItemToArray(figs, f);
+	return 1;
+}
+
 static int p2_line(struct logparse *p, const char *line, size_t len, cJSON *figs)
 {
 	(void)len;
 	struct pending_p2 *t = &p->p2;
+	if (strstr(line, ":check_data:") != NULL) {
+		int n = t->in_table ? p2_flush(p, figs) : 0;
+		int k = p2_check_line(p, line, figs);
+		if (k >= 0)
+			return n + k;
+	}
 	const char *title = strstr(line, "Quant Precision Table");
 	if (title) {
 		int n = p2_flush(p, figs);

@@ -3,14 +3,14 @@
  * the dashboard shows "cosine 0.998" and not only a wall of text.
  *
  * API
- *   logparse_known(id)                 is id a parser? ("" and "none" are)
- *   logparse_new(id, &p, err)          per-step parser state; logparse_free(p)
+ *   logparse_new(kind, id, &p, err)    per-step parser state; logparse_free(p)
+ *                                      (toolchain_logparse_new finds kind by id)
  *   logparse_line(p, line, len, figs)  feed one line (no newline); appends
  *                                      finished figure objects to figs
  *   logparse_end(p, figs)              end of output: flushes a pending figure
- *   logparse_ids()                     NULL-terminated table of ids, for help
  *
- * Parsers (one table row each, see logparse.c):
+ * Parsers (each a toolchain row's `log`, runtime/toolchain.c; the line
+ * shapes are logparse.c's):
  *   none      nothing
  *   tpu-mlir  npz_tool compare blocks ("[out]  SIMILAR [PASSED]" then the
  *             cosine/euclidean/sqnr lines) → {"kind":"output","output",
@@ -45,15 +45,21 @@
 
 struct logparse;
 
-/* 1 when id names a parser ("" and "none" included), else 0. */
-int logparse_known(const char *id);
+/* The parsers, named by the toolchain rows (runtime/toolchain.c: a row's
+ * `log`, and its `parser` id is what a plan step's "parser" says).  Opaque
+ * here: their line shapes and progress bars are logparse.c's tables. */
+struct logparse_kind;
+extern const struct logparse_kind logparse_tpu_mlir;
+extern const struct logparse_kind logparse_pulsar;
+extern const struct logparse_kind logparse_pulsar2;
 
-/* The ids, NULL-terminated; static. */
-const char *const *logparse_ids(void);
-
-/* New parser state for one step; caller frees with logparse_free().  An
- * unknown id is KILN_EINVAL. */
-int logparse_new(const char *id, struct logparse **out, struct kiln_err *err);
+/* New parser state for one step of the parser kind (NULL: "none", which
+ * parses nothing), reported as id in its figures; caller frees with
+ * logparse_free().  The kinds are named by id in the toolchain rows:
+ * toolchain_logparse_new (runtime/toolchain.h) looks one up, so this file
+ * does not depend on the table that depends on it. */
+int logparse_new(const struct logparse_kind *kind, const char *id, struct logparse **out,
+		 struct kiln_err *err);
 
 /* Feeds one line; appends finished figures (new cJSON objects owned by figs)
  * to the cJSON array figs.  Returns the number appended (>= 0). */

@@ -5,6 +5,7 @@
 #include "runtime/models.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MODEL_COLS "id, name, sha256, size, created_at, inspection, parent, derivation"
@@ -210,4 +211,60 @@ int models_count_sha(struct db *db, const char *sha)
 	}
 	sqlite3_finalize(st);
 	return n;
+}
+
+/* Re-inspection at start (server/reinspect.c) reads the stale ids first and
+ * writes each record on its own, so no statement stays open while an ONNX
+ * file is parsed. */
+int models_stale(struct db *db, int version, long long **ids, struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	size_t n = 0, cap = 16;
+	*ids = malloc(cap * sizeof(**ids));
+	if (*ids == NULL)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT id FROM models WHERE coalesce(json_extract("
+					   "inspection, '$.inspection_version'), 0) < ? ORDER BY id",
+					   -1, &st, NULL) != SQLITE_OK) {
+		free(*ids);
+		*ids = NULL;
+		return db_err(c, err, "cannot re-inspect the models");
+	}
+	sqlite3_bind_int(st, 1, version);
+	int s;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n + 1 >= cap) {
+			long long *x = realloc(*ids, cap * 2 * sizeof(**ids));
+			if (x == NULL)
+				break;
+			*ids = x;
+			cap *= 2;
+		}
+		(*ids)[n++] = sqlite3_column_int64(st, 0);
+	}
+	(*ids)[n] = -1;
+	sqlite3_finalize(st);
+	if (s != SQLITE_DONE) {
+		free(*ids);
+		*ids = NULL;
+		return s == SQLITE_ROW ? kiln_errf(err, KILN_ENOMEM, "", "out of memory")
+				       : db_err(c, err, "cannot re-inspect the models");
+	}
+	return 0;
+}
+
+int models_set_inspection(struct db *db, long long id, const char *inspection,
+			  struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "UPDATE models SET inspection = ? WHERE id = ?", -1,
+					   &st, NULL) != SQLITE_OK)
+		return db_err(c, err, "cannot re-inspect the models");
+	sqlite3_bind_text(st, 1, inspection, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, id);
+	int s = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return s == SQLITE_DONE ? 0 : db_err(c, err, "cannot re-inspect the models");
 }

@@ -22,6 +22,10 @@
  *   models_delete(db, id, err)
  *                     KILN_ECONFLICT while a queued or running job uses it
  *   models_count_sha(db, sha)   rows naming those bytes (-1 on error)
+ *   models_stale(db, version, &ids, err)
+ *                     ids (-1 terminated, malloc'd) of the records whose
+ *                     inspection_version is below version, oldest first
+ *   models_set_inspection(db, id, text, err)   a record's new inspection
  */
 #ifndef KILN_MODELS_H
 #define KILN_MODELS_H
@@ -53,5 +57,8 @@ int models_list(struct db *db, const char *q, long long after, int limit, cJSON 
 		struct kiln_err *err);
 int models_delete(struct db *db, long long id, struct kiln_err *err);
 int models_count_sha(struct db *db, const char *sha);
+int models_stale(struct db *db, int version, long long **ids, struct kiln_err *err);
+int models_set_inspection(struct db *db, long long id, const char *inspection,
+			  struct kiln_err *err);
 
 #endif

@@ -239,7 +239,7 @@ static int check_step(const struct plan *p, size_t idx, const struct plan_step *
 		return kiln_errf(err, KILN_EINVAL, field,
 				 "step '%s': weight must be 0 to %g", s->name, PLAN_MAX_WEIGHT);
 	snprintf(field, sizeof(field), "steps[%zu].parser", idx);
-	if (!logparse_known(s->parser))
+	if (!toolchain_parser_known(s->parser))
 		return kiln_errf(err, KILN_EINVAL, field,
 				 "step '%s': unknown log parser '%.40s'", s->name, s->parser);
 	return 0;

@@ -5,17 +5,22 @@
  * settings name none, the log parser of its steps, how it wants the
  * calibration images (a directory or one tar), how it compares the
  * quantized model with the float one (on one test image, on the calibration
- * set, or not at all) and whether Kiln holds the figures against the
- * tolerance itself.  The settings table (server/config.c), the plan
- * allow-list (plan.c), the spec's tolerance (conversion/spec.c), the
- * conversion library (conversion/convert.c) and GET /api/v1/targets read
- * it, so adding a toolchain is one row here plus its engine probe row
- * (engine.c) and its log parser (logparse.c).
+ * set, or not at all), whether Kiln holds the figures against the
+ * tolerance itself, what proves the tool is there (its readiness probes,
+ * run by engine.c) and which parser its log lines go through (logparse.c's
+ * kinds, with their progress bars).  The settings table (server/config.c),
+ * the plan allow-list (plan.c), the spec's tolerance (conversion/spec.c),
+ * the conversion library (conversion/convert.c), the engine probe, the log
+ * parsers and GET /api/v1/targets read it, so adding a toolchain is one row
+ * here (plus a parser kind in logparse.c when its lines are new shapes).
  *
  * API
  *   toolchain_table(&n)     the rows (static), in kiln.ini's order
  *   toolchain_find(id)      the row for id, or NULL ("local" has none)
  *   toolchain_ids_text(buf, cap)   "tpu-mlir, pulsar2, ..." for messages
+ *   toolchain_parser_known(id)     is id a step parser? ("" and "none" are)
+ *   toolchain_parser_ids()         NULL-terminated parser ids, for help
+ *   toolchain_logparse_new(id, &p, err)   a step's parser by id (logparse_new)
  *
  * Knows nothing of boards, HTTP or threads; everything here is static data.
  */
@@ -23,6 +28,11 @@
 #define KILN_TOOLCHAIN_H
 
 #include <stddef.h>
+
+#include "runtime/logparse.h"
+
+/* Room for the rows (static tables sized from the table, e.g. parser ids). */
+#define TOOLCHAIN_COUNT_MAX 8
 
 /* How the calibration images reach the tool. */
 enum toolchain_calib {
@@ -51,10 +61,31 @@ struct toolchain {
 	int tolerance_values;         /* 2: cosine and euclidean; 1: cosine */
 	int kiln_checks_tolerance;    /* 1: the tool prints figures but never fails on
 					 them, so Kiln holds them against the tolerance */
+	int calib_recommended;        /* the least calibration images its vendor asks for */
+	const char *calib_recommended_why;  /* ... and where it says so, for the warning */
+	const struct logparse_kind *log;  /* the parser named `parser`, NULL for "none" */
+	/* Readiness (engine.c): an image can be present and still lack the
+	 * tool, so the probes run in it (in the image for docker and podman,
+	 * on the host for local). */
+	const char *program;          /* engine = local: must be on the PATH */
+	const char *const *probes[3]; /* argv lists that must succeed; NULL-ended */
+	const char *install_how;      /* printf: engine, image: getting the image, or NULL */
+	const char *build;            /* printf: engine, tag: builds an image with the tool */
+	const char *build_tag;        /* the tag to suggest when the configured one is a vendor base */
 };
 
 const struct toolchain *toolchain_table(size_t *n);
 const struct toolchain *toolchain_find(const char *id);
 void toolchain_ids_text(char *buf, size_t cap);
+
+/* 1 when id names a parser ("" and "none" included), else 0. */
+int toolchain_parser_known(const char *id);
+
+/* The parser ids ("none" first), NULL-terminated; static. */
+const char *const *toolchain_parser_ids(void);
+
+/* New parser state for a step whose plan names parser id; an unknown id is
+ * KILN_EINVAL naming the known ones. */
+int toolchain_logparse_new(const char *id, struct logparse **out, struct kiln_err *err);
 
 #endif

@@ -25,6 +25,7 @@
 
 #include "runtime/exec.h"
 #include "runtime/logparse.h"
+#include "runtime/toolchain.h"
 #include "runtime/slurm.h"
 #include "runtime/fsutil.h"
 
@@ -330,7 +331,7 @@ struct verdict {
 	int lost;                /* failed: the cluster lost the step; another attempt if any */
 	const char *state;       /* succeeded, failed, cancelled, or NULL = requeue */
 	const char *code;
-	char msg[256];
+	char msg[sizeof(((struct kiln_err *)0)->msg)];
 };
 
 static void fail(struct verdict *v, const char *code, const char *fmt, const char *a,
@@ -443,7 +444,7 @@ static void run_steps(struct worker *w, const struct jobs_claim *job, struct pla
 			.share = total > 0 ? s->weight / total : 1.0 / (double)plan->n_steps,
 		};
 		ctx.shown = ctx.base;
-		if (logparse_new(s->parser, &ctx.parser, &err) != 0) {
+		if (toolchain_logparse_new(s->parser, &ctx.parser, &err) != 0) {
 			engine_cmd_free(&cmd);
 			fail(v, "plan_invalid", "step '%s': %s", s->name, err.msg);
 			return;
@@ -516,7 +517,7 @@ static void run_steps(struct worker *w, const struct jobs_claim *job, struct pla
 				fail(v, "spawn_failed", "step '%s': %s", s->name, err.msg);
 				return;
 			default: {
-				char why[512];
+				char why[1024];  /* err.msg and the last line; fail() cuts it to the verdict */
 				if (failed_figure(figures, ctx.n_figures_at_start, s, why,
 						  sizeof(why))) {
 					fail(v, "below_tolerance", "step '%s': %s", s->name, why);

@@ -1,7 +1,7 @@
 /*
  * jobcalib: a job's calibration sample and its quality warnings (see
- * jobcalib.h).  Reads dataset_images (schema/004_datasets.sql) and the
- * images' blobs; writes nothing.  Called by routes_jobs.c on submit (the
+ * jobcalib.h).  Reads the set's images from the datasets store
+ * (runtime/datasets.h) and their blobs; writes nothing.  Called by routes_jobs.c on submit (the
  * warnings) and for GET /api/v1/jobs/{id}/calibration (the list).
  */
 #include "server/jobcalib.h"
@@ -11,46 +11,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include "conversion/calib.h"
 #include "conversion/calib_img.h"
 #include "conversion/calib_quality.h"
 #include "conversion/spec.h"
 #include "conversion/targets.h"
+#include "runtime/datasets.h"
 
 /* A normalised image is a JPEG of at most 1024 px a side: never near this. */
 #define MAX_IMAGE_BYTES (32u << 20)
-
-static int read_blob(struct blob_store *bs, const char *sha, unsigned char **buf, size_t *len,
-		     struct kiln_err *err)
-{
-	int fd;
-	uint64_t size;
-	int rc = blob_open(bs, sha, &fd, &size, err);
-	if (rc != 0)
-		return rc;
-	if (size > MAX_IMAGE_BYTES) {
-		close(fd);
-		return kiln_errf(err, KILN_EUNPROC, "", "image %.16s is too large", sha);
-	}
-	*buf = malloc(size ? size : 1);
-	size_t got = 0;
-	while (*buf && got < size) {
-		ssize_t k = read(fd, *buf + got, size - got);
-		if (k <= 0)
-			break;
-		got += (size_t)k;
-	}
-	close(fd);
-	if (*buf == NULL || got != size) {
-		free(*buf);
-		*buf = NULL;
-		return kiln_errf(err, KILN_EIO, "", "cannot read image %.16s", sha);
-	}
-	*len = size;
-	return 0;
-}
 
 /* The difference hash: the picture squeezed to 9x8 grey, one bit per
  * pair of horizontal neighbours (left brighter than right).  Unreadable
@@ -62,7 +31,7 @@ static int dhash(struct calib_img_dec *d, struct blob_store *bs, const char *sha
 	struct kiln_err e;
 	kiln_err_clear(&e);
 	struct calib_img_limits lim = {.max_pixels = 64u << 20, .min_side = 1};
-	if (read_blob(bs, sha, &buf, &len, &e) != 0)
+	if (blob_read(bs, sha, MAX_IMAGE_BYTES, &buf, &len, &e) != 0)
 		return -1;
 	int rc = calib_img_stretch(d, buf, len, &lim, 9, 8, rgb, &e);
 	free(buf);
@@ -88,27 +57,10 @@ int jobcalib_sample(struct db *db, struct blob_store *bs, const char *dataset, i
 	long long ds = dataset ? strtoll(dataset, &end, 10) : 0;
 	if (dataset == NULL || ds < 1 || *end)
 		return kiln_errf(err, KILN_ENOTFOUND, "dataset", "the job has no calibration set");
-	sqlite3 *c = db_conn(db);
-	sqlite3_stmt *st = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT entry, sha256, width, height FROM "
-					   "dataset_images WHERE dataset = ? ORDER BY position",
-					   -1, &st, NULL) != SQLITE_OK) {
-		sqlite3_finalize(st);
-		return kiln_errf(err, KILN_EIO, "", "cannot read the dataset's images");
-	}
-	sqlite3_bind_int64(st, 1, ds);
-	cJSON *all = cJSON_CreateArray();
-	while (all && sqlite3_step(st) == SQLITE_ROW) {
-		cJSON *im = cJSON_CreateObject();
-		if (im == NULL)
-			break;
-		cJSON_AddStringToObject(im, "entry", (const char *)sqlite3_column_text(st, 0));
-		cJSON_AddStringToObject(im, "sha256", (const char *)sqlite3_column_text(st, 1));
-		cJSON_AddNumberToObject(im, "width", sqlite3_column_int(st, 2));
-		cJSON_AddNumberToObject(im, "height", sqlite3_column_int(st, 3));
-		cJSON_AddItemToArray(all, im);
-	}
-	sqlite3_finalize(st);
+	cJSON *all = NULL;
+	int rc = datasets_images_json(db, dataset, &all, err);
+	if (rc != 0)
+		return rc;
 	size_t n = (size_t)cJSON_GetArraySize(all), k = 0, *idx = NULL;
 	cJSON *o = cJSON_CreateObject(), *pick = cJSON_CreateArray();
 	if (all == NULL || o == NULL || pick == NULL ||

@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include "runtime/blobrefs.h"
+#include "runtime/bundles.h"
+#include "runtime/datasets.h"
 #include "conversion/bundle.h"
 #include "conversion/calib.h"
 #include "conversion/convert.h"
@@ -56,26 +58,6 @@ struct jobsys {
 	int probe_started;
 };
 
-/* --- small helpers ------------------------------------------------------------- */
-
-static int parse_id(const char *text, long long *id)
-{
-	if (text == NULL || *text == '\0' || strlen(text) > 18)
-		return -1;
-	char *end;
-	long long v = strtoll(text, &end, 10);
-	if (*end != '\0' || v <= 0)
-		return -1;
-	*id = v;
-	return 0;
-}
-
-static int db_fail(sqlite3 *c, struct kiln_err *err, const char *what)
-{
-	return kiln_errf(err, KILN_EIO, "", "%s: %s", what,
-			 c ? sqlite3_errmsg(c) : "no database connection");
-}
-
 /* --- public lookups ------------------------------------------------------------ */
 
 struct jobs *jobsys_jobs(struct jobsys *js) { return js->jobs; }
@@ -109,144 +91,22 @@ int jobsys_model(struct jobsys *js, const char *id, char sha[BLOB_HEX_LEN + 1], 
 	long long n;
 	if (insp)
 		*insp = NULL;
-	if (parse_id(id, &n) != 0)
+	if (db_parse_id(id, &n) != 0)
 		return kiln_errf(err, KILN_ENOTFOUND, "model", "no model with id '%.40s'", id);
 	return models_source(js->db, n, "model", sha, insp, err);
 }
 
+/* The datasets store (runtime/datasets.h) names a set by the spec's id text. */
 int jobsys_dataset(struct jobsys *js, const char *id, char set_sha[BLOB_HEX_LEN + 1],
 		   long long *images, struct kiln_err *err)
 {
-	long long n;
-	if (parse_id(id, &n) != 0)
-		return kiln_errf(err, KILN_ENOTFOUND, "dataset", "no dataset with id '%.40s'", id);
-	sqlite3 *c = db_conn(js->db);
-	sqlite3_stmt *st = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT set_sha256, state, images FROM datasets"
-					   " WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
-		return db_fail(c, err, "cannot read the dataset");
-	sqlite3_bind_int64(st, 1, n);
-	int rc = 0;
-	int s = sqlite3_step(st);
-	const char *state = s == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 1) : NULL;
-	/* An upload answers 202 before its images exist: only a finished,
-	 * accepted set can calibrate. */
-	if (state && strcmp(state, "ready") != 0) {
-		rc = kiln_errf(err, strcmp(state, "ingesting") == 0 ? KILN_ECONFLICT : KILN_EUNPROC,
-			       "dataset", "dataset %lld is %s%s", n, state,
-			       strcmp(state, "ingesting") == 0 ?
-			       ": wait for GET /api/v1/datasets/{id}?wait=60 to say ready" :
-			       "; it has no images (see its error), upload the archive again");
-	} else if (s == SQLITE_ROW) {
-		snprintf(set_sha, BLOB_HEX_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 0));
-		if (images)
-			*images = sqlite3_column_int64(st, 2);
-	} else if (s == SQLITE_DONE) {
-		rc = kiln_errf(err, KILN_ENOTFOUND, "dataset", "no dataset with id %lld", n);
-	} else {
-		rc = db_fail(c, err, "cannot read the dataset");
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* The dataset's image hashes in set order; *out is a new array of new
- * strings, freed with free_list(). */
-static int dataset_images(struct jobsys *js, const char *id, char ***out, size_t *n,
-			  struct kiln_err *err)
-{
-	long long ds;
-	*out = NULL;
-	*n = 0;
-	if (parse_id(id, &ds) != 0)
-		return kiln_errf(err, KILN_ENOTFOUND, "dataset", "no dataset with id '%.40s'", id);
-	sqlite3 *c = db_conn(js->db);
-	sqlite3_stmt *st = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT sha256 FROM dataset_images WHERE dataset = ?"
-					   " ORDER BY position", -1, &st, NULL) != SQLITE_OK)
-		return db_fail(c, err, "cannot read the dataset's images");
-	sqlite3_bind_int64(st, 1, ds);
-	size_t cap = 0;
-	int rc = 0, s;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*n == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			char **nv = realloc(*out, nc * sizeof(char *));
-			if (nv == NULL) {
-				rc = kiln_errf(err, KILN_ENOMEM, "", "out of memory");
-				break;
-			}
-			*out = nv;
-			cap = nc;
-		}
-		char *v = strdup((const char *)sqlite3_column_text(st, 0));
-		if (v == NULL) {
-			rc = kiln_errf(err, KILN_ENOMEM, "", "out of memory");
-			break;
-		}
-		(*out)[(*n)++] = v;
-	}
-	if (rc == 0 && s != SQLITE_DONE)
-		rc = db_fail(c, err, "cannot read the dataset's images");
-	sqlite3_finalize(st);
-	if (rc == 0 && *n == 0)
-		rc = kiln_errf(err, KILN_ENOTFOUND, "dataset", "dataset %lld has no images", ds);
-	return rc;
-}
-
-static void free_list(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-/* 1 when name names the archive entry: the whole entry, its last part, or
- * that part without its extension. */
-static int entry_matches(const char *entry, const char *name)
-{
-	if (strcmp(entry, name) == 0)
-		return 1;
-	const char *base = strrchr(entry, '/');
-	base = base ? base + 1 : entry;
-	if (strcmp(base, name) == 0)
-		return 1;
-	const char *dot = strrchr(base, '.');
-	size_t stem = dot ? (size_t)(dot - base) : strlen(base);
-	return strlen(name) == stem && strncmp(base, name, stem) == 0;
+	return datasets_source(js->db, id, set_sha, images, err);
 }
 
 int jobsys_test_image(struct jobsys *js, const char *dataset, const char *name,
 		      char sha[BLOB_HEX_LEN + 1], struct kiln_err *err)
 {
-	long long ds;
-	if (parse_id(dataset, &ds) != 0)
-		return kiln_errf(err, KILN_ENOTFOUND, "dataset", "no dataset with id '%.40s'",
-				 dataset);
-	sqlite3 *c = db_conn(js->db);
-	sqlite3_stmt *st = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT sha256, entry FROM dataset_images"
-					   " WHERE dataset = ? ORDER BY position", -1, &st,
-					   NULL) != SQLITE_OK)
-		return db_fail(c, err, "cannot read the dataset's images");
-	sqlite3_bind_int64(st, 1, ds);
-	int found = 0;
-	while (!found && sqlite3_step(st) == SQLITE_ROW) {
-		const char *h = (const char *)sqlite3_column_text(st, 0);
-		const char *e = (const char *)sqlite3_column_text(st, 1);
-		if (strcmp(h, name) == 0 || entry_matches(e, name)) {
-			snprintf(sha, BLOB_HEX_LEN + 1, "%s", h);
-			found = 1;
-		}
-	}
-	sqlite3_finalize(st);
-	/* 400, not 404: the request's field is wrong, no path names a missing
-	 * record (issue 16: "400 naming the field"). */
-	if (!found)
-		return kiln_errf(err, KILN_EINVAL, "test_image",
-				 "test_image '%.64s' is not an image of dataset %lld: give an image's "
-				 "sha256 or its file name from the archive", name, ds);
-	return 0;
+	return datasets_find_image(js->db, dataset, name, sha, err);
 }
 
 /* The calibration image the job compares on: the first one the job's
@@ -258,25 +118,13 @@ static int default_test_image(struct jobsys *js, const char *dataset, int count,
 {
 	char **shas = NULL;
 	size_t n = 0;
-	int rc = dataset_images(js, dataset, &shas, &n, err);
+	int rc = datasets_image_shas(js->db, dataset, &shas, &n, err);
 	if (rc != 0)
 		return rc;
 	size_t at = calib_first_pick(n, count > 0 ? (size_t)count : 0, CONVERT_CALIB_SEED);
 	snprintf(sha, BLOB_HEX_LEN + 1, "%s", shas[at]);
-	free_list(shas, n);
-	long long ds;
-	sqlite3 *c = db_conn(js->db);
-	sqlite3_stmt *st = NULL;
-	entry[0] = '\0';
-	if (parse_id(dataset, &ds) != 0 || c == NULL ||
-	    sqlite3_prepare_v2(c, "SELECT entry FROM dataset_images WHERE dataset = ? AND"
-			       " sha256 = ? ORDER BY position LIMIT 1", -1, &st, NULL) != SQLITE_OK)
-		return db_fail(c, err, "cannot read the dataset's images");
-	sqlite3_bind_int64(st, 1, ds);
-	sqlite3_bind_text(st, 2, sha, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		snprintf(entry, cap, "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	datasets_free_shas(shas, n);
+	datasets_image_entry(js->db, dataset, sha, entry, cap);
 	return 0;
 }
 
@@ -430,7 +278,7 @@ static int prepare(void *arg, const struct jobs_claim *job, const char *ws, stru
 		rc = blob_path(js->bs, model_sha, model_path, sizeof(model_path), err);
 	struct convert_inputs in = {.model_path = model_path, .bs = js->bs};
 	if (rc == 0 && job->dataset != NULL) {
-		rc = dataset_images(js, job->dataset, &shas, &n, err);
+		rc = datasets_image_shas(js->db, job->dataset, &shas, &n, err);
 		in.images = (const char *const *)shas;
 		in.n_images = n;
 	}
@@ -444,121 +292,8 @@ static int prepare(void *arg, const struct jobs_claim *job, const char *ws, stru
 		rc = convert_prepare(cj, &in, ws, err);
 	if (rc == 0 && plan != NULL && convert_plan(cj, ws, plan, err) != 0)
 		rc = WORKER_EPLAN;
-	free_list(shas, n);
+	datasets_free_shas(shas, n);
 	convert_job_close(cj);
-	return rc;
-}
-
-/* Inserts the bundle row and one bundle_files row per file (each file
- * stored as a blob); *id gets the bundle's id.  Called with blobrefs held. */
-static int store_bundle(struct jobsys *js, const struct jobs_claim *job,
-			const struct job_spec *s, const char *dir, const char *tgz,
-			uint64_t size, int simulated, long long *id, struct kiln_err *err)
-{
-	char path[2 * PATH_MAX];
-	snprintf(path, sizeof(path), "%s/manifest.json", dir);
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return kiln_errf(err, KILN_EIO, "", "cannot read %s: %s", path, strerror(errno));
-	static const size_t max = 4u << 20;  /* a manifest lists <= 1024 files */
-	char *text = malloc(max + 1);
-	size_t len = text ? fread(text, 1, max, f) : 0;
-	fclose(f);
-	if (text == NULL)
-		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
-	text[len] = '\0';
-	cJSON *man = cJSON_Parse(text);
-	const cJSON *files = cJSON_GetObjectItemCaseSensitive(man, "files");
-	if (!cJSON_IsArray(files)) {
-		cJSON_Delete(man);
-		free(text);
-		return kiln_errf(err, KILN_EINTERNAL, "", "manifest.json has no file list");
-	}
-	sqlite3 *c = db_conn(js->db);
-	sqlite3_stmt *st = NULL;
-	char now[32];
-	db_now(now, sizeof(now));
-	int rc = 0;
-	if (c == NULL || sqlite3_exec(c, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		rc = db_fail(c, err, "cannot store the bundle");
-		goto out;
-	}
-	if (sqlite3_prepare_v2(c, "INSERT INTO bundles(job, name, target, sha256, size, manifest,"
-			       " simulated, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", -1, &st,
-			       NULL) != SQLITE_OK) {
-		rc = db_fail(c, err, "cannot store the bundle");
-		goto rollback;
-	}
-	sqlite3_bind_int64(st, 1, job->id);
-	sqlite3_bind_text(st, 2, s->name, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, s->target, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 4, tgz, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)size);
-	sqlite3_bind_text(st, 6, text, (int)len, SQLITE_TRANSIENT);
-	sqlite3_bind_int(st, 7, simulated);
-	sqlite3_bind_text(st, 8, now, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		rc = db_fail(c, err, "cannot store the bundle");
-		goto rollback;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	*id = sqlite3_last_insert_rowid(c);
-	if (sqlite3_prepare_v2(c, "INSERT INTO bundle_files(bundle, name, sha256, size)"
-			       " VALUES (?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK) {
-		rc = db_fail(c, err, "cannot store the bundle's files");
-		goto rollback;
-	}
-	/* Every listed file, then manifest.json itself (the manifest does not
-	 * list itself, but it is in the archive and worth serving alone). */
-	const cJSON *it = files->child;
-	for (int last = 0; !last;) {
-		const char *name;
-		if (it != NULL) {
-			name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "name"));
-			it = it->next;
-		} else {
-			name = "manifest.json";
-			last = 1;
-		}
-		if (name == NULL) {
-			rc = kiln_errf(err, KILN_EINTERNAL, "", "manifest.json lists a file without "
-				       "a name");
-			goto rollback;
-		}
-		char hex[BLOB_HEX_LEN + 1];
-		struct stat sb;
-		snprintf(path, sizeof(path), "%s/%s", dir, name);
-		if (stat(path, &sb) != 0) {
-			rc = kiln_errf(err, KILN_EIO, "", "cannot read %s: %s", path, strerror(errno));
-			goto rollback;
-		}
-		if ((rc = blob_put_file(js->bs, path, hex, err)) != 0)
-			goto rollback;
-		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, *id);
-		sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 3, hex, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)sb.st_size);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			rc = db_fail(c, err, "cannot store the bundle's files");
-			goto rollback;
-		}
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (sqlite3_exec(c, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		rc = db_fail(c, err, "cannot store the bundle");
-		goto rollback;
-	}
-	goto out;
-rollback:
-	sqlite3_finalize(st);
-	st = NULL;
-	sqlite3_exec(c, "ROLLBACK", NULL, NULL, NULL);
-out:
-	cJSON_Delete(man);
-	free(text);
 	return rc;
 }
 
@@ -617,8 +352,12 @@ static int finisher(void *arg, const struct jobs_claim *job, const struct plan *
 	 * same time must not remove a blob these rows are about to name. */
 	blobrefs_lock();
 	rc = bundle_pack(dir, js->bs, tgz, &size, err);
+	struct bundle_row row = {
+		.job = job->id, .name = cj->spec->name, .target = cj->spec->target,
+		.sha256 = tgz, .size = size, .simulated = info.simulated,
+	};
 	if (rc == 0)
-		rc = store_bundle(js, job, cj->spec, dir, tgz, size, info.simulated, &id, err);
+		rc = bundles_insert(js->db, js->bs, &row, dir, &id, err);
 	blobrefs_unlock();
 	if (rc == 0)
 		snprintf(bundle, cap, "%lld", id);

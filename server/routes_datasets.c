@@ -26,7 +26,7 @@
 #include "runtime/blobrefs.h"
 #include "server/jobsys.h"
 #include "conversion/calib.h"
-#include "conversion/datasets.h"
+#include "runtime/datasets.h"
 #include "server/routes.h"
 #include "server/upload.h"
 #include "runtime/workpool.h"
@@ -121,6 +121,21 @@ static int images_present(struct blob_store *bs, const struct calib_result *res)
 	return 1;
 }
 
+/* The ingest's images as the store's rows (the store knows no calib.h). */
+static int set_ready(struct db *db, long long id, const char *sha, const struct calib_result *res,
+		     const char *report, struct kiln_err *err)
+{
+	struct datasets_image *im = calloc(res->n_images ? res->n_images : 1, sizeof(*im));
+	if (im == NULL)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	for (size_t i = 0; i < res->n_images; i++)
+		im[i] = (struct datasets_image){res->images[i].sha256, res->images[i].entry,
+						res->images[i].width, res->images[i].height};
+	int rc = datasets_set_ready(db, id, sha, res->set_sha256, im, res->n_images, report, err);
+	free(im);
+	return rc;
+}
+
 static void ingest_run(void *arg, int cancelled)
 {
 	struct ingest_task *t = arg;
@@ -178,7 +193,7 @@ static void ingest_run(void *arg, int cancelled)
 	} else if (upload_commit(t->u, sha, &err) != 0) {
 		blobrefs_unlock();
 		finish_error(db, t->id, "failed", err.code, &err, NULL);
-	} else if (datasets_set_ready(db, t->id, sha, res, text, &err) != 0) {
+	} else if (set_ready(db, t->id, sha, res, text, &err) != 0) {
 		blobrefs_unlock();
 		finish_error(db, t->id, "failed", err.code, &err, NULL);
 		blobrefs_release(app->db, app->blobs, sha);

@@ -13,7 +13,7 @@
 
 #include "server/app.h"
 #include "runtime/bundles.h"
-#include "conversion/datasets.h"
+#include "runtime/datasets.h"
 #include "deploy/deploy.h"
 #include "deploy/deploy_preview.h"
 #include "deploy/deployments.h"

@@ -307,6 +307,32 @@ CASES = [
      {"target": "metis", "name": "yolov8n", "outputs": [n for n, _ in YOLOV8_SIX],
       "calibration": {"count": 3}, "mud": {"model_type": "yolov8", "labels": COCO}},
      ("refused", "outputs", "Unknown model type for yolov8n, using generic GST decoder")),
+    # Metis pose / seg: the zoo compiles the Ultralytics export uncut
+    # (voyager-sdk v1.2.5 ax_models/zoo/yolo/keypoint_detection/
+    # yolov8npose-coco-onnx.yaml, instance_segmentation/yolov8nseg-coco-onnx.yaml)
+    ("metis_yolov8n_pose", "004",
+     dict(input_name="images", input_shape=[1, 3, 640, 640], convs=[("output0", [1, 56, 8400])],
+          graph_outputs=["output0"]),
+     {"target": "metis", "name": "yolov8n_pose", "outputs": ["output0"], "calibration": {"count": 3},
+      "mud": {"model_type": "yolov8", "type": "pose", "labels": ["person"]}}),
+    ("metis_yolov8n_seg", "004",
+     dict(input_name="images", input_shape=[1, 3, 640, 640],
+          convs=[("output0", [1, 116, 8400]), ("output1", [1, 32, 160, 160])],
+          graph_outputs=["output0", "output1"]),
+     {"target": "metis", "name": "yolov8n_seg", "outputs": ["output0", "output1"],
+      "calibration": {"count": 3}, "mud": {"model_type": "yolov8", "type": "seg", "labels": COCO}}),
+    ("metis_yolov8n_pose_cut", "004",
+     dict(input_name="images", input_shape=[1, 3, 640, 640], convs=POSE_HEADS, final="output0"),
+     {"target": "metis", "name": "yolov8n_pose", "outputs": [n for n, _ in POSE_HEADS],
+      "calibration": {"count": 3}, "mud": {"model_type": "yolov8", "type": "pose", "labels": ["person"]}},
+     ("refused", "outputs", "decodeyolopose (ax_models/decoders/yolopose.py) reads the model's own")),
+    # AXera-Pi pose: ax_yolov8s_pose_steps.cc reads 3 x 116 channels per cell,
+    # which the export's level Concats (65) are not
+    ("axera_pi_yolov8n_pose_concats", "003",
+     dict(input_name="images", input_shape=[1, 3, 640, 640], convs=POSE_HEADS[:3], final="output0"),
+     {"target": "axera-pi", "name": "yolov8n_pose", "outputs": [n for n, _ in POSE_HEADS[:3]],
+      "calibration": {"count": 3}, "mud": {"model_type": "yolov8", "type": "pose", "labels": ["person"]}},
+     ("refused", "outputs", "ax_yolov8s_pose_steps.cc reads output 0 as stride 8")),
     # user strings that YAML would read as something else unquoted
     ("metis_quoting", "004",
      dict(input_name="images", input_shape=[1, 3, 640, 640], convs=[
@@ -477,15 +503,26 @@ def check_metis(ws, out, case):
         assert norm == {"mean": "0.485, 0.456, 0.406", "std": "0.229, 0.224, 0.255"}, norm
         assert task["preprocess"][0]["resize"] == {"width": 224, "height": 224}, task["preprocess"]
     else:
-        # ax_models/reference/cascade/yolov8n-yolov8s.yaml's detection task
-        assert m["task_category"] == "ObjectDetection" and m["num_classes"] == len(spec["mud"]["labels"]), m
-        assert pre == ["letterbox", "torch-totensor"] and post == ["decodeyolo"], (pre, post)
+        # ax_models/reference/cascade/yolov8n-yolov8s.yaml's detection task;
+        # pose / seg as the zoo's keypoint_detection/yolov8npose-coco-onnx.yaml
+        # and instance_segmentation/yolov8nseg-coco-onnx.yaml (task_category,
+        # decodeyolopose / decodeyoloseg from pipeline-template/yolo{pose,seg}-
+        # letterbox.yaml, classes in ax_models/decoders/yolo{pose,seg}.py)
+        kind = spec["mud"].get("type", "detector")
+        cat, op, cls, py = {"detector": ("ObjectDetection", "decodeyolo", "DecodeYolo", "yolo.py"),
+                            "pose": ("KeypointDetection", "decodeyolopose", "DecodeYoloPose", "yolopose.py"),
+                            "seg": ("InstanceSegmentation", "decodeyoloseg", "DecodeYoloSeg",
+                                    "yoloseg.py")}[kind]
+        assert m["task_category"] == cat and m["num_classes"] == len(spec["mud"]["labels"]), m
+        assert pre == ["letterbox", "torch-totensor"] and post == [op], (pre, post)
         assert task["preprocess"][0]["letterbox"] == {"width": 640, "height": 640, "scaleup": True}
-        dec = task["postprocess"][0]["decodeyolo"]
+        dec = task["postprocess"][0][op]
         assert dec["box_format"] == "xywh" and dec["normalized_coord"] is False, dec
         assert dec["conf_threshold"] == 0.25 and dec["nms_iou_threshold"] == 0.45, dec
-        assert net["operators"]["decodeyolo"] == {
-            "class": "DecodeYolo", "class_path": "$AXELERA_FRAMEWORK/ax_models/decoders/yolo.py"}
+        # DecodeYoloPose has no nms_class_agnostic / use_multi_label fields
+        assert ("nms_class_agnostic" in dec) == (kind != "pose"), dec
+        assert net["operators"] == {op: {
+            "class": cls, "class_path": "$AXELERA_FRAMEWORK/ax_models/decoders/" + py}}, net["operators"]
         labels = yaml.safe_load(open(os.path.join(ws, "labels.yaml")))["names"]
         assert labels == spec["mud"]["labels"], labels
         if mt == "yolov5":

@@ -562,6 +562,48 @@ def main():
             assert len(after["items"]) == len(before["items"]), "a refused job was queued"
         R.check("board_loader_refusals_at_submit_name_the_field", board_loader_refusals_at_submit)
 
+        def pose_seg_rows_on_metis_and_axera_pi():
+            # issue 13: a loader row for pose and seg on every board.
+            # Metis: voyager-sdk v1.2.5's zoo compiles yolov8n-pose/-seg
+            # uncut (ax_models/zoo/yolo/keypoint_detection/
+            # yolov8npose-coco-onnx.yaml) and decodes with decodeyolopose /
+            # decodeyoloseg (ax_models/decoders/); AXera-Pi: ax-samples'
+            # ax_yolov8s_pose_steps.cc reads 3 outputs of 116 per cell,
+            # which no cut of an Ultralytics export gives; neither has an
+            # oriented-box program or decoder
+            st, before = a.json("GET", "/api/v1/jobs?limit=100")
+            pose = upload_model(a, "y8_pose", F.yolov8(nc=1, task="pose"))
+            st, rec = a.json("GET", f"/api/v1/models/{pose['id']}")
+            tg = rec["inspection"]["targets"]
+            m = tg["metis"]
+            assert m["suggested_outputs"][0]["layout"] == "graph-outputs", m["suggested_outputs"]
+            assert "decodeyolopose" in (m["suggestion_rule"] or ""), m
+            assert "ax_yolov8s_pose_steps.cc" in (tg["axera-pi"]["suggestion_rule"] or ""), tg["axera-pi"]
+            st, r = submit(a, {"model": pose["id"], "dataset": ds["id"], "target": "axera-pi",
+                               "name": "pose", "outputs": "suggested", "calibration": {"count": 3},
+                               "mud": {"model_type": "yolov8", "type": "pose", "labels": ["person"]}})
+            assert st == 422 and r["error"]["field"] == "outputs", (st, r)
+            assert "ax_yolov8s_pose_steps.cc" in r["error"]["message"], r
+            st, r = submit(a, {"model": pose["id"], "dataset": ds["id"], "target": "metis",
+                               "name": "pose", "outputs": "suggested", "calibration": {"count": 3},
+                               "mud": {"model_type": "yolov8", "type": "pose",
+                                       "labels": ["person", "dog"]}})
+            assert st == 400 and r["error"]["field"] == "mud.labels", (st, r)
+            for target, words in (("metis", "yolopose, yoloseg"),
+                                  ("axera-pi", "ax_yolov8s_pose_steps.cc, ax_yolov8s_seg_steps.cc")):
+                st, r = submit(a, {"model": pose["id"], "dataset": ds["id"], "target": target,
+                                   "name": "obb", "outputs": "suggested", "calibration": {"count": 3},
+                                   "mud": {"model_type": "yolov8", "type": "obb", "labels": ["a"]}})
+                assert st == 422 and r["error"]["field"] == "mud.type", (target, st, r)
+                assert words in r["error"]["message"], (target, r)
+            st, after = a.json("GET", "/api/v1/jobs?limit=100")
+            assert len(after["items"]) == len(before["items"]), "a refused job was queued"
+            st, job = submit(a, {"model": pose["id"], "dataset": ds["id"], "target": "metis",
+                                 "name": "pose", "outputs": "suggested", "calibration": {"count": 3},
+                                 "mud": {"model_type": "yolov8", "type": "pose", "labels": ["person"]}})
+            assert st == 202, (st, job)
+        R.check("pose_seg_rows_on_metis_and_axera_pi", pose_seg_rows_on_metis_and_axera_pi)
+
         def yolov5_anchors_contradicting():
             # issue 13 "Bad input": MaixCDK's YOLOv5 loader has no default
             # anchors (maix_nn_yolov5.hpp: "anchors key not found"), so

@@ -185,8 +185,9 @@ def main():
             assert J.final_state(low.events(j["id"])) == "failed"
             st, j = low.json("GET", f"/api/v1/jobs/{j['id']}")
             # pulsar2's compiler.check fails the build itself below the
-            # tolerance (check_cosine_simularity); the figures came first
-            assert j["error"]["code"] in ("below_tolerance", "step_failed"), j["error"]
+            # tolerance (check_cosine_simularity): its check_data line on
+            # the tensor makes that below_tolerance, as TPU-MLIR's
+            assert j["error"]["code"] == "below_tolerance", j["error"]
             adv = j["advice"]
             assert adv and adv["kind"] == "head" and j["error"]["advice"] == adv, adv
             ids = [s["id"] for s in adv["suggestions"]]

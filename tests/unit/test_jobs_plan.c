@@ -14,6 +14,7 @@
 #include "runtime/exec.h"
 #include "kt.h"
 #include "runtime/logparse.h"
+#include "runtime/toolchain.h"
 #include "runtime/results.h"
 #include "runtime/plan.h"
 #include "runtime/plan_sh.h"
@@ -179,7 +180,7 @@ static cJSON *feed(const char *parser, const char *text)
 	struct logparse *lp;
 	struct kiln_err err;
 	cJSON *figs = cJSON_CreateArray();
-	if (logparse_new(parser, &lp, &err) != 0)
+	if (toolchain_logparse_new(parser, &lp, &err) != 0)
 		return figs;
 	const char *s = text;
 	while (*s) {
@@ -279,6 +280,45 @@ static const char P2_DOC_TABLE[] =
 	"│ output_DequantizeLinear │   AxDequantizeLinear   │ output        │     (1, 1000)     │ FP32  │  FP32  │ 0.99990 │ 0.00173 │\n"
 	"└─────────────────────────┴────────────────────────┴───────────────┴───────────────────┴───────┴────────┴─────────┴─────────┘\n"
 	"2024-09-25 11:47:01.640 | INFO     | yamain.command.precision_analysis:quant_precision_analysis:401 - save precision analysis table to [output/quant/debug/precision_analysis_table.txt]\n";
+
+/* pulsar2's compiler check, as AXERA-TECH/pulsar2-docs @ b32f7c1d
+ * source/user_guides_advanced/advanced_build_guides.md prints it (the
+ * passing line, verbatim), and the same line at another level without
+ * "successfully": the check failing on that tensor. */
+#define P2_CHECK_OK "2024-12-10 14:38:31.797 | INFO     | yamain.command.npu_backend_compiler:" \
+	"check_assembled_model:376 - simulate npu graph [subgraph_npu_1_b1]\n" \
+	"2024-12-10 14:38:32.352 | SUCCESS  | yamain.common.util:check_data:206 - check npu " \
+	"graph [subgraph_npu_1_b1] [op_5:AxQuantizedConv_out], (1, 56, 56, 144), uint8 " \
+	"successfully!\n"
+
+static void logparse__pulsar2_compiler_check_failure_is_a_failed_figure(void)
+{
+	cJSON *f = feed("pulsar2", P2_CHECK_OK);
+	CHECK_INT(cJSON_GetArraySize(f), 0);  /* a passing check adds nothing */
+	cJSON_Delete(f);
+	f = feed("pulsar2", "2024-12-10 14:38:32.352 | ERROR    | yamain.common.util:check_data:206 - "
+		 "check npu graph [subgraph_npu_1_b1] [op_5:AxQuantizedConv_out], (1, 56, 56, 144), "
+		 "uint8 failed!\n");
+	if (CHECK_INT(cJSON_GetArraySize(f), 1)) {
+		cJSON *a = cJSON_GetArrayItem(f, 0);
+		CHECK_STR(str(a, "parser"), "pulsar2");
+		CHECK_STR(str(a, "kind"), "output");
+		CHECK_STR(str(a, "output"), "op_5:AxQuantizedConv_out");
+		CHECK_STR(str(a, "compare"), "compiler check");
+		CHECK(cJSON_IsFalse(cJSON_GetObjectItem(a, "passed")));
+	}
+	cJSON_Delete(f);
+	/* the precision table before it still ends as its own figure */
+	char text[sizeof(P2_DOC_TABLE) + 200];
+	snprintf(text, sizeof(text), "%s%s", P2_DOC_TABLE, "2024-12-10 14:38:32.352 | ERROR    | "
+		 "yamain.common.util:check_data:206 - check npu graph [g] [output], (1, 10), float32\n");
+	f = feed("pulsar2", text);
+	if (CHECK_INT(cJSON_GetArraySize(f), 2)) {
+		CHECK_STR(str(cJSON_GetArrayItem(f, 0), "kind"), "layers");
+		CHECK_STR(str(cJSON_GetArrayItem(f, 1), "output"), "output");
+	}
+	cJSON_Delete(f);
+}
 
 static void logparse__pulsar2_precision_table_keeps_every_layer_by_name(void)
 {
@@ -496,7 +536,7 @@ static void logparse__unknown_id_is_refused_and_none_parses_nothing(void)
 {
 	struct logparse *lp;
 	struct kiln_err err;
-	CHECK_INT(logparse_new("regex", &lp, &err), KILN_EINVAL);
+	CHECK_INT(toolchain_logparse_new("regex", &lp, &err), KILN_EINVAL);
 	cJSON *f = feed("none", "Layer: x  cosine-sim: 0.5\n");
 	CHECK_INT(cJSON_GetArraySize(f), 0);
 	cJSON_Delete(f);
@@ -879,6 +919,8 @@ static const struct kt_test tests[] = {
 	{"logparse__tpu_mlir_npz_compare_gives_cosine_per_output",
 	 logparse__tpu_mlir_npz_compare_gives_cosine_per_output},
 	{"logparse__pulsar_score_table", logparse__pulsar_score_table},
+	{"logparse__pulsar2_compiler_check_failure_is_a_failed_figure",
+	 logparse__pulsar2_compiler_check_failure_is_a_failed_figure},
 	{"logparse__pulsar2_precision_table_keeps_every_layer_by_name",
 	 logparse__pulsar2_precision_table_keeps_every_layer_by_name},
 	{"logparse__pulsar2_end_to_end_table_rounds_its_cosines",

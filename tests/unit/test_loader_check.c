@@ -622,10 +622,26 @@ static void recamera__yolov5_pose_seg_and_classifier_in_factory_order(void)
 	cJSON_Delete(insp);
 }
 
+/* A 4-D output as the AXera-Pi holds it: pulsar builds the joint with
+ * --output_tensor_layout nhwc (pulsar-docs f391cff2 advanced_guides.rst
+ * "Joint Layout"; NCHW is its default), as ax-samples reads it. */
+static void to_nhwc(struct loader_out *o, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (o[i].rank != 4)
+			continue;
+		int64_t c = o[i].d[1];
+		o[i].d[1] = o[i].d[2];
+		o[i].d[2] = o[i].d[3];
+		o[i].d[3] = c;
+		o[i].nhwc = 1;
+	}
+}
+
 /* ax-samples 70a5178 examples/ax620/ax_yolov5s_steps.cc: output i is
  * stride (1 << i) * 8; detection.hpp generate_proposals_yolov5 reads 3
- * anchors x (5 + classes) per cell.  ax_yolov8s_steps.cc: pOutputs[i]
- * DFL, [i + 3] classes, [i + 6] class index: 9 outputs. */
+ * anchors x (5 + classes) per cell, channels last.  ax_yolov8s_steps.cc:
+ * pOutputs[i] DFL, [i + 3] classes, [i + 6] class index: 9 outputs. */
 static void axera_pi__ax_samples_programs_read_outputs_by_position(void)
 {
 	cJSON *insp = cJSON_Parse(INSP_YOLOV5S);
@@ -635,6 +651,9 @@ static void axera_pi__ax_samples_programs_read_outputs_by_position(void)
 		{"/model.24/m.1/Conv_output_0", 4, {1, 255, 40, 40}, 0, 0},
 		{"/model.24/m.2/Conv_output_0", 4, {1, 255, 20, 20}, 0, 0}};
 	if (s) {
+		/* NCHW on the board (pulsar's default) is refused */
+		WANT_REFUSED(s, convs, 3, KILN_EUNPROC, "outputs", "channels last");
+		to_nhwc(convs, 3);
 		WANT_LOADS(s, convs, 3);
 		struct loader_out rev[3] = {convs[2], convs[1], convs[0]};
 		WANT_REFUSED(s, rev, 3, KILN_EUNPROC, "outputs", "reads output 0 as stride 8");
@@ -661,9 +680,130 @@ static void axera_pi__ax_samples_programs_read_outputs_by_position(void)
 		WANT_REFUSED(s, g, 6, KILN_EUNPROC, "outputs", "reads 9 outputs");
 		for (int i = 0; i < 3; i++)
 			g[i + 6] = (struct loader_out){"argmax", 4, {1, 1, 80 >> i, 80 >> i}, 0, 0};
+		to_nhwc(g, 9);
 		WANT_LOADS(s, g, 9);
-		g[7].d[1] = 80;
+		g[7].d[3] = 80;
 		WANT_REFUSED(s, g, 9, KILN_EUNPROC, "outputs", "class index (1 ch)");
+	}
+	spec_free(s);
+	cJSON_Delete(insp);
+}
+
+/* ax-samples 2f447b6 examples/ax620/ax_yolov8s_pose_steps.cc: 3 outputs,
+ * stride 8 << i, 1 + 64 + 17 x 3 = 116 per cell (detection.hpp
+ * generate_proposals_yolov8_pose), one class; 4380467
+ * ax_yolov8s_seg_steps.cc: 10 outputs (DFL + 32 coefficients, classes,
+ * class index per stride, then the 32 x H/4 x W/4 prototypes).  No AX620
+ * program decodes oriented boxes: obb is a 422 naming the programs. */
+static void axera_pi__pose_seg_programs_and_no_obb(void)
+{
+	cJSON *insp = cJSON_Parse(INSP_YOLO11N);
+	struct job_spec *s = spec_for("axera-pi", "yolo11", 1, "pose", insp);
+	if (s) {
+		struct loader_out p[3] = {{"p8", 4, {1, 116, 80, 80}, 0, 0},
+					  {"p16", 4, {1, 116, 40, 40}, 0, 0},
+					  {"p32", 4, {1, 116, 20, 20}, 0, 0}};
+		to_nhwc(p, 3);
+		WANT_LOADS(s, p, 3);
+		/* Ultralytics' pose outputs: the level Concats [1,65,H,W] */
+		p[0].d[3] = p[1].d[3] = p[2].d[3] = 65;
+		WANT_REFUSED(s, p, 3, KILN_EUNPROC, "outputs", "[1,80,80,116]");
+		struct loader_out own = {"output0", 3, {1, 56, 8400}, 0, 1};
+		WANT_REFUSED(s, &own, 1, KILN_EUNPROC, "outputs", "ax_yolov8s_pose_steps.cc");
+	}
+	spec_free(s);
+	s = spec_for("axera-pi", "yolo11", 2, "pose", insp);
+	if (s) {
+		struct loader_out own = {"output0", 3, {1, 56, 8400}, 0, 1};
+		WANT_REFUSED(s, &own, 1, KILN_EINVAL, "mud.labels", "one class");
+	}
+	spec_free(s);
+	s = spec_for("axera-pi", "yolov8", 80, "seg", insp);
+	if (s) {
+		struct loader_out g[10];
+		for (int i = 0; i < 3; i++) {
+			int64_t hw = 80 >> i;
+			g[i] = (struct loader_out){"dfl", 4, {1, 96, hw, hw}, 0, 0};
+			g[i + 3] = (struct loader_out){"cls", 4, {1, 80, hw, hw}, 0, 0};
+			g[i + 6] = (struct loader_out){"idx", 4, {1, 1, hw, hw}, 0, 0};
+		}
+		g[9] = (struct loader_out){"proto", 4, {1, 32, 160, 160}, 0, 0};
+		to_nhwc(g, 10);
+		WANT_LOADS(s, g, 10);
+		WANT_REFUSED(s, g, 9, KILN_EUNPROC, "outputs", "reads 10 outputs");
+		g[9].d[3] = 16;
+		WANT_REFUSED(s, g, 10, KILN_EUNPROC, "outputs", "output 9 as the prototypes");
+		struct loader_out own[2] = {{"output0", 3, {1, 116, 8400}, 0, 1},
+					    {"output1", 4, {1, 32, 160, 160}, 0, 1}};
+		WANT_REFUSED(s, own, 2, KILN_EUNPROC, "outputs", "class-index");
+	}
+	spec_free(s);
+	s = spec_for("axera-pi", "yolov8", 80, "obb", insp);
+	if (s) {
+		struct loader_out own = {"output0", 3, {1, 85, 8400}, 0, 1};
+		WANT_REFUSED(s, &own, 1, KILN_EUNPROC, "mud.type", "ax_yolov8s_pose_steps.cc");
+	}
+	spec_free(s);
+	cJSON_Delete(insp);
+	/* a yolov5 seg job is not passed as a detect one */
+	insp = cJSON_Parse(INSP_YOLOV5S);
+	s = spec_for("axera-pi", "yolov5", 80, "seg", insp);
+	if (s) {
+		struct loader_out convs[3] = {
+			{"/model.24/m.0/Conv_output_0", 4, {1, 80, 80, 255}, 1, 0},
+			{"/model.24/m.1/Conv_output_0", 4, {1, 40, 40, 255}, 1, 0},
+			{"/model.24/m.2/Conv_output_0", 4, {1, 20, 20, 255}, 1, 0}};
+		WANT_REFUSED(s, convs, 3, KILN_EUNPROC, "mud.type", "ax_yolov5s_steps.cc");
+	}
+	spec_free(s);
+	cJSON_Delete(insp);
+}
+
+/* voyager-sdk v1.2.5 @ 38c4bf07: the zoo's yolov8npose-coco-onnx.yaml and
+ * yolov8nseg-coco-onnx.yaml compile the export uncut; decodeyolopose
+ * (decoders/yolopose.py) decodes classes:1 with COCO's 17 x 3 keypoints,
+ * decodeyoloseg (decoders/yoloseg.py) reads two tensors with num_classes;
+ * ax_models/decoders/ has no oriented-box decoder. */
+static void metis__pose_and_seg_decoders_read_the_model_own_outputs(void)
+{
+	cJSON *insp = cJSON_Parse(INSP_YOLO11N);
+	struct job_spec *s = spec_for("metis", "yolo11", 1, "pose", insp);
+	if (s) {
+		struct loader_out own = {"output0", 3, {1, 56, 8400}, 0, 1};
+		WANT_LOADS(s, &own, 1);
+		own.d[1] = 59;   /* 18 keypoints: not COCO body */
+		WANT_REFUSED(s, &own, 1, KILN_EUNPROC, "outputs", "17 x 3");
+		struct loader_out cut[3] = {{"/model.23/Concat_output_0", 4, {1, 65, 80, 80}, 0, 0},
+					    {"/model.23/Concat_1_output_0", 4, {1, 65, 40, 40}, 0, 0},
+					    {"/model.23/Concat_2_output_0", 4, {1, 65, 20, 20}, 0, 0}};
+		WANT_REFUSED(s, cut, 3, KILN_EUNPROC, "outputs", "is a cut");
+	}
+	spec_free(s);
+	s = spec_for("metis", "yolo11", 3, "pose", insp);
+	if (s) {
+		struct loader_out own = {"output0", 3, {1, 56, 8400}, 0, 1};
+		WANT_REFUSED(s, &own, 1, KILN_EINVAL, "mud.labels", "classes:1");
+	}
+	spec_free(s);
+	s = spec_for("metis", "yolov8", 80, "seg", insp);
+	if (s) {
+		struct loader_out own[2] = {{"output0", 3, {1, 116, 8400}, 0, 1},
+					    {"output1", 4, {1, 32, 160, 160}, 0, 1}};
+		WANT_LOADS(s, own, 2);
+		WANT_REFUSED(s, own, 1, KILN_EUNPROC, "outputs", "reads two");
+	}
+	spec_free(s);
+	s = spec_for("metis", "yolov8", 79, "seg", insp);
+	if (s) {
+		struct loader_out own[2] = {{"output0", 3, {1, 116, 8400}, 0, 1},
+					    {"output1", 4, {1, 32, 160, 160}, 0, 1}};
+		WANT_REFUSED(s, own, 2, KILN_EINVAL, "mud.labels", "give 80 labels");
+	}
+	spec_free(s);
+	s = spec_for("metis", "yolov8", 80, "obb", insp);
+	if (s) {
+		struct loader_out own = {"output0", 3, {1, 85, 8400}, 0, 1};
+		WANT_REFUSED(s, &own, 1, KILN_EUNPROC, "mud.type", "yolopose, yoloseg");
 	}
 	spec_free(s);
 	cJSON_Delete(insp);
@@ -770,6 +910,9 @@ int main(int argc, char **argv)
 		 recamera__yolov5_pose_seg_and_classifier_in_factory_order},
 		{"axera_pi__ax_samples_programs_read_outputs_by_position",
 		 axera_pi__ax_samples_programs_read_outputs_by_position},
+		{"axera_pi__pose_seg_programs_and_no_obb", axera_pi__pose_seg_programs_and_no_obb},
+		{"metis__pose_and_seg_decoders_read_the_model_own_outputs",
+		 metis__pose_and_seg_decoders_read_the_model_own_outputs},
 		{"metis__decodeyolo_wants_box_convs_first", metis__decodeyolo_wants_box_convs_first},
 		{"loader__labels_against_the_head_on_every_board",
 		 loader__labels_against_the_head_on_every_board},

@@ -9,13 +9,14 @@
 
 #include "kt.h"
 #include "runtime/logparse.h"
+#include "runtime/toolchain.h"
 
 /* Feeds text line by line; keeps every reported fraction in out[]. */
 static int feed(const char *parser, const char *text, double *out, int cap)
 {
 	struct logparse *lp;
 	struct kiln_err err;
-	if (logparse_new(parser, &lp, &err) != 0)
+	if (toolchain_logparse_new(parser, &lp, &err) != 0)
 		return -1;
 	int n = 0;
 	for (const char *s = text; *s;) {
@@ -132,7 +133,7 @@ static void logparse_progress__other_lines_and_other_tools_are_not_progress(void
 	CHECK_INT(feed("pulsar", "Calibration Progress(Phase 1):  50%|\xe2\x96\x88  | 16/32 [00:01]\n", f, 8), 0);
 	struct logparse *lp;
 	struct kiln_err err;
-	CHECK_INT(logparse_new("pulsar2", &lp, &err), 0);
+	CHECK_INT(toolchain_logparse_new("pulsar2", &lp, &err), 0);
 	char raw[] = {'b', 'u', 'i', 'l', 'd', ' ', 'j', 'o', 'b', 's', ' ', '\xe2', '\x94', '\x81', ' ', '9', '2'};
 	double x = -1;
 	CHECK_INT(logparse_progress(lp, raw, sizeof(raw), &x), 0);

@@ -461,6 +461,18 @@ def build(args):
                    "[%s] cosine simularity: %.6f, threshold: %g" % (n, cos[n], thr))
             if cos[n] < thr:
                 bad.append(n)
+        # The check's per-tensor line is the docs' (advanced_build_guides.md,
+        # "check npu graph [...] [...], shape, dtype successfully!" at SUCCESS);
+        # a failing tensor gets the same line at ERROR without "successfully"
+        # (no public log of a failing check was found: tests/toolchain-double/
+        # SOURCES.md, "Stores: pulsar2 compiler check").
+        for n in out_names:
+            if n in bad:
+                loguru("ERROR", "yamain.common.util:check_data:206",
+                       "check npu graph [subgraph_npu_0_b1] [%s], float32 failed!" % n)
+            else:
+                loguru("SUCCESS", "yamain.common.util:check_data:206",
+                       "check npu graph [subgraph_npu_0_b1] [%s], float32 successfully!" % n)
         if bad:
             loguru("ERROR", "yamain.command.check:check_cosine:92",
                    "compiler check failed: cosine simularity of %s below %g" % (", ".join(bad), thr),

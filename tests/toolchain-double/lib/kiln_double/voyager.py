@@ -179,11 +179,21 @@ CLASS_NAMES = {"letterbox": "Letterbox", "resize": "Resize", "centercrop": "Cent
                "torchtotensor": "TorchToTensor", "totensor": "ToTensor", "normalize": "Normalize",
                "topk": "TopK", "decodeyolo": "DecodeYolo"}
 # Custom operator classes the double knows: (file the SDK ships, class) -> fields
+# (voyager-sdk v1.2.5 @ 38c4bf07: the dataclass fields of DecodeYolo,
+# DecodeYoloPose and DecodeYoloSeg in ax_models/decoders/{yolo,yolopose,
+# yoloseg}.py; each raises "Unknown box format" for other box formats.)
 CUSTOM_CLASSES = {
     ("ax_models/decoders/yolo.py", "DecodeYolo"): (
         ["box_format", "normalized_coord"],
         ["label_filter", "label_exclude", "conf_threshold", "max_nms_boxes", "use_multi_label",
          "nms_iou_threshold", "nms_class_agnostic", "nms_top_k", "generic_gst_decoder"]),
+    ("ax_models/decoders/yolopose.py", "DecodeYoloPose"): (
+        ["box_format", "normalized_coord"],
+        ["label_filter", "conf_threshold", "max_nms_boxes", "nms_iou_threshold", "nms_top_k"]),
+    ("ax_models/decoders/yoloseg.py", "DecodeYoloSeg"): (
+        ["box_format", "normalized_coord"],
+        ["label_filter", "label_exclude", "conf_threshold", "max_nms_boxes", "use_multi_label",
+         "nms_class_agnostic", "cpp_opt_heatmap", "nms_iou_threshold", "nms_top_k", "unpad"]),
 }
 
 
@@ -262,7 +272,7 @@ def _operator_list(steps, target, custom, task_name):
         if name in custom:
             clsname, fields = custom[name]
             _check_fields(clsname, fields, attribs, False)
-            if clsname == "DecodeYolo" and attribs.get("box_format") not in ("xyxy", "xywh", "ltwh"):
+            if clsname.startswith("DecodeYolo") and attribs.get("box_format") not in ("xyxy", "xywh", "ltwh"):
                 raise DeployError("Unknown box format %s" % attribs.get("box_format"))
         elif name in BUILTINS:
             _check_fields(CLASS_NAMES.get(name, name), BUILTINS[name], attribs, name in PREPROCESS)

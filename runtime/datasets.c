@@ -1,9 +1,9 @@
 /*
  * datasets: the calibration-set store (see datasets.h).  Every statement on
- * `datasets` and `dataset_images` made for the HTTP layer is here;
+ * `datasets` and `dataset_images` is here;
  * DATASET_COLS is the one column list the record is built from.
  */
-#include "conversion/datasets.h"
+#include "runtime/datasets.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,8 +116,9 @@ void datasets_progress(struct db *db, long long id, double done)
 
 /* Makes row id ready with the ingest's result, its archive blob and its
  * images, in one transaction. */
-int datasets_set_ready(struct db *db, long long id, const char *sha,
-		       const struct calib_result *res, const char *report, struct kiln_err *err)
+int datasets_set_ready(struct db *db, long long id, const char *sha, const char *set_sha,
+		       const struct datasets_image *images, size_t n, const char *report,
+		       struct kiln_err *err)
 {
 	sqlite3 *c = db_conn(db);
 	if (c == NULL)
@@ -130,8 +131,8 @@ int datasets_set_ready(struct db *db, long long id, const char *sha,
 				    " WHERE id = ?", -1, &st, NULL) == SQLITE_OK;
 	if (ok) {
 		sqlite3_bind_text(st, 1, sha, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 2, res->set_sha256, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 3, (sqlite3_int64)res->n_images);
+		sqlite3_bind_text(st, 2, set_sha, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)n);
 		sqlite3_bind_text(st, 4, report, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_int64(st, 5, id);
 		ok = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(c) == 1;
@@ -142,8 +143,8 @@ int datasets_set_ready(struct db *db, long long id, const char *sha,
 		ok = sqlite3_prepare_v2(c, "INSERT INTO dataset_images(dataset, position, sha256, entry,"
 					" width, height) VALUES (?, ?, ?, ?, ?, ?)",
 					-1, &st, NULL) == SQLITE_OK;
-	for (size_t i = 0; ok && i < res->n_images; i++) {
-		const struct calib_image *im = &res->images[i];
+	for (size_t i = 0; ok && i < n; i++) {
+		const struct datasets_image *im = &images[i];
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, id);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
@@ -208,37 +209,20 @@ static cJSON *list_row(void *ctx, sqlite3_stmt *st)
 
 int datasets_list(struct db *db, long long after, int limit, cJSON **json, struct kiln_err *err)
 {
-	sqlite3 *c = db_conn(db);
-	sqlite3_stmt *st = NULL;
-	*json = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " DATASET_COLS " FROM datasets WHERE id > ?"
-					   " ORDER BY id LIMIT ?", -1, &st, NULL) != SQLITE_OK)
-		return db_err(c, err, "cannot list datasets");
-	sqlite3_bind_int64(st, 1, after);
-	sqlite3_bind_int(st, 2, limit + 1);
-	*json = db_page(st, limit, list_row, c);
-	return 0;
+	return db_list(db, "SELECT " DATASET_COLS " FROM datasets WHERE id > ?1 ORDER BY id"
+		       " LIMIT ?2", after, limit, list_row, db_conn(db), "cannot list datasets",
+		       json, err);
 }
+
+static cJSON *record_row(void *ctx, sqlite3_stmt *st) { return dataset_json(ctx, st, 0); }
+static cJSON *full_row(void *ctx, sqlite3_stmt *st) { return dataset_json(ctx, st, 1); }
 
 int datasets_get(struct db *db, long long id, int with_images, cJSON **json,
 		 struct kiln_err *err)
 {
-	sqlite3 *c = db_conn(db);
-	sqlite3_stmt *st = NULL;
-	*json = NULL;
-	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " DATASET_COLS " FROM datasets WHERE id = ?",
-					   -1, &st, NULL) != SQLITE_OK)
-		return db_err(c, err, "cannot read dataset");
-	sqlite3_bind_int64(st, 1, id);
-	int rc = 0, s = sqlite3_step(st);
-	if (s == SQLITE_ROW)
-		*json = dataset_json(c, st, with_images);
-	else if (s == SQLITE_DONE)
-		rc = kiln_errf(err, KILN_ENOTFOUND, "id", "no dataset with id %lld", id);
-	else
-		rc = db_err(c, err, "cannot read dataset");
-	sqlite3_finalize(st);
-	return rc;
+	return db_get(db, "SELECT " DATASET_COLS " FROM datasets WHERE id = ?", id,
+		      with_images ? full_row : record_row, db_conn(db), "dataset",
+		      "cannot read dataset", json, err);
 }
 
 int datasets_ingesting(struct db *db, long long id)
@@ -309,4 +293,200 @@ int datasets_image_at(struct db *db, long long id, long long position,
 	}
 	sqlite3_finalize(st);
 	return sha[0] ? 0 : KILN_ENOTFOUND;
+}
+
+/* --- for jobs: a spec names its set by id text ---------------------------------- */
+
+static int no_dataset(const char *id, struct kiln_err *err)
+{
+	return kiln_errf(err, KILN_ENOTFOUND, "dataset", "no dataset with id '%.40s'", id);
+}
+
+int datasets_source(struct db *db, const char *id, char set_sha[BLOB_HEX_LEN + 1],
+		    long long *images, struct kiln_err *err)
+{
+	long long n;
+	if (db_parse_id(id, &n) != 0)
+		return no_dataset(id, err);
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT set_sha256, state, images FROM datasets"
+					   " WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
+		return db_err(c, err, "cannot read the dataset");
+	sqlite3_bind_int64(st, 1, n);
+	int rc = 0;
+	int s = sqlite3_step(st);
+	const char *state = s == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 1) : NULL;
+	/* An upload answers 202 before its images exist: only a finished,
+	 * accepted set can calibrate. */
+	if (state && strcmp(state, "ready") != 0) {
+		rc = kiln_errf(err, strcmp(state, "ingesting") == 0 ? KILN_ECONFLICT : KILN_EUNPROC,
+			       "dataset", "dataset %lld is %s%s", n, state,
+			       strcmp(state, "ingesting") == 0 ?
+			       ": wait for GET /api/v1/datasets/{id}?wait=60 to say ready" :
+			       "; it has no images (see its error), upload the archive again");
+	} else if (s == SQLITE_ROW) {
+		snprintf(set_sha, BLOB_HEX_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 0));
+		if (images)
+			*images = sqlite3_column_int64(st, 2);
+	} else if (s == SQLITE_DONE) {
+		rc = kiln_errf(err, KILN_ENOTFOUND, "dataset", "no dataset with id %lld", n);
+	} else {
+		rc = db_err(c, err, "cannot read the dataset");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+void datasets_free_shas(char **shas, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(shas[i]);
+	free(shas);
+}
+
+/* Calls fn(ctx, sha, entry) for each image of set ds in set order until fn
+ * returns non-zero, which is returned; 0 after the last; a database failure
+ * is db_err. */
+typedef int (*image_fn)(void *ctx, const char *sha, const char *entry);
+static int each_image(struct db *db, long long ds, image_fn fn, void *ctx, struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	if (c == NULL || sqlite3_prepare_v2(c, "SELECT sha256, entry FROM dataset_images"
+					   " WHERE dataset = ? ORDER BY position", -1, &st,
+					   NULL) != SQLITE_OK)
+		return db_err(c, err, "cannot read the dataset's images");
+	sqlite3_bind_int64(st, 1, ds);
+	int rc = 0, s;
+	while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW)
+		rc = fn(ctx, (const char *)sqlite3_column_text(st, 0),
+			(const char *)sqlite3_column_text(st, 1));
+	if (rc == 0 && s != SQLITE_DONE)
+		rc = db_err(c, err, "cannot read the dataset's images");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+struct sha_list {
+	char **v;
+	size_t n, cap;
+	struct kiln_err *err;
+};
+
+static int add_sha(void *ctx, const char *sha, const char *entry)
+{
+	struct sha_list *l = ctx;
+	(void)entry;
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 64;
+		char **nv = realloc(l->v, nc * sizeof(char *));
+		if (nv == NULL)
+			return kiln_errf(l->err, KILN_ENOMEM, "", "out of memory");
+		l->v = nv;
+		l->cap = nc;
+	}
+	if ((l->v[l->n] = strdup(sha)) == NULL)
+		return kiln_errf(l->err, KILN_ENOMEM, "", "out of memory");
+	l->n++;
+	return 0;
+}
+
+int datasets_image_shas(struct db *db, const char *id, char ***out, size_t *n,
+			struct kiln_err *err)
+{
+	long long ds;
+	*out = NULL;
+	*n = 0;
+	if (db_parse_id(id, &ds) != 0)
+		return no_dataset(id, err);
+	struct sha_list l = {.err = err};
+	int rc = each_image(db, ds, add_sha, &l, err);
+	if (rc == 0 && l.n == 0)
+		rc = kiln_errf(err, KILN_ENOTFOUND, "dataset", "dataset %lld has no images", ds);
+	if (rc != 0) {
+		datasets_free_shas(l.v, l.n);
+		return rc;
+	}
+	*out = l.v;
+	*n = l.n;
+	return 0;
+}
+
+/* 1 when name names the archive entry: the whole entry, its last part, or
+ * that part without its extension. */
+static int entry_matches(const char *entry, const char *name)
+{
+	if (strcmp(entry, name) == 0)
+		return 1;
+	const char *base = strrchr(entry, '/');
+	base = base ? base + 1 : entry;
+	if (strcmp(base, name) == 0)
+		return 1;
+	const char *dot = strrchr(base, '.');
+	size_t stem = dot ? (size_t)(dot - base) : strlen(base);
+	return strlen(name) == stem && strncmp(base, name, stem) == 0;
+}
+
+struct image_match {
+	const char *name;
+	char *sha;
+};
+
+static int match_image(void *ctx, const char *sha, const char *entry)
+{
+	struct image_match *m = ctx;
+	if (strcmp(sha, m->name) != 0 && !entry_matches(entry, m->name))
+		return 0;
+	snprintf(m->sha, BLOB_HEX_LEN + 1, "%s", sha);
+	return 1;
+}
+
+int datasets_find_image(struct db *db, const char *id, const char *name,
+			char sha[BLOB_HEX_LEN + 1], struct kiln_err *err)
+{
+	long long ds;
+	if (db_parse_id(id, &ds) != 0)
+		return no_dataset(id, err);
+	struct image_match m = {name, sha};
+	int rc = each_image(db, ds, match_image, &m, err);
+	if (rc == 1)
+		return 0;
+	/* 400, not 404: the request's field is wrong, no path names a missing
+	 * record (issue 16: "400 naming the field"). */
+	if (rc == 0)
+		rc = kiln_errf(err, KILN_EINVAL, "test_image",
+			       "test_image '%.64s' is not an image of dataset %lld: give an image's "
+			       "sha256 or its file name from the archive", name, ds);
+	return rc;
+}
+
+void datasets_image_entry(struct db *db, const char *id, const char *sha, char *entry,
+			  size_t cap)
+{
+	long long ds;
+	sqlite3 *c = db_conn(db);
+	sqlite3_stmt *st = NULL;
+	entry[0] = '\0';
+	if (db_parse_id(id, &ds) != 0 || c == NULL ||
+	    sqlite3_prepare_v2(c, "SELECT entry FROM dataset_images WHERE dataset = ? AND"
+			       " sha256 = ? ORDER BY position LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_int64(st, 1, ds);
+	sqlite3_bind_text(st, 2, sha, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(entry, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+}
+
+int datasets_images_json(struct db *db, const char *id, cJSON **json, struct kiln_err *err)
+{
+	long long ds;
+	*json = NULL;
+	if (db_parse_id(id, &ds) != 0)
+		return no_dataset(id, err);
+	sqlite3 *c = db_conn(db);
+	if (c == NULL || (*json = dataset_images_json(c, ds)) == NULL)
+		return db_err(c, err, "cannot read the dataset's images");
+	return 0;
 }
