@@ -13,6 +13,17 @@
  * kiln.db's small indexed tables (a profile of an authenticated GET put 30 %
  * of its time in sqlite3_prepare_v2), so the hot paths prepare once per
  * thread and reuse.
+ *
+ * db_changes() counts commits that changed a watched table, for caches that
+ * answer without a read (the device poll: a fleet's 304s).  An update hook
+ * marks the connection when a row of a watched table changes; the WAL hook,
+ * which sqlite calls after the commit is visible to every other connection,
+ * bumps the counter; a rollback clears the mark.  Because the bump follows
+ * the commit, a reader that takes the counter before its query and keeps it
+ * with what it read can never keep a pre-commit answer under the new count.
+ * Every write goes through some thread's connection here, so no store has to
+ * remember to bump (cascaded deletes included).  Writes by another process
+ * are not seen.
  */
 #include "runtime/db.h"
 
@@ -36,7 +47,18 @@ struct db_thread {
 		sqlite3_stmt *st;
 	} *stmts;
 	int n_stmts, cap_stmts;
+	struct db *db;
+	int dirty;                      /* a watched table changed in the open transaction */
 };
+
+/* The tables the device poll's answer is read from (deploy/devices.c's
+ * devices_pull): a committed change to any of them bumps db_changes(). */
+static const char *const WATCHED[] = {"assignments", "bundles", "devices", NULL};
+
+/* sqlite's own default WAL hook checkpoints at 1000 frames (PRAGMA
+ * wal_autocheckpoint's default); installing a hook replaces it, so
+ * on_wal does the same. */
+#define DB_AUTOCHECKPOINT_FRAMES 1000
 
 struct db {
 	unsigned long serial;           /* db_serial() */
@@ -45,7 +67,57 @@ struct db {
 	pthread_mutex_t lock;           /* guards conns/n_conns */
 	struct db_thread *conns[DB_MAX_CONNS];
 	int n_conns;
+	unsigned long changes;          /* atomic: db_changes() */
+	int untracked;                  /* atomic: a connection is not in WAL mode */
 };
+
+static void on_update(void *arg, int op, const char *dbname, const char *table, sqlite3_int64 row)
+{
+	(void)op, (void)dbname, (void)row;
+	struct db_thread *t = arg;
+	for (int i = 0; !t->dirty && WATCHED[i]; i++)
+		t->dirty = strcmp(table, WATCHED[i]) == 0;
+}
+
+static void on_rollback(void *arg)
+{
+	((struct db_thread *)arg)->dirty = 0;
+}
+
+static int on_wal(void *arg, sqlite3 *c, const char *dbname, int frames)
+{
+	struct db_thread *t = arg;
+	if (t->dirty) {
+		t->dirty = 0;
+		__atomic_add_fetch(&t->db->changes, 1, __ATOMIC_ACQ_REL);
+	}
+	if (frames >= DB_AUTOCHECKPOINT_FRAMES)
+		sqlite3_wal_checkpoint_v2(c, dbname, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	return SQLITE_OK;
+}
+
+/* Hooks t's new connection for db_changes().  Outside WAL mode the WAL
+ * hook never runs, so the counter would lie: db_changes() then says so. */
+static void track(struct db *db, struct db_thread *t)
+{
+	t->db = db;
+	sqlite3_stmt *st = NULL;
+	int wal = sqlite3_prepare_v2(t->c, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
+		  sqlite3_step(st) == SQLITE_ROW &&
+		  strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+	sqlite3_finalize(st);
+	if (!wal)
+		__atomic_store_n(&db->untracked, 1, __ATOMIC_RELEASE);
+	sqlite3_update_hook(t->c, on_update, t);
+	sqlite3_rollback_hook(t->c, on_rollback, t);
+	sqlite3_wal_hook(t->c, on_wal, t);
+}
+
+int db_changes(struct db *db, unsigned long *count)
+{
+	*count = __atomic_load_n(&db->changes, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&db->untracked, __ATOMIC_ACQUIRE) ? -1 : 0;
+}
 
 static int open_conn(const char *path, sqlite3 **out, struct kiln_err *err)
 {
@@ -99,6 +171,7 @@ int db_open(const char *path, struct db **out, struct kiln_err *err)
 		free(db);
 		return rc;
 	}
+	track(db, t);
 	db->conns[db->n_conns++] = t;
 	pthread_setspecific(db->key, t);
 	*out = db;
@@ -126,6 +199,7 @@ static struct db_thread *thread_conn(struct db *db)
 		free(t);
 		return NULL;
 	}
+	track(db, t);
 	db->conns[db->n_conns++] = t;
 	pthread_mutex_unlock(&db->lock);
 	pthread_setspecific(db->key, t);

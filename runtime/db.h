@@ -49,6 +49,14 @@ sqlite3_stmt *db_stmt(struct db *db, const char *sql);
 /* Resets st and clears its bindings.  Accepts NULL. */
 void db_stmt_done(sqlite3_stmt *st);
 
+/* The number of commits so far that changed a row of assignments, bundles
+ * or devices (any connection of this db, counted after the commit is
+ * visible), into *count.  A cache takes it before its query and keeps it
+ * with the answer; the answer is current while the count is unchanged.
+ * -1 when changes cannot be counted (a connection outside WAL mode): do
+ * not cache then. */
+int db_changes(struct db *db, unsigned long *count);
+
 /* Closes every thread's connection. No thread may use db afterwards.
  * Accepts NULL. */
 void db_close(struct db *db);

@@ -157,9 +157,21 @@ class CuttingProxy(threading.Thread):
         self.sock.close()
 
 
+def rebuilt(d, name, dev):
+    """A newer bundle of the name the device is assigned.  bundle_add writes
+    kiln.db from outside kilnd, and kilnd's poll answers are kept until a
+    commit of its own changes devices, assignments or bundles (a job's new
+    bundle is such a commit; see runtime/db.c db_changes), so the
+    assignment is put again, as a user would."""
+    b = add_bundle(K, d, name, "maixcam")
+    st, o = K.json("PUT", f"/api/v1/devices/{dev['id']}/assignment", {"model_name": name})
+    assert st == 200 and o["assignment"]["resolved_bundle"] == b["id"], o
+    return b
+
+
 def resume_after_cut():
     d = make_bundle_dir(WORK, "det", payload=3_000_000, seed=2)
-    b = add_bundle(K, d, "det", "maixcam")
+    b = rebuilt(d, "det", S["dev"])
     S["b"] = b
     proxy = CuttingProxy(K.base[len("http://"):], 1_000_000)
     proxy.start()
@@ -183,7 +195,7 @@ def resume_after_cut():
 
 def sha_mismatch_keeps_old_model():
     d = make_bundle_dir(WORK, "det", payload=50_000, seed=3)
-    c = add_bundle(K, d, "det", "maixcam")
+    c = rebuilt(d, "det", S["dev"])
     path = blob_path(K, c["sha256"])
     os.chmod(path, 0o644)
     with open(path, "r+b") as f:  # a disk or proxy corrupting bytes in flight

@@ -403,6 +403,69 @@ static void db_stmt_is_kept_per_thread_and_sees_new_rows(void)
 	db_close(db);
 }
 
+static unsigned long changes_of(struct db *db)
+{
+	unsigned long n = 0;
+	CHECK(db_changes(db, &n) == 0);
+	return n;
+}
+
+static void *insert_bundle_thread(void *arg)
+{
+	struct db *db = arg;
+	CHECK(sqlite3_exec(db_conn(db), "INSERT INTO bundles VALUES (7)", NULL, NULL, NULL) ==
+	      SQLITE_OK);
+	return NULL;
+}
+
+/* db_changes() moves after a commit that changed a watched table, from any
+ * thread's connection, and only then: not for another table, not before
+ * COMMIT, not for a rollback (the device poll's cache is only as right as
+ * this count).  sqlite's automatic checkpoint, which the WAL hook replaces,
+ * still happens. */
+static void db_changes_counts_commits_to_watched_tables(void)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/changes.db", kt_tmpdir());
+	struct db *db;
+	struct kiln_err err;
+	if (!CHECK(db_open(path, &db, &err) == 0))
+		return;
+	sqlite3 *c = db_conn(db);
+	CHECK(sqlite3_exec(c, "CREATE TABLE bundles (id INTEGER PRIMARY KEY);"
+			   " CREATE TABLE devices (id INTEGER PRIMARY KEY, last_seen TEXT);"
+			   " CREATE TABLE assignments (device INTEGER PRIMARY KEY REFERENCES"
+			   " devices(id) ON DELETE CASCADE); CREATE TABLE other (x)",
+			   NULL, NULL, NULL) == SQLITE_OK);
+	unsigned long n = changes_of(db);
+	CHECK(sqlite3_exec(c, "INSERT INTO other VALUES (1)", NULL, NULL, NULL) == SQLITE_OK);
+	CHECK(changes_of(db) == n);
+	CHECK(sqlite3_exec(c, "INSERT INTO bundles VALUES (1)", NULL, NULL, NULL) == SQLITE_OK);
+	CHECK(changes_of(db) == n + 1);
+	CHECK(sqlite3_exec(c, "BEGIN; INSERT INTO devices VALUES (1, NULL);"
+			   " INSERT INTO assignments VALUES (1)", NULL, NULL, NULL) == SQLITE_OK);
+	CHECK(changes_of(db) == n + 1); /* not before the commit */
+	CHECK(sqlite3_exec(c, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+	CHECK(changes_of(db) == n + 2); /* one per commit */
+	CHECK(sqlite3_exec(c, "BEGIN; UPDATE devices SET last_seen = 'x'; ROLLBACK", NULL, NULL,
+			   NULL) == SQLITE_OK);
+	CHECK(sqlite3_exec(c, "INSERT INTO other VALUES (2)", NULL, NULL, NULL) == SQLITE_OK);
+	CHECK(changes_of(db) == n + 2); /* the rolled-back change left no mark */
+	pthread_t th;
+	pthread_create(&th, NULL, insert_bundle_thread, db);
+	pthread_join(th, NULL);
+	CHECK(changes_of(db) == n + 3);
+	/* Enough frames for sqlite's autocheckpoint: the WAL is copied back
+	 * and restarts, so it stops growing. */
+	for (int i = 0; i < 3000; i++)
+		sqlite3_exec(c, "INSERT INTO other VALUES (randomblob(3000))", NULL, NULL, NULL);
+	char wal[620];
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	struct stat sb;
+	CHECK(stat(wal, &sb) == 0 && sb.st_size < 2000 * 4096 + 32);
+	db_close(db);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct kt_test tests[] = {
@@ -421,6 +484,8 @@ int main(int argc, char **argv)
 		 a_failed_write_on_the_helper_thread_fails_the_blob},
 		{"db_stmt_is_kept_per_thread_and_sees_new_rows",
 		 db_stmt_is_kept_per_thread_and_sees_new_rows},
+		{"db_changes_counts_commits_to_watched_tables",
+		 db_changes_counts_commits_to_watched_tables},
 	};
 	return kt_main("storage", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 }
