@@ -5,11 +5,12 @@
  *
  * Inspection on upload, cut, rewrite and writing the graph view take
  * seconds on a big model: they run on the work pool (http_req_offload),
- * never on an HTTP thread.  The graph view is written once per model
- * content into <data_dir>/graphs/<sha256>.json (temporary name, fsync,
- * rename) and served from the file with sendfile, so twenty slow readers
- * of a 1M-node graph cost twenty file descriptors, not twenty copies of
- * its text; it is removed when the last model with those bytes goes.
+ * never on an HTTP thread, and one big parse runs at a time (heavy_lock).
+ * The graph view is written once per model content into
+ * <data_dir>/graphs/<sha256>.json (temporary name, fsync, rename) and
+ * served from the file with sendfile, so twenty slow readers of a 1M-node
+ * graph cost twenty file descriptors, not twenty copies of its text; it is
+ * removed when the last model with those bytes goes.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -32,6 +33,39 @@
 #include "server/upload.h"
 
 #define CUT_MAX_OUTPUTS 256
+
+/* One big ONNX parse at a time.  Parsing a 1M-node model costs ~165 MB
+ * for a few seconds, whatever it is for (its graph view, its inspection
+ * on upload, a cut or rewrite of it), so N work threads each parsing one
+ * would cost N times that.  Every such parse takes this lock; it is only
+ * ever waited on by work-pool threads (every route here that parses
+ * offloads first), never by an HTTP thread.  A model file under
+ * HEAVY_MODEL_BYTES parses in at most about its own size and skips the
+ * queue, so a small upload does not wait behind a big model's graph. */
+#define HEAVY_MODEL_BYTES (16ull << 20)
+
+static pthread_mutex_t heavy_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Takes heavy_lock for a parse of a model file of size bytes when that
+ * file is big; returns what heavy_end needs. */
+static int heavy_begin(uint64_t size)
+{
+	if (size < HEAVY_MODEL_BYTES)
+		return 0;
+	pthread_mutex_lock(&heavy_lock);
+	return 1;
+}
+
+/* After the parse's model is closed: lets the next big parse in, and gives
+ * the parse's memory back to the system rather than keep it in this
+ * thread's malloc arena (where the next parse, on another thread, could
+ * not reuse it). */
+static void heavy_end(int held)
+{
+	if (held)
+		pthread_mutex_unlock(&heavy_lock);
+	malloc_trim(0);
+}
 
 /* Loads one model's record, a tombstone too; NULL with a reply already
  * set when absent. */
@@ -111,15 +145,17 @@ static void models_create_work(struct http_req *req)
 	/* Inspect before the bytes become a blob: a file that is not a model
 	 * is refused with nothing stored. */
 	struct onnx_model *m = NULL;
+	int held = heavy_begin(upload_size(u));
 	if (onnx_open(upload_tmp_path(u), &m, &err) != 0) {
+		heavy_end(held);
 		http_reply_kerr(req, &err);
 		return;
 	}
 	cJSON *insp = onnx_inspect_json(m);
 	onnx_close(m);
+	heavy_end(held);
 	char *text = insp ? cJSON_PrintUnformatted(insp) : NULL;
 	cJSON_Delete(insp);
-	malloc_trim(0); /* a big model's parse: back to the system, see graph */
 	if (text == NULL) {
 		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
 		return;
@@ -242,8 +278,11 @@ void route_models_delete(struct http_req *req)
 /* --- graph, cut, rewrite ----------------------------------------------------- */
 
 /* Opens model id's ONNX; NULL with a reply set on failure. *parent gets
- * its record (caller deletes). */
-static struct onnx_model *open_model(struct http_req *req, long long id, cJSON **record)
+ * its record (caller deletes).  A big model's parse holds heavy_lock until
+ * the caller's heavy_end(*held), after its model and the derived model's
+ * inspection are done with. */
+static struct onnx_model *open_model(struct http_req *req, long long id, cJSON **record,
+				     int *held)
 {
 	struct app *app = http_req_app(req);
 	char sha[BLOB_HEX_LEN + 1], path[4200];
@@ -253,8 +292,15 @@ static struct onnx_model *open_model(struct http_req *req, long long id, cJSON *
 	struct kiln_err err;
 	kiln_err_clear(&err);
 	struct onnx_model *m = NULL;
-	if (blob_path(app->blobs, sha, path, sizeof(path), &err) != 0 ||
-	    onnx_open(path, &m, &err) != 0) {
+	struct stat st;
+	*held = 0;
+	int rc = blob_path(app->blobs, sha, path, sizeof(path), &err);
+	if (rc == 0) {
+		*held = heavy_begin(stat(path, &st) == 0 ? (uint64_t)st.st_size : 0);
+		rc = onnx_open(path, &m, &err);
+	}
+	if (rc != 0) {
+		heavy_end(*held);
 		cJSON_Delete(o);
 		http_reply_kerr(req, &err);
 		return NULL;
@@ -270,8 +316,6 @@ static struct onnx_model *open_model(struct http_req *req, long long id, cJSON *
  * bytes.  GRAPH_FORMAT names the text's layout; a kilnd that writes it
  * differently bumps it, and old files are simply not found. */
 #define GRAPH_FORMAT "g1"
-
-static pthread_mutex_t graph_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void graph_path(const struct app *app, const char *sha, char *out, size_t cap)
 {
@@ -367,18 +411,14 @@ static void models_graph_work(struct http_req *req)
 	cJSON_Delete(o);
 	struct kiln_err err;
 	kiln_err_clear(&err);
-	/* One writer at a time: parsing a 1M-node model for its graph costs
-	 * ~170 MB for a few seconds, and twenty first readers of a new model
-	 * must cost that once, not once per work thread.  The ones that
-	 * waited find the file. */
-	pthread_mutex_lock(&graph_lock);
+	/* Whatever the model's size, one writer at a time (heavy_lock): twenty
+	 * first readers of a new model must parse it once, not once per work
+	 * thread.  The ones that waited find the file. */
+	int held = heavy_begin(UINT64_MAX);
 	int rc = send_graph_file(req, sha) == 0 ? 1 : write_graph_file(app, sha, &err);
-	pthread_mutex_unlock(&graph_lock);
+	heavy_end(held);
 	if (rc == 1)
 		return; /* another request wrote it meanwhile */
-	/* The parse's memory is free now; give it back to the system rather
-	 * than keep it in this thread's malloc arena. */
-	malloc_trim(0);
 	if (rc != 0)
 		http_reply_kerr(req, &err);
 	else if (send_graph_file(req, sha) != 0)
@@ -525,7 +565,8 @@ static void models_cut_work(struct http_req *req)
 		names[i] = it->valuestring;
 	}
 	cJSON *parent = NULL;
-	struct onnx_model *m = open_model(req, id, &parent);
+	int held;
+	struct onnx_model *m = open_model(req, id, &parent, &held);
 	if (m == NULL)
 		return;
 	char name[UPLOAD_NAME_MAX + 1], tmp[4096];
@@ -557,6 +598,7 @@ static void models_cut_work(struct http_req *req)
 		}
 	}
 	onnx_close(m);
+	heavy_end(held);
 	cJSON_Delete(parent);
 }
 
@@ -584,7 +626,8 @@ static void models_rewrite_work(struct http_req *req)
 		return;
 	}
 	cJSON *parent = NULL;
-	struct onnx_model *m = open_model(req, id, &parent);
+	int held;
+	struct onnx_model *m = open_model(req, id, &parent, &held);
 	if (m == NULL)
 		return;
 	char name[UPLOAD_NAME_MAX + 1], tmp[4096], suffix[32];
@@ -616,6 +659,7 @@ static void models_rewrite_work(struct http_req *req)
 		}
 	}
 	onnx_close(m);
+	heavy_end(held);
 	cJSON_Delete(parent);
 }
 
