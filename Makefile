@@ -43,7 +43,7 @@ WEBUI    += deploy/kiln-pull.sh
 # other's .o files between compile and link.
 .SECONDARY:
 
-.PHONY: all run test check bench fuzz clean deps test-deps tests-build pkg-check
+.PHONY: all run test check bench fuzz clean deps test-deps tests-build pkg-check FORCE
 all: $(BUILD)/kilnd
 
 # A plain `make` on a machine without the -dev packages says what to do
@@ -78,11 +78,20 @@ $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h &: $(wildcard $(ONNX_PROTO)) |
 	@mkdir -p $(BUILD)/gen
 	protoc-c --c_out=$(BUILD)/gen -I$(dir $(ONNX_PROTO)) $(notdir $(ONNX_PROTO))
 
-$(BUILD)/gen/migrations.c: $(sort $(wildcard schema/*.sql)) runtime/embed.sh
-	@mkdir -p $(BUILD)/gen
-	sh runtime/embed.sh migrations $(sort $(wildcard schema/*.sql)) > $@.tmp && mv $@.tmp $@
+# A removed file changes no prerequisite's time, so each embed also depends
+# on a list of its files that is rewritten only when the list changes.
+MIGRATIONS := $(sort $(wildcard schema/*.sql))
+$(BUILD)/gen/%.list: FORCE
+	@mkdir -p $(@D)
+	@echo '$(if $(filter migrations,$*),$(MIGRATIONS),$(WEBUI))' | cmp -s - $@ || \
+		echo '$(if $(filter migrations,$*),$(MIGRATIONS),$(WEBUI))' > $@
+FORCE:
 
-$(BUILD)/gen/webui_assets.c: $(WEBUI) runtime/embed.sh
+$(BUILD)/gen/migrations.c: $(MIGRATIONS) $(BUILD)/gen/migrations.list runtime/embed.sh
+	@mkdir -p $(BUILD)/gen
+	sh runtime/embed.sh migrations $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/webui_assets.c: $(WEBUI) $(BUILD)/gen/webui_assets.list runtime/embed.sh
 	@mkdir -p $(BUILD)/gen
 	sh runtime/embed.sh webui_assets $(WEBUI) > $@.tmp && mv $@.tmp $@
 

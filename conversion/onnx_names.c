@@ -1,10 +1,12 @@
 /*
  * onnx_names: Ultralytics' "names" metadata → labels (see onnx_names.h).
- * A small reader of exactly the repr shape the exporter writes: anything
- * else (a list, a YAML path, keys out of order) is not guessed at.
+ * A small reader of exactly the repr shape the exporter writes, with its
+ * keys bare or quoted: anything else (a list, a YAML path, keys out of
+ * order) is not guessed at.
  */
 #include "conversion/onnx_names.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +42,32 @@ static const char *pystr(const char *p, char *out, size_t cap)
 	return p + 1;
 }
 
+/* A key at p: digits, bare (str() of a dict with int keys, what the
+ * exporter writes) or quoted ('0' or "0": str() of a dict whose keys came
+ * from YAML or JSON as strings, and JSON itself).  Its value into *k;
+ * returns the position after it, or NULL. */
+static const char *key(const char *p, long *k)
+{
+	char buf[16];
+	const char *after = p;
+	if (*p == '\'' || *p == '"') {
+		if ((after = pystr(p, buf, sizeof(buf))) == NULL)
+			return NULL;
+		p = buf;
+	}
+	/* one number's digits: no sign, space or leading zero */
+	if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9'))
+		return NULL;
+	char *end;
+	errno = 0;
+	*k = strtol(p, &end, 10);
+	if (errno != 0)
+		return NULL;
+	if (p == buf)
+		return *end == '\0' ? after : NULL;
+	return end;
+}
+
 cJSON *onnx_names_labels(const char *text)
 {
 	if (text == NULL)
@@ -51,11 +79,10 @@ cJSON *onnx_names_labels(const char *text)
 	long want = 0;
 	char name[512];
 	for (p = ws(p); a && *p != '}'; p = ws(p)) {
-		char *end;
-		long k = strtol(p, &end, 10);
-		if (end == p || k != want || want >= ONNX_NAMES_MAX)
+		long k;
+		if ((p = key(p, &k)) == NULL || k != want || want >= ONNX_NAMES_MAX)
 			goto bad;
-		p = ws(end);
+		p = ws(p);
 		if (*p++ != ':')
 			goto bad;
 		if ((p = pystr(ws(p), name, sizeof(name))) == NULL || name[0] == '\0')

@@ -6,12 +6,15 @@
  * (ultralytics/engine/exporter.py: `self.metadata = {..., "names":
  * model.names}` and, for ONNX, `meta.key, meta.value = k, str(v)` into
  * model_onnx.metadata_props), e.g. "{0: 'person', 1: 'bicycle'}", with
- * repr's quoting (a name holding ' is written in "").
+ * repr's quoting (a name holding ' is written in "").  Some exports carry
+ * the keys as strings, "{'0': 'person', '1': 'bicycle'}" (names read back
+ * from YAML or JSON) or JSON's {"0": "person"}: quoted keys read the same.
  *
  * API
  *   onnx_names_labels(text)   new cJSON array of the names in key order,
  *                             or NULL when text is not such a dict with
- *                             keys 0..n-1 (n <= ONNX_NAMES_MAX).
+ *                             keys 0..n-1, bare or quoted
+ *                             (n <= ONNX_NAMES_MAX).
  * Pure.  Called by the inspection (onnx_json.c: "suggested_labels").
  */
 #ifndef KILN_ONNX_NAMES_H

@@ -142,7 +142,7 @@ struct onnx_model {
 	const uint8_t *base;
 	size_t size;
 	bool mapped;                  /* base is our read-only map of fd */
-	int fd;                       /* the file, kept for the writers; -1 */
+	int fd;                       /* the mapped file (closed with the model); -1 */
 	struct arena *arena;
 
 	int64_t ir_version;
@@ -215,8 +215,9 @@ char *onnx_tensor_name_copy(const struct onnx_model *m, uint32_t t, char *buf,
 			    size_t size);
 /* Drops the model file's pages from this process's memory (they stay in
  * the page cache and come back on the next read).  Readers that walk the
- * whole graph call it every few MB so the mapping's resident part stays
- * small; harmless from any thread.  No-op for onnx_open_mem models. */
+ * whole graph, and the writers that copy out of it, call it every few MB
+ * so the mapping's resident part stays small; harmless from any thread.
+ * No-op for onnx_open_mem models. */
 void onnx_release_pages(const struct onnx_model *m);
 
 /* Checked edges of a node.  Each returns a tensor id < m->ntensors, or

@@ -7,6 +7,11 @@
  * Only the graph's length prefix, the new graph outputs (ValueInfoProto,
  * packed with protobuf-c) and the changed version fields are new bytes.
  * Field order inside a message does not matter to protobuf.
+ *
+ * The bytes are copied out of the model's own read-only mapping, and its
+ * pages are dropped every WR_DROP_EVERY bytes written (onnx_release_pages,
+ * as the parser does behind its cursor): copying a 173 MB model costs a
+ * few MB of resident pages, not 173 MB.
  */
 #include "conversion/onnx_priv.h"
 
@@ -22,11 +27,15 @@
 #include "onnx.pb-c.h"
 
 /* --- output ----------------------------------------------------------------- */
+#define WR_DROP_EVERY ((size_t)2 << 20)
+
 struct wr {
 	int fd;
 	int err_no;
 	size_t n;
 	uint64_t total;
+	const struct onnx_model *m;  /* whose pages the bytes come from */
+	size_t since;                /* bytes put since its pages were dropped */
 	uint8_t buf[1 << 16];
 };
 
@@ -55,6 +64,18 @@ static int wr_flush(struct wr *w)
 	return rc;
 }
 
+/* After n more bytes were read out of the mapping (copied into buf or
+ * written): every WR_DROP_EVERY, its pages go.  Bytes that are not the
+ * model's (headers, packed messages) count too; they are few. */
+static void wr_moved(struct wr *w, size_t n)
+{
+	w->since += n;
+	if (w->since >= WR_DROP_EVERY) {
+		onnx_release_pages(w->m);
+		w->since = 0;
+	}
+}
+
 static int wr_put(struct wr *w, const void *p, size_t n)
 {
 	if (w->err_no)
@@ -63,13 +84,31 @@ static int wr_put(struct wr *w, const void *p, size_t n)
 	if (n > sizeof(w->buf) / 4) {
 		if (wr_flush(w) != 0)
 			return -1;
-		return write_all(w, p, n);
+		/* in slices, so that a weight or graph of hundreds of MB is
+		 * not all resident by the end of one write */
+		for (const uint8_t *q = p; n > 0;) {
+			size_t k = n < WR_DROP_EVERY ? n : WR_DROP_EVERY;
+			if (write_all(w, q, k) != 0)
+				return -1;
+			wr_moved(w, k);
+			q += k;
+			n -= k;
+		}
+		return 0;
 	}
 	if (w->n + n > sizeof(w->buf) && wr_flush(w) != 0)
 		return -1;
 	memcpy(w->buf + w->n, p, n);
 	w->n += n;
+	wr_moved(w, n);
 	return 0;
+}
+
+static void wr_init(struct wr *w, const struct onnx_model *m, int fd)
+{
+	memset(w, 0, offsetof(struct wr, buf));
+	w->fd = fd;
+	w->m = m;
 }
 
 static size_t varint_enc(uint8_t *b, uint64_t v)
@@ -143,9 +182,16 @@ static void pieces_free(struct pieces *ps)
 	free(ps->v);
 }
 
-/* Verbatim bytes (a whole field, tag included). */
+/* Verbatim bytes (a whole field, tag included).  Bytes that follow the
+ * previous piece's in the file extend it: a cut of an exporter's graph
+ * (nodes stored in topological order) is a few pieces, not one per node. */
 static int add_raw(struct pieces *ps, const uint8_t *p, size_t n)
 {
+	struct piece *prev = ps->n ? &ps->v[ps->n - 1] : NULL;
+	if (prev && prev->hn == 0 && prev->p && prev->p + prev->n == p) {
+		prev->n += n;
+		return 0;
+	}
 	struct piece *x = piece_add(ps);
 	if (x == NULL)
 		return -1;
@@ -187,20 +233,21 @@ static int pieces_write(struct wr *w, const struct pieces *ps)
 	return 0;
 }
 
-/* The model's bytes: a writer maps the file itself rather than read
- * m->base, whose pages the reader drops behind it (onnx_release_pages);
- * a mapping of its own can be read sequentially. */
-static const uint8_t *source(const struct onnx_model *m, size_t *maplen)
+/* The model's bytes, read front to back by a writer: readahead may
+ * run further while it copies (its pages are dropped behind it either
+ * way); reading_done restores the default for whoever reads m next. */
+static const uint8_t *reading(const struct onnx_model *m)
 {
-	*maplen = 0;
-	if (m->fd < 0)
-		return m->base;
-	void *p = mmap(NULL, m->size, PROT_READ, MAP_PRIVATE, m->fd, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	madvise(p, m->size, MADV_SEQUENTIAL);
-	*maplen = m->size;
-	return p;
+	if (m->mapped)
+		madvise((void *)m->base, m->size, MADV_SEQUENTIAL);
+	return m->base;
+}
+
+static void reading_done(const struct onnx_model *m)
+{
+	if (m->mapped)
+		madvise((void *)m->base, m->size, MADV_NORMAL);
+	onnx_release_pages(m);
 }
 
 /* Body of the length-delimited field at src + off. */
@@ -335,12 +382,7 @@ int onnx_cut(const struct onnx_model *m, const char *const *outputs, size_t n,
 	struct pieces g = { 0 }, top = { 0 };
 	struct wr *w = malloc(sizeof(*w));
 	struct onnx_cut_stats s = { 0 };
-	size_t maplen = 0;
-	const uint8_t *src = source(m, &maplen);
-	if (src == NULL) {
-		rc = kiln_errf(err, KILN_EIO, "", "cannot map the model: %s", strerror(errno));
-		goto out;
-	}
+	const uint8_t *src = reading(m);
 	if (ids == NULL || mark == NULL || tmark == NULL || w == NULL) {
 		rc = kiln_errf(err, KILN_ENOMEM, "", "out of memory");
 		goto out;
@@ -446,8 +488,7 @@ int onnx_cut(const struct onnx_model *m, const char *const *outputs, size_t n,
 		rc = kiln_errf(err, KILN_ENOMEM, "", "out of memory");
 		goto out;
 	}
-	memset(w, 0, offsetof(struct wr, buf));
-	w->fd = fd;
+	wr_init(w, m, fd);
 	for (size_t k = 0; k < top.n && !fail; k++) {
 		const struct piece *x = &top.v[k];
 		if (x->hn && wr_put(w, x->hdr, x->hn) != 0)
@@ -469,8 +510,7 @@ int onnx_cut(const struct onnx_model *m, const char *const *outputs, size_t n,
 		*st = s;
 	(void)varint_len;
 out:
-	if (maplen)
-		munmap((void *)src, maplen);
+	reading_done(m);
 	pieces_free(&g);
 	pieces_free(&top);
 	free(w);
@@ -669,10 +709,9 @@ int onnx_rewrite_ir(const struct onnx_model *m, int ir, int opset, int fd,
 				 "cannot lower to IR %d: the model uses %s", ir, why);
 
 	struct pieces top = { 0 };
-	struct wr *w = calloc(1, sizeof(*w));
-	size_t maplen = 0;
-	const uint8_t *src = source(m, &maplen);
-	int fail = w == NULL || src == NULL;
+	struct wr *w = malloc(sizeof(*w));
+	const uint8_t *src = reading(m);
+	int fail = w == NULL;
 	for (uint32_t k = 0; k < m->ntop && !fail; k++) {
 		const struct onnx_span *f = &m->top[k];
 		if (f->num == 1) {
@@ -715,13 +754,12 @@ int onnx_rewrite_ir(const struct onnx_model *m, int ir, int opset, int fd,
 	if (fail) {
 		rc = kiln_errf(err, KILN_ENOMEM, "", "out of memory");
 	} else {
-		w->fd = fd;
+		wr_init(w, m, fd);
 		if (pieces_write(w, &top) != 0 || wr_flush(w) != 0)
 			rc = kiln_errf(err, KILN_EIO, "", "writing the rewritten model failed: %s",
 				       strerror(w->err_no ? w->err_no : EIO));
 	}
-	if (maplen)
-		munmap((void *)src, maplen);
+	reading_done(m);
 	pieces_free(&top);
 	free(w);
 	return rc;

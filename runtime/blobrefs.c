@@ -23,12 +23,14 @@ void blobrefs_unlock(void)
 static const struct {
 	const char *table;
 	const char *column;
+	const char *live;    /* extra condition: rows that still need the bytes */
 } REFS[] = {
-	{"models", "sha256"},
-	{"datasets", "sha256"},
-	{"dataset_images", "sha256"},
-	{"bundles", "sha256"},
-	{"bundle_files", "sha256"},
+	/* a deleted model's tombstone keeps its hash, not its file (013) */
+	{"models", "sha256", " AND deleted_at IS NULL"},
+	{"datasets", "sha256", ""},
+	{"dataset_images", "sha256", ""},
+	{"bundles", "sha256", ""},
+	{"bundle_files", "sha256", ""},
 };
 
 /* 1 when some row names hex, 0 when none, -1 on a database error. */
@@ -38,8 +40,8 @@ static int referenced(sqlite3 *c, const char *hex)
 		char sql[200];
 		/* Table and column come from the constant table above, never
 		 * from input, so formatting them into SQL is safe. */
-		snprintf(sql, sizeof(sql), "SELECT 1 FROM %s WHERE %s = ? LIMIT 1", REFS[i].table,
-			 REFS[i].column);
+		snprintf(sql, sizeof(sql), "SELECT 1 FROM %s WHERE %s = ?%s LIMIT 1", REFS[i].table,
+			 REFS[i].column, REFS[i].live);
 		sqlite3_stmt *st = NULL;
 		if (sqlite3_prepare_v2(c, sql, -1, &st, NULL) != SQLITE_OK) {
 			sqlite3_finalize(st);
@@ -115,8 +117,8 @@ int blobrefs_sweep(struct db *db, struct blob_store *bs, time_t before, int *rem
 	for (size_t i = 0; i < sizeof(REFS) / sizeof(REFS[0]); i++) {
 		size_t n = strlen(sql);
 		/* constant table and column names, as in referenced() */
-		snprintf(sql + n, sizeof(sql) - n, " OR EXISTS (SELECT 1 FROM %s WHERE %s = ?1)",
-			 REFS[i].table, REFS[i].column);
+		snprintf(sql + n, sizeof(sql) - n, " OR EXISTS (SELECT 1 FROM %s WHERE %s = ?1%s)",
+			 REFS[i].table, REFS[i].column, REFS[i].live);
 	}
 	if (sqlite3_prepare_v2(c, sql, -1, &w.any, NULL) != SQLITE_OK) {
 		sqlite3_finalize(w.any);

@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MODEL_COLS "id, name, sha256, size, created_at, inspection, parent, derivation"
+#define MODEL_COLS \
+	"id, name, sha256, size, created_at, inspection, parent, derivation, deleted_at"
 
 /* A model row as its API record.  full = with the inspection. */
 static cJSON *model_json(sqlite3_stmt *st, int full)
@@ -26,6 +27,13 @@ static cJSON *model_json(sqlite3_stmt *st, int full)
 	cJSON *deriv = sqlite3_column_type(st, 7) == SQLITE_NULL ? NULL :
 		       cJSON_Parse((const char *)sqlite3_column_text(st, 7));
 	cJSON_AddItemToObject(o, "derivation", deriv ? deriv : cJSON_CreateNull());
+	/* A tombstone (schema/013): jobs that used it keep a record to link to. */
+	int gone = sqlite3_column_type(st, 8) != SQLITE_NULL;
+	cJSON_AddBoolToObject(o, "deleted", gone);
+	if (gone)
+		cJSON_AddStringToObject(o, "deleted_at", (const char *)sqlite3_column_text(st, 8));
+	else
+		cJSON_AddNullToObject(o, "deleted_at");
 	cJSON *insp = cJSON_Parse((const char *)sqlite3_column_text(st, 5));
 	if (insp == NULL)
 		return o;
@@ -54,7 +62,7 @@ static cJSON *model_json(sqlite3_stmt *st, int full)
 /* The one SELECT of a model by id: fills *json (when json) and sha and
  * *insp (when asked). */
 static int select_one(struct db *db, long long id, int full, const char *field, cJSON **json,
-		      char *sha, cJSON **insp, struct kiln_err *err)
+		      char *sha, cJSON **insp, int live, struct kiln_err *err)
 {
 	sqlite3 *c = db_conn(db);
 	sqlite3_stmt *st = NULL;
@@ -63,7 +71,13 @@ static int select_one(struct db *db, long long id, int full, const char *field, 
 		return db_err(c, err, "cannot read the model");
 	sqlite3_bind_int64(st, 1, id);
 	int rc = 0, s = sqlite3_step(st);
-	if (s == SQLITE_ROW) {
+	if (s == SQLITE_ROW && live && sqlite3_column_type(st, 8) != SQLITE_NULL) {
+		/* Its file is gone with it: a job cannot be built from it. */
+		rc = kiln_errf(err, KILN_ECONFLICT, field,
+			       "model %lld was deleted on %.10s; upload the ONNX again to "
+			       "use it (a new upload is a new model)", id,
+			       (const char *)sqlite3_column_text(st, 8));
+	} else if (s == SQLITE_ROW) {
 		if (sha)
 			snprintf(sha, BLOB_HEX_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 2));
 		if (insp && (*insp = cJSON_Parse((const char *)sqlite3_column_text(st, 5))) == NULL)
@@ -84,7 +98,7 @@ int models_get(struct db *db, long long id, int full, const char *field, cJSON *
 	       char sha[BLOB_HEX_LEN + 1], struct kiln_err *err)
 {
 	*json = NULL;
-	return select_one(db, id, full, field, json, sha, NULL, err);
+	return select_one(db, id, full, field, json, sha, NULL, 0, err);
 }
 
 int models_source(struct db *db, long long id, const char *field, char sha[BLOB_HEX_LEN + 1],
@@ -92,7 +106,7 @@ int models_source(struct db *db, long long id, const char *field, char sha[BLOB_
 {
 	if (insp)
 		*insp = NULL;
-	return select_one(db, id, 0, field, NULL, sha, insp, err);
+	return select_one(db, id, 0, field, NULL, sha, insp, 1, err);
 }
 
 int models_insert(struct db *db, const struct model_row *m, cJSON **json, int *inserted,
@@ -105,7 +119,8 @@ int models_insert(struct db *db, const struct model_row *m, cJSON **json, int *i
 	db_now(now, sizeof(now));
 	if (c == NULL || sqlite3_prepare_v2(c,
 		"INSERT INTO models(name, sha256, size, created_at, inspection, parent, derivation)"
-		" VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name, sha256) DO NOTHING",
+		" VALUES (?, ?, ?, ?, ?, ?, ?)"
+		" ON CONFLICT(name, sha256) WHERE deleted_at IS NULL DO NOTHING",
 		-1, &st, NULL) != SQLITE_OK)
 		return db_err(c, err, "cannot store model");
 	sqlite3_bind_text(st, 1, m->name, -1, SQLITE_TRANSIENT);
@@ -126,7 +141,8 @@ int models_insert(struct db *db, const struct model_row *m, cJSON **json, int *i
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return db_err(c, err, "cannot store model");
-	if (sqlite3_prepare_v2(c, "SELECT " MODEL_COLS " FROM models WHERE name = ? AND sha256 = ?",
+	if (sqlite3_prepare_v2(c, "SELECT " MODEL_COLS " FROM models WHERE name = ? AND sha256 = ?"
+			       " AND deleted_at IS NULL",
 			       -1, &st, NULL) != SQLITE_OK)
 		return db_err(c, err, "cannot read model");
 	sqlite3_bind_text(st, 1, m->name, -1, SQLITE_TRANSIENT);
@@ -146,56 +162,96 @@ static cJSON *list_row(void *ctx, sqlite3_stmt *st)
 	return model_json(st, 0);
 }
 
-int models_list(struct db *db, const char *q, long long after, int limit, cJSON **json,
-		struct kiln_err *err)
+int models_list(struct db *db, const char *q, int deleted, long long after, int limit,
+		cJSON **json, struct kiln_err *err)
 {
 	sqlite3 *c = db_conn(db);
 	sqlite3_stmt *st = NULL;
 	*json = NULL;
 	if (c == NULL || sqlite3_prepare_v2(c, "SELECT " MODEL_COLS " FROM models WHERE id > ?"
 					   " AND (?2 IS NULL OR instr(name, ?2) > 0)"
+					   " AND (?4 OR deleted_at IS NULL)"
 					   " ORDER BY id LIMIT ?3", -1, &st, NULL) != SQLITE_OK)
 		return db_err(c, err, "cannot list models");
 	sqlite3_bind_int64(st, 1, after);
 	if (q)
 		sqlite3_bind_text(st, 2, q, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 3, limit + 1);
+	sqlite3_bind_int(st, 4, deleted != 0);
 	*json = db_page(st, limit, list_row, NULL);
 	return 0;
 }
 
-/* 1 when a queued or running job uses the model, 0 when none, -1 on error. */
-static int in_use(sqlite3 *c, long long id)
+/* The ids of the queued or running jobs that use the model, as "12, 14"
+ * (at most 20), into buf; "" when none.  0, or -1 on a database error. */
+static int in_use(sqlite3 *c, long long id, char *buf, size_t cap)
 {
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(c, "SELECT count(*) FROM jobs WHERE model = CAST(? AS TEXT)"
-			       " AND state IN ('queued', 'running')", -1, &st, NULL) != SQLITE_OK) {
+	buf[0] = '\0';
+	if (sqlite3_prepare_v2(c, "SELECT group_concat(id, ', ') FROM (SELECT id FROM jobs"
+			       " WHERE model = CAST(? AS TEXT) AND state IN ('queued', 'running')"
+			       " ORDER BY id LIMIT 20)", -1, &st, NULL) != SQLITE_OK) {
 		sqlite3_finalize(st);
 		return 0; /* no jobs table yet: nothing can use it */
 	}
 	sqlite3_bind_int64(st, 1, id);
-	int rc = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) > 0 : -1;
+	int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : -1;
+	if (rc == 0 && sqlite3_column_text(st, 0))
+		snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
 	return rc;
 }
 
-int models_delete(struct db *db, long long id, struct kiln_err *err)
+/* 1 when a job (any state) or a cut/rewritten model names the model, so
+ * it must stay as a tombstone; 0 when nothing does; -1 on error. */
+static int referenced(sqlite3 *c, long long id)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+	if (sqlite3_prepare_v2(c, "SELECT EXISTS (SELECT 1 FROM jobs WHERE model = CAST(?1 AS TEXT))"
+			       " OR EXISTS (SELECT 1 FROM models WHERE parent = ?1)", -1, &st,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, id);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			rc = sqlite3_column_int(st, 0) != 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int models_delete(struct db *db, long long id, int *kept, struct kiln_err *err)
 {
 	sqlite3 *c = db_conn(db);
-	int used = c ? in_use(c, id) : -1;
-	if (used > 0)
-		return kiln_errf(err, KILN_ECONFLICT, "id",
-				 "model %lld is used by a queued or running job; cancel "
-				 "the job or wait for it to finish", id);
-	if (used < 0)
+	char jobs[200];
+	*kept = 0;
+	if (c == NULL || in_use(c, id, jobs, sizeof(jobs)) != 0)
 		return db_err(c, err, "cannot check the model's jobs");
+	if (jobs[0])
+		return kiln_errf(err, KILN_ECONFLICT, "id",
+				 "model %lld is used by job%s %s, queued or running; cancel "
+				 "%s or wait for %s to finish", id, strchr(jobs, ',') ? "s" : "",
+				 jobs, strchr(jobs, ',') ? "them" : "it",
+				 strchr(jobs, ',') ? "them" : "it");
+	int ref = referenced(c, id);
+	if (ref < 0)
+		return db_err(c, err, "cannot check what names the model");
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(c, "DELETE FROM models WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
+	char now[32];
+	db_now(now, sizeof(now));
+	/* Nothing names it: the row goes.  Else a tombstone (schema/013). */
+	if (sqlite3_prepare_v2(c, ref ? "UPDATE models SET deleted_at = ?2 WHERE id = ?1"
+					" AND deleted_at IS NULL"
+				      : "DELETE FROM models WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
 		return db_err(c, err, "cannot delete model");
 	sqlite3_bind_int64(st, 1, id);
+	if (ref)
+		sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT);
 	int rc = sqlite3_step(st);
 	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : db_err(c, err, "cannot delete model");
+	if (rc != SQLITE_DONE)
+		return db_err(c, err, "cannot delete model");
+	*kept = ref;
+	return 0;
 }
 
 int models_count_sha(struct db *db, const char *sha)
@@ -203,7 +259,8 @@ int models_count_sha(struct db *db, const char *sha)
 	sqlite3 *c = db_conn(db);
 	sqlite3_stmt *st = NULL;
 	int n = -1;
-	if (c && sqlite3_prepare_v2(c, "SELECT count(*) FROM models WHERE sha256 = ?", -1, &st,
+	if (c && sqlite3_prepare_v2(c, "SELECT count(*) FROM models WHERE sha256 = ?"
+				    " AND deleted_at IS NULL", -1, &st,
 				    NULL) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, sha, -1, SQLITE_TRANSIENT);
 		if (sqlite3_step(st) == SQLITE_ROW)
@@ -225,7 +282,8 @@ int models_stale(struct db *db, int version, long long **ids, struct kiln_err *e
 	if (*ids == NULL)
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
 	if (c == NULL || sqlite3_prepare_v2(c, "SELECT id FROM models WHERE coalesce(json_extract("
-					   "inspection, '$.inspection_version'), 0) < ? ORDER BY id",
+					   "inspection, '$.inspection_version'), 0) < ?"
+					   " AND deleted_at IS NULL ORDER BY id", /* a tombstone has no file */
 					   -1, &st, NULL) != SQLITE_OK) {
 		free(*ids);
 		*ids = NULL;

@@ -9,22 +9,31 @@
  * API (any thread; db_conn() gives each its connection)
  *   models_get(db, id, full, field, &json, sha|NULL, err)
  *                     the API record (full: with "inspection", else its
- *                     "summary"); KILN_ENOTFOUND naming `field` when absent
+ *                     "summary"); KILN_ENOTFOUND naming `field` when absent.
+ *                     A deleted model (a tombstone, schema/013) is returned
+ *                     with "deleted": true and its "deleted_at"
  *   models_source(db, id, field, sha, &insp|NULL, err)
  *                     what a job needs: the bytes' hash and the parsed
- *                     inspection (new cJSON, caller deletes)
+ *                     inspection (new cJSON, caller deletes); KILN_ECONFLICT
+ *                     in words for a deleted model
  *   models_insert(db, &row, &json, &inserted, err)
  *                     a new row, or the existing one with the same name and
- *                     bytes (inserted = 0); json is its full record
- *   models_list(db, q|NULL, after, limit, &json, err)
+ *                     live bytes (inserted = 0); json is its full record.
+ *                     A tombstone is never resurrected: same bytes again
+ *                     make a fresh row
+ *   models_list(db, q|NULL, deleted, after, limit, &json, err)
  *                     {"items": [...summaries], "next": id|null}, oldest
- *                     first; q keeps names that contain it
- *   models_delete(db, id, err)
- *                     KILN_ECONFLICT while a queued or running job uses it
- *   models_count_sha(db, sha)   rows naming those bytes (-1 on error)
+ *                     first; q keeps names that contain it; deleted = 0
+ *                     hides tombstones
+ *   models_delete(db, id, &kept, err)
+ *                     KILN_ECONFLICT naming the queued or running jobs that
+ *                     use it; else the row goes, or (kept = 1) stays as a
+ *                     tombstone when a job or a derived model names it
+ *   models_count_sha(db, sha)   live rows naming those bytes (-1 on error)
  *   models_stale(db, version, &ids, err)
- *                     ids (-1 terminated, malloc'd) of the records whose
- *                     inspection_version is below version, oldest first
+ *                     ids (-1 terminated, malloc'd) of the live records
+ *                     whose inspection_version is below version, oldest
+ *                     first (a tombstone has no file to re-inspect)
  *   models_set_inspection(db, id, text, err)   a record's new inspection
  */
 #ifndef KILN_MODELS_H
@@ -53,9 +62,9 @@ int models_source(struct db *db, long long id, const char *field, char sha[BLOB_
 		  cJSON **insp, struct kiln_err *err);
 int models_insert(struct db *db, const struct model_row *row, cJSON **json, int *inserted,
 		  struct kiln_err *err);
-int models_list(struct db *db, const char *q, long long after, int limit, cJSON **json,
-		struct kiln_err *err);
-int models_delete(struct db *db, long long id, struct kiln_err *err);
+int models_list(struct db *db, const char *q, int deleted, long long after, int limit,
+		cJSON **json, struct kiln_err *err);
+int models_delete(struct db *db, long long id, int *kept, struct kiln_err *err);
 int models_count_sha(struct db *db, const char *sha);
 int models_stale(struct db *db, int version, long long **ids, struct kiln_err *err);
 int models_set_inspection(struct db *db, long long id, const char *inspection,

@@ -41,6 +41,8 @@ const struct http_route routes_table[] = {
 	 NULL},
 	{"GET", "/api/v1/datasets/{id}/thumbs", "datasets_thumbs", ROLE_USER, BODY_NONE,
 	 route_datasets_thumbs, NULL},
+	{"GET", "/api/v1/datasets/{id}/images/{n}", "datasets_image", ROLE_USER, BODY_NONE,
+	 route_datasets_image, NULL},
 	{"DELETE", "/api/v1/datasets/{id}", "datasets_delete", ROLE_USER, BODY_NONE,
 	 route_datasets_delete, NULL},
 	{"POST", "/api/v1/models/{id}/rewrite", "models_rewrite", ROLE_USER, BODY_JSON,

@@ -56,6 +56,7 @@ void route_datasets_create(struct http_req *req);
 void route_datasets_list(struct http_req *req);
 void route_datasets_get(struct http_req *req);
 void route_datasets_thumbs(struct http_req *req);
+void route_datasets_image(struct http_req *req);
 void route_datasets_delete(struct http_req *req);
 struct app;
 /* At start, before HTTP: datasets a restart left "ingesting" become

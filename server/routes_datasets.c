@@ -16,6 +16,7 @@
  * outside users, and two ways to upload would be two things to test.
  * "failed" is an ingest that a restart (or shutdown) cut short.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -364,6 +365,27 @@ static void datasets_thumbs_work(struct http_req *req)
 	}
 	free(jpeg);
 	free(shas);
+	cJSON_Delete(o);
+}
+
+/* One accepted image (n = its place in image_list, from 1) as kiln stored
+ * it: the re-encoded JPEG, for the set page's gallery.  The blob's own
+ * ETag (its sha256) lets the browser keep it. */
+void route_datasets_image(struct http_req *req)
+{
+	long long id, n;
+	if (routes_id_param(req, "id", &id) != 0 || routes_id_param(req, "n", &n) != 0)
+		return;
+	cJSON *o = load_dataset(req, id, 1);
+	if (o == NULL)
+		return;
+	const cJSON *im = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "image_list"), (int)(n - 1));
+	const char *sha = cJSON_GetStringValue(cJSON_GetObjectItem(im, "sha256"));
+	if (n > INT_MAX || sha == NULL)
+		http_reply_error(req, 404, "not_found", "n", "calibration set %lld has %lld images",
+				 id, (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "images")));
+	else
+		routes_send_blob(req, sha, "image/jpeg", NULL);
 	cJSON_Delete(o);
 }
 

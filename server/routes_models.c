@@ -5,11 +5,12 @@
  *
  * Inspection on upload, cut, rewrite and writing the graph view take
  * seconds on a big model: they run on the work pool (http_req_offload),
- * never on an HTTP thread.  The graph view is written once per model
- * content into <data_dir>/graphs/<sha256>.json (temporary name, fsync,
- * rename) and served from the file with sendfile, so twenty slow readers
- * of a 1M-node graph cost twenty file descriptors, not twenty copies of
- * its text; it is removed when the last model with those bytes goes.
+ * never on an HTTP thread, and one big parse runs at a time (heavy_lock).
+ * The graph view is written once per model content into
+ * <data_dir>/graphs/<sha256>.json (temporary name, fsync, rename) and
+ * served from the file with sendfile, so twenty slow readers of a 1M-node
+ * graph cost twenty file descriptors, not twenty copies of its text; it is
+ * removed when the last model with those bytes goes.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -33,8 +34,42 @@
 
 #define CUT_MAX_OUTPUTS 256
 
-/* Loads one model's record; NULL with a reply already set when absent. */
-static cJSON *load_model(struct http_req *req, long long id, int full, char *sha_out)
+/* One big ONNX parse at a time.  Parsing a 1M-node model costs ~165 MB
+ * for a few seconds, whatever it is for (its graph view, its inspection
+ * on upload, a cut or rewrite of it), so N work threads each parsing one
+ * would cost N times that.  Every such parse takes this lock; it is only
+ * ever waited on by work-pool threads (every route here that parses
+ * offloads first), never by an HTTP thread.  A model file under
+ * HEAVY_MODEL_BYTES parses in at most about its own size and skips the
+ * queue, so a small upload does not wait behind a big model's graph. */
+#define HEAVY_MODEL_BYTES (16ull << 20)
+
+static pthread_mutex_t heavy_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Takes heavy_lock for a parse of a model file of size bytes when that
+ * file is big; returns what heavy_end needs. */
+static int heavy_begin(uint64_t size)
+{
+	if (size < HEAVY_MODEL_BYTES)
+		return 0;
+	pthread_mutex_lock(&heavy_lock);
+	return 1;
+}
+
+/* After the parse's model is closed: lets the next big parse in, and gives
+ * the parse's memory back to the system rather than keep it in this
+ * thread's malloc arena (where the next parse, on another thread, could
+ * not reuse it). */
+static void heavy_end(int held)
+{
+	if (held)
+		pthread_mutex_unlock(&heavy_lock);
+	malloc_trim(0);
+}
+
+/* Loads one model's record, a tombstone too; NULL with a reply already
+ * set when absent. */
+static cJSON *load_record(struct http_req *req, long long id, int full, char *sha_out)
 {
 	struct app *app = http_req_app(req);
 	struct kiln_err err;
@@ -43,6 +78,22 @@ static cJSON *load_model(struct http_req *req, long long id, int full, char *sha
 	if (models_get(app->db, id, full, "id", &o, sha_out, &err) != 0)
 		http_reply_kerr(req, &err);
 	return o;
+}
+
+/* As load_record, for what needs the file (bytes, graph, cut, delete): a
+ * deleted model's record is still there but its file is not, 410. */
+static cJSON *load_model(struct http_req *req, long long id, int full, char *sha_out)
+{
+	cJSON *o = load_record(req, id, full, sha_out);
+	const char *at = cJSON_GetStringValue(cJSON_GetObjectItem(o, "deleted_at"));
+	if (o == NULL || at == NULL)
+		return o;
+	char msg[160];
+	snprintf(msg, sizeof(msg), "model %lld was deleted on %.10s; its file is no longer kept",
+		 id, at);
+	http_reply_error(req, 410, "gone", "id", msg);
+	cJSON_Delete(o);
+	return NULL;
 }
 
 /* Inserts a model row (or finds the same name+bytes) and replies with it.
@@ -94,15 +145,17 @@ static void models_create_work(struct http_req *req)
 	/* Inspect before the bytes become a blob: a file that is not a model
 	 * is refused with nothing stored. */
 	struct onnx_model *m = NULL;
+	int held = heavy_begin(upload_size(u));
 	if (onnx_open(upload_tmp_path(u), &m, &err) != 0) {
+		heavy_end(held);
 		http_reply_kerr(req, &err);
 		return;
 	}
 	cJSON *insp = onnx_inspect_json(m);
 	onnx_close(m);
+	heavy_end(held);
 	char *text = insp ? cJSON_PrintUnformatted(insp) : NULL;
 	cJSON_Delete(insp);
-	malloc_trim(0); /* a big model's parse: back to the system, see graph */
 	if (text == NULL) {
 		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
 		return;
@@ -139,10 +192,18 @@ void route_models_list(struct http_req *req)
 		http_reply_error(req, 400, "invalid", "q", "q is at most 64 characters");
 		return;
 	}
+	/* Deleted models (tombstones) are hidden unless asked for. */
+	const char *del = http_req_query(req, "deleted");
+	if (del && strcmp(del, "include") != 0 && strcmp(del, "exclude") != 0) {
+		http_reply_error(req, 400, "invalid", "deleted",
+				 "deleted is 'include' or 'exclude' (the default)");
+		return;
+	}
 	struct kiln_err err;
 	kiln_err_clear(&err);
 	cJSON *o;
-	if (models_list(app->db, q, after, limit, &o, &err) != 0)
+	if (models_list(app->db, q, del && strcmp(del, "include") == 0, after, limit, &o,
+			&err) != 0)
 		http_reply_kerr(req, &err);
 	else
 		http_reply_json(req, 200, o);
@@ -153,7 +214,7 @@ void route_models_get(struct http_req *req)
 	long long id;
 	if (routes_id_param(req, "id", &id) != 0)
 		return;
-	cJSON *o = load_model(req, id, 1, NULL);
+	cJSON *o = load_record(req, id, 1, NULL);
 	if (o)
 		http_reply_json(req, 200, o);
 }
@@ -199,7 +260,10 @@ void route_models_delete(struct http_req *req)
 	cJSON_Delete(o);
 	struct kiln_err err;
 	kiln_err_clear(&err);
-	if (models_delete(app->db, id, &err) != 0) {
+	int kept;
+	/* A model jobs used stays as a tombstone (their pages keep the link,
+	 * README "Deleting a model"); its file goes either way. */
+	if (models_delete(app->db, id, &kept, &err) != 0) {
 		http_reply_kerr(req, &err);
 		return;
 	}
@@ -214,8 +278,11 @@ void route_models_delete(struct http_req *req)
 /* --- graph, cut, rewrite ----------------------------------------------------- */
 
 /* Opens model id's ONNX; NULL with a reply set on failure. *parent gets
- * its record (caller deletes). */
-static struct onnx_model *open_model(struct http_req *req, long long id, cJSON **record)
+ * its record (caller deletes).  A big model's parse holds heavy_lock until
+ * the caller's heavy_end(*held), after its model and the derived model's
+ * inspection are done with. */
+static struct onnx_model *open_model(struct http_req *req, long long id, cJSON **record,
+				     int *held)
 {
 	struct app *app = http_req_app(req);
 	char sha[BLOB_HEX_LEN + 1], path[4200];
@@ -225,8 +292,15 @@ static struct onnx_model *open_model(struct http_req *req, long long id, cJSON *
 	struct kiln_err err;
 	kiln_err_clear(&err);
 	struct onnx_model *m = NULL;
-	if (blob_path(app->blobs, sha, path, sizeof(path), &err) != 0 ||
-	    onnx_open(path, &m, &err) != 0) {
+	struct stat st;
+	*held = 0;
+	int rc = blob_path(app->blobs, sha, path, sizeof(path), &err);
+	if (rc == 0) {
+		*held = heavy_begin(stat(path, &st) == 0 ? (uint64_t)st.st_size : 0);
+		rc = onnx_open(path, &m, &err);
+	}
+	if (rc != 0) {
+		heavy_end(*held);
 		cJSON_Delete(o);
 		http_reply_kerr(req, &err);
 		return NULL;
@@ -242,8 +316,6 @@ static struct onnx_model *open_model(struct http_req *req, long long id, cJSON *
  * bytes.  GRAPH_FORMAT names the text's layout; a kilnd that writes it
  * differently bumps it, and old files are simply not found. */
 #define GRAPH_FORMAT "g1"
-
-static pthread_mutex_t graph_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void graph_path(const struct app *app, const char *sha, char *out, size_t cap)
 {
@@ -339,18 +411,14 @@ static void models_graph_work(struct http_req *req)
 	cJSON_Delete(o);
 	struct kiln_err err;
 	kiln_err_clear(&err);
-	/* One writer at a time: parsing a 1M-node model for its graph costs
-	 * ~170 MB for a few seconds, and twenty first readers of a new model
-	 * must cost that once, not once per work thread.  The ones that
-	 * waited find the file. */
-	pthread_mutex_lock(&graph_lock);
+	/* Whatever the model's size, one writer at a time (heavy_lock): twenty
+	 * first readers of a new model must parse it once, not once per work
+	 * thread.  The ones that waited find the file. */
+	int held = heavy_begin(UINT64_MAX);
 	int rc = send_graph_file(req, sha) == 0 ? 1 : write_graph_file(app, sha, &err);
-	pthread_mutex_unlock(&graph_lock);
+	heavy_end(held);
 	if (rc == 1)
 		return; /* another request wrote it meanwhile */
-	/* The parse's memory is free now; give it back to the system rather
-	 * than keep it in this thread's malloc arena. */
-	malloc_trim(0);
 	if (rc != 0)
 		http_reply_kerr(req, &err);
 	else if (send_graph_file(req, sha) != 0)
@@ -497,7 +565,8 @@ static void models_cut_work(struct http_req *req)
 		names[i] = it->valuestring;
 	}
 	cJSON *parent = NULL;
-	struct onnx_model *m = open_model(req, id, &parent);
+	int held;
+	struct onnx_model *m = open_model(req, id, &parent, &held);
 	if (m == NULL)
 		return;
 	char name[UPLOAD_NAME_MAX + 1], tmp[4096];
@@ -529,6 +598,7 @@ static void models_cut_work(struct http_req *req)
 		}
 	}
 	onnx_close(m);
+	heavy_end(held);
 	cJSON_Delete(parent);
 }
 
@@ -556,7 +626,8 @@ static void models_rewrite_work(struct http_req *req)
 		return;
 	}
 	cJSON *parent = NULL;
-	struct onnx_model *m = open_model(req, id, &parent);
+	int held;
+	struct onnx_model *m = open_model(req, id, &parent, &held);
 	if (m == NULL)
 		return;
 	char name[UPLOAD_NAME_MAX + 1], tmp[4096], suffix[32];
@@ -588,6 +659,7 @@ static void models_rewrite_work(struct http_req *req)
 		}
 	}
 	onnx_close(m);
+	heavy_end(held);
 	cJSON_Delete(parent);
 }
 

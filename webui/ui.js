@@ -94,16 +94,25 @@ export function toast(text) {
 	toastTimer = setTimeout(() => el.classList.remove('show'), 3500);
 }
 
+// Gives each cell of rows its column's name (data-label), which a phone
+// shows above the cell when the table is a stack of cards.  table() does it
+// for the rows it is given; a page that fills a tbody later (paging) calls
+// it for the rows it adds.  Returns rows.
+export function labelRows(head, rows) {
+	const names = head.map((c) => (typeof c === 'string' ? c : c.textContent || ''));
+	for (const tr of [rows].flat(Infinity)) {
+		if (!(tr instanceof Element)) continue;
+		[...tr.children].forEach((td, i) => { if (names[i] && !td.dataset.label) td.dataset.label = names[i]; });
+	}
+	return rows;
+}
+
 // A table inside a scroll box: head = ['Name', ...], rows = [[cells], ...].
 // A table of more than three columns turns into one card per row on a
 // phone (app.css, max-width 640px): each cell is labelled with its column's
 // name from data-label, so nothing is cut off or scrolled sideways.
 export function table(head, rows, attrs = {}) {
-	const names = head.map((c) => (typeof c === 'string' ? c : c.textContent || ''));
-	for (const tr of rows.flat(Infinity)) {
-		if (!(tr instanceof Element)) continue;
-		[...tr.children].forEach((td, i) => { if (names[i] && !td.dataset.label) td.dataset.label = names[i]; });
-	}
+	labelRows(head, rows);
 	const cls = [attrs.class, head.length > 3 ? 'cards' : null].filter(Boolean).join(' ');
 	return h('div', { class: 'table-wrap' },
 		h('table', { ...attrs, class: cls || undefined },

@@ -306,6 +306,13 @@ await test('pages_fit_a_360px_phone', async () => {
 	if (await strip.evaluate((d) => d.open)) throw new Error('the toolchain strip is open on a phone');
 	await strip.locator(':scope > summary').click();  // not a missing toolchain's own summary inside
 	await page.locator('.strip .tc').first().waitFor();
+	// every phone card of the models list names its columns, as the other
+	// lists' do (models.js fills the tbody itself: issue 17)
+	await page.goto(`${BASE}/#/models`);
+	await page.locator('#models-table tbody tr').first().waitFor();
+	const unlabelled = await page.locator('#models-table tbody td:not([data-label])').count();
+	const labelled = await page.locator('#models-table tbody td[data-label="Uploaded"]').count();
+	if (unlabelled || !labelled) throw new Error(`models list cards: ${unlabelled} cells without their column's name`);
 	for (const [path, name] of [['#/jobs', '13-phone-jobs'], ['#/datasets', '13b-phone-datasets'], ['#/devices', '13c-phone-devices']]) {
 		await page.goto(`${BASE}/${path}`);
 		await page.locator('main h1').first().waitFor();
@@ -405,6 +412,62 @@ await test('a_slow_ingest_shows_its_progress_then_the_set', async () => {
 	await page.locator('#rejected').waitFor({ timeout: 120000 });
 	await page.locator('.meta .badge', { hasText: 'ready' }).waitFor();
 	await page.locator('img.sheet').waitFor();
+});
+
+// issue 17: the set's page shows every accepted image with its file name
+// and size, a page at a time, the images loading as they scroll in.
+await test('the_set_page_has_a_gallery_with_file_names', async () => {
+	const sets = (await (await fetch(`${BASE}/api/v1/datasets`, AUTH)).json()).items.filter((x) => x.state === 'ready');
+	if (!sets.length) return { skip: 'no calibration set' };
+	const best = sets.reduce((a, b) => (b.images > a.images ? b : a));
+	const d = await (await fetch(`${BASE}/api/v1/datasets/${best.id}`, AUTH)).json();
+	// another page first: the previous test may have left a set's page, whose
+	// gallery would be read before this one is drawn
+	await page.goto(`${BASE}/#/jobs`);
+	await page.locator('main h1').first().waitFor();
+	await page.goto(`${BASE}/#/datasets/${d.id}`);
+	const want = Math.min(60, d.image_list.length);
+	await page.locator('#gallery-count', { hasText: `Showing ${want} of ${d.image_list.length}` }).waitFor();
+	if ((await page.locator('#gallery li').count()) !== want) throw new Error(`gallery shows ${await page.locator('#gallery li').count()} of ${d.image_list.length}, want ${want} first`);
+	const caps = await page.locator('#gallery figcaption').allInnerTexts();
+	d.image_list.slice(0, want).forEach((im, i) => {
+		if (!caps[i].includes(im.entry) || !caps[i].includes(`${im.width} × ${im.height} px`)) throw new Error(`tile ${i}: ${caps[i]} (want ${im.entry})`);
+	});
+	await page.waitForFunction(() => { const i = document.querySelector('#gallery img'); return i && i.complete && i.naturalWidth > 0; });
+	if (d.image_list.length > 60) {
+		await page.locator('#gallery-more').click();
+		if ((await page.locator('#gallery li').count()) !== Math.min(120, d.image_list.length)) throw new Error('Show more did not add a page');
+	} else if (await page.locator('#gallery-more').isVisible()) throw new Error('Show more offered with every image shown');
+	await page.locator('#gallery').scrollIntoViewIfNeeded();
+	await shot(page, '14d-dataset-gallery');
+	// A set of 500 (the record's list repeated; image n is served as the real
+	// image ((n-1) mod k)+1): 60 tiles first, 60 more per click, each image
+	// loaded lazily (the browser asks as tiles come near the view).
+	const k = d.image_list.length;
+	const big = { ...d, images: 500, image_list: Array.from({ length: 500 }, (_, i) => ({ ...d.image_list[i % k], entry: `big/${i}-${d.image_list[i % k].entry}` })) };
+	const asked = new Set();
+	await page.route(new RegExp(`/api/v1/datasets/${d.id}$`), (route) => route.fulfill({ json: big }));
+	await page.route(new RegExp(`/api/v1/datasets/${d.id}/images/\\d+$`), (route) => {
+		const n = Number(route.request().url().match(/(\d+)$/)[1]);
+		asked.add(n);
+		return route.continue({ url: route.request().url().replace(/\d+$/, String(((n - 1) % k) + 1)) });
+	});
+	try {
+		await page.goto(`${BASE}/#/datasets`);
+		await page.locator('main h1').first().waitFor();
+		await page.goto(`${BASE}/#/datasets/${d.id}`);
+		await page.locator('#gallery-count', { hasText: 'Showing 60 of 500' }).waitFor();
+		if ((await page.locator('#gallery li').count()) !== 60) throw new Error('500 images: first page has ' + await page.locator('#gallery li').count());
+		await page.locator('#gallery-more').click();
+		if ((await page.locator('#gallery li').count()) !== 120) throw new Error('500 images: Show more gave ' + await page.locator('#gallery li').count());
+		if ((await page.locator('#gallery-count').innerText()) !== 'Showing 120 of 500') throw new Error('count: ' + await page.locator('#gallery-count').innerText());
+		const last = await page.locator('#gallery figcaption').nth(119).innerText();
+		if (!last.includes('big/119-')) throw new Error('tile 120: ' + last);
+		if ((await page.locator('#gallery img:not([loading="lazy"])').count()) !== 0) throw new Error('a gallery image loads eagerly');
+		if (!asked.size) throw new Error('no gallery image was asked for');
+	} finally {
+		await page.unrouteAll();
+	}
 });
 
 await test('a_maixcam_job_runs_live_to_succeeded_with_its_bundle', async () => {
@@ -638,6 +701,39 @@ await test('two_jobs_side_by_side_show_the_spec_and_figures_diff', async () => {
 	await shot(page, '22-compare');
 });
 
+// issue 17: deleting a model a finished job used keeps it as a tombstone;
+// the job page keeps its link and says when the model went, and the
+// model's page says its file is gone instead of "could not be shown".
+await test('a_job_whose_model_was_deleted_says_so_and_its_link_still_works', async () => {
+	if (firstJob === null) return { skip: 'no maixcam job' };
+	const up = await fetch(`${BASE}/api/v1/models?name=to-delete`, { method: 'POST', headers: { ...AUTH.headers, 'Content-Type': 'application/octet-stream' }, body: readFileSync(ONNX) });
+	const m = await up.json();
+	if (up.status !== 201) throw new Error(`upload: ${up.status} ${JSON.stringify(m).slice(0, 200)}`);
+	const { compared_on: on, warnings: _w, test_image: ti, ...rest } = (await jobOf(firstJob)).spec;
+	const spec = { ...rest, ...(on && on.source === 'calibration' ? {} : { test_image: ti }), model: m.id, name: 'tombstone' };
+	const r = await fetch(BASE + '/api/v1/jobs', { method: 'POST', headers: { ...AUTH.headers, 'Content-Type': 'application/json' }, body: JSON.stringify(spec) });
+	const j = await r.json();
+	if (r.status !== 202) throw new Error(`POST /jobs: ${r.status} ${JSON.stringify(j).slice(0, 300)}`);
+	await page.goto(`${BASE}/#/jobs/${j.id}`);
+	await waitFinal('succeeded');
+	const del = await fetch(`${BASE}/api/v1/models/${m.id}`, { method: 'DELETE', headers: AUTH.headers });
+	if (del.status !== 204) throw new Error('DELETE: ' + del.status);
+	await page.goto(`${BASE}/#/models`);
+	await page.locator('main h1').first().waitFor();
+	await page.goto(`${BASE}/#/jobs/${j.id}`);
+	await page.locator('#model-deleted').waitFor();
+	const meta = await page.locator('.meta').innerText();
+	if (!/model #\d+ “to-delete” · model deleted on /.test(meta)) throw new Error('job meta: ' + meta);
+	await shot(page, '25-job-model-deleted');
+	await page.locator('.meta a', { hasText: `model #${m.id}` }).click();
+	await page.waitForURL(new RegExp(`#/models/${m.id}$`));
+	const alert = await page.locator('#model-deleted').innerText();
+	if (!/Model deleted on .*no longer kept/s.test(alert)) throw new Error('model page: ' + alert);
+	if (await page.getByRole('link', { name: 'Graph view' }).count()) throw new Error('a deleted model offers its graph view');
+	if (/could not be shown/.test(await page.locator('main').innerText())) throw new Error('the model page could not be shown');
+	await shot(page, '25b-model-deleted');
+});
+
 await test('five_boards_from_one_form_give_the_boards_grid', async () => {
 	if (!CALIB) return { skip: 'no calibration set' };
 	const ds = await (await fetch(BASE + '/api/v1/datasets', AUTH)).json();
@@ -747,6 +843,34 @@ await test('a_loopback_ssh_board_is_registered_deployed_to_and_shows_the_preview
 	const raw = await page.locator('details pre').innerText();
 	if (!raw.includes('"preview"') || !raw.includes('maixpy')) throw new Error('raw result: ' + raw.slice(0, 200));
 	await shot(page, '19-devices-deployed');
+});
+
+// issue 17: a deployment that fails shows its error in words, as the job
+// pages do (webui/components/errors.js, shared): a board on a closed
+// loopback port cannot be reached, and neither the result nor the history
+// shows a bare code ("error: ").
+await test('a_failed_deployment_shows_its_error_in_words', async () => {
+	if (bundleId === null) return { skip: 'no bundle from the maixcam job' };
+	const r = await fetch(`${BASE}/api/v1/devices`, { method: 'POST', headers: { ...AUTH.headers, 'Content-Type': 'application/json' },
+		body: JSON.stringify({ name: 'cam-closed', target: 'maixcam', transport: 'ssh', address: 'root@127.0.0.1:1' }) });
+	if (r.status !== 201) throw new Error(`POST /devices: ${r.status} ${await r.text()}`);
+	await page.goto(`${BASE}/#/jobs`); // the page before may be #/devices: draw it anew
+	await page.locator('main h1').first().waitFor();
+	await page.goto(`${BASE}/#/devices`);
+	const row = page.locator('#devices-table tbody tr', { hasText: 'cam-closed' });
+	await row.waitFor();
+	await row.locator('select').selectOption(String(bundleId));
+	await row.getByRole('button', { name: 'Deploy & test' }).click();
+	await page.locator('.badge').filter({ hasText: /^failed$/ }).waitFor({ timeout: 60000 });
+	const err = await page.locator('#deploy-error').innerText();
+	if (!/^Could not reach the board:\s+cannot reach/.test(err) || /^error:/m.test(err)) throw new Error('deployment error: ' + err);
+	await shot(page, '19b-devices-deploy-failed');
+	await row.getByRole('button', { name: 'History' }).click();
+	const hist = page.locator(`#history-${await row.getAttribute('data-device')} .history-table`);
+	await hist.waitFor();
+	const htext = await hist.innerText();
+	if (!htext.includes('Could not reach the board: ')) throw new Error('history: ' + htext);
+	await fetch(`${BASE}/api/v1/devices/${await row.getAttribute('data-device')}`, { method: 'DELETE', headers: AUTH.headers });
 });
 
 // A board that pulls: the form refuses a bad name next to the field, the

@@ -7,6 +7,7 @@ store nothing; delete frees the blobs.  The upload answers 202 and the
 ingest runs off the HTTP threads: the record goes "ingesting" (progress
 0..1) -> "ready" | "rejected", followed here with GET ?wait=60."""
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -97,6 +98,16 @@ def main():
             assert st == 200 and jpeg[:3] == b"\xff\xd8\xff", (st, jpeg[:20])
             sheet = Image.open(io.BytesIO(jpeg))
             assert sheet.width >= 128 and sheet.height >= 128
+            # The gallery's images (issue 17): image n of image_list, from 1,
+            # is the stored JPEG, its sha256 and size as the list says.
+            for n, im in enumerate(rec["image_list"], 1):
+                st, hdrs, one = k.request("GET", f"/api/v1/datasets/{rec['id']}/images/{n}")
+                assert st == 200 and hashlib.sha256(one).hexdigest() == im["sha256"], (n, st)
+                assert hdrs.get("content-type", hdrs.get("Content-Type")) == "image/jpeg", hdrs
+                assert Image.open(io.BytesIO(one)).size == (im["width"], im["height"]), n
+            for bad in (len(good) + 1, 0, "x"):
+                st, _, body = k.request("GET", f"/api/v1/datasets/{rec['id']}/images/{bad}")
+                assert st == 404 and b'"field":"n"' in body, (bad, st, body[:200])
             # Delete: every blob goes (nothing else names them).
             before = blob_files(k)
             assert before >= len(good) + 1

@@ -361,3 +361,47 @@ def half(model, int32_bits=False):
 def save(model, path):
     onnx.save(model, path)
     return path
+
+
+def _varint(v):
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+_SMALL = [_varint(v) for v in range(1 << 14)]
+
+
+def _field(num, data):
+    n = len(data)
+    return _SMALL[num << 3 | 2] + (_SMALL[n] if n < 1 << 14 else _varint(n)) + data
+
+
+def _vinfo(name):
+    # ValueInfoProto{name, type: tensor_type{elem_type FLOAT, shape [1]}}
+    shape = _field(2, _field(1, b"\x08\x01"))
+    return _field(1, name) + _field(2, _field(1, b"\x08\x01" + shape))
+
+
+def big_chain(nodes):
+    """The serialized ModelProto of test_offload_http's big_model(nodes) and
+    its last output's name, encoded directly (python3-onnx's helper takes
+    40 s for 1M nodes; test_onnx_memory checks the encoding on a small one)."""
+    parts, prev, tail = [], b"x", _field(1, b"one")
+    op = _field(4, b"Add")
+    for i in range(nodes):
+        out = f"/model.{i // 100}/block.{i % 100}/a_rather_long_tensor_name_{i}_output_0".encode()
+        name = f"/model.{i // 100}/block.{i % 100}/Add_{i}".encode()
+        parts.append(_field(1, b"".join((_field(1, prev), tail, _field(2, out),
+                                         _field(3, name), op))))
+        prev = out
+    one = b"\x08\x01\x10\x01" + _field(8, b"one") + _field(9, b"\x00\x00\x80\x3f")
+    graph = b"".join(parts) + _field(2, b"big") + _field(5, one) + \
+        _field(11, _vinfo(b"x")) + _field(12, _vinfo(prev))
+    return b"\x08\x08" + _field(7, graph) + _field(8, b"\x10\x11"), prev.decode()

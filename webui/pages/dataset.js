@@ -1,5 +1,6 @@
 // dataset: one calibration set — accepted and rejected counts, each
-// rejected entry with its reason, size statistics, and the contact sheet.
+// rejected entry with its reason, size statistics, the contact sheet, and
+// a gallery of every accepted image with its file name and size.
 // An upload is answered before its images are checked (202, state
 // "ingesting"): this page then shows the ingest's progress, polling the
 // record, and draws the set once it is "ready" or "rejected".
@@ -37,6 +38,36 @@ async function followIngest(main, d) {
 	}
 	main.replaceChildren();
 	return d;
+}
+
+// The accepted images, PAGE at a time (a set can hold 500 and more), each
+// with its entry name and size; the <img>s load lazily, as they scroll in.
+// Each is the JPEG kilnd stored (GET …/images/{n}, from 1).
+const PAGE = 60;
+function gallery(d) {
+	const list = d.image_list || [];
+	const grid = h('ul', { class: 'gallery', id: 'gallery', role: 'list' });
+	const count = h('p', { class: 'small muted', id: 'gallery-count' });
+	const more = h('button', { type: 'button', id: 'gallery-more' });
+	let shown = 0;
+	const page = () => {
+		const end = Math.min(list.length, shown + PAGE);
+		grid.append(...list.slice(shown, end).map((im, k) => {
+			const src = `/api/v1/datasets/${d.id}/images/${shown + k + 1}`;
+			return h('li', null, h('figure', null,
+				h('a', { href: src, target: '_blank', rel: 'noopener' },
+					h('img', { src, alt: im.entry, loading: 'lazy', width: 160, height: Math.max(1, Math.round((160 * im.height) / Math.max(1, im.width))) })),
+				h('figcaption', null, h('span', { class: 'mono small entry', title: im.entry }, im.entry),
+					h('span', { class: 'small muted' }, `${im.width} × ${im.height} px`))));
+		}));
+		shown = end;
+		count.textContent = `Showing ${shown} of ${list.length}`;
+		more.textContent = `Show ${Math.min(PAGE, list.length - shown)} more`;
+		more.hidden = shown >= list.length;
+	};
+	more.addEventListener('click', page);
+	page();
+	return [count, grid, more];
 }
 
 export default async function render(main, { params, go }) {
@@ -93,6 +124,9 @@ export default async function render(main, { params, go }) {
 				rejected.length
 					? table(['Entry', 'Reason'], rejected.map((r) => h('tr', null, h('td', { class: 'name mono small' }, r.entry), h('td', null, r.reason))), { id: 'rejected' })
 					: h('p', { class: 'muted', id: 'rejected' }, 'None: every entry is a usable image.'))),
-		h('section', { 'aria-labelledby': 'sh-h' }, h('h2', { id: 'sh-h' }, 'Contact sheet'), sheet));
+		h('section', { 'aria-labelledby': 'sh-h' }, h('h2', { id: 'sh-h' }, 'Contact sheet'), sheet),
+		ready && (d.image_list || []).length
+			? h('section', { 'aria-labelledby': 'ga-h' }, h('h2', { id: 'ga-h' }, 'Accepted images'), gallery(d))
+			: '');
 	pageTitle(h1, d.name);
 }

@@ -8,6 +8,7 @@
 // they name.
 import { api, list } from '../api.js';
 import { curlButton, curlOf } from '../components/curl.js';
+import { deploymentError, deploymentErrorCode, ERROR_TITLE } from '../components/errors.js';
 import { loadTargets } from '../components/toolchains.js';
 import { badge, errorBox, fill, h, pageTitle, s, table, when } from '../ui.js';
 
@@ -33,7 +34,7 @@ async function pollDeployment(id, box) {
 		const runs = (d.result && (d.result.latency_ms || d.result.runs)) || [];
 		const preview = d.preview || (d.result && d.result.preview);
 		fill(box, h('p', null, 'Deployment ', badge(d.state, d.state === 'succeeded' ? 'ok' : d.state === 'failed' ? 'bad' : 'accent')),
-			d.error ? h('div', { class: 'alert bad', role: 'alert' }, h('strong', null, (d.error.code || 'error') + ': '), d.error.message || String(d.error)) : null,
+			d.error ? h('div', { class: 'alert bad', role: 'alert', id: 'deploy-error', title: deploymentErrorCode(d) }, h('strong', null, ERROR_TITLE[deploymentErrorCode(d)] + ': '), typeof d.error === 'string' ? d.error : d.error.message || '') : null,
 			preview ? h('img', { class: 'preview', src: typeof preview === 'string' ? preview : `/api/v1/deployments/${id}/preview`, alt: 'Test image with the detected boxes drawn' }) : null,
 			runs.length ? [h('h3', null, 'Latency per run'), latencyChart(runs)] : null,
 			h('details', null, h('summary', null, 'Raw result (JSON)'), h('pre', { class: 'small' }, JSON.stringify(d, null, 2))));
@@ -154,7 +155,7 @@ async function history(d, box) {
 		const rows = [
 			...deps.items.map((x) => ({ at: x.finished || x.started || x.created, kind: 'push deployment #' + x.id, bundle: x.bundle,
 				state: badge(x.state, x.state === 'succeeded' ? 'ok' : x.state === 'failed' ? 'bad' : 'accent'),
-				detail: x.error || (x.result && x.result.summary ? `${x.result.summary.runs} runs, ${ms(x.result.summary.avg_ms ?? 0)} ms average` : '') })),
+				detail: x.error ? deploymentError(x) : (x.result && x.result.summary ? `${x.result.summary.runs} runs, ${ms(x.result.summary.avg_ms ?? 0)} ms average` : '') })),
 			// A push deployment's own report is the deployment row above it.
 			...(full.reports || []).filter((r) => !/^push deployment \d+$/.test(r.detail || '')).map((r) => ({ at: r.created, kind: 'board report', bundle: r.bundle,
 				state: badge(r.status, r.status === 'failed' ? 'bad' : 'ok'), detail: r.detail || '' })),

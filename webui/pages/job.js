@@ -211,6 +211,10 @@ export default async function render(main, { params, go }) {
 	let logLines = 0;
 
 	try { plan = await api(`/jobs/${job.id}/plan`); } catch { plan = null; }
+	// The model may have been deleted since: its record stays (deleted_at),
+	// and the link says so rather than lead to a page without a file.
+	let model = null;
+	try { model = await api(`/models/${job.model}`); } catch { model = null; }
 	const refetch = debounce(async () => {
 		try { const j = await api(`/jobs/${job.id}`); job = { ...job, results: j.results, figures: j.figures, advice: j.advice }; drawState(); } catch { /* the next event tries again */ }
 	}, 300);
@@ -333,7 +337,9 @@ export default async function render(main, { params, go }) {
 		h('div', { class: 'spread' }, h1, actions),
 		h('ul', { class: 'meta' },
 			h('li', null, stateEl), h('li', null, `target ${job.target}`),
-			h('li', null, h('a', { href: `#/models/${job.model}` }, `model #${job.model}`)),
+			h('li', null, h('a', { href: `#/models/${job.model}` }, `model #${job.model}`),
+				model && model.name ? ` “${model.name}”` : null,
+				model && model.deleted ? h('span', { class: 'cell-warn', id: 'model-deleted' }, ' · model deleted on ', when(model.deleted_at)) : null),
 			h('li', null, h('a', { href: `#/datasets/${job.dataset}` }, `calibration set #${job.dataset}`)),
 			h('li', null, `attempt ${job.attempt ?? 1}`), h('li', null, 'submitted ', when(job.created))),
 		h('div', { class: 'progress' }, bar, h('div', { class: 'line' }, pct)),

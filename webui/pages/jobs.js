@@ -3,19 +3,8 @@
 import { list } from '../api.js';
 import { badge, errorBox, fill, h, pageTitle, table, when } from '../ui.js';
 
-// The error's code in words (the code stays in the API for scripts).
-export const ERROR_TITLE = {
-	toolchain_unavailable: 'The toolchain is not installed',
-	step_failed: 'A step failed',
-	missing_output: 'A tool did not write its output',
-	timeout: 'A step ran out of time',
-	inputs: 'The inputs could not be read',
-	interrupted: 'kilnd stopped during the job',
-	plan_invalid: 'The plan was refused',
-	bundle_failed: 'The bundle could not be packed',
-	below_tolerance: 'Below the tolerance',
-	cancelled: 'Cancelled',
-};
+// The error codes in words live in one table, shared with the devices page.
+export { ERROR_TITLE } from '../components/errors.js';
 export const STATE_KIND = { queued: '', running: 'accent', succeeded: 'ok', failed: 'bad', cancelled: 'warn' };
 
 export default async function render(main) {

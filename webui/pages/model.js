@@ -137,13 +137,20 @@ export default async function render(main, { params, go }) {
 	});
 
 	const opsets = (insp.opsets || []).map((o) => `${o.domain || 'ai.onnx'} ${o.version}`).join(', ');
+	// A deleted model that jobs used (a tombstone): its record stays so their
+	// pages keep the link; its file is gone, so nothing here may use it.
+	const gone = m.deleted === true;
 	main.append(
 		h('div', { class: 'spread' }, h1,
-			h('div', { class: 'row' },
+			gone ? null : h('div', { class: 'row' },
 				h('a', { class: 'button primary', href: `#/models/${m.id}/graph` }, 'Graph view'),
 				h('a', { class: 'button', href: `#/convert?model=${m.id}` }, 'Convert…'),
 				h('a', { class: 'button', href: `/api/v1/models/${m.id}/file`, download: `${m.name}.onnx` }, 'Download ONNX'),
 				del)),
+		// main.append() would print a null: the notice is spread in or not
+		...(gone ? [h('div', { class: 'alert warn', id: 'model-deleted', role: 'status' },
+			h('strong', null, 'Model deleted on ', when(m.deleted_at), '.'),
+			' Its file is no longer kept: it cannot be viewed as a graph, cut or converted again. Jobs that used it keep their results and bundles. To use it again, upload the ONNX again (it becomes a new model).')] : []),
 		h('ul', { class: 'meta' },
 			h('li', null, bytes(m.size)),
 			h('li', null, `IR ${insp.ir_version ?? '?'}`),
@@ -160,7 +167,7 @@ export default async function render(main, { params, go }) {
 		h('section', { 'aria-labelledby': 'sugg-h' },
 			h('h2', { id: 'sugg-h' }, 'Suggested outputs'),
 			h('p', { class: 'muted' }, 'Where to end the quantized part of the model: post-processing after these tensors runs on the CPU, as the vendor examples do.'),
-			suggestions.length ? h('ol', { class: 'grid', id: 'suggestions', role: 'list' }, suggestions) : h('p', { class: 'muted' }, 'No suggestion for this graph: pick outputs in the graph view.')),
+			gone ? h('p', { class: 'muted' }, 'Deleted: nothing to cut or convert.') : suggestions.length ? h('ol', { class: 'grid', id: 'suggestions', role: 'list' }, suggestions) : h('p', { class: 'muted' }, 'No suggestion for this graph: pick outputs in the graph view.')),
 		h('section', { 'aria-labelledby': 'compat-h' },
 			h('h2', { id: 'compat-h' }, 'Compatibility per target'),
 			matrix(insp.targets, labels)),

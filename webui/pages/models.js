@@ -3,7 +3,9 @@
 // model's page, where its inspection and suggested outputs are.
 import { list } from '../api.js';
 import { uploader } from '../components/upload.js';
-import { badge, bytes, debounce, errorBox, fill, h, pageTitle, shape, table, when } from '../ui.js';
+import { badge, bytes, debounce, errorBox, fill, h, labelRows, pageTitle, shape, table, when } from '../ui.js';
+
+const HEAD = ['Name', 'Looks like', 'Inputs', 'Nodes', 'Size', 'Uploaded'];
 
 function inputsCell(m) {
 	const ins = (m.summary && m.summary.inputs) || [];
@@ -35,13 +37,14 @@ export default async function render(main, { go }) {
 		try {
 			const page = await list('/models', { limit: 50, after: append ? next : null, q: query || null });
 			if (!append) body.replaceChildren();
-			body.append(...page.items.map(row));
+			// the body is filled here, not by table(): label the cells for phones
+			body.append(...labelRows(HEAD, page.items.map(row)));
 			next = page.next;
 			more.hidden = next === null;
 			if (!append && page.items.length === 0) {
 				fill(listBox, h('p', { class: 'empty' }, query ? `No model's name contains “${query}”.` : 'No models yet: upload an ONNX file above.'));
 			} else {
-				fill(listBox, table(['Name', 'Looks like', 'Inputs', 'Nodes', 'Size', 'Uploaded'], [], { id: 'models-table' }));
+				fill(listBox, table(HEAD, [], { id: 'models-table' }));
 				listBox.querySelector('table').replaceChild(body, listBox.querySelector('tbody'));
 			}
 		} catch (err) {
