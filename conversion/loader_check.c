@@ -636,6 +636,36 @@ static int check_axera_yolov5(const struct loader_ctx *c, const struct loader_ou
 	return 0;
 }
 
+/* ax-samples' YOLOv8 programs read outputs i, i+3, i+6 as stride 8 << i's
+ * box head (box_ch channels: DFL, plus mask coefficients for seg), its
+ * classes (labels) and its class index (1 channel).  1 when every stride
+ * fits, 0 when a shape is not known (nothing to hold), else the refusal. */
+static int axera_stride_triples(const struct loader_ctx *c, const struct loader_out *o,
+				int64_t box_ch, const char *program, const char *box_what,
+				const char *layout_note, struct kiln_err *err)
+{
+	int64_t nc = (int64_t)c->s->n_labels;
+	for (size_t i = 0; c->h > 0 && i < 3; i++) {
+		int64_t hw = c->h / (8 << i), ch[3];
+		for (int k = 0; k < 3; k++) {
+			const struct loader_out *x = &o[i + 3 * (size_t)k];
+			if (x->rank < 0 || x->d[1] < 0)
+				return 0;
+			if (!head_dims(x, hw, &ch[k]))
+				ch[k] = -1;
+		}
+		if (ch[0] != box_ch || ch[2] != 1 || ch[1] < 1 || (nc && ch[1] != nc))
+			return kiln_errf(err, KILN_EUNPROC, "outputs",
+					 "%s reads outputs %zu, %zu, %zu as stride %d's %s, classes "
+					 "(%lld ch) and class index (1 ch), each %lldx%lld%s: they have "
+					 "%lld, %lld and %lld", program, i, i + 3, i + 6, 8 << i,
+					 box_what, (long long)nc, (long long)hw, (long long)hw,
+					 layout_note, (long long)ch[0], (long long)ch[1],
+					 (long long)ch[2]);
+	}
+	return 1;
+}
+
 /* ax_yolov8s_pose_steps.cc (ax-samples @ 2f447b6b): outputs 0..2 are
  * strides 8, 16, 32, each read by detection.hpp generate_proposals_yolov8_pose
  * as 1 score + 4 x 16 DFL + 17 x 3 keypoints = 116 per cell, one class
@@ -683,25 +713,10 @@ static int check_axera_seg(const struct loader_ctx *c, const struct loader_out *
 				 "outputs: 3 DFL + mask coefficients (96 ch), 3 class, 3 class-index "
 				 "(an ArgMax per cell, which an Ultralytics export lacks) and the "
 				 "prototypes; this bundle has %zu", n);
-	int64_t nc = (int64_t)c->s->n_labels;
-	for (size_t i = 0; c->h > 0 && i < 3; i++) {
-		int64_t hw = c->h / (8 << i), ch[3];
-		for (int k = 0; k < 3; k++) {
-			const struct loader_out *x = &o[i + 3 * (size_t)k];
-			if (x->rank < 0 || x->d[1] < 0)
-				return 0;
-			if (!head_dims(x, hw, &ch[k]))
-				ch[k] = -1;
-		}
-		if (ch[0] != 96 || ch[2] != 1 || ch[1] < 1 || (nc && ch[1] != nc))
-			return kiln_errf(err, KILN_EUNPROC, "outputs",
-					 "ax_yolov8s_seg_steps.cc reads outputs %zu, %zu, %zu as stride "
-					 "%d's DFL + mask coefficients (96 ch), classes (%lld ch) and "
-					 "class index (1 ch), each %lldx%lld channels last: they have "
-					 "%lld, %lld and %lld", i, i + 3, i + 6, 8 << i, (long long)nc,
-					 (long long)hw, (long long)hw, (long long)ch[0],
-					 (long long)ch[1], (long long)ch[2]);
-	}
+	int rc = axera_stride_triples(c, o, 96, "ax_yolov8s_seg_steps.cc",
+				      "DFL + mask coefficients (96 ch)", " channels last", err);
+	if (rc != 1)
+		return rc;
 	int64_t pch;
 	if (c->h > 0 && o[9].rank >= 0 && o[9].d[1] >= 0 &&
 	    (!head_dims(&o[9], c->h / 4, &pch) || pch != 32))
@@ -734,25 +749,8 @@ static int check_axera_yolov8(const struct loader_ctx *c, const struct loader_ou
 				 "outputs: 3 DFL (64 ch), 3 class and 3 class-index (an ArgMax per "
 				 "cell, which an Ultralytics export lacks) per stride; this bundle "
 				 "has %zu", n);
-	for (size_t i = 0; c->h > 0 && i < 3; i++) {
-		int64_t hw = c->h / (8 << i), ch[3];
-		for (int k = 0; k < 3; k++) {
-			const struct loader_out *x = &o[i + 3 * (size_t)k];
-			if (x->rank < 0 || x->d[1] < 0)
-				return 0;
-			if (!head_dims(x, hw, &ch[k]))
-				ch[k] = -1;
-		}
-		int64_t nc = (int64_t)c->s->n_labels;
-		if (ch[0] != 64 || ch[2] != 1 || ch[1] < 1 || (nc && ch[1] != nc))
-			return kiln_errf(err, KILN_EUNPROC, "outputs",
-					 "ax_yolov8s_steps.cc reads outputs %zu, %zu, %zu as stride %d's "
-					 "DFL (64 ch), classes (%lld ch) and class index (1 ch), each "
-					 "%lldx%lld: they have %lld, %lld and %lld", i, i + 3, i + 6,
-					 8 << i, (long long)nc, (long long)hw, (long long)hw,
-					 (long long)ch[0], (long long)ch[1], (long long)ch[2]);
-	}
-	return 0;
+	rc = axera_stride_triples(c, o, 64, "ax_yolov8s_steps.cc", "DFL (64 ch)", "", err);
+	return rc == 1 ? 0 : rc;
 }
 
 static int check_axera_classifier(const struct loader_ctx *c, const struct loader_out *o, size_t n,
