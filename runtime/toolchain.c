@@ -64,10 +64,10 @@ static const struct toolchain TOOLCHAINS[] = {
 	{"pulsar", "pulsar (AXERA, legacy)", "sipeed/pulsar:latest", "pulsar",
 	 TOOLCHAIN_CALIB_TAR, TOOLCHAIN_COMPARE_TEST_IMAGE, "similarity_check",
 	 "target_options.similarity_check is false: pulsar run does not compare", NULL, 1, 1,
-	 /* dataset_conf_calibration size 256 in Sipeed's AXera-Pi guide
-	  * (seed 003; ../shared/reference/axera-axelera.md) */
+	 /* dataset_conf_calibration size 256 in Sipeed's `pulsar build`
+	  * guide (seed 003; ../shared/reference/axera-axelera.md) */
 	 .calib_recommended = 256,
-	 .calib_recommended_why = "the AXera-Pi guide's dataset_conf_calibration size of 256",
+	 .calib_recommended_why = "Sipeed's pulsar build guide: a dataset_conf_calibration size of 256",
 	 .log = &logparse_pulsar,
 	 .program = "pulsar", .probes = {PULSAR_VER, NULL}},
 	/* The Voyager SDK's deploy.py prints no comparison at all (voyager-sdk
