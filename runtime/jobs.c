@@ -978,70 +978,56 @@ static void publish_slurm(struct jobs *j, int64_t id, const char *step, int64_t 
 	publish(j, id, "slurm", d);
 }
 
-static int set_slurm_unlocked(struct jobs *j, int64_t id, const char *step, int64_t slurm_job,
-			      struct kiln_err *err)
-{
-	sqlite3 *c = conn(j, err);
-	if (c == NULL)
-		return KILN_EIO;
-	sqlite3_stmt *st;
+/* The two Slurm writes share their parameters: ?1 the Slurm job, ?2 the
+ * job row, ?3 the step, ?4 the node. */
+static const char SLURM_ATTACH_SQL[] =
 	/* One entry per Slurm job: a re-attach after a restart names the same
 	 * job again and adds nothing. */
-	int rc = prep(c, "UPDATE jobs SET slurm_job = ?1, slurm_steps = CASE WHEN EXISTS"
-		      " (SELECT 1 FROM json_each(coalesce(slurm_steps, '[]'))"
-		      "  WHERE json_extract(value, '$.slurm_job') = ?1) THEN slurm_steps"
-		      " ELSE json_insert(coalesce(slurm_steps, '[]'), '$[#]', json_object("
-		      "  'attempt', attempt, 'step', ?3, 'slurm_job', ?1, 'node', NULL)) END"
-		      " WHERE id = ?2", &st, err);
-	if (rc != 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, slurm_job);
-	sqlite3_bind_int64(st, 2, id);
-	bind_text(st, 3, step);
-	if ((rc = run(c, st, err)) != 0)
-		return rc;
-	publish_slurm(j, id, step, slurm_job, NULL);
-	return 0;
+	"UPDATE jobs SET slurm_job = ?1, slurm_steps = CASE WHEN EXISTS"
+	" (SELECT 1 FROM json_each(coalesce(slurm_steps, '[]'))"
+	"  WHERE json_extract(value, '$.slurm_job') = ?1) THEN slurm_steps"
+	" ELSE json_insert(coalesce(slurm_steps, '[]'), '$[#]', json_object("
+	"  'attempt', attempt, 'step', ?3, 'slurm_job', ?1, 'node', NULL)) END"
+	" WHERE id = ?2";
+static const char SLURM_NODE_SQL[] =
+	"UPDATE jobs SET slurm_steps = (SELECT json_group_array(CASE"
+	" WHEN json_extract(value, '$.slurm_job') = ?1 THEN json_set(value, '$.node', ?4)"
+	" ELSE json(value) END) FROM json_each(slurm_steps))"
+	" WHERE id = ?2 AND slurm_steps IS NOT NULL";
+
+/* Runs one of the Slurm writes above under the lock, then publishes the
+ * "slurm" event (node NULL for the attach). */
+static int slurm_write(struct jobs *j, const char *sql, int64_t id, const char *step,
+		       int64_t slurm_job, const char *node, struct kiln_err *err)
+{
+	pthread_mutex_lock(&j->wlock);
+	sqlite3 *c = conn(j, err);
+	sqlite3_stmt *st = NULL;
+	int rc = c == NULL ? KILN_EIO : prep(c, sql, &st, err);
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, slurm_job);
+		sqlite3_bind_int64(st, 2, id);
+		bind_text(st, 3, step);
+		if (node)
+			bind_text(st, 4, node);
+		rc = run(c, st, err);
+	}
+	if (rc == 0)
+		publish_slurm(j, id, step, slurm_job, node);
+	pthread_mutex_unlock(&j->wlock);
+	return rc;
 }
 
 int jobs_set_slurm(struct jobs *j, int64_t id, const char *step, int64_t slurm_job,
 		   struct kiln_err *err)
 {
-	pthread_mutex_lock(&j->wlock);
-	int rc = set_slurm_unlocked(j, id, step, slurm_job, err);
-	pthread_mutex_unlock(&j->wlock);
-	return rc;
-}
-
-static int set_slurm_node_unlocked(struct jobs *j, int64_t id, const char *step,
-				   int64_t slurm_job, const char *node, struct kiln_err *err)
-{
-	sqlite3 *c = conn(j, err);
-	if (c == NULL)
-		return KILN_EIO;
-	sqlite3_stmt *st;
-	int rc = prep(c, "UPDATE jobs SET slurm_steps = (SELECT json_group_array(CASE"
-		      " WHEN json_extract(value, '$.slurm_job') = ?1 THEN json_set(value, '$.node', ?2)"
-		      " ELSE json(value) END) FROM json_each(slurm_steps))"
-		      " WHERE id = ?3 AND slurm_steps IS NOT NULL", &st, err);
-	if (rc != 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, slurm_job);
-	bind_text(st, 2, node);
-	sqlite3_bind_int64(st, 3, id);
-	if ((rc = run(c, st, err)) != 0)
-		return rc;
-	publish_slurm(j, id, step, slurm_job, node);
-	return 0;
+	return slurm_write(j, SLURM_ATTACH_SQL, id, step, slurm_job, NULL, err);
 }
 
 int jobs_set_slurm_node(struct jobs *j, int64_t id, const char *step, int64_t slurm_job,
 			const char *node, struct kiln_err *err)
 {
-	pthread_mutex_lock(&j->wlock);
-	int rc = set_slurm_node_unlocked(j, id, step, slurm_job, node, err);
-	pthread_mutex_unlock(&j->wlock);
-	return rc;
+	return slurm_write(j, SLURM_NODE_SQL, id, step, slurm_job, node, err);
 }
 
 static int finish_unlocked(struct jobs *j, int64_t id, const char *state,
