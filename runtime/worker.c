@@ -857,6 +857,18 @@ static int64_t orphan(void *arg, int64_t id, pid_t pgid, int64_t slurm_job, int 
 	return 0;
 }
 
+/* What worker_start made, once its threads are gone or were never started:
+ * the first p->n cancel handles, the lock, the condition, the pool. */
+static void pool_free(struct worker_pool *p)
+{
+	for (int i = 0; i < p->n; i++)
+		exec_cancel_free(p->w[i].cancel);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+	free(p->engines);
+	free(p);
+}
+
 int worker_start(struct jobs *jobs, const struct worker_conf *conf, struct worker_pool **out,
 		 struct kiln_err *err)
 {
@@ -970,12 +982,7 @@ int worker_start(struct jobs *jobs, const struct worker_conf *conf, struct worke
 	*out = p;
 	return 0;
 fail:
-	for (int i = 0; i < p->n; i++)
-		exec_cancel_free(p->w[i].cancel);
-	pthread_cond_destroy(&p->cond);
-	pthread_mutex_destroy(&p->lock);
-	free(p->engines);
-	free(p);
+	pool_free(p);
 	return rc;
 }
 
@@ -997,12 +1004,7 @@ void worker_stop(struct worker_pool *p)
 			pthread_join(p->w[i].thread, NULL);
 	/* Nobody may wake a freed pool: the hooks go before the memory. */
 	jobs_set_hooks(p->jobs, NULL, NULL, NULL);
-	for (int i = 0; i < p->n; i++)
-		exec_cancel_free(p->w[i].cancel);
-	pthread_cond_destroy(&p->cond);
-	pthread_mutex_destroy(&p->lock);
-	free(p->engines);
-	free(p);
+	pool_free(p);
 }
 
 int worker_busy(struct worker_pool *p)
