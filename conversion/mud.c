@@ -31,15 +31,6 @@ static void ini_setup(void)
 		ini_max_line = MUD_MAX_LINE;
 }
 
-static char *xstrdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = malloc(n);
-	if (d)
-		memcpy(d, s, n);
-	return d;
-}
-
 struct mud *mud_new(void)
 {
 	return calloc(1, sizeof(struct mud));
@@ -77,7 +68,7 @@ int mud_set(struct mud *m, const char *section, const char *key, const char *val
 {
 	struct mud_entry *e = find(m, section, key);
 	if (e) {
-		char *v = xstrdup(value);
+		char *v = strdup(value);
 		if (v == NULL)
 			return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
 		free(e->value);
@@ -95,7 +86,7 @@ int mud_set(struct mud *m, const char *section, const char *key, const char *val
 		m->e = ne;
 		m->cap = cap;
 	}
-	struct mud_entry n = {xstrdup(section), xstrdup(key), xstrdup(value)};
+	struct mud_entry n = {strdup(section), strdup(key), strdup(value)};
 	if (!n.section || !n.key || !n.value) {
 		free(n.section);
 		free(n.key);

@@ -28,15 +28,6 @@
 /* Each board's recipe and its version are in its row of the board table
  * (targets.c: recipe, recipe_version). */
 
-static char *xstrdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = malloc(n);
-	if (d)
-		memcpy(d, s, n);
-	return d;
-}
-
 void recipe_paths_default(struct recipe_paths *p)
 {
 	p->model = "model.onnx";
@@ -224,8 +215,8 @@ int recipe_bundle(struct recipe_out *out, const char *name, const char *src, con
 	if (nf == NULL)
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
 	out->files = nf;
-	struct recipe_bundle_file f = {xstrdup(name), src ? xstrdup(src) : NULL,
-				       content ? xstrdup(content) : NULL,
+	struct recipe_bundle_file f = {strdup(name), src ? strdup(src) : NULL,
+				       content ? strdup(content) : NULL,
 				       content ? strlen(content) : 0};
 	if (!f.name || (src && !f.src) || (content && !f.content)) {
 		free(f.name);

@@ -208,15 +208,6 @@ static int integer_in(const cJSON *v, double lo, double hi)
 	return number_in(v, lo, hi) && floor(v->valuedouble) == v->valuedouble;
 }
 
-static char *xstrdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = malloc(n);
-	if (d)
-		memcpy(d, s, n);
-	return d;
-}
-
 /* A required/optional string against an allow-list; 1 present, 0 absent. */
 static int get_string(const cJSON *o, const char *key, const char *field, int (*ok)(const char *),
 		      const char *rule, char *dst, size_t cap, struct kiln_err *err)
@@ -401,7 +392,7 @@ static int apply_inspection(struct job_spec *s, const cJSON *insp, struct kiln_e
 		return kiln_errf(err, KILN_EUNPROC, "model",
 				 "the model's input name is not usable on a command line "
 				 "(allowed: letters, digits, _ . / : -); rename it and upload again");
-	s->input_name = xstrdup(nm->valuestring);
+	s->input_name = strdup(nm->valuestring);
 	if (s->input_name == NULL)
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
 	const cJSON *shape = cJSON_GetObjectItemCaseSensitive(feed, "shape");
@@ -449,7 +440,7 @@ static int apply_inspection(struct job_spec *s, const cJSON *insp, struct kiln_e
 				return kiln_errf(err, KILN_EINVAL, "outputs",
 						 "the suggested output names are not usable on a "
 						 "command line: list the outputs by hand");
-			if ((s->outputs[s->n_outputs++] = xstrdup(x->valuestring)) == NULL)
+			if ((s->outputs[s->n_outputs++] = strdup(x->valuestring)) == NULL)
 				return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
 		}
 	}
@@ -541,7 +532,7 @@ static int parse_input(struct job_spec *s, const cJSON *in, struct kiln_err *err
 static int set_opt(struct job_spec *s, size_t i, const char *text, struct kiln_err *err)
 {
 	free(s->opts[i]);
-	s->opts[i] = text ? xstrdup(text) : NULL;
+	s->opts[i] = text ? strdup(text) : NULL;
 	if (text && s->opts[i] == NULL)
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
 	return 0;
@@ -660,7 +651,7 @@ static int parse_mud(struct job_spec *s, const cJSON *m, struct kiln_err *err)
 					    "[ ] or control characters, and without blanks at either "
 					    "end (MaixPy splits labels on ',' and cuts lines at '#')",
 					    field, "");
-			if ((s->labels[s->n_labels++] = xstrdup(x->valuestring)) == NULL)
+			if ((s->labels[s->n_labels++] = strdup(x->valuestring)) == NULL)
 				return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
 		}
 	}
@@ -708,8 +699,8 @@ static int parse_mud(struct job_spec *s, const cJSON *m, struct kiln_err *err)
 			if (!cJSON_IsString(x) || !mud_value_ok(x->valuestring, 256, 1))
 				return fail(err, field, "%s must be a string of 1 to 256 characters "
 					    "without # ; [ ] or control characters", field, "");
-			s->extra_keys[s->n_extra] = xstrdup(x->string);
-			s->extra_values[s->n_extra] = xstrdup(x->valuestring);
+			s->extra_keys[s->n_extra] = strdup(x->string);
+			s->extra_values[s->n_extra] = strdup(x->valuestring);
 			if (!s->extra_keys[s->n_extra++] || !s->extra_values[s->n_extra - 1])
 				return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
 		}
@@ -739,7 +730,7 @@ static int parse_outputs(struct job_spec *s, const cJSON *o, struct kiln_err *er
 		for (size_t j = 0; j < s->n_outputs; j++)
 			if (strcmp(s->outputs[j], x->valuestring) == 0)
 				return fail(err, field, "%s repeats '%s'", field, x->valuestring);
-		if ((s->outputs[s->n_outputs++] = xstrdup(x->valuestring)) == NULL)
+		if ((s->outputs[s->n_outputs++] = strdup(x->valuestring)) == NULL)
 			return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
 	}
 	return 0;
@@ -890,7 +881,7 @@ static int labels_from_model(struct job_spec *s, const cJSON *insp, struct kiln_
 	if ((s->labels = calloc((size_t)n + 1, sizeof(char *))) == NULL)
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
 	cJSON_ArrayForEach(x, names)
-		if ((s->labels[s->n_labels++] = xstrdup(x->valuestring)) == NULL)
+		if ((s->labels[s->n_labels++] = strdup(x->valuestring)) == NULL)
 			return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
 	return 0;
 }
