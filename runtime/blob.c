@@ -412,6 +412,45 @@ const char *blob_writer_tmp_path(const struct blob_writer *w)
 	return w->tmp;
 }
 
+/* Reads fd (the file at path) to its end in 64 KiB pieces, handing each to
+ * use; the first nonzero return of use or a read error stops it. */
+typedef int (*read_use_fn)(void *ctx, const char *buf, size_t n, struct kiln_err *err);
+static int read_each(int fd, const char *path, read_use_fn use, void *ctx, struct kiln_err *err)
+{
+	static __thread char buf[1 << 16];
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return kiln_errf(err, KILN_EIO, "", "cannot read %s: %s", path, strerror(errno));
+		if (n == 0)
+			return 0;
+		int rc = use(ctx, buf, (size_t)n, err);
+		if (rc != 0)
+			return rc;
+	}
+}
+
+struct adopt_sum {
+	EVP_MD_CTX *md;
+	uint64_t size;
+};
+
+static int adopt_add(void *ctx, const char *buf, size_t n, struct kiln_err *err)
+{
+	(void)err;
+	struct adopt_sum *sum = ctx;
+	EVP_DigestUpdate(sum->md, buf, n);
+	sum->size += (uint64_t)n;
+	return 0;
+}
+
+static int put_add(void *ctx, const char *buf, size_t n, struct kiln_err *err)
+{
+	return blob_writer_write(ctx, buf, n, err);
+}
+
 int blob_adopt(struct blob_store *bs, const char *path, char hex[BLOB_HEX_LEN + 1],
 	       struct kiln_err *err)
 {
@@ -426,19 +465,10 @@ int blob_adopt(struct blob_store *bs, const char *path, char hex[BLOB_HEX_LEN + 
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	int rc = (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1) ? 0 :
 		 kiln_errf(err, KILN_ENOMEM, "", "cannot start sha256");
-	uint64_t size = 0;
-	static __thread char buf[1 << 16];
-	while (rc == 0) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			rc = kiln_errf(err, KILN_EIO, "", "cannot read %s: %s", path, strerror(errno));
-		if (n <= 0)
-			break;
-		EVP_DigestUpdate(md, buf, (size_t)n);
-		size += (uint64_t)n;
-	}
+	struct adopt_sum sum = {md, 0};
+	if (rc == 0)
+		rc = read_each(fd, path, adopt_add, &sum, err);
+	uint64_t size = sum.size;
 	unsigned char d[32];
 	unsigned int dlen = 0;
 	if (rc == 0 && (EVP_DigestFinal_ex(md, d, &dlen) != 1 || dlen != 32))
@@ -489,17 +519,8 @@ int blob_put_file(struct blob_store *bs, const char *path,
 		return kiln_errf(err, KILN_EIO, "", "cannot open %s: %s", path, strerror(errno));
 	struct blob_writer *w;
 	int rc = blob_writer_new(bs, &w, err);
-	char buf[65536];
-	while (rc == 0) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			rc = kiln_errf(err, KILN_EIO, "", "cannot read %s: %s", path, strerror(errno));
-		if (n <= 0)
-			break;
-		rc = blob_writer_write(w, buf, (size_t)n, err);
-	}
+	if (rc == 0)
+		rc = read_each(fd, path, put_add, w, err);
 	close(fd);
 	if (rc != 0) {
 		blob_writer_abort(w);
