@@ -96,6 +96,19 @@ static cJSON *load_model(struct http_req *req, long long id, int full, char *sha
 	return NULL;
 }
 
+/* Reads {id} and the sha of its model's file, for what needs only the
+ * file; -1 with a 404/410 replied. */
+static int model_sha_param(struct http_req *req, long long *id, char sha[BLOB_HEX_LEN + 1])
+{
+	if (routes_id_param(req, "id", id) != 0)
+		return -1;
+	cJSON *o = load_model(req, *id, 0, sha);
+	if (o == NULL)
+		return -1;
+	cJSON_Delete(o);
+	return 0;
+}
+
 /* Inserts a model row (or finds the same name+bytes) and replies with it.
  * Called with blobrefs held, right after the blob was committed. */
 static void insert_and_reply(struct http_req *req, const char *name, const char *sha,
@@ -252,12 +265,8 @@ void route_models_delete(struct http_req *req)
 	struct app *app = http_req_app(req);
 	long long id;
 	char sha[BLOB_HEX_LEN + 1];
-	if (routes_id_param(req, "id", &id) != 0)
+	if (model_sha_param(req, &id, sha) != 0)
 		return;
-	cJSON *o = load_model(req, id, 0, sha);
-	if (o == NULL)
-		return;
-	cJSON_Delete(o);
 	struct kiln_err err;
 	kiln_err_clear(&err);
 	int kept;
@@ -403,12 +412,8 @@ static void models_graph_work(struct http_req *req)
 	struct app *app = http_req_app(req);
 	long long id;
 	char sha[BLOB_HEX_LEN + 1];
-	if (routes_id_param(req, "id", &id) != 0)
+	if (model_sha_param(req, &id, sha) != 0)
 		return;
-	cJSON *o = load_model(req, id, 0, sha);
-	if (o == NULL)
-		return;
-	cJSON_Delete(o);
 	struct kiln_err err;
 	kiln_err_clear(&err);
 	/* Whatever the model's size, one writer at a time (heavy_lock): twenty
@@ -429,12 +434,8 @@ void route_models_graph(struct http_req *req)
 {
 	long long id;
 	char sha[BLOB_HEX_LEN + 1];
-	if (routes_id_param(req, "id", &id) != 0)
+	if (model_sha_param(req, &id, sha) != 0)
 		return;
-	cJSON *o = load_model(req, id, 0, sha);
-	if (o == NULL)
-		return;
-	cJSON_Delete(o);
 	/* Written already: served from here, no work thread needed. */
 	if (send_graph_file(req, sha) != 0)
 		http_req_offload(req, models_graph_work);
