@@ -134,14 +134,17 @@ int routes_opt_string(struct http_req *req, const cJSON *body, const char *key, 
  * returns -1 when it is not one. */
 int routes_id_param(struct http_req *req, const char *name, long long *id);
 
-/* ?wait=N, the long-poll of a record that changes state (datasets while
- * ingesting, deployments while running): *secs 0 when absent; -1 (400
- * replied) when not 0-ROUTES_WAIT_MAX. */
+/* GET {id} of a record that changes state (datasets while ingesting,
+ * deployments while running), with ?wait=N, 0-ROUTES_WAIT_MAX seconds (400
+ * otherwise): settled(req, &id, last) replies and returns 1 once the record
+ * has settled or when last, else returns 0 and the request is parked (no
+ * thread held) on it for up to N seconds.  Without ?wait, last is 1. */
 #define ROUTES_WAIT_MAX 60
-int routes_wait_param(struct http_req *req, long *secs);
+void routes_get_settled(struct http_req *req, http_park_fn settled);
 
-/* Parks req for up to secs on check(req, ctx, last) with ctx = a copy of
- * id (freed by the park); -1 (500 replied) when out of memory. */
-int routes_park_id(struct http_req *req, long secs, long long id, http_park_fn check);
+/* A list route whose store takes only the page (?limit, ?after). */
+typedef int (*routes_list_fn)(struct db *db, long long after, int limit, cJSON **json,
+			      struct kiln_err *err);
+void routes_reply_list(struct http_req *req, routes_list_fn list);
 
 #endif

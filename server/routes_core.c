@@ -1,5 +1,6 @@
 /*
- * routes_core: liveness, metrics, and the id parameter helper.
+ * routes_core: liveness, metrics, and the helpers several route files share
+ * (the id parameter, ?wait=N, plain lists, JSON bodies).
  * (The dashboard's files are routes_ui.c.)
  */
 #include <errno.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/app.h"
 #include "server/metrics.h"
 #include "server/routes.h"
 
@@ -31,7 +33,8 @@ void route_metrics(struct http_req *req)
 	free(text);
 }
 
-int routes_wait_param(struct http_req *req, long *secs)
+/* ?wait=N: *secs 0 when absent; -1 (400 replied) when not 0-ROUTES_WAIT_MAX. */
+static int wait_param(struct http_req *req, long *secs)
 {
 	const char *w = http_req_query(req, "wait");
 	*secs = 0;
@@ -48,16 +51,17 @@ int routes_wait_param(struct http_req *req, long *secs)
 	return 0;
 }
 
-int routes_park_id(struct http_req *req, long secs, long long id, http_park_fn check)
+/* Parks req for up to secs on check(req, ctx, last) with ctx = a copy of
+ * id (freed by the park); 500 replied when out of memory. */
+static void park_id(struct http_req *req, long secs, long long id, http_park_fn check)
 {
 	long long *ctx = malloc(sizeof(*ctx));
 	if (ctx == NULL) {
 		http_reply_error(req, 500, "out_of_memory", NULL, "out of memory");
-		return -1;
+		return;
 	}
 	*ctx = id;
 	http_req_park(req, (int)secs, check, ctx, free);
-	return 0;
 }
 
 int routes_id_param(struct http_req *req, const char *name, long long *id)
@@ -78,6 +82,33 @@ int routes_id_param(struct http_req *req, const char *name, long long *id)
 	}
 	*id = v;
 	return 0;
+}
+
+void routes_get_settled(struct http_req *req, http_park_fn settled)
+{
+	long long id;
+	long secs;
+	if (routes_id_param(req, "id", &id) != 0 || wait_param(req, &secs) != 0)
+		return;
+	/* settled replies itself when the record has already settled */
+	if (settled(req, &id, secs == 0) == 0)
+		park_id(req, secs, id, settled);
+}
+
+void routes_reply_list(struct http_req *req, routes_list_fn list)
+{
+	struct app *app = http_req_app(req);
+	int limit;
+	long long after;
+	if (http_req_page(req, &limit, &after) != 0)
+		return;
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	cJSON *o;
+	if (list(app->db, after, limit, &o, &err) != 0)
+		http_reply_kerr(req, &err);
+	else
+		http_reply_json(req, 200, o);
 }
 
 int routes_only_keys(struct http_req *req, const cJSON *body, const char *const *keys)

@@ -32,7 +32,6 @@
 #include "server/upload.h"
 #include "runtime/workpool.h"
 
-/* Longest ?wait=N, as for deployments. */
 
 static int upload_dataset_begin(struct http_req *req, void **state, struct kiln_err *err)
 {
@@ -274,18 +273,7 @@ void routes_datasets_recover(struct app *app)
 
 void route_datasets_list(struct http_req *req)
 {
-	struct app *app = http_req_app(req);
-	int limit;
-	long long after;
-	if (http_req_page(req, &limit, &after) != 0)
-		return;
-	struct kiln_err err;
-	kiln_err_clear(&err);
-	cJSON *o;
-	if (datasets_list(app->db, after, limit, &o, &err) != 0)
-		http_reply_kerr(req, &err);
-	else
-		http_reply_json(req, 200, o);
+	routes_reply_list(req, datasets_list);
 }
 
 /* Loads a dataset row into a record; NULL with a 404/500 reply set. */
@@ -318,22 +306,10 @@ static int dataset_settled(struct http_req *req, void *ctx, int last)
 	return 1;
 }
 
+/* ?wait=N: long-poll until the ingest ends. */
 void route_datasets_get(struct http_req *req)
 {
-	long long id;
-	if (routes_id_param(req, "id", &id) != 0)
-		return;
-	/* ?wait=N: long-poll (parked, no thread held) until the ingest ends. */
-	long secs;
-	if (routes_wait_param(req, &secs) != 0)
-		return;
-	if (secs > 0 && !dataset_done(req, id)) {
-		routes_park_id(req, secs, id, dataset_settled);
-		return;
-	}
-	cJSON *o = load_dataset(req, id, 1);
-	if (o)
-		http_reply_json(req, 200, o);
+	routes_get_settled(req, dataset_settled);
 }
 
 static void datasets_thumbs_work(struct http_req *req)

@@ -237,25 +237,13 @@ static int deployment_settled(struct http_req *req, void *ctx, int last)
 	return 1;
 }
 
+/* ?wait=N (seconds, at most 60): long-poll until the deployment ends, so a
+ * script or the dashboard learns the result without polling.  The request
+ * is parked, not its thread: four waits once held four of the 2 x cores
+ * HTTP threads for a minute and /healthz went unanswered. */
 void route_deployments_get(struct http_req *req)
 {
-	long long id;
-	if (routes_id_param(req, "id", &id) != 0)
-		return;
-	/* ?wait=N (seconds, at most 60): long-poll until the deployment ends, so
-	 * a script or the dashboard learns the result without polling.  The
-	 * request is parked, not its thread: four waits once held four of the
-	 * 2 x cores HTTP threads for a minute and /healthz went unanswered. */
-	long secs;
-	if (routes_wait_param(req, &secs) != 0)
-		return;
-	if (secs > 0) {
-		/* deployment_settled replies itself when it has already ended */
-		if (deployment_settled(req, &id, 0) == 0)
-			routes_park_id(req, secs, id, deployment_settled);
-		return;
-	}
-	reply_deployment(req, id, 200);
+	routes_get_settled(req, deployment_settled);
 }
 
 void route_deployments_preview(struct http_req *req)

@@ -121,18 +121,7 @@ void route_devices_create(struct http_req *req)
 
 void route_devices_list(struct http_req *req)
 {
-	struct app *app = http_req_app(req);
-	int limit;
-	long long after;
-	if (http_req_page(req, &limit, &after) != 0)
-		return;
-	struct kiln_err err;
-	kiln_err_clear(&err);
-	cJSON *o;
-	if (devices_list(app->db, after, limit, &o, &err) != 0)
-		http_reply_kerr(req, &err);
-	else
-		http_reply_json(req, 200, o);
+	routes_reply_list(req, devices_list);
 }
 
 void route_devices_get(struct http_req *req)

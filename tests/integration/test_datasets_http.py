@@ -178,7 +178,7 @@ def main():
         refused("upload_cut_half_way_is_refused", half[: len(half) // 2], 422, "archive")
 
         def bad_waits():
-            # ?wait= of datasets and deployments: one rule (routes_wait_param)
+            # ?wait= of datasets and deployments: one rule (routes_get_settled)
             st, sets = k.json("GET", "/api/v1/datasets")
             ds = sets["items"][0]["id"]
             for path in (f"/api/v1/datasets/{ds}", "/api/v1/deployments/1"):
