@@ -32,7 +32,6 @@
 #include "server/upload.h"
 #include "runtime/workpool.h"
 
-
 static int upload_dataset_begin(struct http_req *req, void **state, struct kiln_err *err)
 {
 	struct app *app = http_req_app(req);
