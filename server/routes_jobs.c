@@ -53,6 +53,21 @@ static struct jobsys *jobsys_of(struct http_req *req)
 	return app->jobsys;
 }
 
+/* Reads {id} of a job that exists; -1 with a 404 (or 500) replied. */
+static int job_id_param(struct http_req *req, long long *id)
+{
+	if (routes_id_param(req, "id", id) != 0)
+		return -1;
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	char state[32];
+	if (jobs_state(jobsys_jobs(jobsys_of(req)), *id, state, sizeof(state), &err) != 0) {
+		http_reply_kerr(req, &err);
+		return -1;
+	}
+	return 0;
+}
+
 /* A job record's id field ("dataset": 3) as the text the stores take;
  * 0 when it has none. */
 static int job_id_text(const cJSON *job, const char *key, char *buf, size_t cap)
@@ -789,15 +804,8 @@ void route_jobs_log(struct http_req *req)
 {
 	struct app *app = http_req_app(req);
 	long long id;
-	if (routes_id_param(req, "id", &id) != 0)
+	if (job_id_param(req, &id) != 0)
 		return;
-	struct kiln_err err;
-	kiln_err_clear(&err);
-	char state[32];
-	if (jobs_state(jobsys_jobs(app->jobsys), id, state, sizeof(state), &err) != 0) {
-		http_reply_kerr(req, &err);
-		return;
-	}
 	char path[1200];
 	snprintf(path, sizeof(path), "%s/jobs/%lld/log.txt", app->cfg->data_dir, id);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1008,15 +1016,10 @@ void route_jobs_events(struct http_req *req)
 {
 	struct jobsys *js = jobsys_of(req);
 	long long id;
-	if (routes_id_param(req, "id", &id) != 0)
+	if (job_id_param(req, &id) != 0)
 		return;
 	struct kiln_err err;
 	kiln_err_clear(&err);
-	char state[32];
-	if (jobs_state(jobsys_jobs(js), id, state, sizeof(state), &err) != 0) {
-		http_reply_kerr(req, &err);
-		return;
-	}
 	/* EventSource sends Last-Event-ID when it reconnects; a first
 	 * connection can give the same as ?last_event_id=. */
 	const char *last = http_req_header(req, "Last-Event-ID");
