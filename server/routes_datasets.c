@@ -287,6 +287,15 @@ static cJSON *load_dataset(struct http_req *req, long long id, int with_images)
 	return o;
 }
 
+/* Reads {id} and its dataset's record, images included; NULL with a 404
+ * (or 500) replied. */
+static cJSON *dataset_param(struct http_req *req, long long *id)
+{
+	if (routes_id_param(req, "id", id) != 0)
+		return NULL;
+	return load_dataset(req, *id, 1);
+}
+
 /* 1 when dataset id is no longer ingesting (or gone), 0 while it is. */
 static int dataset_done(struct http_req *req, long long id)
 {
@@ -315,9 +324,7 @@ static void datasets_thumbs_work(struct http_req *req)
 {
 	struct app *app = http_req_app(req);
 	long long id;
-	if (routes_id_param(req, "id", &id) != 0)
-		return;
-	cJSON *o = load_dataset(req, id, 1);
+	cJSON *o = dataset_param(req, &id);
 	if (o == NULL)
 		return;
 	cJSON *imgs = cJSON_GetObjectItem(o, "image_list");
@@ -374,9 +381,7 @@ void route_datasets_delete(struct http_req *req)
 {
 	struct app *app = http_req_app(req);
 	long long id;
-	if (routes_id_param(req, "id", &id) != 0)
-		return;
-	cJSON *o = load_dataset(req, id, 1);
+	cJSON *o = dataset_param(req, &id);
 	if (o == NULL)
 		return;
 	struct kiln_err err;
