@@ -130,6 +130,10 @@ int routes_only_keys(struct http_req *req, const cJSON *body, const char *const 
  * replied) when not a string. */
 int routes_opt_string(struct http_req *req, const cJSON *body, const char *key, const char **out);
 
+/* 1 when s is 1-max characters of A-Z a-z 0-9 . _ - (a name shown in lists
+ * and logs, safe in a file name but for "." and ".."), else 0. */
+int routes_label_ok(const char *s, size_t max);
+
 /* Parses a positive integer id from the route's {name}; replies 404 and
  * returns -1 when it is not one. */
 int routes_id_param(struct http_req *req, const char *name, long long *id);

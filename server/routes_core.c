@@ -64,6 +64,20 @@ static void park_id(struct http_req *req, long secs, long long id, http_park_fn 
 	http_req_park(req, (int)secs, check, ctx, free);
 }
 
+int routes_label_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > max)
+		return 0;
+	for (; *s; s++) {
+		char c = *s;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
 int routes_id_param(struct http_req *req, const char *name, long long *id)
 {
 	const char *s = http_req_param(req, name);

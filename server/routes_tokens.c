@@ -8,21 +8,6 @@
 #include "server/auth.h"
 #include "server/routes.h"
 
-/* Token names are labels shown in lists and logs: printable, bounded. */
-static int name_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > 64)
-		return 0;
-	for (; *s; s++) {
-		char c = *s;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
-}
-
 void route_tokens_create(struct http_req *req)
 {
 	struct app *app = http_req_app(req);
@@ -42,7 +27,8 @@ void route_tokens_create(struct http_req *req)
 	}
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(body, "name");
 	const cJSON *role = cJSON_GetObjectItemCaseSensitive(body, "role");
-	if (!cJSON_IsString(name) || !name_ok(name->valuestring)) {
+	/* Token names are labels shown in lists and logs: printable, bounded. */
+	if (!cJSON_IsString(name) || !routes_label_ok(name->valuestring, 64)) {
 		http_reply_error(req, 400, "invalid", "name",
 				 "name is required: 1-64 characters of A-Z a-z 0-9 . _ -");
 		return;

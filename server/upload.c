@@ -13,6 +13,7 @@
 
 #include "server/app.h"
 #include "server/diskfree.h"
+#include "server/routes.h"
 
 struct upload {
 	struct blob_writer *w;
@@ -32,16 +33,7 @@ struct upload {
 
 int upload_name_ok(const char *s)
 {
-	size_t n = strlen(s);
-	if (n == 0 || n > UPLOAD_NAME_MAX || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
-		return 0;
-	for (; *s; s++) {
-		char c = *s;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
+	return strcmp(s, ".") != 0 && strcmp(s, "..") != 0 && routes_label_ok(s, UPLOAD_NAME_MAX);
 }
 
 static int too_big(struct upload *u, struct kiln_err *err)
