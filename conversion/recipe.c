@@ -201,9 +201,13 @@ int recipe_step(struct recipe_out *out, const struct recipe_step_def *d, struct 
 	return plan_add_step(out->plan, &sp, err);
 }
 
-int recipe_file(struct recipe_out *out, const char *name, const char *text, struct kiln_err *err)
+int recipe_file(struct recipe_out *out, const char *name, char *text, struct kiln_err *err)
 {
-	return plan_add_file(out->plan, name, text, strlen(text), 0, err);
+	if (text == NULL)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	int rc = plan_add_file(out->plan, name, text, strlen(text), 0, err);
+	free(text);
+	return rc;
 }
 
 int recipe_bundle(struct recipe_out *out, const char *name, const char *src, const char *content,

@@ -33,7 +33,7 @@
  * Helpers for recipe_<target>.c (one struct recipe_argv per step):
  *   recipe_argv_add(a, s) / recipe_argv_addf(a, fmt, ...) / recipe_argv_free(a)
  *   recipe_step(out, &step, err)           adds a step to out->plan
- *   recipe_file(out, name, text, err)      adds a file to write to out->plan
+ *   recipe_file(out, name, text, err)      adds a file to write to out->plan, frees text
  *   recipe_bundle(out, name, src, content, err)
  *   recipe_pb_quote(v)                     "..." escaped for protobuf text format
  *   recipe_tidy(v)                         v rounded to 12 significant digits
@@ -120,7 +120,8 @@ struct recipe_step_def {
 };
 
 int recipe_step(struct recipe_out *out, const struct recipe_step_def *d, struct kiln_err *err);
-int recipe_file(struct recipe_out *out, const char *name, const char *text, struct kiln_err *err);
+/* Takes text, a writer's result (NULL: it ran out of memory, KILN_ENOMEM). */
+int recipe_file(struct recipe_out *out, const char *name, char *text, struct kiln_err *err);
 int recipe_bundle(struct recipe_out *out, const char *name, const char *src, const char *content,
 		  struct kiln_err *err);
 double recipe_tidy(double v);

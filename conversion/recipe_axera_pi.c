@@ -121,11 +121,7 @@ int recipe_axera_pi_plan(const struct recipe_ctx *c, struct recipe_out *out, str
 	snprintf(cfg, sizeof(cfg), "config_%s.prototxt", s->name);
 	snprintf(outcfg, sizeof(outcfg), "out_config_%s.prototxt", s->name);
 	snprintf(joint, sizeof(joint), "%s.joint", s->name);
-	char *text = prototxt(c);
-	if (text == NULL)
-		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
-	int rc = recipe_file(out, cfg, text, err);
-	free(text);
+	int rc = recipe_file(out, cfg, prototxt(c), err);
 	if (rc != 0)
 		return rc;
 	struct recipe_argv a = {0};

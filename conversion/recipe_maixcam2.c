@@ -114,11 +114,7 @@ static int build(const struct recipe_ctx *c, struct recipe_out *out, const char 
 	snprintf(compiled, sizeof(compiled), "%s/compiled.axmodel", kind);
 	snprintf(bundled, sizeof(bundled), "%s_%s.axmodel", s->name, kind);
 	snprintf(step, sizeof(step), "build_%s", kind);
-	char *text = config_json(c, npu_mode);
-	if (text == NULL)
-		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
-	int rc = recipe_file(out, cfg, text, err);
-	free(text);
+	int rc = recipe_file(out, cfg, config_json(c, npu_mode), err);
 	if (rc != 0)
 		return rc;
 	struct recipe_argv a = {0};

@@ -395,18 +395,9 @@ int recipe_metis_plan(const struct recipe_ctx *c, struct recipe_out *out, struct
 		rc = check_spec(s, t, err);
 	if (rc != 0)
 		return rc;
-	char *text = network_yaml(c, t);
-	if (text == NULL)
-		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
-	rc = recipe_file(out, NET_FILE, text, err);
-	free(text);
-	if (rc == 0 && s->n_labels) {
-		char *lt = labels_yaml(s);
-		if (lt == NULL)
-			return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
-		rc = recipe_file(out, LABELS_FILE, lt, err);
-		free(lt);
-	}
+	rc = recipe_file(out, NET_FILE, network_yaml(c, t), err);
+	if (rc == 0 && s->n_labels)
+		rc = recipe_file(out, LABELS_FILE, labels_yaml(s), err);
 	if (rc != 0)
 		return rc;
 
