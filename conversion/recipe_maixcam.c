@@ -151,8 +151,8 @@ static int deploy(const struct recipe_ctx *c, struct recipe_out *out, const char
 	return rc;
 }
 
-static int calibrate(const struct recipe_ctx *c, struct recipe_out *out, const char *table,
-		     struct kiln_err *err)
+int recipe_tpumlir_calibrate(const struct recipe_ctx *c, struct recipe_out *out, const char *table,
+			     struct kiln_err *err)
 {
 	const struct job_spec *s = c->s;
 	char mlir[80];
@@ -186,7 +186,7 @@ int recipe_maixcam_plan(const struct recipe_ctx *c, struct recipe_out *out, stru
 	if (rc == 0 && want_bf16)
 		rc = deploy(c, out, "BF16", bf16, 2, err);
 	if (rc == 0 && want_int8)
-		rc = calibrate(c, out, table, err);
+		rc = recipe_tpumlir_calibrate(c, out, table, err);
 	if (rc == 0 && want_int8)
 		rc = deploy(c, out, "INT8", int8, 2, err);
 	/* The .mud names the model the spec asked for; an extra BF16 model

@@ -16,7 +16,6 @@
 
 #include "conversion/recipe_maixcam.h"
 
-#define T_CALIB 7200
 #define T_QTABLE 7200   /* run_qtable re-runs the net per layer: slower than calibration */
 #define T_DEPLOY 3600
 #define T_INFO 300
@@ -77,18 +76,8 @@ int recipe_recamera_plan(const struct recipe_ctx *c, struct recipe_out *out, str
 	if (rc != 0)
 		return rc;
 	struct recipe_argv a = {0};
-	if (int8 || mixed) {
-		recipe_argv_add(&a, recipe_tpumlir_tool(s, "run_calibration"));
-		recipe_argv_add(&a, mlir);
-		recipe_argv_add(&a, "--dataset");
-		recipe_argv_add(&a, c->paths->images_dir);
-		recipe_argv_add(&a, "--input_num");
-		recipe_argv_addf(&a, "%d", s->calib_count);
-		recipe_argv_add(&a, "-o");
-		recipe_argv_add(&a, table);
-		if ((rc = tpu_step(out, "calibrate", &a, T_CALIB, table, 4, "tpu-mlir", err)) != 0)
-			return rc;
-	}
+	if ((int8 || mixed) && (rc = recipe_tpumlir_calibrate(c, out, table, err)) != 0)
+		return rc;
 	if (mixed) {
 		char cos[40], exp[40];
 		spec_fmt_number(spec_opt_num(s, "min_layer_cos"), cos, sizeof(cos));
