@@ -42,6 +42,21 @@ static cJSON *warning(cJSON *list, const char *code, const char *msg)
 	return w;
 }
 
+/* A warning that counts images (count_key: n) and names a few (ex, which
+ * it takes: freed when the warning cannot be made). */
+static cJSON *warning_examples(cJSON *list, const char *code, const char *msg,
+			       const char *count_key, int n, cJSON *ex)
+{
+	cJSON *w = warning(list, code, msg);
+	if (w == NULL) {
+		cJSON_Delete(ex);
+		return NULL;
+	}
+	cJSON_AddNumberToObject(w, count_key, n);
+	cJSON_AddItemToObject(w, "examples", ex);
+	return w;
+}
+
 static int check_small(const struct calib_quality_in *in, cJSON *out)
 {
 	const char *src;
@@ -101,14 +116,7 @@ static int check_duplicates(const struct calib_quality_in *in, cJSON *out)
 		 "another one (e.g. %.200s): the same scene again adds nothing to calibration; "
 		 "replace them with other scenes", dups, cJSON_GetArraySize(in->images),
 		 e0 ? e0 : "");
-	cJSON *w = warning(out, "calibration_duplicates", msg);
-	if (w == NULL) {
-		cJSON_Delete(ex);
-		return 0;
-	}
-	cJSON_AddNumberToObject(w, "duplicates", dups);
-	cJSON_AddItemToObject(w, "examples", ex);
-	return 1;
+	return warning_examples(out, "calibration_duplicates", msg, "duplicates", dups, ex) != NULL;
 }
 
 static int check_aspect(const struct calib_quality_in *in, cJSON *out)
@@ -144,13 +152,9 @@ static int check_aspect(const struct calib_quality_in *in, cJSON *out)
 		 "they are mostly border", far, n, CALIB_QUALITY_ASPECT, in->in_w, in->in_h,
 		 cJSON_GetStringValue(cJSON_GetArrayItem(ex, 0)) ?
 		 cJSON_GetStringValue(cJSON_GetArrayItem(ex, 0)) : "");
-	cJSON *w = warning(out, "calibration_aspect", msg);
-	if (w == NULL) {
-		cJSON_Delete(ex);
+	cJSON *w = warning_examples(out, "calibration_aspect", msg, "images", far, ex);
+	if (w == NULL)
 		return 0;
-	}
-	cJSON_AddNumberToObject(w, "images", far);
-	cJSON_AddItemToObject(w, "examples", ex);
 	cJSON *inp = cJSON_AddArrayToObject(w, "input");
 	if (inp) {
 		cJSON_AddItemToArray(inp, cJSON_CreateNumber(in->in_w));
