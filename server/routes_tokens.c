@@ -8,6 +8,18 @@
 #include "server/auth.h"
 #include "server/routes.h"
 
+/* Token id's record (never its secret); NULL with the 404/500 replied. */
+static cJSON *token_record(struct http_req *req, long long id)
+{
+	struct app *app = http_req_app(req);
+	struct kiln_err err;
+	kiln_err_clear(&err);
+	cJSON *o = auth_token_get(app->db, id, &err);
+	if (o == NULL)
+		http_reply_kerr(req, &err);
+	return o;
+}
+
 void route_tokens_create(struct http_req *req)
 {
 	struct app *app = http_req_app(req);
@@ -49,11 +61,9 @@ void route_tokens_create(struct http_req *req)
 		http_reply_kerr(req, &err);
 		return;
 	}
-	cJSON *o = auth_token_get(app->db, id, &err);
-	if (o == NULL) {
-		http_reply_kerr(req, &err);
+	cJSON *o = token_record(req, id);
+	if (o == NULL)
 		return;
-	}
 	cJSON_AddStringToObject(o, "token", token);
 	http_reply_json(req, 201, o);
 }
@@ -83,18 +93,10 @@ void route_tokens_list(struct http_req *req)
 
 void route_tokens_get(struct http_req *req)
 {
-	struct app *app = http_req_app(req);
 	long long id;
-	if (routes_id_param(req, "id", &id) != 0)
-		return;
-	struct kiln_err err;
-	kiln_err_clear(&err);
-	cJSON *o = auth_token_get(app->db, id, &err);
-	if (o == NULL) {
-		http_reply_kerr(req, &err);
-		return;
-	}
-	http_reply_json(req, 200, o);
+	cJSON *o = routes_id_param(req, "id", &id) == 0 ? token_record(req, id) : NULL;
+	if (o)
+		http_reply_json(req, 200, o);
 }
 
 void route_tokens_delete(struct http_req *req)
