@@ -919,19 +919,25 @@ static int claim_unlocked(struct jobs *j, struct jobs_claim *out, struct kiln_er
 	return 0;
 }
 
-static int set_plan_unlocked(struct jobs *j, int64_t id, const char *plan_json,
-                             struct kiln_err *err)
+/* Runs "UPDATE jobs SET <one column> WHERE id = ?1" under the lock, with
+ * ?2 = text (NULL: null) or, when the SQL names ?3 instead, ?3 = num. */
+static int set_column(struct jobs *j, const char *sql, int64_t id, const char *text,
+		      int64_t num, struct kiln_err *err)
 {
+	pthread_mutex_lock(&j->wlock);
 	sqlite3 *c = conn(j, err);
-	if (c == NULL)
-		return KILN_EIO;
-	sqlite3_stmt *st;
-	int rc = prep(c, "UPDATE jobs SET plan = ? WHERE id = ?", &st, err);
-	if (rc != 0)
-		return rc;
-	bind_text(st, 1, plan_json);
-	sqlite3_bind_int64(st, 2, id);
-	return run(c, st, err);
+	sqlite3_stmt *st = NULL;
+	int rc = c == NULL ? KILN_EIO : prep(c, sql, &st, err);
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, id);
+		if (sqlite3_bind_parameter_count(st) >= 3)
+			sqlite3_bind_int64(st, 3, num);
+		else
+			bind_text(st, 2, text);
+		rc = run(c, st, err);
+	}
+	pthread_mutex_unlock(&j->wlock);
+	return rc;
 }
 
 static int step_unlocked(struct jobs *j, int64_t id, int index, int n_steps,
@@ -1077,35 +1083,9 @@ int jobs_retry_lost(struct jobs *j, int64_t id, const char *code, const char *ms
 	return rc;
 }
 
-static int set_pgid_unlocked(struct jobs *j, int64_t id, pid_t pgid, struct kiln_err *err)
-{
-	sqlite3 *c = conn(j, err);
-	if (c == NULL)
-		return KILN_EIO;
-	sqlite3_stmt *st;
-	int rc = prep(c, "UPDATE jobs SET pgid = ? WHERE id = ?", &st, err);
-	if (rc != 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, pgid);
-	sqlite3_bind_int64(st, 2, id);
-	return run(c, st, err);
-}
-
 int jobs_set_cache_key(struct jobs *j, int64_t id, const char *key, struct kiln_err *err)
 {
-	sqlite3 *c = conn(j, err);
-	if (c == NULL)
-		return KILN_EIO;
-	sqlite3_stmt *st;
-	int rc = prep(c, "UPDATE jobs SET cache_key = ? WHERE id = ?", &st, err);
-	if (rc != 0)
-		return rc;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, id);
-	pthread_mutex_lock(&j->wlock);
-	rc = run(c, st, err);
-	pthread_mutex_unlock(&j->wlock);
-	return rc;
+	return set_column(j, "UPDATE jobs SET cache_key = ?2 WHERE id = ?1", id, key, 0, err);
 }
 
 static int progress_unlocked(struct jobs *j, int64_t id, double progress,
@@ -1347,10 +1327,7 @@ int jobs_claim(struct jobs *j, struct jobs_claim *out, struct kiln_err *err)
 
 int jobs_set_plan(struct jobs *j, int64_t id, const char *plan_json, struct kiln_err *err)
 {
-	pthread_mutex_lock(&j->wlock);
-	int rc = set_plan_unlocked(j, id, plan_json, err);
-	pthread_mutex_unlock(&j->wlock);
-	return rc;
+	return set_column(j, "UPDATE jobs SET plan = ?2 WHERE id = ?1", id, plan_json, 0, err);
 }
 
 int jobs_step(struct jobs *j, int64_t id, int index, int n_steps, const char *name,
@@ -1364,10 +1341,7 @@ int jobs_step(struct jobs *j, int64_t id, int index, int n_steps, const char *na
 
 int jobs_set_pgid(struct jobs *j, int64_t id, pid_t pgid, struct kiln_err *err)
 {
-	pthread_mutex_lock(&j->wlock);
-	int rc = set_pgid_unlocked(j, id, pgid, err);
-	pthread_mutex_unlock(&j->wlock);
-	return rc;
+	return set_column(j, "UPDATE jobs SET pgid = ?3 WHERE id = ?1", id, NULL, pgid, err);
 }
 
 int jobs_progress(struct jobs *j, int64_t id, double progress, const char *figures_json,
@@ -1409,17 +1383,7 @@ int jobs_requeue_resume(struct jobs *j, int64_t id, struct kiln_err *err)
 
 int jobs_set_group(struct jobs *j, int64_t id, int64_t group, struct kiln_err *err)
 {
-	pthread_mutex_lock(&j->wlock);
-	sqlite3 *c = conn(j, err);
-	sqlite3_stmt *st = NULL;
-	int rc = c == NULL ? KILN_EIO : prep(c, "UPDATE jobs SET group_id = ? WHERE id = ?", &st, err);
-	if (rc == 0) {
-		sqlite3_bind_int64(st, 1, group);
-		sqlite3_bind_int64(st, 2, id);
-		rc = run(c, st, err);
-	}
-	pthread_mutex_unlock(&j->wlock);
-	return rc;
+	return set_column(j, "UPDATE jobs SET group_id = ?3 WHERE id = ?1", id, NULL, group, err);
 }
 
 int jobs_group(struct jobs *j, int64_t group, int64_t *ids, int cap, int *n,
