@@ -101,6 +101,20 @@ static int run(sqlite3 *c, sqlite3_stmt *st, struct kiln_err *err)
 	return 0;
 }
 
+/* As run, for an UPDATE ... RETURNING attempt: *attempt the job's attempt
+ * when its row changed, 0 when the WHERE matched nothing. */
+static int run_attempt(sqlite3 *c, sqlite3_stmt *st, int *attempt, struct kiln_err *err)
+{
+	int s;
+	*attempt = 0;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW)
+		*attempt = sqlite3_column_int(st, 0);
+	if (s != SQLITE_DONE)
+		return db_fail(c, st, err);
+	sqlite3_finalize(st);
+	return 0;
+}
+
 static int exec_sql(sqlite3 *c, const char *sql, struct kiln_err *err)
 {
 	char *msg = NULL;
@@ -607,12 +621,9 @@ static int cancel_unlocked(struct jobs *j, int64_t id, struct kiln_err *err)
 		return rc;
 	sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, id);
-	int attempt = 0, s;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW)
-		attempt = sqlite3_column_int(st, 0);
-	if (s != SQLITE_DONE)
-		return db_fail(c, st, err);
-	sqlite3_finalize(st);
+	int attempt;
+	if ((rc = run_attempt(c, st, &attempt, err)) != 0)
+		return rc;
 	if (attempt > 0) {
 		publish_state(j, id, "cancelled", attempt, "cancelled", "cancelled before it started");
 		return 0;
@@ -680,15 +691,11 @@ static int retry_unlocked(struct jobs *j, int64_t id, struct kiln_err *err)
 		return rc;
 	}
 	sqlite3_bind_int64(st, 1, id);
-	int attempt = 0, s;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW)
-		attempt = sqlite3_column_int(st, 0);
-	if (s != SQLITE_DONE) {
-		rc = db_fail(c, st, err);
+	int attempt;
+	if ((rc = run_attempt(c, st, &attempt, err)) != 0) {
 		rollback(c);
 		return rc;
 	}
-	sqlite3_finalize(st);
 	if (attempt > 0)
 		publish_state(j, id, "queued", attempt, NULL, NULL);
 	if ((rc = exec_sql(c, "COMMIT", err)) != 0) {
@@ -1059,12 +1066,9 @@ static int retry_lost_unlocked(struct jobs *j, int64_t id, const char *code, con
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int(st, 2, j->max_attempts);
-	int attempt = 0, s;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW)
-		attempt = sqlite3_column_int(st, 0);
-	if (s != SQLITE_DONE)
-		return db_fail(c, st, err);
-	sqlite3_finalize(st);
+	int attempt;
+	if ((rc = run_attempt(c, st, &attempt, err)) != 0)
+		return rc;
 	if (attempt > 0) {
 		*requeued = 1;
 		/* the queued event carries why the attempt before ended */
@@ -1147,12 +1151,9 @@ static int finish_unlocked(struct jobs *j, int64_t id, const char *state,
 	bind_text(st, 5, bundle);
 	bind_text(st, 6, figures_json);
 	sqlite3_bind_int64(st, 7, id);
-	int attempt = 0, s;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW)
-		attempt = sqlite3_column_int(st, 0);
-	if (s != SQLITE_DONE)
-		return db_fail(c, st, err);
-	sqlite3_finalize(st);
+	int attempt;
+	if ((rc = run_attempt(c, st, &attempt, err)) != 0)
+		return rc;
 	if (attempt == 0)
 		return kiln_errf(err, KILN_ECONFLICT, "", "job %lld is not running", (long long)id);
 	if (strcmp(state, "succeeded") == 0) {
@@ -1203,12 +1204,9 @@ static int requeue_unlocked(struct jobs *j, int64_t id, int resume, struct kiln_
 	if (rc != 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
-	int attempt = 0, s;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW)
-		attempt = sqlite3_column_int(st, 0);
-	if (s != SQLITE_DONE)
-		return db_fail(c, st, err);
-	sqlite3_finalize(st);
+	int attempt;
+	if ((rc = run_attempt(c, st, &attempt, err)) != 0)
+		return rc;
 	if (attempt > 0) {
 		publish_state(j, id, "queued", attempt, NULL, NULL);
 		return 0;
