@@ -537,15 +537,23 @@ static void store_derived(struct http_req *req, const char *tmp, const char *nam
 	free(deriv);
 }
 
+/* A cut's or a rewrite's {id} and JSON body, whose fields must be among
+ * keys; NULL with a 400/404 replied. */
+static const cJSON *derive_request(struct http_req *req, long long *id, const char *const *keys)
+{
+	if (routes_id_param(req, "id", id) != 0)
+		return NULL;
+	const cJSON *body = http_req_json(req);
+	return routes_only_keys(req, body, keys) == 0 ? body : NULL;
+}
+
 static void models_cut_work(struct http_req *req)
 {
 	struct app *app = http_req_app(req);
 	long long id;
-	if (routes_id_param(req, "id", &id) != 0)
-		return;
-	const cJSON *body = http_req_json(req);
 	static const char *const keys[] = {"outputs", "name", NULL};
-	if (routes_only_keys(req, body, keys) != 0)
+	const cJSON *body = derive_request(req, &id, keys);
+	if (body == NULL)
 		return;
 	const cJSON *outs = cJSON_GetObjectItemCaseSensitive(body, "outputs");
 	int n = cJSON_GetArraySize(outs);
@@ -607,11 +615,9 @@ static void models_rewrite_work(struct http_req *req)
 {
 	struct app *app = http_req_app(req);
 	long long id;
-	if (routes_id_param(req, "id", &id) != 0)
-		return;
-	const cJSON *body = http_req_json(req);
 	static const char *const keys[] = {"ir_version", "opset", "name", NULL};
-	if (routes_only_keys(req, body, keys) != 0)
+	const cJSON *body = derive_request(req, &id, keys);
+	if (body == NULL)
 		return;
 	const cJSON *ir = cJSON_GetObjectItemCaseSensitive(body, "ir_version");
 	const cJSON *opset = cJSON_GetObjectItemCaseSensitive(body, "opset");
