@@ -528,6 +528,8 @@ static int normalise(struct calib_img_dec *d, struct ingest *in, struct job *j,
 
 static void *worker(void *arg)
 {
+	/* its own name in profiles and top, not its creator's ("MHD-worker") */
+	pthread_setname_np(pthread_self(), "kiln-calib");
 	struct pool *p = arg;
 	struct calib_img_dec *d = NULL;
 	struct kiln_err e = { 0 };

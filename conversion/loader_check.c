@@ -591,19 +591,68 @@ static int axera_inputs(const struct loader_ctx *c, struct kiln_err *err)
 #define AX620_YOLO_PROGRAMS "ax_yolov8s_steps.cc (detect), ax_yolov8s_pose_steps.cc, " \
 	"ax_yolov8s_seg_steps.cc"
 
+/* ax-samples @ 70a51781 examples/ax620/ax_yolov5s_seg_steps.cc: outputs 0..2
+ * are stride 8 << i, read by detection.hpp generate_proposals_yolov5_seg
+ * as 3 anchors x (5 + cls_num + 32 mask coefficients) per cell, channels
+ * last; the program passes no cls_num, so the default 80 is what it reads;
+ * pOutputs[3] is the 32 prototypes at H/4 x W/4 (DEFAULT_MASK_PROTO_DIM,
+ * DEFAULT_MASK_SAMPLE_STRIDE). */
+#define AX620_YOLOV5_SEG_CLASSES 80
+
+static int check_axera_yolov5_seg(const struct loader_ctx *c, const struct loader_out *o,
+				  size_t n, struct kiln_err *err)
+{
+	if (c->s->n_labels && c->s->n_labels != AX620_YOLOV5_SEG_CLASSES)
+		return kiln_errf(err, KILN_EINVAL, "mud.labels",
+				 "ax_yolov5s_seg_steps.cc decodes %d classes (it calls "
+				 "generate_proposals_yolov5_seg with its default cls_num); mud.labels "
+				 "has %zu names", AX620_YOLOV5_SEG_CLASSES, c->s->n_labels);
+	if (n != 4)
+		return kiln_errf(err, KILN_EUNPROC, "outputs",
+				 "ax-samples' AX620 YOLOv5 seg program (ax_yolov5s_seg_steps.cc) "
+				 "reads 4 outputs: the 3 head Convs, stride 8 first, then the mask "
+				 "prototypes; this bundle has %zu", n);
+	if (c->h <= 0)
+		return 0;
+	int64_t want = 3 * (5 + AX620_YOLOV5_SEG_CLASSES + 32);
+	for (size_t i = 0; i < 3; i++) {
+		int64_t ch, hw = c->h / (8 << i);
+		char sh[160];
+		shape_text(&o[i], sh, sizeof(sh));
+		if (o[i].rank < 0 || o[i].d[1] < 0)
+			continue;
+		if (!head_dims(&o[i], hw, &ch) || ch != want)
+			return kiln_errf(err, KILN_EUNPROC, "outputs",
+					 "ax_yolov5s_seg_steps.cc reads output %zu as stride %d, "
+					 "[1,%lld,%lld,%lld] (3 anchors x (5 + 80 classes + 32 mask "
+					 "coefficients), channels last); %s is %s", i, 8 << i,
+					 (long long)hw, (long long)hw, (long long)want, o[i].name, sh);
+	}
+	int64_t pch;
+	if (o[3].rank >= 0 && o[3].d[1] >= 0 && (!head_dims(&o[3], c->h / 4, &pch) || pch != 32))
+		return kiln_errf(err, KILN_EUNPROC, "outputs",
+				 "ax_yolov5s_seg_steps.cc reads output 3 as the prototypes, 32 "
+				 "channels at H/4 x W/4 (%lldx%lld, channels last)",
+				 (long long)(c->h / 4), (long long)(c->w / 4));
+	return 0;
+}
+
 static int check_axera_yolov5(const struct loader_ctx *c, const struct loader_out *o, size_t n,
 			      struct kiln_err *err)
 {
 	int rc = axera_inputs(c, err);
 	if (rc != 0)
 		return rc;
-	/* ax-samples has ax_yolov5s_seg_steps.cc too, but Kiln holds a yolov5
-	 * job to the detect program only: say so rather than pass it as one */
+	/* ax-samples' AX620 YOLOv5 programs: ax_yolov5s_steps.cc (detect) and
+	 * ax_yolov5s_seg_steps.cc; no pose or obb one */
+	if (strcmp(c->s->mud_type, "seg") == 0)
+		return check_axera_yolov5_seg(c, o, n, err);
 	if (c->s->mud_type[0] && strcmp(c->s->mud_type, "detector") != 0)
 		return kiln_errf(err, KILN_EUNPROC, "mud.type",
-				 "on AXera-Pi Kiln checks yolov5 against ax-samples' detect program "
-				 "(examples/ax620/ax_yolov5s_steps.cc) only; mud.type %s is taken for "
-				 "yolov8/yolo11 (" AX620_YOLO_PROGRAMS ")", c->s->mud_type);
+				 "ax-samples' AX620 YOLOv5 programs (examples/ax620/) are "
+				 "ax_yolov5s_steps.cc (detect) and ax_yolov5s_seg_steps.cc: mud.type "
+				 "%s has none; use detector or seg, or yolov8/yolo11 for pose ("
+				 AX620_YOLO_PROGRAMS ")", c->s->mud_type);
 	if (c->h <= 0)
 		return 0;
 	int64_t want = 3 * ((int64_t)c->s->n_labels + 5);

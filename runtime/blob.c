@@ -185,6 +185,8 @@ static int write_all(int fd, const char *p, size_t left)
 
 static void *pipe_main(void *arg)
 {
+	/* its own name in profiles and top, not its creator's ("MHD-worker") */
+	pthread_setname_np(pthread_self(), "kiln-blob");
 	struct blob_writer *w = arg;
 	struct blob_pipe *bp = w->pipe;
 	pthread_mutex_lock(&bp->lock);

@@ -119,9 +119,21 @@ int db_changes(struct db *db, unsigned long *count)
 	return __atomic_load_n(&db->untracked, __ATOMIC_ACQUIRE) ? -1 : 0;
 }
 
+/* Before sqlite's first use: no allocation statistics.  With them on (the
+ * library's default) every sqlite malloc and free takes one process-wide
+ * mutex, which the request threads then queue on (a futex wait per
+ * authenticated GET under load); Kiln never reads sqlite3_memory_used. */
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_setup(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int open_conn(const char *path, sqlite3 **out, struct kiln_err *err)
 {
 	sqlite3 *c = NULL;
+	pthread_once(&sqlite_once, sqlite_setup);
 	int rc = sqlite3_open_v2(path, &c,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				 SQLITE_OPEN_NOMUTEX, NULL);

@@ -88,6 +88,8 @@ static const struct toolchain TOOLCHAINS[] = {
 
 _Static_assert(sizeof(TOOLCHAINS) / sizeof(TOOLCHAINS[0]) <= TOOLCHAIN_COUNT_MAX,
 	       "TOOLCHAIN_COUNT_MAX is too small for the table");
+_Static_assert(sizeof(TOOLCHAINS) / sizeof(TOOLCHAINS[0]) == TOOLCHAIN_COUNT,
+	       "TOOLCHAIN_COUNT is not the number of rows");
 
 const struct toolchain *toolchain_table(size_t *n)
 {

@@ -34,6 +34,11 @@
 /* Room for the rows (static tables sized from the table, e.g. parser ids). */
 #define TOOLCHAIN_COUNT_MAX 8
 
+/* How many rows the table has, for arrays with one slot per toolchain (the
+ * [toolchain.<id>] settings, the engines): row i is slot i.  toolchain.c
+ * checks it against the table at compile time. */
+#define TOOLCHAIN_COUNT 4
+
 /* How the calibration images reach the tool. */
 enum toolchain_calib {
 	TOOLCHAIN_CALIB_DIR,   /* a directory of images (TPU-MLIR --dataset, Voyager) */

@@ -735,6 +735,8 @@ finish:;
 
 static void *worker_main(void *arg)
 {
+	/* its own name in profiles and top, not its creator's ("MHD-worker") */
+	pthread_setname_np(pthread_self(), "kiln-worker");
 	struct worker *w = arg;
 	struct worker_pool *p = w->pool;
 	for (;;) {

@@ -28,6 +28,8 @@ struct workpool {
 
 static void *pool_main(void *arg)
 {
+	/* its own name in profiles and top, not its creator's ("MHD-worker") */
+	pthread_setname_np(pthread_self(), "kiln-work");
 	struct workpool *wp = arg;
 	pthread_mutex_lock(&wp->lock);
 	for (;;) {

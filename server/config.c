@@ -20,9 +20,12 @@
 
 #include "runtime/toolchain.h"
 
-const char *const config_toolchain_ids[TOOLCHAIN_COUNT] = {
-	"tpu-mlir", "pulsar2", "pulsar", "voyager",
-};
+const char *config_toolchain_id(int i)
+{
+	size_t n;
+	const struct toolchain *tc = toolchain_table(&n);
+	return i >= 0 && (size_t)i < n ? tc[i].id : "";
+}
 
 /* SET_DIR: a directory kilnd creates and writes; stored absolute (see
  * dir_value below). */
@@ -141,7 +144,7 @@ static const struct setting SETTINGS[] = {
  * (runtime/toolchain.c, which says where each comes from). */
 static const char *default_image(int t)
 {
-	const struct toolchain *tc = toolchain_find(config_toolchain_ids[t]);
+	const struct toolchain *tc = toolchain_find(config_toolchain_id(t));
 	return tc ? tc->default_image : "";
 }
 
@@ -155,7 +158,7 @@ static const struct setting *find(const char *section, const char *key, int *tc,
 	const char *sec = section;
 	if (strncmp(section, "toolchain.", 10) == 0) {
 		for (int i = 0; i < TOOLCHAIN_COUNT; i++)
-			if (strcmp(section + 10, config_toolchain_ids[i]) == 0)
+			if (strcmp(section + 10, config_toolchain_id(i)) == 0)
 				*tc = i;
 		if (*tc < 0)
 			return NULL;
@@ -369,7 +372,7 @@ void config_defaults(struct kiln_config *cfg)
 		}
 		for (int t = 0; t < TOOLCHAIN_COUNT; t++) {
 			char sec[64];
-			snprintf(sec, sizeof(sec), "toolchain.%s", config_toolchain_ids[t]);
+			snprintf(sec, sizeof(sec), "toolchain.%s", config_toolchain_id(t));
 			config_set(cfg, sec, s->key,
 				   strcmp(s->key, "image") == 0 ? default_image(t) : s->def, &err);
 		}
@@ -484,7 +487,7 @@ cJSON *config_settings_json(const struct kiln_config *cfg)
 	/* Toolchain rows grouped per toolchain, as a kiln.ini has them. */
 	for (int t = 0; t < TOOLCHAIN_COUNT && !bad; t++) {
 		char section[64];
-		snprintf(section, sizeof(section), "toolchain.%s", config_toolchain_ids[t]);
+		snprintf(section, sizeof(section), "toolchain.%s", config_toolchain_id(t));
 		for (size_t i = 0; i < N_SETTINGS && !bad; i++)
 			if (strcmp(SETTINGS[i].section, "toolchain.*") == 0)
 				/* an empty image means the toolchain's own default */

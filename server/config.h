@@ -12,11 +12,11 @@
 #include <cjson/cJSON.h>
 
 #include "runtime/kiln_err.h"
+#include "runtime/toolchain.h"
 
-/* Fixed toolchain ids (ARCHITECTURE.md §6), one [toolchain.<id>] section each. */
-enum { TOOLCHAIN_TPU_MLIR, TOOLCHAIN_PULSAR2, TOOLCHAIN_PULSAR, TOOLCHAIN_VOYAGER,
-       TOOLCHAIN_COUNT };
-extern const char *const config_toolchain_ids[TOOLCHAIN_COUNT];
+/* One [toolchain.<id>] section per toolchain row (runtime/toolchain.h):
+ * toolchains[i] is the settings of toolchain_table()'s row i. */
+const char *config_toolchain_id(int i);
 
 struct config_toolchain {
 	char engine[16];        /* docker | podman | local | slurm */

@@ -388,7 +388,7 @@ int jobsys_start(const struct kiln_config *cfg, struct db *db, struct blob_store
 	for (int i = 0; i < TOOLCHAIN_COUNT; i++) {
 		struct engine_conf *e = &js->ec[i];
 		const struct config_toolchain *t = &cfg->toolchains[i];
-		snprintf(e->toolchain, sizeof(e->toolchain), "%s", config_toolchain_ids[i]);
+		snprintf(e->toolchain, sizeof(e->toolchain), "%s", config_toolchain_id(i));
 		snprintf(e->engine, sizeof(e->engine), "%s", t->engine);
 		snprintf(e->image, sizeof(e->image), "%s", t->image);
 		snprintf(e->engine_args, sizeof(e->engine_args), "%s", t->engine_args);

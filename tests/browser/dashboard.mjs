@@ -724,6 +724,9 @@ await test('a_job_whose_model_was_deleted_says_so_and_its_link_still_works', asy
 	await page.locator('#model-deleted').waitFor();
 	const meta = await page.locator('.meta').innerText();
 	if (!/model #\d+ “to-delete” · model deleted on /.test(meta)) throw new Error('job meta: ' + meta);
+	// kilnd refuses a job from a deleted model: the page offers none
+	await page.locator('#compare').waitFor();
+	if (await page.locator('#edit-resubmit, #rebuild').count()) throw new Error('a deleted model\'s job offers Edit and resubmit or Rebuild');
 	await shot(page, '25-job-model-deleted');
 	await page.locator('.meta a', { hasText: `model #${m.id}` }).click();
 	await page.waitForURL(new RegExp(`#/models/${m.id}$`));

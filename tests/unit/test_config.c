@@ -11,6 +11,15 @@
 #include "server/router.h"
 #include "server/routes.h"
 
+/* The [toolchain.<id>] settings of c: slot i is the toolchain row i. */
+static struct config_toolchain *tc(struct kiln_config *c, const char *id)
+{
+	for (int i = 0; i < TOOLCHAIN_COUNT; i++)
+		if (strcmp(config_toolchain_id(i), id) == 0)
+			return &c->toolchains[i];
+	return &c->toolchains[0];
+}
+
 static void defaults_are_the_documented_ones(void)
 {
 	struct kiln_config c;
@@ -25,8 +34,8 @@ static void defaults_are_the_documented_ones(void)
 	CHECK_INT(c.workers, 1);
 	CHECK_INT(c.max_attempts, 2);
 	CHECK_INT(c.max_json_body, 1 << 20);
-	CHECK_STR(c.toolchains[TOOLCHAIN_TPU_MLIR].engine, "docker");
-	CHECK_STR(c.toolchains[TOOLCHAIN_TPU_MLIR].image, "localhost/kiln-tpu-mlir:1.7");
+	CHECK_STR(tc(&c, "tpu-mlir")->engine, "docker");
+	CHECK_STR(tc(&c, "tpu-mlir")->image, "localhost/kiln-tpu-mlir:1.7");
 }
 
 static void values_are_validated(void)
@@ -41,7 +50,7 @@ static void values_are_validated(void)
 	CHECK(config_set(&c, "server", "threads", "8x", &err) == KILN_EINVAL);
 	CHECK_STR(err.field, "server.threads");
 	CHECK(config_set(&c, "toolchain.pulsar2", "engine", "podman", &err) == 0);
-	CHECK_STR(c.toolchains[TOOLCHAIN_PULSAR2].engine, "podman");
+	CHECK_STR(tc(&c, "pulsar2")->engine, "podman");
 	CHECK(config_set(&c, "toolchain.pulsar2", "engine", "pod", &err) == KILN_EINVAL);
 	CHECK(config_set(&c, "toolchain.x", "engine", "local", &err) == KILN_EINVAL);
 	CHECK(config_set(&c, "jobs", "nope", "1", &err) == KILN_EINVAL);
@@ -116,8 +125,8 @@ static void ini_file_overrides_and_names_the_bad_line(void)
 	CHECKF(config_load(&c, path, &err) == 0, "%s", err.msg);
 	CHECK_STR(c.listen, "0.0.0.0:9000");
 	CHECK_INT(c.workers, 3);
-	CHECK_STR(c.toolchains[TOOLCHAIN_VOYAGER].path, "tests/toolchain-double/bin");
-	CHECK_STR(c.toolchains[TOOLCHAIN_PULSAR].engine, "docker");
+	CHECK_STR(tc(&c, "voyager")->path, "tests/toolchain-double/bin");
+	CHECK_STR(tc(&c, "pulsar")->engine, "docker");
 	const char *bad = "[server]\nlisten = 0.0.0.0:9000\n[jobs]\nworkerz = 3\n";
 	kt_write_file(path, bad, strlen(bad));
 	CHECK(config_load(&c, path, &err) == KILN_EINVAL);

@@ -745,15 +745,37 @@ static void axera_pi__pose_seg_programs_and_no_obb(void)
 	}
 	spec_free(s);
 	cJSON_Delete(insp);
-	/* a yolov5 seg job is not passed as a detect one */
+	/* ax-samples @ 70a51781 examples/ax620/ax_yolov5s_seg_steps.cc: a yolov5
+	 * seg job is held to the seg program, not passed as a detect one: 3
+	 * heads of 3 x (5 + 80 + 32) = 351 channels last (generate_proposals_
+	 * yolov5_seg's default cls_num 80, which the program does not change),
+	 * then the 32 prototypes at H/4 */
 	insp = cJSON_Parse(INSP_YOLOV5S);
 	s = spec_for("axera-pi", "yolov5", 80, "seg", insp);
 	if (s) {
-		struct loader_out convs[3] = {
+		struct loader_out convs[4] = {
 			{"/model.24/m.0/Conv_output_0", 4, {1, 80, 80, 255}, 1, 0},
 			{"/model.24/m.1/Conv_output_0", 4, {1, 40, 40, 255}, 1, 0},
-			{"/model.24/m.2/Conv_output_0", 4, {1, 20, 20, 255}, 1, 0}};
-		WANT_REFUSED(s, convs, 3, KILN_EUNPROC, "mud.type", "ax_yolov5s_steps.cc");
+			{"/model.24/m.2/Conv_output_0", 4, {1, 20, 20, 255}, 1, 0},
+			{"output1", 4, {1, 160, 160, 32}, 1, 0}};
+		WANT_REFUSED(s, convs, 3, KILN_EUNPROC, "outputs", "reads 4 outputs");
+		WANT_REFUSED(s, convs, 4, KILN_EUNPROC, "outputs", "[1,80,80,351]");
+		for (int i = 0; i < 3; i++)
+			convs[i].d[3] = 351;
+		WANT_LOADS(s, convs, 4);
+		convs[3].d[3] = 16;
+		WANT_REFUSED(s, convs, 4, KILN_EUNPROC, "outputs", "output 3 as the prototypes");
+		convs[3].d[3] = 32;
+		struct job_spec *few = spec_for("axera-pi", "yolov5", 3, "seg", insp);
+		if (few)
+			WANT_REFUSED(few, convs, 4, KILN_EINVAL, "mud.labels", "decodes 80 classes");
+		spec_free(few);
+	}
+	spec_free(s);
+	s = spec_for("axera-pi", "yolov5", 80, "pose", insp);
+	if (s) {
+		struct loader_out own = {"output0", 3, {1, 25200, 85}, 0, 1};
+		WANT_REFUSED(s, &own, 1, KILN_EUNPROC, "mud.type", "ax_yolov5s_seg_steps.cc");
 	}
 	spec_free(s);
 	cJSON_Delete(insp);

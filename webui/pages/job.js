@@ -277,7 +277,11 @@ export default async function render(main, { params, go }) {
 		const rebuild = h('button', { type: 'button', id: 'rebuild', title: 'Submit the same spec with "cache": false' }, 'Rebuild');
 		rebuild.addEventListener('click', () => resubmit({ cache: false }, rebuild));
 		const compare = h('a', { class: 'button', href: `#/jobs/compare?a=${job.id}`, id: 'compare' }, 'Compare…');
-		fill(actions, retryable ? retry : FINAL.has(job.state) ? null : cancel, job.spec ? [edit, FINAL.has(job.state) ? rebuild : null, compare] : null,
+		// A deleted model's file is gone: kilnd refuses a retry or a new job
+		// from it (409), so the page offers neither.
+		const gone = Boolean(model && model.deleted);
+		fill(actions, retryable && !gone ? retry : FINAL.has(job.state) ? null : cancel,
+			job.spec ? [gone ? null : edit, FINAL.has(job.state) && !gone ? rebuild : null, compare] : null,
 			job.group ? h('a', { class: 'button', href: `#/groups/${job.group}` }, 'All boards') : null);
 		drawTimeline();
 		if (job.bundle && !bundleBox.dataset.loaded) loadBundle();
