@@ -591,6 +591,22 @@ static int axera_inputs(const struct loader_ctx *c, struct kiln_err *err)
 #define AX620_YOLO_PROGRAMS "ax_yolov8s_steps.cc (detect), ax_yolov8s_pose_steps.cc, " \
 	"ax_yolov8s_seg_steps.cc"
 
+/* ax-samples' AX620 seg programs read output i as the mask prototypes:
+ * 32 channels at H/4 x W/4, channels last (DEFAULT_MASK_PROTO_DIM,
+ * DEFAULT_MASK_SAMPLE_STRIDE).  An unknown shape holds nothing. */
+static int axera_prototypes(const struct loader_ctx *c, const struct loader_out *x, size_t i,
+			    const char *program, struct kiln_err *err)
+{
+	int64_t pch;
+	if (c->h > 0 && x->rank >= 0 && x->d[1] >= 0 &&
+	    (!head_dims(x, c->h / 4, &pch) || pch != 32))
+		return kiln_errf(err, KILN_EUNPROC, "outputs",
+				 "%s reads output %zu as the prototypes, 32 channels at H/4 x W/4 "
+				 "(%lldx%lld, channels last)", program, i, (long long)(c->h / 4),
+				 (long long)(c->w / 4));
+	return 0;
+}
+
 /* ax-samples @ 70a51781 examples/ax620/ax_yolov5s_seg_steps.cc: outputs 0..2
  * are stride 8 << i, read by detection.hpp generate_proposals_yolov5_seg
  * as 3 anchors x (5 + cls_num + 32 mask coefficients) per cell, channels
@@ -628,13 +644,7 @@ static int check_axera_yolov5_seg(const struct loader_ctx *c, const struct loade
 					 "coefficients), channels last); %s is %s", i, 8 << i,
 					 (long long)hw, (long long)hw, (long long)want, o[i].name, sh);
 	}
-	int64_t pch;
-	if (o[3].rank >= 0 && o[3].d[1] >= 0 && (!head_dims(&o[3], c->h / 4, &pch) || pch != 32))
-		return kiln_errf(err, KILN_EUNPROC, "outputs",
-				 "ax_yolov5s_seg_steps.cc reads output 3 as the prototypes, 32 "
-				 "channels at H/4 x W/4 (%lldx%lld, channels last)",
-				 (long long)(c->h / 4), (long long)(c->w / 4));
-	return 0;
+	return axera_prototypes(c, &o[3], 3, "ax_yolov5s_seg_steps.cc", err);
 }
 
 static int check_axera_yolov5(const struct loader_ctx *c, const struct loader_out *o, size_t n,
@@ -766,14 +776,7 @@ static int check_axera_seg(const struct loader_ctx *c, const struct loader_out *
 				      "DFL + mask coefficients (96 ch)", " channels last", err);
 	if (rc != 1)
 		return rc;
-	int64_t pch;
-	if (c->h > 0 && o[9].rank >= 0 && o[9].d[1] >= 0 &&
-	    (!head_dims(&o[9], c->h / 4, &pch) || pch != 32))
-		return kiln_errf(err, KILN_EUNPROC, "outputs",
-				 "ax_yolov8s_seg_steps.cc reads output 9 as the prototypes, 32 "
-				 "channels at H/4 x W/4 (%lldx%lld, channels last)",
-				 (long long)(c->h / 4), (long long)(c->w / 4));
-	return 0;
+	return axera_prototypes(c, &o[9], 9, "ax_yolov8s_seg_steps.cc", err);
 }
 
 static int check_axera_yolov8(const struct loader_ctx *c, const struct loader_out *o, size_t n,
