@@ -190,11 +190,7 @@ def main():
             assert st == 200 and r["id"] == ds, r
         R.check("a_wait_outside_0_60_seconds_is_400", bad_waits)
     finally:
-        rc = k.stop()
-        if rc != 0:
-            R.fail("kilnd_stops_cleanly", f"exit {rc}: {k.log_text()[-2000:]}")
-        else:
-            R.ok("kilnd_stops_cleanly")
+        k.stop_reported(R)
     R.done()
 
 

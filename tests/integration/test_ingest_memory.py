@@ -98,11 +98,7 @@ def main():
         R.check("ingest_of_50_megapixel_pngs_keeps_kilnd_under_256_mb",
                 ingest_of_50_mp_pngs_stays_under_256_mb)
     finally:
-        rc = k.stop()
-        if rc != 0:
-            R.fail("kilnd_stops_cleanly", f"exit {rc}: {k.log_text()[-2000:]}")
-        else:
-            R.ok("kilnd_stops_cleanly")
+        k.stop_reported(R)
     R.done()
 
 

@@ -131,11 +131,7 @@ def main():
         R.check("external_data_outside_the_model_is_refused_and_nothing_stored",
                 external_data_escape)
     finally:
-        rc = k.stop()
-        if rc != 0:
-            R.fail("kilnd_stops_cleanly", f"exit {rc}: {k.log_text()[-2000:]}")
-        else:
-            R.ok("kilnd_stops_cleanly")
+        k.stop_reported(R)
     R.done()
 
 

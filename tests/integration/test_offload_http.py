@@ -308,11 +308,7 @@ def main():
             s.close()
         if "lst" in S:
             S["lst"].close()
-        rc = k.stop()
-        if rc != 0:
-            R.fail("kilnd_stops_cleanly", f"exit {rc}: {k.log_text()[-2000:]}")
-        else:
-            R.ok("kilnd_stops_cleanly")
+        k.stop_reported(R)
     R.done()
 
 

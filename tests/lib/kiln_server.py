@@ -107,3 +107,13 @@ class Kilnd:
         if rc == 0 and os.environ.get("KT_KEEP") != "1":
             shutil.rmtree(self.dir, ignore_errors=True)
         return rc
+
+    def stop_reported(self, report):
+        """stop(), recorded in report as kilnd_stops_cleanly (with the exit
+        status and the log's tail when it is not 0); returns the status."""
+        rc = self.stop()
+        if rc != 0:
+            report.fail("kilnd_stops_cleanly", f"exit {rc}: {self.log_text()[-2000:]}")
+        else:
+            report.ok("kilnd_stops_cleanly")
+        return rc
