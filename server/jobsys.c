@@ -97,18 +97,6 @@ int jobsys_model(struct jobsys *js, const char *id, char sha[BLOB_HEX_LEN + 1], 
 }
 
 /* The datasets store (runtime/datasets.h) names a set by the spec's id text. */
-int jobsys_dataset(struct jobsys *js, const char *id, char set_sha[BLOB_HEX_LEN + 1],
-		   long long *images, struct kiln_err *err)
-{
-	return datasets_source(js->db, id, set_sha, images, err);
-}
-
-int jobsys_test_image(struct jobsys *js, const char *dataset, const char *name,
-		      char sha[BLOB_HEX_LEN + 1], struct kiln_err *err)
-{
-	return datasets_find_image(js->db, dataset, name, sha, err);
-}
-
 /* The calibration image the job compares on: the first one the job's
  * calibration sample holds (calib_first_pick), so the default is stable and
  * is an image the model was calibrated with. */
@@ -284,7 +272,7 @@ static int prepare(void *arg, const struct jobs_claim *job, const char *ws, stru
 	}
 	if (rc == 0 && job->dataset != NULL && cj->spec->test_image[0]) {
 		char sha[BLOB_HEX_LEN + 1];
-		if ((rc = jobsys_test_image(js, job->dataset, cj->spec->test_image, sha, err)) == 0 &&
+		if ((rc = datasets_find_image(js->db, job->dataset, cj->spec->test_image, sha, err)) == 0 &&
 		    (rc = blob_path(js->bs, sha, test_path, sizeof(test_path), err)) == 0)
 			in.test_image_path = test_path;
 	}
@@ -326,7 +314,7 @@ static int finisher(void *arg, const struct jobs_claim *job, const struct plan *
 		goto out;
 	}
 	snprintf(slash, sizeof(dir) - (size_t)(slash - dir), "/bundle");
-	if (job->dataset && (rc = jobsys_dataset(js, job->dataset, set_sha, NULL, err)) != 0)
+	if (job->dataset && (rc = datasets_source(js->db, job->dataset, set_sha, NULL, err)) != 0)
 		goto out;
 	const struct engine_conf *ec = jobsys_engine(js, cj->spec->t->toolchain);
 	if (ec == NULL) {

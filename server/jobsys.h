@@ -64,15 +64,6 @@ void jobsys_image_id(const struct engine_conf *c, char *buf, size_t cap);
  * field "model" when there is none. */
 int jobsys_model(struct jobsys *js, const char *id, char sha[BLOB_HEX_LEN + 1], cJSON **insp,
 		 struct kiln_err *err);
-/* A stored dataset by id: its set_sha256 and (when images is not NULL)
- * how many images it holds.  KILN_ENOTFOUND, field "dataset". */
-int jobsys_dataset(struct jobsys *js, const char *id, char set_sha[BLOB_HEX_LEN + 1],
-		   long long *images, struct kiln_err *err);
-/* The dataset image that `name` names (see above).  KILN_ENOTFOUND, field
- * "test_image". */
-int jobsys_test_image(struct jobsys *js, const char *dataset, const char *name,
-		      char sha[BLOB_HEX_LEN + 1], struct kiln_err *err);
-
 /* What the job's figures will be measured on, for the spec's
  * "compared_on" (new object, caller deletes): {"source":"test_image",
  * "entry"}, {"source":"calibration","entry","sha256"} (and then s->test_image

@@ -35,6 +35,7 @@
 #include "conversion/loader_check.h"
 #include "conversion/onnx.h"
 #include "conversion/recipe.h"
+#include "runtime/datasets.h"
 #include "server/routes.h"
 #include "conversion/spec.h"
 #include "conversion/targets.h"
@@ -90,6 +91,7 @@ static int job_id_text(const cJSON *job, const char *key, char *buf, size_t cap)
  * reading only the error gets it. */
 static void reply_job_warn(struct http_req *req, unsigned status, long long id, cJSON *warnings)
 {
+	struct app *app = http_req_app(req);
 	cJSON *o = NULL;
 	struct kiln_err err;
 	kiln_err_clear(&err);
@@ -107,7 +109,7 @@ static void reply_job_warn(struct http_req *req, unsigned status, long long id, 
 	struct kiln_err ignored;
 	kiln_err_clear(&ignored);
 	if (!job_id_text(o, "dataset", ds, sizeof(ds)) ||
-	    jobsys_dataset(jobsys_of(req), ds, dsha, &images, &ignored) != 0)
+	    datasets_source(app->db, ds, dsha, &images, &ignored) != 0)
 		images = 0;  /* a deleted set: advice without a count */
 	cJSON *adv = advice_build(o, images);
 	cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "error");
@@ -256,14 +258,14 @@ static int submit_spec(struct http_req *req, cJSON *in, int create, long long *i
 	const char *dataset = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "dataset"));
 	/* The model first: the spec is checked against its inspection. */
 	if ((model && (rc = jobsys_model(js, model, msha, &insp, err)) != 0) ||
-	    (dataset && (rc = jobsys_dataset(js, dataset, dsha, &images, err)) != 0) ||
+	    (dataset && (rc = datasets_source(app->db, dataset, dsha, &images, err)) != 0) ||
 	    (rc = spec_parse(in, insp, &s, err)) != 0 ||
 	    (rc = fit_calibration(in, s, dataset, images, &warning, err)) != 0 ||
 	    (rc = recipe_check(s, err)) != 0 ||
 	    (rc = loader_check_submit(s, insp, err)) != 0 ||
 	    (rc = check_outputs(req, msha, s, err)) != 0 ||
-	    (s->test_image[0] && (rc = jobsys_test_image(js, s->dataset, s->test_image, tsha,
-							  err)) != 0))
+	    (s->test_image[0] && (rc = datasets_find_image(app->db, s->dataset, s->test_image,
+							    tsha, err)) != 0))
 		goto out;
 	/* Every board compares by default: without a test image the job takes
 	 * one of its calibration images, and says which (or why none). */
