@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/jobs.h"
+
 #define DATASET_COLS "id, name, sha256, size, set_sha256, images, report, created_at, " \
 	"state, progress, error"
 
@@ -241,33 +243,19 @@ int datasets_ingesting(struct db *db, long long id)
 }
 
 /* 1 when a queued or running job uses the dataset, 0 when none, -1 on error. */
-static int in_use(sqlite3 *c, long long id)
-{
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(c, "SELECT count(*) FROM jobs WHERE dataset = CAST(? AS TEXT)"
-			       " AND state IN ('queued', 'running')", -1, &st, NULL) != SQLITE_OK) {
-		sqlite3_finalize(st);
-		return -1;
-	}
-	sqlite3_bind_int64(st, 1, id);
-	int rc = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) > 0 : -1;
-	sqlite3_finalize(st);
-	return rc;
-}
-
 int datasets_delete(struct db *db, long long id, struct kiln_err *err)
 {
 	sqlite3 *c = db_conn(db);
 	if (datasets_ingesting(db, id))
 		return kiln_errf(err, KILN_ECONFLICT, "id", "dataset %lld is still being "
 				 "ingested; wait for GET /api/v1/datasets/%lld?wait=60", id, id);
-	int used = c ? in_use(c, id) : -1;
-	if (used > 0)
-		return kiln_errf(err, KILN_ECONFLICT, "id",
-				 "dataset %lld is used by a queued or running job; cancel "
-				 "the job or wait for it to finish", id);
-	if (used < 0)
+	char jobs[200];
+	if (c == NULL || jobs_active_using(db, JOBS_USES_DATASET, id, jobs, sizeof(jobs)) != 0)
 		return db_err(c, err, "cannot check the dataset's jobs");
+	if (jobs[0])
+		return kiln_errf(err, KILN_ECONFLICT, "id",
+				 "dataset %lld is used by a queued or running job (%s); cancel "
+				 "the job or wait for it to finish", id, jobs);
 	sqlite3_stmt *st = NULL;
 	int ok = sqlite3_prepare_v2(c, "DELETE FROM datasets WHERE id = ?", -1, &st, NULL) == SQLITE_OK;
 	if (ok) {

@@ -1408,3 +1408,26 @@ int jobs_group(struct jobs *j, int64_t group, int64_t *ids, int cap, int *n,
 				 "first job id of a \"targets\" submit)", (long long)group);
 	return 0;
 }
+
+int jobs_active_using(struct db *db, enum jobs_uses what, long long id, char *ids, size_t cap)
+{
+	/* one text per column: the column is never spliced in from a caller */
+	static const char *const SQL[] = {
+		[JOBS_USES_MODEL] = "SELECT group_concat(id, ', ') FROM (SELECT id FROM jobs"
+				    " WHERE model = CAST(? AS TEXT) AND state IN ('queued', 'running')"
+				    " ORDER BY id LIMIT 20)",
+		[JOBS_USES_DATASET] = "SELECT group_concat(id, ', ') FROM (SELECT id FROM jobs"
+				      " WHERE dataset = CAST(? AS TEXT) AND state IN ('queued',"
+				      " 'running') ORDER BY id LIMIT 20)",
+	};
+	ids[0] = '\0';
+	sqlite3_stmt *st = db_stmt(db, SQL[what]);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : -1;
+	if (rc == 0 && sqlite3_column_text(st, 0))
+		snprintf(ids, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+	db_stmt_done(st);
+	return rc;
+}

@@ -132,6 +132,15 @@ struct jobs_claim {
 
 /* Caller frees with jobs_close() (accepts NULL).  events may be NULL (no
  * events published).  conf may be NULL. */
+/* What a job names, for jobs_active_using. */
+enum jobs_uses { JOBS_USES_MODEL, JOBS_USES_DATASET };
+
+/* The ids of the queued or running jobs whose model (or dataset) is id, as
+ * "12, 14" (at most 20) in ids; "" when none.  For the model and dataset
+ * stores, which refuse to delete what such a job still needs; any thread.
+ * 0, or -1 when the jobs table cannot be read. */
+int jobs_active_using(struct db *db, enum jobs_uses what, long long id, char *ids, size_t cap);
+
 int jobs_open(struct db *db, struct events *events, const struct jobs_conf *conf,
 	      struct jobs **out, struct kiln_err *err);
 void jobs_close(struct jobs *j);

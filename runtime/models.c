@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/jobs.h"
+
 #define MODEL_COLS \
 	"id, name, sha256, size, created_at, inspection, parent, derivation, deleted_at"
 
@@ -184,24 +186,6 @@ int models_list(struct db *db, const char *q, int deleted, long long after, int 
 
 /* The ids of the queued or running jobs that use the model, as "12, 14"
  * (at most 20), into buf; "" when none.  0, or -1 on a database error. */
-static int in_use(sqlite3 *c, long long id, char *buf, size_t cap)
-{
-	sqlite3_stmt *st = NULL;
-	buf[0] = '\0';
-	if (sqlite3_prepare_v2(c, "SELECT group_concat(id, ', ') FROM (SELECT id FROM jobs"
-			       " WHERE model = CAST(? AS TEXT) AND state IN ('queued', 'running')"
-			       " ORDER BY id LIMIT 20)", -1, &st, NULL) != SQLITE_OK) {
-		sqlite3_finalize(st);
-		return 0; /* no jobs table yet: nothing can use it */
-	}
-	sqlite3_bind_int64(st, 1, id);
-	int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : -1;
-	if (rc == 0 && sqlite3_column_text(st, 0))
-		snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return rc;
-}
-
 /* 1 when a job (any state) or a cut/rewritten model names the model, so
  * it must stay as a tombstone; 0 when nothing does; -1 on error. */
 static int referenced(sqlite3 *c, long long id)
@@ -224,7 +208,7 @@ int models_delete(struct db *db, long long id, int *kept, struct kiln_err *err)
 	sqlite3 *c = db_conn(db);
 	char jobs[200];
 	*kept = 0;
-	if (c == NULL || in_use(c, id, jobs, sizeof(jobs)) != 0)
+	if (c == NULL || jobs_active_using(db, JOBS_USES_MODEL, id, jobs, sizeof(jobs)) != 0)
 		return db_err(c, err, "cannot check the model's jobs");
 	if (jobs[0])
 		return kiln_errf(err, KILN_ECONFLICT, "id",

@@ -822,10 +822,12 @@ def main():
             b.events(job["id"], stop=lambda e: e["event"] == "step" and
                      "build" in e["data"]["name"])
             # While it runs, its model and calibration set cannot be deleted.
-            st, r = b.json("DELETE", f"/api/v1/models/{job['model']}")
-            assert st == 409 and r["error"]["field"] == "id", (st, r)
-            st, r = b.json("DELETE", f"/api/v1/datasets/{job['dataset']}")
-            assert st == 409 and r["error"]["field"] == "id", (st, r)
+            # The refusal names the job that holds them.
+            for what in ("models", "datasets"):
+                key = what[:-1]
+                st, r = b.json("DELETE", f"/api/v1/{what}/{job[key]}")
+                assert st == 409 and r["error"]["field"] == "id", (st, r)
+                assert str(job["id"]) in r["error"]["message"], r
             st, r = b.json("POST", f"/api/v1/jobs/{job['id']}/cancel")
             assert st == 202, (st, r)
             evs = b.events(job["id"])
