@@ -10,6 +10,18 @@
 # ge A B: "yes" when A >= B, else "no" (floating point, via awk).
 # le A B: "yes" when A <= B.
 # ms VALUE: wrk's latency ("655.12ms", "1.32s", "812.00us") in ms.
+#
+# Rounds in turns (issue 19: one burst of noise on one side must not move a
+# ratio): a bench measures kilnd and its peer ROUNDS times, alternately, and
+# reports the median of each side and the ratio of the medians.
+# ROUNDS is BENCH_ROUNDS, 3 unless set.
+# turn_order R: "kilnd peer" for odd rounds, "peer kilnd" for even ones, so
+#   neither side always runs first (a warm cache or a cooling CPU would
+#   otherwise favour one of them every time).
+# median N...: the median of the numbers (the mean of the two middle ones
+#   for an even count).
+# span N...: "MIN..MAX" of the numbers (2 decimals), the spread next to a
+#   median.
 
 summary_row() {
 	local line
@@ -23,6 +35,14 @@ summary_row() {
 
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 >= b + 0) ? "yes" : "no" }'; }
 le() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 <= b + 0) ? "yes" : "no" }'; }
+ROUNDS=${BENCH_ROUNDS:-3}
+case $ROUNDS in '' | *[!0-9]* | 0) echo "BENCH_ROUNDS must be a positive integer, not '$ROUNDS'" >&2; exit 2 ;; esac
+turn_order() { if [ $(($1 % 2)) = 1 ]; then echo kilnd peer; else echo peer kilnd; fi; }
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+		END { if (NR == 0) exit 1; printf "%.10g\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+span() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f..%.2f\n", lo, hi }'; }
 both() { [ "$1" = yes ] && [ "$2" = yes ] && echo yes || echo no; }
 ms() {
 	awk -v v="$1" 'BEGIN {
