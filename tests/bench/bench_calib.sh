@@ -52,7 +52,7 @@ for r in $(seq "$ROUNDS"); do
 	done
 	kall+=("$kiln") sall+=("$scaled")
 	printf 'round %d (%s first): kiln letterbox %.1f images/s, scaled decode %.1f images/s, %.2f of the ceiling\n' \
-		"$r" "${first/peer/decode}" "$kiln" "$scaled" "$(echo "$kiln / $scaled" | bc -l)"
+		"$r" "$(echo "$first" | sed "s/kilnd/kiln/; s/peer/decode/")" "$kiln" "$scaled" "$(echo "$kiln / $scaled" | bc -l)"
 done
 kiln=$(median "${kall[@]}") scaled=$(median "${sall[@]}")
 kiln1=$($TOOL letterbox 640 640 "$PHOTOS" --threads 1 | rate)
