@@ -8,7 +8,6 @@ It also checks that the memory never crosses callers or URLs, that a role
 check still runs before it, and (with /metrics) that it is used at all.
 Real HTTP on loopback; run with Debian's /usr/bin/python3.
 """
-import http.client
 import json
 import os
 import sys
@@ -21,7 +20,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "onnx"))
 sys.path.insert(0, os.path.join(HERE, "..", "deploy"))
 
 import onnx_fixtures as F  # noqa: E402
-from kiln_server import Kilnd  # noqa: E402
+from kiln_server import Kilnd, get  # noqa: E402
 from board_lib import add_bundle, make_bundle_dir  # noqa: E402
 
 R = F.Report("test_answers_http")
@@ -29,14 +28,7 @@ CONNS = 16  # over the 4 pool threads set below
 
 
 def connections(k):
-    host, port = k.base[len("http://"):].rsplit(":", 1)
-    return [http.client.HTTPConnection(host, int(port), timeout=30) for _ in range(CONNS)]
-
-
-def get(conn, path, headers):
-    conn.request("GET", path, headers=headers)
-    r = conn.getresponse()
-    return r.status, dict(r.getheaders()), r.read()
+    return k.connections(CONNS)
 
 
 def get_json(conn, path, headers):
@@ -198,9 +190,7 @@ def main():
                    a_write_by_another_process_shows_within_the_age_bound):
             R.check(fn.__name__, fn)
     finally:
-        rc = k.stop()
-        if rc != 0:
-            R.fail("kilnd_exits_cleanly", f"exit {rc}")
+        k.stop_reported(R)
     R.done()
 
 
