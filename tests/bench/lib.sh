@@ -16,8 +16,8 @@
 # reports the median of each side and the ratio of the medians.
 # ROUNDS is BENCH_ROUNDS, 3 unless set.
 # turn_order R: "kilnd peer" for odd rounds, "peer kilnd" for even ones, so
-#   neither side always runs first (a warm cache or a cooling CPU would
-#   otherwise favour one of them every time).
+#   neither side always runs first (a cache the first one warms, or the
+#   writeback it leaves, would otherwise favour one side every time).
 # median N...: the median of the numbers (the mean of the two middle ones
 #   for an even count).
 # span N...: "MIN..MAX" of the numbers (2 decimals), the spread next to a
