@@ -14,20 +14,31 @@
  * of its time in sqlite3_prepare_v2), so the hot paths prepare once per
  * thread and reuse.
  *
- * db_changes() counts commits that changed a watched table, for caches that
- * answer without a read (the device poll: a fleet's 304s).  An update hook
- * marks the connection when a row of a watched table changes; the WAL hook,
- * which sqlite calls after the commit is visible to every other connection,
- * bumps the counter; a rollback clears the mark.  Because the bump follows
- * the commit, a reader that takes the counter before its query and keeps it
- * with what it read can never keep a pre-commit answer under the new count.
- * Every write goes through some thread's connection here, so no store has to
- * remember to bump (cascaded deletes included).  Writes by another process
- * are not seen.
+ * Change counting, for caches that answer without a read.  Each table gets
+ * a slot (DB_TABLE_SLOTS of them, assigned by name as tables are first
+ * seen) and a commit counter.  An update hook marks the slots a connection's
+ * open transaction changed; the WAL hook, which sqlite calls after the
+ * commit is visible to every other connection, bumps their counters; a
+ * rollback clears the marks.  Because the bump follows the commit, a reader
+ * that takes the counters before its query and keeps them with what it read
+ * can never keep a pre-commit answer under the new count.  Every write goes
+ * through some thread's connection here, so no store has to remember to
+ * bump (cascaded deletes included: sqlite runs them as row deletes, and no
+ * store deletes a whole table without WHERE, the one case sqlite's update
+ * hook skips).  Writes by another process are not seen, which is why every
+ * cache built on this also bounds its age.
+ *
+ * Which tables a reader depended on is recorded, not declared: an
+ * authorizer, which sqlite calls while it compiles a statement, notes each
+ * table the statement reads, and db_stmt() keeps that set with the
+ * statements it caches.  db_reads_begin/db_reads_end bracket a piece of
+ * work; the stamp they give says "these tables, at these counts".  The
+ * device poll (db_changes) and the HTTP layer's answer cache use them.
  */
 #include "runtime/db.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,15 +56,17 @@ struct db_thread {
 	struct {
 		const char *sql;        /* the caller's string: compared by address */
 		sqlite3_stmt *st;
+		uint32_t reads;         /* slots of the tables it reads */
 	} *stmts;
 	int n_stmts, cap_stmts;
 	struct db *db;
-	int dirty;                      /* a watched table changed in the open transaction */
+	uint32_t dirty;                 /* slots changed in the open transaction */
+	uint32_t reads;                 /* slots read since db_reads_begin() */
 };
 
 /* The tables the device poll's answer is read from (deploy/devices.c's
  * devices_pull): a committed change to any of them bumps db_changes(). */
-static const char *const WATCHED[] = {"assignments", "bundles", "devices", NULL};
+static const char *const POLL_TABLES[] = {"assignments", "bundles", "devices", NULL};
 
 /* sqlite's own default WAL hook checkpoints at 1000 frames (PRAGMA
  * wal_autocheckpoint's default); installing a hook replaces it, so
@@ -67,16 +80,67 @@ struct db {
 	pthread_mutex_t lock;           /* guards conns/n_conns */
 	struct db_thread *conns[DB_MAX_CONNS];
 	int n_conns;
-	unsigned long changes;          /* atomic: db_changes() */
 	int untracked;                  /* atomic: a connection is not in WAL mode */
+	/* Table slots: names[i] is set (under lock) before n_tables counts it
+	 * (release), so a reader that loads n_tables may read names below it
+	 * without the lock.  The last slot is shared by every table past the
+	 * others: a change there stales what read any of them. */
+	char *names[DB_TABLE_SLOTS];
+	int n_tables;                   /* atomic */
+	unsigned long changes[DB_TABLE_SLOTS]; /* atomic: commits per slot */
+	uint32_t poll_slots;            /* atomic: POLL_TABLES' slots, 0 until known */
 };
+
+/* The slot of table name (made on first sight), or -1 for sqlite's own
+ * tables (sqlite_schema changes only when kilnd migrates, before any
+ * cache; sqlite_sequence only with the table it numbers). */
+static int table_slot(struct db *db, const char *name)
+{
+	if (strncmp(name, "sqlite_", 7) == 0)
+		return -1;
+	int n = __atomic_load_n(&db->n_tables, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < n; i++)
+		if (strcmp(db->names[i], name) == 0)
+			return i;
+	pthread_mutex_lock(&db->lock);
+	int slot = -1;
+	n = db->n_tables;
+	for (int i = 0; i < n && slot < 0; i++)
+		if (strcmp(db->names[i], name) == 0)
+			slot = i;
+	if (slot < 0 && n < DB_TABLE_SLOTS - 1 && (db->names[n] = strdup(name)) != NULL) {
+		slot = n;
+		__atomic_store_n(&db->n_tables, n + 1, __ATOMIC_RELEASE);
+	}
+	if (slot < 0)
+		slot = DB_TABLE_SLOTS - 1;
+	pthread_mutex_unlock(&db->lock);
+	return slot;
+}
+
+static uint32_t slot_bit(struct db *db, const char *name)
+{
+	int slot = table_slot(db, name);
+	return slot < 0 ? 0 : (uint32_t)1 << slot;
+}
 
 static void on_update(void *arg, int op, const char *dbname, const char *table, sqlite3_int64 row)
 {
 	(void)op, (void)dbname, (void)row;
 	struct db_thread *t = arg;
-	for (int i = 0; !t->dirty && WATCHED[i]; i++)
-		t->dirty = strcmp(table, WATCHED[i]) == 0;
+	t->dirty |= slot_bit(t->db, table);
+}
+
+/* sqlite's authorizer, called while a statement compiles: notes the tables
+ * it reads.  It allows everything; it only watches. */
+static int on_authorize(void *arg, int action, const char *a, const char *b,
+			const char *dbname, const char *trigger)
+{
+	(void)b, (void)dbname, (void)trigger;
+	struct db_thread *t = arg;
+	if (action == SQLITE_READ && a != NULL)
+		t->reads |= slot_bit(t->db, a);
+	return SQLITE_OK;
 }
 
 static void on_rollback(void *arg)
@@ -87,14 +151,15 @@ static void on_rollback(void *arg)
 static int on_wal(void *arg, sqlite3 *c, const char *dbname, int frames)
 {
 	struct db_thread *t = arg;
-	if (t->dirty) {
-		t->dirty = 0;
-		__atomic_add_fetch(&t->db->changes, 1, __ATOMIC_ACQ_REL);
-	}
+	for (uint32_t d = t->dirty; d != 0; d &= d - 1)
+		__atomic_add_fetch(&t->db->changes[__builtin_ctz(d)], 1, __ATOMIC_ACQ_REL);
+	t->dirty = 0;
 	if (frames >= DB_AUTOCHECKPOINT_FRAMES)
 		sqlite3_wal_checkpoint_v2(c, dbname, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	return SQLITE_OK;
 }
+
+static struct db_thread *thread_conn(struct db *db);
 
 /* Hooks t's new connection for db_changes().  Outside WAL mode the WAL
  * hook never runs, so the counter would lie: db_changes() then says so. */
@@ -111,12 +176,52 @@ static void track(struct db *db, struct db_thread *t)
 	sqlite3_update_hook(t->c, on_update, t);
 	sqlite3_rollback_hook(t->c, on_rollback, t);
 	sqlite3_wal_hook(t->c, on_wal, t);
+	sqlite3_set_authorizer(t->c, on_authorize, t);
+}
+
+static unsigned long sum_changes(struct db *db, uint32_t slots)
+{
+	unsigned long sum = 0;
+	for (; slots != 0; slots &= slots - 1)
+		sum += __atomic_load_n(&db->changes[__builtin_ctz(slots)], __ATOMIC_ACQUIRE);
+	return sum;
 }
 
 int db_changes(struct db *db, unsigned long *count)
 {
-	*count = __atomic_load_n(&db->changes, __ATOMIC_ACQUIRE);
+	uint32_t slots = __atomic_load_n(&db->poll_slots, __ATOMIC_ACQUIRE);
+	if (slots == 0) {
+		for (int i = 0; POLL_TABLES[i]; i++)
+			slots |= slot_bit(db, POLL_TABLES[i]);
+		__atomic_store_n(&db->poll_slots, slots, __ATOMIC_RELEASE);
+	}
+	*count = sum_changes(db, slots);
 	return __atomic_load_n(&db->untracked, __ATOMIC_ACQUIRE) ? -1 : 0;
+}
+
+int db_reads_begin(struct db *db, struct db_reads *r)
+{
+	struct db_thread *t = thread_conn(db);
+	if (t == NULL || __atomic_load_n(&db->untracked, __ATOMIC_ACQUIRE))
+		return -1;
+	t->reads = 0;
+	for (int i = 0; i < DB_TABLE_SLOTS; i++)
+		r->before[i] = __atomic_load_n(&db->changes[i], __ATOMIC_ACQUIRE);
+	return 0;
+}
+
+void db_reads_end(struct db *db, const struct db_reads *r, struct db_stamp *out)
+{
+	struct db_thread *t = pthread_getspecific(db->key);
+	out->tables = t ? t->reads : 0;
+	out->changes = 0;
+	for (uint32_t s = out->tables; s != 0; s &= s - 1)
+		out->changes += r->before[__builtin_ctz(s)];
+}
+
+int db_stamp_current(struct db *db, const struct db_stamp *s)
+{
+	return sum_changes(db, s->tables) == s->changes;
 }
 
 /* Before sqlite's first use: no allocation statistics.  With them on (the
@@ -239,6 +344,7 @@ sqlite3_stmt *db_stmt(struct db *db, const char *sql)
 			/* A caller that forgot db_stmt_done must not leave the
 			 * next one mid-step. */
 			sqlite3_reset(t->stmts[i].st);
+			t->reads |= t->stmts[i].reads;
 			return t->stmts[i].st;
 		}
 	}
@@ -251,14 +357,22 @@ sqlite3_stmt *db_stmt(struct db *db, const char *sql)
 		t->cap_stmts = cap;
 	}
 	sqlite3_stmt *st = NULL;
+	/* The authorizer notes what this statement reads into t->reads;
+	 * kept with it, since a cached statement is never compiled again. */
+	uint32_t reads_so_far = t->reads;
+	t->reads = 0;
 	/* PERSISTENT: kept for the connection's life, so sqlite takes its
 	 * memory from the heap rather than its small lookaside slots. */
-	if (sqlite3_prepare_v3(t->c, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+	int rc = sqlite3_prepare_v3(t->c, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+	uint32_t reads = t->reads;
+	t->reads = reads_so_far | reads;
+	if (rc != SQLITE_OK) {
 		sqlite3_finalize(st);
 		return NULL;
 	}
 	t->stmts[t->n_stmts].sql = sql;
 	t->stmts[t->n_stmts].st = st;
+	t->stmts[t->n_stmts].reads = reads;
 	t->n_stmts++;
 	return st;
 }
@@ -285,6 +399,8 @@ void db_close(struct db *db)
 	}
 	pthread_key_delete(db->key);
 	pthread_mutex_destroy(&db->lock);
+	for (int i = 0; i < db->n_tables; i++)
+		free(db->names[i]);
 	free(db->path);
 	free(db);
 }

@@ -10,6 +10,8 @@
 #ifndef KILN_DB_H
 #define KILN_DB_H
 
+#include <stdint.h>
+
 #include <sqlite3.h>
 
 #include <cjson/cJSON.h>
@@ -49,13 +51,35 @@ sqlite3_stmt *db_stmt(struct db *db, const char *sql);
 /* Resets st and clears its bindings.  Accepts NULL. */
 void db_stmt_done(sqlite3_stmt *st);
 
-/* The number of commits so far that changed a row of assignments, bundles
- * or devices (any connection of this db, counted after the commit is
- * visible), into *count.  A cache takes it before its query and keeps it
+/* A count that moves with every commit that changed a row of assignments,
+ * bundles or devices (any connection of this db, counted after the commit
+ * is visible; one step per table the commit changed), into *count.  A cache takes it before its query and keeps it
  * with the answer; the answer is current while the count is unchanged.
  * -1 when changes cannot be counted (a connection outside WAL mode): do
  * not cache then. */
 int db_changes(struct db *db, unsigned long *count);
+
+/* What a piece of work read, for caches of its result.  db_reads_begin()
+ * takes every table's commit count and starts noting the tables the
+ * calling thread's statements read (all of them: db_stmt's and those
+ * prepared directly on db_conn); db_reads_end() gives the stamp: the
+ * tables read and their counts as they were at the begin.  The result is
+ * current while db_stamp_current() says so: no commit has changed any of
+ * those tables since.  Work that read no table gets a stamp that stays
+ * current.  db_reads_begin returns -1 when changes cannot be counted (as
+ * db_changes): do not cache then.  One bracket at a time per thread. */
+#define DB_TABLE_SLOTS 32
+struct db_reads {
+	unsigned long before[DB_TABLE_SLOTS];
+};
+struct db_stamp {
+	uint32_t tables;                /* slots of the tables read */
+	unsigned long changes;          /* their commit counts, summed, at the begin */
+};
+int db_reads_begin(struct db *db, struct db_reads *r);
+void db_reads_end(struct db *db, const struct db_reads *r, struct db_stamp *out);
+/* 1 while no commit changed a table s was read from; else 0. */
+int db_stamp_current(struct db *db, const struct db_stamp *s);
 
 /* Closes every thread's connection. No thread may use db afterwards.
  * Accepts NULL. */

@@ -42,6 +42,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/db.h"
+#include "server/answers.h"
 #include "server/conn_guard.h"
 #include "server/metrics.h"
 #include "server/router.h"
@@ -49,6 +51,8 @@
 
 /* The API takes a handful of query arguments; a hundred is generous. */
 #define HTTP_MAX_QUERY_ARGS 100
+/* The longest query an answer is kept for (?limit=&after=&deleted= fit). */
+#define HTTP_ANSWER_QUERY_MAX 256
 
 /* Past max_json_body we keep reading (and dropping) this much more so the
  * client can read our 413 instead of a reset; beyond it we hang up. */
@@ -98,6 +102,12 @@ struct http_req {
 	int queued;
 	int begun;               /* headers complete: on_request has seen it */
 	char bad_uri[128];       /* why the URL is refused with 400, or "" */
+	/* ANSWER_FROM_DB routes: the raw query (libmicrohttpd splits the
+	 * original in place), and the answer being written, to keep */
+	char query[HTTP_ANSWER_QUERY_MAX];
+	int query_too_long;      /* such a URL's answer is not kept */
+	int capturing;
+	struct answer captured;
 	struct timespec t0;
 	/* parked (http_req_park) or offloaded (http_req_offload) */
 	struct park *park;
@@ -169,6 +179,13 @@ void http_reply_json(struct http_req *req, unsigned status, cJSON *body)
 		return;
 	}
 	size_t len = strlen(text);
+	if (req->capturing && req->resp == NULL && status == 200 && len <= ANSWERS_MAX_BODY &&
+	    (req->captured.body = malloc(len + 1)) != NULL) {
+		memcpy(req->captured.body, text, len + 1);
+		req->captured.len = len;
+		req->captured.status = status;
+		req->captured.content_type = "application/json";
+	}
 	struct MHD_Response *r = MHD_create_response_from_buffer(len, text,
 								 MHD_RESPMEM_MUST_FREE);
 	if (r == NULL) {
@@ -358,8 +375,50 @@ void http_reply_empty(struct http_req *req, unsigned status)
 
 void http_reply_header(struct http_req *req, const char *name, const char *value)
 {
-	if (req->resp)
-		MHD_add_response_header(req->resp, name, value);
+	if (req->resp == NULL)
+		return;
+	MHD_add_response_header(req->resp, name, value);
+	struct answer *a = &req->captured;
+	if (a->body == NULL)
+		return;
+	char *n = a->n_headers < ANSWERS_MAX_HEADERS ? strdup(name) : NULL;
+	char *v = n ? strdup(value) : NULL;
+	if (v == NULL) { /* an answer kept without all its headers would be wrong */
+		free(n);
+		answer_clear(a);
+		return;
+	}
+	a->headers[a->n_headers][0] = n;
+	a->headers[a->n_headers][1] = v;
+	a->n_headers++;
+}
+
+/* --- answers served again (server/answers.h) ------------------------------ */
+
+static int answer_key(struct http_req *req, struct answers_key *k)
+{
+	const struct http_route *route = &req->srv->opts.routes[req->route_idx];
+	if (route->answer != ANSWER_FROM_DB || req->srv->opts.answers_db == NULL ||
+	    req->query_too_long)
+		return -1;
+	*k = (struct answers_key){.route = req->route_idx, .token_id = req->who.token_id,
+				  .role = (int)req->who.role, .path = req->url,
+				  .query = req->query};
+	return 0;
+}
+
+static long long now_ms(void);
+
+/* Replies with a kept answer; 0 when there was one. */
+static int reply_kept(struct http_req *req, const struct answers_key *k)
+{
+	const struct answer *a = answers_find(req->srv->opts.answers_db, k, now_ms());
+	if (a == NULL)
+		return -1;
+	http_reply_bytes(req, a->status, a->content_type, a->body, a->len);
+	for (int i = 0; i < a->n_headers; i++)
+		http_reply_header(req, a->headers[i][0], a->headers[i][1]);
+	return 0;
 }
 
 /* --- parks: connections no thread waits for ------------------------------ */
@@ -1095,7 +1154,21 @@ static void run_handler(struct http_req *req)
 			return;
 		}
 	}
+	struct answers_key key;
+	struct db_reads reads;
+	struct db *adb = req->srv->opts.answers_db;
+	int keepable = answer_key(req, &key) == 0;
+	if (keepable && reply_kept(req, &key) == 0)
+		return;
+	req->capturing = keepable && db_reads_begin(adb, &reads) == 0;
 	route->handler(req);
+	if (req->capturing && req->park == NULL && req->captured.body != NULL) {
+		struct db_stamp stamp;
+		db_reads_end(adb, &reads, &stamp);
+		answers_keep(adb, &key, &stamp, now_ms(), &req->captured);
+	}
+	req->capturing = 0;
+	answer_clear(&req->captured);
 	if (req->park != NULL)
 		return; /* answered later: the upload state lives until then */
 	end_stream(req);
@@ -1128,6 +1201,11 @@ static struct http_req *new_req(struct http_server *srv, struct MHD_Connection *
 	 * it, see parse_initial_message_line) and the request gets a 400. */
 	char *q = strchr(raw_uri, '?');
 	if (q != NULL) {
+		size_t qlen = strcspn(q + 1, "#");
+		if (qlen < sizeof(req->query))
+			memcpy(req->query, q + 1, qlen);
+		else
+			req->query_too_long = 1;
 		size_t n = 1;
 		for (const char *c = q + 1; *c && *c != '#'; c++)
 			n += *c == '&';
@@ -1240,6 +1318,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		MHD_destroy_response(req->resp);
 	cJSON_Delete(req->json);
 	free(req->body);
+	answer_clear(&req->captured);
 	free(req);
 	metrics_in_flight(srv->metrics, -1);
 	pthread_mutex_lock(&srv->lock);

@@ -28,6 +28,7 @@
 
 struct http_req;
 struct http_server;
+struct db;
 struct metrics;
 struct workpool;
 
@@ -58,6 +59,16 @@ struct http_stream_ops {
 
 typedef void (*http_handler)(struct http_req *req);
 
+/* Whether a GET route's 200 answers may be served again (server/answers.h).
+ * ANSWER_FROM_DB only for a route whose answer is made of database rows
+ * alone (read through runtime/db), given the path, query and caller: never
+ * one that reads files, the clock beyond ANSWERS_MAX_AGE_MS, another
+ * request header, or memory other threads change. */
+enum http_answer {
+	ANSWER_FRESH = 0,    /* run the handler every time */
+	ANSWER_FROM_DB,
+};
+
 struct http_route {
 	const char *method;        /* "GET", "POST", ...; GET routes also answer HEAD */
 	const char *pattern;       /* "/api/v1/tokens/{id}"; {name} matches one segment */
@@ -66,6 +77,7 @@ struct http_route {
 	enum http_body body;
 	http_handler handler;
 	const struct http_stream_ops *stream;
+	enum http_answer answer;
 };
 
 struct http_principal {
@@ -106,6 +118,8 @@ struct http_server_opts {
 	http_session_fn check_session; /* NULL: bearer tokens only */
 	void *app;                 /* handed back by http_req_app() */
 	struct workpool *work;     /* runs http_req_offload work; NULL: inline */
+	struct db *answers_db;     /* what ANSWER_FROM_DB answers are read from;
+	                            * NULL: every answer is fresh */
 };
 
 int http_server_start(const struct http_server_opts *opts, struct http_server **out,

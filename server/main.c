@@ -275,6 +275,7 @@ int main(int argc, char **argv)
 		.check_session = check_session,
 		.app = &app,
 		.work = app.work,
+		.answers_db = app.db,
 	};
 	if (http_server_start(&hopts, &srv, &err) != 0) {
 		logf_err("cannot start the HTTP server", &err);

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "server/answers.h"
+
 static const double BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 				  0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 #define N_BUCKETS (sizeof(BUCKETS) / sizeof(BUCKETS[0]))
@@ -174,6 +176,10 @@ char *metrics_render(struct metrics *m, size_t *len)
 		"kiln_http_connections_cut_total{reason=\"header_timeout\"} %lu\n"
 		"kiln_http_connections_cut_total{reason=\"make_room\"} %lu\n",
 		atomic_load(&m->cut_timeout), atomic_load(&m->cut_evicted));
+	put(&b, "# HELP kiln_http_answers_reused_total GET answers served again from memory: "
+		"no table they were read from changed since (server/answers.h).\n"
+		"# TYPE kiln_http_answers_reused_total counter\n"
+		"kiln_http_answers_reused_total %lu\n", answers_reused());
 	put(&b, "# HELP kiln_http_requests_in_flight Requests begun and not yet answered.\n"
 		"# TYPE kiln_http_requests_in_flight gauge\n"
 		"kiln_http_requests_in_flight %ld\n", atomic_load(&m->in_flight));

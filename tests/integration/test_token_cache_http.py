@@ -5,7 +5,6 @@ connections (a connection stays on one pool thread), then revokes, then
 asks again on every one of them.  Real HTTP on loopback; run with Debian's
 /usr/bin/python3.
 """
-import http.client
 import json
 import os
 import sys
@@ -17,7 +16,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "onnx"))
 sys.path.insert(0, os.path.join(HERE, "..", "deploy"))
 
 import onnx_fixtures as F  # noqa: E402
-from kiln_server import Kilnd  # noqa: E402
+from kiln_server import Kilnd, get as kiln_get  # noqa: E402
 from board_lib import add_bundle, make_bundle_dir  # noqa: E402
 
 R = F.Report("test_token_cache_http")
@@ -25,15 +24,12 @@ CONNS = 16  # over the 4 pool threads set below: every thread sees the token
 
 
 def connections(k):
-    host, port = k.base[len("http://"):].rsplit(":", 1)
-    return [http.client.HTTPConnection(host, int(port), timeout=30) for _ in range(CONNS)]
+    return k.connections(CONNS)
 
 
 def get(conn, path, headers):
-    conn.request("GET", path, headers=headers)
-    r = conn.getresponse()
-    body = r.read()
-    return r.status, body
+    st, _, body = kiln_get(conn, path, headers)
+    return st, body
 
 
 def warm(conns, path, headers):
@@ -171,9 +167,7 @@ def main():
                    an_assignment_is_seen_on_the_next_poll_on_every_connection):
             R.check(fn.__name__, fn)
     finally:
-        rc = k.stop()
-        if rc != 0:
-            R.fail("kilnd_exits_cleanly", f"exit {rc}")
+        k.stop_reported(R)
     R.done()
 
 

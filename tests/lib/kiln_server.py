@@ -5,6 +5,7 @@ port, readiness from kilnd's --ready-fd pipe (no sleeps), the admin token
 from admin.token, and small urllib helpers.  Run with Debian's
 /usr/bin/python3 (tests/run.sh does).
 """
+import http.client
 import json
 import os
 import shutil
@@ -25,6 +26,13 @@ def sanitized(path=KILND):
     checked on the plain build (make test) only."""
     with open(path, "rb") as f:
         return b"libasan.so" in f.read()
+
+
+def get(conn, path, headers):
+    """GET on a kept-alive connection: (status, headers dict, body)."""
+    conn.request("GET", path, headers=headers)
+    r = conn.getresponse()
+    return r.status, dict(r.getheaders()), r.read()
 
 
 class Kilnd:
@@ -97,6 +105,13 @@ class Kilnd:
             if rec["state"] != "ingesting":
                 return st, first, rec
         raise AssertionError(f"dataset {first['id']} still ingesting after 20 minutes")
+
+    def connections(self, n):
+        """n kept-alive HTTP connections to kilnd.  A connection stays on
+        one of kilnd's pool threads, so n over the thread count reaches
+        every thread's per-thread caches; close them when done."""
+        host, port = self.base[len("http://"):].rsplit(":", 1)
+        return [http.client.HTTPConnection(host, int(port), timeout=30) for _ in range(n)]
 
     def stop(self):
         """SIGTERM; returns kilnd's exit status."""

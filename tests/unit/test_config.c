@@ -135,11 +135,11 @@ static void ini_file_overrides_and_names_the_bad_line(void)
 }
 
 static const struct http_route R[] = {
-	{"GET", "/api/v1/tokens", "a", ROLE_ADMIN, BODY_NONE, NULL, NULL},
-	{"POST", "/api/v1/tokens", "b", ROLE_ADMIN, BODY_JSON, NULL, NULL},
-	{"GET", "/api/v1/tokens/{id}", "c", ROLE_ADMIN, BODY_NONE, NULL, NULL},
-	{"DELETE", "/api/v1/tokens/{id}", "d", ROLE_ADMIN, BODY_NONE, NULL, NULL},
-	{"GET", "/api/v1/models/{id}/files/{name}", "e", ROLE_USER, BODY_NONE, NULL, NULL},
+	{"GET", "/api/v1/tokens", "a", ROLE_ADMIN, BODY_NONE, NULL, NULL, ANSWER_FRESH},
+	{"POST", "/api/v1/tokens", "b", ROLE_ADMIN, BODY_JSON, NULL, NULL, ANSWER_FRESH},
+	{"GET", "/api/v1/tokens/{id}", "c", ROLE_ADMIN, BODY_NONE, NULL, NULL, ANSWER_FRESH},
+	{"DELETE", "/api/v1/tokens/{id}", "d", ROLE_ADMIN, BODY_NONE, NULL, NULL, ANSWER_FRESH},
+	{"GET", "/api/v1/models/{id}/files/{name}", "e", ROLE_USER, BODY_NONE, NULL, NULL, ANSWER_FRESH},
 };
 
 static void router_matches_params_and_reports_allowed_methods(void)
@@ -206,7 +206,7 @@ static void readme_lists_every_setting_with_its_default(void)
 static void router_tail_param_takes_the_rest_of_the_path(void)
 {
 	static const struct http_route T[] = {
-		{"GET", "/api/v1/bundles/{id}/files/{name*}", "f", ROLE_USER, BODY_NONE, NULL, NULL},
+		{"GET", "/api/v1/bundles/{id}/files/{name*}", "f", ROLE_USER, BODY_NONE, NULL, NULL, ANSWER_FRESH},
 	};
 	struct router_params p;
 	char allow[64];
