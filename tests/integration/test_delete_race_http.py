@@ -15,7 +15,7 @@ scheduler: this test can pass on broken code, and the interleavings that
 matter are laid out deterministically in tests/unit/test_delete_race.c.
 Measured on the code before the fix (each side two statements), three
 runs of these 16 + 8 rounds: every run failed, losing 2-12 jobs on models
-and 3-6 on datasets; on the fix, eight runs lost none.
+and 3-6 on datasets; on the fix, ten runs lost none.
 
 A real kilnd with every toolchain on the toolchain double (engine =
 local); no sleeps: threads meet at a barrier, jobs are followed over SSE.
