@@ -127,10 +127,15 @@ cJSON *onnx_inspect_json(const struct onnx_model *m)
 	for (uint32_t i = 0; md && i < m->nmeta; i++)
 		if (!cJSON_HasObjectItem(md, m->meta[i].key))
 			cJSON_AddStringToObject(md, m->meta[i].key, m->meta[i].value);
-	/* Ultralytics' class names, as labels a job takes by default */
-	cJSON *names = onnx_names_labels(cJSON_GetStringValue(cJSON_GetObjectItem(md, "names")));
+	/* Ultralytics' class names, as labels a job takes by default; names
+	 * the reader refuses say why, so "none" is not all a person sees */
+	const char *ntext = cJSON_GetStringValue(cJSON_GetObjectItem(md, "names"));
+	struct kiln_err nerr = {0};
+	cJSON *names = ntext ? onnx_names_labels(ntext, &nerr) : NULL;
 	if (names)
 		cJSON_AddItemToObject(o, "suggested_labels", names);
+	else if (ntext && nerr.code == KILN_EINVAL)
+		cJSON_AddStringToObject(o, "suggested_labels_error", nerr.msg);
 	cJSON *ext = cJSON_AddArrayToObject(o, "external_data");
 	for (uint32_t i = 0; ext && i < m->ninits; i++) {
 		const struct onnx_init *x = &m->inits[i];

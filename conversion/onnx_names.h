@@ -10,11 +10,15 @@
  * the keys as strings, "{'0': 'person', '1': 'bicycle'}" (names read back
  * from YAML or JSON) or JSON's {"0": "person"}: quoted keys read the same.
  *
+ * Names are decoded from repr's and JSON's escapes (\', \xNN, \u00e9,
+ * \ud83d\ude00, \U0001f600) to UTF-8; onnx_names.c says which and why.
+ *
  * API
- *   onnx_names_labels(text)   new cJSON array of the names in key order,
- *                             or NULL when text is not such a dict with
- *                             keys 0..n-1, bare or quoted
- *                             (n <= ONNX_NAMES_MAX).
+ *   onnx_names_labels(text, err)  new cJSON array of the names in key
+ *                             order (caller frees with cJSON_Delete), or
+ *                             NULL when text is not such a dict with keys
+ *                             0..n-1, bare or quoted (n <= ONNX_NAMES_MAX),
+ *                             with err (may be NULL) saying where and why.
  * Pure.  Called by the inspection (onnx_json.c: "suggested_labels").
  */
 #ifndef KILN_ONNX_NAMES_H
@@ -22,8 +26,10 @@
 
 #include <cjson/cJSON.h>
 
+#include "runtime/kiln_err.h"
+
 #define ONNX_NAMES_MAX 4096
 
-cJSON *onnx_names_labels(const char *text);
+cJSON *onnx_names_labels(const char *text, struct kiln_err *err);
 
 #endif

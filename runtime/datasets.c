@@ -242,15 +242,14 @@ int datasets_ingesting(struct db *db, long long id)
 	return ingesting;
 }
 
-/* 1 when a queued or running job uses the dataset, 0 when none, -1 on error. */
-int datasets_delete(struct db *db, long long id, struct kiln_err *err)
+/* datasets_delete's checks and delete, inside its transaction. */
+static int delete_unused(struct db *db, sqlite3 *c, long long id, struct kiln_err *err)
 {
-	sqlite3 *c = db_conn(db);
 	if (datasets_ingesting(db, id))
 		return kiln_errf(err, KILN_ECONFLICT, "id", "dataset %lld is still being "
 				 "ingested; wait for GET /api/v1/datasets/%lld?wait=60", id, id);
 	char jobs[200];
-	if (c == NULL || jobs_active_using(db, JOBS_USES_DATASET, id, jobs, sizeof(jobs)) != 0)
+	if (jobs_active_using(db, JOBS_USES_DATASET, id, jobs, sizeof(jobs)) != 0)
 		return db_err(c, err, "cannot check the dataset's jobs");
 	if (jobs[0])
 		return kiln_errf(err, KILN_ECONFLICT, "id",
@@ -264,6 +263,23 @@ int datasets_delete(struct db *db, long long id, struct kiln_err *err)
 	}
 	sqlite3_finalize(st);
 	return ok ? 0 : db_err(c, err, "cannot delete dataset");
+}
+
+int datasets_delete(struct db *db, long long id, struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	/* One write transaction from the checks to the delete, as in
+	 * models_delete: a submit asks for the set again in the transaction
+	 * that queues its job (jobs_conf.check_sources), so either it finds
+	 * the set gone or this finds its job. */
+	if (c == NULL || sqlite3_exec(c, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return db_err(c, err, "cannot delete dataset");
+	int rc = delete_unused(db, c, id, err);
+	if (rc == 0 && sqlite3_exec(c, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		rc = db_err(c, err, "cannot delete dataset");
+	if (rc != 0)
+		sqlite3_exec(c, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
 }
 
 int datasets_image_at(struct db *db, long long id, long long position,

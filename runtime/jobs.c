@@ -27,6 +27,8 @@ struct jobs {
 	struct events *events;
 	int max_attempts;
 	int max_queued;              /* per owner; 0 = no limit */
+	jobs_check_fn check_sources; /* jobs_conf's; NULL: none */
+	void *check_arg;
 	jobs_hook on_queued, on_cancel;
 	void *hook_arg;
 };
@@ -200,6 +202,8 @@ int jobs_open(struct db *db, struct events *events, const struct jobs_conf *conf
 	j->max_attempts = conf && conf->max_attempts > 0 ? conf->max_attempts
 							 : JOBS_DEFAULT_MAX_ATTEMPTS;
 	j->max_queued = conf && conf->max_queued_per_owner > 0 ? conf->max_queued_per_owner : 0;
+	j->check_sources = conf ? conf->check_sources : NULL;
+	j->check_arg = conf ? conf->check_arg : NULL;
 	*out = j;
 	return 0;
 }
@@ -529,6 +533,14 @@ static int submit_unlocked(struct jobs *j, const struct jobs_new *in, int64_t *i
 	if ((rc = exec_sql(c, "BEGIN IMMEDIATE", err)) != 0)
 		goto out;
 	in_txn = 1;
+	/* The caller read the model long before (the spec is checked against
+	 * its inspection, its file is opened): a delete may have committed
+	 * since.  Asked again here, under the write lock, a delete either
+	 * committed before (the model is gone: refused) or waits for this
+	 * commit and then sees the job. */
+	if (j->check_sources &&
+	    (rc = j->check_sources(j->check_arg, in->model, in->dataset, err)) != 0)
+		goto out;
 	if (in->cache_key != NULL &&
 	    (rc = cache_lookup(c, in->cache_key, &from, &bundle, &figures, err)) != 0)
 		goto out;
@@ -666,16 +678,22 @@ static int retry_unlocked(struct jobs *j, int64_t id, struct kiln_err *err)
 	/* A retry queues the job again, so it counts against its owner's
 	 * queue like a submit (otherwise failed jobs retried in bulk would
 	 * pass the limit). */
-	rc = prep(c, "SELECT owner FROM jobs WHERE id = ? AND state IN ('failed', 'cancelled')",
-		  &st, err);
+	rc = prep(c, "SELECT owner, model, dataset FROM jobs WHERE id = ?"
+		  " AND state IN ('failed', 'cancelled')", &st, err);
 	if (rc != 0) {
 		rollback(c);
 		return rc;
 	}
 	sqlite3_bind_int64(st, 1, id);
-	int64_t owner = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	int row = sqlite3_step(st) == SQLITE_ROW;
+	int64_t owner = row ? sqlite3_column_int64(st, 0) : 0;
+	/* A retry builds from the model and dataset again: as a submit, they
+	 * are asked for under the write lock (jobs_conf.check_sources). */
+	if (row && j->check_sources)
+		rc = j->check_sources(j->check_arg, (const char *)sqlite3_column_text(st, 1),
+				      (const char *)sqlite3_column_text(st, 2), err);
 	sqlite3_finalize(st);
-	if ((rc = queue_quota(j, c, owner, err)) != 0) {
+	if (rc != 0 || (rc = queue_quota(j, c, owner, err)) != 0) {
 		rollback(c);
 		return rc;
 	}

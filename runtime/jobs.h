@@ -24,7 +24,9 @@
  *   jobs_retry(j, id, err)     failed|cancelled → queued as a new attempt
  *                              (submit and retry: KILN_ELIMIT when the owner
  *                              already has max_queued_per_owner queued jobs;
- *                              a cache hit queues nothing and is never refused)
+ *                              a cache hit queues nothing and is never refused;
+ *                              both are refused with check_sources's error
+ *                              when the model or dataset is gone)
  *   jobs_set_group(j, id, group, err)   marks a job as one board of a
  *                              "targets" submit (group = its first job id)
  *   jobs_group(j, group, ids, cap, &n, err)
@@ -82,9 +84,20 @@
 #define JOBS_MAX_SPEC_BYTES (256 * 1024)
 #define JOBS_MAX_FIGURES_BYTES (256 * 1024)
 
+/* Whether a job's model and dataset (NULL: none) may still be built from,
+ * asked inside the write transaction that queues it (submit, retry), on
+ * the calling thread's connection: non-zero, with err in words, refuses.
+ * A delete checks for queued jobs in one write transaction too
+ * (models_delete, datasets_delete), so the two are serialised: the submit
+ * sees the model gone, or the delete sees the job. */
+typedef int (*jobs_check_fn)(void *arg, const char *model, const char *dataset,
+			     struct kiln_err *err);
+
 struct jobs_conf {
 	int max_attempts;            /* 0 = JOBS_DEFAULT_MAX_ATTEMPTS */
 	int max_queued_per_owner;    /* submit/retry past it: KILN_ELIMIT; 0 = no limit */
+	jobs_check_fn check_sources; /* NULL: not asked (the queue's own tests) */
+	void *check_arg;
 };
 
 struct jobs;

@@ -184,8 +184,6 @@ int models_list(struct db *db, const char *q, int deleted, long long after, int 
 	return 0;
 }
 
-/* The ids of the queued or running jobs that use the model, as "12, 14"
- * (at most 20), into buf; "" when none.  0, or -1 on a database error. */
 /* 1 when a job (any state) or a cut/rewritten model names the model, so
  * it must stay as a tombstone; 0 when nothing does; -1 on error. */
 static int referenced(sqlite3 *c, long long id)
@@ -203,12 +201,12 @@ static int referenced(sqlite3 *c, long long id)
 	return rc;
 }
 
-int models_delete(struct db *db, long long id, int *kept, struct kiln_err *err)
+/* models_delete's check and delete, inside its transaction. */
+static int delete_unused(struct db *db, sqlite3 *c, long long id, int *kept,
+			 struct kiln_err *err)
 {
-	sqlite3 *c = db_conn(db);
 	char jobs[200];
-	*kept = 0;
-	if (c == NULL || jobs_active_using(db, JOBS_USES_MODEL, id, jobs, sizeof(jobs)) != 0)
+	if (jobs_active_using(db, JOBS_USES_MODEL, id, jobs, sizeof(jobs)) != 0)
 		return db_err(c, err, "cannot check the model's jobs");
 	if (jobs[0])
 		return kiln_errf(err, KILN_ECONFLICT, "id",
@@ -236,6 +234,28 @@ int models_delete(struct db *db, long long id, int *kept, struct kiln_err *err)
 		return db_err(c, err, "cannot delete model");
 	*kept = ref;
 	return 0;
+}
+
+int models_delete(struct db *db, long long id, int *kept, struct kiln_err *err)
+{
+	sqlite3 *c = db_conn(db);
+	*kept = 0;
+	/* The check for jobs and the delete are one write transaction, and a
+	 * submit asks for the model again in the one that queues its job
+	 * (jobs_conf.check_sources): IMMEDIATE takes the write lock before
+	 * the check, so no job can be queued between the two, and a submit
+	 * either committed first (its job is seen: 409) or waits and then
+	 * finds the model gone. */
+	if (c == NULL || sqlite3_exec(c, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return db_err(c, err, "cannot delete model");
+	int rc = delete_unused(db, c, id, kept, err);
+	if (rc == 0 && sqlite3_exec(c, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		rc = db_err(c, err, "cannot delete model");
+	if (rc != 0) {
+		sqlite3_exec(c, "ROLLBACK", NULL, NULL, NULL);
+		*kept = 0;
+	}
+	return rc;
 }
 
 int models_count_sha(struct db *db, const char *sha)

@@ -85,15 +85,32 @@ void jobsys_image_id(const struct engine_conf *c, char *buf, size_t cap)
 		snprintf(buf, cap, "%s", c->image);
 }
 
-int jobsys_model(struct jobsys *js, const char *id, char sha[BLOB_HEX_LEN + 1], cJSON **insp,
-		 struct kiln_err *err)
+/* A job's model by its id text (models_source). */
+static int model_by_text(struct db *db, const char *id, char sha[BLOB_HEX_LEN + 1],
+			 cJSON **insp, struct kiln_err *err)
 {
 	long long n;
 	if (insp)
 		*insp = NULL;
 	if (db_parse_id(id, &n) != 0)
 		return kiln_errf(err, KILN_ENOTFOUND, "model", "no model with id '%.40s'", id);
-	return models_source(js->db, n, "model", sha, insp, err);
+	return models_source(db, n, "model", sha, insp, err);
+}
+
+int jobsys_model(struct jobsys *js, const char *id, char sha[BLOB_HEX_LEN + 1], cJSON **insp,
+		 struct kiln_err *err)
+{
+	return model_by_text(js->db, id, sha, insp, err);
+}
+
+int jobsys_sources_live(void *db, const char *model, const char *dataset,
+			struct kiln_err *err)
+{
+	char sha[BLOB_HEX_LEN + 1];
+	int rc = model_by_text(db, model, NULL, NULL, err);
+	if (rc == 0 && dataset)
+		rc = datasets_source(db, dataset, sha, NULL, err);
+	return rc;
 }
 
 /* The datasets store (runtime/datasets.h) names a set by the spec's id text. */
@@ -400,6 +417,9 @@ int jobsys_start(const struct kiln_config *cfg, struct db *db, struct blob_store
 	struct jobs_conf jc = {
 		.max_attempts = cfg->max_attempts,
 		.max_queued_per_owner = cfg->max_queued_per_token,
+		/* a model or set deleted since the route read it is refused
+		 * where the job is queued, not left to fail its first step */
+		.check_sources = jobsys_sources_live, .check_arg = db,
 	};
 	if (rc == 0)
 		rc = jobs_open(db, js->ev, &jc, &js->jobs, err);

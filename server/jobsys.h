@@ -64,6 +64,12 @@ void jobsys_image_id(const struct engine_conf *c, char *buf, size_t cap);
  * field "model" when there is none. */
 int jobsys_model(struct jobsys *js, const char *id, char sha[BLOB_HEX_LEN + 1], cJSON **insp,
 		 struct kiln_err *err);
+/* jobs_conf.check_sources for kilnd's stores (db is the struct db *): the
+ * model is a live one (models_source: KILN_ENOTFOUND, or KILN_ECONFLICT in
+ * words for a deleted one) and the dataset (NULL: none) a ready one
+ * (datasets_source).  Runs inside the job store's write transaction. */
+int jobsys_sources_live(void *db, const char *model, const char *dataset,
+			struct kiln_err *err);
 /* What the job's figures will be measured on, for the spec's
  * "compared_on" (new object, caller deletes): {"source":"test_image",
  * "entry"}, {"source":"calibration","entry","sha256"} (and then s->test_image

@@ -696,23 +696,9 @@ void route_jobs_cancel(struct http_req *req)
 		reply_job(req, 202, id);
 }
 
-/* A retry builds from the model again: a deleted one (a tombstone, its
- * file gone) is refused here in words, not left to fail as a step. */
-static int retry_model_live(struct http_req *req, long long id, struct kiln_err *err)
-{
-	struct jobsys *js = jobsys_of(req);
-	cJSON *job = NULL;
-	if (jobs_get(jobsys_jobs(js), id, &job, err) != 0)
-		return -1;
-	const cJSON *m = cJSON_GetObjectItemCaseSensitive(job, "model");
-	int has = cJSON_IsNumber(m);
-	char text[32];
-	snprintf(text, sizeof(text), "%lld", has ? (long long)cJSON_GetNumberValue(m) : 0LL);
-	cJSON_Delete(job);
-	char sha[BLOB_HEX_LEN + 1];
-	return has ? jobsys_model(js, text, sha, NULL, err) : 0;
-}
-
+/* A retry builds from the model and dataset again: a deleted one is
+ * refused in words by the job store, in the transaction that would queue
+ * the job (jobsys_sources_live), not left to fail as a step. */
 void route_jobs_retry(struct http_req *req)
 {
 	long long id;
@@ -721,7 +707,6 @@ void route_jobs_retry(struct http_req *req)
 	struct kiln_err err;
 	kiln_err_clear(&err);
 	if (diskfree_check(((struct app *)http_req_app(req))->cfg, 0, &err) != 0 ||
-	    retry_model_live(req, id, &err) != 0 ||
 	    jobs_retry(jobsys_jobs(jobsys_of(req)), id, &err) != 0)
 		http_reply_kerr(req, &err);
 	else

@@ -94,6 +94,31 @@ echo "graph view 10k nodes: open $gopen ms + graph JSON $gjson ms = $gsum ms (ta
 summary_row "graph view, 10k-node model" "$gsum ms (open + JSON)" "-" "-" "< 100 ms" \
 	"$(awk -v a="$gsum" 'BEGIN { print (a < 100) ? "yes" : "no" }')"
 
+# The graph view's JSON written to a file (what kilnd serves, streamed) for
+# chains of 10k and 1M nodes of one shape (tests/onnx/onnx_fixtures.py's
+# big_chain, the model test_onnx_memory bounds): the time per node must not
+# grow with the graph (issue 19: linear or better), and the peak RSS is
+# printed beside it.
+$PY - "$WORK" <<'PYEOF'
+import os, sys
+sys.path.insert(0, "tests/onnx")
+import onnx_fixtures as F
+for n, name in ((10_000, "chain_10k"), (1_000_000, "chain_1m")):
+    data, _ = F.big_chain(n)
+    with open(os.path.join(sys.argv[1], name + ".onnx"), "wb") as f:
+        f.write(data)
+PYEOF
+read -r g10t g10m < <(measure "$CLI" graph-file "$WORK/chain_10k.onnx" "$WORK/g10k.json")
+read -r g1mt g1mm < <(measure "$CLI" graph-file "$WORK/chain_1m.onnx" "$WORK/g1m.json")
+g1mj=$(stat -c %s "$WORK/g1m.json")
+per=$(awk -v a="$g10t" -v b="$g1mt" 'BEGIN { printf "%.2f", (b / 1000000) / (a / 10000) }')
+echo "graph JSON to a file: 10k nodes ${g10t} s, ${g10m} KB peak; 1M nodes ${g1mt} s," \
+	"${g1mm} KB peak, $((g1mj / 1000000)) MB of JSON; time per node 1M / 10k = $per (target <= 1.00: linear or better)"
+summary_row "graph JSON, 1M-node chain vs 10k" "${g1mt} s, ${g1mm} KB peak, $((g1mj / 1000000)) MB" \
+	"10k nodes ${g10t} s, ${g10m} KB peak" "per node ${per}x the 10k case" \
+	"<= 1.00 (linear or better)" "$(le "$per" 1.0)"
+rm -f "$WORK/g10k.json" "$WORK/g1m.json"
+
 for model in small big; do
 	f="$WORK/$model.onnx"
 	size=$(stat -c %s "$f")

@@ -1,6 +1,7 @@
 """Writes fuzz_names's seeds: COCO's 80 class names as str() of the
 exporter's dict with int keys, the same with string keys, JSON, names with
-quotes and a backslash in them, mixed keys, and broken dicts."""
+quotes and a backslash in them, mixed keys, non-ASCII names as repr and
+json.dumps escape them, and broken dicts."""
 import json
 import os
 import sys
@@ -25,7 +26,13 @@ seeds = {
     "broken_gap": "{'0': 'a', '2': 'b'}",
     "broken_open": "{'0': 'a', '1'",
     "list": str(COCO[:3]),
+    # repr keeps printable non-ASCII, escapes the rest; json.dumps escapes
+    # all of it, astral characters as surrogate pairs
+    "unicode_repr": str({0: "caf\u00e9", 1: "no\xa0break", 2: "zero\u200bwidth",
+                         3: "tag\U000e0001", 4: "\u4eba"}),
+    "unicode_json": json.dumps({"0": "\u4eba", "1": "caf\u00e9", "2": "\U0001f600"}),
+    "lone_surrogate": json.dumps({"0": "\ud800"}),
 }
 for name, text in seeds.items():
-    with open(os.path.join(out, name), "w") as f:
+    with open(os.path.join(out, name), "w", encoding="utf-8") as f:
         f.write(text)

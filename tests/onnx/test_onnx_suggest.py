@@ -3,6 +3,7 @@ YOLOv8 and YOLO11 head topology and names, a Softmax classifier and a
 Sigmoid head (built here with python3-onnx, see onnx_fixtures.py), and the
 cut at each suggestion checked with onnx.checker and extract_model.
 The expected names are the ones the seeds give."""
+import json
 import os
 import sys
 import tempfile
@@ -315,6 +316,33 @@ def main():
             rc, j = F.cli("rewrite", src, os.path.join(tmp, "x.onnx"), 7)
             assert rc == 2 and "IR 7 allows opset <= 14" in j["error"]["message"], j
         R.check("rewrite_refuses_when_ops_changed_and_names_them", refuse_changed_ops)
+
+        # Ultralytics writes metadata names with str(), i.e. repr: printable
+        # non-ASCII as it is, \xa0 escaped; names that came through JSON
+        # have json.dumps's \uXXXX and surrogate pairs.  Both are made by
+        # this Python, so the reader is checked against what it writes.
+        def names_in_python_and_json_escapes():
+            names = {0: "caf\u00e9", 1: "\u4eba", 2: "no\xa0break", 3: "\U0001f600", 4: "it's"}
+            want = list(names.values())
+            texts = [(str(names), want),
+                     (json.dumps({str(k): v for k, v in names.items()}), want),
+                     (json.dumps({"0": "a", "1": "\ud83d"}), "surrogate")]
+            for i, (text, expect) in enumerate(texts):
+                m = F.yolov8()
+                for e in m.metadata_props:
+                    if e.key == "names":
+                        e.value = text
+                src = F.save(m, os.path.join(tmp, f"names{i}.onnx"))
+                rc, j = F.cli("inspect", src)
+                assert rc == 0, j
+                if isinstance(expect, list):
+                    assert j.get("suggested_labels") == expect, (text, j.get("suggested_labels"))
+                    assert "suggested_labels_error" not in j, j["suggested_labels_error"]
+                else:
+                    assert "suggested_labels" not in j, j["suggested_labels"]
+                    assert expect in j.get("suggested_labels_error", ""), j
+        R.check("names_in_python_and_json_escapes_read_as_labels",
+                names_in_python_and_json_escapes)
     R.done()
 
 
