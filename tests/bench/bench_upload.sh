@@ -129,9 +129,10 @@ ups() {
 		# Out of the page cache with the stored blob (durable already):
 		# each round then starts with the memory of the one before, as
 		# nginx's side does once its body is removed.  Kept, the blobs
-		# made every later round's writes fresh memory, which on this VM
-		# costs 3-5x the system time on both sides (measured: 4-6 s
-		# instead of 1.2-1.5 s per GiB from round 3 on).
+		# grew the page cache 1 GiB a round and from round 3 on both
+		# sides' writes took 3-6x the system time (4-5 s instead of
+		# 1.2-1.5 s per upload; likely this VM's price for memory it
+		# has not touched lately).
 		find "$work/var/blobs" -type f -newer "$work/t0" \
 			-exec dd if={} iflag=nocache count=0 status=none \;
 	else
