@@ -2,15 +2,16 @@
 # bench_http: kilnd's GET /healthz and authenticated GET /api/v1/tokens
 # (with a bearer token, and with the dashboard's session cookie) against
 # nginx serving a static file of the same bytes, under wrk with 64 and 512
-# connections, in the same run on the same machine.  Both servers run with
-# access logging off, so neither pays for disk writes.
+# connections, in the same run on the same machine, BENCH_ROUNDS rounds in
+# turns (medians).  Both servers run with access logging off, so neither
+# pays for disk writes.
 # Targets: kilnd >= 0.7x nginx on /healthz (issue 3); an authenticated GET
 # >= 0.8x kilnd's own /healthz and >= 0.7x nginx, p99 <= 2x nginx's (issue 19).
 set -eu
 cd "$(dirname "$0")/../.."
 . tests/bench/lib.sh
 BUILD=${BUILD:-build}
-DUR=${BENCH_DURATION:-5s}
+DUR=${BENCH_DURATION:-4s}
 work=$(mktemp -d)
 trap 'kill ${kpid:-} ${npid:-} 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -81,17 +82,47 @@ row() { # label conns krps kp99 nrps np99 kerr
 		"$(echo "$3 / $5" | bc -l)"
 	[ "$7" = 0 ] || echo "   kilnd non-2xx: $7"
 }
+# Each series is measured ROUNDS times (lib.sh), the five of a round in
+# turns (kilnd first in odd rounds, the peer first in even ones); the rows
+# give the medians, and each ratio is the ratio of the medians.
 for conns in 64 512; do
-	read -r nrps np99 nerr <<<"$(measure "http://127.0.0.1:$nport/healthz" "$conns")"
-	read -r hrps hp99 herr <<<"$(measure "http://$kaddr/healthz" "$conns")"
-	row "GET /healthz" "$conns" "$hrps" "$hp99" "$nrps" "$np99" "$herr"
+	declare -A rps=() p99=() err=()
+	for ((r = 1; r <= ROUNDS; r++)); do
+		read -r first second <<<"$(turn_order "$r")"
+		for side in $first $second; do
+			if [ "$side" = peer ]; then
+				series=(nginx_healthz nginx_tokens)
+			else
+				series=(kilnd_healthz kilnd_bearer kilnd_cookie)
+			fi
+			for s in "${series[@]}"; do
+				case $s in
+				nginx_healthz) out=$(measure "http://127.0.0.1:$nport/healthz" "$conns") ;;
+				nginx_tokens) out=$(measure "http://127.0.0.1:$nport/api/v1/tokens" "$conns") ;;
+				kilnd_healthz) out=$(measure "http://$kaddr/healthz" "$conns") ;;
+				kilnd_bearer) out=$(measure "http://$kaddr/api/v1/tokens" "$conns" \
+					"Authorization: Bearer $token") ;;
+				kilnd_cookie) out=$(measure "http://$kaddr/api/v1/tokens" "$conns" \
+					"Cookie: $cookie") ;;
+				esac
+				read -r a b c <<<"$out"
+				rps[$s]+="$a " p99[$s]+="$(ms "$b") " err[$s]=$(( ${err[$s]:-0} + c ))
+				echo "   round $r, $conns conns, $s: $a req/s, p99 $b"
+			done
+		done
+	done
+	med() { median ${rps[$1]}; }
+	medp() { printf '%.2fms' "$(median ${p99[$1]})"; }
+	nrps=$(med nginx_healthz) hrps=$(med kilnd_healthz) srps=$(med nginx_tokens)
+	row "GET /healthz" "$conns" "$hrps" "$(medp kilnd_healthz)" "$nrps" "$(medp nginx_healthz)" \
+		"${err[kilnd_healthz]}"
 	r=$(echo "$hrps / $nrps" | bc -l)
-	summary_row "GET /healthz, $conns conns" "$hrps req/s, p99 $hp99" "nginx $nrps, p99 $np99" \
+	summary_row "GET /healthz, $conns conns" "$hrps req/s, p99 $(medp kilnd_healthz)" \
+		"nginx $nrps, p99 $(medp nginx_healthz) (medians of $ROUNDS)" \
 		"$(printf '%.2f' "$r")" ">= 0.70x nginx" "$(ge "$r" 0.70)"
-	read -r srps sp99 serr <<<"$(measure "http://127.0.0.1:$nport/api/v1/tokens" "$conns")"
 	for how in bearer cookie; do
-		if [ $how = bearer ]; then h="Authorization: Bearer $token"; else h="Cookie: $cookie"; fi
-		read -r krps kp99 kerr <<<"$(measure "http://$kaddr/api/v1/tokens" "$conns" "$h")"
+		krps=$(med "kilnd_$how") kp99=$(medp "kilnd_$how") sp99=$(medp nginx_tokens)
+		kerr=${err[kilnd_$how]}
 		row "GET /api/v1/tokens ($how)" "$conns" "$krps" "$kp99" "$srps" "$sp99" "$kerr"
 		rn=$(echo "$krps / $srps" | bc -l)
 		rh=$(echo "$krps / $hrps" | bc -l)
@@ -99,8 +130,9 @@ for conns in 64 512; do
 		met=$(both "$(both "$(ge "$rn" 0.70)" "$(ge "$rh" 0.80)")" "$(le "$p99x" 2)")
 		[ "$kerr" = 0 ] || met=no
 		summary_row "GET /api/v1/tokens, $how, $conns conns" "$krps req/s, p99 $kp99" \
-			"nginx static $srps, p99 $sp99; kilnd /healthz $hrps" \
+			"nginx static $srps, p99 $sp99; kilnd /healthz $hrps (medians of $ROUNDS)" \
 			"$(printf '%.2f nginx, %.2f healthz, p99 %.1fx' "$rn" "$rh" "$p99x")" \
 			">= 0.70x nginx, >= 0.80x healthz, p99 <= 2x" "$met"
 	done
+	unset rps p99 err
 done

@@ -4,7 +4,8 @@
 # ratio last; each also records its rows (tests/bench/lib.sh summary_row),
 # and one table of every ratio and the goal it is held to (issue 19) closes
 # the run.  Not part of make test: speed is measured here, never asserted
-# in a timed test.  BENCH_ONLY=http,bundles runs only those benches.
+# in a timed test.  BENCH_ONLY=http,bundles runs only those benches;
+# BENCH_ROUNDS=N (3) sets how many rounds in turns the compared rows take.
 set -u
 cd "$(dirname "$0")/../.."
 export BUILD=${BUILD:-build}
