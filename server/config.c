@@ -72,7 +72,7 @@ static const struct setting SETTINGS[] = {
 	{"server", "header_timeout", SET_INT, "10", 1, 3600, NULL, KC(header_timeout),
 	 "seconds a client has, from connecting or from its previous reply, to send a "
 	 "request's line and headers (slowloris); an idle kept-alive connection closes then too"},
-	{"server", "connection_memory_limit", SET_SIZE, "64K", 8192, 16 << 20, NULL,
+	{"server", "connection_memory_limit", SET_SIZE, "32K", 8192, 16 << 20, NULL,
 	 KC(connection_memory_limit),
 	 "bytes per connection for the request line, headers and upload buffer; longer "
 	 "request lines and headers get 414/431"},
