@@ -204,6 +204,14 @@ int db_reads_begin(struct db *db, struct db_reads *r)
 	struct db_thread *t = thread_conn(db);
 	if (t == NULL || __atomic_load_n(&db->untracked, __ATOMIC_ACQUIRE))
 		return -1;
+	/* An open transaction or a statement left mid-step holds a snapshot
+	 * older than the counts taken here: what is read under it would be
+	 * stamped too new. */
+	if (!sqlite3_get_autocommit(t->c))
+		return -1;
+	for (sqlite3_stmt *st = sqlite3_next_stmt(t->c, NULL); st; st = sqlite3_next_stmt(t->c, st))
+		if (sqlite3_stmt_busy(st))
+			return -1;
 	t->reads = 0;
 	for (int i = 0; i < DB_TABLE_SLOTS; i++)
 		r->before[i] = __atomic_load_n(&db->changes[i], __ATOMIC_ACQUIRE);

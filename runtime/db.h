@@ -53,21 +53,23 @@ void db_stmt_done(sqlite3_stmt *st);
 
 /* A count that moves with every commit that changed a row of assignments,
  * bundles or devices (any connection of this db, counted after the commit
- * is visible; one step per table the commit changed), into *count.  A cache takes it before its query and keeps it
- * with the answer; the answer is current while the count is unchanged.
- * -1 when changes cannot be counted (a connection outside WAL mode): do
- * not cache then. */
+ * is visible; one step per table the commit changed), into *count.  A
+ * cache takes it before its query and keeps it with the answer; the answer
+ * is current while the count is unchanged.  -1 when changes cannot be
+ * counted (a connection outside WAL mode): do not cache then. */
 int db_changes(struct db *db, unsigned long *count);
 
 /* What a piece of work read, for caches of its result.  db_reads_begin()
- * takes every table's commit count and starts noting the tables the
- * calling thread's statements read (all of them: db_stmt's and those
- * prepared directly on db_conn); db_reads_end() gives the stamp: the
- * tables read and their counts as they were at the begin.  The result is
- * current while db_stamp_current() says so: no commit has changed any of
- * those tables since.  Work that read no table gets a stamp that stays
- * current.  db_reads_begin returns -1 when changes cannot be counted (as
- * db_changes): do not cache then.  One bracket at a time per thread. */
+ * takes every table's commit count and starts noting the tables the calling
+ * thread's statements read (all of them: db_stmt's and those prepared
+ * directly on db_conn); db_reads_end() gives the stamp: the tables read and
+ * their counts as they were at the begin.  The result is current while
+ * db_stamp_current() says so: no commit has changed any of those tables
+ * since.  Work that read no table gets a stamp that stays current.
+ * db_reads_begin returns -1 when changes cannot be counted (as db_changes),
+ * or when the thread's connection is inside a transaction or has a
+ * statement mid-step (its snapshot predates the counts): do not cache then.
+ * One bracket at a time per thread. */
 #define DB_TABLE_SLOTS 32
 struct db_reads {
 	unsigned long before[DB_TABLE_SLOTS];

@@ -24,9 +24,10 @@
  *   jobs_retry(j, id, err)     failed|cancelled → queued as a new attempt
  *                              (submit and retry: KILN_ELIMIT when the owner
  *                              already has max_queued_per_owner queued jobs;
- *                              a cache hit queues nothing and is never refused;
- *                              both are refused with check_sources's error
- *                              when the model or dataset is gone)
+ *                              a cache hit queues nothing and is never refused
+ *                              for the limit; submit, cache hit and retry are
+ *                              all refused with check_sources's error when the
+ *                              model or dataset is gone)
  *   jobs_set_group(j, id, group, err)   marks a job as one board of a
  *                              "targets" submit (group = its first job id)
  *   jobs_group(j, group, ids, cap, &n, err)

@@ -15,7 +15,7 @@ struct slot {
 	int route;
 	long long token_id;
 	int role;
-	char *where;             /* "path?query": compared in full */
+	char *where;             /* "path\0query": see same_where */
 	struct db_stamp stamp;
 	long long filled_ms;
 	struct answer a;
@@ -56,14 +56,14 @@ static uint64_t key_hash(const struct answers_key *k)
 	return h ^ (uint64_t)k->role;
 }
 
+/* where is "path\0query": the two compared apart, so a path holding '?'
+ * (from %3F) never meets another URL's query. */
 static int same_where(const char *where, const struct answers_key *k)
 {
-	size_t n = strlen(k->path);
-	return strncmp(where, k->path, n) == 0 && where[n] == '?' &&
-	       strcmp(where + n + 1, k->query) == 0;
+	return strcmp(where, k->path) == 0 && strcmp(where + strlen(where) + 1, k->query) == 0;
 }
 
-void answer_clear(struct answer *a)
+void answers_clear(struct answer *a)
 {
 	free(a->body);
 	for (int i = 0; i < a->n_headers; i++) {
@@ -75,7 +75,7 @@ void answer_clear(struct answer *a)
 
 static void clear_slot(struct slot *s)
 {
-	answer_clear(&s->a);
+	answers_clear(&s->a);
 	free(s->where);
 	memset(s, 0, sizeof(*s));
 }
@@ -99,17 +99,16 @@ void answers_keep(struct db *db, const struct answers_key *k, const struct db_st
 		  long long now_ms, struct answer *a)
 {
 	if (a->len > ANSWERS_MAX_BODY) {
-		answer_clear(a);
+		answers_clear(a);
 		return;
 	}
 	size_t np = strlen(k->path), nq = strlen(k->query);
 	char *where = malloc(np + nq + 2);
 	if (where == NULL) {
-		answer_clear(a);
+		answers_clear(a);
 		return;
 	}
-	memcpy(where, k->path, np);
-	where[np] = '?';
+	memcpy(where, k->path, np + 1);
 	memcpy(where + np + 1, k->query, nq + 1);
 	uint64_t h = key_hash(k);
 	struct slot *s = &slots[h % ANSWERS_SLOTS];

@@ -12,8 +12,8 @@
  * 200 answers here, keyed by route, path and query, and caller; the answer
  * is served again while db_stamp_current() says no commit changed a table
  * it read, and for at most ANSWERS_MAX_AGE_MS, which bounds what a stamp
- * cannot see: fields computed from the clock (a device's "online") and
- * writes by another process.
+ * cannot see: writes to kiln.db by another process, and any field a store
+ * may one day compute from the clock.
  *
  * Per thread, so a lookup takes no lock; each of the HTTP threads fills its
  * own.  A thread holds at most ANSWERS_SLOTS answers of up to
@@ -60,7 +60,7 @@ void answers_keep(struct db *db, const struct answers_key *k, const struct db_st
 		  long long now_ms, struct answer *a);
 
 /* Frees what *a holds and empties it.  Accepts an empty answer. */
-void answer_clear(struct answer *a);
+void answers_clear(struct answer *a);
 
 /* Answers served from this process's caches so far (every thread). */
 unsigned long answers_reused(void);

@@ -105,7 +105,7 @@ struct http_req {
 	/* ANSWER_FROM_DB routes: the raw query (libmicrohttpd splits the
 	 * original in place), and the answer being written, to keep */
 	char query[HTTP_ANSWER_QUERY_MAX];
-	int query_too_long;      /* such a URL's answer is not kept */
+	int query_too_long;      /* a long, unknown or '#' query: its answer is not kept */
 	int capturing;
 	struct answer captured;
 	struct timespec t0;
@@ -179,21 +179,29 @@ void http_reply_json(struct http_req *req, unsigned status, cJSON *body)
 		return;
 	}
 	size_t len = strlen(text);
-	if (req->capturing && req->resp == NULL && status == 200 && len <= ANSWERS_MAX_BODY &&
-	    (req->captured.body = malloc(len + 1)) != NULL) {
-		memcpy(req->captured.body, text, len + 1);
-		req->captured.len = len;
-		req->captured.status = status;
-		req->captured.content_type = "application/json";
-	}
+	/* Kept only if this is the reply (the first one, and MHD took it). */
+	int keep = req->capturing && req->resp == NULL && req->captured.body == NULL &&
+		   status == 200 && len <= ANSWERS_MAX_BODY;
+	char *copy = keep ? malloc(len + 1) : NULL;
+	if (copy)
+		memcpy(copy, text, len + 1);
 	struct MHD_Response *r = MHD_create_response_from_buffer(len, text,
 								 MHD_RESPMEM_MUST_FREE);
 	if (r == NULL) {
+		free(copy);
 		free(text);
 		return;
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	set_reply(req, status, r, len);
+	if (copy && req->resp == r) {
+		req->captured.body = copy;
+		req->captured.len = len;
+		req->captured.status = status;
+		req->captured.content_type = "application/json";
+	} else {
+		free(copy);
+	}
 }
 
 void http_reply_error(struct http_req *req, unsigned status, const char *code,
@@ -385,7 +393,7 @@ void http_reply_header(struct http_req *req, const char *name, const char *value
 	char *v = n ? strdup(value) : NULL;
 	if (v == NULL) { /* an answer kept without all its headers would be wrong */
 		free(n);
-		answer_clear(a);
+		answers_clear(a);
 		return;
 	}
 	a->headers[a->n_headers][0] = n;
@@ -416,6 +424,8 @@ static int reply_kept(struct http_req *req, const struct answers_key *k)
 	if (a == NULL)
 		return -1;
 	http_reply_bytes(req, a->status, a->content_type, a->body, a->len);
+	if (req->resp == NULL)
+		return -1; /* out of memory: the handler answers instead */
 	for (int i = 0; i < a->n_headers; i++)
 		http_reply_header(req, a->headers[i][0], a->headers[i][1]);
 	return 0;
@@ -687,6 +697,7 @@ void http_req_park(struct http_req *req, int timeout_s, http_park_fn check, void
 			free_ctx(ctx);
 		return; /* a handler bug: keep the first answer */
 	}
+	req->capturing = 0; /* answered later, maybe on another thread: never kept */
 	req->park = park_new(req->srv, req->conn);
 	if (req->park == NULL) {
 		if (free_ctx)
@@ -723,6 +734,7 @@ void http_req_offload(struct http_req *req, http_offload_fn fn)
 	struct http_server *srv = req->srv;
 	if (req->park != NULL || req->resp != NULL)
 		return;
+	req->capturing = 0; /* the pool's thread writes the reply: never kept */
 	if (srv->opts.work == NULL) { /* no pool (unit tests): run it here */
 		fn(req);
 		return;
@@ -1168,7 +1180,7 @@ static void run_handler(struct http_req *req)
 		answers_keep(adb, &key, &stamp, now_ms(), &req->captured);
 	}
 	req->capturing = 0;
-	answer_clear(&req->captured);
+	answers_clear(&req->captured);
 	if (req->park != NULL)
 		return; /* answered later: the upload state lives until then */
 	end_stream(req);
@@ -1186,8 +1198,10 @@ static struct http_req *new_req(struct http_server *srv, struct MHD_Connection *
 	req->srv = srv;
 	req->conn = conn;
 	req->route_idx = -1;
-	if (raw_uri == NULL)
+	if (raw_uri == NULL) { /* on_uri ran out of memory: the query is unknown */
+		req->query_too_long = 1;
 		return req;
+	}
 	/* libmicrohttpd decodes %00 into a NUL that silently cuts the path
 	 * or value: refuse it instead (issue 14 item 7). */
 	if (strstr(raw_uri, "%00") != NULL)
@@ -1201,8 +1215,8 @@ static struct http_req *new_req(struct http_server *srv, struct MHD_Connection *
 	 * it, see parse_initial_message_line) and the request gets a 400. */
 	char *q = strchr(raw_uri, '?');
 	if (q != NULL) {
-		size_t qlen = strcspn(q + 1, "#");
-		if (qlen < sizeof(req->query))
+		size_t qlen = strlen(q + 1);
+		if (qlen < sizeof(req->query) && strchr(q + 1, '#') == NULL)
 			memcpy(req->query, q + 1, qlen);
 		else
 			req->query_too_long = 1;
@@ -1318,7 +1332,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		MHD_destroy_response(req->resp);
 	cJSON_Delete(req->json);
 	free(req->body);
-	answer_clear(&req->captured);
+	answers_clear(&req->captured);
 	free(req);
 	metrics_in_flight(srv->metrics, -1);
 	pthread_mutex_lock(&srv->lock);
