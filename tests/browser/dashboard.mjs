@@ -730,7 +730,9 @@ await test('a_job_whose_model_was_deleted_says_so_and_its_link_still_works', asy
 	await shot(page, '25-job-model-deleted');
 	await page.locator('.meta a', { hasText: `model #${m.id}` }).click();
 	await page.waitForURL(new RegExp(`#/models/${m.id}$`));
-	const alert = await page.locator('#model-deleted').innerText();
+	// the job page has a #model-deleted too ("· model deleted on"): wait
+	// for the model page's own before reading it (the URL changes first)
+	const alert = await page.locator('#model-deleted', { hasText: /Model deleted on/ }).innerText();
 	if (!/Model deleted on .*no longer kept/s.test(alert)) throw new Error('model page: ' + alert);
 	if (await page.getByRole('link', { name: 'Graph view' }).count()) throw new Error('a deleted model offers its graph view');
 	if (/could not be shown/.test(await page.locator('main').innerText())) throw new Error('the model page could not be shown');
