@@ -12,6 +12,7 @@
 #include <math.h>
 #include <png.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,6 +21,10 @@
 #include <turbojpeg.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX2_PATH 1   /* compiled with target("avx2"), run only where cpuid says so */
 #endif
 
 /* Fixed-point precision of resampling weights.  14 bits keeps
@@ -403,6 +408,10 @@ struct taps {
 	int *count;      /* number of inputs of each output */
 	int16_t *w;      /* maxn weights per output, fixed point */
 	int maxn;
+	/* hrow_avx2's weights: for outputs 2j and 2j+1, maxn / 2 rows of eight
+	 * int32, each a pair of weights (k, k+1) four times for 2j, then four
+	 * times for 2j+1: one 32-byte load is a madd's weight operand. */
+	int32_t *pairs;
 };
 
 static void taps_free(struct taps *t)
@@ -410,6 +419,29 @@ static void taps_free(struct taps *t)
 	free(t->start);
 	free(t->count);
 	free(t->w);
+	free(t->pairs);
+}
+
+static int32_t weight_pair(const int16_t *w, int k)
+{
+	return (int32_t)((uint32_t)(uint16_t)w[k] | (uint32_t)(uint16_t)w[k + 1] << 16);
+}
+
+/* Fills t->pairs from t->w (see struct taps). */
+static void taps_pair_up(struct taps *t, unsigned out)
+{
+	int np = t->maxn / 2;
+	for (unsigned x = 0; x + 1 < out; x += 2) {
+		int32_t *row = t->pairs + (size_t)x / 2 * np * 8;
+		for (int i = 0; i < np; i++) {
+			int32_t a = weight_pair(t->w + (size_t)x * t->maxn, 2 * i);
+			int32_t b = weight_pair(t->w + (size_t)(x + 1) * t->maxn, 2 * i);
+			for (int l = 0; l < 4; l++) {
+				row[8 * i + l] = a;
+				row[8 * i + 4 + l] = b;
+			}
+		}
+	}
 }
 
 /* Triangle filter, widened by the scale when shrinking so every input pixel
@@ -427,8 +459,9 @@ static int taps_make(unsigned in, unsigned out, struct taps *t, struct kiln_err 
 	t->start = malloc(sizeof(int) * out);
 	t->count = malloc(sizeof(int) * out);
 	t->w = calloc((size_t)out * t->maxn, sizeof(int16_t));
+	t->pairs = malloc(((size_t)out / 2 * (size_t)(t->maxn / 2) * 8 + 1) * sizeof(int32_t));
 	double *fw = malloc(sizeof(double) * t->maxn);
-	if (!t->start || !t->count || !t->w || !fw) {
+	if (!t->start || !t->count || !t->w || !t->pairs || !fw) {
 		free(fw);
 		taps_free(t);
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
@@ -467,8 +500,77 @@ static int taps_make(unsigned in, unsigned out, struct taps *t, struct kiln_err 
 		t->count[i] = hi - lo;
 	}
 	free(fw);
+	taps_pair_up(t, out);
 	return 0;
 }
+
+/* Which vector code the passes may use: the best the CPU has, unless a test
+ * lowers the cap to compare paths (calib_img_simd_cap).  Every path does the
+ * same integer arithmetic in the same order, so all give identical bytes. */
+static _Atomic int simd_cap = CALIB_SIMD_AVX2;
+
+enum calib_simd calib_img_simd_cap(enum calib_simd cap)
+{
+	return (enum calib_simd)atomic_exchange(&simd_cap, (int)cap);
+}
+
+static bool use_sse2(void)
+{
+#ifdef __SSE2__
+	return atomic_load_explicit(&simd_cap, memory_order_relaxed) >= CALIB_SIMD_SSE2;
+#else
+	return false;
+#endif
+}
+
+static bool use_avx2(void)
+{
+#ifdef HAVE_AVX2_PATH
+	return atomic_load_explicit(&simd_cap, memory_order_relaxed) >= CALIB_SIMD_AVX2 &&
+	       __builtin_cpu_supports("avx2");
+#else
+	return false;
+#endif
+}
+
+#ifdef HAVE_AVX2_PATH
+/* vrow's SSE2 loop at 32 bytes a step.  AVX2's unpack and pack work within
+ * each 128-bit half, and the unpacks going in and the packs coming out undo
+ * each other half by half, so every byte gets the SSE2 loop's arithmetic.
+ * Returns how many bytes it did. */
+__attribute__((target("avx2")))
+static unsigned vrow_avx2(const unsigned char *base, size_t sstride, unsigned rowbytes,
+			  unsigned char *o, const int16_t *w, int n)
+{
+	const __m256i zero = _mm256_setzero_si256();
+	const __m256i half = _mm256_set1_epi32(W_ONE / 2);
+	unsigned i = 0;
+	for (; i + 32 <= rowbytes; i += 32) {
+		__m256i a0 = half, a1 = half, a2 = half, a3 = half;
+		for (int k = 0; k < n; k += 2) {
+			const unsigned char *r0 = base + (size_t)k * sstride + i;
+			__m256i p = _mm256_loadu_si256((const __m256i *)r0);
+			__m256i q = k + 1 < n ? _mm256_loadu_si256((const __m256i *)(r0 + sstride))
+					      : zero;
+			__m256i wp = _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)w[k] |
+								 (uint32_t)(uint16_t)w[k + 1] << 16));
+			__m256i plo = _mm256_unpacklo_epi8(p, zero), phi = _mm256_unpackhi_epi8(p, zero);
+			__m256i qlo = _mm256_unpacklo_epi8(q, zero), qhi = _mm256_unpackhi_epi8(q, zero);
+			a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_unpacklo_epi16(plo, qlo), wp));
+			a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_unpackhi_epi16(plo, qlo), wp));
+			a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(_mm256_unpacklo_epi16(phi, qhi), wp));
+			a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(_mm256_unpackhi_epi16(phi, qhi), wp));
+		}
+		a0 = _mm256_srai_epi32(a0, W_BITS);
+		a1 = _mm256_srai_epi32(a1, W_BITS);
+		a2 = _mm256_srai_epi32(a2, W_BITS);
+		a3 = _mm256_srai_epi32(a3, W_BITS);
+		__m256i lo = _mm256_packs_epi32(a0, a1), hi = _mm256_packs_epi32(a2, a3);
+		_mm256_storeu_si256((__m256i *)(o + i), _mm256_packus_epi16(lo, hi));
+	}
+	return i;
+}
+#endif
 
 /* Vertical pass: one output row is a weighted sum of whole input rows, so
  * the inner loop runs over contiguous bytes.  With SSE2 (every x86-64) two
@@ -479,10 +581,14 @@ static void vrow(const unsigned char *base, size_t sstride, unsigned rowbytes,
 		 unsigned char *o, const int16_t *w, int n, int32_t *acc)
 {
 	unsigned i = 0;
+#ifdef HAVE_AVX2_PATH
+	if (use_avx2())
+		i = vrow_avx2(base, sstride, rowbytes, o, w, n);
+#endif
 #ifdef __SSE2__
 	const __m128i zero = _mm_setzero_si128();
 	const __m128i half = _mm_set1_epi32(W_ONE / 2);
-	for (; i + 16 <= rowbytes; i += 16) {
+	for (bool sse2 = use_sse2(); sse2 && i + 16 <= rowbytes; i += 16) {
 		__m128i a0 = half, a1 = half, a2 = half, a3 = half;
 		for (int k = 0; k < n; k += 2) {
 			const unsigned char *r0 = base + (size_t)k * sstride + i;
@@ -535,18 +641,81 @@ static void pass_v(const unsigned char *src, size_t sstride, unsigned rowbytes,
  * b0 b1 ..) so one madd applies two taps to all three channels.  The load
  * reads 2 bytes past pixel k+1, so outputs whose taps end near the row's
  * end take the scalar path and nothing outside the row is ever read. */
+#ifdef HAVE_AVX2_PATH
+/* pass_h for two outputs at once, x in the low 128-bit half and x+1 in the
+ * high.  One 16-byte load at x's first tap holds x+1's taps too when x+1
+ * starts at most 3 pixels later; a byte shuffle (in each half, with x+1's
+ * half offset by 3 pixels per pixel of difference) makes the 16-bit pairs
+ * (r_k r_k+1 g_k g_k+1 b_k b_k+1 0 0) that SSE2 builds with three unpacks,
+ * so one madd applies two taps to three channels of two outputs.  The two
+ * run the longer of their tap counts; weights past an output's count are 0
+ * (taps_make's table is wider than any count), so an extra tap adds
+ * nothing.  Sums are the SSE2 step's, in the same order.  Returns the
+ * first x it did not do: pairs stop at the first pair that starts too far
+ * apart or whose load would pass the row's end. */
+__attribute__((target("avx2")))
+static unsigned hrow_avx2(const unsigned char *r, unsigned sw, unsigned char *o, unsigned dw,
+			  const struct taps *t)
+{
+	/* Z: high bit set, which the shuffle reads as 0; still set after +9 */
+	enum { Z = -128 };
+	static const signed char pick[16] = { 0, Z, 3, Z, 1, Z, 4, Z, 2, Z, 5, Z, Z, Z, Z, Z };
+	const __m256i base = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)pick));
+	const __m256i half = _mm256_set1_epi32(W_ONE / 2);
+	__m256i ctl[4];   /* by how many pixels x+1 starts after x */
+	for (int d = 0; d < 4; d++)
+		ctl[d] = _mm256_add_epi8(base, _mm256_inserti128_si256(_mm256_setzero_si256(),
+								       _mm_set1_epi8((char)(3 * d)), 1));
+	int np = t->maxn / 2;
+	unsigned x = 0;
+	for (; x + 1 < dw; x += 2) {
+		int n = t->count[x] > t->count[x + 1] ? t->count[x] : t->count[x + 1];
+		int d = t->start[x + 1] - t->start[x];
+		/* the last step loads 16 bytes from pixel start + n - 1 (n odd) or n - 2 */
+		if (d > 3 || (size_t)(t->start[x] + ((n - 1) & ~1)) * 3 + 16 > (size_t)sw * 3)
+			break;
+		const unsigned char *s0 = r + (size_t)t->start[x] * 3;
+		const __m256i *wp = (const __m256i *)(t->pairs + (size_t)x / 2 * np * 8);
+		__m256i acc = half;
+		for (int k = 0; k < n; k += 2) {
+			__m256i v = _mm256_broadcastsi128_si256(
+				_mm_loadu_si128((const __m128i *)(s0 + 3 * k)));
+			v = _mm256_shuffle_epi8(v, ctl[d]);
+			acc = _mm256_add_epi32(acc, _mm256_madd_epi16(v, _mm256_loadu_si256(wp + k / 2)));
+		}
+		acc = _mm256_srai_epi32(acc, W_BITS);
+		acc = _mm256_packs_epi32(acc, acc);
+		acc = _mm256_packus_epi16(acc, acc);
+		uint32_t p0 = (uint32_t)_mm_cvtsi128_si32(_mm256_castsi256_si128(acc));
+		uint32_t p1 = (uint32_t)_mm_cvtsi128_si32(_mm256_extracti128_si256(acc, 1));
+		/* x's fourth byte is x+1's first, written next */
+		memcpy(o + 3 * x, &p0, 4);
+		o[3 * x + 3] = (unsigned char)p1;
+		o[3 * x + 4] = (unsigned char)(p1 >> 8);
+		o[3 * x + 5] = (unsigned char)(p1 >> 16);
+	}
+	return x;
+}
+#endif
+
 static void pass_h(const unsigned char *src, size_t sstride, unsigned sw, unsigned h,
 		   unsigned char *dst, size_t dstride, unsigned dw, const struct taps *t)
 {
+	bool avx2 = use_avx2(), sse2 = use_sse2();
 	for (unsigned y = 0; y < h; y++) {
 		const unsigned char *r = src + (size_t)y * sstride;
 		unsigned char *o = dst + (size_t)y * dstride;
-		for (unsigned x = 0; x < dw; x++) {
+		unsigned x = 0;
+#ifdef HAVE_AVX2_PATH
+		if (avx2)
+			x = hrow_avx2(r, sw, o, dw, t);
+#endif
+		for (; x < dw; x++) {
 			const int16_t *w = t->w + (size_t)x * t->maxn;
 			const unsigned char *s = r + (size_t)t->start[x] * 3;
 			int n = t->count[x];
 #ifdef __SSE2__
-			if ((size_t)(t->start[x] + n - 1) * 3 + 8 <= (size_t)sw * 3) {
+			if (sse2 && (size_t)(t->start[x] + n - 1) * 3 + 8 <= (size_t)sw * 3) {
 				const __m128i zero = _mm_setzero_si128();
 				__m128i acc = _mm_set1_epi32(W_ONE / 2);
 				for (int k = 0; k < n; k += 2) {

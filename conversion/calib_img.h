@@ -102,6 +102,13 @@ int calib_img_resize(struct calib_img_dec *d, const unsigned char *src, unsigned
 		     unsigned sh, unsigned char *dst, unsigned dw, unsigned dh,
 		     size_t dstride, struct kiln_err *err);
 
+/* The vector code the resampler may use; each level gives the same bytes. */
+enum calib_simd { CALIB_SIMD_NONE, CALIB_SIMD_SSE2, CALIB_SIMD_AVX2 };
+
+/* Caps the vector code for every decoder (tests compare the paths with it;
+ * AVX2 runs only where the CPU has it).  Returns the cap it replaces. */
+enum calib_simd calib_img_simd_cap(enum calib_simd cap);
+
 /* Baseline JPEG, 4:4:4, accurate DCT.  *jpeg is new (malloc); caller frees. */
 int calib_img_encode_jpeg(struct calib_img_dec *d, const unsigned char *rgb,
 			  unsigned w, unsigned h, int quality, unsigned char **jpeg,
