@@ -412,6 +412,10 @@ struct taps {
 	 * int32, each a pair of weights (k, k+1) four times for 2j, then four
 	 * times for 2j+1: one 32-byte load is a madd's weight operand. */
 	int32_t *pairs;
+	/* For the first fast_pairs pairs (all that hrow_avx2 can do): each
+	 * pair's longer tap count and how many pixels 2j+1 starts after 2j. */
+	unsigned char *pair_n, *pair_d;
+	unsigned fast_pairs;
 };
 
 static void taps_free(struct taps *t)
@@ -420,6 +424,8 @@ static void taps_free(struct taps *t)
 	free(t->count);
 	free(t->w);
 	free(t->pairs);
+	free(t->pair_n);
+	free(t->pair_d);
 }
 
 static int32_t weight_pair(const int16_t *w, int k)
@@ -427,11 +433,23 @@ static int32_t weight_pair(const int16_t *w, int k)
 	return (int32_t)((uint32_t)(uint16_t)w[k] | (uint32_t)(uint16_t)w[k + 1] << 16);
 }
 
-/* Fills t->pairs from t->w (see struct taps). */
-static void taps_pair_up(struct taps *t, unsigned out)
+/* Fills t->pairs, pair_n, pair_d and fast_pairs from t->w (see struct
+ * taps).  A pair is fast while its second output starts at most 3 pixels
+ * after its first, and the 16-byte load of its last tap step stays inside
+ * the in pixels of a row (see hrow_avx2). */
+static void taps_pair_up(struct taps *t, unsigned in, unsigned out)
 {
 	int np = t->maxn / 2;
+	t->fast_pairs = 0;
 	for (unsigned x = 0; x + 1 < out; x += 2) {
+		int n = t->count[x] > t->count[x + 1] ? t->count[x] : t->count[x + 1];
+		int d = t->start[x + 1] - t->start[x];
+		if (t->fast_pairs == x / 2 && n <= 255 && d <= 3 &&
+		    (size_t)(t->start[x] + ((n - 1) & ~1)) * 3 + 16 <= (size_t)in * 3) {
+			t->pair_n[x / 2] = (unsigned char)n;
+			t->pair_d[x / 2] = (unsigned char)d;
+			t->fast_pairs++;
+		}
 		int32_t *row = t->pairs + (size_t)x / 2 * np * 8;
 		for (int i = 0; i < np; i++) {
 			int32_t a = weight_pair(t->w + (size_t)x * t->maxn, 2 * i);
@@ -460,8 +478,10 @@ static int taps_make(unsigned in, unsigned out, struct taps *t, struct kiln_err 
 	t->count = malloc(sizeof(int) * out);
 	t->w = calloc((size_t)out * t->maxn, sizeof(int16_t));
 	t->pairs = malloc(((size_t)out / 2 * (size_t)(t->maxn / 2) * 8 + 1) * sizeof(int32_t));
+	t->pair_n = malloc(out / 2 + 1);
+	t->pair_d = malloc(out / 2 + 1);
 	double *fw = malloc(sizeof(double) * t->maxn);
-	if (!t->start || !t->count || !t->w || !t->pairs || !fw) {
+	if (!t->start || !t->count || !t->w || !t->pairs || !t->pair_n || !t->pair_d || !fw) {
 		free(fw);
 		taps_free(t);
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
@@ -500,7 +520,7 @@ static int taps_make(unsigned in, unsigned out, struct taps *t, struct kiln_err 
 		t->count[i] = hi - lo;
 	}
 	free(fw);
-	taps_pair_up(t, out);
+	taps_pair_up(t, in, out);
 	return 0;
 }
 
@@ -650,12 +670,10 @@ static void pass_v(const unsigned char *src, size_t sstride, unsigned rowbytes,
  * so one madd applies two taps to three channels of two outputs.  The two
  * run the longer of their tap counts; weights past an output's count are 0
  * (taps_make's table is wider than any count), so an extra tap adds
- * nothing.  Sums are the SSE2 step's, in the same order.  Returns the
- * first x it did not do: pairs stop at the first pair that starts too far
- * apart or whose load would pass the row's end. */
+ * nothing.  Sums are the SSE2 step's, in the same order.  Does the fast
+ * pairs taps_pair_up found and returns the first x it did not do. */
 __attribute__((target("avx2")))
-static unsigned hrow_avx2(const unsigned char *r, unsigned sw, unsigned char *o, unsigned dw,
-			  const struct taps *t)
+static unsigned hrow_avx2(const unsigned char *r, unsigned char *o, const struct taps *t)
 {
 	/* Z: high bit set, which the shuffle reads as 0; still set after +9 */
 	enum { Z = -128 };
@@ -668,12 +686,9 @@ static unsigned hrow_avx2(const unsigned char *r, unsigned sw, unsigned char *o,
 								       _mm_set1_epi8((char)(3 * d)), 1));
 	int np = t->maxn / 2;
 	unsigned x = 0;
-	for (; x + 1 < dw; x += 2) {
-		int n = t->count[x] > t->count[x + 1] ? t->count[x] : t->count[x + 1];
-		int d = t->start[x + 1] - t->start[x];
-		/* the last step loads 16 bytes from pixel start + n - 1 (n odd) or n - 2 */
-		if (d > 3 || (size_t)(t->start[x] + ((n - 1) & ~1)) * 3 + 16 > (size_t)sw * 3)
-			break;
+	for (unsigned j = 0; j < t->fast_pairs; j++, x += 2) {
+		int n = t->pair_n[j];
+		int d = t->pair_d[j];
 		const unsigned char *s0 = r + (size_t)t->start[x] * 3;
 		const __m256i *wp = (const __m256i *)(t->pairs + (size_t)x / 2 * np * 8);
 		__m256i acc = half;
@@ -702,13 +717,15 @@ static void pass_h(const unsigned char *src, size_t sstride, unsigned sw, unsign
 		   unsigned char *dst, size_t dstride, unsigned dw, const struct taps *t)
 {
 	bool avx2 = use_avx2(), sse2 = use_sse2();
+	(void)avx2;   /* unused where neither path is compiled */
+	(void)sse2;
 	for (unsigned y = 0; y < h; y++) {
 		const unsigned char *r = src + (size_t)y * sstride;
 		unsigned char *o = dst + (size_t)y * dstride;
 		unsigned x = 0;
 #ifdef HAVE_AVX2_PATH
 		if (avx2)
-			x = hrow_avx2(r, sw, o, dw, t);
+			x = hrow_avx2(r, o, t);
 #endif
 		for (; x < dw; x++) {
 			const int16_t *w = t->w + (size_t)x * t->maxn;
