@@ -673,7 +673,25 @@ static void pass_v(const unsigned char *src, size_t sstride, unsigned rowbytes,
  * nothing.  Sums are the SSE2 step's, in the same order.  Does the fast
  * pairs taps_pair_up found and returns the first x it did not do. */
 __attribute__((target("avx2")))
-static unsigned hrow_avx2(const unsigned char *r, unsigned char *o, const struct taps *t)
+static inline void pair_put(unsigned char *o, unsigned x, __m256i acc)
+{
+	acc = _mm256_srai_epi32(acc, W_BITS);
+	acc = _mm256_packs_epi32(acc, acc);
+	acc = _mm256_packus_epi16(acc, acc);
+	uint32_t p0 = (uint32_t)_mm_cvtsi128_si32(_mm256_castsi256_si128(acc));
+	uint32_t p1 = (uint32_t)_mm_cvtsi128_si32(_mm256_extracti128_si256(acc, 1));
+	/* x's fourth byte is x+1's first, written next */
+	memcpy(o + 3 * x, &p0, 4);
+	o[3 * x + 3] = (unsigned char)p1;
+	o[3 * x + 4] = (unsigned char)(p1 >> 8);
+	o[3 * x + 5] = (unsigned char)(p1 >> 16);
+}
+
+/* Rows r0 and, unless r1 is NULL, r1 (into o0, o1) at once: a pair's tap
+ * count, shuffle and weights are read once for both. */
+__attribute__((target("avx2")))
+static unsigned hrow_avx2(const unsigned char *r0, const unsigned char *r1, unsigned char *o0,
+			  unsigned char *o1, const struct taps *t)
 {
 	/* Z: high bit set, which the shuffle reads as 0; still set after +9 */
 	enum { Z = -128 };
@@ -688,26 +706,23 @@ static unsigned hrow_avx2(const unsigned char *r, unsigned char *o, const struct
 	unsigned x = 0;
 	for (unsigned j = 0; j < t->fast_pairs; j++, x += 2) {
 		int n = t->pair_n[j];
-		int d = t->pair_d[j];
-		const unsigned char *s0 = r + (size_t)t->start[x] * 3;
+		__m256i c = ctl[t->pair_d[j]];
+		size_t at = (size_t)t->start[x] * 3;
 		const __m256i *wp = (const __m256i *)(t->pairs + (size_t)x / 2 * np * 8);
-		__m256i acc = half;
+		__m256i acc0 = half, acc1 = half;
 		for (int k = 0; k < n; k += 2) {
+			__m256i wk = _mm256_loadu_si256(wp + k / 2);
 			__m256i v = _mm256_broadcastsi128_si256(
-				_mm_loadu_si128((const __m128i *)(s0 + 3 * k)));
-			v = _mm256_shuffle_epi8(v, ctl[d]);
-			acc = _mm256_add_epi32(acc, _mm256_madd_epi16(v, _mm256_loadu_si256(wp + k / 2)));
+				_mm_loadu_si128((const __m128i *)(r0 + at + 3 * k)));
+			acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_shuffle_epi8(v, c), wk));
+			if (r1 == NULL)
+				continue;
+			v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(r1 + at + 3 * k)));
+			acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_shuffle_epi8(v, c), wk));
 		}
-		acc = _mm256_srai_epi32(acc, W_BITS);
-		acc = _mm256_packs_epi32(acc, acc);
-		acc = _mm256_packus_epi16(acc, acc);
-		uint32_t p0 = (uint32_t)_mm_cvtsi128_si32(_mm256_castsi256_si128(acc));
-		uint32_t p1 = (uint32_t)_mm_cvtsi128_si32(_mm256_extracti128_si256(acc, 1));
-		/* x's fourth byte is x+1's first, written next */
-		memcpy(o + 3 * x, &p0, 4);
-		o[3 * x + 3] = (unsigned char)p1;
-		o[3 * x + 4] = (unsigned char)(p1 >> 8);
-		o[3 * x + 5] = (unsigned char)(p1 >> 16);
+		pair_put(o0, x, acc0);
+		if (r1 != NULL)
+			pair_put(o1, x, acc1);
 	}
 	return x;
 }
@@ -719,13 +734,20 @@ static void pass_h(const unsigned char *src, size_t sstride, unsigned sw, unsign
 	bool avx2 = use_avx2(), sse2 = use_sse2();
 	(void)avx2;   /* unused where neither path is compiled */
 	(void)sse2;
+#ifdef HAVE_AVX2_PATH
+	unsigned x2 = 0;   /* where the last two-row AVX2 call stopped */
+#endif
 	for (unsigned y = 0; y < h; y++) {
 		const unsigned char *r = src + (size_t)y * sstride;
 		unsigned char *o = dst + (size_t)y * dstride;
 		unsigned x = 0;
 #ifdef HAVE_AVX2_PATH
-		if (avx2)
-			x = hrow_avx2(r, o, t);
+		if (avx2 && y % 2 == 1)
+			x = x2;   /* done with row y - 1 */
+		else if (avx2 && y + 1 < h)
+			x = x2 = hrow_avx2(r, r + sstride, o, o + dstride, t);
+		else if (avx2)
+			x = hrow_avx2(r, NULL, o, NULL, t);
 #endif
 		for (; x < dw; x++) {
 			const int16_t *w = t->w + (size_t)x * t->maxn;
