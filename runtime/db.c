@@ -543,8 +543,17 @@ int db_migrate(struct db *db, const struct embed_file *migs, struct kiln_err *er
 
 int db_err(sqlite3 *c, struct kiln_err *err, const char *what)
 {
-	return kiln_errf(err, KILN_EIO, "", "%s: %s", what,
-			 c ? sqlite3_errmsg(c) : "no database connection");
+	if (c == NULL)
+		return kiln_errf(err, KILN_EIO, "", "%s: no database connection", what);
+	/* Busy after the busy timeout: another writer held the database all
+	 * that time.  Nothing is wrong with the request or the data, and the
+	 * same request later will likely pass, so it is a 503, not a 500. */
+	int primary = sqlite3_errcode(c) & 0xff;
+	if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
+		return kiln_errf(err, KILN_EUNAVAIL, "", "%s: %s (another write held the "
+				 "database for over %d s); try again",
+				 what, sqlite3_errmsg(c), DB_BUSY_TIMEOUT_MS / 1000);
+	return kiln_errf(err, KILN_EIO, "", "%s: %s", what, sqlite3_errmsg(c));
 }
 
 cJSON *db_page(sqlite3_stmt *st, int limit, db_row_fn row, void *ctx)

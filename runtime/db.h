@@ -87,8 +87,10 @@ int db_stamp_current(struct db *db, const struct db_stamp *s);
  * Accepts NULL. */
 void db_close(struct db *db);
 
-/* A store's database failure as a kiln_err: KILN_EIO, "what: <sqlite's
- * message>" (c may be NULL: no connection).  Returns KILN_EIO. */
+/* A store's database failure as a kiln_err, "what: <sqlite's message>":
+ * KILN_EUNAVAIL (503, "try again") when sqlite gave up waiting for another
+ * writer (SQLITE_BUSY or SQLITE_LOCKED), KILN_EIO otherwise and when c is
+ * NULL (no connection).  Returns the code. */
 int db_err(sqlite3 *c, struct kiln_err *err, const char *what);
 
 /* One page of a list, for the stores: steps st (first column the row id,

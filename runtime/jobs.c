@@ -79,14 +79,14 @@ static int prep(sqlite3 *c, const char *sql, sqlite3_stmt **st, struct kiln_err 
 {
 	if (sqlite3_prepare_v2(c, sql, -1, st, NULL) != SQLITE_OK) {
 		*st = NULL;
-		return kiln_errf(err, KILN_EIO, "", "database: %s", sqlite3_errmsg(c));
+		return db_err(c, err, "database");
 	}
 	return 0;
 }
 
 static int db_fail(sqlite3 *c, sqlite3_stmt *st, struct kiln_err *err)
 {
-	int rc = kiln_errf(err, KILN_EIO, "", "database: %s", sqlite3_errmsg(c));
+	int rc = db_err(c, err, "database");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -119,12 +119,8 @@ static int run_attempt(sqlite3 *c, sqlite3_stmt *st, int *attempt, struct kiln_e
 
 static int exec_sql(sqlite3 *c, const char *sql, struct kiln_err *err)
 {
-	char *msg = NULL;
-	if (sqlite3_exec(c, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		int rc = kiln_errf(err, KILN_EIO, "", "database: %s", msg ? msg : sqlite3_errmsg(c));
-		sqlite3_free(msg);
-		return rc;
-	}
+	if (sqlite3_exec(c, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_err(c, err, "database");
 	return 0;
 }
 
@@ -783,7 +779,7 @@ static int recover_unlocked(struct jobs *j, jobs_orphan_fn orphan, void *arg, in
 	}
 	if (s != SQLITE_DONE) {
 		rc = s == SQLITE_ROW ? kiln_errf(err, KILN_ENOMEM, "", "out of memory")
-				     : kiln_errf(err, KILN_EIO, "", "database: %s", sqlite3_errmsg(c));
+				     : db_err(c, err, "database");
 		sqlite3_finalize(st);
 		goto out;
 	}

@@ -344,7 +344,7 @@ static void deletes__no_job_is_queued_between_the_check_and_the_delete(void)
 		/* the racing submit met the delete's lock; after its commit,
 		 * the same submit is refused in words */
 		if (rc == 0 && r.rc != 0) {
-			CHECKF(r.rc == KILN_EIO && strstr(r.err.msg, "locked") != NULL,
+			CHECKF(r.rc == KILN_EUNAVAIL && strstr(r.err.msg, "locked") != NULL,
 			       "%d %s", r.rc, r.err.msg);
 			CHECK(submit(&e, e.dataset, &id, &err) == (cases[i].tombstone ?
 								  KILN_ECONFLICT : KILN_ENOTFOUND));

@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "runtime/blob.h"
 #include "runtime/db.h"
 #include "kt.h"
@@ -554,6 +556,43 @@ static void a_stamp_goes_stale_with_a_commit_to_a_table_it_read(void)
 	db_close(db);
 }
 
+/* A write that waited out the busy timeout is the caller's to retry (503),
+ * not a server fault (500); other sqlite failures stay 500s. */
+static void a_write_refused_as_busy_is_a_503_to_try_again(void)
+{
+	char path[] = "/tmp/kiln-busy-XXXXXX";
+	int fd = mkstemp(path);
+	if (!CHECK(fd >= 0))
+		return;
+	close(fd);
+	sqlite3 *holder = NULL, *writer = NULL;
+	CHECK(sqlite3_open(path, &holder) == SQLITE_OK);
+	CHECK(sqlite3_open(path, &writer) == SQLITE_OK);
+	CHECK(sqlite3_exec(holder, "PRAGMA journal_mode=WAL; CREATE TABLE t (x INTEGER);"
+			   "BEGIN IMMEDIATE; INSERT INTO t VALUES (1);", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_busy_timeout(writer, 0);
+	struct kiln_err e = { 0 };
+	CHECK(sqlite3_exec(writer, "INSERT INTO t VALUES (2)", NULL, NULL, NULL) == SQLITE_BUSY);
+	CHECK_INT(db_err(writer, &e, "cannot add"), KILN_EUNAVAIL);
+	CHECK_INT(e.code, KILN_EUNAVAIL);
+	CHECKF(strstr(e.msg, "cannot add: ") == e.msg && strstr(e.msg, "try again") != NULL,
+	       "%s", e.msg);
+	CHECK(sqlite3_exec(holder, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+	CHECK(sqlite3_exec(writer, "INSERT INTO nowhere VALUES (2)", NULL, NULL, NULL) == SQLITE_ERROR);
+	CHECK_INT(db_err(writer, &e, "cannot add"), KILN_EIO);
+	CHECKF(strstr(e.msg, "no such table") != NULL && strstr(e.msg, "try again") == NULL,
+	       "%s", e.msg);
+	CHECK_INT(db_err(NULL, &e, "cannot add"), KILN_EIO);
+	sqlite3_close(writer);
+	sqlite3_close(holder);
+	unlink(path);
+	char side[sizeof(path) + 8];
+	snprintf(side, sizeof(side), "%s-wal", path);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", path);
+	unlink(side);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct kt_test tests[] = {
@@ -576,6 +615,8 @@ int main(int argc, char **argv)
 		 db_changes_counts_commits_to_watched_tables},
 		{"a_stamp_goes_stale_with_a_commit_to_a_table_it_read",
 		 a_stamp_goes_stale_with_a_commit_to_a_table_it_read},
+		{"a_write_refused_as_busy_is_a_503_to_try_again",
+		 a_write_refused_as_busy_is_a_503_to_try_again},
 	};
 	return kt_main("storage", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 }
