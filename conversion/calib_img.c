@@ -413,7 +413,8 @@ struct taps {
 	 * times for 2j+1: one 32-byte load is a madd's weight operand. */
 	int32_t *pairs;
 	/* For the first fast_pairs pairs (all that hrow_avx2 can do): each
-	 * pair's longer tap count and how many pixels 2j+1 starts after 2j. */
+	 * pair's longer tap count and how many pixels 2j+1 starts after 2j.
+	 * All three NULL and fast_pairs 0 when maxn > 256 (taps_make). */
 	unsigned char *pair_n, *pair_d;
 	unsigned fast_pairs;
 };
@@ -444,7 +445,7 @@ static void taps_pair_up(struct taps *t, unsigned in, unsigned out)
 	for (unsigned x = 0; x + 1 < out; x += 2) {
 		int n = t->count[x] > t->count[x + 1] ? t->count[x] : t->count[x + 1];
 		int d = t->start[x + 1] - t->start[x];
-		if (t->fast_pairs == x / 2 && n <= 255 && d <= 3 &&
+		if (t->fast_pairs == x / 2 && d <= 3 &&
 		    (size_t)(t->start[x] + ((n - 1) & ~1)) * 3 + 16 <= (size_t)in * 3) {
 			t->pair_n[x / 2] = (unsigned char)n;
 			t->pair_d[x / 2] = (unsigned char)d;
@@ -477,11 +478,19 @@ static int taps_make(unsigned in, unsigned out, struct taps *t, struct kiln_err 
 	t->start = malloc(sizeof(int) * out);
 	t->count = malloc(sizeof(int) * out);
 	t->w = calloc((size_t)out * t->maxn, sizeof(int16_t));
-	t->pairs = malloc(((size_t)out / 2 * (size_t)(t->maxn / 2) * 8 + 1) * sizeof(int32_t));
-	t->pair_n = malloc(out / 2 + 1);
-	t->pair_d = malloc(out / 2 + 1);
+	/* Pairs only where a tap count fits pair_n: a shrink by over 127
+	 * (a 3-megapixel-long strip) would make a table 4x the weights' size
+	 * that no pair could use. */
+	bool pairable = t->maxn <= 256;
+	if (pairable) {
+		t->pairs = malloc(((size_t)out / 2 * (size_t)(t->maxn / 2) * 8 + 1) *
+				  sizeof(int32_t));
+		t->pair_n = malloc(out / 2 + 1);
+		t->pair_d = malloc(out / 2 + 1);
+	}
 	double *fw = malloc(sizeof(double) * t->maxn);
-	if (!t->start || !t->count || !t->w || !t->pairs || !t->pair_n || !t->pair_d || !fw) {
+	if (!t->start || !t->count || !t->w || !fw ||
+	    (pairable && (!t->pairs || !t->pair_n || !t->pair_d))) {
 		free(fw);
 		taps_free(t);
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
@@ -520,7 +529,8 @@ static int taps_make(unsigned in, unsigned out, struct taps *t, struct kiln_err 
 		t->count[i] = hi - lo;
 	}
 	free(fw);
-	taps_pair_up(t, in, out);
+	if (pairable)
+		taps_pair_up(t, in, out);
 	return 0;
 }
 
