@@ -91,8 +91,12 @@ const struct answer *answers_find(struct db *db, const struct answers_key *k, lo
 		clear_slot(s); /* now, so a stale answer holds no memory */
 		return NULL;
 	}
-	__atomic_add_fetch(&reused, 1, __ATOMIC_RELAXED);
 	return &s->a;
+}
+
+void answers_served(void)
+{
+	__atomic_add_fetch(&reused, 1, __ATOMIC_RELAXED);
 }
 
 void answers_keep(struct db *db, const struct answers_key *k, const struct db_stamp *st,

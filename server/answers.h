@@ -15,6 +15,13 @@
  * cannot see: writes to kiln.db by another process, and any field a store
  * may one day compute from the clock.
  *
+ * A route marked ANSWER_ETAG_FROM_DB (a file whose ETag is a row's, like a
+ * bundle's archive) keeps its 304 the same way: a revalidation then costs
+ * what /healthz costs instead of a sqlite read (bench_bundles.sh's 304
+ * row).  The kept answer is a status 304 with no body and its headers
+ * (ETag); the HTTP layer serves it only to a request whose If-None-Match
+ * names that ETag, and a request that does not goes to the handler.
+ *
  * Per thread, so a lookup takes no lock; each of the HTTP threads fills its
  * own.  A thread holds at most ANSWERS_SLOTS answers of up to
  * ANSWERS_MAX_BODY bytes each.
@@ -41,16 +48,18 @@ struct answers_key {
 };
 
 struct answer {
-	unsigned status;
-	const char *content_type;  /* a literal */
-	char *body;
+	unsigned status;           /* 0: nothing (being) kept */
+	const char *content_type;  /* a literal; NULL with no body */
+	char *body;                /* NULL for a 304 */
 	size_t len;
 	int n_headers;
 	char *headers[ANSWERS_MAX_HEADERS][2];  /* name, value */
 };
 
 /* The calling thread's kept answer for k that is still current in db at
- * now_ms (monotonic), or NULL.  Valid until the thread's next answers call. */
+ * now_ms (monotonic), or NULL.  Valid until the thread's next answers call.
+ * Not counted as reused: the caller calls answers_served() if it replies
+ * with it (a kept 304 may not fit the request's If-None-Match). */
 const struct answer *answers_find(struct db *db, const struct answers_key *k, long long now_ms);
 
 /* Keeps *a (taking its body and headers, which must be malloc'd; *a is
@@ -61,6 +70,9 @@ void answers_keep(struct db *db, const struct answers_key *k, const struct db_st
 
 /* Frees what *a holds and empties it.  Accepts an empty answer. */
 void answers_clear(struct answer *a);
+
+/* Counts one answer replied from answers_find(). */
+void answers_served(void);
 
 /* Answers served from this process's caches so far (every thread). */
 unsigned long answers_reused(void);

@@ -102,8 +102,9 @@ struct http_req {
 	int queued;
 	int begun;               /* headers complete: on_request has seen it */
 	char bad_uri[128];       /* why the URL is refused with 400, or "" */
-	/* ANSWER_FROM_DB routes: the raw query (libmicrohttpd splits the
-	 * original in place), and the answer being written, to keep */
+	/* Routes whose answers are kept (ANSWER_FROM_DB, ANSWER_ETAG_FROM_DB):
+	 * the raw query (libmicrohttpd splits the original in place), and the
+	 * answer being written, to keep */
 	char query[HTTP_ANSWER_QUERY_MAX];
 	int query_too_long;      /* a long, unknown or '#' query: its answer is not kept */
 	int capturing;
@@ -144,6 +145,11 @@ unsigned http_status_of(int code)
 
 /* --- replies ------------------------------------------------------------- */
 
+static enum http_answer answer_kind(const struct http_req *req)
+{
+	return req->route_idx >= 0 ? req->srv->opts.routes[req->route_idx].answer : ANSWER_FRESH;
+}
+
 static void set_reply(struct http_req *req, unsigned status, struct MHD_Response *resp,
 		      uint64_t bytes)
 {
@@ -180,8 +186,8 @@ void http_reply_json(struct http_req *req, unsigned status, cJSON *body)
 	}
 	size_t len = strlen(text);
 	/* Kept only if this is the reply (the first one, and MHD took it). */
-	int keep = req->capturing && req->resp == NULL && req->captured.body == NULL &&
-		   status == 200 && len <= ANSWERS_MAX_BODY;
+	int keep = req->capturing && answer_kind(req) == ANSWER_FROM_DB && req->resp == NULL &&
+		   req->captured.status == 0 && status == 200 && len <= ANSWERS_MAX_BODY;
 	char *copy = keep ? malloc(len + 1) : NULL;
 	if (copy)
 		memcpy(copy, text, len + 1);
@@ -379,6 +385,11 @@ void http_reply_empty(struct http_req *req, unsigned status)
 	struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL,
 								 MHD_RESPMEM_PERSISTENT);
 	set_reply(req, status, r, 0);
+	/* An ANSWER_ETAG_FROM_DB route's 304, if this is the reply: kept with
+	 * the headers that follow (its ETag), for the next revalidation. */
+	if (req->capturing && answer_kind(req) == ANSWER_ETAG_FROM_DB && status == 304 &&
+	    req->resp == r && r != NULL && req->captured.status == 0)
+		req->captured.status = status;
 }
 
 void http_reply_header(struct http_req *req, const char *name, const char *value)
@@ -387,7 +398,7 @@ void http_reply_header(struct http_req *req, const char *name, const char *value
 		return;
 	MHD_add_response_header(req->resp, name, value);
 	struct answer *a = &req->captured;
-	if (a->body == NULL)
+	if (a->status == 0)
 		return;
 	char *n = a->n_headers < ANSWERS_MAX_HEADERS ? strdup(name) : NULL;
 	char *v = n ? strdup(value) : NULL;
@@ -406,8 +417,12 @@ void http_reply_header(struct http_req *req, const char *name, const char *value
 static int answer_key(struct http_req *req, struct answers_key *k)
 {
 	const struct http_route *route = &req->srv->opts.routes[req->route_idx];
-	if (route->answer != ANSWER_FROM_DB || req->srv->opts.answers_db == NULL ||
+	if (route->answer == ANSWER_FRESH || req->srv->opts.answers_db == NULL ||
 	    req->query_too_long)
+		return -1;
+	/* Only a 304 of these is kept: a request that cannot get one (no
+	 * If-None-Match: a download) neither looks nor brackets its reads. */
+	if (route->answer == ANSWER_ETAG_FROM_DB && http_req_header(req, "If-None-Match") == NULL)
 		return -1;
 	*k = (struct answers_key){.route = req->route_idx, .token_id = req->who.token_id,
 				  .role = (int)req->who.role, .path = req->url,
@@ -417,17 +432,36 @@ static int answer_key(struct http_req *req, struct answers_key *k)
 
 static long long now_ms(void);
 
+/* The value of a kept answer's header name, or NULL. */
+static const char *kept_header(const struct answer *a, const char *name)
+{
+	for (int i = 0; i < a->n_headers; i++)
+		if (strcasecmp(a->headers[i][0], name) == 0)
+			return a->headers[i][1];
+	return NULL;
+}
+
 /* Replies with a kept answer; 0 when there was one. */
 static int reply_kept(struct http_req *req, const struct answers_key *k)
 {
 	const struct answer *a = answers_find(req->srv->opts.answers_db, k, now_ms());
 	if (a == NULL)
 		return -1;
-	http_reply_bytes(req, a->status, a->content_type, a->body, a->len);
+	if (a->status == 304) {
+		/* The ETag the handler would compare, as it would (http_req_fresh):
+		 * any other If-None-Match goes to the handler for its 200. */
+		const char *etag = kept_header(a, "ETag");
+		if (etag == NULL || !http_req_fresh(req, etag))
+			return -1;
+		http_reply_empty(req, 304);
+	} else {
+		http_reply_bytes(req, a->status, a->content_type, a->body, a->len);
+	}
 	if (req->resp == NULL)
 		return -1; /* out of memory: the handler answers instead */
 	for (int i = 0; i < a->n_headers; i++)
 		http_reply_header(req, a->headers[i][0], a->headers[i][1]);
+	answers_served();
 	return 0;
 }
 
@@ -1174,7 +1208,7 @@ static void run_handler(struct http_req *req)
 		return;
 	req->capturing = keepable && db_reads_begin(adb, &reads) == 0;
 	route->handler(req);
-	if (req->capturing && req->park == NULL && req->captured.body != NULL) {
+	if (req->capturing && req->park == NULL && req->captured.status != 0) {
 		struct db_stamp stamp;
 		db_reads_end(adb, &reads, &stamp);
 		answers_keep(adb, &key, &stamp, now_ms(), &req->captured);

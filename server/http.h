@@ -59,14 +59,19 @@ struct http_stream_ops {
 
 typedef void (*http_handler)(struct http_req *req);
 
-/* Whether a GET route's 200 answers may be served again (server/answers.h).
+/* Whether a GET route's answers may be served again (server/answers.h).
  * ANSWER_FROM_DB only for a route whose answer is made of database rows
  * alone (read through runtime/db), given the path, query and caller: never
  * one that reads files, the clock beyond ANSWERS_MAX_AGE_MS, another
- * request header, or memory other threads change. */
+ * request header, or memory other threads change.  ANSWER_ETAG_FROM_DB for
+ * a route whose 200 is not kept (a file) but whose ETag is made of database
+ * rows alone by the same rule: its 304 to an If-None-Match is kept, and
+ * served again only to a request whose If-None-Match names that ETag; a
+ * request without If-None-Match never looks and is never kept. */
 enum http_answer {
 	ANSWER_FRESH = 0,    /* run the handler every time */
 	ANSWER_FROM_DB,
+	ANSWER_ETAG_FROM_DB,
 };
 
 struct http_route {

@@ -9,7 +9,10 @@
  * for each row marked: not files (a model's graph or bytes, thumbnails,
  * logs), not the job engine's memory (events), not settings or targets
  * (configuration), not /api/v1/pull (it writes last_seen and has its own
- * cache in deploy/devices.c).
+ * cache in deploy/devices.c).  ANSWER_ETAG_FROM_DB is for a file route
+ * whose ETag is a database row's: only its 304s are kept (bundles_archive:
+ * the archive's sha256 from its bundles row; the 200 is a sendfile as
+ * always).
  */
 #include "server/routes.h"
 
@@ -69,7 +72,7 @@ const struct http_route routes_table[] = {
 	{"GET", "/api/v1/bundles/{id}", "bundles_get", ROLE_USER, BODY_NONE,
 	 route_bundles_get, NULL, ANSWER_FROM_DB},
 	{"GET", "/api/v1/bundles/{id}/archive", "bundles_archive", ROLE_USER, BODY_NONE,
-	 route_bundles_archive, NULL, ANSWER_FRESH},
+	 route_bundles_archive, NULL, ANSWER_ETAG_FROM_DB},
 	/* A tail: a Voyager bundle nests files under build/<m>/<m>/1/. */
 	{"GET", "/api/v1/bundles/{id}/files/{name*}", "bundles_file", ROLE_USER, BODY_NONE,
 	 route_bundles_file, NULL, ANSWER_FRESH},

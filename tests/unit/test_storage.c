@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "runtime/blob.h"
+#include "runtime/bundles.h"
 #include "runtime/db.h"
 #include "kt.h"
 
@@ -593,6 +594,52 @@ static void a_write_refused_as_busy_is_a_503_to_try_again(void)
 	unlink(side);
 }
 
+/* The stamp of bundles_archive(), the read behind a bundle archive's ETag
+ * (a kept 304 of GET /api/v1/bundles/{id}/archive, server/answers.h),
+ * names the bundles table on every use of its kept statement: it stays
+ * current through a token being used and goes stale when the row is
+ * deleted or another bundle is added, on kiln.db's real schema. */
+static void the_archive_etag_read_goes_stale_with_a_bundles_commit(void)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/archive.db", kt_tmpdir());
+	struct db *db;
+	struct kiln_err err;
+	if (!CHECK(db_open(path, &db, &err) == 0))
+		return;
+	if (!CHECKF(db_migrate(db, migrations, &err) == 0, "%s", err.msg)) {
+		db_close(db);
+		return;
+	}
+	sqlite3 *c = db_conn(db);
+	CHECK(sqlite3_exec(c, "INSERT INTO bundles (id, name, target, sha256, size, manifest,"
+			   " created_at) VALUES (5, 'm', 'maixcam', 'ab', 1, '{}', 'now'),"
+			   " (6, 'n', 'maixcam', 'cd', 1, '{}', 'now')", NULL, NULL, NULL) ==
+	      SQLITE_OK);
+	CHECK(sqlite3_exec(c, "INSERT INTO tokens (id, name, role, hash, created_at)"
+			   " VALUES (1, 't', 'user', 'h', 'now')", NULL, NULL, NULL) == SQLITE_OK);
+	for (int round = 0; round < 2; round++) { /* prepared, then kept by db_stmt */
+		struct db_reads r;
+		struct db_stamp st = {0, 0};
+		char sha[BLOB_HEX_LEN + 1];
+		if (!CHECK(db_reads_begin(db, &r) == 0))
+			break;
+		CHECK(bundles_archive(db, 5, "id", sha, NULL, 0, NULL, &err) == 0);
+		db_reads_end(db, &r, &st);
+		CHECK_STR(sha, "ab");
+		CHECK(st.tables != 0 && db_stamp_current(db, &st));
+		CHECK(sqlite3_exec(c, "UPDATE tokens SET last_used_at = 'x' WHERE id = 1", NULL, NULL, NULL) ==
+		      SQLITE_OK);
+		CHECK(db_stamp_current(db, &st));
+		CHECK(sqlite3_exec(c, round == 0 ? "DELETE FROM bundles WHERE id = 6"
+					 : "INSERT INTO bundles (id, name, target, sha256, size,"
+					   " manifest, created_at) VALUES (7, 'o', 'maixcam', 'ef', 1,"
+					   " '{}', 'now')", NULL, NULL, NULL) == SQLITE_OK);
+		CHECK(!db_stamp_current(db, &st)); /* another row of the table, even */
+	}
+	db_close(db);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct kt_test tests[] = {
@@ -617,6 +664,8 @@ int main(int argc, char **argv)
 		 a_stamp_goes_stale_with_a_commit_to_a_table_it_read},
 		{"a_write_refused_as_busy_is_a_503_to_try_again",
 		 a_write_refused_as_busy_is_a_503_to_try_again},
+		{"the_archive_etag_read_goes_stale_with_a_bundles_commit",
+		 the_archive_etag_read_goes_stale_with_a_bundles_commit},
 	};
 	return kt_main("storage", tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 }
