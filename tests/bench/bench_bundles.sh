@@ -7,7 +7,7 @@
 # own ETag) in the same run; the download in ROUNDS rounds taken in turns
 # (BENCH_ROUNDS, tests/bench/lib.sh), its row the ratio of the medians.
 # Targets (issue 19): download >= 0.95x nginx; device poll >= 0.7x nginx
-# with p99 <= 3x nginx's; (issue 8) bundle revalidation >= 0.7x.
+# with p99 <= 3x nginx's; bundle revalidation >= 0.7x.
 set -eu
 cd "$(dirname "$0")/../.."
 . tests/bench/lib.sh
