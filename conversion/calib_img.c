@@ -429,6 +429,7 @@ static void taps_free(struct taps *t)
 	free(t->pair_d);
 }
 
+/* Weights k and k+1 as the 32-bit lane madd_epi16 multiplies a pixel pair by. */
 static int32_t weight_pair(const int16_t *w, int k)
 {
 	return (int32_t)((uint32_t)(uint16_t)w[k] | (uint32_t)(uint16_t)w[k + 1] << 16);
@@ -582,8 +583,7 @@ static unsigned vrow_avx2(const unsigned char *base, size_t sstride, unsigned ro
 			__m256i p = _mm256_loadu_si256((const __m256i *)r0);
 			__m256i q = k + 1 < n ? _mm256_loadu_si256((const __m256i *)(r0 + sstride))
 					      : zero;
-			__m256i wp = _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)w[k] |
-								 (uint32_t)(uint16_t)w[k + 1] << 16));
+			__m256i wp = _mm256_set1_epi32(weight_pair(w, k));
 			__m256i plo = _mm256_unpacklo_epi8(p, zero), phi = _mm256_unpackhi_epi8(p, zero);
 			__m256i qlo = _mm256_unpacklo_epi8(q, zero), qhi = _mm256_unpackhi_epi8(q, zero);
 			a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_unpacklo_epi16(plo, qlo), wp));
@@ -624,8 +624,7 @@ static void vrow(const unsigned char *base, size_t sstride, unsigned rowbytes,
 			const unsigned char *r0 = base + (size_t)k * sstride + i;
 			__m128i p = _mm_loadu_si128((const __m128i *)r0);
 			__m128i q = k + 1 < n ? _mm_loadu_si128((const __m128i *)(r0 + sstride)) : zero;
-			__m128i wp = _mm_set1_epi32((int32_t)((uint32_t)(uint16_t)w[k] |
-							      (uint32_t)(uint16_t)w[k + 1] << 16));
+			__m128i wp = _mm_set1_epi32(weight_pair(w, k));
 			__m128i plo = _mm_unpacklo_epi8(p, zero), phi = _mm_unpackhi_epi8(p, zero);
 			__m128i qlo = _mm_unpacklo_epi8(q, zero), qhi = _mm_unpackhi_epi8(q, zero);
 			a0 = _mm_add_epi32(a0, _mm_madd_epi16(_mm_unpacklo_epi16(plo, qlo), wp));
@@ -771,8 +770,7 @@ static void pass_h(const unsigned char *src, size_t sstride, unsigned sw, unsign
 					__m128i v = _mm_loadl_epi64((const __m128i *)(s + 3 * k));
 					v = _mm_unpacklo_epi8(v, zero);
 					v = _mm_unpacklo_epi16(v, _mm_srli_si128(v, 6));
-					__m128i wp = _mm_set1_epi32((int32_t)((uint32_t)(uint16_t)w[k] |
-									      (uint32_t)(uint16_t)w[k + 1] << 16));
+					__m128i wp = _mm_set1_epi32(weight_pair(w, k));
 					acc = _mm_add_epi32(acc, _mm_madd_epi16(v, wp));
 				}
 				acc = _mm_srai_epi32(acc, W_BITS);
