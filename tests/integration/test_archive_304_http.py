@@ -50,6 +50,18 @@ def revalidate(conn, bid, etag, headers, times=2):
         assert hdrs.get("X-Content-Type-Options") == "nosniff", hdrs
 
 
+def after_the_304(conn, bid, etag, headers, deadline):
+    """Asks on conn until the answer to If-None-Match etag is not a 304 (a
+    kept one ages out in MAX_AGE_S on its thread; the deadline only stops a
+    hang) and returns that answer."""
+    while True:
+        st, hdrs, body = get(conn, f"/api/v1/bundles/{bid}/archive",
+                             dict(headers, **{"If-None-Match": etag}))
+        if st != 304:
+            return st, hdrs, body
+        assert time.monotonic() < deadline, f"a 304 for {etag} outlived the age bound"
+
+
 def delete_bundle(k, bid):
     """Deletes a bundle's row (and its files') from outside kilnd."""
     db = sqlite3.connect(os.path.join(k.data, "kiln.db"), timeout=30)
@@ -156,28 +168,16 @@ def main():
                             "new", "maixcam")
             assert b3["id"] == b2["id"] and b3["sha256"] != b2["sha256"], (b2, b3)
             e3 = f'"{b3["sha256"]}"'
-            # Asked until the kept 304 has aged out on each connection's
-            # thread (MAX_AGE_S; the deadline only stops a hang).
             deadline = time.monotonic() + 10 * MAX_AGE_S
             for c in conns:
-                while True:
-                    st, hdrs, body = get(c, f"/api/v1/bundles/{b3['id']}/archive",
-                                         dict(admin, **{"If-None-Match": e2}))
-                    if st != 304:
-                        break
-                    assert time.monotonic() < deadline, "the old 304 outlived the age bound"
+                st, hdrs, body = after_the_304(c, b3["id"], e2, admin, deadline)
                 assert st == 200 and hashlib.sha256(body).hexdigest() == b3["sha256"], st
                 assert hdrs.get("ETag") == e3, hdrs
                 revalidate(c, b3["id"], e3, admin)
             delete_bundle(k, b3["id"])
             deadline = time.monotonic() + 10 * MAX_AGE_S
             for c in conns:
-                while True:
-                    st, _, body = get(c, f"/api/v1/bundles/{b3['id']}/archive",
-                                      dict(admin, **{"If-None-Match": e3}))
-                    if st != 304:
-                        break
-                    assert time.monotonic() < deadline, "the deleted bundle's 304 outlived the age bound"
+                st, _, body = after_the_304(c, b3["id"], e3, admin, deadline)
                 assert st == 404, (st, body)
                 c.close()
 
