@@ -86,8 +86,22 @@ measure() { # url conns header...
 	p99=$(echo "$out" | awk '$1=="99%" {print $2}')
 	xfer=$(echo "$out" | awk '/Transfer\/sec:/ {print $2}')
 	non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-	echo "$rps $p99 $xfer ${non2xx:-0}"
+	nreq=$(echo "$out" | awk '/requests in/ {print $1}')
+	echo "$rps $p99 $xfer ${non2xx:-0} ${nreq:-0}"
 }
+
+# CPU ticks (user + system) the server side has used so far: kilnd's
+# process, or nginx's workers (its master only accepts nothing here).
+ticks() { # kilnd|peer
+	local pids=$kpid
+	[ "$1" = kilnd ] || pids=$(pgrep -P "$npid")
+	local t=0 p
+	for p in $pids; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+	echo "$t"
+}
+HZ=$(getconf CLK_TCK)
+# milliseconds of CPU per request from a tick count and a request count
+cpu_ms() { awk -v t="$1" -v n="$2" -v hz="$HZ" 'BEGIN { printf "%.2f", (n > 0) ? t * 1000 / hz / n : 0 }'; }
 
 printf '%-18s %6s %10s %9s %9s %10s %9s %9s %6s\n' case conns kilnd_rps k_p99 k_xfer \
 	nginx_rps n_p99 n_xfer ratio
@@ -97,26 +111,33 @@ line() { # case conns krps kp99 kx nrps np99 nx
 }
 # The download row, the one held closest to nginx (0.95): ROUNDS rounds in
 # turns (lib.sh), the median of each side and the ratio of the medians.
-# Each round's line says who went first: "k,p" kilnd, "p,k" nginx.
+# Each round's line says who went first: "k,p" kilnd, "p,k" nginx.  Each
+# side's CPU per download is printed too: with wrk on the same 2 cores,
+# server CPU taken is CPU the client does not get.
 fsize=$(stat -c %s "$work/www/m.tar.gz")
-kall=() nall=() knon=0
+kall=() nall=() kcall=() ncall=() knon=0
 for r in $(seq "$ROUNDS"); do
 	read -r first second <<<"$(turn_order "$r")"
 	for side in "$first" "$second"; do
+		t0=$(ticks "$side")
 		if [ "$side" = kilnd ]; then
-			read -r krps kp99 kx kn <<<"$(measure "http://$kaddr/api/v1/bundles/$id/archive" 256 \
+			read -r krps kp99 kx kn kreq <<<"$(measure "http://$kaddr/api/v1/bundles/$id/archive" 256 \
 				"Authorization: Bearer $token")"
+			kcpu=$(cpu_ms $(($(ticks kilnd) - t0)) "$kreq")
 		else
-			read -r nrps np99 nx nn <<<"$(measure "http://127.0.0.1:$nport/m.tar.gz" 256)"
+			read -r nrps np99 nx nn nreq <<<"$(measure "http://127.0.0.1:$nport/m.tar.gz" 256)"
+			ncpu=$(cpu_ms $(($(ticks peer) - t0)) "$nreq")
 		fi
 	done
 	line "download r$r ${first:0:1},${second:0:1}" 256 "$krps" "$kp99" "$kx" "$nrps" "$np99" "$nx"
+	echo "   CPU per download: kilnd $kcpu ms, nginx $ncpu ms"
 	[ "$kn" = 0 ] || echo "   kilnd non-2xx on download round $r: $kn"
 	[ "$nn" = 0 ] || echo "   nginx non-2xx on download round $r: $nn"
 	knon=$((knon + kn))
-	kall+=("$krps") nall+=("$nrps")
+	kall+=("$krps") nall+=("$nrps") kcall+=("$kcpu") ncall+=("$ncpu")
 done
 krps=$(median "${kall[@]}") nrps=$(median "${nall[@]}")
+kcpu=$(median "${kcall[@]}") ncpu=$(median "${ncall[@]}")
 dl=$(echo "$krps / $nrps" | bc -l)
 mibs() { awk -v r="$1" -v b="$fsize" 'BEGIN { printf "%.0f MiB/s", r * b / 1048576 }'; }
 printf 'download, median of %d rounds in turns: kilnd %s req/s (%s; rounds %s), nginx %s req/s (%s; rounds %s), ratio of medians %.2f\n' \
@@ -124,13 +145,13 @@ printf 'download, median of %d rounds in turns: kilnd %s req/s (%s; rounds %s), 
 	"$(span "${nall[@]}")" "$dl"
 met=$(ge "$dl" 0.95); [ "$knon" = 0 ] || met=no
 summary_row "bundle download 10 MB, 256 conns, median of $ROUNDS rounds in turns" \
-	"$krps req/s ($(mibs "$krps"); rounds $(span "${kall[@]}"))" \
-	"nginx $nrps ($(mibs "$nrps"); rounds $(span "${nall[@]}"))" \
+	"$krps req/s ($(mibs "$krps"); rounds $(span "${kall[@]}"); CPU $kcpu ms each)" \
+	"nginx $nrps ($(mibs "$nrps"); rounds $(span "${nall[@]}"); CPU $ncpu ms each)" \
 	"$(printf '%.2f' "$dl")" ">= 0.95x nginx" "$met"
 
-read -r nrps np99 nx nnon <<<"$(measure "http://127.0.0.1:$nport/m.tar.gz" 1000 \
+read -r nrps np99 nx nnon _ <<<"$(measure "http://127.0.0.1:$nport/m.tar.gz" 1000 \
 	"If-None-Match: $netag")"
-read -r krps kp99 kx knon <<<"$(measure "http://$kaddr/api/v1/bundles/$id/archive" 1000 \
+read -r krps kp99 kx knon _ <<<"$(measure "http://$kaddr/api/v1/bundles/$id/archive" 1000 \
 	"Authorization: Bearer $token" "If-None-Match: \"$sha\"")"
 line "304 revalidation" 1000 "$krps" "$kp99" "$kx" "$nrps" "$np99" "$nx"
 [ "$knon" = 0 ] || echo "   kilnd error replies on revalidation: $knon"
@@ -139,7 +160,7 @@ met=$(ge "$rv" 0.70); [ "$knon" = 0 ] || met=no
 summary_row "bundle archive 304, admin token, 1000 conns" "$krps req/s, p99 $kp99" \
 	"nginx $nrps, p99 $np99" "$(printf '%.2f' "$rv")" ">= 0.70x nginx" "$met"
 
-read -r krps kp99 kx knon <<<"$(measure "http://$kaddr/api/v1/pull" 1000 \
+read -r krps kp99 kx knon _ <<<"$(measure "http://$kaddr/api/v1/pull" 1000 \
 	"Authorization: Bearer $devtoken" "If-None-Match: \"$sha\"")"
 line "device poll 304" 1000 "$krps" "$kp99" "$kx" "$nrps" "$np99" "$nx"
 [ "$knon" = 0 ] || echo "   kilnd error replies on the device poll: $knon"
