@@ -93,9 +93,15 @@ static void never_more_than_threads_at_once_in_order(void)
 	pthread_mutex_unlock(&g.mu);
 	CHECK_INT(g.max_running, 2);
 	CHECK_INT(g.cancelled, 0);
-	/* FIFO: the first two start first, the last starts last. */
+	/* FIFO: the first two start first (both were in before the gate
+	 * opened).  The last is taken last, but a task is recorded only once
+	 * its thread runs it: when task 5 records, every other task has been
+	 * taken, and only the one the other thread holds may not have recorded
+	 * yet, so 5 is one of the last two recorded (a loaded CI machine saw
+	 * 3 recorded after 5). */
 	CHECK((g.order[0] == 0 || g.order[0] == 1) && (g.order[1] == 0 || g.order[1] == 1));
-	CHECK_INT(g.order[5], 5);
+	CHECKF(g.order[4] == 5 || g.order[5] == 5, "order %d %d %d %d %d %d", g.order[0],
+	       g.order[1], g.order[2], g.order[3], g.order[4], g.order[5]);
 	workpool_free(wp);
 }
 
