@@ -414,7 +414,7 @@ struct taps {
 	int32_t *pairs;
 	/* For the first fast_pairs pairs (all that hrow_avx2 can do): each
 	 * pair's longer tap count and how many pixels 2j+1 starts after 2j.
-	 * All three NULL and fast_pairs 0 when maxn > 256 (taps_make). */
+	 * All three NULL and fast_pairs 0 unless taps_make_h made them. */
 	unsigned char *pair_n, *pair_d;
 	unsigned fast_pairs;
 };
@@ -435,35 +435,6 @@ static int32_t weight_pair(const int16_t *w, int k)
 	return (int32_t)((uint32_t)(uint16_t)w[k] | (uint32_t)(uint16_t)w[k + 1] << 16);
 }
 
-/* Fills t->pairs, pair_n, pair_d and fast_pairs from t->w (see struct
- * taps).  A pair is fast while its second output starts at most 3 pixels
- * after its first, and the 16-byte load of its last tap step stays inside
- * the in pixels of a row (see hrow_avx2). */
-static void taps_pair_up(struct taps *t, unsigned in, unsigned out)
-{
-	int np = t->maxn / 2;
-	t->fast_pairs = 0;
-	for (unsigned x = 0; x + 1 < out; x += 2) {
-		int n = t->count[x] > t->count[x + 1] ? t->count[x] : t->count[x + 1];
-		int d = t->start[x + 1] - t->start[x];
-		if (t->fast_pairs == x / 2 && d <= 3 &&
-		    (size_t)(t->start[x] + ((n - 1) & ~1)) * 3 + 16 <= (size_t)in * 3) {
-			t->pair_n[x / 2] = (unsigned char)n;
-			t->pair_d[x / 2] = (unsigned char)d;
-			t->fast_pairs++;
-		}
-		int32_t *row = t->pairs + (size_t)x / 2 * np * 8;
-		for (int i = 0; i < np; i++) {
-			int32_t a = weight_pair(t->w + (size_t)x * t->maxn, 2 * i);
-			int32_t b = weight_pair(t->w + (size_t)(x + 1) * t->maxn, 2 * i);
-			for (int l = 0; l < 4; l++) {
-				row[8 * i + l] = a;
-				row[8 * i + 4 + l] = b;
-			}
-		}
-	}
-}
-
 /* Triangle filter, widened by the scale when shrinking so every input pixel
  * contributes (antialiasing); the same kernel as PIL's BILINEAR, so the two
  * pipelines in the benchmark do the same work. */
@@ -479,19 +450,8 @@ static int taps_make(unsigned in, unsigned out, struct taps *t, struct kiln_err 
 	t->start = malloc(sizeof(int) * out);
 	t->count = malloc(sizeof(int) * out);
 	t->w = calloc((size_t)out * t->maxn, sizeof(int16_t));
-	/* Pairs only where a tap count fits pair_n: a shrink by over 127
-	 * (a 3-megapixel-long strip) would make a table 4x the weights' size
-	 * that no pair could use. */
-	bool pairable = t->maxn <= 256;
-	if (pairable) {
-		t->pairs = malloc(((size_t)out / 2 * (size_t)(t->maxn / 2) * 8 + 1) *
-				  sizeof(int32_t));
-		t->pair_n = malloc(out / 2 + 1);
-		t->pair_d = malloc(out / 2 + 1);
-	}
 	double *fw = malloc(sizeof(double) * t->maxn);
-	if (!t->start || !t->count || !t->w || !fw ||
-	    (pairable && (!t->pairs || !t->pair_n || !t->pair_d))) {
+	if (!t->start || !t->count || !t->w || !fw) {
 		free(fw);
 		taps_free(t);
 		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
@@ -530,8 +490,6 @@ static int taps_make(unsigned in, unsigned out, struct taps *t, struct kiln_err 
 		t->count[i] = hi - lo;
 	}
 	free(fw);
-	if (pairable)
-		taps_pair_up(t, in, out);
 	return 0;
 }
 
@@ -562,6 +520,55 @@ static bool use_avx2(void)
 #else
 	return false;
 #endif
+}
+
+/* Fills t->pairs, pair_n, pair_d and fast_pairs from t->w (see struct
+ * taps) for the leading pairs hrow_avx2 can do: the second output starts
+ * at most 3 pixels after the first, the longer tap count fits pair_n, and
+ * the 16-byte load of the last tap step stays inside the in pixels of a
+ * row.  Only the rows' end (or a rounding that spreads two starts) stops
+ * them, so the rest are few and take pass_h's SSE2 step. */
+static int taps_pair_up(struct taps *t, unsigned in, unsigned out, struct kiln_err *err)
+{
+	unsigned np = (unsigned)t->maxn / 2, fast = 0;
+	for (unsigned x = 0; x + 1 < out; x += 2, fast++) {
+		int n = t->count[x] > t->count[x + 1] ? t->count[x] : t->count[x + 1];
+		if (n > 255 || t->start[x + 1] - t->start[x] > 3 ||
+		    (size_t)(t->start[x] + ((n - 1) & ~1)) * 3 + 16 > (size_t)in * 3)
+			break;
+	}
+	if (fast == 0)
+		return 0;
+	t->pairs = malloc((size_t)fast * np * 8 * sizeof(int32_t));
+	t->pair_n = malloc(fast);
+	t->pair_d = malloc(fast);
+	if (!t->pairs || !t->pair_n || !t->pair_d)
+		return kiln_errf(err, KILN_ENOMEM, "", "out of memory");
+	for (unsigned j = 0; j < fast; j++) {
+		const int16_t *w0 = t->w + (size_t)2 * j * t->maxn, *w1 = w0 + t->maxn;
+		t->pair_n[j] = (unsigned char)(t->count[2 * j] > t->count[2 * j + 1]
+					       ? t->count[2 * j] : t->count[2 * j + 1]);
+		t->pair_d[j] = (unsigned char)(t->start[2 * j + 1] - t->start[2 * j]);
+		int32_t *row = t->pairs + (size_t)j * np * 8;
+		for (unsigned i = 0; i < np; i++) {
+			for (int l = 0; l < 4; l++) {
+				row[8 * i + l] = weight_pair(w0, 2 * (int)i);
+				row[8 * i + 4 + l] = weight_pair(w1, 2 * (int)i);
+			}
+		}
+	}
+	t->fast_pairs = fast;
+	return 0;
+}
+
+/* taps_make for a horizontal pass: with the AVX2 pair tables where the
+ * AVX2 code will run. */
+static int taps_make_h(unsigned in, unsigned out, struct taps *t, struct kiln_err *err)
+{
+	int rc = taps_make(in, out, t, err);
+	if (rc == 0 && use_avx2())
+		rc = taps_pair_up(t, in, out, err);
+	return rc;
 }
 
 #ifdef HAVE_AVX2_PATH
@@ -665,22 +672,8 @@ static void pass_v(const unsigned char *src, size_t sstride, unsigned rowbytes,
 		     dst + (size_t)y * dstride, t->w + (size_t)y * t->maxn, t->count[y], acc);
 }
 
-/* Horizontal pass over packed RGB.  With SSE2, one 8-byte load holds pixels
- * k and k+1; shifting it by one pixel and interleaving gives (r0 r1 g0 g1
- * b0 b1 ..) so one madd applies two taps to all three channels.  The load
- * reads 2 bytes past pixel k+1, so outputs whose taps end near the row's
- * end take the scalar path and nothing outside the row is ever read. */
 #ifdef HAVE_AVX2_PATH
-/* pass_h for two outputs at once, x in the low 128-bit half and x+1 in the
- * high.  One 16-byte load at x's first tap holds x+1's taps too when x+1
- * starts at most 3 pixels later; a byte shuffle (in each half, with x+1's
- * half offset by 3 pixels per pixel of difference) makes the 16-bit pairs
- * (r_k r_k+1 g_k g_k+1 b_k b_k+1 0 0) that SSE2 builds with three unpacks,
- * so one madd applies two taps to three channels of two outputs.  The two
- * run the longer of their tap counts; weights past an output's count are 0
- * (taps_make's table is wider than any count), so an extra tap adds
- * nothing.  Sums are the SSE2 step's, in the same order.  Does the fast
- * pairs taps_pair_up found and returns the first x it did not do. */
+/* Shifts, saturates and stores a pair's two sums: x and x+1. */
 __attribute__((target("avx2")))
 static inline void pair_put(unsigned char *o, unsigned x, __m256i acc)
 {
@@ -696,7 +689,18 @@ static inline void pair_put(unsigned char *o, unsigned x, __m256i acc)
 	o[3 * x + 5] = (unsigned char)(p1 >> 16);
 }
 
-/* Rows r0 and, unless r1 is NULL, r1 (into o0, o1) at once: a pair's tap
+/* pass_h for two outputs at once, x in the low 128-bit half and x+1 in the
+ * high.  One 16-byte load at x's first tap holds x+1's taps too when x+1
+ * starts at most 3 pixels later; a byte shuffle (in each half, with x+1's
+ * half offset by 3 pixels per pixel of difference) makes the 16-bit pairs
+ * (r_k r_k+1 g_k g_k+1 b_k b_k+1 0 0) that SSE2 builds with three unpacks,
+ * so one madd applies two taps to three channels of two outputs.  The two
+ * run the longer of their tap counts; weights past an output's count are 0
+ * (taps_make's table is wider than any count), so an extra tap adds
+ * nothing.  Sums are the SSE2 step's, in the same order.  Does the fast
+ * pairs taps_pair_up found and returns the first x it did not do.
+ *
+ * Rows r0 and, unless r1 is NULL, r1 (into o0, o1) at once: a pair's tap
  * count, shuffle and weights are read once for both. */
 __attribute__((target("avx2")))
 static unsigned hrow_avx2(const unsigned char *r0, const unsigned char *r1, unsigned char *o0,
@@ -737,6 +741,13 @@ static unsigned hrow_avx2(const unsigned char *r0, const unsigned char *r1, unsi
 }
 #endif
 
+/* Horizontal pass over packed RGB.  With SSE2, one 8-byte load holds pixels
+ * k and k+1; shifting it by one pixel and interleaving gives (r0 r1 g0 g1
+ * b0 b1 ..) so one madd applies two taps to all three channels.  The load
+ * reads 2 bytes past pixel k+1, so outputs whose taps end near the row's
+ * end take the scalar path and nothing outside the row is ever read.
+ * Where the AVX2 code runs, hrow_avx2 first does each row's fast pairs,
+ * two rows a call, and the loop here the outputs after them. */
 static void pass_h(const unsigned char *src, size_t sstride, unsigned sw, unsigned h,
 		   unsigned char *dst, size_t dstride, unsigned dw, const struct taps *t)
 {
@@ -827,7 +838,7 @@ int calib_img_resize(struct calib_img_dec *d, const unsigned char *src, unsigned
 		pass_v(src, sstride, (unsigned)sstride, d->tmp, sstride, dh, &tv, d->acc);
 		mid = d->tmp;
 	}
-	rc = taps_make(sw, dw, &th, err);
+	rc = taps_make_h(sw, dw, &th, err);
 	if (rc != 0)
 		goto out;
 	pass_h(mid, mstride, sw, dh, dst, dstride, dw, &th);
@@ -1015,7 +1026,7 @@ static int png_stream(struct calib_img_dec *d, const unsigned char *p, size_t le
 	if (sh != th)
 		rc = taps_make(sh, th, &tv, err);
 	if (rc == 0 && sw != tw)
-		rc = taps_make(sw, tw, &thz, err);
+		rc = taps_make_h(sw, tw, &thz, err);
 	/* window: maxn rows (d->dec); one row for the vertical result or a
 	 * skipped input row (d->tmp); accumulators (d->acc) */
 	size_t wrows = sh != th ? (size_t)tv.maxn : 1;
