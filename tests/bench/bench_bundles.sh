@@ -149,6 +149,39 @@ summary_row "bundle download 10 MB, 256 conns, median of $ROUNDS rounds in turns
 	"nginx $nrps ($(mibs "$nrps"); rounds $(span "${nall[@]}"); CPU $ncpu ms each)" \
 	"$(printf '%.2f' "$dl")" ">= 0.95x nginx" "$met"
 
+# Where the download gap lives: the waits and sendfiles each server makes
+# per download, counted by the kernel's syscall tracepoints over 5 s of the
+# same load.  libmicrohttpd 0.9.75 sends at most 128 KiB per sendfile
+# outside thread-per-connection mode (MHD_SENFILE_CHUNK_, mhd_send.c) and
+# polls again; nginx sends up to 2 MiB and waits with epoll.  Both servers
+# open the file once per request (nginx without open_file_cache), so the
+# opens count the downloads.  Skipped where perf or the tracepoints are not
+# available.
+syscalls_per_download() { # kilnd|peer url header...
+	local side=$1 url=$2; shift 2
+	local args=() h pids
+	for h in "$@"; do args+=(-H "$h"); done
+	pids=$kpid
+	[ "$side" = kilnd ] || pids=$(pgrep -P "$npid" | paste -sd,)
+	wrk -t4 -c256 -d7s --timeout 30s "${args[@]}" "$url" >/dev/null &
+	local wpid=$!
+	perf stat -x, -e syscalls:sys_enter_poll,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_sendfile64,syscalls:sys_enter_openat \
+		-p "$pids" -o "$work/pstat.$side" -- sleep 5 >/dev/null 2>&1 || { wait "$wpid"; return 1; }
+	wait "$wpid"
+	awk -F, -v side="$side" '$3 ~ /sys_enter_/ { sub(/.*sys_enter_/, "", $3); n[$3] = $1 }
+		END { d = n["openat"];
+			if (d <= 0) exit 1;
+			printf "   %s: %.1f poll, %.1f epoll_wait, %.1f sendfile per download (%d opens)\n", (side == "kilnd") ? "kilnd" : "nginx",
+				n["poll"] / d, n["epoll_wait"] / d, n["sendfile64"] / d, n["openat"] }' "$work/pstat.$side"
+}
+if command -v perf >/dev/null 2>&1; then
+	echo "syscalls per 10 MB download (perf stat, 5 s at 256 connections):"
+	syscalls_per_download kilnd "http://$kaddr/api/v1/bundles/$id/archive" "Authorization: Bearer $token" ||
+		echo "   (perf could not count kilnd's syscalls here)"
+	syscalls_per_download peer "http://127.0.0.1:$nport/m.tar.gz" ||
+		echo "   (perf could not count nginx's syscalls here)"
+fi
+
 read -r nrps np99 nx nnon _ <<<"$(measure "http://127.0.0.1:$nport/m.tar.gz" 1000 \
 	"If-None-Match: $netag")"
 read -r krps kp99 kx knon _ <<<"$(measure "http://$kaddr/api/v1/bundles/$id/archive" 1000 \
