@@ -5,7 +5,8 @@
 # and If-None-Match (304, what a fleet polling every minute costs) with
 # 1000 connections; kilnd against nginx serving the same file (with its
 # own ETag) in the same run; the download in ROUNDS rounds taken in turns
-# (BENCH_ROUNDS, tests/bench/lib.sh), its row the ratio of the medians.
+# (BENCH_ROUNDS, tests/bench/lib.sh), its row the ratio of the medians;
+# then each side's polls and sendfiles per download (perf, where it runs).
 # Targets (issue 19): download >= 0.95x nginx; device poll >= 0.7x nginx
 # with p99 <= 3x nginx's; bundle revalidation >= 0.7x.
 set -eu
@@ -90,13 +91,15 @@ measure() { # url conns header...
 	echo "$rps $p99 $xfer ${non2xx:-0} ${nreq:-0}"
 }
 
-# CPU ticks (user + system) the server side has used so far: kilnd's
-# process, or nginx's workers (its master only accepts nothing here).
+# The processes that do a side's work: kilnd's, or nginx's workers (its
+# master accepts nothing here).
+server_pids() { # kilnd|peer: one pid a line
+	if [ "$1" = kilnd ]; then echo "$kpid"; else pgrep -P "$npid"; fi
+}
+# CPU ticks (user + system) the server side has used so far.
 ticks() { # kilnd|peer
-	local pids=$kpid
-	[ "$1" = kilnd ] || pids=$(pgrep -P "$npid")
 	local t=0 p
-	for p in $pids; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+	for p in $(server_pids "$1"); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
 	echo "$t"
 }
 HZ=$(getconf CLK_TCK)
@@ -159,14 +162,12 @@ summary_row "bundle download 10 MB, 256 conns, median of $ROUNDS rounds in turns
 # available.
 syscalls_per_download() { # kilnd|peer url header...
 	local side=$1 url=$2; shift 2
-	local args=() h pids
+	local args=() h
 	for h in "$@"; do args+=(-H "$h"); done
-	pids=$kpid
-	[ "$side" = kilnd ] || pids=$(pgrep -P "$npid" | paste -sd,)
 	wrk -t4 -c256 -d7s --timeout 30s "${args[@]}" "$url" >/dev/null &
 	local wpid=$!
 	perf stat -x, -e syscalls:sys_enter_poll,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_sendfile64,syscalls:sys_enter_openat \
-		-p "$pids" -o "$work/pstat.$side" -- sleep 5 >/dev/null 2>&1 || { wait "$wpid"; return 1; }
+		-p "$(server_pids "$side" | paste -sd,)" -o "$work/pstat.$side" -- sleep 5 >/dev/null 2>&1 || { wait "$wpid"; return 1; }
 	wait "$wpid"
 	awk -F, -v side="$side" '$3 ~ /sys_enter_/ { sub(/.*sys_enter_/, "", $3); n[$3] = $1 }
 		END { d = n["openat"];
